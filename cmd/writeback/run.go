@@ -1,0 +1,12 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// TODO(skeleton): replaced by the issue that builds this command.
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("not implemented yet")
+}

@@ -1,0 +1,217 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scope selects which cloud groups are provisioned.
+type Scope struct {
+	// Mode: all (every security group, ANDed with Microsoft's default clause) or selected.
+	Mode string `yaml:"mode,omitempty"`
+	// Groups are object IDs provisioned in mode selected.
+	Groups []string `yaml:"groups,omitempty"`
+	// MemberOf is the object ID of a scoping group whose direct member groups are in scope (mode selected).
+	MemberOf string `yaml:"memberOf,omitempty"`
+	// Filters are ORed; the clauses inside one filter are ANDed (as in the Entra portal).
+	Filters []Filter `yaml:"filters,omitempty"`
+}
+
+// Filter is one scoping filter: all clauses must hold.
+type Filter struct {
+	Clauses []Clause `yaml:"clauses"`
+}
+
+// Clause is one scoping clause, with Microsoft's operator names (EQUALS, IS TRUE, REGEX MATCH, ...).
+type Clause struct {
+	Attribute string `yaml:"attribute"`
+	Operator  string `yaml:"operator"`
+	Value     string `yaml:"value,omitempty"`
+}
+
+// Mappings maps AD attributes to expressions. Unset entries keep Cloud Sync's defaults.
+type Mappings struct {
+	// Attributes by AD attribute name (cn, description, displayName, sAMAccountName,
+	// parentDistinguishedName, ...). The anchor attributes are fixed and cannot be mapped.
+	Attributes map[string]Mapping `yaml:"attributes,omitempty"`
+	// GroupType: universalSecurity (default), globalSecurity, domainLocalSecurity.
+	GroupType string `yaml:"groupType,omitempty"`
+}
+
+// Mapping is one attribute's expression in Microsoft's expression language.
+type Mapping struct {
+	Expression string `yaml:"expression"`
+	// Apply: always (default) or onCreate.
+	Apply string `yaml:"apply,omitempty"`
+}
+
+// Safety guards destructive changes.
+type Safety struct {
+	// DeleteThreshold: a round that would delete more groups than this stops (0 disables the guard... never: minimum 1).
+	DeleteThreshold int `yaml:"deleteThreshold,omitempty"`
+	// OnDelete: what to do when a group is hard-deleted in Entra: delete (default), move, convert, leave.
+	OnDelete string `yaml:"onDelete,omitempty"`
+	// OnOutOfScope: what to do when a group leaves scope: leave (default), delete, move, convert.
+	OnOutOfScope string `yaml:"onOutOfScope,omitempty"`
+	// MoveTo is the OU for the move action.
+	MoveTo string `yaml:"moveTo,omitempty"`
+}
+
+// State is where writeback keeps delta tokens, the object map and the provisioning log.
+type State struct {
+	Path string `yaml:"path,omitempty"`
+}
+
+// Sync is the daemon's schedule.
+type Sync struct {
+	Interval      Duration `yaml:"interval,omitempty"`
+	FullReconcile Duration `yaml:"fullReconcile,omitempty"`
+}
+
+// Log is the logging format.
+type Log struct {
+	Format string `yaml:"format,omitempty"` // text or json
+	Level  string `yaml:"level,omitempty"`  // debug, info, warn, error
+}
+
+func (s *Scope) applyDefaults() {
+	if s.Mode == "" {
+		s.Mode = "all"
+	}
+}
+
+func (s *Scope) validate() []error {
+	var errs []error
+	switch s.Mode {
+	case "all":
+		if len(s.Groups) > 0 || s.MemberOf != "" {
+			errs = append(errs, fmt.Errorf("scope.groups/scope.memberOf need scope.mode: selected"))
+		}
+	case "selected":
+		if len(s.Groups) == 0 && s.MemberOf == "" {
+			errs = append(errs, fmt.Errorf("scope.mode selected: list scope.groups or set scope.memberOf"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("scope.mode %q: want all or selected", s.Mode))
+	}
+	return errs
+}
+
+func (m *Mappings) applyDefaults() {
+	if m.GroupType == "" {
+		m.GroupType = "universalSecurity"
+	}
+}
+
+func (m *Mappings) validate() []error {
+	var errs []error
+	switch m.GroupType {
+	case "universalSecurity", "globalSecurity", "domainLocalSecurity":
+	default:
+		errs = append(errs, fmt.Errorf("mappings.groupType %q: want universalSecurity, globalSecurity or domainLocalSecurity", m.GroupType))
+	}
+	for name, mp := range m.Attributes {
+		switch mp.Apply {
+		case "", "always", "onCreate":
+		default:
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s.apply %q: want always or onCreate", name, mp.Apply))
+		}
+	}
+	return errs
+}
+
+func (s *Safety) applyDefaults() {
+	if s.DeleteThreshold == 0 {
+		s.DeleteThreshold = 500
+	}
+	if s.OnDelete == "" {
+		s.OnDelete = "delete"
+	}
+	if s.OnOutOfScope == "" {
+		s.OnOutOfScope = "leave"
+	}
+}
+
+func (s *Safety) validate() []error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{{"safety.onDelete", s.OnDelete}, {"safety.onOutOfScope", s.OnOutOfScope}} {
+		switch f.v {
+		case "delete", "leave", "convert":
+		case "move":
+			if s.MoveTo == "" {
+				errs = append(errs, fmt.Errorf("%s move needs safety.moveTo (an OU DN)", f.name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s %q: want delete, move, convert or leave", f.name, f.v))
+		}
+	}
+	if s.DeleteThreshold < 0 {
+		errs = append(errs, fmt.Errorf("safety.deleteThreshold %d: want 0 or more", s.DeleteThreshold))
+	}
+	return errs
+}
+
+func (s *State) applyDefaults() {
+	if s.Path == "" {
+		s.Path = "writeback.db"
+	}
+}
+func (s *State) validate() []error { return nil }
+
+func (s *Sync) applyDefaults() {
+	if s.Interval == 0 {
+		s.Interval = Duration(15 * time.Second)
+	}
+	if s.FullReconcile == 0 {
+		s.FullReconcile = Duration(24 * time.Hour)
+	}
+}
+
+func (s *Sync) validate() []error {
+	if time.Duration(s.Interval) < time.Second {
+		return []error{fmt.Errorf("sync.interval %s: want at least 1s", time.Duration(s.Interval))}
+	}
+	return nil
+}
+
+func (l *Log) applyDefaults() {
+	if l.Format == "" {
+		l.Format = "text"
+	}
+	if l.Level == "" {
+		l.Level = "info"
+	}
+}
+
+func (l *Log) validate() []error {
+	var errs []error
+	if l.Format != "text" && l.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", l.Format))
+	}
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", l.Level))
+	}
+	return errs
+}
+
+// Duration is a time.Duration written as "15s", "24h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w (e.g. 15s, 5m, 24h)", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
