@@ -1,12 +1,182 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/writeback/writeback/internal/engine"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	yes := fs.Bool("yes", false, "apply without asking for confirmation")
+	allowDeletes := fs.Bool("allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
+	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
+	var groups listFlag
+	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback apply [flags] [PLANFILE]
+
+Without PLANFILE: computes the plan, shows it, asks for confirmation (unless
+--yes) and applies it. With PLANFILE (from 'writeback plan -out'): applies
+exactly that plan, and refuses it if AD or the tenant changed since.
+
+Safe to interrupt (Ctrl-C finishes the write in flight) and to re-run: a new
+apply converges without duplicate groups, lost members or second renames.
+
+Examples:
+  writeback apply --config writeback.yaml
+  writeback apply --yes
+  writeback plan -out p.plan && writeback apply p.plan
+  writeback apply --allow-deletes     # past the deletion threshold, on purpose
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openSession(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	prog := newProgress(stderr)
+	if fs.NArg() == 1 {
+		return applySaved(ctx, s, fs.Arg(0), *allowDeletes, stdout, prog)
+	}
+	confirm := func(p *engine.Planned) bool {
+		if err := writePlanned(stdout, p); err != nil {
+			return false
+		}
+		if *yes {
+			return true
+		}
+		return askYes(stdout)
+	}
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{
+		PlanOptions: engine.PlanOptions{Full: *full, Groups: groups, AllowDeletes: *allowDeletes},
+		Confirm:     confirm,
+		Apply:       engine.ApplyOptions{Progress: prog.update},
+	})
+	prog.done()
+	if res != nil && res.Planned != nil && res.Planned.Plan.Empty() {
+		writePlanned(stdout, res.Planned)
+		return nil
+	}
+	if errors.Is(err, engine.ErrBlocked) {
+		writePlanned(stdout, res.Planned)
+		return withExitCode(1, fmt.Errorf("nothing applied: %w", err))
+	}
+	if errors.Is(err, engine.ErrAborted) {
+		fmt.Fprintln(stdout, "Apply cancelled; nothing written.")
+		return withExitCode(1, nil)
+	}
+	if err != nil {
+		return err
+	}
+	return reportApplied(stdout, res.Applied, res.LDAP)
+}
+
+func applySaved(ctx context.Context, s *session, path string, allowDeletes bool, stdout io.Writer, prog *progress) error {
+	f, err := engine.LoadPlan(path)
+	if err != nil {
+		return err
+	}
+	p := f.Planned
+	if p.Plan.Blocked && !allowDeletes {
+		return fmt.Errorf("plan %s is blocked: %s", path, p.Plan.BlockedReason)
+	}
+	p.Plan.Blocked = false
+	if err := s.eng.CheckStale(ctx, p); err != nil {
+		return err
+	}
+	if p.Plan.Empty() {
+		fmt.Fprintln(stdout, "No changes in the saved plan.")
+		return nil
+	}
+	a, err := s.eng.Apply(ctx, p, engine.ApplyOptions{Progress: prog.update})
+	prog.done()
+	if err != nil {
+		return err
+	}
+	return reportApplied(stdout, a, s.eng.LDAPStats())
+}
+
+func reportApplied(w io.Writer, a *engine.Applied, ldap engine.LDAPStats) error {
+	if a == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "\nApply complete: %d changes applied, %d groups failed, %d LDAP writes in %s.\n",
+		a.Applied, a.Failed, ldap.Writes, a.Duration.Round(time.Millisecond))
+	for _, e := range a.Errors {
+		fmt.Fprintf(w, "  ! group %s (%s): %s\n", e.GroupID, e.Step, e.Error)
+	}
+	if a.Interrupted {
+		return withExitCode(130, errors.New("interrupted; run writeback apply again to finish"))
+	}
+	if a.Failed > 0 {
+		return withExitCode(1, fmt.Errorf("%d group(s) failed and are quarantined; see writeback status", a.Failed))
+	}
+	return nil
+}
+
+// askYes asks for confirmation on the terminal, like terraform apply.
+func askYes(w io.Writer) bool {
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		fmt.Fprintln(w, "\nNot a terminal: re-run with --yes to apply without confirmation.")
+		return false
+	}
+	fmt.Fprint(w, "\nDo you want to apply these changes to AD?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
+// progress prints "applied N/M changes" at most every two seconds, and only
+// for applies that run long enough to need it.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
+
+func (p *progress) update(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.start) < 2*time.Second || now.Sub(p.last) < 2*time.Second {
+		return
+	}
+	p.last, p.shown = now, true
+	const width = 30
+	n := width * done / max(total, 1)
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d changes", strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
 }

@@ -2,11 +2,93 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/preflight"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML; - for stdin)")
+	noWrite := fs.Bool("no-write", false, "skip the probe that creates, modifies and deletes a group in the target OU")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback check --config FILE [--no-write] [--json]
+
+Preflight: checks, in order, that writeback can use Active Directory as
+configured: the bind password can be read, the DC is reachable, its TLS
+certificate verifies, the bind works, the schema has msDS-ExternalDirectoryObjectId,
+the Global Catalog answers and replicates that attribute, the target OU exists,
+and the bind account may create, modify and delete a group there (a probe group
+it removes again). Each line says ok, fail (with the fix) or skip. The exit
+code is 1 if any check failed.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+Examples:
+  writeback check --config /etc/writeback/writeback.yaml
+  writeback check --config <(writeback lab config)
+  writeback check --config writeback.yaml --no-write --json
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return errUsage
+	}
+	if *cfgPath == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	var results []preflight.Result
+	print := func(r preflight.Result) {
+		if *asJSON {
+			return
+		}
+		label := map[preflight.Status]string{preflight.OK: "ok", preflight.Fail: "FAIL", preflight.Skip: "skip"}[r.Status]
+		line := fmt.Sprintf("%-5s %-17s %s", label, r.Name, r.Detail)
+		if r.Fix != "" {
+			line += " -> fix: " + r.Fix
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		r := preflight.Result{Name: "config", Status: preflight.Fail, Detail: err.Error(),
+			Fix: "correct the fields named above ('writeback init' writes a commented example)"}
+		print(r)
+		results = append(results, r)
+	} else {
+		env := &preflight.Env{Config: cfg, NoWrite: *noWrite}
+		defer env.Close()
+		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: *cfgPath + " is valid"}
+		print(r)
+		results = append(results, r)
+		checks := preflight.ADChecks()
+		// Entra checks are appended here once the Entra client exists.
+		results = append(results, preflight.Run(ctx, env, checks, print)...)
+	}
+	failed := preflight.Failed(results)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			OK     bool               `json:"ok"`
+			Checks []preflight.Result `json:"checks"`
+		}{!failed, results}); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return withExitCode(1, nil)
+	}
+	return nil
 }

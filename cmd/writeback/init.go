@@ -2,11 +2,155 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+
+	"github.com/writeback/writeback/internal/config"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
+// configTemplate is the commented configuration 'writeback init' writes. It
+// must parse (a test checks it) once the placeholders' secrets exist.
+const configTemplate = `# writeback configuration. Reference: docs/configuration.md
+# Secrets are never written here: point to a file or an environment variable.
+
+# Active Directory: where groups are written (docs/ad.md).
+ad:
+  url: ldaps://dc1.contoso.com:636        # a writable DC; ldap://...:389 uses StartTLS
+  # gcUrl: ldaps://dc1.contoso.com:3269   # Global Catalog (default: the DC's host, port 3269/3268)
+  # caFile: /etc/writeback/ad-ca.pem      # CA bundle for the DC certificate (default: system roots)
+  bindDN: svc-writeback@contoso.com       # DN, user@domain or DOMAIN\user
+  password:
+    env: WRITEBACK_AD_PASSWORD            # or: file: /run/secrets/ad-password
+  targetOU: OU=Cloud Groups,DC=contoso,DC=com   # where new groups are created
+  # pageSize: 1000
+  # memberBatch: 1000                     # member values per LDAP modify
+  # timeout: 30s
+
+# Microsoft Entra ID: where groups come from (docs/entra.md).
+# App registration with application permissions Group.Read.All and User.Read.All.
+entra:
+  tenantId: 00000000-0000-0000-0000-000000000000
+  clientId: 00000000-0000-0000-0000-000000000000
+  credential:
+    kind: secret                          # secret, certificate, managedIdentity, workloadIdentity
+    secret:
+      env: WRITEBACK_CLIENT_SECRET        # or: file: /run/secrets/client-secret
+  # cloud: public                         # public, usgov, china
+
+# Which cloud groups are provisioned. Microsoft's default clause always applies
+# first: securityEnabled true, mailEnabled false, not synced from AD.
+scope:
+  mode: all                               # all | selected
+  # groups: [ <objectId>, ... ]           # mode selected: these groups
+  # memberOf: <objectId>                  # mode selected: the groups that are members of this group
+  # filters:                              # filters are ORed, clauses inside one filter ANDed
+  #   - clauses:
+  #       - attribute: displayName
+  #         operator: REGEX MATCH         # EQUALS, NOT EQUALS, IS TRUE, IS FALSE, IS NULL, IS NOT NULL,
+  #         value: "^APP-"                # REGEX MATCH, NOT REGEX MATCH, GREATER_THAN, GREATER_THAN_OR_EQUALS
+
+# Attribute mappings, in Microsoft's expression language (docs/expressions.md).
+# Unset entries keep Cloud Sync's defaults; adminDescription and
+# msDS-ExternalDirectoryObjectId are fixed to Append("Group_", [objectId]).
+mappings:
+  groupType: universalSecurity            # universalSecurity, globalSecurity, domainLocalSecurity
+  attributes: {}
+  #   cn:
+  #     expression: Append(Append(Left(Trim([displayName]), 51), "_"), Mid([objectId], 25, 12))
+  #     # Taking over groups written by Connect Sync? Keep their names:
+  #     # expression: Append("Group_", [objectId])
+  #   description:
+  #     expression: Left(Trim([description]), 448)
+  #   parentDistinguishedName:
+  #     expression: '"OU=Cloud Groups,DC=contoso,DC=com"'   # default: ad.targetOU
+  #     apply: onCreate                  # default onCreate: existing groups are not moved
+  #   sAMAccountName:                    # default: the display name, <= 20 characters, made unique
+  #     expression: Join("_", [displayName], "Cloud")
+  #     apply: onCreate
+  #   info:
+  #     expression: Append("Provisioned from Entra group ", [objectId])
+
+# Safety: deletes are guarded by the threshold; a round past it stops and
+# changes nothing until 'writeback apply --allow-deletes'.
+safety:
+  deleteThreshold: 500
+  onDelete: delete                        # group deleted in Entra: delete, move, convert, leave
+  onOutOfScope: leave                     # group left the scope: leave, delete, move, convert
+  # moveTo: OU=Deprovisioned,DC=contoso,DC=com   # for move
+
+# State: delta tokens, cloud cache, per-group status, provisioning log.
+state:
+  path: writeback.db                      # relative to this file's directory
+
+# The daemon (writeback run).
+sync:
+  interval: 15s                           # incremental rounds
+  fullReconcile: 24h                      # full rounds that also repair changes made by hand in AD
+  # searchBase: OU=Cloud Groups,DC=contoso,DC=com   # where to look for writeback's groups (default: the domain)
+
+log:
+  format: text                            # text or json
+  level: info                             # debug, info, warn, error
+`
+
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	force := fs.Bool("force", false, "overwrite an existing file")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback init [--force] [FILE]
+
+Writes a commented configuration file (default writeback.yaml; "-" for stdout)
+with every section and its defaults. Edit the marked values, then run
+'writeback check' and 'writeback plan'.
+
+Examples:
+  writeback init
+  writeback init /etc/writeback/writeback.yaml
+  writeback init - | less
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return errUsage
+	}
+	path := "writeback.yaml"
+	if fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	if path == "-" {
+		_, err := io.WriteString(stdout, configTemplate)
+		return err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if *force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if os.IsExist(err) {
+		return fmt.Errorf("%s already exists (use --force to overwrite, or give another file name)", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := io.WriteString(f, configTemplate); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "Wrote %s. Edit the ad and entra sections, then: writeback check --config %s\n", path, path)
+	return nil
 }
+
+// parseTemplate is used by the tests: the template must be a valid config.
+func parseTemplate() (*config.Config, error) { return config.Parse([]byte(configTemplate)) }

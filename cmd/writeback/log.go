@@ -2,11 +2,109 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/state"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	group := fs.String("group", "", "only entries for this Entra group `ID`")
+	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback log [flags]
+
+Shows the provisioning log: what each round did to which group, newest first,
+with attribute values before and after, members added and removed, errors and
+deletes staged by the threshold.
+
+Examples:
+  writeback log
+  writeback log --group 3f2a...-... -n 0
+  writeback log --json | jq .
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := state.Open(statePath(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	count := 0
+	enc := json.NewEncoder(stdout)
+	err = db.Log(strings.ToLower(*group), func(e state.Entry) error {
+		if *n > 0 && count >= *n {
+			return state.ErrStop
+		}
+		count++
+		if *asJSON {
+			return enc.Encode(e)
+		}
+		name := e.Name
+		if name == "" {
+			name = e.GroupID
+		}
+		fmt.Fprintf(stdout, "%s  %-14s %q (%s)\n", e.Time.Local().Format(time.DateTime), e.Action, name, e.GroupID)
+		if e.DN != "" {
+			fmt.Fprintf(stdout, "    dn: %s\n", e.DN)
+		}
+		if e.NewDN != "" {
+			fmt.Fprintf(stdout, "    new dn: %s\n", e.NewDN)
+		}
+		keys := make([]string, 0, len(e.After))
+		for k := range e.After {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "    %s: %s -> %s\n", k, show(e.Before[k]), show(e.After[k]))
+		}
+		if len(e.Members) > 0 {
+			fmt.Fprintf(stdout, "    members (%d): %s\n", len(e.Members), strings.Join(first(e.Members, 5), "; "))
+		}
+		if e.Error != "" {
+			fmt.Fprintf(stdout, "    error: %s\n", e.Error)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if count == 0 && !*asJSON {
+		fmt.Fprintln(stdout, "No log entries.")
+	}
+	return nil
+}
+
+func show(v []string) string {
+	if len(v) == 0 {
+		return "null"
+	}
+	return fmt.Sprintf("%q", strings.Join(v, ", "))
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("… %d more", len(s)-n))
+	}
+	return s
 }

@@ -2,11 +2,215 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/engine"
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/state"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
+	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
+	var groups listFlag
+	fs.Var(&groups, "group", "plan only this Entra group `ID` (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback plan [flags]
+
+Shows what a sync would change in AD, without changing anything: per group
+the attributes before -> after, members to add and remove, unresolved members
+and name collisions, then a summary line. Reading Graph's changes is recorded
+in the state file, so the next apply still knows about them.
+
+Exit status: 0 no changes, 2 changes present, 1 error (as terraform plan -detailed-exitcode).
+
+Examples:
+  writeback plan --config writeback.yaml
+  writeback plan --json > plan.json
+  writeback plan -out tonight.plan && writeback apply tonight.plan
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "writeback plan: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openSession(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: *full, Groups: groups}})
+	if err != nil {
+		return err
+	}
+	p := res.Planned
+	if *out != "" {
+		if err := s.eng.SavePlan(*out, p); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	} else {
+		if err := writePlanned(stdout, p); err != nil {
+			return err
+		}
+		if *out != "" {
+			fmt.Fprintf(stdout, "\nSaved the plan to %s. To apply exactly this plan: writeback apply %s\n", *out, *out)
+		}
+	}
+	if p.Plan.Blocked {
+		return withExitCode(1, errors.New(p.Plan.BlockedReason))
+	}
+	if !p.Plan.Empty() {
+		return withExitCode(2, nil)
+	}
+	return nil
+}
+
+// writePlanned prints a plan and the groups that could not be planned.
+func writePlanned(w io.Writer, p *engine.Planned) error {
+	if err := plan.WriteText(w, p.Plan); err != nil {
+		return err
+	}
+	for _, e := range p.Errors {
+		fmt.Fprintf(w, "Error: group %s: %s: %s\n", e.GroupID, e.Step, e.Error)
+	}
+	if n := len(p.Quarantined); n > 0 {
+		fmt.Fprintf(w, "Skipped %d quarantined group(s); see writeback status.\n", n)
+	}
+	return nil
+}
+
+// session is what plan, apply, run and provision share: config, state, AD
+// connections, the Graph client and the engine.
+type session struct {
+	cfg    *config.Config
+	db     *state.DB
+	dc, gc *ad.Conn
+	src    *entra.Client
+	eng    *engine.Engine
+	log    *slog.Logger
+}
+
+func (s *session) Close() {
+	if s.db != nil {
+		s.db.Close()
+	}
+	if s.gc != nil {
+		s.gc.Close()
+	}
+	if s.dc != nil {
+		s.dc.Close()
+	}
+}
+
+func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*session, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Entra == nil {
+		return nil, fmt.Errorf("config %s: the entra section is required to provision (run 'writeback init' for an example)", cfgPath)
+	}
+	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	if s.db, err = state.Open(statePath(cfg)); err != nil {
+		return nil, err
+	}
+	if s.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
+		return nil, fmt.Errorf("connect to AD: %w", err)
+	}
+	if s.gc, err = ad.DialGC(ctx, cfg.AD); err != nil {
+		return nil, fmt.Errorf("connect to the Global Catalog: %w", err)
+	}
+	if s.src, err = entra.New(ctx, *cfg.Entra); err != nil {
+		return nil, fmt.Errorf("connect to Entra: %w", err)
+	}
+	if err := s.newEngine(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *session) newEngine(ctx context.Context) error {
+	eng, err := engine.New(ctx, engine.Options{Config: s.cfg, State: s.db, DC: s.dc, GC: s.gc, Source: s.src, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.eng = eng
+	return nil
+}
+
+// statePath resolves state.path relative to the config file's directory.
+func statePath(cfg *config.Config) string {
+	p := cfg.State.Path
+	if filepath.IsAbs(p) || cfg.Path == "" || cfg.Path == "-" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(cfg.Path), p)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.
+func configFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("WRITEBACK_CONFIG")
+	if def == "" {
+		def = "writeback.yaml"
+	}
+	return fs.String("config", def, "configuration `FILE` (env WRITEBACK_CONFIG)")
+}
+
+// listFlag is a repeatable (or comma-separated) string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }

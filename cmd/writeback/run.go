@@ -3,10 +3,123 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"time"
+
+	"github.com/writeback/writeback/internal/engine"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	once := fs.Bool("once", false, "run one round and exit")
+	allowDeletes := fs.Bool("allow-deletes", false, "lift the deletion threshold for the first round only")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback run [flags]
+
+The daemon: a full round first (when no delta tokens are stored, or a full
+reconcile is due), then incremental rounds from Graph's delta tokens every
+sync.interval, and a full reconcile every sync.fullReconcile that also repairs
+changes made by hand in AD. A group that keeps failing is quarantined with
+exponential backoff and does not stop the others. SIGTERM or Ctrl-C finishes
+the write in flight and stops cleanly.
+
+A round past safety.deleteThreshold applies nothing and is reported every
+round until the deletes are allowed (writeback apply --allow-deletes) or the
+tenant is fixed.
+
+Examples:
+  writeback run --config /etc/writeback/writeback.yaml
+  writeback run --once
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	s, err := openSession(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	log := s.log
+	interval := time.Duration(s.cfg.Sync.Interval)
+	fullEvery := time.Duration(s.cfg.Sync.FullReconcile)
+	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", s.db.Path())
+	allow := *allowDeletes
+	for {
+		full, err := fullDue(s, fullEvery)
+		if err != nil {
+			return err
+		}
+		res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
+		allow = false
+		switch {
+		case ctx.Err() != nil:
+			log.Info("stopped", "reason", context.Cause(ctx))
+			return nil
+		case errors.Is(err, engine.ErrBlocked):
+			log.Error("round blocked: nothing applied", "err", err)
+		case err != nil:
+			log.Error("round failed", "err", err)
+		default:
+			logRound(s, res)
+		}
+		if *once {
+			if err != nil {
+				return err
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			log.Info("stopped", "reason", context.Cause(ctx))
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+func fullDue(s *session, every time.Duration) (bool, error) {
+	last, err := s.db.Meta("lastFull")
+	if err != nil {
+		return false, err
+	}
+	if last == "" {
+		return true, nil
+	}
+	t, err := time.Parse(time.RFC3339, last)
+	if err != nil {
+		return true, nil
+	}
+	return time.Since(t) >= every, nil
+}
+
+func logRound(s *session, res *engine.Result) {
+	p := res.Planned.Plan
+	attrs := []any{"full", res.Planned.Full, "groupsFromGraph", res.Ingested.Groups, "usersFromGraph", res.Ingested.Users,
+		"planned", len(res.Planned.Planned), "changes", len(p.Changes), "ldapWrites", res.LDAP.Writes,
+		"ldapSearches", res.LDAP.Searches, "duration", res.Duration.Round(time.Millisecond)}
+	if res.Applied != nil && res.Applied.Failed > 0 {
+		attrs = append(attrs, "failed", res.Applied.Failed)
+	}
+	if p.Summary.Unresolved > 0 {
+		attrs = append(attrs, "unresolved", p.Summary.Unresolved)
+	}
+	if len(p.Changes) == 0 && res.Ingested.Groups == 0 && res.Ingested.Users == 0 {
+		s.log.Debug("round: no changes", attrs...)
+		return
+	}
+	s.log.Info("round", attrs...)
+	for _, c := range p.Changes {
+		s.log.Info("change", "action", c.Action, "group", c.GroupID, "name", c.Name, "dn", c.DN, "newDN", c.NewDN, "members", len(c.Members))
+	}
+	for _, e := range res.Planned.Errors {
+		s.log.Warn("group not planned", "group", e.GroupID, "step", e.Step, "err", e.Error)
+	}
 }

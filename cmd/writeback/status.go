@@ -2,11 +2,136 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"time"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/state"
 )
 
-// TODO(skeleton): replaced by the issue that builds this command.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	n := fs.Int("n", 10, "show the last `N` rounds")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: writeback status [flags]
+
+Shows the last rounds, the groups waiting for the next round, quarantined
+groups (failing, retried with exponential backoff) and groups with errors.
+Reads the state file only (while 'writeback run' holds it, retry between rounds).
+
+Examples:
+  writeback status
+  writeback status -n 50 --json
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := state.Open(statePath(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	type report struct {
+		Rounds      []state.Round       `json:"rounds"`
+		Pending     int                 `json:"pending"`
+		FullPending bool                `json:"fullPending"`
+		LastFull    string              `json:"lastFull,omitempty"`
+		Quarantined []state.GroupStatus `json:"quarantined"`
+		Failing     []state.GroupStatus `json:"failing"`
+		Groups      int                 `json:"groupsProvisioned"`
+	}
+	var r report
+	if err := db.Rounds(func(x state.Round) error {
+		r.Rounds = append(r.Rounds, x)
+		if len(r.Rounds) >= *n {
+			return state.ErrStop
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	dirty, err := db.Dirty()
+	if err != nil {
+		return err
+	}
+	r.Pending = len(dirty)
+	fp, _ := db.Meta("fullPending")
+	r.FullPending = fp == "1"
+	r.LastFull, _ = db.Meta("lastFull")
+	now := time.Now()
+	if err := db.Statuses(func(s state.GroupStatus) error {
+		if s.DN != "" {
+			r.Groups++
+		}
+		if s.Quarantined(now) {
+			r.Quarantined = append(r.Quarantined, s)
+		} else if s.LastError != "" {
+			r.Failing = append(r.Failing, s)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stdout, "State %s: %d groups provisioned, %d waiting for the next round", db.Path(), r.Groups, r.Pending)
+	if r.FullPending {
+		fmt.Fprint(stdout, ", a full round is pending")
+	}
+	fmt.Fprintln(stdout)
+	if r.LastFull != "" {
+		fmt.Fprintf(stdout, "Last full round applied: %s\n", r.LastFull)
+	}
+	fmt.Fprintf(stdout, "\nLast rounds:\n")
+	if len(r.Rounds) == 0 {
+		fmt.Fprintln(stdout, "  (none yet)")
+	}
+	for _, x := range r.Rounds {
+		kind := "delta"
+		if x.Full {
+			kind = "full "
+		}
+		if x.DryRun {
+			kind += " (plan)"
+		}
+		fmt.Fprintf(stdout, "  #%-5d %s %s %8s  groups %d, changes %d, applied %d, failed %d, unresolved %d",
+			x.Seq, x.Start.Local().Format("2006-01-02 15:04:05"), kind, x.Duration.Round(time.Millisecond), x.Groups, x.Changes, x.Applied, x.Failed, x.Unresolved)
+		if x.Blocked != "" {
+			fmt.Fprintf(stdout, "  BLOCKED: %s", x.Blocked)
+		}
+		if x.Error != "" {
+			fmt.Fprintf(stdout, "  ERROR: %s", x.Error)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if len(r.Quarantined) > 0 {
+		fmt.Fprintf(stdout, "\nQuarantined groups (%d):\n", len(r.Quarantined))
+		for _, s := range r.Quarantined {
+			fmt.Fprintf(stdout, "  %s  failures %d, retry after %s: %s\n", s.ID, s.Failures, s.QuarantinedUntil.Local().Format(time.DateTime), s.LastError)
+		}
+	}
+	if len(r.Failing) > 0 {
+		fmt.Fprintf(stdout, "\nGroups with errors (%d):\n", len(r.Failing))
+		for _, s := range r.Failing {
+			fmt.Fprintf(stdout, "  %s  %s\n", s.ID, s.LastError)
+		}
+	}
+	return nil
 }

@@ -29,6 +29,8 @@ type Credential struct {
 	Secret Secret `yaml:"secret,omitempty"`
 	// CertificateFile is a PEM with certificate and private key (kind certificate).
 	CertificateFile string `yaml:"certificateFile,omitempty"`
+	// CertificatePassword decrypts an encrypted PKCS#12 certificate file (kind certificate).
+	CertificatePassword Secret `yaml:"certificatePassword,omitempty"`
 	// TokenFile is the federated token file (kind workloadIdentity; default $AZURE_FEDERATED_TOKEN_FILE).
 	TokenFile string `yaml:"tokenFile,omitempty"`
 }

@@ -2,7 +2,12 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/dlclark/regexp2"
+
+	"github.com/writeback/writeback/internal/expr"
 )
 
 // Scope selects which cloud groups are provisioned.
@@ -62,10 +67,16 @@ type State struct {
 	Path string `yaml:"path,omitempty"`
 }
 
-// Sync is the daemon's schedule.
+// Sync is the daemon's schedule and where writeback looks for its groups.
 type Sync struct {
-	Interval      Duration `yaml:"interval,omitempty"`
+	// Interval between incremental rounds (default 15s).
+	Interval Duration `yaml:"interval,omitempty"`
+	// FullReconcile is how often a full round re-reads every group and repairs drift (default 24h).
 	FullReconcile Duration `yaml:"fullReconcile,omitempty"`
+	// SearchBase is the subtree searched for groups carrying writeback's anchor
+	// (default: the whole domain, as Cloud Sync matches). Narrow it when other
+	// tools' groups carry Group_ anchors elsewhere in the domain.
+	SearchBase string `yaml:"searchBase,omitempty"`
 }
 
 // Log is the logging format.
@@ -94,6 +105,31 @@ func (s *Scope) validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("scope.mode %q: want all or selected", s.Mode))
 	}
+	for i, f := range s.Filters {
+		if len(f.Clauses) == 0 {
+			errs = append(errs, fmt.Errorf("scope.filters[%d]: no clauses (a filter needs at least one)", i))
+		}
+		for j, c := range f.Clauses {
+			where := fmt.Sprintf("scope.filters[%d].clauses[%d]", i, j)
+			if c.Attribute == "" {
+				errs = append(errs, fmt.Errorf("%s: attribute is required", where))
+			}
+			op := strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(c.Operator)), "_", " ")
+			switch op {
+			case "EQUALS", "NOT EQUALS", "IS TRUE", "IS FALSE", "IS NULL", "IS NOT NULL", "ENDS WITH", "INCLUDES":
+			case "REGEX MATCH", "NOT REGEX MATCH":
+				if _, err := regexp2.Compile(c.Value, regexp2.None); err != nil {
+					errs = append(errs, fmt.Errorf("%s: regular expression %q: %w", where, c.Value, err))
+				}
+			case "GREATER THAN", "GREATER THAN OR EQUALS":
+				if _, err := fmt.Sscan(c.Value, new(int64)); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %s needs an integer value, got %q", where, c.Operator, c.Value))
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s: operator %q: want EQUALS, NOT EQUALS, IS TRUE, IS FALSE, IS NULL, IS NOT NULL, REGEX MATCH, NOT REGEX MATCH, GREATER_THAN, GREATER_THAN_OR_EQUALS, ENDS_WITH or INCLUDES", where, c.Operator))
+			}
+		}
+	}
 	return errs
 }
 
@@ -115,6 +151,12 @@ func (m *Mappings) validate() []error {
 		case "", "always", "onCreate":
 		default:
 			errs = append(errs, fmt.Errorf("mappings.attributes.%s.apply %q: want always or onCreate", name, mp.Apply))
+		}
+		// Parsed at load so a typo stops startup with its position, not a round later.
+		if mp.Expression != "" {
+			if _, err := expr.Parse(mp.Expression); err != nil {
+				errs = append(errs, fmt.Errorf("mappings.attributes.%s: %w (expression %s)", name, err, mp.Expression))
+			}
 		}
 	}
 	return errs
@@ -168,10 +210,17 @@ func (s *Sync) applyDefaults() {
 }
 
 func (s *Sync) validate() []error {
+	var errs []error
 	if time.Duration(s.Interval) < time.Second {
-		return []error{fmt.Errorf("sync.interval %s: want at least 1s", time.Duration(s.Interval))}
+		errs = append(errs, fmt.Errorf("sync.interval %s: want at least 1s", time.Duration(s.Interval)))
 	}
-	return nil
+	if time.Duration(s.FullReconcile) < time.Duration(s.Interval) {
+		errs = append(errs, fmt.Errorf("sync.fullReconcile %s: want at least sync.interval (%s)", time.Duration(s.FullReconcile), time.Duration(s.Interval)))
+	}
+	if s.SearchBase != "" && !strings.Contains(s.SearchBase, "=") {
+		errs = append(errs, fmt.Errorf("sync.searchBase %q: want a DN such as OU=Groups,DC=contoso,DC=com", s.SearchBase))
+	}
+	return errs
 }
 
 func (l *Log) applyDefaults() {

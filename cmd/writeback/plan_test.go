@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/emulator/emulatortest"
+	"github.com/writeback/writeback/internal/engine"
+	"github.com/writeback/writeback/internal/lab/labtest"
+)
+
+// exitCode runs a subcommand the way main does and returns its exit code.
+func exitCode(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) error, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code := 0
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.err != nil {
+			errb.WriteString(ee.err.Error())
+		}
+	default:
+		code = 1
+		errb.WriteString(err.Error())
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestLabPlanApplyCLI(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 2, "wbcli")
+	yes := true
+	tf := &emulator.TenantFile{
+		Users: []emulator.User{
+			{ID: "bbbbbbbb-1111-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()},
+			{ID: "bbbbbbbb-1111-4000-8000-000000000002", DisplayName: "u2", UserPrincipalName: "u2@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[1].GUID.String()},
+		},
+		Groups: []emulator.Group{
+			{ID: "aaaaaaaa-1111-4000-8000-000000000001", DisplayName: "Finance", Description: "money", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000001"}},
+			{ID: "aaaaaaaa-1111-4000-8000-000000000002", DisplayName: "Ops", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000002", "aaaaaaaa-1111-4000-8000-000000000001"}},
+		},
+	}
+	env := emulatortest.Start(t, tf)
+	dir := t.TempDir()
+	ec := env.Config
+	c := config.Config{AD: l.Config, Entra: &ec}
+	c.Sync.SearchBase = l.OU
+	c.State.Path = "state.db"
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "writeback.yaml")
+	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan, apply := runPlan, runApply
+
+	code, out, stderr := exitCode(t, plan, "--config", cfgFile)
+	if code != 2 {
+		t.Fatalf("plan exit %d, want 2 (changes)\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{`+ group "CN=Finance_000000000001,` + l.OU, `+ description`, `"money"`, "+ members: 1 to add (wbcli", "Plan: 2 to create, 0 to update, 0 to delete, 3 member adds, 0 member removes."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("plan output:\n%s", out)
+
+	// Saved plan, then a change in the tenant: the plan is stale and refused.
+	planFile := filepath.Join(dir, "p.plan")
+	if code, out, stderr := exitCode(t, plan, "--config", cfgFile, "-out", planFile); code != 2 {
+		t.Fatalf("plan -out exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000001", func(g *emulator.Group) { g.Description = "changed" }); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = exitCode(t, apply, "--config", cfgFile, planFile)
+	if code != 1 || !strings.Contains(stderr, "stale") {
+		t.Fatalf("stale plan: exit %d, stderr %q", code, stderr)
+	}
+
+	// Fresh saved plan applies exactly.
+	if code, out, stderr := exitCode(t, plan, "--config", cfgFile, "-out", planFile); code != 2 {
+		t.Fatalf("plan -out exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = exitCode(t, apply, "--config", cfgFile, planFile)
+	if code != 0 || !strings.Contains(out, "Apply complete: 4 changes applied, 0 groups failed") {
+		t.Fatalf("apply plan file: exit %d\n%s\n%s", code, out, stderr)
+	}
+
+	// Converged: plan exits 0, JSON says empty.
+	code, out, stderr = exitCode(t, plan, "--config", cfgFile, "--json")
+	if code != 0 {
+		t.Fatalf("converged plan exit %d\n%s%s", code, out, stderr)
+	}
+	var p engine.Planned
+	if err := json.Unmarshal([]byte(out), &p); err != nil || !p.Plan.Empty() {
+		t.Fatalf("converged JSON plan: %v %s", err, out)
+	}
+	code, out, _ = exitCode(t, plan, "--config", cfgFile, "--full")
+	if code != 0 || !strings.Contains(out, "No changes.") {
+		t.Fatalf("converged full plan: exit %d\n%s", code, out)
+	}
+
+	// apply --yes computes and applies a change.
+	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000002", func(g *emulator.Group) { g.Description = "ops team" }); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = exitCode(t, apply, "--config", cfgFile, "--yes")
+	if code != 0 || !strings.Contains(out, `+ description = "ops team"`) || !strings.Contains(out, "Apply complete: 1 changes applied") {
+		t.Fatalf("apply --yes: exit %d\n%s\n%s", code, out, stderr)
+	}
+
+	// status and log read the state.
+	code, out, _ = exitCode(t, runStatus, "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "2 groups provisioned") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	code, out, _ = exitCode(t, runLog, "--config", cfgFile, "--group", "aaaaaaaa-1111-4000-8000-000000000002")
+	if code != 0 || !strings.Contains(out, `description: null -> "ops team"`) {
+		t.Errorf("log: exit %d\n%s", code, out)
+	}
+	// provision --dry-run reports the steps.
+	code, out, _ = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
+	if code != 0 || !strings.Contains(out, "2. Scope evaluation: in scope=true") || !strings.Contains(out, "3. Match: AD group") {
+		t.Errorf("provision: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,243 @@
+package ad
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/config"
+)
+
+// Conn is one bound LDAP connection to a domain controller or Global Catalog.
+// It is safe for concurrent use; operations are serialised per request by go-ldap.
+type Conn struct {
+	l        *ldap.Conn
+	url      string
+	gc       bool
+	pageSize int
+	batch    int
+	timeout  time.Duration
+	log      *slog.Logger
+	tls      bool
+
+	baseOnce sync.Once
+	base     string
+	baseErr  error
+}
+
+// Dial connects to the domain controller in cfg.URL, verifies its certificate
+// (unless cfg.Insecure on an ldap:// URL) and binds as cfg.BindDN.
+func Dial(ctx context.Context, cfg config.AD) (*Conn, error) {
+	return dial(ctx, cfg, cfg.URL, false)
+}
+
+// DialGC connects to the Global Catalog in cfg.GCURL (default: the DC's host on
+// 3269 for ldaps, 3268 for ldap) and binds.
+func DialGC(ctx context.Context, cfg config.AD) (*Conn, error) {
+	u := cfg.GCURL
+	if u == "" {
+		u = defaultGCURL(cfg.URL)
+	}
+	return dial(ctx, cfg, u, true)
+}
+
+func defaultGCURL(dcURL string) string {
+	u, err := url.Parse(dcURL)
+	if err != nil {
+		return ""
+	}
+	port := "3268"
+	if u.Scheme == "ldaps" {
+		port = "3269"
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
+}
+
+// ConnectError means no TCP connection could be made.
+type ConnectError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectError) Error() string { return fmt.Sprintf("connect %s: %v", e.URL, e.Err) }
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// TLSError means the TLS handshake failed, typically because the server's
+// certificate is not trusted or does not name the host.
+type TLSError struct {
+	URL string
+	Err error
+}
+
+func (e *TLSError) Error() string { return fmt.Sprintf("TLS with %s: %v", e.URL, e.Err) }
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// TLSConfig builds the client TLS configuration for cfg and the given server URL.
+func TLSConfig(cfg config.AD, serverURL string) (*tls.Config, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return nil, fmt.Errorf("ad url %q: %w", serverURL, err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ad.caFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ad.caFile %s: no PEM certificates found", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		return nil, fmt.Errorf("ad url %q: want ldap://host[:port] or ldaps://host[:port]", rawURL)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := map[[2]bool]string{{false, false}: "389", {false, true}: "636", {true, false}: "3268", {true, true}: "3269"}[[2]bool{gc, u.Scheme == "ldaps"}]
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	password, err := cfg.Password.Value("ad.password")
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(cfg.Timeout)
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	tc, err := TLSConfig(cfg, rawURL)
+	if err != nil {
+		return nil, err
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
+	if err != nil {
+		return nil, &ConnectError{URL: rawURL, Err: err}
+	}
+	secure := false
+	switch {
+	case u.Scheme == "ldaps":
+		tlsConn := tls.Client(nc, tc)
+		if err := tlsConn.HandshakeContext(dctx); err != nil {
+			nc.Close()
+			return nil, &TLSError{URL: rawURL, Err: err}
+		}
+		nc, secure = tlsConn, true
+	case !cfg.Insecure:
+		tlsConn, err := startTLS(dctx, nc, tc)
+		if err != nil {
+			nc.Close()
+			return nil, &TLSError{URL: rawURL, Err: err}
+		}
+		nc, secure = tlsConn, true
+	}
+	l := ldap.NewConn(nc, secure)
+	l.Start()
+	l.SetTimeout(timeout)
+	c := &Conn{l: l, url: rawURL, gc: gc, pageSize: cfg.PageSize, batch: cfg.MemberBatch, timeout: timeout, log: slog.Default(), tls: secure}
+	if c.pageSize <= 0 {
+		c.pageSize = 1000
+	}
+	if cfg.BaseDN != "" {
+		c.baseOnce.Do(func() { c.base = cfg.BaseDN })
+	}
+	if c.batch <= 0 {
+		c.batch = 1000
+	}
+	err = c.do(ctx, func() error {
+		_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: cfg.BindDN, Password: password})
+		return err
+	})
+	if err != nil {
+		l.Close()
+		return nil, opErr("bind as", cfg.BindDN, err)
+	}
+	return c, nil
+}
+
+// startTLS sends the StartTLS extended operation on a fresh connection and
+// completes the handshake itself, so certificate errors keep their type.
+func startTLS(ctx context.Context, nc net.Conn, tc *tls.Config) (*tls.Conn, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+		defer nc.SetDeadline(time.Time{})
+	}
+	p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(0x7fffffff), "MessageID"))
+	req := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "Start TLS")
+	req.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "1.3.6.1.4.1.1466.20037", "TLS Extended Command"))
+	p.AppendChild(req)
+	if _, err := nc.Write(p.Bytes()); err != nil {
+		return nil, fmt.Errorf("StartTLS request: %w", err)
+	}
+	resp, err := ber.ReadPacket(nc)
+	if err != nil {
+		return nil, fmt.Errorf("StartTLS response: %w", err)
+	}
+	if err := ldap.GetLDAPError(resp); err != nil {
+		return nil, fmt.Errorf("server refused StartTLS (use an ldaps:// URL?): %w", err)
+	}
+	tlsConn := tls.Client(nc, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tlsConn, nil
+}
+
+// Close unbinds and closes the connection.
+func (c *Conn) Close() error {
+	if c == nil || c.l == nil {
+		return nil
+	}
+	return c.l.Close()
+}
+
+// URL is the server URL this connection was dialled to.
+func (c *Conn) URL() string { return c.url }
+
+// Encrypted reports whether the connection uses TLS (ldaps or StartTLS).
+func (c *Conn) Encrypted() bool { return c.tls }
+
+// PageSize is the page size used for searches.
+func (c *Conn) PageSize() int { return c.pageSize }
+
+// SetLogger replaces the logger (default slog.Default()).
+func (c *Conn) SetLogger(l *slog.Logger) { c.log = l }
+
+// do runs a blocking go-ldap call, aborting it when ctx ends. go-ldap has no
+// context support outside SearchAsync, so a cancelled call closes the connection:
+// the operation's outcome on the server is then unknown, which callers already
+// handle because every write here is idempotent when retried.
+func (c *Conn) do(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { c.l.Close() })
+	err := f()
+	if !stop() {
+		return errors.Join(ctx.Err(), err)
+	}
+	return err
+}

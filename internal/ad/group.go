@@ -1,0 +1,451 @@
+package ad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// groupType values (flags: 0x80000000 security, 0x2 global, 0x4 domain local, 0x8 universal).
+const (
+	GroupTypeGlobalSecurity         int32 = -2147483646
+	GroupTypeDomainLocalSecurity    int32 = -2147483644
+	GroupTypeUniversalSecurity      int32 = -2147483640
+	GroupTypeUniversalDistribution  int32 = 8
+	GroupTypeGlobalDistribution     int32 = 2
+	GroupTypeDomainLocalDistribution int32 = 4
+)
+
+// Group is an AD group as writeback reads it.
+type Group struct {
+	DN               string
+	CN               string
+	Anchor           string // msDS-ExternalDirectoryObjectId
+	AdminDescription string
+	SAMAccountName   string
+	Description      string
+	DisplayName      string
+	Mail             string
+	GUID             GUID
+	SID              string
+	GroupType        int32
+	Members          []string // DNs; only when GroupQuery.WithMembers
+	USNChanged       int64
+	WhenChanged      string
+	// Attrs holds the other attributes asked for in GroupQuery.ExtraAttrs, keyed lower-case.
+	Attrs map[string][]string
+}
+
+// GroupQuery says what to read with each group.
+type GroupQuery struct {
+	WithMembers bool     // read member (ranged retrieval past 1500 values)
+	ExtraAttrs  []string // more attributes, returned in Group.Attrs
+	Scope       Scope    // default ScopeSubtree
+}
+
+var groupAttrs = []string{"cn", AttrExternalDirectoryObjectID, "adminDescription", "sAMAccountName",
+	"description", "displayName", "mail", "objectGUID", "objectSid", "groupType", "uSNChanged", "whenChanged"}
+
+// Groups streams the groups under base matching filter (ANDed with
+// objectCategory=group; "" for all groups).
+func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn func(Group) error) error {
+	f := "(objectCategory=group)"
+	if filter != "" {
+		if !strings.HasPrefix(filter, "(") {
+			filter = "(" + filter + ")"
+		}
+		f = "(&(objectCategory=group)" + filter + ")"
+	}
+	attrs := append([]string(nil), groupAttrs...)
+	if q.WithMembers {
+		attrs = append(attrs, "member")
+	}
+	attrs = append(attrs, q.ExtraAttrs...)
+	scope := q.Scope
+	if scope == 0 && base != "" {
+		scope = ScopeSubtree
+	}
+	// Ranged member reads run between pages of the outer search; LDAP allows
+	// several operations on one connection.
+	return c.Search(ctx, base, scope, f, attrs, func(e *ldap.Entry) error {
+		g, err := c.groupFromEntry(ctx, e, q)
+		if err != nil {
+			return err
+		}
+		return fn(g)
+	})
+}
+
+func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery) (Group, error) {
+	g := Group{
+		DN:               e.DN,
+		CN:               e.GetEqualFoldAttributeValue("cn"),
+		Anchor:           e.GetEqualFoldAttributeValue(AttrExternalDirectoryObjectID),
+		AdminDescription: e.GetEqualFoldAttributeValue("adminDescription"),
+		SAMAccountName:   e.GetEqualFoldAttributeValue("sAMAccountName"),
+		Description:      e.GetEqualFoldAttributeValue("description"),
+		DisplayName:      e.GetEqualFoldAttributeValue("displayName"),
+		Mail:             e.GetEqualFoldAttributeValue("mail"),
+		WhenChanged:      e.GetEqualFoldAttributeValue("whenChanged"),
+	}
+	if b := e.GetEqualFoldRawAttributeValue("objectGUID"); len(b) > 0 {
+		guid, err := GUIDFromAD(b)
+		if err != nil {
+			return g, fmt.Errorf("group %s: %w", e.DN, err)
+		}
+		g.GUID = guid
+	}
+	if b := e.GetEqualFoldRawAttributeValue("objectSid"); len(b) > 0 {
+		g.SID, _ = SIDFromAD(b)
+	}
+	if v := e.GetEqualFoldAttributeValue("groupType"); v != "" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		g.GroupType = int32(n)
+	}
+	g.USNChanged, _ = strconv.ParseInt(e.GetEqualFoldAttributeValue("uSNChanged"), 10, 64)
+	if q.WithMembers {
+		m, err := c.completeRange(ctx, e.DN, "member", e)
+		if err != nil {
+			return g, err
+		}
+		g.Members = m
+	}
+	if len(q.ExtraAttrs) > 0 {
+		g.Attrs = make(map[string][]string, len(q.ExtraAttrs))
+		for _, a := range q.ExtraAttrs {
+			if v := e.GetEqualFoldAttributeValues(a); len(v) > 0 {
+				g.Attrs[strings.ToLower(a)] = v
+			}
+		}
+	}
+	return g, nil
+}
+
+// GroupByAnchor finds the group whose msDS-ExternalDirectoryObjectId is anchor
+// (e.g. "Group_<objectId>") under base; nil, nil when there is none.
+func (c *Conn) GroupByAnchor(ctx context.Context, base, anchor string, withMembers bool) (*Group, error) {
+	var found []Group
+	err := c.Groups(ctx, base, "("+AttrExternalDirectoryObjectID+"="+EscapeFilter(anchor)+")", GroupQuery{WithMembers: withMembers}, func(g Group) error {
+		found = append(found, g)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find group with anchor %s: %w", anchor, err)
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &found[0], nil
+	}
+	dns := make([]string, len(found))
+	for i, g := range found {
+		dns[i] = g.DN
+	}
+	return nil, fmt.Errorf("anchor %s is on %d groups (%s): remove it from all but one", anchor, len(found), strings.Join(dns, "; "))
+}
+
+// GroupByDN reads the group at dn; nil, nil when it does not exist.
+func (c *Conn) GroupByDN(ctx context.Context, dn string, withMembers bool) (*Group, error) {
+	var out *Group
+	err := c.Groups(ctx, dn, "", GroupQuery{WithMembers: withMembers, Scope: ScopeBase}, func(g Group) error {
+		out = &g
+		return nil
+	})
+	if IsNoSuchObject(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read group %s: %w", dn, err)
+	}
+	return out, nil
+}
+
+// Add creates an object with the given attributes (empty values are skipped).
+func (c *Conn) Add(ctx context.Context, dn string, attrs map[string][]string) error {
+	return c.add(ctx, "create", dn, attrs)
+}
+
+func (c *Conn) add(ctx context.Context, what, dn string, attrs map[string][]string) error {
+	req := ldap.NewAddRequest(dn, nil)
+	for _, k := range sortedKeys(attrs) {
+		if vals := nonEmpty(attrs[k]); len(vals) > 0 {
+			req.Attribute(k, vals)
+		}
+	}
+	return opErr(what, dn, c.do(ctx, func() error { return c.l.Add(req) }))
+}
+
+// CreateGroup creates a group at dn. objectClass defaults to group and groupType
+// to universal security; attrs may override both.
+func (c *Conn) CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error {
+	a := make(map[string][]string, len(attrs)+2)
+	for k, v := range attrs {
+		a[k] = v
+	}
+	if !hasKey(a, "objectClass") {
+		a["objectClass"] = []string{"top", "group"}
+	}
+	if !hasKey(a, "groupType") {
+		a["groupType"] = []string{strconv.Itoa(int(GroupTypeUniversalSecurity))}
+	}
+	return c.add(ctx, "create group", dn, a)
+}
+
+// CreateOU creates an organizational unit; an existing one is not an error.
+func (c *Conn) CreateOU(ctx context.Context, dn string) error {
+	err := c.add(ctx, "create OU", dn, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+	if IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// Modify replaces each attribute's values; an empty slice deletes the attribute
+// (no error if it was already absent).
+func (c *Conn) Modify(ctx context.Context, dn string, replace map[string][]string) error {
+	if len(replace) == 0 {
+		return nil
+	}
+	req := ldap.NewModifyRequest(dn, nil)
+	for _, k := range sortedKeys(replace) {
+		req.Replace(k, nonEmpty(replace[k]))
+	}
+	return opErr("modify", dn, c.do(ctx, func() error { return c.l.Modify(req) }))
+}
+
+// AddMembers adds member values to the group at dn in batches of ad.memberBatch.
+// A value that is already there (LDAP 68 on Samba, 20 on Windows) counts as
+// done. When a batch fails for any reason it is split to find the offending
+// values, so one bad member does not block the others; their errors are joined.
+func (c *Conn) AddMembers(ctx context.Context, dn string, members []string) error {
+	return c.changeMembers(ctx, dn, members, true)
+}
+
+// RemoveMembers removes member values in batches. A value that is not there
+// (LDAP 53 on Samba, 16 on Windows) counts as done.
+func (c *Conn) RemoveMembers(ctx context.Context, dn string, members []string) error {
+	return c.changeMembers(ctx, dn, members, false)
+}
+
+func (c *Conn) changeMembers(ctx context.Context, dn string, members []string, add bool) error {
+	var errs []error
+	for start := 0; start < len(members); start += c.batch {
+		end := min(start+c.batch, len(members))
+		if err := c.memberBatch(ctx, dn, members[start:end], add, &errs); err != nil {
+			return err // the group itself, the connection or ctx failed: stop
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// memberBatch applies one batch; value-level failures are appended to errs,
+// failures that doom every value are returned.
+func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bool, errs *[]error) error {
+	op := "remove members from"
+	if add {
+		op = "add members to"
+	}
+	req := ldap.NewModifyRequest(dn, nil)
+	if add {
+		req.Add("member", vals)
+	} else {
+		req.Delete("member", vals)
+	}
+	err := c.do(ctx, func() error { return c.l.Modify(req) })
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return opErr(op, dn, err)
+	}
+	code := Code(err)
+	switch {
+	case code == 0, // network
+		code == CodeNoSuchObject && len(vals) > 1 && matchedIsGroup(err, dn),
+		code == CodeInsufficientAccess, code == CodeStrongAuthRequired, code == CodeConfidentialityRequired:
+		return opErr(op, dn, err)
+	}
+	if len(vals) == 1 {
+		if already(code, add) {
+			return nil
+		}
+		if code == CodeNoSuchObject && matchedIsGroup(err, dn) {
+			return opErr(op, dn, err)
+		}
+		*errs = append(*errs, opErr(fmt.Sprintf("%s (member %s)", op, vals[0]), dn, err))
+		return nil
+	}
+	mid := len(vals) / 2
+	if err := c.memberBatch(ctx, dn, vals[:mid], add, errs); err != nil {
+		return err
+	}
+	return c.memberBatch(ctx, dn, vals[mid:], add, errs)
+}
+
+// already: the server says the value is already in the wanted state.
+func already(code uint16, add bool) bool {
+	if add {
+		return code == CodeEntryAlreadyExists || code == CodeAttributeOrValueExists
+	}
+	return code == CodeUnwillingToPerform || code == CodeNoSuchAttribute
+}
+
+// matchedIsGroup: a noSuchObject is about the group itself when the server's
+// matchedDN is the group's parent (the group is missing), not the group (a
+// member DN is missing).
+func matchedIsGroup(err error, dn string) bool {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return false
+	}
+	return le.MatchedDN != "" && !EqualDN(le.MatchedDN, dn)
+}
+
+// DiffMembers returns the exact changes that turn current into want, comparing
+// DNs case- and escaping-insensitively. Output keeps want's / current's spelling.
+func DiffMembers(current, want []string) (add, remove []string) {
+	cur := make(map[string]bool, len(current))
+	for _, m := range current {
+		cur[NormalizeDN(m)] = true
+	}
+	wanted := make(map[string]bool, len(want))
+	for _, m := range want {
+		n := NormalizeDN(m)
+		if wanted[n] {
+			continue
+		}
+		wanted[n] = true
+		if !cur[n] {
+			add = append(add, m)
+		}
+	}
+	seen := make(map[string]bool, len(current))
+	for _, m := range current {
+		n := NormalizeDN(m)
+		if !wanted[n] && !seen[n] {
+			remove = append(remove, m)
+		}
+		seen[n] = true
+	}
+	return add, remove
+}
+
+// SetMembers makes dn's member attribute exactly want, reading the current
+// values and writing only the differences.
+func (c *Conn) SetMembers(ctx context.Context, dn string, want []string) (added, removed int, err error) {
+	cur, err := c.Members(ctx, dn)
+	if err != nil {
+		return 0, 0, err
+	}
+	add, remove := DiffMembers(cur, want)
+	if err := c.RemoveMembers(ctx, dn, remove); err != nil {
+		return 0, 0, err
+	}
+	if err := c.AddMembers(ctx, dn, add); err != nil {
+		return 0, len(remove), err
+	}
+	return len(add), len(remove), nil
+}
+
+// Move renames and/or moves dn with ModifyDN. newRDN is "CN=<escaped value>"
+// ("" keeps the current RDN); newParent "" keeps the current parent. It returns
+// the new DN.
+func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, error) {
+	if newRDN == "" {
+		newRDN = firstRDN(dn)
+	}
+	req := ldap.NewModifyDNRequest(dn, newRDN, true, newParent)
+	op := "rename"
+	if newParent != "" {
+		op = "move"
+	}
+	if err := c.do(ctx, func() error { return c.l.ModifyDN(req) }); err != nil {
+		return "", opErr(op, dn, fmt.Errorf("to %s,%s: %w", newRDN, orParent(newParent, dn), err))
+	}
+	return newRDN + "," + orParent(newParent, dn), nil
+}
+
+func orParent(p, dn string) string {
+	if p != "" {
+		return p
+	}
+	return ParentDN(dn)
+}
+
+func firstRDN(dn string) string {
+	p := ParentDN(dn)
+	if p == "" {
+		return dn
+	}
+	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ","))
+}
+
+// Delete deletes the leaf object at dn.
+func (c *Conn) Delete(ctx context.Context, dn string) error {
+	return opErr("delete", dn, c.do(ctx, func() error { return c.l.Del(ldap.NewDelRequest(dn, nil)) }))
+}
+
+// DeleteTree deletes dn and everything below it, deepest first. A missing dn is
+// not an error. (Samba's tree-delete control times out on large subtrees.)
+func (c *Conn) DeleteTree(ctx context.Context, dn string) error {
+	var dns []string
+	err := c.Search(ctx, dn, ScopeSubtree, "(objectClass=*)", []string{"1.1"}, func(e *ldap.Entry) error {
+		dns = append(dns, e.DN)
+		return nil
+	})
+	if IsNoSuchObject(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sort.SliceStable(dns, func(i, j int) bool { return depth(dns[i]) > depth(dns[j]) })
+	for _, d := range dns {
+		if err := c.Delete(ctx, d); err != nil && !IsNoSuchObject(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func depth(dn string) int {
+	n := 0
+	for p := dn; p != ""; p = ParentDN(p) {
+		n++
+	}
+	return n
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func hasKey(m map[string][]string, k string) bool {
+	for key := range m {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func nonEmpty(v []string) []string {
+	out := v[:0:0]
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,721 @@
+// Package ldaptest is a small in-process LDAP server for tests that must see
+// Active Directory's limits, which the lab's Samba DC does not enforce:
+// MaxPageSize (at most 1000 entries per page; an unpaged search that matches
+// more returns 1000 and sizeLimitExceeded) and MaxValRange (at most 1500
+// values of a multi-valued attribute per response, the rest by ranged
+// retrieval "member;range=1500-*"). It also answers like Windows for member
+// changes that are already done (20 attributeOrValueExists, 16 noSuchAttribute).
+//
+// It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
+// instrument, not a directory: filters support and/or/not/equality/presence/
+// substrings, matching is case-insensitive, and there is no schema.
+package ldaptest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+)
+
+// Options configures a Server.
+type Options struct {
+	BaseDN      string // default DC=contoso,DC=test
+	BindDN      string // default CN=Administrator,CN=Users,<base>
+	Password    string // default "secret"
+	MaxPageSize int    // default 1000 (Windows)
+	MaxValRange int    // default 1500 (Windows)
+}
+
+// Stats counts what the server did, so tests can prove the client paged.
+type Stats struct {
+	Searches         int
+	PagedSearches    int
+	MaxPageReturned  int // most entries returned in one search response
+	MaxValsReturned  int // most values of one attribute in one entry
+	RangedRequests   int // searches that asked for attr;range=
+	SizeLimitErrors  int
+	Modifies, Adds   int
+}
+
+// Server is a running test LDAP server.
+type Server struct {
+	opts Options
+	ln   net.Listener
+	t    testing.TB
+
+	mu      sync.Mutex
+	entries map[string]*entry // by ad.NormalizeDN
+	paging  map[string][]string
+	nextCk  int
+	stats   Stats
+	conns   sync.WaitGroup
+}
+
+type entry struct {
+	dn    string
+	attrs map[string][]string // key: attribute name as first written
+}
+
+func (e *entry) get(name string) (string, []string) {
+	for k, v := range e.attrs {
+		if strings.EqualFold(k, name) {
+			return k, v
+		}
+	}
+	return name, nil
+}
+
+func (e *entry) set(name string, vals []string) {
+	k, _ := e.get(name)
+	if len(vals) == 0 {
+		delete(e.attrs, k)
+		return
+	}
+	e.attrs[k] = vals
+}
+
+// Start runs a server on 127.0.0.1 until the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.BaseDN == "" {
+		o.BaseDN = "DC=contoso,DC=test"
+	}
+	if o.BindDN == "" {
+		o.BindDN = "CN=Administrator,CN=Users," + o.BaseDN
+	}
+	if o.Password == "" {
+		o.Password = "secret"
+	}
+	if o.MaxPageSize == 0 {
+		o.MaxPageSize = 1000
+	}
+	if o.MaxValRange == 0 {
+		o.MaxValRange = 1500
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("ldaptest: %v", err)
+	}
+	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}}
+	schema := "CN=Schema,CN=Configuration," + o.BaseDN
+	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}})
+	s.Put("CN=Configuration,"+o.BaseDN, map[string][]string{"objectClass": {"configuration"}})
+	s.Put(schema, map[string][]string{"objectClass": {"dMD"}})
+	s.Put("CN=ms-DS-External-Directory-Object-Id,"+schema, map[string][]string{
+		"objectClass": {"attributeSchema"}, "lDAPDisplayName": {ad.AttrExternalDirectoryObjectID}, "isMemberOfPartialAttributeSet": {"TRUE"}})
+	s.Put("CN=Users,"+o.BaseDN, map[string][]string{"objectClass": {"container"}})
+	s.Put(o.BindDN, map[string][]string{"objectClass": {"user"}})
+	go s.serve()
+	t.Cleanup(func() { ln.Close(); s.conns.Wait() })
+	return s
+}
+
+// URL is the server's ldap:// URL.
+func (s *Server) URL() string { return "ldap://" + s.ln.Addr().String() }
+
+// Config returns an ad config for this server (plain LDAP, so Insecure).
+func (s *Server) Config() config.AD {
+	pw := filepath.Join(s.t.TempDir(), "password")
+	os.WriteFile(pw, []byte(s.opts.Password+"\n"), 0o600)
+	return config.AD{URL: s.URL(), GCURL: s.URL(), Insecure: true, BindDN: s.opts.BindDN,
+		Password: config.Secret{File: pw}, BaseDN: s.opts.BaseDN, PageSize: 1000, MemberBatch: 1000, Timeout: config.Duration(30e9)}
+}
+
+// Put stores an entry, replacing any with the same DN.
+func (s *Server) Put(dn string, attrs map[string][]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &entry{dn: dn, attrs: map[string][]string{}}
+	for k, v := range attrs {
+		e.attrs[k] = append([]string(nil), v...)
+	}
+	s.entries[ad.NormalizeDN(dn)] = e
+}
+
+// Values returns an attribute of an entry (nil if absent).
+func (s *Server) Values(dn, attr string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[ad.NormalizeDN(dn)]; e != nil {
+		_, v := e.get(attr)
+		return append([]string(nil), v...)
+	}
+	return nil
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Server) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			defer c.Close()
+			s.handle(c)
+		}()
+	}
+}
+
+// LDAP application tags.
+const (
+	appBindRequest     = 0
+	appBindResponse    = 1
+	appUnbindRequest   = 2
+	appSearchRequest   = 3
+	appSearchEntry     = 4
+	appSearchDone      = 5
+	appModifyRequest   = 6
+	appModifyResponse  = 7
+	appAddRequest      = 8
+	appAddResponse     = 9
+	appDelRequest      = 10
+	appDelResponse     = 11
+	appModDNRequest    = 12
+	appModDNResponse   = 13
+	appAbandonRequest  = 16
+	appExtendedRequest = 23
+	appExtendedResp    = 24
+	pagingOID          = "1.2.840.113556.1.4.319"
+)
+
+// result is an LDAP result code with a diagnostic message.
+type result struct {
+	code uint16
+	msg  string
+}
+
+func (s *Server) handle(c net.Conn) {
+	bound := false
+	for {
+		p, err := ber.ReadPacket(c)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.t.Logf("ldaptest: read: %v", err)
+			}
+			return
+		}
+		if len(p.Children) < 2 {
+			return
+		}
+		id := p.Children[0].Value
+		op := p.Children[1]
+		var controls []*ber.Packet
+		if len(p.Children) > 2 {
+			controls = p.Children[2].Children
+		}
+		w := func(resp *ber.Packet, ctrls ...*ber.Packet) bool {
+			env := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+			env.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
+			env.AppendChild(resp)
+			if len(ctrls) > 0 {
+				cs := ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "")
+				for _, ct := range ctrls {
+					cs.AppendChild(ct)
+				}
+				env.AppendChild(cs)
+			}
+			_, err := c.Write(env.Bytes())
+			return err == nil
+		}
+		switch op.Tag {
+		case appBindRequest:
+			name, pw := str(op.Children[1]), str(op.Children[2])
+			r := result{}
+			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password {
+				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"}
+			} else {
+				bound = true
+			}
+			if !w(ldapResult(appBindResponse, r)) {
+				return
+			}
+		case appUnbindRequest:
+			return
+		case appAbandonRequest:
+		case appExtendedRequest:
+			if !w(ldapResult(appExtendedResp, result{2, "extended operations are not supported by ldaptest"})) {
+				return
+			}
+		case appSearchRequest:
+			if !bound && str(op.Children[0]) != "" {
+				w(ldapResult(appSearchDone, result{1, "000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection."}))
+				continue
+			}
+			entries, done, ctrl := s.search(op, controls)
+			for _, e := range entries {
+				if !w(e) {
+					return
+				}
+			}
+			if ctrl != nil {
+				if !w(done, ctrl) {
+					return
+				}
+			} else if !w(done) {
+				return
+			}
+		case appModifyRequest:
+			if !w(ldapResult(appModifyResponse, s.modify(op))) {
+				return
+			}
+		case appAddRequest:
+			if !w(ldapResult(appAddResponse, s.add(op))) {
+				return
+			}
+		case appDelRequest:
+			if !w(ldapResult(appDelResponse, s.del(string(op.ByteValue)))) {
+				return
+			}
+		case appModDNRequest:
+			if !w(ldapResult(appModDNResponse, s.modDN(op))) {
+				return
+			}
+		default:
+			w(ldapResult(appExtendedResp, result{2, fmt.Sprintf("operation %d not supported", op.Tag)}))
+		}
+	}
+}
+
+func str(p *ber.Packet) string {
+	if p.ByteValue != nil {
+		return string(p.ByteValue)
+	}
+	return p.Data.String()
+}
+
+func integer(p *ber.Packet) int64 {
+	v, _ := ber.ParseInt64(p.ByteValue)
+	return v
+}
+
+func ldapResult(tag ber.Tag, r result) *ber.Packet {
+	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, tag, nil, "")
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(r.code), ""))
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, r.msg, ""))
+	return p
+}
+
+func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.Packet, done, ctrl *ber.Packet) {
+	base := str(op.Children[0])
+	scope := integer(op.Children[1])
+	filter := op.Children[6]
+	var attrs []string
+	for _, a := range op.Children[7].Children {
+		attrs = append(attrs, str(a))
+	}
+	paged, pageSize, cookie := false, 0, ""
+	for _, c := range controls {
+		if len(c.Children) > 0 && str(c.Children[0]) == pagingOID {
+			paged = true
+			v := c.Children[len(c.Children)-1]
+			inner, err := ber.DecodePacketErr(v.ByteValue)
+			if err == nil && len(inner.Children) == 2 {
+				pageSize = int(integer(inner.Children[0]))
+				cookie = str(inner.Children[1])
+			}
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Searches++
+	for _, a := range attrs {
+		if strings.Contains(strings.ToLower(a), ";range=") {
+			s.stats.RangedRequests++
+		}
+	}
+	if base == "" && scope == 0 {
+		e := &entry{dn: "", attrs: map[string][]string{
+			"defaultNamingContext":       {s.opts.BaseDN},
+			"rootDomainNamingContext":    {s.opts.BaseDN},
+			"configurationNamingContext": {"CN=Configuration," + s.opts.BaseDN},
+			"schemaNamingContext":        {"CN=Schema,CN=Configuration," + s.opts.BaseDN},
+			"domainFunctionality":        {"7"}, "forestFunctionality": {"7"}, "domainControllerFunctionality": {"7"},
+			"dnsHostName": {"ldaptest.contoso.test"}, "isGlobalCatalogReady": {"TRUE"},
+			"supportedControl": {pagingOID},
+		}}
+		return []*ber.Packet{s.encodeEntry(e, attrs)}, ldapResult(appSearchDone, result{}), nil
+	}
+
+	var dns []string
+	if paged && cookie != "" {
+		var ok bool
+		dns, ok = s.paging[cookie]
+		delete(s.paging, cookie)
+		if !ok {
+			return nil, ldapResult(appSearchDone, result{53, "00002024: paged results cookie is invalid"}), nil
+		}
+	} else {
+		nb := ad.NormalizeDN(base)
+		if _, ok := s.entries[nb]; !ok && base != "" {
+			return nil, ldapResult(appSearchDone, result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}), nil
+		}
+		for k, e := range s.entries {
+			if inScope(k, nb, scope) && match(e, filter) {
+				dns = append(dns, k)
+			}
+		}
+		sort.Strings(dns)
+	}
+	if paged {
+		s.stats.PagedSearches++
+		if pageSize == 0 { // abandon
+			return nil, ldapResult(appSearchDone, result{}), pagingControl(0, "")
+		}
+		size := min(pageSize, s.opts.MaxPageSize)
+		next := ""
+		if len(dns) > size {
+			s.nextCk++
+			next = "ck" + strconv.Itoa(s.nextCk)
+			s.paging[next] = dns[size:]
+			dns = dns[:size]
+		}
+		ctrl = pagingControl(0, next)
+	}
+	r := result{}
+	if !paged && len(dns) > s.opts.MaxPageSize {
+		dns = dns[:s.opts.MaxPageSize]
+		r = result{4, "size limit exceeded (MaxPageSize)"}
+		s.stats.SizeLimitErrors++
+	}
+	for _, k := range dns {
+		if e := s.entries[k]; e != nil {
+			entries = append(entries, s.encodeEntry(e, attrs))
+		}
+	}
+	s.stats.MaxPageReturned = max(s.stats.MaxPageReturned, len(entries))
+	return entries, ldapResult(appSearchDone, r), ctrl
+}
+
+func pagingControl(size int, cookie string) *ber.Packet {
+	c := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	c.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, pagingOID, ""))
+	v := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	v.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(size), ""))
+	v.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, cookie, ""))
+	c.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, string(v.Bytes()), ""))
+	return c
+}
+
+func inScope(dn, base string, scope int64) bool {
+	switch scope {
+	case 0:
+		return dn == base
+	case 1:
+		return ad.ParentDN(dn) == base && dn != base
+	}
+	return base == "" || dn == base || strings.HasSuffix(dn, ","+base)
+}
+
+// encodeEntry writes the requested attributes, splitting multi-valued ones
+// at MaxValRange the way Windows does.
+func (s *Server) encodeEntry(e *entry, attrs []string) *ber.Packet {
+	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, appSearchEntry, nil, "")
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, e.dn, ""))
+	list := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+	add := func(name string, vals []string) {
+		a := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+		a.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, ""))
+		set := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "")
+		for _, v := range vals {
+			set.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, v, ""))
+		}
+		a.AppendChild(set)
+		list.AppendChild(a)
+		s.stats.MaxValsReturned = max(s.stats.MaxValsReturned, len(vals))
+	}
+	ranged := func(name string, vals []string, low, high int) {
+		if high < 0 || high >= len(vals)-1 || high-low+1 > s.opts.MaxValRange {
+			high = min(len(vals)-1, low+s.opts.MaxValRange-1)
+		}
+		if low >= len(vals) {
+			add(fmt.Sprintf("%s;range=%d-*", name, low), nil)
+			return
+		}
+		if high == len(vals)-1 {
+			add(fmt.Sprintf("%s;range=%d-*", name, low), vals[low:])
+			return
+		}
+		add(fmt.Sprintf("%s;range=%d-%d", name, low, high), vals[low:high+1])
+	}
+	all := len(attrs) == 0
+	want := map[string]bool{}
+	for _, a := range attrs {
+		if a == "*" {
+			all = true
+		}
+		want[strings.ToLower(a)] = true
+	}
+	names := make([]string, 0, len(e.attrs))
+	for k := range e.attrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		vals := e.attrs[k]
+		if all || want[strings.ToLower(k)] {
+			if len(vals) > s.opts.MaxValRange {
+				ranged(k, vals, 0, -1)
+			} else {
+				add(k, vals)
+			}
+		}
+	}
+	for _, a := range attrs {
+		name, opt, ok := strings.Cut(a, ";")
+		if !ok {
+			continue
+		}
+		r, ok := strings.CutPrefix(strings.ToLower(opt), "range=")
+		lo, hi, ok2 := strings.Cut(r, "-")
+		low, err := strconv.Atoi(lo)
+		if !ok || !ok2 || err != nil {
+			continue
+		}
+		high := -1
+		if hi != "*" {
+			high, _ = strconv.Atoi(hi)
+		}
+		k, vals := e.get(name)
+		if vals != nil {
+			ranged(k, vals, low, high)
+		}
+	}
+	p.AppendChild(list)
+	return p
+}
+
+// match evaluates an RFC 4511 filter packet against e.
+func match(e *entry, f *ber.Packet) bool {
+	switch f.Tag {
+	case 0: // and
+		for _, c := range f.Children {
+			if !match(e, c) {
+				return false
+			}
+		}
+		return true
+	case 1: // or
+		for _, c := range f.Children {
+			if match(e, c) {
+				return true
+			}
+		}
+		return false
+	case 2: // not
+		return len(f.Children) == 1 && !match(e, f.Children[0])
+	case 3: // equality
+		attr, want := str(f.Children[0]), str(f.Children[1])
+		if strings.EqualFold(attr, "objectCategory") {
+			attr = "objectClass"
+		}
+		_, vals := e.get(attr)
+		for _, v := range vals {
+			if strings.EqualFold(v, want) || (strings.Contains(v, "=") && ad.EqualDN(v, want)) {
+				return true
+			}
+		}
+		return false
+	case 4: // substrings
+		attr := str(f.Children[0])
+		_, vals := e.get(attr)
+		for _, v := range vals {
+			if substrMatch(strings.ToLower(v), f.Children[1].Children) {
+				return true
+			}
+		}
+		return false
+	case 7: // present
+		attr := str(f)
+		if strings.EqualFold(attr, "objectClass") {
+			return true
+		}
+		_, vals := e.get(attr)
+		return len(vals) > 0
+	}
+	return false
+}
+
+func substrMatch(v string, parts []*ber.Packet) bool {
+	for i, p := range parts {
+		s := strings.ToLower(str(p))
+		switch p.Tag {
+		case 0: // initial
+			if !strings.HasPrefix(v, s) {
+				return false
+			}
+			v = v[len(s):]
+		case 1: // any
+			j := strings.Index(v, s)
+			if j < 0 {
+				return false
+			}
+			v = v[j+len(s):]
+		case 2: // final
+			return strings.HasSuffix(v, s) && i == len(parts)-1
+		}
+	}
+	return true
+}
+
+func (s *Server) modify(op *ber.Packet) result {
+	dn := str(op.Children[0])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Modifies++
+	e := s.entries[ad.NormalizeDN(dn)]
+	if e == nil {
+		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
+	}
+	work := &entry{dn: e.dn, attrs: map[string][]string{}}
+	for k, v := range e.attrs {
+		work.attrs[k] = append([]string(nil), v...)
+	}
+	for _, ch := range op.Children[1].Children {
+		kind := integer(ch.Children[0])
+		attr := str(ch.Children[1].Children[0])
+		var vals []string
+		for _, v := range ch.Children[1].Children[1].Children {
+			vals = append(vals, str(v))
+		}
+		_, cur := work.get(attr)
+		switch kind {
+		case 0: // add
+			for _, v := range vals {
+				if contains(cur, v) {
+					return result{20, "00002083: AtrErr: DSID-03151904, #1: 0: 00002083: DSID-03151904, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att 1f (member)"}
+				}
+				cur = append(cur, v)
+			}
+			work.set(attr, cur)
+		case 1: // delete
+			if len(vals) == 0 {
+				work.set(attr, nil)
+				continue
+			}
+			for _, v := range vals {
+				if !contains(cur, v) {
+					return result{16, "00002080: AtrErr: DSID-03153943, #1: 0: 00002080: DSID-03153943, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att 1f (member)"}
+				}
+				cur = remove(cur, v)
+			}
+			work.set(attr, cur)
+		case 2: // replace
+			work.set(attr, vals)
+		}
+	}
+	s.entries[ad.NormalizeDN(dn)] = work
+	return result{}
+}
+
+func contains(vals []string, v string) bool {
+	for _, x := range vals {
+		if strings.EqualFold(x, v) || (strings.Contains(v, "=") && ad.EqualDN(x, v)) {
+			return true
+		}
+	}
+	return false
+}
+
+func remove(vals []string, v string) []string {
+	out := vals[:0]
+	for _, x := range vals {
+		if !(strings.EqualFold(x, v) || (strings.Contains(v, "=") && ad.EqualDN(x, v))) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (s *Server) add(op *ber.Packet) result {
+	dn := str(op.Children[0])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Adds++
+	k := ad.NormalizeDN(dn)
+	if _, ok := s.entries[k]; ok {
+		return result{68, "00002071: UpdErr: DSID-0305038D, problem 6005 (ENTRY_EXISTS), data 0"}
+	}
+	if _, ok := s.entries[ad.NormalizeDN(ad.ParentDN(dn))]; !ok {
+		return result{32, "0000208D: NameErr: DSID-0310028C, problem 2001 (NO_OBJECT)"}
+	}
+	e := &entry{dn: dn, attrs: map[string][]string{}}
+	for _, a := range op.Children[1].Children {
+		var vals []string
+		for _, v := range a.Children[1].Children {
+			vals = append(vals, str(v))
+		}
+		e.set(str(a.Children[0]), vals)
+	}
+	s.entries[k] = e
+	return result{}
+}
+
+func (s *Server) del(dn string) result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := ad.NormalizeDN(dn)
+	if _, ok := s.entries[k]; !ok {
+		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
+	}
+	for other := range s.entries {
+		if strings.HasSuffix(other, ","+k) {
+			return result{66, "00002015: SvcErr: DSID-031A1276, problem 5003 (WILL_NOT_PERFORM)"}
+		}
+	}
+	delete(s.entries, k)
+	return result{}
+}
+
+func (s *Server) modDN(op *ber.Packet) result {
+	dn, newRDN := str(op.Children[0]), str(op.Children[1])
+	parent := ad.ParentDN(dn)
+	if len(op.Children) > 3 {
+		parent = str(op.Children[3])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := ad.NormalizeDN(dn)
+	e, ok := s.entries[k]
+	if !ok {
+		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
+	}
+	if _, ok := s.entries[ad.NormalizeDN(parent)]; !ok {
+		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
+	}
+	newDN := newRDN + "," + parent
+	if _, ok := s.entries[ad.NormalizeDN(newDN)]; ok {
+		return result{68, "00002071: UpdErr: DSID-0305038D, problem 6005 (ENTRY_EXISTS), data 0"}
+	}
+	delete(s.entries, k)
+	e.dn = newDN
+	if rdns, err := ad.ParseDN(newRDN); err == nil && len(rdns) == 1 {
+		e.set(rdns[0][0].Type, []string{rdns[0][0].Value})
+	}
+	s.entries[ad.NormalizeDN(newDN)] = e
+	return result{}
+}
+

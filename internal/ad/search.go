@@ -1,0 +1,227 @@
+package ad
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Scope is an LDAP search scope.
+type Scope int
+
+// Search scopes.
+const (
+	ScopeBase     Scope = ldap.ScopeBaseObject
+	ScopeOne      Scope = ldap.ScopeSingleLevel
+	ScopeSubtree  Scope = ldap.ScopeWholeSubtree
+	pagingControl       = ldap.ControlTypePaging
+)
+
+// Search runs a paged search (always: Windows stops unpaged searches at
+// MaxPageSize=1000 entries) and calls fn for each entry as pages arrive.
+// An error from fn stops the search and is returned.
+func (c *Conn) Search(ctx context.Context, base string, scope Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
+	paging := ldap.NewControlPaging(uint32(c.pageSize))
+	what := fmt.Sprintf("search %s under", filter)
+	for {
+		req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, attrs, []ldap.Control{paging})
+		var res *ldap.SearchResult
+		err := c.do(ctx, func() (err error) {
+			res, err = c.l.Search(req)
+			return err
+		})
+		if err != nil {
+			return opErr(what, base, err)
+		}
+		for _, e := range res.Entries {
+			if err := fn(e); err != nil {
+				// abandon the server-side paged result set
+				if cookie := pagingCookie(res); len(cookie) > 0 {
+					c.abandonPaging(ctx, base, scope, filter, cookie)
+				}
+				return err
+			}
+		}
+		cookie := pagingCookie(res)
+		if len(cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(cookie)
+	}
+}
+
+func pagingCookie(res *ldap.SearchResult) []byte {
+	ctrl := ldap.FindControl(res.Controls, pagingControl)
+	if p, ok := ctrl.(*ldap.ControlPaging); ok {
+		return p.Cookie
+	}
+	return nil
+}
+
+// abandonPaging tells the server to drop a paged search (size 0, RFC 2696).
+func (c *Conn) abandonPaging(ctx context.Context, base string, scope Scope, filter string, cookie []byte) {
+	p := ldap.NewControlPaging(0)
+	p.SetCookie(cookie)
+	req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, []string{"1.1"}, []ldap.Control{p})
+	_ = c.do(ctx, func() error { _, err := c.l.Search(req); return err })
+}
+
+// SearchOne returns the entry at dn with attrs, or nil when it does not exist.
+func (c *Conn) SearchOne(ctx context.Context, dn string, attrs []string) (*ldap.Entry, error) {
+	var out *ldap.Entry
+	err := c.Search(ctx, dn, ScopeBase, "(objectClass=*)", attrs, func(e *ldap.Entry) error { out = e; return nil })
+	if IsNoSuchObject(err) {
+		return nil, nil
+	}
+	return out, err
+}
+
+// RootDSE is what the DC says about itself, plus the schema check writeback needs.
+type RootDSE struct {
+	DefaultNamingContext       string
+	SchemaNamingContext        string
+	ConfigurationNamingContext string
+	RootDomainNamingContext    string
+	DNSHostName                string
+	DomainFunctionality        int
+	ForestFunctionality        int
+	DCFunctionality            int
+	GlobalCatalogReady         bool
+	SupportedControls          []string
+	// HasExternalDirectoryObjectID: msDS-ExternalDirectoryObjectId is in the
+	// schema (Windows Server 2016 schema or later, or extended by hand).
+	HasExternalDirectoryObjectID bool
+	// ExternalDirectoryObjectIDInGC: that attribute is in the partial attribute
+	// set, so Global Catalog lookups by anchor work.
+	ExternalDirectoryObjectIDInGC bool
+}
+
+// AttrExternalDirectoryObjectID is the anchor attribute.
+const AttrExternalDirectoryObjectID = "msDS-ExternalDirectoryObjectId"
+
+// RootDSE reads the RootDSE and looks msDS-ExternalDirectoryObjectId up in the schema.
+func (c *Conn) RootDSE(ctx context.Context) (RootDSE, error) {
+	var r RootDSE
+	attrs := []string{"defaultNamingContext", "schemaNamingContext", "configurationNamingContext",
+		"rootDomainNamingContext", "dnsHostName", "domainFunctionality", "forestFunctionality",
+		"domainControllerFunctionality", "isGlobalCatalogReady", "supportedControl"}
+	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
+	var res *ldap.SearchResult
+	err := c.do(ctx, func() (err error) { res, err = c.l.Search(req); return err })
+	if err != nil {
+		return r, opErr("read RootDSE of", c.url, err)
+	}
+	if len(res.Entries) != 1 {
+		return r, &OpError{Op: "read RootDSE of", DN: c.url, Err: fmt.Errorf("got %d entries", len(res.Entries))}
+	}
+	e := res.Entries[0]
+	r.DefaultNamingContext = e.GetAttributeValue("defaultNamingContext")
+	r.SchemaNamingContext = e.GetAttributeValue("schemaNamingContext")
+	r.ConfigurationNamingContext = e.GetAttributeValue("configurationNamingContext")
+	r.RootDomainNamingContext = e.GetAttributeValue("rootDomainNamingContext")
+	r.DNSHostName = e.GetAttributeValue("dnsHostName")
+	r.DomainFunctionality, _ = strconv.Atoi(e.GetAttributeValue("domainFunctionality"))
+	r.ForestFunctionality, _ = strconv.Atoi(e.GetAttributeValue("forestFunctionality"))
+	r.DCFunctionality, _ = strconv.Atoi(e.GetAttributeValue("domainControllerFunctionality"))
+	r.GlobalCatalogReady = strings.EqualFold(e.GetAttributeValue("isGlobalCatalogReady"), "TRUE")
+	r.SupportedControls = e.GetAttributeValues("supportedControl")
+	if r.SchemaNamingContext == "" {
+		return r, nil
+	}
+	filter := "(&(objectClass=attributeSchema)(lDAPDisplayName=" + AttrExternalDirectoryObjectID + "))"
+	err = c.Search(ctx, r.SchemaNamingContext, ScopeOne, filter, []string{"isMemberOfPartialAttributeSet"}, func(e *ldap.Entry) error {
+		r.HasExternalDirectoryObjectID = true
+		r.ExternalDirectoryObjectIDInGC = strings.EqualFold(e.GetAttributeValue("isMemberOfPartialAttributeSet"), "TRUE")
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("look up %s in the schema: %w", AttrExternalDirectoryObjectID, err)
+	}
+	return r, nil
+}
+
+// Members returns every value of dn's member attribute, using ranged retrieval
+// (member;range=low-high) when the server splits it, as Windows does past
+// MaxValRange=1500 values.
+func (c *Conn) Members(ctx context.Context, dn string) ([]string, error) {
+	// Asking for a range up front works the same on Windows (which caps it at
+	// MaxValRange) and on servers without a cap (which return everything).
+	e, err := c.SearchOne(ctx, dn, []string{"member;range=0-*"})
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s: %w", dn, err)
+	}
+	if e == nil {
+		return nil, &OpError{Op: "read members of", DN: dn, Code: CodeNoSuchObject}
+	}
+	return c.completeRange(ctx, dn, "member", e)
+}
+
+// completeRange returns all values of attr in e, fetching the remaining ranges
+// when e carries "attr;range=low-high" instead of the whole attribute.
+func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry) ([]string, error) {
+	var vals []string
+	for {
+		var next int = -1
+		found := false
+		for _, a := range e.Attributes {
+			name, low, high, ok := parseRange(a.Name)
+			if !strings.EqualFold(name, attr) {
+				continue
+			}
+			found = true
+			vals = append(vals, a.Values...)
+			if !ok || high < 0 { // whole attribute, or the last range ("*")
+				return vals, nil
+			}
+			_ = low
+			next = high + 1
+		}
+		if !found || next < 0 {
+			return vals, nil
+		}
+		ranged := fmt.Sprintf("%s;range=%d-*", attr, next)
+		ne, err := c.SearchOne(ctx, dn, []string{ranged})
+		if err != nil {
+			return nil, fmt.Errorf("read %s of %s: %w", ranged, dn, err)
+		}
+		if ne == nil {
+			return nil, &OpError{Op: "read " + ranged + " of", DN: dn, Code: CodeNoSuchObject}
+		}
+		e = ne
+	}
+}
+
+// parseRange splits "member;range=0-1499" into ("member", 0, 1499, true);
+// high is -1 for "*". A name without a range returns ok=false.
+func parseRange(name string) (attr string, low, high int, ok bool) {
+	attr, opts, has := strings.Cut(name, ";")
+	if !has {
+		return name, 0, 0, false
+	}
+	for _, o := range strings.Split(opts, ";") {
+		r, found := strings.CutPrefix(strings.ToLower(o), "range=")
+		if !found {
+			continue
+		}
+		lo, hi, found := strings.Cut(r, "-")
+		if !found {
+			return attr, 0, 0, false
+		}
+		l, err := strconv.Atoi(lo)
+		if err != nil {
+			return attr, 0, 0, false
+		}
+		if hi == "*" {
+			return attr, l, -1, true
+		}
+		h, err := strconv.Atoi(hi)
+		if err != nil {
+			return attr, 0, 0, false
+		}
+		return attr, l, h, true
+	}
+	return attr, 0, 0, false
+}

@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// Progress is called after each change with (done, total).
+	Progress func(done, total int)
+}
+
+// Applied is the outcome of applying a plan.
+type Applied struct {
+	Applied  int           `json:"applied"` // changes written
+	Failed   int           `json:"failed"`  // groups that failed
+	Errors   []GroupError  `json:"errors,omitempty"`
+	Duration time.Duration `json:"duration"`
+	Writes   int64         `json:"ldapWrites"`
+	// Interrupted: the context ended; the rest of the plan was not applied
+	// (re-running converges).
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// Apply executes a plan in its order. A group whose change fails is skipped
+// for the rest of the plan (its later changes depend on the failed one) and
+// quarantined with exponential backoff; the other groups go on. Cancelling ctx
+// stops after the change in flight. Every step is idempotent, so an
+// interrupted apply followed by a new plan and apply converges.
+func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applied, error) {
+	start := e.now()
+	writes0 := e.dir.writes.Load()
+	res := &Applied{}
+	if p.Plan.Blocked {
+		var staged []state.Entry
+		for _, c := range p.Plan.Changes {
+			if c.Action == plan.Delete {
+				staged = append(staged, state.Entry{GroupID: c.GroupID, Name: c.Name, Action: "staged-delete", DN: c.DN, Error: p.Plan.BlockedReason})
+			}
+		}
+		if err := e.db.AppendLog(staged...); err != nil {
+			return nil, err
+		}
+		return res, fmt.Errorf("%w: %s", ErrBlocked, p.Plan.BlockedReason)
+	}
+	failed := map[string]error{}
+	failStep := map[string]string{}
+	finalDN := map[string]string{}
+	var logs []state.Entry
+	total := len(p.Plan.Changes)
+	for i, c := range p.Plan.Changes {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			break
+		}
+		if failed[c.GroupID] != nil {
+			continue
+		}
+		// The write in flight finishes even when ctx is cancelled (SIGTERM):
+		// stopping between writes keeps each group's steps whole.
+		entry, err := e.applyOne(context.WithoutCancel(ctx), c)
+		if err != nil {
+			failed[c.GroupID] = err
+			failStep[c.GroupID] = string(c.Action)
+			entry.Action, entry.Error = "error", err.Error()
+			e.log.Warn("change failed", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)
+		} else {
+			res.Applied++
+			switch c.Action {
+			case plan.Create:
+				finalDN[c.GroupID] = c.DN
+			case plan.Rename, plan.Move:
+				finalDN[c.GroupID] = c.NewDN
+			case plan.Delete:
+				finalDN[c.GroupID] = ""
+			default:
+				if _, ok := finalDN[c.GroupID]; !ok {
+					finalDN[c.GroupID] = c.DN
+				}
+			}
+			e.log.Info("applied", "group", c.GroupID, "action", c.Action, "dn", c.DN)
+		}
+		logs = append(logs, entry)
+		if len(logs) >= 200 {
+			if err := e.db.AppendLog(logs...); err != nil {
+				return res, err
+			}
+			logs = logs[:0]
+		}
+		if o.Progress != nil {
+			o.Progress(i+1, total)
+		}
+	}
+	if err := e.db.AppendLog(logs...); err != nil {
+		return res, err
+	}
+
+	// Status, quarantine, and the dirty marks this plan consumed.
+	now := e.now()
+	var statuses []state.GroupStatus
+	var deleted []string
+	unresolved := map[string]int{}
+	for _, u := range p.Plan.Unresolved {
+		unresolved[u.GroupID] = len(u.Unresolved)
+	}
+	for _, ge := range p.Errors {
+		failed[ge.GroupID] = errors.New(ge.Error)
+		failStep[ge.GroupID] = ge.Step
+	}
+	touched := map[string]bool{}
+	for _, c := range p.Plan.Changes {
+		touched[c.GroupID] = true
+	}
+	for id := range unresolved {
+		touched[id] = true
+	}
+	for id := range failed {
+		touched[id] = true
+	}
+	for id := range touched {
+		st, err := e.db.Status(id)
+		if err != nil {
+			return res, err
+		}
+		if ferr := failed[id]; ferr != nil {
+			st.Failures++
+			st.LastError = failStep[id] + ": " + ferr.Error()
+			st.QuarantinedUntil = now.Add(state.Backoff(st.Failures))
+			res.Failed++
+			res.Errors = append(res.Errors, GroupError{GroupID: id, Step: failStep[id], Error: ferr.Error()})
+			statuses = append(statuses, st)
+			continue
+		}
+		if res.Interrupted {
+			continue
+		}
+		if dn, ok := finalDN[id]; ok && dn == "" {
+			deleted = append(deleted, id)
+			continue
+		}
+		if dn := finalDN[id]; dn != "" {
+			st.DN = dn
+		}
+		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
+		st.LastApplied = now
+		st.Unresolved = unresolved[id]
+		statuses = append(statuses, st)
+	}
+	if err := e.db.PutStatuses(statuses); err != nil {
+		return res, err
+	}
+	if err := e.db.DeleteStatus(deleted...); err != nil {
+		return res, err
+	}
+	if !res.Interrupted {
+		clear := map[string]string{}
+		for id, r := range p.Dirty {
+			if failed[id] == nil {
+				clear[id] = r
+			}
+		}
+		if err := e.db.ClearDirty(clear); err != nil {
+			return res, err
+		}
+		if len(failed) > 0 {
+			// Failed groups are retried by the next incremental round once their quarantine ends.
+			if err := e.db.Update(func(tx *state.Tx) error {
+				for id := range failed {
+					if err := tx.MarkDirty(id, "retry"); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return res, err
+			}
+		}
+		if p.Full {
+			if err := e.db.SetMeta(metaFullPending, ""); err != nil {
+				return res, err
+			}
+			if err := e.db.SetMeta("lastFull", now.UTC().Format(time.RFC3339)); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.Duration = e.now().Sub(start)
+	res.Writes = e.dir.writes.Load() - writes0
+	return res, nil
+}
+
+// applyOne writes one change and returns its log entry.
+func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, error) {
+	entry := state.Entry{GroupID: c.GroupID, Name: c.Name, Action: string(c.Action), DN: c.DN, NewDN: c.NewDN}
+	before, after := map[string][]string{}, map[string][]string{}
+	for _, a := range c.Attrs {
+		before[a.Name], after[a.Name] = a.Before, a.After
+	}
+	if len(c.Attrs) > 0 {
+		entry.Before, entry.After = before, after
+	}
+	switch c.Action {
+	case plan.Create:
+		attrs := map[string][]string{}
+		for _, a := range c.Attrs {
+			attrs[a.Name] = a.After
+		}
+		err := e.dir.CreateGroup(ctx, c.DN, attrs)
+		if ad.IsAlreadyExists(err) {
+			// Re-run after an interrupted apply: ours if it carries our anchor.
+			g, lerr := e.dir.GroupByAnchor(ctx, e.base, c.Anchor, false)
+			if lerr == nil && g != nil && plan.NormDN(g.DN) == plan.NormDN(c.DN) {
+				return entry, nil
+			}
+			return entry, fmt.Errorf("create group %s: the DN is taken by an object without anchor %s; it is left untouched: %w", c.DN, c.Anchor, err)
+		}
+		return entry, err
+	case plan.Update, plan.Convert:
+		return entry, e.dir.Modify(ctx, c.DN, after)
+	case plan.Rename, plan.Move:
+		rdn, parent := firstRDN(c.NewDN), ad.ParentDN(c.NewDN)
+		_, err := e.dir.Move(ctx, c.DN, rdn, parent)
+		return entry, err
+	case plan.AddMembers:
+		entry.Members = firstN(c.Members, 1000)
+		return entry, e.dir.AddMembers(ctx, c.DN, c.Members)
+	case plan.RemoveMembers:
+		entry.Members = firstN(c.Members, 1000)
+		return entry, e.dir.RemoveMembers(ctx, c.DN, c.Members)
+	case plan.Delete:
+		err := e.dir.Delete(ctx, c.DN)
+		if ad.IsNoSuchObject(err) {
+			return entry, nil
+		}
+		return entry, err
+	}
+	return entry, fmt.Errorf("unknown action %q", c.Action)
+}
+
+func firstRDN(dn string) string {
+	p := ad.ParentDN(dn)
+	if p == "" {
+		return dn
+	}
+	return strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ",")
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

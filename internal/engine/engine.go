@@ -1,0 +1,268 @@
+// Package engine owns a provisioning round: it ingests Graph deltas into the
+// state, works out which groups are affected, reads their AD side, plans
+// (package plan) and applies the plan through the directory layer, recording
+// progress, status, quarantine and the provisioning log. RunOnce is one round;
+// a daemon calls it in a loop.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/mapping"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/resolve"
+	"github.com/writeback/writeback/internal/scope"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// Directory is the writable domain controller (implemented by *ad.Conn).
+type Directory interface {
+	BaseDN(ctx context.Context) (string, error)
+	Search(ctx context.Context, base string, scope ad.Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error
+	Groups(ctx context.Context, base, filter string, q ad.GroupQuery, fn func(ad.Group) error) error
+	GroupByAnchor(ctx context.Context, base, anchor string, withMembers bool) (*ad.Group, error)
+	CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error
+	Modify(ctx context.Context, dn string, replace map[string][]string) error
+	AddMembers(ctx context.Context, dn string, members []string) error
+	RemoveMembers(ctx context.Context, dn string, members []string) error
+	Move(ctx context.Context, dn, newRDN, newParent string) (string, error)
+	Delete(ctx context.Context, dn string) error
+}
+
+// Catalog is the Global Catalog used to resolve members across the forest
+// (implemented by *ad.Conn from ad.DialGC).
+type Catalog interface {
+	FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error)
+	FindByGUIDs(ctx context.Context, guids []ad.GUID) (map[ad.GUID]string, error)
+	FindBySIDs(ctx context.Context, sids []string) (map[string]string, error)
+}
+
+// Source is the cloud (implemented by *entra.Client).
+type Source interface {
+	GroupsDelta(ctx context.Context, deltaLink string, fn func(entra.Group) error) (next string, full bool, err error)
+	UsersDelta(ctx context.Context, deltaLink string, fn func(entra.User) error) (next string, full bool, err error)
+}
+
+var (
+	_ Directory = (*ad.Conn)(nil)
+	_ Catalog   = (*ad.Conn)(nil)
+	_ Source    = (*entra.Client)(nil)
+)
+
+// Engine runs rounds. It is not safe for concurrent rounds (one process owns
+// the state file anyway).
+type Engine struct {
+	cfg      *config.Config
+	db       *state.DB
+	dir      *counting
+	src      Source
+	mapper   *mapping.Mapper
+	scope    *scope.Scope
+	resolver *resolve.Resolver
+	log      *slog.Logger
+	now      func() time.Time
+	base     string // where owned groups are searched (sync.searchBase or the domain)
+	domain   string // the domain naming context
+	policy   plan.Policy
+}
+
+// Options are the engine's dependencies.
+type Options struct {
+	Config  *config.Config
+	State   *state.DB
+	DC      Directory
+	GC      Catalog // nil: the DC is used (single-domain forests)
+	Source  Source
+	Logger  *slog.Logger
+	Now     func() time.Time // nil: time.Now
+}
+
+// New validates the configuration parts the engine compiles (scope filters,
+// mappings) and returns an engine. Errors name the setting.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.Config == nil || o.State == nil || o.DC == nil || o.Source == nil {
+		return nil, fmt.Errorf("engine: config, state, DC and source are required")
+	}
+	e := &Engine{cfg: o.Config, db: o.State, dir: &counting{Directory: o.DC}, src: o.Source, log: o.Logger, now: o.Now}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	base := o.Config.AD.BaseDN
+	if base == "" {
+		b, err := o.DC.BaseDN(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the domain's naming context: %w", err)
+		}
+		base = b
+	}
+	e.domain, e.base = base, base
+	if sb := o.Config.Sync.SearchBase; sb != "" {
+		e.base = sb
+	}
+	parent := o.Config.AD.TargetOU
+	if parent == "" {
+		parent = "CN=Users," + base // Cloud Sync's default container
+	}
+	m, err := mapping.Compile(o.Config.Mappings, parent)
+	if err != nil {
+		return nil, err
+	}
+	e.mapper = m
+	sc, err := scope.New(o.Config.Scope)
+	if err != nil {
+		return nil, err
+	}
+	e.scope = sc
+	gc := o.GC
+	if gc == nil {
+		if c, ok := o.DC.(Catalog); ok {
+			gc = c
+		} else {
+			return nil, fmt.Errorf("engine: a Global Catalog connection is required")
+		}
+	}
+	e.resolver = resolve.New(&catalog{gc: gc, dc: e.dir, base: e.domain})
+	s := o.Config.Safety
+	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
+	return e, nil
+}
+
+// BaseDN is the domain naming context the engine searches.
+func (e *Engine) BaseDN() string { return e.base }
+
+// Mapper exposes the compiled mappings (for provision's step report).
+func (e *Engine) Mapper() *mapping.Mapper { return e.mapper }
+
+// Scope exposes the compiled scope.
+func (e *Engine) Scope() *scope.Scope { return e.scope }
+
+// LDAPStats are the engine's directory operations since New.
+type LDAPStats struct {
+	Searches int64 `json:"searches"`
+	Writes   int64 `json:"writes"`
+}
+
+// LDAPStats returns the counters.
+func (e *Engine) LDAPStats() LDAPStats {
+	return LDAPStats{Searches: e.dir.searches.Load(), Writes: e.dir.writes.Load()}
+}
+
+// counting wraps the DC to count operations (a no-change round must write nothing).
+type counting struct {
+	Directory
+	searches, writes atomic.Int64
+}
+
+func (c *counting) Search(ctx context.Context, base string, s ad.Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
+	c.searches.Add(1)
+	return c.Directory.Search(ctx, base, s, filter, attrs, fn)
+}
+func (c *counting) Groups(ctx context.Context, base, filter string, q ad.GroupQuery, fn func(ad.Group) error) error {
+	c.searches.Add(1)
+	return c.Directory.Groups(ctx, base, filter, q, fn)
+}
+func (c *counting) GroupByAnchor(ctx context.Context, base, anchor string, m bool) (*ad.Group, error) {
+	c.searches.Add(1)
+	return c.Directory.GroupByAnchor(ctx, base, anchor, m)
+}
+func (c *counting) CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error {
+	c.writes.Add(1)
+	return c.Directory.CreateGroup(ctx, dn, attrs)
+}
+func (c *counting) Modify(ctx context.Context, dn string, r map[string][]string) error {
+	c.writes.Add(1)
+	return c.Directory.Modify(ctx, dn, r)
+}
+func (c *counting) AddMembers(ctx context.Context, dn string, m []string) error {
+	c.writes.Add(1)
+	return c.Directory.AddMembers(ctx, dn, m)
+}
+func (c *counting) RemoveMembers(ctx context.Context, dn string, m []string) error {
+	c.writes.Add(1)
+	return c.Directory.RemoveMembers(ctx, dn, m)
+}
+func (c *counting) Move(ctx context.Context, dn, rdn, parent string) (string, error) {
+	c.writes.Add(1)
+	return c.Directory.Move(ctx, dn, rdn, parent)
+}
+func (c *counting) Delete(ctx context.Context, dn string) error {
+	c.writes.Add(1)
+	return c.Directory.Delete(ctx, dn)
+}
+
+// catalog adapts the GC (and the DC, for mS-DS-ConsistencyGuid, which is not in
+// the GC's partial attribute set) to resolve.Directory.
+type catalog struct {
+	gc   Catalog
+	dc   Directory
+	base string
+}
+
+func (c *catalog) FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
+	return c.gc.FindByAnchors(ctx, anchors)
+}
+
+func (c *catalog) FindBySIDs(ctx context.Context, sids []string) (map[string]string, error) {
+	return c.gc.FindBySIDs(ctx, sids)
+}
+
+func (c *catalog) FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
+	in := make([]ad.GUID, 0, len(guids))
+	for _, s := range guids {
+		g, err := ad.ParseGUID(s)
+		if err != nil {
+			continue // resolve only passes canonical GUIDs
+		}
+		in = append(in, g)
+	}
+	got, err := c.gc.FindByGUIDs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(got))
+	for g, dn := range got {
+		out[g.String()] = dn
+	}
+	return out, nil
+}
+
+func (c *catalog) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(guids); start += 200 {
+		end := min(start+200, len(guids))
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, s := range guids[start:end] {
+			g, err := ad.ParseGUID(s)
+			if err != nil {
+				continue
+			}
+			f.WriteString("(mS-DS-ConsistencyGuid=" + ad.EscapeFilterBytes(g.AD()) + ")")
+		}
+		f.WriteString(")")
+		err := c.dc.Search(ctx, c.base, ad.ScopeSubtree, f.String(), []string{"mS-DS-ConsistencyGuid"}, func(e *ldap.Entry) error {
+			g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue("mS-DS-ConsistencyGuid"))
+			if err == nil {
+				out[g.String()] = e.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
+		}
+	}
+	return out, nil
+}

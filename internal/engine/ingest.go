@@ -1,0 +1,398 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// Ingested says what a Graph delta read brought in.
+type Ingested struct {
+	Full          bool // a full snapshot replaced the cache: plan every group
+	Groups, Users int  // objects returned by Graph
+	GroupsLink    string
+	UsersLink     string
+}
+
+const metaFullPending = "fullPending"
+
+// batchSize bounds one bbolt write transaction while ingesting.
+const batchSize = 500
+
+// Ingest reads the users and groups deltas into the state and marks the
+// affected groups dirty. full forces full snapshots (as a full reconcile does).
+func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
+	var in Ingested
+	gl, ul, err := e.db.Links()
+	if err != nil {
+		return in, fmt.Errorf("read delta links: %w", err)
+	}
+	if full {
+		gl, ul = "", ""
+	}
+	// Users first: groups resolve their members against the user cache.
+	n, link, fullU, err := e.ingestUsers(ctx, ul)
+	if err != nil {
+		return in, err
+	}
+	in.Users, in.UsersLink = n, link
+	n, link, fullG, err := e.ingestGroups(ctx, gl)
+	if err != nil {
+		return in, err
+	}
+	in.Groups, in.GroupsLink = n, link
+	in.Full = fullU || fullG
+	if in.Full {
+		// Remembered until a full round has been applied: a plan-only run must
+		// not make the next round forget that everything needs checking.
+		if err := e.db.SetMeta(metaFullPending, "1"); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// writer abstracts "current data" and "new full snapshot" for ingestion.
+type writer interface {
+	Update(fn func(*state.Tx) error) error
+}
+
+func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, bool, error) {
+	full := link == ""
+	var (
+		w    writer = e.db
+		snap *state.FullIngest
+		err  error
+		buf  []entra.User
+		n    int
+	)
+	start := func() error {
+		if snap, err = e.db.BeginFull("users"); err != nil {
+			return err
+		}
+		w = snap
+		return nil
+	}
+	if full {
+		if err := start(); err != nil {
+			return 0, "", false, err
+		}
+	}
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		err := w.Update(func(tx *state.Tx) error {
+			for _, u := range buf {
+				if u.Removed != nil {
+					if err := tx.DeleteUser(u.ID); err != nil {
+						return err
+					}
+					if err := markParents(tx, u.ID, "member"); err != nil {
+						return err
+					}
+					continue
+				}
+				changed, err := tx.PutUser(userFromEntra(u))
+				if err != nil {
+					return err
+				}
+				if changed && !full {
+					if err := markParents(tx, u.ID, "member"); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		buf = buf[:0]
+		return err
+	}
+	next, restarted, err := e.src.UsersDelta(ctx, link, func(u entra.User) error {
+		n++
+		buf = append(buf, u)
+		if len(buf) >= batchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && restarted && !full {
+		// The token was refused mid-way; what we wrote went to the current data,
+		// which is harmless, but the cache may hold users Graph no longer has:
+		// redo it as a snapshot.
+		return e.ingestUsers(ctx, "")
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		if snap != nil {
+			_ = snap.Abort()
+		}
+		return 0, "", false, fmt.Errorf("read users delta: %w", err)
+	}
+	if full {
+		vanished, err := snap.Commit(next)
+		if err != nil {
+			return 0, "", false, err
+		}
+		if err := e.db.Update(func(tx *state.Tx) error {
+			for _, id := range vanished {
+				if err := markParents(tx, id, "member"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return 0, "", false, err
+		}
+		return n, next, true, nil
+	}
+	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink("users", next) }); err != nil {
+		return 0, "", false, err
+	}
+	return n, next, false, nil
+}
+
+func (e *Engine) ingestGroups(ctx context.Context, link string) (int, string, bool, error) {
+	full := link == ""
+	var (
+		w    writer = e.db
+		snap *state.FullIngest
+		err  error
+		buf  []entra.Group
+		n    int
+	)
+	if full {
+		if snap, err = e.db.BeginFull("groups"); err != nil {
+			return 0, "", false, err
+		}
+		w = snap
+	}
+	scoping := e.scope.MemberOfGroup()
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		err := w.Update(func(tx *state.Tx) error {
+			for _, g := range buf {
+				id := strings.ToLower(g.ID)
+				if g.Removed != nil {
+					reason := "softDeleted"
+					if g.Removed.Permanent() {
+						reason = "deleted"
+					}
+					if err := markMembersIfScoping(tx, id, scoping); err != nil {
+						return err
+					}
+					if _, err := tx.DeleteGroup(id); err != nil {
+						return err
+					}
+					if err := tx.MarkDirty(id, reason); err != nil {
+						return err
+					}
+					if err := markParents(tx, id, "member"); err != nil {
+						return err
+					}
+					continue
+				}
+				old, err := tx.Group(id)
+				if err != nil {
+					return err
+				}
+				changed, err := tx.PutGroup(groupFromEntra(old, g))
+				if err != nil {
+					return err
+				}
+				if changed && !full {
+					if err := tx.MarkDirty(id, "changed"); err != nil {
+						return err
+					}
+					// A nested group's scope may have changed: its parents resolve it differently.
+					if err := markParents(tx, id, "member"); err != nil {
+						return err
+					}
+				}
+				add := map[string]string{}
+				var remove []string
+				for _, m := range g.MembersDelta {
+					mid := strings.ToLower(m.ID)
+					if m.Removed {
+						remove = append(remove, mid)
+					} else {
+						add[mid] = strings.ToLower(m.Type)
+					}
+				}
+				mchanged, err := tx.ChangeMembers(id, add, remove)
+				if err != nil {
+					return err
+				}
+				if mchanged && !full {
+					if err := tx.MarkDirty(id, "member"); err != nil {
+						return err
+					}
+					if id == scoping {
+						for m := range add {
+							if err := tx.MarkDirty(m, "scope"); err != nil {
+								return err
+							}
+						}
+						for _, m := range remove {
+							if err := tx.MarkDirty(m, "scope"); err != nil {
+								return err
+							}
+						}
+					}
+				}
+			}
+			return nil
+		})
+		buf = buf[:0]
+		return err
+	}
+	next, restarted, err := e.src.GroupsDelta(ctx, link, func(g entra.Group) error {
+		n++
+		buf = append(buf, g)
+		if len(buf) >= batchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && restarted && !full {
+		return e.ingestGroups(ctx, "")
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		if snap != nil {
+			_ = snap.Abort()
+		}
+		return 0, "", false, fmt.Errorf("read groups delta: %w", err)
+	}
+	if full {
+		vanished, err := snap.Commit(next)
+		if err != nil {
+			return 0, "", false, err
+		}
+		if err := e.db.Update(func(tx *state.Tx) error {
+			for _, id := range vanished {
+				if err := tx.MarkDirty(id, "deleted"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return 0, "", false, err
+		}
+		return n, next, true, nil
+	}
+	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink("groups", next) }); err != nil {
+		return 0, "", false, err
+	}
+	return n, next, false, nil
+}
+
+func markParents(tx *state.Tx, memberID, reason string) error {
+	var parents []string
+	if err := tx.MemberOf(memberID, func(g string) error { parents = append(parents, g); return nil }); err != nil {
+		return err
+	}
+	for _, p := range parents {
+		if err := tx.MarkDirty(p, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markMembersIfScoping: deleting the scoping group takes its members out of scope.
+func markMembersIfScoping(tx *state.Tx, id, scoping string) error {
+	if scoping == "" || id != scoping {
+		return nil
+	}
+	return tx.Members(id, func(m, _ string) error { return tx.MarkDirty(m, "scope") })
+}
+
+// groupFromEntra merges a delta item into the cached group: Graph repeats a
+// group on every page of its members, and an incremental item carries only the
+// properties that changed, so only properties present in Raw overwrite.
+func groupFromEntra(old *state.Group, g entra.Group) state.Group {
+	var s state.Group
+	if old != nil {
+		s = *old
+	}
+	s.ID = strings.ToLower(g.ID)
+	if s.Raw == nil {
+		s.Raw = map[string]any{}
+	}
+	has := func(k string) bool {
+		if g.Raw == nil {
+			return true // a source without Raw sends whole objects
+		}
+		_, ok := g.Raw[k]
+		return ok
+	}
+	for k, v := range g.Raw {
+		s.Raw[k] = v
+	}
+	if has("displayName") {
+		s.DisplayName = g.DisplayName
+		s.Raw["displayName"] = nilIfEmpty(g.DisplayName)
+	}
+	if has("description") {
+		s.Description = g.Description
+		s.Raw["description"] = nilIfEmpty(g.Description)
+	}
+	if has("mailNickname") {
+		s.MailNickname = g.MailNickname
+		s.Raw["mailNickname"] = nilIfEmpty(g.MailNickname)
+	}
+	if has("securityEnabled") {
+		s.SecurityEnabled = g.SecurityEnabled
+		s.Raw["securityEnabled"] = g.SecurityEnabled
+	}
+	if has("mailEnabled") {
+		s.MailEnabled = g.MailEnabled
+		s.Raw["mailEnabled"] = g.MailEnabled
+	}
+	if has("onPremisesSyncEnabled") {
+		s.OnPremisesSyncEnabled = g.OnPremisesSyncEnabled
+		if g.OnPremisesSyncEnabled != nil {
+			s.Raw["onPremisesSyncEnabled"] = *g.OnPremisesSyncEnabled
+		} else {
+			s.Raw["onPremisesSyncEnabled"] = nil
+		}
+	}
+	if has("groupTypes") {
+		s.GroupTypes = g.GroupTypes
+	}
+	delete(s.Raw, "members@delta")
+	return s
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func userFromEntra(u entra.User) state.User {
+	name := u.UserPrincipalName
+	if name == "" {
+		name = u.DisplayName
+	}
+	return state.User{
+		ID:                strings.ToLower(u.ID),
+		DisplayName:       u.DisplayName,
+		UserPrincipalName: name,
+		ObjectIdentifier:  u.OnPremisesObjectIdentifier,
+		SID:               u.OnPremisesSecurityIdentifier,
+		ImmutableID:       u.OnPremisesImmutableId,
+		SyncEnabled:       u.OnPremisesSyncEnabled,
+	}
+}

@@ -1,0 +1,460 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/mapping"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/resolve"
+	"github.com/writeback/writeback/internal/scope"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// PlanOptions select what a round plans.
+type PlanOptions struct {
+	// Full plans every cached group and every owned AD group (full reconcile:
+	// repairs drift made by hand in AD). A pending full snapshot forces it.
+	Full bool
+	// Groups limits the round to these Entra group IDs (provision, targeting).
+	Groups []string
+	// AllowDeletes lifts the deletion threshold.
+	AllowDeletes bool
+}
+
+// Planned is a computed plan with what is needed to apply it and to check,
+// later, that it is still valid.
+type Planned struct {
+	Plan *plan.Plan `json:"plan"`
+	Full bool       `json:"full"`
+	// Dirty are the marks this plan consumed; cleared once applied.
+	Dirty map[string]string `json:"dirty,omitempty"`
+	// Planned lists every group ID the round looked at.
+	Planned       []string      `json:"planned"`
+	Preconditions Preconditions `json:"preconditions"`
+	// Errors are groups that could not be planned (bad mapping output, duplicate anchors).
+	Errors []GroupError `json:"errors,omitempty"`
+	// Quarantined groups were skipped this round.
+	Quarantined []string `json:"quarantined,omitempty"`
+}
+
+// Preconditions are what must still hold for a saved plan to be applied.
+type Preconditions struct {
+	GroupsLink string `json:"groupsLink"`
+	UsersLink  string `json:"usersLink"`
+	// USN: uSNChanged of every owned AD group the plan read, by anchor.
+	USN map[string]int64 `json:"usn,omitempty"`
+	// Absent: anchors that had no AD group when planned (the plan creates them).
+	Absent []string `json:"absent,omitempty"`
+}
+
+// GroupError is one group's failure in a round.
+type GroupError struct {
+	GroupID string `json:"groupId"`
+	Name    string `json:"name,omitempty"`
+	Step    string `json:"step"`
+	Error   string `json:"error"`
+}
+
+// Plan computes the plan for the dirty groups (or all, in a full round) from
+// the cached cloud model and a fresh read of AD. It writes nothing to AD; an
+// empty dirty set makes no LDAP call at all.
+func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
+	pending, err := e.db.Meta(metaFullPending)
+	if err != nil {
+		return nil, err
+	}
+	full := (o.Full || pending == "1") && len(o.Groups) == 0
+	dirty, err := e.db.Dirty()
+	if err != nil {
+		return nil, fmt.Errorf("read pending groups: %w", err)
+	}
+	gl, ul, err := e.db.Links()
+	if err != nil {
+		return nil, err
+	}
+	out := &Planned{Full: full, Dirty: dirty, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, USN: map[string]int64{}}}
+
+	// Which groups: by ID (lower-case).
+	cands := map[string]bool{}
+	switch {
+	case len(o.Groups) > 0:
+		out.Dirty = map[string]string{}
+		for _, id := range o.Groups {
+			id = strings.ToLower(id)
+			cands[id] = true
+			if r, ok := dirty[id]; ok {
+				out.Dirty[id] = r
+			}
+		}
+	case full:
+		if err := e.db.View(func(tx *state.Tx) error {
+			return tx.Groups(func(g state.Group) error { cands[g.ID] = true; return nil })
+		}); err != nil {
+			return nil, err
+		}
+		for id := range dirty {
+			cands[id] = true
+		}
+	default:
+		for id := range dirty {
+			cands[id] = true
+		}
+	}
+
+	// Actual AD side.
+	actual := map[string]plan.Actual{}
+	extra := e.extraAttrs()
+	if full {
+		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, ExtraAttrs: extra}, func(g ad.Group) error {
+			a := toActual(g)
+			key := strings.ToLower(a.Anchor)
+			if prev, dup := actual[key]; dup {
+				out.Errors = append(out.Errors, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
+					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
+				actual[key] = plan.Actual{} // poison: skipped below
+				return nil
+			}
+			actual[key] = a
+			cands[plan.IDFromAnchor(a.Anchor)] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read owned groups under %s: %w", e.base, err)
+		}
+	} else if len(cands) > 0 {
+		if err := e.readActual(ctx, keys(cands), extra, actual, out); err != nil {
+			return nil, err
+		}
+	}
+	bad := map[string]bool{}
+	for k, a := range actual {
+		if a.DN == "" {
+			bad[plan.IDFromAnchor(k)] = true
+			delete(actual, k)
+		}
+	}
+
+	// Cloud side, scope and mappings.
+	now := e.now()
+	in := plan.Input{Actual: actual, Gone: map[string]plan.GoneReason{}, Occupied: map[string]string{}, Policy: e.policy}
+	in.Policy.AllowDeletes = o.AllowDeletes
+	members := map[string][]resolve.Member{}
+	desired := map[string]*plan.Desired{}
+	src := &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}}
+	reserved := map[string]bool{}
+	unique := func(c string) (bool, error) {
+		if reserved[strings.ToLower(c)] {
+			return false, nil
+		}
+		taken := false
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, "(sAMAccountName="+ad.EscapeFilter(c)+")", []string{"1.1"}, func(*ldap.Entry) error {
+			taken = true
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		if !taken {
+			reserved[strings.ToLower(c)] = true
+		}
+		return !taken, nil
+	}
+	ids := keys(cands)
+	for _, id := range ids {
+		out.Planned = append(out.Planned, id)
+		if bad[id] {
+			continue
+		}
+		st, err := e.db.Status(id)
+		if err != nil {
+			return nil, err
+		}
+		if st.Quarantined(now) {
+			out.Quarantined = append(out.Quarantined, id)
+			continue
+		}
+		anchor := plan.Anchor(id)
+		act, exists := actual[strings.ToLower(anchor)]
+		g, inScope, why, err := src.lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil || !inScope {
+			if !exists {
+				continue
+			}
+			reason := plan.OutOfScope
+			if g == nil && dirty[id] != "softDeleted" {
+				reason = plan.Deleted
+			}
+			in.Gone[id] = reason
+			e.log.Debug("group leaves AD", "group", id, "reason", reason, "why", why)
+			continue
+		}
+		res, err := e.mapper.Map(mapping.Group{ID: id, Raw: g.Raw}, exists, unique)
+		if err != nil {
+			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
+			continue
+		}
+		d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: anchor, Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
+		cn, parent := res.CN, res.Parent
+		if res.KeepCN {
+			cn = ad.RDNValue(act.DN)
+		}
+		if res.KeepParent {
+			parent = ad.ParentDN(act.DN)
+		}
+		dn, err := ad.JoinDN("CN", cn, parent)
+		if err != nil {
+			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
+			continue
+		}
+		d.DN = dn
+		desired[id] = &d
+		if err := e.db.View(func(tx *state.Tx) error {
+			return tx.Members(id, func(mid, typ string) error {
+				members[id] = append(members[id], resolve.Member{ID: mid, Type: typ})
+				return nil
+			})
+		}); err != nil {
+			return nil, err
+		}
+		if !exists {
+			out.Preconditions.Absent = append(out.Preconditions.Absent, anchor)
+		}
+	}
+
+	// Members.
+	resolved, err := e.resolver.Resolve(ctx, members, src)
+	if err != nil {
+		return nil, fmt.Errorf("resolve members: %w", err)
+	}
+	var outside []string // in-scope child groups that are not in this plan
+	for id, r := range resolved {
+		for _, c := range r.Groups {
+			if desired[c] == nil {
+				outside = append(outside, "Group_"+c)
+			}
+		}
+		_ = id
+	}
+	var outsideDN map[string]string
+	if len(outside) > 0 {
+		if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
+			return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+		}
+	}
+	for id, d := range desired {
+		r := resolved[id]
+		d.Members = r.DNs
+		for _, c := range r.Groups {
+			if desired[c] != nil {
+				d.MemberGroups = append(d.MemberGroups, c)
+			} else if dn, ok := outsideDN["Group_"+c]; ok {
+				d.Members = append(d.Members, dn)
+			} else {
+				d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: c, Type: "group", Name: src.info[c].Name,
+					Reason: "child group is in scope but not provisioned yet (it failed or is quarantined)"})
+			}
+		}
+		for _, u := range r.Unresolved {
+			d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: u.ID, Type: u.Type, Name: u.Name, Reason: u.Reason})
+		}
+		in.Desired = append(in.Desired, *d)
+	}
+	sort.Slice(in.Desired, func(i, j int) bool { return in.Desired[i].ID < in.Desired[j].ID })
+
+	// DNs the plan wants that something else may hold.
+	if err := e.occupied(ctx, in); err != nil {
+		return nil, err
+	}
+	out.Plan = plan.Calculate(in)
+	for k, a := range actual {
+		out.Preconditions.USN[k] = a.USNChanged
+	}
+	return out, nil
+}
+
+// extraAttrs are the mapped attributes ad.Group does not read by default.
+func (e *Engine) extraAttrs() []string {
+	known := map[string]bool{"cn": true, "parentdistinguishedname": true, "description": true, "displayname": true,
+		"samaccountname": true, "admindescription": true, "msds-externaldirectoryobjectid": true, "grouptype": true, "mail": true}
+	var out []string
+	for _, m := range e.mapper.Mappings() {
+		if !known[strings.ToLower(m.Target)] {
+			out = append(out, m.Target)
+		}
+	}
+	return out
+}
+
+// readActual reads the owned groups of a small round with batched anchor filters.
+func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map[string]plan.Actual, out *Planned) error {
+	for start := 0; start < len(ids); start += 100 {
+		end := min(start+100, len(ids))
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, id := range ids[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(plan.Anchor(id)) + ")")
+		}
+		f.WriteString(")")
+		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, ExtraAttrs: extra}, func(g ad.Group) error {
+			a := toActual(g)
+			key := strings.ToLower(a.Anchor)
+			if prev, dup := actual[key]; dup && prev.DN != "" {
+				out.Errors = append(out.Errors, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
+					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
+				actual[key] = plan.Actual{}
+				return nil
+			}
+			actual[key] = a
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read owned groups: %w", err)
+		}
+	}
+	return nil
+}
+
+func toActual(g ad.Group) plan.Actual {
+	a := plan.Actual{DN: g.DN, Anchor: g.Anchor, Members: g.Members, USNChanged: g.USNChanged, Attrs: map[string][]string{}}
+	set := func(k, v string) {
+		if v != "" {
+			a.Attrs[k] = []string{v}
+		}
+	}
+	set("displayname", g.DisplayName)
+	set("description", g.Description)
+	set("samaccountname", g.SAMAccountName)
+	set("admindescription", g.AdminDescription)
+	set("msds-externaldirectoryobjectid", g.Anchor)
+	set("mail", g.Mail)
+	if g.GroupType != 0 {
+		set("grouptype", strconv.Itoa(int(g.GroupType)))
+	}
+	for k, v := range g.Attrs {
+		a.Attrs[strings.ToLower(k)] = v
+	}
+	return a
+}
+
+// occupied fills in.Occupied with the holders of DNs the plan will create or
+// rename to. Few DNs: one base search each; many: one listing per container.
+func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
+	var want []string
+	for _, d := range in.Desired {
+		a, ok := in.Actual[strings.ToLower(d.Anchor)]
+		target := d.DN
+		if ok {
+			target = plan.TargetDN(d, a.DN)
+			if plan.NormDN(target) == plan.NormDN(a.DN) {
+				continue
+			}
+		}
+		want = append(want, target)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	attrs := []string{ad.AttrExternalDirectoryObjectID}
+	record := func(e *ldap.Entry) {
+		in.Occupied[e.DN] = e.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
+	}
+	if len(want) <= 50 {
+		for _, dn := range want {
+			err := e.dir.Search(ctx, dn, ad.ScopeBase, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+			if err != nil && !ad.IsNoSuchObject(err) {
+				return fmt.Errorf("check whether %s is free: %w", dn, err)
+			}
+		}
+		return nil
+	}
+	parents := map[string]string{}
+	for _, dn := range want {
+		p := ad.ParentDN(dn)
+		parents[plan.NormDN(p)] = p
+	}
+	for _, p := range parents {
+		err := e.dir.Search(ctx, p, ad.ScopeOne, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+		if err != nil && !ad.IsNoSuchObject(err) {
+			return fmt.Errorf("list %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// cloudView answers scope and resolution questions from the state cache.
+type cloudView struct {
+	db    *state.DB
+	scope *scope.Scope
+	info  map[string]resolve.GroupInfo
+}
+
+// lookup returns the cached group and whether it is in scope.
+func (c *cloudView) lookup(id string) (*state.Group, bool, string, error) {
+	var (
+		g      *state.Group
+		member bool
+	)
+	err := c.db.View(func(tx *state.Tx) error {
+		var err error
+		if g, err = tx.Group(id); err != nil || g == nil {
+			return err
+		}
+		if s := c.scope.MemberOfGroup(); s != "" {
+			member = tx.HasMember(s, id)
+		}
+		return nil
+	})
+	if err != nil || g == nil {
+		c.info[id] = resolve.GroupInfo{}
+		return nil, false, "not in Entra", err
+	}
+	in, why := c.scope.Evaluate(scope.Group{ID: g.ID, SecurityEnabled: g.SecurityEnabled, MailEnabled: g.MailEnabled, OnPremisesSyncEnabled: g.OnPremisesSyncEnabled, Raw: g.Raw}, member)
+	c.info[id] = resolve.GroupInfo{Known: true, InScope: in, Why: why, Name: g.DisplayName}
+	return g, in, why, nil
+}
+
+func (c *cloudView) User(id string) (*resolve.User, error) {
+	var u *state.User
+	err := c.db.View(func(tx *state.Tx) error {
+		var err error
+		u, err = tx.User(id)
+		return err
+	})
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return &resolve.User{ID: u.ID, Name: u.UserPrincipalName, ObjectIdentifier: u.ObjectIdentifier, SID: u.SID, ImmutableID: u.ImmutableID}, nil
+}
+
+func (c *cloudView) Group(id string) resolve.GroupInfo {
+	if gi, ok := c.info[id]; ok {
+		return gi
+	}
+	if _, _, _, err := c.lookup(id); err != nil {
+		return resolve.GroupInfo{}
+	}
+	return c.info[id]
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrBlocked is returned by Apply for a plan past the deletion threshold.
+var ErrBlocked = errors.New("plan blocked")

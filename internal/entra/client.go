@@ -1,0 +1,427 @@
+package entra
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/writeback/writeback/internal/config"
+)
+
+// Endpoints of one cloud.
+type Endpoints struct {
+	AuthorityHost string // e.g. https://login.microsoftonline.com/
+	GraphURL      string // e.g. https://graph.microsoft.com (no version)
+}
+
+// Clouds are Microsoft's national clouds by the names entra.cloud accepts.
+var Clouds = map[string]Endpoints{
+	"public": {"https://login.microsoftonline.com/", "https://graph.microsoft.com"},
+	"usgov":  {"https://login.microsoftonline.us/", "https://graph.microsoft.us"},
+	"china":  {"https://login.chinacloudapi.cn/", "https://microsoftgraph.chinacloudapi.cn"},
+}
+
+// microsoftAuthorityHosts are the hosts MSAL's instance discovery knows.
+var microsoftAuthorityHosts = map[string]bool{
+	"login.microsoftonline.com": true, "login.microsoftonline.us": true,
+	"login.chinacloudapi.cn": true, "login.microsoft.com": true,
+	"login.windows.net": true, "sts.windows.net": true, "login.microsoftonline.de": true,
+}
+
+// Client reads Microsoft Graph. It is safe for concurrent use.
+type Client struct {
+	pl       runtime.Pipeline
+	base     string // https://graph.microsoft.com/v1.0
+	log      *slog.Logger
+	sem      chan struct{}
+	pageSize int
+	groupSel []string
+	userSel  []string
+
+	requests, attempts, throttled, resyncs, pages atomic.Int64
+}
+
+type options struct {
+	log         *slog.Logger
+	cred        azcore.TokenCredential
+	retry       policy.RetryOptions
+	pageSize    int
+	groupExtra  []string
+	userExtra   []string
+	httpTimeout time.Duration
+}
+
+// Option adjusts New.
+type Option func(*options)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithCredential replaces the credential built from the config.
+func WithCredential(c azcore.TokenCredential) Option { return func(o *options) { o.cred = c } }
+
+// WithRetry overrides retry tuning; tests shorten the delays.
+func WithRetry(r policy.RetryOptions) Option { return func(o *options) { o.retry = r } }
+
+// WithPageSize asks Graph for n objects a page (Prefer: odata.maxpagesize).
+func WithPageSize(n int) Option { return func(o *options) { o.pageSize = n } }
+
+// WithGroupProperties adds group properties to $select (for scoping filters
+// and attribute mappings).
+func WithGroupProperties(p ...string) Option {
+	return func(o *options) { o.groupExtra = append(o.groupExtra, p...) }
+}
+
+// WithUserProperties adds user properties to $select.
+func WithUserProperties(p ...string) Option {
+	return func(o *options) { o.userExtra = append(o.userExtra, p...) }
+}
+
+// GroupProperties are the group properties always selected.
+var GroupProperties = []string{"id", "displayName", "description", "mailNickname", "mail",
+	"securityEnabled", "mailEnabled", "groupTypes", "onPremisesSyncEnabled"}
+
+// UserProperties are the user properties always selected.
+var UserProperties = []string{"id", "displayName", "userPrincipalName",
+	"onPremisesObjectIdentifier", "onPremisesSecurityIdentifier", "onPremisesImmutableId",
+	"onPremisesSyncEnabled", "onPremisesDistinguishedName", "onPremisesDomainName",
+	"onPremisesSamAccountName"}
+
+// New builds a client from the entra section: the credential, the trusted
+// roots and the pipeline. It does not contact Graph; the first request does.
+func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error) {
+	o := options{
+		log: slog.Default(),
+		retry: policy.RetryOptions{
+			MaxRetries:    6,
+			RetryDelay:    time.Second,
+			MaxRetryDelay: 2 * time.Minute,
+			TryTimeout:    2 * time.Minute,
+		},
+		httpTimeout: 5 * time.Minute,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	ep, err := endpoints(cfg)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := newTransport(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	copts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.AuthorityHost, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}},
+		Transport: transport,
+		Retry:     o.retry,
+	}
+	cred := o.cred
+	if cred == nil {
+		cred, err = newCredential(cfg, ep, copts)
+		if err != nil {
+			return nil, err
+		}
+	}
+	conc := cfg.Concurrency
+	if conc < 1 {
+		conc = 4
+	}
+	c := &Client{
+		base:     strings.TrimRight(ep.GraphURL, "/") + "/v1.0",
+		log:      o.log,
+		sem:      make(chan struct{}, conc),
+		pageSize: o.pageSize,
+		groupSel: append(append([]string{}, GroupProperties...), o.groupExtra...),
+		userSel:  append(append([]string{}, UserProperties...), o.userExtra...),
+	}
+	scope := strings.TrimRight(ep.GraphURL, "/") + "/.default"
+	c.pl = runtime.NewPipeline("writeback", "v1", runtime.PipelineOptions{
+		PerCall:  []policy.Policy{countPolicy{&c.requests}},
+		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil), attemptPolicy{c}},
+	}, &policy.ClientOptions{Transport: transport, Retry: o.retry})
+	return c, nil
+}
+
+// endpoints resolves the cloud and its overrides, checking that both are https URLs.
+func endpoints(cfg config.Entra) (Endpoints, error) {
+	cl := strings.ToLower(cfg.Cloud)
+	if cl == "" {
+		cl = "public"
+	}
+	ep, ok := Clouds[cl]
+	if !ok {
+		return Endpoints{}, fmt.Errorf("entra.cloud %q: want public, usgov or china", cfg.Cloud)
+	}
+	if cfg.AuthorityHost != "" {
+		ep.AuthorityHost = cfg.AuthorityHost
+	}
+	if cfg.GraphURL != "" {
+		ep.GraphURL = cfg.GraphURL
+	}
+	for _, f := range []struct{ name, v string }{{"entra.authorityHost", ep.AuthorityHost}, {"entra.graphUrl", ep.GraphURL}} {
+		u, err := url.Parse(f.v)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return Endpoints{}, fmt.Errorf("%s %q: want an https:// URL", f.name, f.v)
+		}
+	}
+	if !strings.HasSuffix(ep.AuthorityHost, "/") {
+		ep.AuthorityHost += "/"
+	}
+	return ep, nil
+}
+
+// newTransport is the one HTTP client for both the token endpoint and Graph,
+// trusting the system roots plus caFile.
+func newTransport(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("entra.caFile: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("entra.caFile %s: no PEM certificate found", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions) (azcore.TokenCredential, error) {
+	host := ""
+	if u, err := url.Parse(ep.AuthorityHost); err == nil {
+		host = strings.ToLower(u.Hostname())
+	}
+	// MSAL validates an authority it does not know by asking
+	// login.microsoftonline.com for instance metadata. An authority outside
+	// Microsoft's list (the emulator, a private cloud) cannot be described
+	// there, and the request would leave the network, so for such hosts we skip
+	// instance discovery; MSAL then reads <authority>/<tenant>/v2.0/.well-known/
+	// openid-configuration directly. Microsoft's hosts keep the default.
+	noDiscovery := !microsoftAuthorityHosts[host]
+	cr := cfg.Credential
+	switch cr.Kind {
+	case "", "secret":
+		secret, err := cr.Secret.Value("entra.credential.secret")
+		if err != nil {
+			return nil, err
+		}
+		c, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, secret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery})
+		if err != nil {
+			return nil, fmt.Errorf("entra client secret credential: %w", err)
+		}
+		return c, nil
+	case "certificate":
+		data, err := os.ReadFile(cr.CertificateFile)
+		if err != nil {
+			return nil, fmt.Errorf("entra.credential.certificateFile: %w", err)
+		}
+		var pw []byte
+		if cr.CertificatePassword.IsSet() {
+			p, err := cr.CertificatePassword.Value("entra.credential.certificatePassword")
+			if err != nil {
+				return nil, err
+			}
+			pw = []byte(p)
+		}
+		certs, key, err := azidentity.ParseCertificates(data, pw)
+		if err != nil {
+			return nil, fmt.Errorf("entra.credential.certificateFile %s: %w (want PEM or PKCS#12 with the certificate and its private key)", cr.CertificateFile, err)
+		}
+		c, err := azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery, SendCertificateChain: true})
+		if err != nil {
+			return nil, fmt.Errorf("entra certificate credential: %w", err)
+		}
+		return c, nil
+	case "managedIdentity":
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: copts}
+		if cfg.ClientID != "" {
+			o.ID = azidentity.ClientID(cfg.ClientID)
+		}
+		c, err := azidentity.NewManagedIdentityCredential(o)
+		if err != nil {
+			return nil, fmt.Errorf("entra managed identity credential: %w", err)
+		}
+		return c, nil
+	case "workloadIdentity":
+		c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientOptions: copts, ClientID: cfg.ClientID, TenantID: cfg.TenantID,
+			TokenFilePath: cr.TokenFile, DisableInstanceDiscovery: noDiscovery,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("entra workload identity credential: %w (set entra.credential.tokenFile or AZURE_FEDERATED_TOKEN_FILE)", err)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("entra.credential.kind %q: want secret, certificate, managedIdentity or workloadIdentity", cr.Kind)
+}
+
+// Stats returns the traffic counters.
+func (c *Client) Stats() Stats {
+	req, att := c.requests.Load(), c.attempts.Load()
+	return Stats{Requests: req, Attempts: att, Retries: max(att-req, 0), Throttled: c.throttled.Load(),
+		Resyncs: c.resyncs.Load(), Pages: c.pages.Load()}
+}
+
+type countPolicy struct{ n *atomic.Int64 }
+
+func (p countPolicy) Do(req *policy.Request) (*http.Response, error) {
+	p.n.Add(1)
+	return req.Next()
+}
+
+type attemptPolicy struct{ c *Client }
+
+func (p attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
+	p.c.attempts.Add(1)
+	resp, err := req.Next()
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		p.c.throttled.Add(1)
+		p.c.log.Debug("graph throttled", "url", req.Raw().URL.Path, "retryAfter", resp.Header.Get("Retry-After"))
+	}
+	return resp, err
+}
+
+// get performs one logical GET (retries inside the pipeline) and decodes JSON into v.
+func (c *Client) get(ctx context.Context, rawURL string, header http.Header, v any) error {
+	return c.do(ctx, http.MethodGet, rawURL, header, nil, v)
+}
+
+func (c *Client) do(ctx context.Context, method, rawURL string, header http.Header, body any, v any) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	before := c.attempts.Load()
+	var resp *http.Response
+	// One extra round trip for a 401: the bearer policy has then dropped its
+	// token, and MSAL refuses a cached token that expires within 5 minutes,
+	// so the retry carries a fresh token. This covers a token that expired
+	// between acquisition and arrival (clock skew, a slow or throttled request).
+	for try := 0; ; try++ {
+		req, err := runtime.NewRequest(ctx, method, rawURL)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, shortURL(rawURL), err)
+		}
+		req.Raw().Header.Set("Accept", "application/json")
+		for k, vs := range header {
+			for _, s := range vs {
+				req.Raw().Header.Add(k, s)
+			}
+		}
+		if body != nil {
+			if err := runtime.MarshalAsJSON(req, body); err != nil {
+				return fmt.Errorf("%s %s: encode body: %w", method, shortURL(rawURL), err)
+			}
+		}
+		resp, err = c.pl.Do(req)
+		if err != nil {
+			if authError(err) {
+				return fmt.Errorf("%s %s: acquire an access token (check entra.tenantId, entra.clientId and entra.credential): %w", method, shortURL(rawURL), err)
+			}
+			return fmt.Errorf("%s %s: %w", method, shortURL(rawURL), err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && try == 0 {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c.log.Debug("graph rejected the access token; retrying with a new one", "url", shortURL(rawURL))
+			continue
+		}
+		break
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return c.graphError(resp, method, rawURL, int(c.attempts.Load()-before))
+	}
+	if v == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, shortURL(rawURL), err)
+	}
+	return nil
+}
+
+func (c *Client) graphError(resp *http.Response, method, rawURL string, attempts int) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &Error{Method: method, URL: shortURL(rawURL), Status: resp.StatusCode,
+		RequestID: resp.Header.Get("request-id"), Attempts: attempts}
+	var body struct {
+		Error struct {
+			Code       string `json:"code"`
+			Message    string `json:"message"`
+			InnerError struct {
+				RequestID string `json:"request-id"`
+			} `json:"innerError"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
+		e.Code, e.Message = body.Error.Code, body.Error.Message
+		if e.RequestID == "" {
+			e.RequestID = body.Error.InnerError.RequestID
+		}
+	} else {
+		e.Message = strings.TrimSpace(string(b))
+		if len(e.Message) > 300 {
+			e.Message = e.Message[:300] + "..."
+		}
+	}
+	return e
+}
+
+// shortURL drops scheme and host so errors stay readable and skip tokens short.
+func shortURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	s := u.EscapedPath()
+	if q := u.Query(); len(q) > 0 {
+		for _, k := range []string{"$skiptoken", "$deltatoken"} {
+			if v := q.Get(k); len(v) > 16 {
+				q.Set(k, v[:16]+"...")
+			}
+		}
+		if dq, err := url.QueryUnescape(q.Encode()); err == nil {
+			s += "?" + dq
+		}
+	}
+	return s
+}
+
+// authError reports whether err came from acquiring a token, for callers that
+// want to tell a credential problem from a Graph one.
+func authError(err error) bool {
+	var ae *azidentity.AuthenticationFailedError
+	return errors.As(err, &ae)
+}

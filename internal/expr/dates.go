@@ -1,0 +1,733 @@
+package expr
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dateLayout is the documented output of CDate, DateAdd, DateFromNum and Now.
+const dateLayout = "M/d/yyyy h:mm:ss tt"
+
+// parseLayouts is what CDate and the other date functions accept, tried in
+// order; together they cover the forms .NET's DateTime.Parse accepts in
+// Microsoft's examples (ISO 8601 with or without time and offset, the
+// engine's own M/d/yyyy h:mm:ss tt, RFC 1123, LDAP generalized time).
+var parseLayouts = []string{
+	"yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK",
+	"yyyy-MM-dd'T'HH:mm:ssK",
+	"yyyy-MM-dd'T'HH:mmK",
+	"yyyy-MM-dd HH:mm:ss.FFFFFFFK",
+	"yyyy-MM-dd HH:mm:ssK",
+	"yyyy-MM-dd HH:mmK",
+	"yyyy-MM-ddK",
+	"yyyy-M-d H:mm:ssK",
+	"yyyy-M-dK",
+	"yyyy/M/d H:mm:ssK",
+	"yyyy/M/dK",
+	"M/d/yyyy h:mm:ss tt",
+	"M/d/yyyy h:mm tt",
+	"M/d/yyyy H:mm:ssK",
+	"M/d/yyyy H:mmK",
+	"M/d/yyyyK",
+	"ddd, d MMM yyyy H:mm:ss 'GMT'",
+	"d MMM yyyy H:mm:ssK",
+	"d MMM yyyyK",
+	"MMMM d, yyyy h:mm:ss tt",
+	"MMMM d, yyyy",
+	"yyyyMMddHHmmss.FFFFFFFK",
+	"yyyyMMddHHmmssK",
+}
+
+var parsedLayouts = func() [][]fmtTok {
+	out := make([][]fmtTok, len(parseLayouts))
+	for i, l := range parseLayouts {
+		out[i] = tokenizeFormat(l)
+	}
+	return out
+}()
+
+var outLayout = tokenizeFormat(dateLayout)
+
+// parseDate reads a date/time string; the result is in UTC (a string without
+// an offset is taken as UTC, as the provisioning service runs in UTC).
+func parseDate(s string) (time.Time, error) {
+	t := strings.TrimSpace(s)
+	for _, toks := range parsedLayouts {
+		if d, err := parseExact(t, toks); err == nil {
+			return d, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date and time Microsoft's engine would recognise (try ISO 8601, like 2021-06-30T08:00:00Z)", s)
+}
+
+func formatDate(t time.Time) string { return formatTokens(t, outLayout) }
+
+func (ev *evaluator) dateArg(n *node, i int) (time.Time, bool, error) {
+	v, err := ev.arg(n, i)
+	if err != nil || v.IsNull() {
+		return time.Time{}, false, err
+	}
+	s, err := ev.scalar(n, v, n.fn.param(i))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	t, err := parseDate(s)
+	if err != nil {
+		return time.Time{}, false, ev.fail(n, "%s: %v", n.fn.param(i), err)
+	}
+	return t, true, nil
+}
+
+func fnNow(ev *evaluator, n *node) (Value, error) { return Single(formatDate(ev.now())), nil }
+
+func fnCDate(ev *evaluator, n *node) (Value, error) {
+	v, err := ev.arg(n, 0)
+	if err != nil {
+		return Null(), err
+	}
+	return mapValues(v, func(s string) (string, error) {
+		t, err := parseDate(s)
+		if err != nil {
+			return "", ev.fail(n, "%v", err)
+		}
+		return formatDate(t), nil
+	})
+}
+
+var intervals = []string{"yyyy", "q", "m", "y", "d", "w", "ww", "h", "n", "s"}
+
+func canonicalInterval(s string) (string, bool) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for _, iv := range intervals {
+		if l == iv {
+			return iv, true
+		}
+	}
+	return "", false
+}
+
+func prepInterval(n *node, p *parser) error {
+	if c, ok := constArg(n, 0); ok {
+		if _, ok := canonicalInterval(c); !ok {
+			return p.errAt(n.args[0].pos, "interval %q is not one of %s", c, strings.Join(intervals, ", "))
+		}
+	}
+	return nil
+}
+
+func (ev *evaluator) interval(n *node) (string, error) {
+	s, err := ev.strArg(n, 0)
+	if err != nil {
+		return "", err
+	}
+	iv, ok := canonicalInterval(s)
+	if !ok {
+		return "", ev.fail(n, "interval %q is not one of %s", s, strings.Join(intervals, ", "))
+	}
+	return iv, nil
+}
+
+// addMonths is .NET's AddMonths: the day is clamped to the target month's end.
+func addMonths(t time.Time, months int) time.Time {
+	y, m, d := t.Date()
+	total := int(m) - 1 + months
+	ny := y + total/12
+	nm := total % 12
+	if nm < 0 {
+		nm += 12
+		ny--
+	}
+	last := time.Date(ny, time.Month(nm+2), 0, 0, 0, 0, 0, time.UTC).Day()
+	if d > last {
+		d = last
+	}
+	return time.Date(ny, time.Month(nm+1), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+const maxYearsShift = 10000
+
+func fnDateAdd(ev *evaluator, n *node) (Value, error) {
+	iv, err := ev.interval(n)
+	if err != nil {
+		return Null(), err
+	}
+	vs, err := ev.strArg(n, 1)
+	if err != nil {
+		return Null(), err
+	}
+	f, ok := parseNumber(vs)
+	if !ok {
+		return Null(), ev.fail(n, "value %q is not a number", vs)
+	}
+	k := math.Trunc(f) // fractions are dropped, as VB's DateAdd does for calendar intervals
+	if math.Abs(k) > maxYearsShift*366*86400 {
+		return Null(), ev.fail(n, "value %s is out of range", vs)
+	}
+	t, ok, err := ev.dateArg(n, 2)
+	if err != nil || !ok {
+		return Null(), err
+	}
+	x := int(k)
+	var r time.Time
+	switch iv {
+	case "yyyy":
+		r = addMonths(t, 12*clampInt(x, maxYearsShift))
+	case "q":
+		r = addMonths(t, 3*clampInt(x, 4*maxYearsShift))
+	case "m":
+		r = addMonths(t, clampInt(x, 12*maxYearsShift))
+	case "y", "d", "w":
+		r = t.AddDate(0, 0, clampInt(x, 366*maxYearsShift))
+	case "ww":
+		r = t.AddDate(0, 0, 7*clampInt(x, 53*maxYearsShift))
+	case "h":
+		r = t.Add(time.Duration(x) * time.Hour)
+	case "n":
+		r = t.Add(time.Duration(x) * time.Minute)
+	case "s":
+		r = t.Add(time.Duration(x) * time.Second)
+	}
+	if r.Year() < 1 || r.Year() > 9999 {
+		return Null(), ev.fail(n, "the result is outside the years 1 to 9999")
+	}
+	return Single(formatDate(r)), nil
+}
+
+func clampInt(x, lim int) int { return max(-lim, min(lim, x)) }
+
+// fnDateDiff counts interval boundaries crossed between date1 and date2, as
+// Visual Basic's DateDiff does: "d" counts midnights, "m" month changes,
+// "yyyy" year changes, "ww" Sundays (week starts), "w" whole 7-day spans.
+func fnDateDiff(ev *evaluator, n *node) (Value, error) {
+	iv, err := ev.interval(n)
+	if err != nil {
+		return Null(), err
+	}
+	d1, ok1, err := ev.dateArg(n, 1)
+	if err != nil {
+		return Null(), err
+	}
+	d2, ok2, err := ev.dateArg(n, 2)
+	if err != nil {
+		return Null(), err
+	}
+	if !ok1 || !ok2 {
+		return Null(), nil
+	}
+	days := func(t time.Time) int64 {
+		y, m, d := t.Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	}
+	var r int64
+	switch iv {
+	case "yyyy":
+		r = int64(d2.Year() - d1.Year())
+	case "q":
+		r = int64((d2.Year()-d1.Year())*4 + (int(d2.Month())-1)/3 - (int(d1.Month())-1)/3)
+	case "m":
+		r = int64((d2.Year()-d1.Year())*12 + int(d2.Month()) - int(d1.Month()))
+	case "d", "y":
+		r = days(d2) - days(d1)
+	case "w":
+		r = int64(d2.Sub(d1)/time.Hour) / 24 / 7
+	case "ww":
+		sunday := func(t time.Time) int64 { return days(t) - int64(t.Weekday()) }
+		r = (sunday(d2) - sunday(d1)) / 7
+	case "h":
+		r = floorDiv(d2.Unix(), 3600) - floorDiv(d1.Unix(), 3600)
+	case "n":
+		r = floorDiv(d2.Unix(), 60) - floorDiv(d1.Unix(), 60)
+	case "s":
+		r = d2.Unix() - d1.Unix()
+	}
+	return Single(strconv.FormatInt(r, 10)), nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// FILETIME: 100-nanosecond intervals since 1601-01-01 UTC (AD's date format).
+var fileTimeEpoch = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const maxFileTime = 2650467743999999999 // 9999-12-31 23:59:59.9999999
+
+func fnDateFromNum(ev *evaluator, n *node) (Value, error) {
+	v, err := ev.arg(n, 0)
+	if err != nil {
+		return Null(), err
+	}
+	return mapValues(v, func(s string) (string, error) {
+		x, ok := parseInt(s)
+		if !ok || x < 0 || x > maxFileTime {
+			return "", ev.fail(n, "%q is not an AD date (100-nanosecond intervals since 1601-01-01, up to year 9999)", s)
+		}
+		t := time.Unix(fileTimeEpoch.Unix()+x/10_000_000, x%10_000_000*100).UTC()
+		return formatDate(t), nil
+	})
+}
+
+func fnNumFromDate(ev *evaluator, n *node) (Value, error) {
+	v, err := ev.arg(n, 0)
+	if err != nil {
+		return Null(), err
+	}
+	return mapValues(v, func(s string) (string, error) {
+		t, err := parseDate(s)
+		if err != nil {
+			return "", ev.fail(n, "%v", err)
+		}
+		if t.Before(fileTimeEpoch) {
+			return "", ev.fail(n, "%q is before 1601, which AD cannot store", s)
+		}
+		secs := t.Unix() - fileTimeEpoch.Unix()
+		return strconv.FormatInt(secs*10_000_000+int64(t.Nanosecond()/100), 10), nil
+	})
+}
+
+var dateTimeStyles = []string{"None", "AllowLeadingWhite", "AllowTrailingWhite", "AllowInnerWhite", "AllowWhiteSpaces", "NoCurrentDateDefault", "AdjustToUniversal", "AssumeLocal", "AssumeUniversal", "RoundtripKind"}
+
+func checkStyles(s string) error {
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' }) {
+		part = strings.TrimPrefix(part, "DateTimeStyles.")
+		found := false
+		for _, st := range dateTimeStyles {
+			if strings.EqualFold(part, st) {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("dateTimeStyles %q is not one of %s", part, strings.Join(dateTimeStyles, ", "))
+		}
+	}
+	return nil
+}
+
+func prepFormatDateTime(n *node, p *parser) error {
+	if len(n.args) == 3 && n.args[1].kind == nOmitted {
+		return p.errAt(n.args[1].pos, "expected %s, the inputFormat argument of FormatDateTime", expectedOperand)
+	}
+	if len(n.args) == 4 {
+		if c, ok := constArg(n, 1); ok {
+			if err := checkStyles(c); err != nil {
+				return p.errAt(n.args[1].pos, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// fnFormatDateTime accepts both documented forms: app provisioning's
+// (source, dateTimeStyles, inputFormat, outputFormat) and Cloud Sync's
+// (source, inputFormat, outputFormat). A parsed offset is converted to UTC.
+func fnFormatDateTime(ev *evaluator, n *node) (Value, error) {
+	src, err := ev.arg(n, 0)
+	if err != nil {
+		return Null(), err
+	}
+	in, out := 1, 2
+	if len(n.args) == 4 {
+		in, out = 2, 3
+		styles, err := ev.strArg(n, 1)
+		if err != nil {
+			return Null(), err
+		}
+		if err := checkStyles(styles); err != nil {
+			return Null(), ev.fail(n, "%v", err)
+		}
+	}
+	inFmt, err := ev.strArg(n, in)
+	if err != nil {
+		return Null(), err
+	}
+	outFmt, err := ev.strArg(n, out)
+	if err != nil {
+		return Null(), err
+	}
+	inToks, outToks := tokenizeFormat(expandStandard(inFmt)), tokenizeFormat(expandStandard(outFmt))
+	return mapValues(src, func(s string) (string, error) {
+		t, err := parseExact(strings.TrimSpace(s), inToks)
+		if err != nil {
+			return "", ev.fail(n, "%q does not match inputFormat %q: %v", s, inFmt, err)
+		}
+		return formatTokens(t, outToks), nil
+	})
+}
+
+// ---- .NET custom date and time format strings (invariant culture)
+
+type fmtTok struct {
+	c   byte   // specifier letter, or 0 for a literal
+	n   int    // repeat count
+	lit string // literal text
+}
+
+var specifiers = "dfFghHKmMstyz"
+
+// expandStandard turns a one-letter .NET standard format into its invariant pattern.
+func expandStandard(f string) string {
+	if len(f) != 1 {
+		return f
+	}
+	switch f {
+	case "d":
+		return "MM/dd/yyyy"
+	case "D":
+		return "dddd, dd MMMM yyyy"
+	case "f":
+		return "dddd, dd MMMM yyyy HH:mm"
+	case "F", "U":
+		return "dddd, dd MMMM yyyy HH:mm:ss"
+	case "g":
+		return "MM/dd/yyyy HH:mm"
+	case "G":
+		return "MM/dd/yyyy HH:mm:ss"
+	case "m", "M":
+		return "MMMM dd"
+	case "o", "O":
+		return "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK"
+	case "r", "R":
+		return "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'"
+	case "s":
+		return "yyyy'-'MM'-'dd'T'HH':'mm':'ss"
+	case "t":
+		return "HH:mm"
+	case "T":
+		return "HH:mm:ss"
+	case "u":
+		return "yyyy'-'MM'-'dd HH':'mm':'ss'Z'"
+	case "y", "Y":
+		return "yyyy MMMM"
+	}
+	return f
+}
+
+func tokenizeFormat(f string) []fmtTok {
+	var toks []fmtTok
+	lit := func(s string) {
+		if k := len(toks); k > 0 && toks[k-1].c == 0 {
+			toks[k-1].lit += s
+			return
+		}
+		toks = append(toks, fmtTok{lit: s})
+	}
+	for i := 0; i < len(f); {
+		c := f[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			var b strings.Builder
+			for j < len(f) && f[j] != c {
+				if f[j] == '\\' && j+1 < len(f) {
+					j++
+				}
+				b.WriteByte(f[j])
+				j++
+			}
+			lit(b.String())
+			i = j + 1
+		case c == '\\' && i+1 < len(f):
+			lit(f[i+1 : i+2])
+			i += 2
+		case c == '%' && i+1 < len(f):
+			i++ // "%d" is the single specifier d
+		case strings.IndexByte(specifiers, c) >= 0:
+			j := i
+			for j < len(f) && f[j] == c {
+				j++
+			}
+			toks = append(toks, fmtTok{c: c, n: j - i})
+			i = j
+		default:
+			lit(f[i : i+1])
+			i++
+		}
+	}
+	return toks
+}
+
+var (
+	monthNames = []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
+	dayNames   = []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}
+)
+
+func pad(x, w int) string {
+	s := strconv.Itoa(x)
+	for len(s) < w {
+		s = "0" + s
+	}
+	return s
+}
+
+func formatTokens(t time.Time, toks []fmtTok) string {
+	var b strings.Builder
+	for _, tk := range toks {
+		switch tk.c {
+		case 0:
+			b.WriteString(tk.lit)
+		case 'd':
+			switch {
+			case tk.n <= 2:
+				b.WriteString(pad(t.Day(), tk.n))
+			case tk.n == 3:
+				b.WriteString(dayNames[t.Weekday()][:3])
+			default:
+				b.WriteString(dayNames[t.Weekday()])
+			}
+		case 'M':
+			switch {
+			case tk.n <= 2:
+				b.WriteString(pad(int(t.Month()), tk.n))
+			case tk.n == 3:
+				b.WriteString(monthNames[t.Month()-1][:3])
+			default:
+				b.WriteString(monthNames[t.Month()-1])
+			}
+		case 'y':
+			switch {
+			case tk.n == 1:
+				b.WriteString(strconv.Itoa(t.Year() % 100))
+			case tk.n == 2:
+				b.WriteString(pad(t.Year()%100, 2))
+			default:
+				b.WriteString(pad(t.Year(), tk.n))
+			}
+		case 'h':
+			h := t.Hour() % 12
+			if h == 0 {
+				h = 12
+			}
+			b.WriteString(pad(h, min(tk.n, 2)))
+		case 'H':
+			b.WriteString(pad(t.Hour(), min(tk.n, 2)))
+		case 'm':
+			b.WriteString(pad(t.Minute(), min(tk.n, 2)))
+		case 's':
+			b.WriteString(pad(t.Second(), min(tk.n, 2)))
+		case 'f', 'F':
+			k := min(tk.n, 7)
+			frac := pad(t.Nanosecond()/100, 7)[:k]
+			if tk.c == 'F' {
+				frac = strings.TrimRight(frac, "0")
+			}
+			b.WriteString(frac)
+		case 't':
+			ampm := "AM"
+			if t.Hour() >= 12 {
+				ampm = "PM"
+			}
+			b.WriteString(ampm[:min(tk.n, 2)])
+		case 'z':
+			_, off := t.Zone()
+			sign := '+'
+			if off < 0 {
+				sign, off = '-', -off
+			}
+			b.WriteRune(sign)
+			switch tk.n {
+			case 1:
+				b.WriteString(strconv.Itoa(off / 3600))
+			case 2:
+				b.WriteString(pad(off/3600, 2))
+			default:
+				b.WriteString(pad(off/3600, 2) + ":" + pad(off%3600/60, 2))
+			}
+		case 'K':
+			b.WriteString("Z") // every date here is UTC
+		case 'g':
+			b.WriteString("A.D.")
+		}
+	}
+	return b.String()
+}
+
+// parseExact is DateTime.ParseExact for the tokens, invariant culture. The
+// result is UTC: a parsed offset is applied, no offset means UTC.
+func parseExact(s string, toks []fmtTok) (time.Time, error) {
+	year, month, day := 1, 1, 1
+	hour, minute, sec, nsec := 0, 0, 0, 0
+	pm, hasAMPM, h12 := false, false, false
+	offset, hasOffset := 0, false
+	i := 0
+	num := func(minD, maxD int) (int, error) {
+		j := i
+		for j < len(s) && j-i < maxD && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j-i < minD {
+			return 0, fmt.Errorf("expected %d digits at %d", minD, i+1)
+		}
+		x, _ := strconv.Atoi(s[i:j])
+		i = j
+		return x, nil
+	}
+	name := func(names []string, abbr bool) (int, error) {
+		for k, nm := range names {
+			if abbr {
+				nm = nm[:3]
+			}
+			if len(s)-i >= len(nm) && strings.EqualFold(s[i:i+len(nm)], nm) {
+				i += len(nm)
+				return k, nil
+			}
+		}
+		return 0, fmt.Errorf("expected a name at %d", i+1)
+	}
+	var err error
+	for _, tk := range toks {
+		switch tk.c {
+		case 0:
+			if !strings.HasPrefix(s[i:], tk.lit) {
+				return time.Time{}, fmt.Errorf("expected %q at %d", tk.lit, i+1)
+			}
+			i += len(tk.lit)
+		case 'd':
+			switch {
+			case tk.n <= 2:
+				day, err = num(tk.n, 2)
+			case tk.n == 3:
+				_, err = name(dayNames, true)
+			default:
+				_, err = name(dayNames, false)
+			}
+		case 'M':
+			switch {
+			case tk.n <= 2:
+				month, err = num(tk.n, 2)
+			default:
+				var k int
+				k, err = name(monthNames, tk.n == 3)
+				month = k + 1
+			}
+		case 'y':
+			switch {
+			case tk.n <= 2:
+				year, err = num(tk.n, 2)
+				if year < 30 { // .NET invariant TwoDigitYearMax is 2029
+					year += 2000
+				} else {
+					year += 1900
+				}
+			default:
+				year, err = num(tk.n, max(tk.n, 4))
+			}
+		case 'h':
+			hour, err = num(min(tk.n, 2), 2)
+			h12 = true
+		case 'H':
+			hour, err = num(min(tk.n, 2), 2)
+		case 'm':
+			minute, err = num(min(tk.n, 2), 2)
+		case 's':
+			sec, err = num(min(tk.n, 2), 2)
+		case 'f', 'F':
+			k := min(tk.n, 7)
+			j := i
+			for j < len(s) && j-i < k && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			if tk.c == 'f' && j-i != k {
+				return time.Time{}, fmt.Errorf("expected %d fraction digits at %d", k, i+1)
+			}
+			if j > i {
+				x, _ := strconv.Atoi(s[i:j])
+				for d := j - i; d < 9; d++ {
+					x *= 10
+				}
+				nsec = x
+			}
+			i = j
+		case 't':
+			switch {
+			case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "PM"):
+				pm, i = true, i+2
+			case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "AM"):
+				i += 2
+			case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'P' || s[i] == 'p'):
+				pm, i = true, i+1
+			case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'A' || s[i] == 'a'):
+				i++
+			default:
+				return time.Time{}, fmt.Errorf("expected AM or PM at %d", i+1)
+			}
+			hasAMPM = true
+		case 'z', 'K':
+			if tk.c == 'K' && i == len(s) {
+				break
+			}
+			if i < len(s) && (s[i] == 'Z' || s[i] == 'z') && tk.c == 'K' {
+				i++
+				hasOffset = true
+				break
+			}
+			if i >= len(s) || s[i] != '+' && s[i] != '-' {
+				return time.Time{}, fmt.Errorf("expected a UTC offset at %d", i+1)
+			}
+			sign := 1
+			if s[i] == '-' {
+				sign = -1
+			}
+			i++
+			var oh, om int
+			if oh, err = num(1, 2); err != nil {
+				return time.Time{}, err
+			}
+			if i < len(s) && s[i] == ':' {
+				i++
+				if om, err = num(2, 2); err != nil {
+					return time.Time{}, err
+				}
+			} else if tk.c == 'K' || tk.n >= 3 {
+				if om, err = num(2, 2); err != nil {
+					return time.Time{}, err
+				}
+			}
+			if oh > 14 || om > 59 {
+				return time.Time{}, fmt.Errorf("UTC offset out of range")
+			}
+			offset, hasOffset = sign*(oh*3600+om*60), true
+		case 'g':
+			for _, era := range []string{"A.D.", "AD"} {
+				if strings.HasPrefix(s[i:], era) {
+					i += len(era)
+					break
+				}
+			}
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+	}
+	if i != len(s) {
+		return time.Time{}, fmt.Errorf("unexpected %q at %d", s[i:], i+1)
+	}
+	if h12 || hasAMPM {
+		if hour > 12 || h12 && hour == 0 {
+			return time.Time{}, fmt.Errorf("hour %d is not a 12-hour clock hour", hour)
+		}
+		if hasAMPM {
+			hour %= 12
+			if pm {
+				hour += 12
+			}
+		}
+	}
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 || year < 1 || year > 9999 {
+		return time.Time{}, fmt.Errorf("date or time out of range")
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, fmt.Errorf("day %d does not exist in %s %d", day, monthNames[month-1], year)
+	}
+	if hasOffset {
+		t = t.Add(-time.Duration(offset) * time.Second)
+	}
+	return t, nil
+}

@@ -1,0 +1,280 @@
+// Package lab owns the throwaway Samba AD domain controller that tests, the demo
+// and newcomers use: the embedded samba-lab.sh script that installs, provisions,
+// starts, stops and resets it, and the connection settings it prints.
+//
+// The lab lives in its own directory (default /var/tmp/writeback-lab) and never
+// touches the system's Samba configuration. Concurrent Up calls (parallel test
+// binaries, several terminals) are serialised with flock, and a running lab is reused.
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writeback/writeback/internal/config"
+)
+
+//go:embed samba-lab.sh
+var script []byte
+
+// Script returns the embedded lab script (for `writeback lab script` users and CI).
+func Script() []byte { return bytes.Clone(script) }
+
+// DefaultDir is where the lab lives unless WRITEBACK_LAB_DIR or Options.Dir says otherwise.
+const DefaultDir = "/var/tmp/writeback-lab"
+
+// Options selects a lab instance.
+type Options struct {
+	// Dir is the lab root (default $WRITEBACK_LAB_DIR, else DefaultDir). Each
+	// instance is a subdirectory, its pristine copy sits next to it.
+	Dir string
+	// Instance names the subdirectory (default "dc").
+	Instance string
+	// Addr is the loopback address Samba listens on (default 127.0.0.1).
+	Addr string
+	// NoSchema skips adding msDS-ExternalDirectoryObjectId (a pre-2016 schema).
+	NoSchema bool
+	// Log receives the script's progress messages (default io.Discard).
+	Log io.Writer
+}
+
+// Default is the main lab instance.
+func Default() Options { return Options{} }
+
+// NoSchema is a second lab on 127.0.0.2 (same ports) whose schema lacks
+// msDS-ExternalDirectoryObjectId, for testing what check reports then.
+func NoSchema() Options { return Options{Instance: "noschema", Addr: "127.0.0.2", NoSchema: true} }
+
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir = os.Getenv("WRITEBACK_LAB_DIR")
+	}
+	if o.Dir == "" {
+		o.Dir = DefaultDir
+	}
+	if o.Instance == "" {
+		o.Instance = "dc"
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1"
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// InstanceDir is the directory of the selected instance.
+func (o Options) InstanceDir() string {
+	o = o.withDefaults()
+	return filepath.Join(o.Dir, o.Instance)
+}
+
+// Lab is a running lab instance and its connection settings.
+type Lab struct {
+	Dir string
+	// Env holds the LAB_* settings the script printed (LAB_LDAPS_URL, LAB_BASE_DN,
+	// LAB_BIND_DN, LAB_PASSWORD_FILE, LAB_CA_CERT, LAB_TARGET_OU, ...).
+	Env map[string]string
+}
+
+// ErrNotRunning is returned by Running when the instance is not up.
+var ErrNotRunning = errors.New("lab is not running (start it with 'writeback lab up')")
+
+// Running returns the instance's settings if it is up, without starting anything.
+func Running(o Options) (*Lab, error) {
+	o = o.withDefaults()
+	dir := o.InstanceDir()
+	env, err := readEnv(filepath.Join(dir, "lab.env"))
+	if err != nil {
+		return nil, ErrNotRunning
+	}
+	pid, _ := strconv.Atoi(env["LAB_PID"])
+	if pid <= 0 || !isSamba(pid) {
+		return nil, ErrNotRunning
+	}
+	return &Lab{Dir: dir, Env: env}, nil
+}
+
+func isSamba(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.HasPrefix(b, []byte("samba"))
+}
+
+// Up starts the instance (installing Samba and provisioning on first use) or
+// reuses it when it is already running.
+func Up(ctx context.Context, o Options) (*Lab, error) {
+	o = o.withDefaults()
+	if l, err := Running(o); err == nil {
+		return l, nil
+	}
+	unlock, err := lock(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if l, err := Running(o); err == nil { // someone else started it while we waited
+		return l, nil
+	}
+	if err := run(ctx, o, "start"); err != nil {
+		return nil, err
+	}
+	return Running(o)
+}
+
+// Down stops the instance; its data stays for the next Up.
+func Down(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	unlock, err := lock(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return run(ctx, o, "stop")
+}
+
+// Reset stops the instance, restores the pristine copy kept after the first
+// provision (seconds, instead of a new provision) and starts it.
+func Reset(ctx context.Context, o Options) (*Lab, error) {
+	o = o.withDefaults()
+	unlock, err := lock(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := run(ctx, o, "reset"); err != nil {
+		return nil, err
+	}
+	return Running(o)
+}
+
+// Install installs the Debian packages the lab needs (root only).
+func Install(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	return run(ctx, o, "install")
+}
+
+func run(ctx context.Context, o Options, verb string) error {
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return fmt.Errorf("lab dir: %w", err)
+	}
+	path := filepath.Join(o.Dir, "samba-lab.sh")
+	if cur, err := os.ReadFile(path); err != nil || !bytes.Equal(cur, script) {
+		tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+		if err := os.WriteFile(tmp, script, 0o755); err != nil {
+			return fmt.Errorf("write lab script: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("write lab script: %w", err)
+		}
+	}
+	args := []string{path, verb}
+	if verb != "install" {
+		args = append(args, o.InstanceDir())
+	}
+	cmd := exec.CommandContext(ctx, "bash", args...)
+	cmd.Env = append(os.Environ(), "LAB_ADDR="+o.Addr, "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	if o.NoSchema {
+		cmd.Env = append(cmd.Env, "LAB_EXTEND_SCHEMA=0", "LAB_HOST=dc2")
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout = io.Discard
+	cmd.Stderr = io.MultiWriter(o.Log, &stderr)
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = "(no output)"
+		}
+		return fmt.Errorf("lab %s %s: %w: %s", verb, o.InstanceDir(), err, msg)
+	}
+	return nil
+}
+
+func readEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok && strings.HasPrefix(k, "LAB_") {
+			env[k] = v
+		}
+	}
+	return env, sc.Err()
+}
+
+// ShellEnv renders the settings as `export KEY='value'` lines for eval.
+func (l *Lab) ShellEnv() string {
+	keys := make([]string, 0, len(l.Env))
+	for k := range l.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(l.Env[k], "'", `'\''`))
+	}
+	return b.String()
+}
+
+// ADConfig returns the ad section for this lab: LDAPS with the lab CA, bind as
+// the domain Administrator with the password read from the lab's password file.
+func (l *Lab) ADConfig() config.AD {
+	return config.AD{
+		URL:         l.Env["LAB_LDAPS_URL"],
+		GCURL:       l.Env["LAB_GCS_URL"],
+		CAFile:      l.Env["LAB_CA_CERT"],
+		BindDN:      l.Env["LAB_BIND_DN"],
+		Password:    config.Secret{File: l.Env["LAB_PASSWORD_FILE"]},
+		BaseDN:      l.Env["LAB_BASE_DN"],
+		TargetOU:    l.Env["LAB_TARGET_OU"],
+		PageSize:    1000,
+		MemberBatch: 1000,
+		Timeout:     config.Duration(30 * time.Second),
+	}
+}
+
+// ConfigYAML is a complete writeback configuration file for this lab, so that
+// `writeback check --config <(writeback lab config)` works as is.
+func (l *Lab) ConfigYAML() string {
+	a := l.ADConfig()
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	return fmt.Sprintf(`# writeback configuration for the lab AD in %s (generated by 'writeback lab config').
+ad:
+  # LDAPS to the lab DC, verified against the lab's own CA.
+  url: %s
+  gcUrl: %s
+  caFile: %s
+  bindDN: %s
+  password:
+    file: %s   # secrets are referenced by file or env, never inline
+  baseDN: %s
+  targetOU: %s
+  pageSize: %d
+  memberBatch: %d
+  timeout: 30s
+state:
+  path: %s
+log:
+  format: text
+  level: info
+`, l.Dir, q(a.URL), q(a.GCURL), q(a.CAFile), q(a.BindDN), q(a.Password.File), q(a.BaseDN), q(a.TargetOU),
+		a.PageSize, a.MemberBatch, q(filepath.Join(filepath.Dir(l.Dir), "writeback.db")))
+}

@@ -1,0 +1,428 @@
+// Package mapping owns the attribute mappings from a cloud group to its AD
+// group: Cloud Sync's defaults, the administrator's overrides in Microsoft's
+// expression language (parsed once, at load), the fixed anchor attributes, and
+// writeback's readable unique sAMAccountName default.
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf16"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/expr"
+)
+
+// Defaults are Cloud Sync's default group mappings (reference §1.7), by AD attribute.
+var Defaults = map[string]string{
+	"cn":          `Append(Append(Left(Trim([displayName]), 51), "_"), Mid([objectId], 25, 12))`,
+	"description": `Left(Trim([description]), 448)`,
+	"displayName": `[displayName]`,
+}
+
+// ConnectSyncCN is the CN Connect Sync group writeback v2 used; map cn to it to
+// take over Connect Sync groups without renaming them.
+const ConnectSyncCN = `Append("Group_", [objectId])`
+
+// Fixed attributes are the join anchor; they cannot be mapped.
+var Fixed = []string{"adminDescription", "msDS-ExternalDirectoryObjectId"}
+
+// reserved are attributes the engine writes itself.
+var reserved = map[string]string{
+	"member":            "membership is computed from the cloud group's members",
+	"objectclass":       "writeback creates objects of class group",
+	"grouptype":         "set mappings.groupType instead",
+	"distinguishedname": "map cn and parentDistinguishedName instead",
+	"objectguid":        "read-only",
+	"objectsid":         "read-only",
+}
+
+// GroupTypes maps mappings.groupType to the AD value.
+var GroupTypes = map[string]int32{
+	"universalSecurity":   -2147483640,
+	"globalSecurity":      -2147483646,
+	"domainLocalSecurity": -2147483644,
+}
+
+// Mapping is one compiled attribute mapping.
+type Mapping struct {
+	Target   string // AD attribute, as configured
+	Source   string // expression text ("" for the built-in sAMAccountName default)
+	Expr     *expr.Expr
+	OnCreate bool
+}
+
+// Mapper turns cloud groups into desired AD attributes; safe for concurrent use.
+type Mapper struct {
+	cn, parent  Mapping
+	attrs       []Mapping // every other mapped attribute, sorted by target
+	sam         *Mapping  // nil: writeback's default
+	samOnCreate bool
+	groupType   string
+}
+
+// Compile parses every mapping; an error names the mapping and the position.
+// defaultParent is the parentDistinguishedName default (ad.targetOU, or
+// CN=Users,<domain> as Cloud Sync).
+func Compile(m config.Mappings, defaultParent string) (*Mapper, error) {
+	mp := &Mapper{samOnCreate: true}
+	gt, ok := GroupTypes[orDefault(m.GroupType, "universalSecurity")]
+	if !ok {
+		return nil, fmt.Errorf("mappings.groupType %q: want universalSecurity, globalSecurity or domainLocalSecurity", m.GroupType)
+	}
+	mp.groupType = strconv.Itoa(int(gt))
+
+	byTarget := map[string]config.Mapping{}
+	for name, v := range m.Attributes {
+		l := strings.ToLower(name)
+		for _, f := range Fixed {
+			if strings.EqualFold(f, name) {
+				return nil, fmt.Errorf("mappings.attributes.%s: the anchor attribute is fixed to Append(\"Group_\", [objectId]) and cannot be mapped", name)
+			}
+		}
+		if why, ok := reserved[l]; ok {
+			return nil, fmt.Errorf("mappings.attributes.%s cannot be mapped: %s", name, why)
+		}
+		for other := range byTarget {
+			if strings.EqualFold(other, name) {
+				return nil, fmt.Errorf("mappings.attributes: %s and %s are the same attribute", other, name)
+			}
+		}
+		byTarget[name] = v
+	}
+	compile := func(target string, c config.Mapping, def string, defOnCreate bool) (Mapping, error) {
+		src, onCreate := def, defOnCreate
+		if c.Expression != "" {
+			src = c.Expression
+		}
+		switch c.Apply {
+		case "onCreate":
+			onCreate = true
+		case "always":
+			onCreate = false
+		case "":
+		default:
+			return Mapping{}, fmt.Errorf("mappings.attributes.%s.apply %q: want always or onCreate", target, c.Apply)
+		}
+		e, err := expr.Parse(src)
+		if err != nil {
+			return Mapping{}, fmt.Errorf("mappings.attributes.%s: %w (expression %s)", target, err, src)
+		}
+		return Mapping{Target: target, Source: src, Expr: e, OnCreate: onCreate}, nil
+	}
+	find := func(name string) (string, config.Mapping) {
+		for k, v := range byTarget {
+			if strings.EqualFold(k, name) {
+				return k, v
+			}
+		}
+		return name, config.Mapping{}
+	}
+	var err error
+	_, c := find("cn")
+	if mp.cn, err = compile("cn", c, Defaults["cn"], false); err != nil {
+		return nil, err
+	}
+	// The container applies on create by default: changing ad.targetOU must not
+	// move every provisioned group, and a group taken over from Connect Sync
+	// stays where it is. apply: always enforces the container.
+	_, c = find("parentDistinguishedName")
+	if mp.parent, err = compile("parentDistinguishedName", c, strconv.Quote(defaultParent), true); err != nil {
+		return nil, err
+	}
+	if k, c := find("sAMAccountName"); c.Expression != "" || c.Apply != "" {
+		if c.Expression == "" {
+			if c.Apply == "always" {
+				return nil, fmt.Errorf("mappings.attributes.sAMAccountName.apply always needs an expression (the default name is chosen once, at create)")
+			}
+		} else {
+			s, err := compile("sAMAccountName", c, "", true)
+			if err != nil {
+				return nil, err
+			}
+			s.Target = k
+			mp.sam = &s
+			mp.samOnCreate = s.OnCreate
+		}
+	}
+	for name, def := range Defaults {
+		if name == "cn" {
+			continue
+		}
+		_, c := find(name)
+		m, err := compile(name, c, def, false)
+		if err != nil {
+			return nil, err
+		}
+		mp.attrs = append(mp.attrs, m)
+	}
+	for name, c := range byTarget {
+		switch strings.ToLower(name) {
+		case "cn", "parentdistinguishedname", "samaccountname", "description", "displayname":
+			continue
+		}
+		if c.Expression == "" {
+			return nil, fmt.Errorf("mappings.attributes.%s: expression is required", name)
+		}
+		m, err := compile(name, c, "", false)
+		if err != nil {
+			return nil, err
+		}
+		mp.attrs = append(mp.attrs, m)
+	}
+	sort.Slice(mp.attrs, func(i, j int) bool { return mp.attrs[i].Target < mp.attrs[j].Target })
+	return mp, nil
+}
+
+// Mappings lists the compiled mappings, for `writeback provision` and docs.
+func (m *Mapper) Mappings() []Mapping {
+	out := []Mapping{m.cn, m.parent}
+	out = append(out, m.attrs...)
+	if m.sam != nil {
+		out = append(out, *m.sam)
+	} else {
+		out = append(out, Mapping{Target: "sAMAccountName", Source: "(writeback default: readable, unique, ≤ 20 characters)", OnCreate: true})
+	}
+	return out
+}
+
+// Group is the cloud group as mappings see it.
+type Group struct {
+	ID  string
+	Raw map[string]any // Graph properties
+}
+
+// Result is a group's desired AD shape.
+type Result struct {
+	CN, Parent         string
+	KeepCN, KeepParent bool
+	// Attrs: nil/empty value = the attribute must be absent. Attributes whose
+	// expression said IgnoreFlowIfNullOrEmpty are left out entirely.
+	Attrs    map[string][]string
+	OnCreate map[string]bool // lower-case names applied only on create
+}
+
+// Unique reports whether a sAMAccountName is free in the domain.
+type Unique func(candidate string) (bool, error)
+
+// Map evaluates the mappings for g. exists says the AD group is already there:
+// on-create mappings are then not evaluated at all (so no uniqueness lookups).
+func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
+	attrs := Attributes(g)
+	ctx := expr.Context{Attrs: attrs, Unique: unique}
+	r := Result{Attrs: map[string][]string{}, OnCreate: map[string]bool{}}
+	anchor := "Group_" + strings.ToLower(g.ID)
+	r.Attrs["adminDescription"] = []string{anchor}
+	r.Attrs["msDS-ExternalDirectoryObjectId"] = []string{anchor}
+	r.Attrs["groupType"] = []string{m.groupType}
+
+	one := func(mp Mapping) (string, error) {
+		v, err := mp.Expr.Eval(ctx)
+		if err != nil {
+			return "", fmt.Errorf("group %s: mapping %s: %w", g.ID, mp.Target, err)
+		}
+		return v.Text(), nil
+	}
+	r.KeepCN = m.cn.OnCreate && exists
+	if !r.KeepCN {
+		cn, err := one(m.cn)
+		if err != nil {
+			return r, err
+		}
+		if strings.TrimSpace(cn) == "" {
+			return r, fmt.Errorf("group %s: mapping cn gave an empty name (is displayName empty?)", g.ID)
+		}
+		if n := len(utf16.Encode([]rune(cn))); n > 64 {
+			return r, fmt.Errorf("group %s: mapping cn gave %q, %d characters; AD allows 64 (shorten it with Left(...))", g.ID, cn, n)
+		}
+		r.CN = cn
+	}
+	r.KeepParent = m.parent.OnCreate && exists
+	if !r.KeepParent {
+		p, err := one(m.parent)
+		if err != nil {
+			return r, err
+		}
+		if !strings.Contains(p, "=") {
+			return r, fmt.Errorf("group %s: mapping parentDistinguishedName gave %q, not a DN", g.ID, p)
+		}
+		r.Parent = p
+	}
+	for _, mp := range m.attrs {
+		if mp.OnCreate {
+			r.OnCreate[strings.ToLower(mp.Target)] = true
+			if exists {
+				continue
+			}
+		}
+		v, err := mp.Expr.Eval(ctx)
+		if err != nil {
+			return r, fmt.Errorf("group %s: mapping %s: %w", g.ID, mp.Target, err)
+		}
+		if v.IgnoreFlow {
+			continue
+		}
+		vals := v.Values()
+		if len(vals) == 1 && vals[0] == "" {
+			vals = nil // AD has no empty values: empty = absent
+		}
+		r.Attrs[mp.Target] = vals
+	}
+	if m.samOnCreate {
+		r.OnCreate["samaccountname"] = true
+	}
+	if exists && m.samOnCreate {
+		return r, nil
+	}
+	if m.sam != nil {
+		v, err := m.sam.Expr.Eval(ctx)
+		if err != nil {
+			return r, fmt.Errorf("group %s: mapping sAMAccountName: %w", g.ID, err)
+		}
+		if !v.IgnoreFlow && v.Text() != "" {
+			r.Attrs[m.sam.Target] = []string{v.Text()}
+		}
+		return r, nil
+	}
+	sam, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, unique)
+	if err != nil {
+		return r, fmt.Errorf("group %s: %w", g.ID, err)
+	}
+	r.Attrs["sAMAccountName"] = []string{sam}
+	return r, nil
+}
+
+// DefaultSAM is writeback's sAMAccountName default: the display name with the
+// characters AD forbids removed, at most 20 characters (the pre-Windows 2000
+// limit, so the name also works in DOMAIN\name logons and old tools). When it
+// is taken, a suffix from the object ID makes it unique:
+//
+//	"Sales Team EMEA"            -> "Sales Team EMEA"
+//	taken                        -> "Sales Team EMEA_89ab"   (15 + _ + last 4 hex)
+//	taken                        -> "Sales Team_456789ab"    (11 + _ + last 8 hex)
+//	taken                        -> "Sales_0123456789ab"     (7 + _ + last 12 hex: unique per tenant)
+func DefaultSAM(displayName, objectID string, unique Unique) (string, error) {
+	base := SanitizeSAM(displayName)
+	if base == "" {
+		base = "group"
+	}
+	hexID := strings.ReplaceAll(strings.ToLower(objectID), "-", "")
+	suffix := func(n int) string {
+		if len(hexID) < n {
+			return hexID
+		}
+		return hexID[len(hexID)-n:]
+	}
+	cands := []string{
+		cut(base, 20),
+		cut(base, 15) + "_" + suffix(4),
+		cut(base, 11) + "_" + suffix(8),
+		cut(base, 7) + "_" + suffix(12),
+	}
+	for _, c := range cands {
+		c = strings.TrimRight(c, ". ")
+		if c == "" {
+			continue
+		}
+		if unique == nil {
+			return c, nil
+		}
+		ok, err := unique(c)
+		if err != nil {
+			return "", fmt.Errorf("check sAMAccountName %q: %w", c, err)
+		}
+		if ok {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no unique sAMAccountName for %q (tried %s); map sAMAccountName explicitly", displayName, strings.Join(cands, ", "))
+}
+
+// SanitizeSAM drops what AD forbids in sAMAccountName (" / \ [ ] : ; | = , + * ? < > @
+// and control characters) and trims spaces and periods at the ends.
+func SanitizeSAM(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r) {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return strings.Trim(b.String(), " .")
+}
+
+// cut keeps at most n UTF-16 units (AD counts them), without splitting a pair.
+func cut(s string, n int) string {
+	units := 0
+	for i, r := range s {
+		w := 1
+		if r >= 0x10000 {
+			w = 2
+		}
+		if units+w > n {
+			return strings.TrimRight(s[:i], " ")
+		}
+		units += w
+	}
+	return s
+}
+
+// Attributes renders a cloud group's Graph properties as expression input:
+// booleans as True/False, numbers as decimal text, arrays as multi-values,
+// null as absent; objectId is the id.
+func Attributes(g Group) map[string][]string {
+	out := make(map[string][]string, len(g.Raw)+1)
+	for k, v := range g.Raw {
+		switch x := v.(type) {
+		case nil:
+		case []any:
+			var vals []string
+			for _, e := range x {
+				if e != nil {
+					vals = append(vals, text(e))
+				}
+			}
+			if len(vals) > 0 {
+				out[k] = vals
+			}
+		default:
+			out[k] = []string{text(x)}
+		}
+	}
+	out["objectId"] = []string{strings.ToLower(g.ID)}
+	if _, ok := out["id"]; !ok {
+		out["id"] = []string{strings.ToLower(g.ID)}
+	}
+	return out
+}
+
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

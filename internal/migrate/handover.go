@@ -1,0 +1,120 @@
+package migrate
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+)
+
+// Handover is the configuration that takes the assessed groups over.
+type Handover struct {
+	Config   *config.Config
+	Groups   []string // object IDs taken over
+	Excluded []Excluded
+	TargetOU string
+}
+
+// Excluded is an in-scope group handover leaves out, and why.
+type Excluded struct {
+	DN     string `json:"dn"`
+	Reason string `json:"reason"`
+}
+
+// BuildHandover derives writeback's configuration from base (the AD, Entra and
+// state sections are kept) and an assessment: scope selects exactly the groups
+// whose anchor is in place, the target OU is the OU Connect Sync wrote to, and
+// the cn mapping is the one that renames nothing. Groups that cannot be taken
+// over safely (anchor missing or conflicting, duplicated, deleted in the cloud)
+// are left out, so writeback never touches them.
+func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
+	h := &Handover{}
+	parents := map[string]int{}
+	for _, g := range r.Groups {
+		if !g.InScope {
+			continue
+		}
+		switch {
+		case g.AnchorState != AnchorEqual:
+			h.Excluded = append(h.Excluded, Excluded{g.DN, "msDS-ExternalDirectoryObjectId is " + string(g.AnchorState) + ": run prepare (or resolve the conflict) first"})
+			continue
+		case len(g.Duplicates) > 0:
+			h.Excluded = append(h.Excluded, Excluded{g.DN, "its object ID is on more than one group"})
+			continue
+		case g.Cloud != nil && (!g.Cloud.Found || g.Cloud.Deleted):
+			h.Excluded = append(h.Excluded, Excluded{g.DN, "deleted in Entra (orphan)"})
+			continue
+		}
+		h.Groups = append(h.Groups, g.ObjectID)
+		parents[ad.NormalizeDN(ad.ParentDN(g.DN))]++
+	}
+	if len(h.Groups) == 0 {
+		return nil, fmt.Errorf("handover: no group can be taken over (%d left out); run assess and fix its blockers first", len(h.Excluded))
+	}
+	sort.Strings(h.Groups)
+	// The OU holding most groups (Connect Sync v2 writes to one OU), with its
+	// spelling as found in AD.
+	best, bestN := "", -1
+	for _, g := range r.Groups {
+		p := ad.ParentDN(g.DN)
+		if n := parents[ad.NormalizeDN(p)]; n > bestN {
+			best, bestN = p, n
+		}
+	}
+	h.TargetOU = best
+
+	c := *base
+	c.Path = ""
+	c.AD.TargetOU = best
+	c.Scope = config.Scope{Mode: "selected", Groups: h.Groups}
+	attrs := map[string]config.Mapping{}
+	for k, v := range base.Mappings.Attributes {
+		attrs[k] = v
+	}
+	cn := config.Mapping{Expression: r.Recommended.Expression}
+	if r.Recommended.OnCreate {
+		cn.Apply = "onCreate"
+	}
+	attrs["cn"] = cn
+	if len(parents) > 1 {
+		// Groups in several OUs: keep each where it is; new ones go to the target OU.
+		attrs["parentDistinguishedName"] = config.Mapping{Expression: strconv.Quote(best), Apply: "onCreate"}
+	}
+	c.Mappings = config.Mappings{Attributes: attrs, GroupType: "universalSecurity"}
+	if c.Sync.SearchBase == "" && r.Base != "" && !strings.EqualFold(r.Base, r.Domain) {
+		c.Sync.SearchBase = r.Base
+	}
+	h.Config = &c
+	return h, nil
+}
+
+// YAML renders the handover configuration with a header saying where it came from.
+func (h *Handover) YAML(r *Report) ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# writeback configuration written by 'writeback migrate handover' on %s\n", r.Generated.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "# from the assessment of %s: %d groups taken over, %d left out.\n", r.Base, len(h.Groups), len(h.Excluded))
+	fmt.Fprintf(&b, "# cn mapping: %s (%s).\n", r.Recommended.Name, r.Recommended.Why)
+	b.WriteString("# Check it with 'writeback plan --full': it must show no rename, no delete and no member removal.\n")
+	for _, e := range h.Excluded {
+		fmt.Fprintf(&b, "# left out: %s: %s\n", e.DN, e.Reason)
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(h.Config); err != nil {
+		return nil, fmt.Errorf("encode handover configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	// The result must load as it is.
+	if _, err := config.Parse(b.Bytes()); err != nil {
+		return nil, fmt.Errorf("handover configuration does not validate: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,130 @@
+package migrate
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+)
+
+// WriteText writes the terminal summary of an assessment.
+func WriteText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("Assessment of %s (%s)\n\n", r.Base, r.Generated.Format("2006-01-02 15:04 UTC"))
+	p("Preflight\n")
+	for _, c := range r.Preflight {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		p("  %s %-16s %s\n", mark, c.Name, c.Detail)
+	}
+	s := r.Summary
+	p("\nGroups written by Connect Sync: %d, in scope: %d\n", s.Groups, s.InScope)
+	for _, c := range sortedKeys(s.ByClass) {
+		p("  %-24s %6d  %s\n", c, s.ByClass[Class(c)], Class(c).Why())
+	}
+	p("\nAnchor (in-scope groups): ")
+	p("%d equal, %d missing, %d different\n", s.ByAnchor[string(AnchorEqual)], s.ByAnchor[string(AnchorMissing)], s.ByAnchor[string(AnchorDifferent)])
+	p("Naming (in-scope groups): %d Connect Sync default (Group_<id>), %d display name, %d other\n",
+		s.ByNaming[NamingConnectSync], s.ByNaming[NamingDisplayName], s.ByNaming[NamingOther])
+	p("\nRename preview (groups whose CN would change):\n")
+	for _, c := range r.Candidates {
+		p("  %-22s %6d   cn = %s\n", c.Name, s.Renames[c.Name], c.Expression)
+	}
+	rec := r.Recommended
+	apply := "always"
+	if rec.OnCreate {
+		apply = "onCreate"
+	}
+	p("  recommended: %s, apply %s: %s\n", rec.Name, apply, rec.Why)
+	if r.EntraConfigured {
+		p("\nMembers: %d in AD; cloud members resolved as the engine would: %d resolvable, %d unresolvable; writeback would add %d and remove %d\n",
+			s.Members, s.Resolvable, s.Unresolvable, s.WouldAdd, s.WouldRemove)
+		p("Cloud: %d orphans (deleted in Entra), %d display-name drifts, %d cloud groups in scope with no AD group\n", s.Orphans, s.Drift, s.CloudOnly)
+	} else {
+		p("\nMembers: %d in AD, %d resolvable through the Global Catalog, %d not\n", s.Members, s.Resolvable, s.Unresolvable)
+	}
+	if n := len(r.Unresolved); n > 0 {
+		p("\nUnresolved members (first %d of %d):\n", min(n, 20), n)
+		for _, u := range r.Unresolved[:min(n, 20)] {
+			name := u.Member
+			if u.Name != "" {
+				name = u.Name + " (" + u.Member + ")"
+			}
+			p("  %s\n    in %s\n    %s\n", name, u.Group, u.Reason)
+		}
+	}
+	v := r.Verdict
+	if v.Ready {
+		p("\nVerdict: READY\n")
+	} else {
+		p("\nVerdict: NOT READY, %d blocker(s)\n", len(v.Blockers))
+	}
+	for _, f := range v.Blockers {
+		writeFinding(&b, "BLOCKER", f)
+	}
+	for _, f := range v.Warnings {
+		writeFinding(&b, "warning", f)
+	}
+	if len(v.Next) > 0 {
+		p("\nNext:\n")
+		for _, n := range v.Next {
+			p("  - %s\n", n)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeFinding(b *strings.Builder, kind string, f Finding) {
+	fmt.Fprintf(b, "  %s %s: %s\n", kind, f.Code, f.Message)
+	for i, g := range f.Groups {
+		if i == 5 {
+			fmt.Fprintf(b, "      ... and %d more (see --json or --html)\n", len(f.Groups)-5)
+			break
+		}
+		fmt.Fprintf(b, "      %s\n", g)
+	}
+	if f.Fix != "" {
+		fmt.Fprintf(b, "      fix: %s\n", f.Fix)
+	}
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, string(k))
+	}
+	sort.Strings(out)
+	return out
+}
+
+//go:embed report.html.tmpl
+var htmlTemplate string
+
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"join":  strings.Join,
+	"class": func(c Class) string { return string(c) },
+	"blockers": func(ps []Problem) int {
+		n := 0
+		for _, p := range ps {
+			if p.Blocker {
+				n++
+			}
+		}
+		return n
+	},
+}).Parse(htmlTemplate))
+
+// WriteHTML writes the assessment as one self-contained HTML page (inline CSS
+// and script, no external resources) for a change request.
+func WriteHTML(w io.Writer, r *Report) error {
+	if err := htmlTmpl.Execute(w, r); err != nil {
+		return fmt.Errorf("render HTML report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,568 @@
+// Package plan owns the pure comparison of desired groups (Entra through the
+// mappings) against the groups writeback owns in AD, and the ordered list of
+// changes that makes AD match. It does no I/O: the engine reads both sides and
+// applies the result.
+package plan
+
+import (
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Action is what one Change does to AD.
+type Action string
+
+// Actions, in the order they are applied (see Phase).
+const (
+	Create        Action = "create"         // add a new group (no members yet)
+	Rename        Action = "rename"         // ModifyDN: new CN and/or new parent, as the mappings say
+	Update        Action = "update"         // replace attribute values
+	AddMembers    Action = "add-members"    // add member values
+	RemoveMembers Action = "remove-members" // remove member values
+	Delete        Action = "delete"         // group deleted in Entra (or out of scope) and policy delete
+	Move          Action = "move"           // policy move: to safety.moveTo
+	Convert       Action = "convert"        // policy convert: to a distribution group
+)
+
+// Phase orders actions: groups exist and have their final DN before any
+// membership references them, and removals come after additions so a member
+// that moves between groups is never absent from both.
+func (a Action) Phase() int {
+	switch a {
+	case Create:
+		return 0
+	case Rename:
+		return 1
+	case Update:
+		return 2
+	case AddMembers:
+		return 3
+	case RemoveMembers:
+		return 4
+	case Move, Convert:
+		return 5
+	case Delete:
+		return 6
+	}
+	return 7
+}
+
+// Symbol is the terraform-style marker for the action.
+func (a Action) Symbol() string {
+	switch a {
+	case Create:
+		return "+"
+	case Delete:
+		return "-"
+	case Rename, Move:
+		return ">"
+	}
+	return "~"
+}
+
+// Desired is one cloud group after scoping, mapping and member resolution.
+type Desired struct {
+	ID     string `json:"id"`             // Entra objectId
+	Name   string `json:"name,omitempty"` // displayName, for reports
+	Anchor string `json:"anchor"`         // Group_<id>
+	// DN the group should have: cn mapping + parentDistinguishedName mapping.
+	DN string `json:"dn"`
+	// KeepCN / KeepParent: the cn / parentDistinguishedName mapping applies on
+	// create only, so an existing group keeps its RDN / container.
+	KeepCN     bool `json:"keepCN,omitempty"`
+	KeepParent bool `json:"keepParent,omitempty"`
+	// Attrs by AD attribute name; nil or empty = the attribute must be absent.
+	Attrs map[string][]string `json:"attrs"`
+	// OnCreate lists attributes (lower-case) written only when the group is created.
+	OnCreate map[string]bool `json:"onCreate,omitempty"`
+	// Members are resolved member DNs (users, and groups found by anchor outside this plan).
+	Members []string `json:"members,omitempty"`
+	// MemberGroups are IDs of in-scope cloud groups that are members; the planner
+	// uses their final DN (they may be created or renamed in this same plan).
+	MemberGroups []string `json:"memberGroups,omitempty"`
+	// Unresolved members, each with the reason, reported and skipped.
+	Unresolved []Unresolved `json:"unresolved,omitempty"`
+	// MembersUnknown: membership could not be computed (e.g. a lookup failed);
+	// the planner then leaves the members alone instead of removing them.
+	MembersUnknown bool `json:"membersUnknown,omitempty"`
+}
+
+// Unresolved is a cloud member that has no AD object to point to.
+type Unresolved struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"` // user, group, device, ...
+	Name   string `json:"name,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Actual is one AD group that carries our anchor (ownership is decided before
+// planning: the planner never sees unanchored objects except as Occupied DNs).
+type Actual struct {
+	DN     string `json:"dn"`
+	Anchor string `json:"anchor"`
+	// Attrs by lower-case attribute name.
+	Attrs      map[string][]string `json:"attrs,omitempty"`
+	Members    []string            `json:"members,omitempty"`
+	USNChanged int64               `json:"usnChanged,omitempty"`
+}
+
+// GoneReason says why an owned AD group has no desired counterpart.
+type GoneReason string
+
+const (
+	Deleted    GoneReason = "deleted in Entra"
+	OutOfScope GoneReason = "out of scope"
+)
+
+// Policy is what to do with groups that are gone, and the deletion guard.
+type Policy struct {
+	OnDelete     string // delete, move, convert, leave
+	OnOutOfScope string // delete, move, convert, leave
+	MoveTo       string // OU for move
+	// DeleteThreshold: more Delete changes than this blocks the plan (0 = no guard).
+	DeleteThreshold int
+	// AllowDeletes lifts the threshold (apply --allow-deletes).
+	AllowDeletes bool
+	// DistributionGroupType is the groupType value for convert (universal distribution: 8).
+	DistributionGroupType string
+}
+
+// Input is everything the planner compares.
+type Input struct {
+	Desired []Desired
+	// Actual owned groups keyed by anchor (any case).
+	Actual map[string]Actual
+	// Gone: groups (by Entra ID) whose owned AD group should go, and why. Owned
+	// groups that are neither desired nor gone are left alone.
+	Gone map[string]GoneReason
+	// Occupied: DNs (any case) the planner wants to create or rename to that are
+	// already taken, with the holder's anchor ("" = an object we do not own).
+	Occupied map[string]string
+	Policy   Policy
+}
+
+// Change is one step of a plan.
+type Change struct {
+	Action  Action `json:"action"`
+	GroupID string `json:"groupId"`
+	Name    string `json:"name,omitempty"`
+	Anchor  string `json:"anchor"`
+	// DN is the group's DN when this change runs (for create: the new DN).
+	DN string `json:"dn"`
+	// NewDN for rename and move.
+	NewDN string `json:"newDN,omitempty"`
+	// Attrs for create (Before empty) and update/convert.
+	Attrs []AttrChange `json:"attrs,omitempty"`
+	// Members for add-members / remove-members: exact DNs.
+	Members []string `json:"members,omitempty"`
+	// Reason for delete/move/convert.
+	Reason string `json:"reason,omitempty"`
+}
+
+// AttrChange is one attribute, before → after. Empty After = remove the attribute.
+type AttrChange struct {
+	Name   string   `json:"name"`
+	Before []string `json:"before,omitempty"`
+	After  []string `json:"after,omitempty"`
+}
+
+// Collision is a desired DN already held by an object writeback must not touch.
+type Collision struct {
+	GroupID string `json:"groupId"`
+	Name    string `json:"name,omitempty"`
+	DN      string `json:"dn"`
+	// Holder is the anchor of the holding object, "" when it is not ours.
+	Holder string `json:"holder,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// GroupUnresolved lists the unresolved members of one group.
+type GroupUnresolved struct {
+	GroupID    string       `json:"groupId"`
+	Name       string       `json:"name,omitempty"`
+	DN         string       `json:"dn"`
+	Unresolved []Unresolved `json:"unresolved"`
+}
+
+// Left is an owned group that is gone from the cloud side but left in AD by policy.
+type Left struct {
+	GroupID string `json:"groupId"`
+	DN      string `json:"dn"`
+	Reason  string `json:"reason"`
+}
+
+// Plan is the ordered result.
+type Plan struct {
+	Changes    []Change          `json:"changes"`
+	Unresolved []GroupUnresolved `json:"unresolved,omitempty"`
+	Collisions []Collision       `json:"collisions,omitempty"`
+	Left       []Left            `json:"left,omitempty"`
+	// Blocked: the plan must not be applied (deletion threshold).
+	Blocked       bool   `json:"blocked,omitempty"`
+	BlockedReason string `json:"blockedReason,omitempty"`
+	// SuppressedDeletes are the deletes the threshold stopped (also still in Changes).
+	Summary Summary `json:"summary"`
+}
+
+// Summary counts the plan for the summary line.
+type Summary struct {
+	Create        int `json:"create"`
+	Update        int `json:"update"` // groups with update/rename/move/convert
+	Delete        int `json:"delete"`
+	MemberAdds    int `json:"memberAdds"`
+	MemberRemoves int `json:"memberRemoves"`
+	Unresolved    int `json:"unresolved"`
+	Collisions    int `json:"collisions"`
+}
+
+// Empty reports whether the plan changes nothing in AD.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Calculate compares desired with actual. It is deterministic: the same input
+// gives the same plan in the same order.
+func Calculate(in Input) *Plan {
+	p := &Plan{}
+	actual := make(map[string]Actual, len(in.Actual))
+	for k, a := range in.Actual {
+		actual[strings.ToLower(k)] = a
+	}
+	occupied := make(map[string]string, len(in.Occupied))
+	for dn, holder := range in.Occupied {
+		occupied[NormDN(dn)] = holder
+	}
+
+	desired := slices.Clone(in.Desired)
+	sort.Slice(desired, func(i, j int) bool { return desired[i].ID < desired[j].ID })
+
+	// First pass: where each desired group will be after this plan, so nested
+	// memberships and collisions between our own groups can be decided.
+	finalDN := make(map[string]string, len(desired)) // group ID -> DN after the plan ("" = will not exist)
+	claimed := make(map[string]string)               // normalized target DN -> group ID
+	// Existing owned groups hold their current DN until they move.
+	for _, a := range actual {
+		claimed[NormDN(a.DN)] = strings.ToLower(a.Anchor)
+	}
+	type target struct {
+		d       Desired
+		act     *Actual
+		dn      string // final DN
+		blocked bool
+	}
+	targets := make([]target, 0, len(desired))
+	for _, d := range desired {
+		t := target{d: d}
+		if a, ok := actual[strings.ToLower(d.Anchor)]; ok {
+			a := a
+			t.act = &a
+			t.dn = TargetDN(d, a.DN)
+		} else {
+			t.dn = d.DN
+		}
+		targets = append(targets, t)
+	}
+	for i := range targets {
+		t := &targets[i]
+		n := NormDN(t.dn)
+		if t.act != nil && n == NormDN(t.act.DN) {
+			finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
+			continue
+		}
+		if holder, ok := occupied[n]; ok && !strings.EqualFold(holder, t.d.Anchor) {
+			t.blocked = true
+			p.Collisions = append(p.Collisions, collision(t.d, t.dn, holder))
+		} else if other, ok := claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {
+			t.blocked = true
+			p.Collisions = append(p.Collisions, collision(t.d, t.dn, other))
+		}
+		if t.blocked {
+			if t.act != nil {
+				finalDN[t.d.ID] = t.act.DN // stays where it is
+			}
+			continue
+		}
+		claimed[n] = t.d.ID
+		finalDN[t.d.ID] = t.dn
+	}
+
+	// renamed maps an owned group's current DN to its final DN, so member values
+	// that point at a group renamed in this plan compare equal after the rename
+	// (AD rewrites linked values on ModifyDN).
+	renamed := make(map[string]string)
+	for _, t := range targets {
+		if t.act != nil {
+			if f := finalDN[t.d.ID]; f != "" && NormDN(f) != NormDN(t.act.DN) {
+				renamed[NormDN(t.act.DN)] = NormDN(f)
+			}
+		}
+	}
+
+	var creates, renames, updates, adds, removes, tail []Change
+	for _, t := range targets {
+		d := t.d
+		unresolved := slices.Clone(d.Unresolved)
+		want := make(map[string]string, len(d.Members)+len(d.MemberGroups)) // norm -> DN as written
+		for _, m := range d.Members {
+			want[NormDN(m)] = m
+		}
+		for _, gid := range d.MemberGroups {
+			dn, ok := finalDN[gid]
+			if !ok || dn == "" {
+				unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: "child group is not provisioned (name collision)"})
+				continue
+			}
+			want[NormDN(dn)] = dn
+		}
+		if t.blocked && t.act == nil {
+			if len(unresolved) > 0 {
+				p.Unresolved = append(p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: t.dn, Unresolved: unresolved})
+			}
+			continue
+		}
+		if len(unresolved) > 0 {
+			sortUnresolved(unresolved)
+			p.Unresolved = append(p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: finalDN[d.ID], Unresolved: unresolved})
+		}
+		base := Change{GroupID: d.ID, Name: d.Name, Anchor: d.Anchor}
+		if t.act == nil {
+			c := base
+			c.Action, c.DN = Create, t.dn
+			for _, name := range sortedKeys(d.Attrs) {
+				if len(d.Attrs[name]) == 0 {
+					continue
+				}
+				c.Attrs = append(c.Attrs, AttrChange{Name: name, After: d.Attrs[name]})
+			}
+			creates = append(creates, c)
+			if !d.MembersUnknown && len(want) > 0 {
+				c := base
+				c.Action, c.DN, c.Members = AddMembers, t.dn, sortedValues(want)
+				adds = append(adds, c)
+			}
+			continue
+		}
+		a := *t.act
+		cur := a.DN
+		if f := finalDN[d.ID]; NormDN(f) != NormDN(cur) || (f != cur && rdnValue(f) != rdnValue(cur)) {
+			c := base
+			c.Action, c.DN, c.NewDN = Rename, cur, f
+			renames = append(renames, c)
+			cur = f
+		}
+		var attrs []AttrChange
+		for _, name := range sortedKeys(d.Attrs) {
+			l := strings.ToLower(name)
+			if d.OnCreate[l] {
+				continue
+			}
+			before, after := a.Attrs[l], d.Attrs[name]
+			if !slices.Equal(before, after) && !(len(before) == 0 && len(after) == 0) {
+				attrs = append(attrs, AttrChange{Name: name, Before: before, After: after})
+			}
+		}
+		if len(attrs) > 0 {
+			c := base
+			c.Action, c.DN, c.Attrs = Update, cur, attrs
+			updates = append(updates, c)
+		}
+		if d.MembersUnknown {
+			continue
+		}
+		have := make(map[string]bool, len(a.Members))
+		var remove []string
+		for _, m := range a.Members {
+			n := NormDN(m)
+			if r, ok := renamed[n]; ok {
+				n = r
+			}
+			have[n] = true
+			if _, ok := want[n]; !ok {
+				remove = append(remove, m)
+			}
+		}
+		var add []string
+		for n, m := range want {
+			if !have[n] {
+				add = append(add, m)
+			}
+		}
+		if len(add) > 0 {
+			sort.Strings(add)
+			c := base
+			c.Action, c.DN, c.Members = AddMembers, cur, add
+			adds = append(adds, c)
+		}
+		if len(remove) > 0 {
+			sort.Strings(remove)
+			c := base
+			c.Action, c.DN, c.Members = RemoveMembers, cur, remove
+			removes = append(removes, c)
+		}
+	}
+
+	// Owned groups that are gone from the cloud side.
+	desiredAnchors := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		desiredAnchors[strings.ToLower(d.Anchor)] = true
+	}
+	for _, key := range sortedKeys(actual) {
+		if desiredAnchors[key] {
+			continue
+		}
+		a := actual[key]
+		id := IDFromAnchor(a.Anchor)
+		reason, ok := in.Gone[id]
+		if !ok {
+			continue
+		}
+		policy := in.Policy.OnOutOfScope
+		if reason == Deleted {
+			policy = in.Policy.OnDelete
+		}
+		c := Change{GroupID: id, Anchor: a.Anchor, DN: a.DN, Reason: string(reason)}
+		if names := a.Attrs["displayname"]; len(names) > 0 {
+			c.Name = names[0]
+		}
+		switch policy {
+		case "delete":
+			c.Action = Delete
+			tail = append(tail, c)
+		case "move":
+			if in.Policy.MoveTo == "" || isUnder(a.DN, in.Policy.MoveTo) {
+				continue
+			}
+			c.Action, c.NewDN = Move, rdn(a.DN)+","+in.Policy.MoveTo
+			tail = append(tail, c)
+		case "convert":
+			gt := in.Policy.DistributionGroupType
+			if gt == "" {
+				gt = "8"
+			}
+			before := a.Attrs["grouptype"]
+			if slices.Equal(before, []string{gt}) {
+				continue
+			}
+			c.Action, c.Attrs = Convert, []AttrChange{{Name: "groupType", Before: before, After: []string{gt}}}
+			tail = append(tail, c)
+		default:
+			p.Left = append(p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason)})
+		}
+	}
+
+	for _, list := range [][]Change{creates, renames, updates, adds, removes, tail} {
+		p.Changes = append(p.Changes, list...)
+	}
+	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Action.Phase() < p.Changes[j].Action.Phase() })
+	sort.Slice(p.Collisions, func(i, j int) bool { return p.Collisions[i].GroupID < p.Collisions[j].GroupID })
+	p.Summary = Summarize(p)
+	ApplyThreshold(p, in.Policy)
+	return p
+}
+
+// ApplyThreshold marks the plan blocked when it deletes more groups than the
+// policy allows, as Cloud Sync's accidental-delete prevention does: the whole
+// round stops, nothing is written.
+func ApplyThreshold(p *Plan, pol Policy) {
+	if pol.DeleteThreshold <= 0 || pol.AllowDeletes {
+		return
+	}
+	if n := p.Summary.Delete; n > pol.DeleteThreshold {
+		p.Blocked = true
+		p.BlockedReason = "delete threshold exceeded: the plan deletes " + itoa(n) +
+			" groups, safety.deleteThreshold is " + itoa(pol.DeleteThreshold) +
+			" (check the tenant; apply with --allow-deletes if the deletes are intended)"
+	}
+}
+
+// Summarize counts the changes.
+func Summarize(p *Plan) Summary {
+	var s Summary
+	updated := map[string]bool{}
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			s.Create++
+		case Delete:
+			s.Delete++
+		case Update, Rename, Move, Convert:
+			if !updated[c.GroupID] {
+				updated[c.GroupID] = true
+				s.Update++
+			}
+		case AddMembers:
+			s.MemberAdds += len(c.Members)
+		case RemoveMembers:
+			s.MemberRemoves += len(c.Members)
+		}
+	}
+	for _, u := range p.Unresolved {
+		s.Unresolved += len(u.Unresolved)
+	}
+	s.Collisions = len(p.Collisions)
+	return s
+}
+
+// IDFromAnchor returns the Entra object ID in "Group_<id>" (lower-case).
+func IDFromAnchor(anchor string) string {
+	if len(anchor) > 6 && strings.EqualFold(anchor[:6], "Group_") {
+		return strings.ToLower(anchor[6:])
+	}
+	return strings.ToLower(anchor)
+}
+
+// Anchor is the join anchor for an Entra group ID.
+func Anchor(id string) string { return "Group_" + strings.ToLower(id) }
+
+func collision(d Desired, dn, holder string) Collision {
+	c := Collision{GroupID: d.ID, Name: d.Name, DN: dn, Holder: holder}
+	if holder == "" {
+		c.Reason = "an AD object without writeback's anchor already has this DN; it is left untouched (rename it, or change the cn mapping)"
+	} else {
+		c.Reason = "another provisioned group (" + holder + ") already has or wants this DN; change the cn mapping so names are unique"
+	}
+	return c
+}
+
+// TargetDN is where an existing group should be: the desired DN, except for the
+// parts whose mapping applies on create only.
+func TargetDN(d Desired, current string) string {
+	r, parent := rdn(d.DN), parentDN(d.DN)
+	if d.KeepCN {
+		r = rdn(current)
+	}
+	if d.KeepParent {
+		parent = parentDN(current)
+	}
+	if NormDN(parent) == NormDN(parentDN(current)) {
+		parent = parentDN(current) // keep AD's spelling so an unchanged parent is not a move
+	}
+	if parent == "" {
+		return r
+	}
+	return r + "," + parent
+}
+
+func sortUnresolved(u []Unresolved) {
+	sort.Slice(u, func(i, j int) bool { return u[i].ID < u[j].ID })
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,246 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const ou = "OU=Groups,DC=lab,DC=test"
+
+func desired(id, cn string, members ...string) Desired {
+	return Desired{
+		ID: id, Name: cn, Anchor: Anchor(id), DN: "CN=" + cn + "," + ou,
+		Attrs: map[string][]string{
+			"displayName":                    {cn},
+			"description":                    nil,
+			"adminDescription":               {Anchor(id)},
+			"msDS-ExternalDirectoryObjectId": {Anchor(id)},
+			"groupType":                      {"-2147483640"},
+		},
+		Members: members,
+	}
+}
+
+func actual(id, cn string, members ...string) Actual {
+	return Actual{
+		DN: "CN=" + cn + "," + ou, Anchor: Anchor(id),
+		Attrs: map[string][]string{
+			"displayname":                    {cn},
+			"admindescription":               {Anchor(id)},
+			"msds-externaldirectoryobjectid": {Anchor(id)},
+			"grouptype":                      {"-2147483640"},
+		},
+		Members:    members,
+		USNChanged: 100,
+	}
+}
+
+// brief renders changes as short strings so the tables stay readable.
+func brief(p *Plan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		s := string(c.Action) + " " + c.GroupID
+		switch c.Action {
+		case Rename, Move:
+			s += " -> " + c.NewDN
+		case Update, Convert:
+			for _, a := range c.Attrs {
+				s += " " + a.Name
+			}
+		case AddMembers, RemoveMembers:
+			for _, m := range c.Members {
+				s += " " + m
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestCalculate(t *testing.T) {
+	u1, u2, u3 := "CN=u1,CN=Users,DC=lab,DC=test", "CN=u2,CN=Users,DC=lab,DC=test", "CN=u3,CN=Users,DC=lab,DC=test"
+	pol := Policy{OnDelete: "delete", OnOutOfScope: "leave", DeleteThreshold: 10, MoveTo: "OU=Old,DC=lab,DC=test"}
+	tests := []struct {
+		name    string
+		in      Input
+		want    []string
+		summary Summary
+		blocked bool
+	}{
+		{
+			name: "create then members, parent before child reference",
+			in: Input{Desired: []Desired{
+				func() Desired { d := desired("b", "Parent", u1); d.MemberGroups = []string{"a"}; return d }(),
+				desired("a", "Child", u2),
+			}, Policy: pol},
+			want: []string{
+				"create a", "create b",
+				"add-members a " + u2,
+				"add-members b CN=Child," + ou + " " + u1,
+			},
+			summary: Summary{Create: 2, MemberAdds: 3},
+		},
+		{
+			name:    "converged: no changes",
+			in:      Input{Desired: []Desired{desired("a", "A", u1, u2)}, Actual: map[string]Actual{Anchor("a"): actual("a", "A", u2, u1)}, Policy: pol},
+			want:    nil,
+			summary: Summary{},
+		},
+		{
+			name: "member DN case and escaping do not count as changes",
+			in: Input{Desired: []Desired{desired("a", "A", `CN=x\,y,CN=Users,DC=lab,DC=test`)},
+				Actual: map[string]Actual{"GROUP_A": actual("a", "A", `cn=x\2Cy,cn=users,dc=LAB,dc=test`)}, Policy: pol},
+			want: nil,
+		},
+		{
+			name:    "exact member diff",
+			in:      Input{Desired: []Desired{desired("a", "A", u1, u3)}, Actual: map[string]Actual{Anchor("a"): actual("a", "A", u1, u2)}, Policy: pol},
+			want:    []string{"add-members a " + u3, "remove-members a " + u2},
+			summary: Summary{MemberAdds: 1, MemberRemoves: 1},
+		},
+		{
+			name: "rename and attribute update",
+			in: Input{Desired: []Desired{func() Desired {
+				d := desired("a", "New", u1)
+				d.Attrs["description"] = []string{"hello"}
+				return d
+			}()}, Actual: map[string]Actual{Anchor("a"): actual("a", "Old", u1)}, Policy: pol},
+			want:    []string{"rename a -> CN=New," + ou, "update a description displayName"},
+			summary: Summary{Update: 1},
+		},
+		{
+			name: "case-only rename",
+			in:   Input{Desired: []Desired{desired("a", "ABC")}, Actual: map[string]Actual{Anchor("a"): func() Actual { a := actual("a", "abc"); a.Attrs["displayname"] = []string{"ABC"}; return a }()}, Policy: pol},
+			want: []string{"rename a -> CN=ABC," + ou},
+		},
+		{
+			name: "takeover keeps CN and parent when mapped onCreate",
+			in: Input{Desired: []Desired{func() Desired {
+				d := desired("a", "Sales", u1)
+				d.KeepCN, d.KeepParent = true, true
+				return d
+			}()}, Actual: map[string]Actual{Anchor("a"): func() Actual {
+				a := actual("a", "Sales", u1)
+				a.DN = "CN=Group_a,OU=Writeback,DC=lab,DC=test"
+				return a
+			}()}, Policy: pol},
+			want: nil,
+		},
+		{
+			name: "onCreate attribute is not updated",
+			in: Input{Desired: []Desired{func() Desired {
+				d := desired("a", "A")
+				d.Attrs["sAMAccountName"] = []string{"new"}
+				d.OnCreate = map[string]bool{"samaccountname": true}
+				return d
+			}()}, Actual: map[string]Actual{Anchor("a"): func() Actual { a := actual("a", "A"); a.Attrs["samaccountname"] = []string{"old"}; return a }()}, Policy: pol},
+			want: nil,
+		},
+		{
+			name: "foreign collision is reported, not touched, and nested reference skipped",
+			in: Input{Desired: []Desired{
+				desired("a", "Taken"),
+				func() Desired { d := desired("b", "Parent"); d.MemberGroups = []string{"a"}; return d }(),
+			}, Occupied: map[string]string{"cn=taken," + ou: ""}, Policy: pol},
+			want:    []string{"create b"},
+			summary: Summary{Create: 1, Unresolved: 1, Collisions: 1},
+		},
+		{
+			name:    "two cloud groups wanting the same DN: second reported",
+			in:      Input{Desired: []Desired{desired("a", "Same"), desired("b", "Same")}, Policy: pol},
+			want:    []string{"create a"},
+			summary: Summary{Create: 1, Collisions: 1},
+		},
+		{
+			name: "renamed child: parent membership follows without remove/add",
+			in: Input{Desired: []Desired{
+				desired("c", "ChildNew"),
+				func() Desired { d := desired("p", "P"); d.MemberGroups = []string{"c"}; return d }(),
+			}, Actual: map[string]Actual{
+				Anchor("c"): actual("c", "ChildOld"),
+				Anchor("p"): actual("p", "P", "CN=ChildOld,"+ou),
+			}, Policy: pol},
+			want:    []string{"rename c -> CN=ChildNew," + ou, "update c displayName"},
+			summary: Summary{Update: 1},
+		},
+		{
+			name: "deleted group deleted, out of scope left",
+			in: Input{Actual: map[string]Actual{Anchor("a"): actual("a", "A"), Anchor("b"): actual("b", "B"), Anchor("c"): actual("c", "C")},
+				Gone: map[string]GoneReason{"a": Deleted, "b": OutOfScope}, Policy: pol},
+			want:    []string{"delete a"},
+			summary: Summary{Delete: 1},
+		},
+		{
+			name: "move and convert policies are idempotent",
+			in: Input{Actual: map[string]Actual{
+				Anchor("a"): actual("a", "A"),
+				Anchor("b"): func() Actual { a := actual("b", "B"); a.DN = "CN=B,OU=Old,DC=lab,DC=test"; return a }(),
+				Anchor("c"): actual("c", "C"),
+				Anchor("d"): func() Actual { a := actual("d", "D"); a.Attrs["grouptype"] = []string{"8"}; return a }(),
+			}, Gone: map[string]GoneReason{"a": Deleted, "b": Deleted, "c": OutOfScope, "d": OutOfScope},
+				Policy: Policy{OnDelete: "move", OnOutOfScope: "convert", MoveTo: "OU=Old,DC=lab,DC=test"}},
+			want:    []string{"move a -> CN=A,OU=Old,DC=lab,DC=test", "convert c groupType"},
+			summary: Summary{Update: 2},
+		},
+		{
+			name: "threshold blocks",
+			in: Input{Actual: map[string]Actual{Anchor("a"): actual("a", "A"), Anchor("b"): actual("b", "B")},
+				Gone: map[string]GoneReason{"a": Deleted, "b": Deleted}, Policy: Policy{OnDelete: "delete", DeleteThreshold: 1}},
+			want:    []string{"delete a", "delete b"},
+			summary: Summary{Delete: 2},
+			blocked: true,
+		},
+		{
+			name: "allow deletes lifts threshold",
+			in: Input{Actual: map[string]Actual{Anchor("a"): actual("a", "A"), Anchor("b"): actual("b", "B")},
+				Gone: map[string]GoneReason{"a": Deleted, "b": Deleted}, Policy: Policy{OnDelete: "delete", DeleteThreshold: 1, AllowDeletes: true}},
+			want:    []string{"delete a", "delete b"},
+			summary: Summary{Delete: 2},
+		},
+		{
+			name: "unknown membership leaves members alone",
+			in: Input{Desired: []Desired{func() Desired { d := desired("a", "A"); d.MembersUnknown = true; return d }()},
+				Actual: map[string]Actual{Anchor("a"): actual("a", "A", u1)}, Policy: pol},
+			want: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Calculate(tt.in)
+			if diff := cmp.Diff(tt.want, brief(p)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if tt.summary != (Summary{}) || len(tt.want) == 0 {
+				if diff := cmp.Diff(tt.summary, p.Summary); diff != "" {
+					t.Errorf("summary (-want +got):\n%s", diff)
+				}
+			}
+			if p.Blocked != tt.blocked {
+				t.Errorf("blocked = %v (%s), want %v", p.Blocked, p.BlockedReason, tt.blocked)
+			}
+		})
+	}
+}
+
+func TestCreateOmitsEmptyAttributes(t *testing.T) {
+	p := Calculate(Input{Desired: []Desired{desired("a", "A")}})
+	for _, a := range p.Changes[0].Attrs {
+		if a.Name == "description" {
+			t.Fatalf("create writes empty description: %+v", a)
+		}
+	}
+}
+
+func FuzzNormDN(f *testing.F) {
+	f.Add(`CN=a\,b,OU=x,DC=y`)
+	f.Add(`cn=a\2cb, ou=X`)
+	f.Fuzz(func(t *testing.T, dn string) {
+		n := NormDN(dn)
+		if NormDN(n) != n {
+			t.Fatalf("NormDN not idempotent: %q -> %q -> %q", dn, n, NormDN(n))
+		}
+		_ = rdnValue(dn)
+		_ = parentDN(dn)
+	})
+}

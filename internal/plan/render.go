@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxNames is how many member names a group's block shows.
+const maxNames = 5
+
+// WriteText prints the plan for people, like `terraform plan`: one block per
+// group with attribute before → after, member counts with the first names,
+// unresolved members, collisions, and the summary line.
+func WriteText(w io.Writer, p *Plan) error {
+	ew := &errWriter{w: w}
+	type block struct {
+		id, name string
+		changes  []Change
+	}
+	var order []string
+	blocks := map[string]*block{}
+	for _, c := range p.Changes {
+		b := blocks[c.GroupID]
+		if b == nil {
+			b = &block{id: c.GroupID, name: c.Name}
+			blocks[c.GroupID] = b
+			order = append(order, c.GroupID)
+		}
+		b.changes = append(b.changes, c)
+	}
+	unresolved := map[string]GroupUnresolved{}
+	for _, u := range p.Unresolved {
+		unresolved[u.GroupID] = u
+	}
+	if len(order) > 0 {
+		ew.printf("writeback will perform the following actions:\n")
+	}
+	for _, id := range order {
+		b := blocks[id]
+		first := b.changes[0]
+		verb, sym := "updated in place", "~"
+		switch first.Action {
+		case Create:
+			verb, sym = "created", "+"
+		case Delete:
+			verb, sym = "deleted ("+first.Reason+")", "-"
+		case Move:
+			verb, sym = "moved to "+ParentOf(first.NewDN)+" ("+first.Reason+")", "~"
+		case Convert:
+			verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
+		}
+		ew.printf("\n  # group %q (%s) will be %s\n", b.name, id, verb)
+		ew.printf("  %s group %q\n", sym, first.DN)
+		for _, c := range b.changes {
+			switch c.Action {
+			case Create:
+				width := 0
+				for _, a := range c.Attrs {
+					width = max(width, len(a.Name))
+				}
+				for _, a := range c.Attrs {
+					ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
+				}
+			case Update, Convert:
+				width := 0
+				for _, a := range c.Attrs {
+					width = max(width, len(a.Name))
+				}
+				for _, a := range c.Attrs {
+					switch {
+					case len(a.After) == 0:
+						ew.printf("      - %-*s = %s -> null\n", width, a.Name, quote(a.Before))
+					case len(a.Before) == 0:
+						ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
+					default:
+						ew.printf("      ~ %-*s = %s -> %s\n", width, a.Name, quote(a.Before), quote(a.After))
+					}
+				}
+			case Rename, Move:
+				ew.printf("      ~ dn = %q -> %q\n", c.DN, c.NewDN)
+			case AddMembers:
+				ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
+			case RemoveMembers:
+				ew.printf("      - members: %d to remove (%s)\n", len(c.Members), names(c.Members))
+			}
+		}
+		if u, ok := unresolved[id]; ok {
+			writeUnresolved(ew, u)
+			delete(unresolved, id)
+		}
+	}
+	// Unresolved members of groups with no other change.
+	var rest []GroupUnresolved
+	for _, u := range p.Unresolved {
+		if _, ok := unresolved[u.GroupID]; ok {
+			rest = append(rest, u)
+		}
+	}
+	if len(rest) > 0 {
+		ew.printf("\nUnresolved members of unchanged groups (skipped, not written):\n")
+		for _, u := range rest {
+			ew.printf("\n  # group %q (%s) %s\n", u.Name, u.GroupID, u.DN)
+			writeUnresolved(ew, u)
+		}
+	}
+	if len(p.Collisions) > 0 {
+		ew.printf("\nCollisions (nothing is written for these groups):\n")
+		for _, c := range p.Collisions {
+			ew.printf("  ! group %q (%s) wants %q: %s\n", c.Name, c.GroupID, c.DN, c.Reason)
+		}
+	}
+	if len(p.Left) > 0 {
+		ew.printf("\nLeft in AD by policy (%d group(s), e.g. %s: %s)\n", len(p.Left), p.Left[0].DN, p.Left[0].Reason)
+	}
+	s := p.Summary
+	if p.Empty() {
+		ew.printf("\nNo changes. AD matches the configuration.\n")
+	} else {
+		ew.printf("\nPlan: %d to create, %d to update, %d to delete, %d member adds, %d member removes.\n",
+			s.Create, s.Update, s.Delete, s.MemberAdds, s.MemberRemoves)
+	}
+	if s.Unresolved > 0 || s.Collisions > 0 {
+		ew.printf("Warnings: %d unresolved members, %d collisions.\n", s.Unresolved, s.Collisions)
+	}
+	if p.Blocked {
+		ew.printf("\nError: %s\n", p.BlockedReason)
+	}
+	return ew.err
+}
+
+func writeUnresolved(ew *errWriter, u GroupUnresolved) {
+	ew.printf("      ! unresolved: %d member(s) skipped\n", len(u.Unresolved))
+	for i, x := range u.Unresolved {
+		if i == 10 {
+			ew.printf("          ... and %d more (see --json)\n", len(u.Unresolved)-10)
+			break
+		}
+		name := x.ID
+		if x.Name != "" {
+			name = x.Name + " (" + x.ID + ")"
+		}
+		ew.printf("          %s %s: %s\n", x.Type, name, x.Reason)
+	}
+}
+
+// names lists the first member names (their RDN values).
+func names(dns []string) string {
+	var out []string
+	for i, dn := range dns {
+		if i == maxNames {
+			out = append(out, fmt.Sprintf("… %d more", len(dns)-maxNames))
+			break
+		}
+		out = append(out, rdnValue(dn))
+	}
+	return strings.Join(out, ", ")
+}
+
+func quote(v []string) string {
+	if len(v) == 0 {
+		return "null"
+	}
+	if len(v) == 1 {
+		return fmt.Sprintf("%q", v[0])
+	}
+	q := make([]string, len(v))
+	for i, s := range v {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// ParentOf returns the parent DN.
+func ParentOf(dn string) string { return parentDN(dn) }
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}

@@ -1,0 +1,245 @@
+package preflight
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/writeback/writeback/internal/ad"
+)
+
+// AD check names, for Needs.
+const (
+	CheckSecret    = "ad.password"
+	CheckConnect   = "ad.connect"
+	CheckTLS       = "ad.tls"
+	CheckBind      = "ad.bind"
+	CheckSchema    = "ad.schema"
+	CheckGC        = "ad.gc"
+	CheckGCAttr    = "ad.gc-attribute"
+	CheckTargetOU  = "ad.target-ou"
+	CheckWrite     = "ad.write-probe"
+	dialErrorValue = "ad.dial-error"
+)
+
+// ADChecks are the Active Directory checks, in the order they depend on each other.
+func ADChecks() []Check {
+	return []Check{
+		{Name: CheckSecret, Run: checkSecret},
+		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
+		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
+		{Name: CheckBind, Needs: []string{CheckTLS}, Run: checkBind},
+		{Name: CheckSchema, Needs: []string{CheckBind}, Run: checkSchema},
+		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
+		{Name: CheckGCAttr, Needs: []string{CheckGC, CheckSchema}, Run: checkGCAttr},
+		{Name: CheckTargetOU, Needs: []string{CheckBind}, Run: checkTargetOU},
+		{Name: CheckWrite, Needs: []string{CheckTargetOU}, Run: checkWrite},
+	}
+}
+
+func checkSecret(ctx context.Context, e *Env) Result {
+	if _, err := e.Config.AD.Password.Value("ad.password"); err != nil {
+		return fail(err.Error(), "point ad.password.file at a readable file holding the bind password, or ad.password.env at a set environment variable")
+	}
+	return ok("read from " + secretRef(e))
+}
+
+// checkConnect dials the DC once (TCP, TLS, bind) and files the outcome for
+// the tls and bind checks, so each failure is reported by the check it belongs to.
+func checkConnect(ctx context.Context, e *Env) Result {
+	cfg := e.Config.AD
+	c, err := ad.Dial(ctx, cfg)
+	e.Values[dialErrorValue] = err
+	e.DC = c
+	var ce *ad.ConnectError
+	if errors.As(err, &ce) {
+		return fail(err.Error(), connectFix(cfg.URL, "ad.url", err))
+	}
+	if err != nil && !isTLS(err) && ad.Code(err) == 0 && !strings.Contains(err.Error(), "bind") {
+		return fail(err.Error(), "fix the ad section of the configuration as the message says")
+	}
+	return ok(cfg.URL + " reachable")
+}
+
+func connectFix(u, field string, err error) string {
+	host := u
+	if p, e := url.Parse(u); e == nil {
+		host = p.Host
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("%s: the host name does not resolve from this machine; use the DC's DNS name or check DNS", field)
+	}
+	return fmt.Sprintf("check %s (%s): is the DC up, is the port right (636 ldaps, 389 ldap; GC 3269/3268), does a firewall block it?", field, host)
+}
+
+func isTLS(err error) bool {
+	var te *ad.TLSError
+	return errors.As(err, &te)
+}
+
+func checkTLS(ctx context.Context, e *Env) Result {
+	cfg := e.Config.AD
+	err, _ := e.Values[dialErrorValue].(error)
+	if isTLS(err) {
+		return fail(err.Error(), tlsFix(err))
+	}
+	if u, _ := url.Parse(cfg.URL); u != nil && u.Scheme == "ldap" && cfg.Insecure {
+		return ok("insecure: plain LDAP without TLS (ad.insecure); passwords travel in clear text, lab use only")
+	}
+	mode := "ldaps"
+	if strings.HasPrefix(cfg.URL, "ldap://") {
+		mode = "StartTLS"
+	}
+	detail := mode + ", certificate verified"
+	if cfg.CAFile != "" {
+		detail += " against " + cfg.CAFile
+	} else {
+		detail += " against the system roots"
+	}
+	return ok(detail)
+}
+
+func tlsFix(err error) string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ua):
+		return "the DC's certificate is not signed by a CA writeback trusts: set ad.caFile to a PEM file with the issuing CA (for AD CS: the enterprise root CA certificate)"
+	case errors.As(err, &hn):
+		return "the certificate does not name the host in ad.url: use a host name listed in the certificate, or set ad.serverName to one"
+	case errors.As(err, &ci):
+		return "the DC's certificate is expired or not valid for server authentication: renew it on the DC"
+	case errors.As(err, &rec):
+		return "the server did not answer with TLS: use ldaps:// with port 636, or ldap:// with port 389 for StartTLS"
+	}
+	return "check that the DC has a valid server certificate (ldaps), that ad.caFile holds its issuing CA and ad.url names the DC as in the certificate"
+}
+
+func checkBind(ctx context.Context, e *Env) Result {
+	cfg := e.Config.AD
+	err, _ := e.Values[dialErrorValue].(error)
+	switch {
+	case err == nil:
+		return ok("bound as " + cfg.BindDN)
+	case ad.IsInvalidCredentials(err):
+		return fail(err.Error(), "wrong account or password: check ad.bindDN (a DN, user@domain or DOMAIN\\user), the secret in "+secretRef(e)+", and that the account is enabled and not locked out")
+	case ad.Code(err) == ad.CodeStrongAuthRequired || ad.Code(err) == ad.CodeConfidentialityRequired:
+		return fail(err.Error(), "the DC requires an encrypted connection: use ldaps:// or remove ad.insecure so StartTLS is used")
+	}
+	return fail(err.Error(), "check ad.bindDN and "+secretRef(e))
+}
+
+func secretRef(e *Env) string {
+	p := e.Config.AD.Password
+	switch {
+	case p.File != "":
+		return "ad.password.file (" + p.File + ")"
+	case p.Env != "":
+		return "ad.password.env ($" + p.Env + ")"
+	}
+	return "ad.password"
+}
+
+func checkSchema(ctx context.Context, e *Env) Result {
+	r, err := e.DC.RootDSE(ctx)
+	if err != nil {
+		return fail(err.Error(), "the bind account must be able to read the RootDSE and the schema partition")
+	}
+	e.RootDSE = &r
+	if !r.HasExternalDirectoryObjectID {
+		return fail(fmt.Sprintf("attribute %s is not in the schema (%s)", ad.AttrExternalDirectoryObjectID, r.SchemaNamingContext),
+			"extend the forest schema to Windows Server 2016 or later (adprep /forestprep from Server 2016+ media), or add the attribute as docs/ad.md shows")
+	}
+	return ok(fmt.Sprintf("%s present; domain functional level %d, default naming context %s", ad.AttrExternalDirectoryObjectID, r.DomainFunctionality, r.DefaultNamingContext))
+}
+
+func checkGC(ctx context.Context, e *Env) Result {
+	cfg := e.Config.AD
+	c, err := ad.DialGC(ctx, cfg)
+	if err != nil {
+		var ce *ad.ConnectError
+		switch {
+		case errors.As(err, &ce):
+			return fail(err.Error(), connectFix(cfg.GCURL, "ad.gcUrl", err)+"; the DC must be a Global Catalog server")
+		case isTLS(err):
+			return fail(err.Error(), tlsFix(err))
+		}
+		return fail(err.Error(), "check ad.gcUrl and that the bind account can bind to the Global Catalog")
+	}
+	e.GC = c
+	return ok(cfg.GCURL + " reachable, bound")
+}
+
+func checkGCAttr(ctx context.Context, e *Env) Result {
+	if !e.RootDSE.ExternalDirectoryObjectIDInGC {
+		return fail(ad.AttrExternalDirectoryObjectID+" is not replicated to the Global Catalog (isMemberOfPartialAttributeSet is not TRUE)",
+			"set isMemberOfPartialAttributeSet: TRUE on CN=ms-DS-External-Directory-Object-Id in the schema (as Windows Server 2016 defines it)")
+	}
+	// a lookup through the GC must work with that attribute in the filter
+	if _, err := e.GC.FindByAnchors(ctx, []string{"Group_00000000-0000-0000-0000-000000000000"}); err != nil {
+		return fail(err.Error(), "the bind account must be able to search the Global Catalog")
+	}
+	return ok(ad.AttrExternalDirectoryObjectID + " is in the partial attribute set; GC lookup by it works")
+}
+
+func checkTargetOU(ctx context.Context, e *Env) Result {
+	ou := e.Config.AD.TargetOU
+	if ou == "" {
+		return fail("ad.targetOU is not set", "set ad.targetOU to the DN of the OU new groups are created in, e.g. OU=Groups,DC=contoso,DC=com")
+	}
+	entry, err := e.DC.SearchOne(ctx, ou, []string{"objectClass"})
+	if err != nil {
+		return fail(err.Error(), "check that ad.targetOU is a valid DN the bind account may read")
+	}
+	if entry == nil {
+		return fail("target OU "+ou+" does not exist", "create the OU (e.g. New-ADOrganizationalUnit) or correct ad.targetOU")
+	}
+	return ok(ou + " exists")
+}
+
+// checkWrite creates, modifies and deletes a probe group in the target OU. The
+// probe carries a marker in adminDescription so it is recognisable as ours if
+// a run is interrupted before the delete.
+func checkWrite(ctx context.Context, e *Env) Result {
+	if e.NoWrite {
+		return skip("--no-write")
+	}
+	c := e.DC
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "writeback-preflight-" + hex.EncodeToString(b)
+	dn, err := ad.JoinDN("CN", name, e.Config.AD.TargetOU)
+	if err != nil {
+		return fail(err.Error(), "correct ad.targetOU")
+	}
+	attrs := map[string][]string{
+		"sAMAccountName":   {name},
+		"description":      {"writeback check probe; safe to delete"},
+		"adminDescription": {"writeback-preflight"},
+	}
+	if e.RootDSE != nil && e.RootDSE.HasExternalDirectoryObjectID {
+		attrs[ad.AttrExternalDirectoryObjectID] = []string{"Group_writeback-preflight-" + hex.EncodeToString(b)}
+	}
+	rightsFix := "delegate to the bind account on " + e.Config.AD.TargetOU + ": Create, Delete and Manage group objects (Delegation of Control wizard), or run with --no-write to skip this probe"
+	if err := c.CreateGroup(ctx, dn, attrs); err != nil {
+		return fail(err.Error(), rightsFix)
+	}
+	if err := c.Modify(ctx, dn, map[string][]string{"description": {"writeback check probe (modified); safe to delete"}}); err != nil {
+		c.Delete(context.WithoutCancel(ctx), dn)
+		return fail(err.Error(), rightsFix)
+	}
+	if err := c.Delete(ctx, dn); err != nil {
+		return fail(err.Error(), rightsFix+"; then delete "+dn+" by hand")
+	}
+	return ok("created, modified and deleted probe group " + dn)
+}

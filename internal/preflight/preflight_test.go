@@ -1,0 +1,161 @@
+package preflight_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf16"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/preflight"
+)
+
+func run(t *testing.T, ad config.AD, noWrite bool) map[string]preflight.Result {
+	t.Helper()
+	env := &preflight.Env{Config: &config.Config{AD: ad}, NoWrite: noWrite}
+	defer env.Close()
+	out := map[string]preflight.Result{}
+	for _, r := range preflight.Run(context.Background(), env, preflight.ADChecks(), nil) {
+		out[r.Name] = r
+		t.Logf("%-5s %-17s %s %s", r.Status, r.Name, r.Detail, r.Fix)
+	}
+	return out
+}
+
+// want asserts a check's status and that detail and fix mention the given words.
+func want(t *testing.T, rs map[string]preflight.Result, name string, status preflight.Status, detail, fix string) {
+	t.Helper()
+	r, ok := rs[name]
+	if !ok {
+		t.Fatalf("no result for %s", name)
+	}
+	if r.Status != status || !strings.Contains(r.Detail, detail) || !strings.Contains(r.Fix, fix) {
+		t.Errorf("%s = %s %q fix %q; want %s with detail containing %q and fix containing %q", name, r.Status, r.Detail, r.Fix, status, detail, fix)
+	}
+}
+
+func TestAllOKAgainstLab(t *testing.T) {
+	l := labtest.AD(t)
+	rs := run(t, l.Config, false)
+	for name, r := range rs {
+		if r.Status != preflight.OK {
+			t.Errorf("%s: %s %s (fix: %s)", name, r.Status, r.Detail, r.Fix)
+		}
+	}
+	rs = run(t, l.Config, true)
+	want(t, rs, preflight.CheckWrite, preflight.Skip, "--no-write", "")
+}
+
+func TestWrongPassword(t *testing.T) {
+	l := labtest.AD(t)
+	cfg := l.Config
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte("not-the-password\n"), 0o600)
+	cfg.Password = config.Secret{File: p}
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckTLS, preflight.OK, "verified", "")
+	want(t, rs, preflight.CheckBind, preflight.Fail, "invalid credentials (LDAP 49)", "ad.password.file ("+p+")")
+	want(t, rs, preflight.CheckSchema, preflight.Skip, "needs ad.bind", "")
+}
+
+func TestMissingPasswordEnv(t *testing.T) {
+	l := labtest.AD(t)
+	cfg := l.Config
+	cfg.Password = config.Secret{Env: "WRITEBACK_TEST_UNSET_PASSWORD"}
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckSecret, preflight.Fail, "WRITEBACK_TEST_UNSET_PASSWORD", "ad.password.env")
+	want(t, rs, preflight.CheckConnect, preflight.Skip, "needs ad.password", "")
+}
+
+func TestWrongCA(t *testing.T) {
+	l := labtest.AD(t)
+	other := labtest.Instance(t, lab.NoSchema()) // a lab with its own CA
+	for _, url := range []string{l.Env["LAB_LDAPS_URL"], l.Env["LAB_LDAP_URL"]} {
+		cfg := l.Config
+		cfg.URL = url
+		cfg.CAFile = other.Env["LAB_CA_CERT"]
+		rs := run(t, cfg, false)
+		want(t, rs, preflight.CheckConnect, preflight.OK, "reachable", "")
+		want(t, rs, preflight.CheckTLS, preflight.Fail, "certificate signed by unknown authority", "set ad.caFile")
+		want(t, rs, preflight.CheckBind, preflight.Skip, "needs ad.tls", "")
+	}
+}
+
+func TestWrongServerName(t *testing.T) {
+	l := labtest.AD(t)
+	cfg := l.Config
+	cfg.ServerName = "dc9.elsewhere.test"
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckTLS, preflight.Fail, "dc9.elsewhere.test", "ad.serverName")
+}
+
+func TestUnreachable(t *testing.T) {
+	l := labtest.AD(t)
+	cfg := l.Config
+	cfg.URL = "ldaps://127.0.0.1:1"
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckConnect, preflight.Fail, "connection refused", "check ad.url")
+}
+
+func TestMissingOU(t *testing.T) {
+	l := labtest.AD(t)
+	cfg := l.Config
+	cfg.TargetOU = "OU=does-not-exist," + l.OU
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckTargetOU, preflight.Fail, "does not exist", "create the OU")
+	want(t, rs, preflight.CheckWrite, preflight.Skip, "needs ad.target-ou", "")
+	want(t, rs, preflight.CheckSchema, preflight.OK, "present", "")
+}
+
+func TestSchemaWithoutAttribute(t *testing.T) {
+	ns := labtest.Instance(t, lab.NoSchema())
+	cfg := ns.ADConfig()
+	rs := run(t, cfg, true)
+	want(t, rs, preflight.CheckBind, preflight.OK, "bound", "")
+	want(t, rs, preflight.CheckSchema, preflight.Fail, "msDS-ExternalDirectoryObjectId is not in the schema", "adprep /forestprep")
+	want(t, rs, preflight.CheckGCAttr, preflight.Skip, "needs ad.schema", "")
+}
+
+// TestWriteProbeWithoutRights: an ordinary user can bind and read but not
+// create groups; the probe says so and how to delegate.
+func TestWriteProbeWithoutRights(t *testing.T) {
+	l := labtest.AD(t)
+	c, err := ad.Dial(t.Context(), l.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const pw = "Probe-Passw0rd!"
+	quoted := utf16.Encode([]rune(`"` + pw + `"`))
+	raw := make([]byte, 2*len(quoted))
+	for i, u := range quoted {
+		raw[2*i], raw[2*i+1] = byte(u), byte(u>>8)
+	}
+	rdn, _, _ := strings.Cut(l.OU, ",")
+	sam := "wbprobe" + rdn[len(rdn)-8:] // the OU's random suffix: unique per run
+	dn := "CN=" + sam + "," + l.OU
+	err = c.Add(t.Context(), dn, map[string][]string{
+		"objectClass":        {"top", "person", "organizationalPerson", "user"},
+		"sAMAccountName":     {sam},
+		"userPrincipalName":  {sam + "@contoso.test"},
+		"unicodePwd":         {string(raw)},
+		"userAccountControl": {"512"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := l.Config
+	cfg.BindDN = sam + "@contoso.test"
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte(pw), 0o600)
+	cfg.Password = config.Secret{File: p}
+	rs := run(t, cfg, false)
+	want(t, rs, preflight.CheckBind, preflight.OK, "bound", "")
+	want(t, rs, preflight.CheckTargetOU, preflight.OK, "exists", "")
+	want(t, rs, preflight.CheckWrite, preflight.Fail, "insufficient access", "Delegation of Control")
+}

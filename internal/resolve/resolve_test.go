@@ -1,0 +1,145 @@
+package resolve
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeDir is an in-memory forest that counts its calls.
+type fakeDir struct {
+	guid, sid, anchor, cguid map[string]string
+	calls                    int
+	batchSizes               []int
+}
+
+func (f *fakeDir) find(m map[string]string, keys []string) (map[string]string, error) {
+	f.calls++
+	f.batchSizes = append(f.batchSizes, len(keys))
+	out := map[string]string{}
+	for _, k := range keys {
+		if dn, ok := m[k]; ok {
+			out[k] = dn
+		}
+	}
+	return out, nil
+}
+func (f *fakeDir) FindByGUIDs(_ context.Context, k []string) (map[string]string, error) {
+	return f.find(f.guid, k)
+}
+func (f *fakeDir) FindBySIDs(_ context.Context, k []string) (map[string]string, error) {
+	return f.find(f.sid, k)
+}
+func (f *fakeDir) FindByAnchors(_ context.Context, k []string) (map[string]string, error) {
+	return f.find(f.anchor, k)
+}
+func (f *fakeDir) FindByConsistencyGUIDs(_ context.Context, k []string) (map[string]string, error) {
+	return f.find(f.cguid, k)
+}
+
+type fakeSrc struct {
+	users  map[string]*User
+	groups map[string]GroupInfo
+}
+
+func (s fakeSrc) User(id string) (*User, error) { return s.users[id], nil }
+func (s fakeSrc) Group(id string) GroupInfo     { return s.groups[id] }
+
+func TestResolve(t *testing.T) {
+	const (
+		g1 = "11111111-2222-3333-4444-555555555555"
+		g3 = "0a0b0c0d-0e0f-1011-1213-141516171819"
+	)
+	// Immutable ID = base64 of the AD byte layout of g3.
+	raw := []byte{0x0d, 0x0c, 0x0b, 0x0a, 0x0f, 0x0e, 0x11, 0x10, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19}
+	if GUIDFromBytes(raw) != g3 {
+		t.Fatalf("GUIDFromBytes = %s", GUIDFromBytes(raw))
+	}
+	dir := &fakeDir{
+		guid:   map[string]string{g1: "CN=byGUID,DC=x"},
+		sid:    map[string]string{"S-1-5-21-1-2-3-1001": "CN=bySID,DC=x"},
+		cguid:  map[string]string{g3: "CN=byConsistency,DC=x"},
+		anchor: map[string]string{"Group_old": "CN=OldGroup,DC=x"},
+	}
+	src := fakeSrc{
+		users: map[string]*User{
+			"u1": {ID: "u1", ObjectIdentifier: strings.ToUpper(g1)},
+			"u2": {ID: "u2", ObjectIdentifier: "99999999-9999-9999-9999-999999999999", SID: "s-1-5-21-1-2-3-1001"},
+			"u3": {ID: "u3", ImmutableID: base64.StdEncoding.EncodeToString(raw)},
+			"u4": {ID: "u4", Name: "cloud@x"},
+			"u5": {ID: "u5", SID: "S-1-5-21-9-9-9-9"},
+		},
+		groups: map[string]GroupInfo{
+			"child": {Known: true, InScope: true},
+			"old":   {Known: true, Why: "not a security group"},
+			"out":   {Known: true, Why: "not selected"},
+		},
+	}
+	r := New(dir)
+	got, err := r.Resolve(context.Background(), map[string][]Member{
+		"g": {
+			{ID: "u1", Type: "user"}, {ID: "u2", Type: "user"}, {ID: "u3", Type: "#microsoft.graph.user"},
+			{ID: "u4", Type: "user"}, {ID: "u5", Type: "user"}, {ID: "nobody", Type: "user"},
+			{ID: "child", Type: "group"}, {ID: "old", Type: "group"}, {ID: "out", Type: "group"},
+			{ID: "d1", Type: "device"},
+		},
+	}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := got["g"]
+	if diff := cmp.Diff([]string{"CN=OldGroup,DC=x", "CN=byConsistency,DC=x", "CN=byGUID,DC=x", "CN=bySID,DC=x"}, res.DNs); diff != "" {
+		t.Errorf("DNs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"child"}, res.Groups); diff != "" {
+		t.Errorf("Groups (-want +got):\n%s", diff)
+	}
+	reasons := map[string]string{}
+	for _, u := range res.Unresolved {
+		reasons[u.ID] = u.Reason
+	}
+	for id, want := range map[string]string{
+		"u4": "cloud-only user", "u5": "not found in the forest", "nobody": "not known",
+		"out": "out of scope (not selected)", "d1": "unsupported member type device",
+	} {
+		if !strings.Contains(reasons[id], want) {
+			t.Errorf("reason for %s = %q, want it to contain %q", id, reasons[id], want)
+		}
+	}
+	if len(res.Unresolved) != 5 {
+		t.Errorf("%d unresolved, want 5: %+v", len(res.Unresolved), res.Unresolved)
+	}
+
+	// Second resolution of the found user hits the cache: no directory call.
+	before := dir.calls
+	if _, err := r.Resolve(context.Background(), map[string][]Member{"g": {{ID: "u1", Type: "user"}}}, src); err != nil {
+		t.Fatal(err)
+	}
+	if dir.calls != before {
+		t.Errorf("cached lookup made %d directory calls", dir.calls-before)
+	}
+}
+
+func TestResolveBatchesAcrossGroups(t *testing.T) {
+	dir := &fakeDir{guid: map[string]string{}}
+	src := fakeSrc{users: map[string]*User{}}
+	groups := map[string][]Member{}
+	for g := 0; g < 50; g++ {
+		for u := 0; u < 20; u++ {
+			id := "u" + string(rune('a'+g%26)) + string(rune('a'+u))
+			guid := "00000000-0000-0000-0000-0000000000" + string("0123456789abcdef"[g%16]) + string("0123456789abcdef"[u%16])
+			src.users[id] = &User{ID: id, ObjectIdentifier: guid}
+			dir.guid[guid] = "CN=" + id
+			groups[string(rune('A'+g))] = append(groups[string(rune('A'+g))], Member{ID: id, Type: "user"})
+		}
+	}
+	if _, err := New(dir).Resolve(context.Background(), groups, src); err != nil {
+		t.Fatal(err)
+	}
+	if dir.calls != 1 {
+		t.Fatalf("%d directory calls for 50 groups, want 1 batched call", dir.calls)
+	}
+}

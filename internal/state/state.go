@@ -1,0 +1,474 @@
+// Package state owns writeback's embedded database (bbolt): the Graph delta
+// links, the cloud model cache that incremental rounds need (groups with their
+// member sets, users with their on-premises anchors), which groups still need
+// work, per-group status and quarantine, and the provisioning log.
+//
+// Everything is keyed so it can be streamed with a cursor: 500,000 groups never
+// have to be in memory at once.
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names. Cloud buckets carry a generation suffix so a full ingestion can
+// be written beside the current data and switched in one transaction.
+var (
+	bMeta   = []byte("meta")
+	bDirty  = []byte("dirty")
+	bStatus = []byte("status")
+	bLog    = []byte("log")
+	bRounds = []byte("rounds")
+)
+
+const (
+	kindGroups = "groups"
+	kindUsers  = "users"
+)
+
+// Group is the cached cloud side of one group (members are kept apart).
+type Group struct {
+	ID                    string         `json:"id"`
+	DisplayName           string         `json:"displayName,omitempty"`
+	Description           string         `json:"description,omitempty"`
+	MailNickname          string         `json:"mailNickname,omitempty"`
+	SecurityEnabled       bool           `json:"securityEnabled"`
+	MailEnabled           bool           `json:"mailEnabled"`
+	OnPremisesSyncEnabled *bool          `json:"onPremisesSyncEnabled,omitempty"`
+	GroupTypes            []string       `json:"groupTypes,omitempty"`
+	Raw                   map[string]any `json:"raw,omitempty"` // selected properties, for scoping filters and mappings
+}
+
+// User is the cached cloud side of one user: what member resolution needs.
+type User struct {
+	ID                string `json:"id"`
+	DisplayName       string `json:"displayName,omitempty"`
+	UserPrincipalName string `json:"upn,omitempty"`
+	ObjectIdentifier  string `json:"onPremisesObjectIdentifier,omitempty"`
+	SID               string `json:"onPremisesSecurityIdentifier,omitempty"`
+	ImmutableID       string `json:"onPremisesImmutableId,omitempty"`
+	SyncEnabled       *bool  `json:"onPremisesSyncEnabled,omitempty"`
+}
+
+// DB is the open state file. Only one process may hold it.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Open opens (or creates) the state file. A second writeback on the same file
+// gets a clear error instead of waiting forever.
+func Open(path string) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open state %s: locked by another writeback process (stop it, or set state.path to another file)", path)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		// Drop generations a killed full ingestion left behind.
+		cur := map[string]bool{}
+		for _, k := range []string{kindGroups, kindUsers} {
+			g := gen(tx, k)
+			for _, n := range names(k, g) {
+				cur[string(n)] = true
+				if _, err := tx.CreateBucketIfNotExists(n); err != nil {
+					return err
+				}
+			}
+		}
+		var stale [][]byte
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if bytes.Contains(name, []byte(".")) && !cur[string(name)] {
+				stale = append(stale, bytes.Clone(name))
+			}
+			return nil
+		})
+		for _, n := range stale {
+			if err := tx.DeleteBucket(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("initialise state %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close releases the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file's path.
+func (db *DB) Path() string { return db.path }
+
+func gen(tx *bolt.Tx, kind string) uint64 {
+	v := tx.Bucket(bMeta).Get([]byte("gen." + kind))
+	if v == nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(v), 10, 64)
+	return n
+}
+
+// names lists the buckets of one kind's generation.
+func names(kind string, g uint64) [][]byte {
+	s := "." + strconv.FormatUint(g, 10)
+	if kind == kindGroups {
+		return [][]byte{[]byte("groups" + s), []byte("members" + s), []byte("memberof" + s)}
+	}
+	return [][]byte{[]byte("users" + s)}
+}
+
+// Links returns the stored delta links ("" = none yet: the next round is full).
+func (db *DB) Links() (groups, users string, err error) {
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		groups, users = string(m.Get([]byte("link.groups"))), string(m.Get([]byte("link.users")))
+		return nil
+	})
+	return groups, users, err
+}
+
+// Meta reads a small value from the meta bucket.
+func (db *DB) Meta(key string) (string, error) {
+	var v string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bMeta).Get([]byte("x." + key)))
+		return nil
+	})
+	return v, err
+}
+
+// SetMeta stores a small value in the meta bucket.
+func (db *DB) SetMeta(key, value string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Put([]byte("x."+key), []byte(value))
+	})
+}
+
+// Tx is a read-write view for ingesting one batch of delta results. Changes
+// become visible (and durable) only when the batch's function returns nil.
+type Tx struct {
+	tx                        *bolt.Tx
+	groups, members, memberOf *bolt.Bucket
+	users                     *bolt.Bucket
+}
+
+// Update runs fn in one write transaction against the current generation.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(btx *bolt.Tx) error {
+		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
+	})
+}
+
+// View runs fn in a read transaction; the Tx must not be written.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
+	})
+}
+
+func newTx(btx *bolt.Tx, gg, ug uint64) *Tx {
+	g, u := names(kindGroups, gg), names(kindUsers, ug)
+	return &Tx{tx: btx, groups: btx.Bucket(g[0]), members: btx.Bucket(g[1]), memberOf: btx.Bucket(g[2]), users: btx.Bucket(u[0])}
+}
+
+// PutGroup stores a group's properties and reports whether they changed.
+func (t *Tx) PutGroup(g Group) (changed bool, err error) {
+	v, err := json.Marshal(g)
+	if err != nil {
+		return false, fmt.Errorf("encode group %s: %w", g.ID, err)
+	}
+	if old := t.groups.Get([]byte(g.ID)); bytes.Equal(old, v) {
+		return false, nil
+	}
+	return true, t.groups.Put([]byte(g.ID), v)
+}
+
+// DeleteGroup removes a group and its member set; it returns the IDs of the
+// groups it was a member of (their membership changed too).
+func (t *Tx) DeleteGroup(id string) (parents []string, err error) {
+	if err := t.groups.Delete([]byte(id)); err != nil {
+		return nil, err
+	}
+	var drop []string
+	if err := t.Members(id, func(m string, _ string) error { drop = append(drop, m); return nil }); err != nil {
+		return nil, err
+	}
+	if _, err := t.ChangeMembers(id, nil, drop); err != nil {
+		return nil, err
+	}
+	err = t.MemberOf(id, func(p string) error { parents = append(parents, p); return nil })
+	return parents, err
+}
+
+// Group reads one cached group.
+func (t *Tx) Group(id string) (*Group, error) {
+	v := t.groups.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	var g Group
+	if err := json.Unmarshal(v, &g); err != nil {
+		return nil, fmt.Errorf("decode cached group %s: %w", id, err)
+	}
+	return &g, nil
+}
+
+// Groups streams every cached group in ID order.
+func (t *Tx) Groups(fn func(Group) error) error {
+	return t.groups.ForEach(func(k, v []byte) error {
+		var g Group
+		if err := json.Unmarshal(v, &g); err != nil {
+			return fmt.Errorf("decode cached group %s: %w", k, err)
+		}
+		return fn(g)
+	})
+}
+
+// GroupCount is the number of cached groups.
+func (t *Tx) GroupCount() int { return t.groups.Stats().KeyN }
+
+func pair(a, b string) []byte { return []byte(a + "/" + b) }
+
+// ChangeMembers applies a membership delta (add: member ID → type) and
+// reports whether anything changed.
+func (t *Tx) ChangeMembers(groupID string, add map[string]string, remove []string) (changed bool, err error) {
+	for m, typ := range add {
+		k := pair(groupID, m)
+		if old := t.members.Get(k); old != nil && string(old) == typ {
+			continue
+		}
+		changed = true
+		if err := t.members.Put(k, []byte(typ)); err != nil {
+			return changed, err
+		}
+		if err := t.memberOf.Put(pair(m, groupID), []byte{}); err != nil {
+			return changed, err
+		}
+	}
+	for _, m := range remove {
+		k := pair(groupID, m)
+		if t.members.Get(k) == nil {
+			continue
+		}
+		changed = true
+		if err := t.members.Delete(k); err != nil {
+			return changed, err
+		}
+		if err := t.memberOf.Delete(pair(m, groupID)); err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+// Members streams a group's cached members (ID, type).
+func (t *Tx) Members(groupID string, fn func(id, typ string) error) error {
+	prefix := []byte(groupID + "/")
+	c := t.members.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(string(k[len(prefix):]), string(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HasMember reports whether memberID is a cached member of groupID.
+func (t *Tx) HasMember(groupID, memberID string) bool {
+	return t.members.Get(pair(groupID, memberID)) != nil
+}
+
+// MemberOf streams the IDs of the cached groups that have memberID as a member.
+func (t *Tx) MemberOf(memberID string, fn func(groupID string) error) error {
+	prefix := []byte(memberID + "/")
+	c := t.memberOf.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if err := fn(string(k[len(prefix):])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutUser stores a user and reports whether anything resolution uses changed.
+func (t *Tx) PutUser(u User) (changed bool, err error) {
+	v, err := json.Marshal(u)
+	if err != nil {
+		return false, fmt.Errorf("encode user %s: %w", u.ID, err)
+	}
+	if old := t.users.Get([]byte(u.ID)); bytes.Equal(old, v) {
+		return false, nil
+	}
+	return true, t.users.Put([]byte(u.ID), v)
+}
+
+// DeleteUser forgets a user.
+func (t *Tx) DeleteUser(id string) error { return t.users.Delete([]byte(id)) }
+
+// User reads one cached user (nil when unknown).
+func (t *Tx) User(id string) (*User, error) {
+	v := t.users.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	var u User
+	if err := json.Unmarshal(v, &u); err != nil {
+		return nil, fmt.Errorf("decode cached user %s: %w", id, err)
+	}
+	return &u, nil
+}
+
+// MarkDirty records that a group needs planning (reason: changed, deleted, softDeleted, member).
+// A "deleted" mark is never downgraded by a later "changed" in the same batch.
+func (t *Tx) MarkDirty(id, reason string) error {
+	b := t.tx.Bucket(bDirty)
+	if old := string(b.Get([]byte(id))); old == "deleted" || old == "softDeleted" {
+		if reason != "deleted" {
+			return nil
+		}
+	}
+	return b.Put([]byte(id), []byte(reason))
+}
+
+// SetLink stores a delta link (kind "groups" or "users").
+func (t *Tx) SetLink(kind, link string) error {
+	return t.tx.Bucket(bMeta).Put([]byte("link."+kind), []byte(link))
+}
+
+// Dirty returns the groups waiting for a round, with the reason they were marked.
+func (db *DB) Dirty() (map[string]string, error) {
+	out := map[string]string{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bDirty).ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ClearDirty unmarks groups a round finished with. A mark set again since the
+// round read it (different reason) is kept.
+func (db *DB) ClearDirty(done map[string]string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDirty)
+		for id, reason := range done {
+			if string(b.Get([]byte(id))) == reason {
+				if err := b.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// FullIngest writes a complete snapshot of one kind (groups or users) beside
+// the current data; Commit switches to it atomically, Abort drops it. A process
+// killed in between leaves the current data intact.
+type FullIngest struct {
+	db   *DB
+	kind string
+	gen  uint64
+}
+
+// BeginFull starts a full snapshot of kind "groups" or "users".
+func (db *DB) BeginFull(kind string) (*FullIngest, error) {
+	f := &FullIngest{db: db, kind: kind}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		f.gen = gen(tx, kind) + 1
+		for _, n := range names(kind, f.gen) {
+			_ = tx.DeleteBucket(n)
+			if _, err := tx.CreateBucket(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("begin full %s snapshot: %w", kind, err)
+	}
+	return f, nil
+}
+
+// Update runs fn against the new snapshot (the other kind stays current).
+func (f *FullIngest) Update(fn func(*Tx) error) error {
+	return f.db.bolt.Update(func(btx *bolt.Tx) error {
+		gg, ug := gen(btx, kindGroups), gen(btx, kindUsers)
+		if f.kind == kindGroups {
+			gg = f.gen
+		} else {
+			ug = f.gen
+		}
+		return fn(newTx(btx, gg, ug))
+	})
+}
+
+// Commit makes the snapshot current, stores its delta link, and returns the
+// IDs that were in the old snapshot but not in the new one (deleted while no
+// delta link was valid).
+func (f *FullIngest) Commit(link string) (vanished []string, err error) {
+	err = f.db.bolt.Update(func(tx *bolt.Tx) error {
+		old := names(f.kind, gen(tx, f.kind))
+		nw := names(f.kind, f.gen)
+		ob, nb := tx.Bucket(old[0]), tx.Bucket(nw[0])
+		if err := ob.ForEach(func(k, _ []byte) error {
+			if nb.Get(k) == nil {
+				vanished = append(vanished, string(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, n := range old {
+			if err := tx.DeleteBucket(n); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bMeta)
+		if err := m.Put([]byte("gen."+f.kind), []byte(strconv.FormatUint(f.gen, 10))); err != nil {
+			return err
+		}
+		return m.Put([]byte("link."+f.kind), []byte(link))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit full %s snapshot: %w", f.kind, err)
+	}
+	return vanished, nil
+}
+
+// Abort drops the snapshot.
+func (f *FullIngest) Abort() error {
+	return f.db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, n := range names(f.kind, f.gen) {
+			_ = tx.DeleteBucket(n)
+		}
+		return nil
+	})
+}
+
+func seqKey(n uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, n)
+	return k
+}

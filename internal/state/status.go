@@ -1,0 +1,225 @@
+package state
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// GroupStatus is what the engine knows about one provisioned group.
+type GroupStatus struct {
+	ID          string    `json:"id"`
+	DN          string    `json:"dn,omitempty"`
+	LastApplied time.Time `json:"lastApplied,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+	Failures    int       `json:"failures,omitempty"`
+	// QuarantinedUntil: the group is skipped by rounds until then (exponential backoff).
+	QuarantinedUntil time.Time `json:"quarantinedUntil,omitzero"`
+	Unresolved       int       `json:"unresolved,omitempty"`
+}
+
+// Quarantined reports whether the group is skipped at now.
+func (s GroupStatus) Quarantined(now time.Time) bool { return now.Before(s.QuarantinedUntil) }
+
+// Backoff is the quarantine after n consecutive failures: 1 min doubling, at most 24 h.
+func Backoff(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	d := time.Minute
+	for i := 1; i < n && d < 24*time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, 24*time.Hour)
+}
+
+// Status reads one group's status (zero value when none).
+func (db *DB) Status(id string) (GroupStatus, error) {
+	s := GroupStatus{ID: id}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bStatus).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &s)
+	})
+	return s, err
+}
+
+// Statuses streams all group statuses.
+func (db *DB) Statuses(fn func(GroupStatus) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bStatus).ForEach(func(k, v []byte) error {
+			var s GroupStatus
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("decode status %s: %w", k, err)
+			}
+			return fn(s)
+		})
+	})
+}
+
+// PutStatuses stores several statuses in one transaction.
+func (db *DB) PutStatuses(list []GroupStatus) error {
+	if len(list) == 0 {
+		return nil
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bStatus)
+		for _, s := range list {
+			v, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(s.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteStatus forgets a group (deleted from AD).
+func (db *DB) DeleteStatus(ids ...string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := tx.Bucket(bStatus).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Entry is one provisioning log record: what was done to which group, with the
+// values before and after, like Cloud Sync's provisioning logs.
+type Entry struct {
+	Seq     uint64              `json:"seq"`
+	Time    time.Time           `json:"time"`
+	Round   uint64              `json:"round,omitempty"`
+	GroupID string              `json:"groupId"`
+	Name    string              `json:"name,omitempty"`
+	Action  string              `json:"action"` // create, update, rename, add-members, ..., skip, error, staged-delete
+	DN      string              `json:"dn,omitempty"`
+	NewDN   string              `json:"newDN,omitempty"`
+	Before  map[string][]string `json:"before,omitempty"`
+	After   map[string][]string `json:"after,omitempty"`
+	Members []string            `json:"members,omitempty"`
+	Error   string              `json:"error,omitempty"`
+}
+
+// AppendLog adds entries, numbering them.
+func (db *DB) AppendLog(entries ...Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLog)
+		for _, e := range entries {
+			n, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			e.Seq = n
+			if e.Time.IsZero() {
+				e.Time = time.Now().UTC()
+			}
+			v, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(seqKey(n), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Log streams entries newest first; groupID "" means all groups. fn returning
+// ErrStop ends the walk without error.
+func (db *DB) Log(groupID string, fn func(Entry) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bLog).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if groupID != "" && e.GroupID != groupID {
+				continue
+			}
+			if err := fn(e); err != nil {
+				if err == ErrStop {
+					return nil
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ErrStop ends a Log or Rounds walk early.
+var ErrStop = fmt.Errorf("stop")
+
+// Round is the summary of one engine round.
+type Round struct {
+	Seq        uint64        `json:"seq"`
+	Start      time.Time     `json:"start"`
+	Duration   time.Duration `json:"duration"`
+	Full       bool          `json:"full"`
+	DryRun     bool          `json:"dryRun,omitempty"`
+	Groups     int           `json:"groups"` // groups planned
+	Changes    int           `json:"changes"`
+	Applied    int           `json:"applied"`
+	Failed     int           `json:"failed"`
+	Blocked    string        `json:"blocked,omitempty"`
+	Unresolved int           `json:"unresolved"`
+	Error      string        `json:"error,omitempty"`
+}
+
+// AddRound records a round and returns its number.
+func (db *DB) AddRound(r Round) (uint64, error) {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRounds)
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		r.Seq = n
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		// Keep the last 1000 rounds.
+		if n > 1000 {
+			_ = b.Delete(seqKey(n - 1000))
+		}
+		return b.Put(seqKey(n), v)
+	})
+	return r.Seq, err
+}
+
+// Rounds streams rounds newest first.
+func (db *DB) Rounds(fn func(Round) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bRounds).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var r Round
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				if err == ErrStop {
+					return nil
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
