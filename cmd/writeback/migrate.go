@@ -159,6 +159,18 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	return e, nil
 }
 
+// orphanFunc reports cloud groups that no longer exist; nil without Entra.
+func (e *migrateEnv) orphanFunc(ctx context.Context) (func(string) bool, error) {
+	if e.cloud == nil {
+		return nil, nil
+	}
+	live, err := migrate.CloudGroups(ctx, e.cloud)
+	if err != nil {
+		return nil, err
+	}
+	return func(id string) bool { return !live[strings.ToLower(id)] }, nil
+}
+
 func (e *migrateEnv) assess(ctx context.Context) (*migrate.Report, error) {
 	o := migrate.AssessOptions{Base: e.base, Domain: e.domain, DC: e.dc, GCErr: e.gcErr}
 	if e.gc != nil {
@@ -248,18 +260,22 @@ Examples:
 	workers := m.fs.Int("workers", 8, "modifies in flight at once (1..64)")
 	batch := m.fs.Int("batch", 200, "changes journaled and flushed together before they are sent (1..5000)")
 	asJSON := m.fs.Bool("json", false, "print the result as JSON")
+	noEntra := m.fs.Bool("no-entra", false, "do not ask Entra which cloud groups still exist (orphans then get their anchor too)")
 	if err := m.parse(args, stderr); err != nil {
 		return err
 	}
 	if err := migrateCheckRanges(*conns, *workers, *batch); err != nil {
 		return err
 	}
-	e, err := openMigrate(ctx, m, false, false)
+	e, err := openMigrate(ctx, m, false, !*noEntra)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.cfg.AD.URL, Workers: *workers, Batch: *batch}
+	if o.Orphan, err = e.orphanFunc(ctx); err != nil {
+		return err
+	}
 	if !*dry {
 		j, _, err := migrate.OpenJournal(*journal)
 		if err != nil {
@@ -355,6 +371,9 @@ func migratePrintPrepare(w io.Writer, r *migrate.PrepareResult, dry bool, journa
 			fmt.Fprintf(w, "      also on %s\n", d)
 		}
 	}
+	for _, o := range r.Orphans {
+		fmt.Fprintf(w, "  SKIPPED %s: %s\n", o.DN, o.Reason)
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  FAILED %s: %s\n", f.DN, f.Error)
 	}
@@ -385,7 +404,11 @@ Examples:
 		return err
 	}
 	defer e.Close()
-	v, err := migrate.VerifyAnchors(ctx, e.dc, e.base)
+	orphan, err := e.orphanFunc(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := migrate.VerifyAnchors(ctx, e.dc, e.base, orphan)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -140,5 +141,31 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	code, out, _ = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
 	if code != 0 || !strings.Contains(out, "2. Scope evaluation: in scope=true") || !strings.Contains(out, "3. Match: AD group") {
 		t.Errorf("provision: exit %d\n%s", code, out)
+	}
+
+	// The daemon: a change in the tenant reaches AD within a round; cancelling stops it cleanly.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var runOut, runErr bytes.Buffer
+	go func() { done <- runRun(ctx, []string{"--config", cfgFile}, &runOut, &runErr) }()
+	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000001", func(g *emulator.Group) { g.DisplayName = "Finance EU" }); err != nil {
+		t.Fatal(err)
+	}
+	dc := l.Conn(t)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		g, err := dc.GroupByAnchor(context.Background(), l.OU, "Group_aaaaaaaa-1111-4000-8000-000000000001", false)
+		if err == nil && g != nil && g.CN == "Finance EU_000000000001" {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("rename did not reach AD through writeback run within 60s; log:\n%s", runErr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run after cancel: %v", err)
 	}
 }

@@ -13,11 +13,11 @@ import (
 
 // groupType values (flags: 0x80000000 security, 0x2 global, 0x4 domain local, 0x8 universal).
 const (
-	GroupTypeGlobalSecurity         int32 = -2147483646
-	GroupTypeDomainLocalSecurity    int32 = -2147483644
-	GroupTypeUniversalSecurity      int32 = -2147483640
-	GroupTypeUniversalDistribution  int32 = 8
-	GroupTypeGlobalDistribution     int32 = 2
+	GroupTypeGlobalSecurity          int32 = -2147483646
+	GroupTypeDomainLocalSecurity     int32 = -2147483644
+	GroupTypeUniversalSecurity       int32 = -2147483640
+	GroupTypeUniversalDistribution   int32 = 8
+	GroupTypeGlobalDistribution      int32 = 2
 	GroupTypeDomainLocalDistribution int32 = 4
 )
 
@@ -265,18 +265,19 @@ func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bo
 		return opErr(op, dn, err)
 	}
 	code := Code(err)
-	switch {
-	case code == 0, // network
-		code == CodeNoSuchObject && len(vals) > 1 && matchedIsGroup(err, dn),
-		code == CodeInsufficientAccess, code == CodeStrongAuthRequired, code == CodeConfidentialityRequired:
+	switch code {
+	case 0, // network
+		CodeInsufficientAccess, CodeStrongAuthRequired, CodeConfidentialityRequired:
 		return opErr(op, dn, err)
+	case CodeNoSuchObject:
+		// the group itself, or a member DN? Servers differ in matchedDN, so ask.
+		if e, serr := c.SearchOne(ctx, dn, []string{"1.1"}); serr != nil || e == nil {
+			return opErr(op, dn, err)
+		}
 	}
 	if len(vals) == 1 {
 		if already(code, add) {
 			return nil
-		}
-		if code == CodeNoSuchObject && matchedIsGroup(err, dn) {
-			return opErr(op, dn, err)
 		}
 		*errs = append(*errs, opErr(fmt.Sprintf("%s (member %s)", op, vals[0]), dn, err))
 		return nil
@@ -294,17 +295,6 @@ func already(code uint16, add bool) bool {
 		return code == CodeEntryAlreadyExists || code == CodeAttributeOrValueExists
 	}
 	return code == CodeUnwillingToPerform || code == CodeNoSuchAttribute
-}
-
-// matchedIsGroup: a noSuchObject is about the group itself when the server's
-// matchedDN is the group's parent (the group is missing), not the group (a
-// member DN is missing).
-func matchedIsGroup(err error, dn string) bool {
-	var le *ldap.Error
-	if !errors.As(err, &le) {
-		return false
-	}
-	return le.MatchedDN != "" && !EqualDN(le.MatchedDN, dn)
 }
 
 // DiffMembers returns the exact changes that turn current into want, comparing

@@ -2,8 +2,15 @@ package ad_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,17 +115,24 @@ func TestTLSModes(t *testing.T) {
 	}
 }
 
-// pemFromOtherLab writes some CA certificate that is not the lab's: the
-// system bundle's first certificate, or a throwaway self-signed one.
+// pemFromOtherLab writes a freshly generated self-signed CA certificate: one
+// that certainly did not sign the lab's.
 func pemFromOtherLab(t *testing.T, path string) {
 	t.Helper()
-	if b, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt"); err == nil {
-		if i := strings.Index(string(b), "-----END CERTIFICATE-----"); i > 0 {
-			os.WriteFile(path, b[:i+len("-----END CERTIFICATE-----\n")], 0o644)
-			return
-		}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skip("no other CA certificate available")
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Some Other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCreateModifyDelete(t *testing.T) {

@@ -77,6 +77,8 @@ type Sync struct {
 	// (default: the whole domain, as Cloud Sync matches). Narrow it when other
 	// tools' groups carry Group_ anchors elsewhere in the domain.
 	SearchBase string `yaml:"searchBase,omitempty"`
+	// Workers is how many LDAP writes apply runs in parallel (default 4).
+	Workers int `yaml:"workers,omitempty"`
 }
 
 // Log is the logging format.
@@ -207,6 +209,9 @@ func (s *Sync) applyDefaults() {
 	if s.FullReconcile == 0 {
 		s.FullReconcile = Duration(24 * time.Hour)
 	}
+	if s.Workers == 0 {
+		s.Workers = 4
+	}
 }
 
 func (s *Sync) validate() []error {
@@ -216,6 +221,9 @@ func (s *Sync) validate() []error {
 	}
 	if time.Duration(s.FullReconcile) < time.Duration(s.Interval) {
 		errs = append(errs, fmt.Errorf("sync.fullReconcile %s: want at least sync.interval (%s)", time.Duration(s.FullReconcile), time.Duration(s.Interval)))
+	}
+	if s.Workers < 1 || s.Workers > 64 {
+		errs = append(errs, fmt.Errorf("sync.workers %d: want 1..64", s.Workers))
 	}
 	if s.SearchBase != "" && !strings.Contains(s.SearchBase, "=") {
 		errs = append(errs, fmt.Errorf("sync.searchBase %q: want a DN such as OU=Groups,DC=contoso,DC=com", s.SearchBase))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
@@ -56,17 +57,15 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	finalDN := map[string]string{}
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
-	for i, c := range p.Plan.Changes {
-		if ctx.Err() != nil {
-			res.Interrupted = true
-			break
-		}
-		if failed[c.GroupID] != nil {
-			continue
-		}
-		// The write in flight finishes even when ctx is cancelled (SIGTERM):
-		// stopping between writes keeps each group's steps whole.
-		entry, err := e.applyOne(context.WithoutCancel(ctx), c)
+	var (
+		mu      sync.Mutex
+		done    int
+		logErr  error
+		workers = max(1, e.cfg.Sync.Workers)
+	)
+	record := func(c plan.Change, entry state.Entry, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
 			failed[c.GroupID] = err
 			failStep[c.GroupID] = string(c.Action)
@@ -89,15 +88,57 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			e.log.Info("applied", "group", c.GroupID, "action", c.Action, "dn", c.DN)
 		}
 		logs = append(logs, entry)
-		if len(logs) >= 200 {
-			if err := e.db.AppendLog(logs...); err != nil {
-				return res, err
-			}
+		if len(logs) >= 500 && logErr == nil {
+			logErr = e.db.AppendLog(logs...)
 			logs = logs[:0]
 		}
+		done++
 		if o.Progress != nil {
-			o.Progress(i+1, total)
+			o.Progress(done, total)
 		}
+	}
+	// Phases run one after the other (a group exists before members reference
+	// it); inside a phase every change belongs to a different group, so they
+	// run in parallel on the DC.
+	changes := p.Plan.Changes
+	for len(changes) > 0 && !res.Interrupted {
+		n := 1
+		for n < len(changes) && changes[n].Action.Phase() == changes[0].Action.Phase() {
+			n++
+		}
+		phase := changes[:n]
+		changes = changes[n:]
+		work := make(chan plan.Change)
+		var wg sync.WaitGroup
+		for range min(workers, len(phase)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for c := range work {
+					// The write in flight finishes even when ctx is cancelled
+					// (SIGTERM): stopping between writes keeps each step whole.
+					entry, err := e.applyOne(context.WithoutCancel(ctx), c)
+					record(c, entry, err)
+				}
+			}()
+		}
+		for _, c := range phase {
+			if ctx.Err() != nil {
+				res.Interrupted = true
+				break
+			}
+			mu.Lock()
+			skip := failed[c.GroupID] != nil
+			mu.Unlock()
+			if !skip {
+				work <- c
+			}
+		}
+		close(work)
+		wg.Wait()
+	}
+	if logErr != nil {
+		return res, logErr
 	}
 	if err := e.db.AppendLog(logs...); err != nil {
 		return res, err

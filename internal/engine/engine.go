@@ -78,13 +78,13 @@ type Engine struct {
 
 // Options are the engine's dependencies.
 type Options struct {
-	Config  *config.Config
-	State   *state.DB
-	DC      Directory
-	GC      Catalog // nil: the DC is used (single-domain forests)
-	Source  Source
-	Logger  *slog.Logger
-	Now     func() time.Time // nil: time.Now
+	Config *config.Config
+	State  *state.DB
+	DC     Directory
+	GC     Catalog // nil: the DC is used (single-domain forests)
+	Source Source
+	Logger *slog.Logger
+	Now    func() time.Time // nil: time.Now
 }
 
 // New validates the configuration parts the engine compiles (scope filters,

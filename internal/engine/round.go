@@ -177,7 +177,7 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		if err != nil {
 			return nil, err
 		}
-		if st.Quarantined(now) {
+		if st.Quarantined(now) && len(o.Groups) == 0 {
 			out.Quarantined = append(out.Quarantined, id)
 			continue
 		}

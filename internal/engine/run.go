@@ -204,4 +204,3 @@ func summarize(s []string) string {
 	}
 	return strings.Join(s, ", ")
 }
-

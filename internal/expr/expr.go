@@ -176,3 +176,35 @@ func (e *Expr) String() string {
 
 // Source returns the text the expression was parsed from.
 func (e *Expr) Source() string { return e.src }
+
+// SelectsUniqueValue reports whether the expression is a SelectUniqueValue,
+// which Microsoft applies only when the target object is created.
+func (e *Expr) SelectsUniqueValue() bool {
+	n := e.root
+	for n.kind == nParen {
+		n = n.args[0]
+	}
+	return n.kind == nCall && n.fn.name == "SelectUniqueValue"
+}
+
+// Volatile reports whether the expression can give a different result for the
+// same attributes (it calls Now, Guid or RandomString), so a planner should
+// not treat a changed result as drift.
+func (e *Expr) Volatile() bool {
+	var walk func(n *node) bool
+	walk = func(n *node) bool {
+		if n.kind == nCall {
+			switch n.fn.name {
+			case "Now", "Guid", "RandomString":
+				return true
+			}
+		}
+		for _, a := range n.args {
+			if walk(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(e.root)
+}

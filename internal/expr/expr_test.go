@@ -431,3 +431,22 @@ func BenchmarkParseDefaultCN(b *testing.B) {
 		}
 	}
 }
+
+func TestExprProperties(t *testing.T) {
+	tests := []struct {
+		src              string
+		unique, volatile bool
+	}{
+		{defaultCN, false, false},
+		{`SelectUniqueValue([a], [b])`, true, false},
+		{`(SelectUniqueValue([a], Append([b], RandomString(3, 1, 0, 0, 0))))`, true, true},
+		{`DateDiff("d", Now(), [hire])`, false, true},
+		{`Append("x", guid())`, false, true},
+	}
+	for _, tt := range tests {
+		e := MustParse(tt.src)
+		if e.SelectsUniqueValue() != tt.unique || e.Volatile() != tt.volatile {
+			t.Errorf("%s: SelectsUniqueValue=%v Volatile=%v, want %v %v", tt.src, e.SelectsUniqueValue(), e.Volatile(), tt.unique, tt.volatile)
+		}
+	}
+}

@@ -400,7 +400,7 @@ func (p *parser) checkTopLevel(n *node, top bool) error {
 		return p.errAt(n.pos, "SelectUniqueValue must be the outermost function; it cannot be nested")
 	}
 	for _, a := range n.args {
-		if err := p.checkTopLevel(a, false); err != nil {
+		if err := p.checkTopLevel(a, top && n.kind == nParen); err != nil {
 			return err
 		}
 	}

@@ -102,15 +102,30 @@ func Running(o Options) (*Lab, error) {
 		return nil, ErrNotRunning
 	}
 	pid, _ := strconv.Atoi(env["LAB_PID"])
-	if pid <= 0 || !isSamba(pid) {
+	if pid <= 0 || !isSamba(pid, dir) {
 		return nil, ErrNotRunning
 	}
 	return &Lab{Dir: dir, Env: env}, nil
 }
 
-func isSamba(pid int) bool {
+// isSamba: pid is a samba with a file open in this instance's directory (a
+// stale pid file could otherwise name another instance's samba after a reboot;
+// samba rewrites its command line, so the fds are what identify it).
+func isSamba(pid int, dir string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && bytes.HasPrefix(b, []byte("samba"))
+	if err != nil || !bytes.HasPrefix(b, []byte("samba")) {
+		return false
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return true // not ours to inspect (not root): trust the pid file
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(target, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Up starts the instance (installing Samba and provisioning on first use) or

@@ -37,12 +37,22 @@ install() {
 [[ $cmd == install ]] && { install; exit 0; }
 [[ -n $cmd && -n $dir ]] || usage
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
+# an instance keeps the knobs it was provisioned with; the environment can still override
+settings=$dir/lab.settings
+# shellcheck source=/dev/null
+[[ -f $settings ]] && source "$settings"
 REALM=${LAB_REALM:-CONTOSO.TEST}; DOMAIN=${LAB_DOMAIN:-CONTOSO}; PASS=${LAB_PASS:-Passw0rd!Lab}
 HOST=${LAB_HOST:-dc1}; ADDR=${LAB_ADDR:-127.0.0.1}; realm_lc=${REALM,,}
 BASE="DC=${realm_lc//./,DC=}"; BIND="CN=Administrator,CN=Users,$BASE"
 conf=$dir/etc/smb.conf; pidf=$dir/run/samba.pid; pristine=$dir.pristine
 
-running() { [[ -f $pidf ]] && grep -qa '^samba' "/proc/$(cat "$pidf")/cmdline" 2>/dev/null; }
+# a samba holding files in $dir (after a reboot a stale pid may be another instance's samba)
+running() {
+  [[ -f $pidf ]] || return 1
+  local pid; pid=$(cat "$pidf")
+  grep -qa '^samba' "/proc/$pid/cmdline" 2>/dev/null &&
+    find "/proc/$pid/fd" -maxdepth 1 -lname "$dir/*" 2>/dev/null | grep -q .
+}
 
 provision() {
   [[ -f $dir/private/sam.ldb ]] && return 1
@@ -60,6 +70,8 @@ provision() {
     printf 'subjectAltName=DNS:%s,DNS:localhost,IP:%s\n' "$HOST.$realm_lc" "$ADDR" >san.ext
     openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
       -extfile san.ext -out cert.pem 2>/dev/null; chmod 600 key.pem ca.key)
+  printf ': "${LAB_ADDR:=%s}" "${LAB_HOST:=%s}" "${LAB_REALM:=%s}" "${LAB_DOMAIN:=%s}" "${LAB_EXTEND_SCHEMA:=%s}"\n' \
+    "$ADDR" "$HOST" "$REALM" "$DOMAIN" "${LAB_EXTEND_SCHEMA:-1}" >"$settings"
   # the password travels by file, never on a command line of ours
   (umask 077; printf '%s\n' "$PASS" >"$dir/password")
   return 0

@@ -432,6 +432,22 @@ func (c *cloudGroup) unified() bool {
 	return false
 }
 
+// CloudGroups reads the IDs (lower-case) of the cloud groups that exist, for
+// PrepareOptions.Orphan.
+func CloudGroups(ctx context.Context, c Cloud) (map[string]bool, error) {
+	all, err := readCloud(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for id, g := range all {
+		if g.g.Removed == nil {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
 // readCloud reads every cloud group with its members (one full delta round;
 // a group split across pages is merged).
 func readCloud(ctx context.Context, c Cloud) (map[string]*cloudGroup, error) {
@@ -517,6 +533,14 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			return fmt.Errorf("assess: look members up in the Global Catalog: %w", err)
 		}
 	}
+	// A nested group that is itself being migrated resolves by its anchor once
+	// prepare has copied it, whatever its anchor is today.
+	migrating := map[string]bool{}
+	for i, g := range groups {
+		if r.Groups[i].InScope {
+			migrating[ad.NormalizeDN(g.DN)] = true
+		}
+	}
 	for i, g := range groups {
 		gr := &r.Groups[i]
 		if !gr.InScope {
@@ -525,6 +549,9 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 		for _, m := range g.Members {
 			e := found[ad.NormalizeDN(m)]
 			reason := memberReason(e)
+			if e != nil && migrating[ad.NormalizeDN(m)] {
+				reason = ""
+			}
 			if reason == "" {
 				gr.Resolvable++
 				continue
@@ -765,8 +792,13 @@ func groupProblems(r *Report) {
 				"keep the group Connect Sync currently manages and delete or clear adminDescription/msDS-ExternalDirectoryObjectId on the stale copy")
 		}
 		if g.Cloud != nil && (!g.Cloud.Found || g.Cloud.Deleted) {
-			add("orphan", false, "the cloud group no longer exists (deleted in Entra)",
-				"not taken over: handover leaves it out of scope and writeback never touches it; delete it in AD when no longer needed")
+			if g.Anchor != "" && g.AnchorState != AnchorDifferent {
+				add("orphan-anchored", true, "the cloud group no longer exists but the AD group carries its anchor, so writeback would delete it (safety.onDelete)",
+					"clear its msDS-ExternalDirectoryObjectId (writeback migrate rollback does, if prepare set it) or delete the group in AD")
+			} else {
+				add("orphan", false, "the cloud group no longer exists (deleted in Entra)",
+					"not taken over: prepare skips it, handover leaves it out of scope, writeback never touches it; delete it in AD when no longer needed")
+			}
 		}
 		if g.Cloud != nil && g.Cloud.Drift {
 			add("display-name-drift", false, fmt.Sprintf("displayName in AD %q differs from the cloud's %q", g.Cloud.ADName, g.Cloud.DisplayName),
@@ -841,6 +873,8 @@ func codeSummary(code string) string {
 		return "the same object ID is on more than one group"
 	case "orphan":
 		return "the cloud group no longer exists"
+	case "orphan-anchored":
+		return "the cloud group no longer exists but the AD group carries its anchor: writeback would delete it"
 	case "display-name-drift":
 		return "displayName in AD differs from the cloud's"
 	case "member-removal":

@@ -101,6 +101,10 @@ type PrepareOptions struct {
 	Batch    int
 	Progress func(done, total int)
 	Log      *slog.Logger
+	// Orphan, when set, reports object IDs whose cloud group no longer exists:
+	// their anchor is not copied, because writeback would delete a group it
+	// owns whose cloud group is gone.
+	Orphan func(objectID string) bool
 }
 
 // Conflict is an in-scope group prepare did not touch.
@@ -134,6 +138,7 @@ type PrepareResult struct {
 	Changed      int             `json:"changed"` // modifies that succeeded (0 on a dry run)
 	Planned      []PlannedChange `json:"planned,omitempty"`
 	Conflicts    []Conflict      `json:"conflicts,omitempty"`
+	Orphans      []Conflict      `json:"orphans,omitempty"` // deleted in Entra: not copied
 	Failures     []Failure       `json:"failures,omitempty"`
 	Interrupted  bool            `json:"interrupted,omitempty"`
 	Elapsed      time.Duration   `json:"elapsedNs"`
@@ -165,6 +170,11 @@ func Prepare(ctx context.Context, dir Directory, o PrepareOptions) (*PrepareResu
 		}
 		res.InScope++
 		dups := s.duplicateOf(i)
+		if id, _ := ObjectIDFromAnchor(g.AdminDescription); o.Orphan != nil && g.Anchor == "" && o.Orphan(id) {
+			res.Orphans = append(res.Orphans, Conflict{DN: g.DN, GUID: g.GUID.String(), AdminDescription: g.AdminDescription,
+				Reason: "the cloud group no longer exists: anchor not copied, so writeback will never own (and delete) it"})
+			continue
+		}
 		switch state := CompareAnchor(g.AdminDescription, g.Anchor); {
 		case state == AnchorEqual && len(dups) == 0:
 			res.AlreadyEqual++
@@ -454,12 +464,14 @@ type Mismatch struct {
 type VerifyResult struct {
 	InScope    int        `json:"inScope"`
 	Equal      int        `json:"equal"`
+	Orphans    int        `json:"orphans,omitempty"` // deleted in the cloud, left without anchor
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
 }
 
 // VerifyAnchors checks that every in-scope group has both attributes equal and
-// that no anchor is on two groups.
-func VerifyAnchors(ctx context.Context, dir Directory, base string) (*VerifyResult, error) {
+// that no anchor is on two groups. orphan (may be nil) marks object IDs deleted
+// in the cloud: those must have no anchor, and are counted apart.
+func VerifyAnchors(ctx context.Context, dir Directory, base string, orphan func(objectID string) bool) (*VerifyResult, error) {
 	s, err := scan(ctx, dir, base)
 	if err != nil {
 		return nil, err
@@ -469,8 +481,16 @@ func VerifyAnchors(ctx context.Context, dir Directory, base string) (*VerifyResu
 		if !inScope(g) {
 			continue
 		}
-		res.InScope++
 		dups := s.duplicateOf(i)
+		if id, _ := ObjectIDFromAnchor(g.AdminDescription); orphan != nil && orphan(id) {
+			res.Orphans++
+			if g.Anchor != "" {
+				res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Anchor: g.Anchor,
+					Problem: "the cloud group no longer exists but the anchor is set: writeback would delete this group; clear msDS-ExternalDirectoryObjectId"})
+			}
+			continue
+		}
+		res.InScope++
 		switch st := CompareAnchor(g.AdminDescription, g.Anchor); {
 		case st == AnchorMissing:
 			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Problem: "msDS-ExternalDirectoryObjectId is empty: run writeback migrate prepare"})

@@ -41,13 +41,13 @@ type Options struct {
 
 // Stats counts what the server did, so tests can prove the client paged.
 type Stats struct {
-	Searches         int
-	PagedSearches    int
-	MaxPageReturned  int // most entries returned in one search response
-	MaxValsReturned  int // most values of one attribute in one entry
-	RangedRequests   int // searches that asked for attr;range=
-	SizeLimitErrors  int
-	Modifies, Adds   int
+	Searches        int
+	PagedSearches   int
+	MaxPageReturned int // most entries returned in one search response
+	MaxValsReturned int // most values of one attribute in one entry
+	RangedRequests  int // searches that asked for attr;range=
+	SizeLimitErrors int
+	Modifies, Adds  int
 }
 
 // Server is a running test LDAP server.
@@ -718,4 +718,3 @@ func (s *Server) modDN(op *ber.Packet) result {
 	s.entries[ad.NormalizeDN(newDN)] = e
 	return result{}
 }
-
