@@ -327,3 +327,35 @@ groups:
 	}
 	_ = fmt.Sprint
 }
+
+// TestConcurrentReaders runs delta rounds in parallel with changes (for -race).
+func TestConcurrentReaders(t *testing.T) {
+	f, err := emulator.Generate(emulator.GenOptions{Groups: 50, Users: 200, Memberships: 1000, Nested: 5, Largest: 150, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := emulatortest.StartWith(t, &f, emulator.Options{PageSize: 7, MembersPerPage: 40})
+	ctx := context.Background()
+	done := make(chan error, 3)
+	for range 3 {
+		go func() {
+			c, err := entra.New(ctx, env.Config)
+			if err != nil {
+				done <- err
+				return
+			}
+			_, _, err = c.GroupsDelta(ctx, "", func(entra.Group) error { return nil })
+			done <- err
+		}()
+	}
+	for i := range 30 {
+		if err := env.Admin.AddMembers(f.Groups[i%50].ID, f.Users[(i*7)%200].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

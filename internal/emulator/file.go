@@ -85,27 +85,35 @@ type stateEntry struct {
 
 // SaveState writes the tenant and its change history to path atomically.
 func (t *Tenant) SaveState(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("save emulator state: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	// Entries are encoded one at a time, so a large tenant's state is never
+	// held in memory as one JSON document; the read lock keeps it consistent.
 	t.mu.RLock()
-	s := stateFile{Version: 1, TenantID: t.tenantID, Epoch: t.epoch, Seq: t.seq, MinSeq: t.minSeq,
-		Entries: make([]stateEntry, len(t.entries))}
+	head, _ := json.Marshal(stateFile{Version: 1, TenantID: t.tenantID, Epoch: t.epoch, Seq: t.seq, MinSeq: t.minSeq})
+	// head ends with "entries":null}; reopen the array.
+	w.Write(bytes.TrimSuffix(head, []byte("null}")))
+	w.WriteString("[\n")
+	enc := json.NewEncoder(w)
 	for i, e := range t.entries {
 		se := stateEntry{Kind: e.kind, User: e.user, Group: e.group, Object: e.obj, State: e.state, Created: e.created,
 			Changed: e.changed, Removed: e.removed, MemberChanged: e.memberChanged, Log: e.log, MemberOf: e.memberOf}
 		if e.kind == kindGroup {
-			se.Members = append([]int32(nil), e.sortedMembers()...)
+			se.Members = e.sortedMembers()
 		}
-		s.Entries[i] = se
+		if i > 0 {
+			w.WriteString(",")
+		}
+		if err = enc.Encode(&se); err != nil {
+			break
+		}
 	}
-	// Encoding happens under the read lock: entries share the tenant's structs.
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		t.mu.RUnlock()
-		return fmt.Errorf("save emulator state: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	err = json.NewEncoder(w).Encode(&s)
 	t.mu.RUnlock()
+	w.WriteString("]}\n")
 	if err == nil {
 		err = w.Flush()
 	}

@@ -112,8 +112,11 @@ type entry struct {
 	created, changed, removed, memberChanged uint64
 	members                                  map[int32]struct{}
 	sorted                                   []int32 // members in order; nil when stale
-	log                                      []memberChange
-	memberOf                                 []int32 // groups it was in when soft-deleted, for restore
+	// sortMu guards building sorted: readers holding only the tenant's read
+	// lock may build it concurrently. Writers reset it under the write lock.
+	sortMu   sync.Mutex
+	log      []memberChange
+	memberOf []int32 // groups it was in when soft-deleted, for restore
 }
 
 func (e *entry) id() string {
@@ -137,6 +140,8 @@ func (e *entry) odataType() string {
 }
 
 func (e *entry) sortedMembers() []int32 {
+	e.sortMu.Lock()
+	defer e.sortMu.Unlock()
 	if e.sorted == nil {
 		s := make([]int32, 0, len(e.members))
 		for m := range e.members {

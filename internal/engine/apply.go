@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -261,7 +263,15 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 			if lerr == nil && g != nil && plan.NormDN(g.DN) == plan.NormDN(c.DN) {
 				return entry, nil
 			}
-			return entry, fmt.Errorf("create group %s: the DN is taken by an object without anchor %s; it is left untouched: %w", c.DN, c.Anchor, err)
+			taken := false
+			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, "(objectClass=*)", []string{"1.1"}, func(*ldap.Entry) error { taken = true; return nil }); serr != nil && !ad.IsNoSuchObject(serr) {
+				return entry, err
+			}
+			if taken {
+				return entry, fmt.Errorf("the DN is taken by an object without anchor %s, which is left untouched: %w", c.Anchor, err)
+			}
+			// Nothing at the DN: AD refused a unique value, e.g. the sAMAccountName.
+			return entry, fmt.Errorf("%w (another object already has one of its unique values, usually the sAMAccountName; it was free when planned)", err)
 		}
 		return entry, err
 	case plan.Update, plan.Convert:

@@ -468,3 +468,30 @@ func TestUsersDeltaAndLookups(t *testing.T) {
 		t.Errorf("UsersByID (-want +got):\n%s", d)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	env := emulatortest.Start(t, sample())
+	steps := newClient(t, env).Check(context.Background())
+	var names []string
+	for _, s := range steps {
+		if s.Err != nil {
+			t.Errorf("step %s: %v", s.Name, s.Err)
+		}
+		names = append(names, s.Name)
+	}
+	if d := cmp.Diff([]string{"token", "groups", "users", "delta"}, names); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+	bad := env.Config
+	f := filepath.Join(t.TempDir(), "s")
+	os.WriteFile(f, []byte("wrong"), 0o600)
+	bad.Credential.Secret.File = f
+	c, err := entra.New(context.Background(), bad, entra.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps = c.Check(context.Background())
+	if len(steps) != 1 || steps[0].Name != "token" || steps[0].Err == nil || steps[0].Fix == "" {
+		t.Errorf("wrong secret: steps %+v", steps)
+	}
+}

@@ -235,6 +235,9 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 		return nil
 	})
 	if err != nil {
+		if ad.IsNoSuchObject(err) {
+			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", r.Base)
+		}
 		return nil, fmt.Errorf("assess: read the groups Connect Sync wrote under %s: %w", r.Base, err)
 	}
 	sc := &scanned{groups: groups, byObjectID: byObjectID, anchorHolders: anchorHolders}

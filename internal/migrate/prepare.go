@@ -52,6 +52,9 @@ func scan(ctx context.Context, dir Directory, base string) (*scanned, error) {
 		return nil
 	})
 	if err != nil {
+		if ad.IsNoSuchObject(err) {
+			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", base)
+		}
 		return nil, fmt.Errorf("read the groups Connect Sync wrote under %s: %w", base, err)
 	}
 	return s, nil
