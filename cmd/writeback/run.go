@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/engine"
+	"github.com/writeback/writeback/internal/state"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,31 +51,22 @@ Flags:
 	log := s.log
 	interval := time.Duration(s.cfg.Sync.Interval)
 	fullEvery := time.Duration(s.cfg.Sync.FullReconcile)
-	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", s.db.Path())
+	path := s.db.Path()
+	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", path)
+	// The state file is held only during a round, so 'writeback status' and
+	// 'writeback log' can read it between rounds.
+	s.db.Close()
+	s.db = nil
 	allow := *allowDeletes
 	for {
-		full, err := fullDue(s, fullEvery)
-		if err != nil {
-			return err
-		}
-		res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
+		err := oneRound(ctx, s, path, fullEvery, allow)
 		allow = false
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
-		case errors.Is(err, engine.ErrBlocked):
-			log.Error("round blocked: nothing applied", "err", err)
-		case err != nil:
-			log.Error("round failed", "err", err)
-		default:
-			logRound(s, res)
 		}
 		if *once {
-			if err != nil {
-				return err
-			}
-			return nil
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -83,6 +75,53 @@ Flags:
 		case <-time.After(interval):
 		}
 	}
+}
+
+// oneRound opens the state, runs a round, logs it and closes the state.
+func oneRound(ctx context.Context, s *session, path string, fullEvery time.Duration, allow bool) error {
+	db, err := openStateRetry(ctx, path)
+	if err != nil {
+		s.log.Error("round skipped", "err", err)
+		return err
+	}
+	s.db = db
+	defer func() { db.Close(); s.db = nil }()
+	if err := s.newEngine(ctx); err != nil {
+		return err
+	}
+	full, err := fullDue(s, fullEvery)
+	if err != nil {
+		return err
+	}
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, engine.ErrBlocked):
+		s.log.Error("round blocked: nothing applied", "err", err)
+	case err != nil:
+		s.log.Error("round failed", "err", err)
+	default:
+		logRound(s, res)
+	}
+	return err
+}
+
+// openStateRetry waits a little for a 'status' or 'log' reading the file.
+func openStateRetry(ctx context.Context, path string) (*state.DB, error) {
+	var last error
+	for range 5 {
+		db, err := state.Open(path)
+		if err == nil {
+			return db, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return nil, last
 }
 
 func fullDue(s *session, every time.Duration) (bool, error) {

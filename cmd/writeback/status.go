@@ -23,7 +23,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 Shows the last rounds, the groups waiting for the next round, quarantined
 groups (failing, retried with exponential backoff) and groups with errors.
-Reads the state file only (while 'writeback run' holds it, retry between rounds).
+Reads the state file only; works while 'writeback run' is running (between its rounds).
 
 Examples:
   writeback status

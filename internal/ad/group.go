@@ -356,7 +356,7 @@ func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, 
 		op = "move"
 	}
 	if err := c.do(ctx, func() error { return c.l.ModifyDN(req) }); err != nil {
-		return "", opErr(op, dn, fmt.Errorf("to %s,%s: %w", newRDN, orParent(newParent, dn), err))
+		return "", fmt.Errorf("%w (to %s,%s)", opErr(op, dn, err), newRDN, orParent(newParent, dn))
 	}
 	return newRDN + "," + orParent(newParent, dn), nil
 }

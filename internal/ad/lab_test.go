@@ -145,7 +145,7 @@ func TestCreateModifyDelete(t *testing.T) {
 	}
 	anchor := "Group_0aa1bb2c-0000-4000-8000-0123456789ab"
 	err = c.CreateGroup(ctx, dn, map[string][]string{
-		"sAMAccountName":                 {"Sales EMEA_0123456789ab"},
+		"sAMAccountName":                 {"Sales EMEA_" + l.Tag},
 		ad.AttrExternalDirectoryObjectID: {anchor},
 		"adminDescription":               {anchor},
 		"description":                    {"from Entra"},
@@ -154,7 +154,7 @@ func TestCreateModifyDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := c.GroupByAnchor(ctx, l.BaseDN, anchor, false)
+	g, err := c.GroupByAnchor(ctx, l.OU, anchor, false)
 	if err != nil || g == nil {
 		t.Fatalf("GroupByAnchor = %v, %v", g, err)
 	}
@@ -178,7 +178,7 @@ func TestCreateModifyDelete(t *testing.T) {
 	if err := c.Delete(ctx, dn); err != nil {
 		t.Fatal(err)
 	}
-	if g, err := c.GroupByAnchor(ctx, l.BaseDN, anchor, false); g != nil || err != nil {
+	if g, err := c.GroupByAnchor(ctx, l.OU, anchor, false); g != nil || err != nil {
 		t.Errorf("after delete: %v, %v", g, err)
 	}
 	err = c.Delete(ctx, dn)
@@ -235,7 +235,7 @@ func TestNastyNames(t *testing.T) {
 				t.Fatal(err)
 			}
 			anchor := fmt.Sprintf("Group_nasty-%d", i)
-			if err := c.CreateGroup(ctx, dn, map[string][]string{ad.AttrExternalDirectoryObjectID: {anchor}, "sAMAccountName": {fmt.Sprintf("nasty-%s-%d", l.OU[3:11], i)}}); err != nil {
+			if err := c.CreateGroup(ctx, dn, map[string][]string{ad.AttrExternalDirectoryObjectID: {anchor}, "sAMAccountName": {fmt.Sprintf("nasty-%s-%d", l.Tag, i)}}); err != nil {
 				t.Fatalf("create %q as %q: %v", name, dn, err)
 			}
 			g, err := c.GroupByAnchor(ctx, l.OU, anchor, false)
@@ -305,7 +305,7 @@ func TestMoveAndRename(t *testing.T) {
 	if err != nil || moved != "CN=after,"+other {
 		t.Fatalf("move = %q, %v", moved, err)
 	}
-	g, err := c.GroupByAnchor(ctx, l.BaseDN, "Group_move", false)
+	g, err := c.GroupByAnchor(ctx, l.OU, "Group_move", false)
 	if err != nil || g == nil || !ad.EqualDN(g.DN, moved) || g.GUID != before.GUID {
 		t.Errorf("after move: %+v %v", g, err)
 	}
@@ -463,7 +463,7 @@ func TestGlobalCatalogLookups(t *testing.T) {
 	users := l.CreateUsers(t, 5, "gc")
 	var anchors []string
 	for i := 0; i < 250; i++ { // more than one OR batch
-		a := fmt.Sprintf("Group_gc-%s-%03d", l.OU[3:12], i)
+		a := fmt.Sprintf("Group_gc-%s-%03d", l.Tag, i)
 		anchors = append(anchors, a)
 		if i%50 != 0 {
 			continue

@@ -154,6 +154,16 @@ func (m *Mappings) validate() []error {
 		default:
 			errs = append(errs, fmt.Errorf("mappings.attributes.%s.apply %q: want always or onCreate", name, mp.Apply))
 		}
+		switch strings.ToLower(name) {
+		case "admindescription", "msds-externaldirectoryobjectid":
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s: the anchor attribute is fixed to Append(\"Group_\", [objectId]) and cannot be mapped", name))
+		case "member", "objectclass", "grouptype", "distinguishedname", "objectguid", "objectsid":
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s cannot be mapped (membership, class and type are set by writeback; use mappings.groupType for the type)", name))
+		}
+		if mp.Expression == "" && !strings.EqualFold(name, "sAMAccountName") && !strings.EqualFold(name, "cn") &&
+			!strings.EqualFold(name, "description") && !strings.EqualFold(name, "displayName") && !strings.EqualFold(name, "parentDistinguishedName") {
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s: expression is required", name))
+		}
 		// Parsed at load so a typo stops startup with its position, not a round later.
 		if mp.Expression != "" {
 			if _, err := expr.Parse(mp.Expression); err != nil {

@@ -204,14 +204,49 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		return res, err
 	}
 	if !res.Interrupted {
+		// A group blocked by a name collision stays pending: it is planned
+		// again next round, so renaming the foreign object unblocks it.
+		colliding := map[string]bool{}
+		for _, c := range p.Plan.Collisions {
+			colliding[c.GroupID] = true
+		}
 		clear := map[string]string{}
 		for id, r := range p.Dirty {
-			if failed[id] == nil {
+			if failed[id] == nil && !colliding[id] {
 				clear[id] = r
 			}
 		}
 		if err := e.db.ClearDirty(clear); err != nil {
 			return res, err
+		}
+		// Parents planned in an earlier round could not reference a group
+		// that did not exist yet; now they can.
+		planned := make(map[string]bool, len(p.Planned))
+		for _, id := range p.Planned {
+			planned[id] = true
+		}
+		var created []string
+		for _, c := range p.Plan.Changes {
+			if c.Action == plan.Create && failed[c.GroupID] == nil {
+				created = append(created, c.GroupID)
+			}
+		}
+		if len(created) > 0 {
+			if err := e.db.Update(func(tx *state.Tx) error {
+				for _, id := range created {
+					if err := tx.MemberOf(id, func(parent string) error {
+						if planned[parent] {
+							return nil
+						}
+						return tx.MarkDirty(parent, "member")
+					}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return res, err
+			}
 		}
 		if len(failed) > 0 {
 			// Failed groups are retried by the next incremental round once their quarantine ends.

@@ -38,17 +38,22 @@ func newMemDir() *memDir {
 
 func (d *memDir) BaseDN(context.Context) (string, error) { return "DC=test", nil }
 
+var samRE = regexp.MustCompile(`\(sAMAccountName=([^)]+)\)`)
+
 var anchorRE = regexp.MustCompile(`msDS-ExternalDirectoryObjectId=([^)]+)\)`)
 
 func (d *memDir) Search(_ context.Context, base string, s ad.Scope, filter string, _ []string, fn func(*ldap.Entry) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.searches++
-	if strings.HasPrefix(filter, "(sAMAccountName=") {
-		v := strings.TrimSuffix(strings.TrimPrefix(filter, "(sAMAccountName="), ")")
-		for _, g := range d.groups {
-			if strings.EqualFold(g.SAMAccountName, v) {
-				return fn(ldap.NewEntry(g.DN, nil))
+	if m := samRE.FindAllStringSubmatch(filter, -1); m != nil {
+		for _, x := range m {
+			for _, g := range d.groups {
+				if strings.EqualFold(g.SAMAccountName, x[1]) {
+					if err := fn(ldap.NewEntry(g.DN, map[string][]string{"sAMAccountName": {g.SAMAccountName}})); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -318,6 +323,10 @@ const (
 )
 
 func newMemEngine(t *testing.T) (*Engine, *memDir, *memSource, *state.DB) {
+	return newMemEngineWith(t, "")
+}
+
+func newMemEngineWith(t *testing.T, extraYAML string) (*Engine, *memDir, *memSource, *state.DB) {
 	t.Helper()
 	dir := newMemDir()
 	dir.users[uGUID] = uDN
@@ -330,7 +339,7 @@ func newMemEngine(t *testing.T) (*Engine, *memDir, *memSource, *state.DB) {
 ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
 entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
 safety: {deleteThreshold: 1}
-`))
+` + extraYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,5 +453,54 @@ func TestFailingGroupIsQuarantinedOthersGoOn(t *testing.T) {
 	}
 	if d, _ := db.Dirty(); len(d) != 0 {
 		t.Fatalf("still pending: %v", d)
+	}
+}
+
+func TestManyCreatesCheckNamesInBatches(t *testing.T) {
+	eng, dir, src, _ := newMemEngine(t)
+	dir.groups["cn=foreign,dc=test"] = &ad.Group{DN: "CN=foreign,DC=test", SAMAccountName: "Team 07"}
+	for i := range 40 {
+		id := fmt.Sprintf("bbbbbbbb-0000-0000-0000-%012d", i)
+		src.groups[id] = entra.Group{ID: id, DisplayName: fmt.Sprintf("Team %02d", i), SecurityEnabled: true}
+	}
+	dir.searches = 0
+	res, err := eng.RunOnce(context.Background(), RoundOptions{})
+	if err != nil || res.Applied.Failed != 0 {
+		t.Fatalf("%v %+v", err, res.Applied)
+	}
+	sams := map[string]bool{}
+	for _, g := range dir.groups {
+		if sams[g.SAMAccountName] {
+			t.Errorf("duplicate sAMAccountName %q", g.SAMAccountName)
+		}
+		sams[g.SAMAccountName] = true
+	}
+	if !sams["Team 07_0007"] || !sams["Team 08"] {
+		t.Errorf("want the taken name suffixed and the others plain: %v", sams)
+	}
+	if dir.searches > 10 {
+		t.Errorf("%d searches for 42 creates; names should be checked in batches", dir.searches)
+	}
+}
+
+func TestScopingGroupMembershipChangesScope(t *testing.T) {
+	const scoping = "ffffffff-0000-0000-0000-000000000001"
+	eng, dir, src, _ := newMemEngineWith(t, "scope: {mode: selected, memberOf: "+scoping+"}\n")
+	src.groups[scoping] = entra.Group{ID: scoping, DisplayName: "Writeback scope", SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: idA, Type: "group"}}}
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dir.groups) != 1 {
+		t.Fatalf("%d groups, want only A (the scoping group is not provisioned)", len(dir.groups))
+	}
+	// B joins the scoping group: the next delta round provisions it.
+	src.change(entra.Group{ID: scoping, MembersDelta: []entra.MemberRef{{ID: idB, Type: "group"}}})
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dir.groups) != 2 || res.Planned.Full {
+		t.Fatalf("after B joined the scope: %d groups (full=%v)", len(dir.groups), res.Planned.Full)
 	}
 }

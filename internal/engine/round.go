@@ -150,9 +150,20 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	desired := map[string]*plan.Desired{}
 	src := &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}}
 	reserved := map[string]bool{}
+	free, err := e.prefetchSAM(ctx, keys(cands), actual)
+	if err != nil {
+		return nil, err
+	}
 	unique := func(c string) (bool, error) {
-		if reserved[strings.ToLower(c)] {
+		l := strings.ToLower(c)
+		if reserved[l] {
 			return false, nil
+		}
+		if isFree, known := free[l]; known {
+			if isFree {
+				reserved[l] = true
+			}
+			return isFree, nil
 		}
 		taken := false
 		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, "(sAMAccountName="+ad.EscapeFilter(c)+")", []string{"1.1"}, func(*ldap.Entry) error {
@@ -283,6 +294,56 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	return out, nil
 }
 
+// prefetchSAM checks the first sAMAccountName candidate of every group the
+// plan may create in batched OR filters (200 per search), so a large first sync
+// does not make one search per group. It returns lower-case name -> free.
+func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[string]plan.Actual) (map[string]bool, error) {
+	free := map[string]bool{}
+	var cands []string
+	for _, id := range ids {
+		if _, exists := actual[strings.ToLower(plan.Anchor(id))]; exists {
+			continue
+		}
+		var g *state.Group
+		if err := e.db.View(func(tx *state.Tx) error {
+			var err error
+			g, err = tx.Group(id)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		if c, ok := e.mapper.DefaultSAMCandidate(mapping.Group{ID: id, Raw: g.Raw}); ok {
+			if _, dup := free[strings.ToLower(c)]; !dup {
+				free[strings.ToLower(c)] = true
+				cands = append(cands, c)
+			}
+		}
+	}
+	if len(cands) < 20 {
+		return map[string]bool{}, nil // point searches are as cheap
+	}
+	for start := 0; start < len(cands); start += 200 {
+		end := min(start+200, len(cands))
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, c := range cands[start:end] {
+			f.WriteString("(sAMAccountName=" + ad.EscapeFilter(c) + ")")
+		}
+		f.WriteString(")")
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{"sAMAccountName"}, func(en *ldap.Entry) error {
+			free[strings.ToLower(en.GetAttributeValue("sAMAccountName"))] = false
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check %d sAMAccountNames: %w", end-start, err)
+		}
+	}
+	return free, nil
+}
+
 // extraAttrs are the mapped attributes ad.Group does not read by default.
 func (e *Engine) extraAttrs() []string {
 	known := map[string]bool{"cn": true, "parentdistinguishedname": true, "description": true, "displayname": true,
@@ -369,7 +430,7 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 	record := func(e *ldap.Entry) {
 		in.Occupied[e.DN] = e.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
 	}
-	if len(want) <= 50 {
+	if len(want) <= 10 {
 		for _, dn := range want {
 			err := e.dir.Search(ctx, dn, ad.ScopeBase, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
 			if err != nil && !ad.IsNoSuchObject(err) {

@@ -296,6 +296,16 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 	return r, nil
 }
 
+// DefaultSAMCandidate is the first sAMAccountName the default would try for
+// g; ok is false when sAMAccountName is mapped by an expression.
+func (m *Mapper) DefaultSAMCandidate(g Group) (string, bool) {
+	if m.sam != nil {
+		return "", false
+	}
+	c, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, nil)
+	return c, err == nil
+}
+
 // DefaultSAM is writeback's sAMAccountName default: the display name with the
 // characters AD forbids removed, at most 20 characters (the pre-Windows 2000
 // limit, so the name also works in DOMAIN\name logons and old tools). When it

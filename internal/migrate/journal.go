@@ -20,7 +20,7 @@ import (
 // Lines:
 //
 //	{"type":"run","time":...,"command":"prepare","base":"OU=...","host":"dc1:636","version":1}
-//	{"type":"intent","seq":7,"dn":"CN=...","guid":"...","attr":"msDS-ExternalDirectoryObjectId","before":null,"after":"Group_..."}
+//	{"type":"intent","seq":7,"time":...,"dn":"CN=...","guid":"...","attr":"msDS-ExternalDirectoryObjectId","before":null,"after":"Group_..."}
 //	{"type":"done","seq":7,"guid":"..."}
 //	{"type":"failed","seq":7,"guid":"...","error":"..."}
 //
@@ -150,7 +150,7 @@ func (j *Journal) Append(r *Record) error {
 		j.seq++
 		r.Seq = j.seq
 	}
-	if r.Time.IsZero() && r.Type == "run" {
+	if r.Time.IsZero() && (r.Type == "run" || r.Type == "intent") {
 		r.Time = time.Now().UTC()
 	}
 	b, err := json.Marshal(r)

@@ -136,8 +136,7 @@ func TestWriteProbeWithoutRights(t *testing.T) {
 	for i, u := range quoted {
 		raw[2*i], raw[2*i+1] = byte(u), byte(u>>8)
 	}
-	rdn, _, _ := strings.Cut(l.OU, ",")
-	sam := "wbprobe" + rdn[len(rdn)-8:] // the OU's random suffix: unique per run
+	sam := "wbprobe" + l.Tag // sAMAccountName is domain-wide unique
 	dn := "CN=" + sam + "," + l.OU
 	err = c.Add(t.Context(), dn, map[string][]string{
 		"objectClass":        {"top", "person", "organizationalPerson", "user"},

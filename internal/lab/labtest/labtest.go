@@ -31,6 +31,10 @@ type Lab struct {
 	OU     string // this test's OU, empty at start, deleted at the end
 	BaseDN string
 	Env    map[string]string // the lab's LAB_* settings
+	// Tag is random hex unique to this test's OU. sAMAccountName is unique in the
+	// whole domain, not per OU: put Tag in the sAMAccountNames a test creates so
+	// concurrent or interrupted runs of the same test do not collide.
+	Tag string
 }
 
 // User is a user object created for a test.
@@ -114,7 +118,8 @@ func AD(t testing.TB) *Lab {
 		c.Close()
 		t.Fatalf("labtest: %v", err)
 	}
-	l.OU = "OU=" + ouName(t.Name()) + "," + parent
+	l.Tag = randHex(4)
+	l.OU = "OU=" + ouName(t.Name(), l.Tag) + "," + parent
 	if err := c.CreateOU(ctx, l.OU); err != nil {
 		c.Close()
 		t.Fatalf("labtest: %v", err)
@@ -138,12 +143,12 @@ func AD(t testing.TB) *Lab {
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // ouName is the test name made DN-safe and unique across runs and packages.
-func ouName(name string) string {
+func ouName(name, tag string) string {
 	n := unsafe.ReplaceAllString(name, "-")
 	if len(n) > 40 {
 		n = n[:40]
 	}
-	return n + "-" + randHex(4)
+	return n + "-" + tag
 }
 
 func randHex(n int) string {

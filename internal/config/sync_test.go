@@ -1,0 +1,39 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const syncTestBase = `
+ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}}
+`
+
+func TestSyncSectionErrorsNameTheSetting(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"mappings: {attributes: {cn: {expression: 'Append([displayName]'}}}", "mappings.attributes.cn: position"},
+		{"mappings: {attributes: {msDS-ExternalDirectoryObjectId: {expression: '\"x\"'}}}", "anchor attribute is fixed"},
+		{"mappings: {attributes: {member: {expression: '\"x\"'}}}", "mappings.attributes.member cannot be mapped"},
+		{"mappings: {attributes: {info: {apply: onCreate}}}", "mappings.attributes.info: expression is required"},
+		{"scope: {filters: [{clauses: [{attribute: displayName, operator: LIKE, value: x}]}]}", `scope.filters[0].clauses[0]: operator "LIKE"`},
+		{"scope: {filters: [{clauses: [{attribute: displayName, operator: REGEX MATCH, value: '(('}]}]}", "scope.filters[0].clauses[0]: regular expression"},
+		{"safety: {onDelete: move}", "safety.onDelete move needs safety.moveTo"},
+		{"sync: {workers: 0, interval: 1h, fullReconcile: 1m}", "sync.fullReconcile 1m0s: want at least sync.interval"},
+	} {
+		_, err := Parse([]byte(syncTestBase + tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s\n  error = %v\n  want it to contain %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestSyncDefaults(t *testing.T) {
+	c, err := Parse([]byte(syncTestBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Scope.Mode != "all" || c.Safety.DeleteThreshold != 500 || c.Safety.OnDelete != "delete" || c.Safety.OnOutOfScope != "leave" ||
+		c.Mappings.GroupType != "universalSecurity" || c.Sync.Workers != 4 || c.State.Path != "writeback.db" {
+		t.Errorf("defaults: %+v %+v %+v %+v", c.Scope, c.Safety, c.Mappings, c.Sync)
+	}
+}
