@@ -45,7 +45,7 @@ if [[ $FUZZTIME != 0 ]]; then
   for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do
     for f in $(go test -list '^Fuzz' "$dir" | grep '^Fuzz' || true); do
       echo "fuzz $dir $f" >&2
-      out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime="$FUZZTIME" "$dir" 2>&1) ||
+      out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=5s "$dir" 2>&1) ||
         { printf '%s\n' "$out" >&2; echo "fuzz target $f in $dir failed (the failing input is under $dir/testdata/fuzz/$f)" >&2; exit 1; }
     done
   done
