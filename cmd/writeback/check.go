@@ -25,8 +25,10 @@ configured: the bind password can be read, the DC is reachable, its TLS
 certificate verifies, the bind works, the schema has msDS-ExternalDirectoryObjectId,
 the Global Catalog answers and replicates that attribute, the target OU exists,
 and the bind account may create, modify and delete a group there (a probe group
-it removes again). Each line says ok, fail (with the fix) or skip. The exit
-code is 1 if any check failed.
+it removes again). With an entra section it then checks Microsoft Graph: a
+token can be acquired, groups and users can be read, groups delta works.
+Each line says ok, fail (with the fix) or skip. The exit code is 1 if any
+check failed.
 
 Flags:
 `)
@@ -34,7 +36,7 @@ Flags:
 		fmt.Fprint(stderr, `
 Examples:
   writeback check --config /etc/writeback/writeback.yaml
-  writeback check --config <(writeback lab config)
+  writeback check --config <(writeback lab config)     # the lab AD and Graph emulator
   writeback check --config writeback.yaml --no-write --json
 `)
 	}
@@ -73,7 +75,9 @@ Examples:
 		print(r)
 		results = append(results, r)
 		checks := preflight.ADChecks()
-		// Entra checks are appended here once the Entra client exists.
+		if cfg.Entra != nil {
+			checks = append(checks, preflight.EntraChecks()...)
+		}
 		results = append(results, preflight.Run(ctx, env, checks, print)...)
 	}
 	failed := preflight.Failed(results)

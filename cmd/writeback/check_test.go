@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
 
@@ -86,9 +87,13 @@ func TestCheckUsage(t *testing.T) {
 }
 
 func TestLabCommand(t *testing.T) {
-	l := labtest.Get(t)
+	labtest.Get(t)
 	var out, errb bytes.Buffer
 	if err := runLab(context.Background(), []string{"config"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lab.Running(lab.Default())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != l.ConfigYAML() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/scope"
@@ -256,8 +257,8 @@ Examples:
 `, stderr)
 	dry := m.fs.Bool("dry-run", false, "list the changes; write nothing")
 	journal := m.fs.String("journal", "writeback-prepare.journal", "journal `FILE` (appended to; keep it for rollback)")
-	conns := m.fs.Int("connections", 2, "LDAP connections to spread the modifies over (1..16)")
-	workers := m.fs.Int("workers", 8, "modifies in flight at once (1..64)")
+	conns := m.fs.Int("connections", 1, "LDAP connections to spread the modifies over (1..16; one was fastest against Samba, a Windows DC may take more)")
+	workers := m.fs.Int("workers", 4, "modifies in flight at once (1..64)")
 	batch := m.fs.Int("batch", 200, "changes journaled and flushed together before they are sent (1..5000)")
 	asJSON := m.fs.Bool("json", false, "print the result as JSON")
 	noEntra := m.fs.Bool("no-entra", false, "do not ask Entra which cloud groups still exist (orphans then get their anchor too)")
@@ -650,7 +651,27 @@ Examples:
 		return nil
 	}
 	fmt.Fprintf(stdout, "\nwriteback plan --full --config %s\n", *out)
-	return runPlan(ctx, []string{"--full", "--config", *out}, stdout, stderr)
+	s, err := openSession(ctx, *out, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: true}})
+	if err != nil {
+		return err
+	}
+	if err := writePlanned(stdout, res.Planned); err != nil {
+		return err
+	}
+	if v := migrate.TakeoverViolations(res.Planned.Plan); len(v) > 0 {
+		fmt.Fprintf(stdout, "\nThe takeover would change what users see (%d):\n", len(v))
+		for _, x := range v {
+			fmt.Fprintf(stdout, "  %s\n", x)
+		}
+		return withExitCode(exitAttention, errors.New("do not apply this configuration yet: fix the groups above (run assess) and run handover again"))
+	}
+	fmt.Fprintf(stdout, "\nTakeover check passed: no rename, move, delete, create or member removal. Next: writeback apply --config %s\n", *out)
+	return nil
 }
 
 func migrateWriteJSON(w io.Writer, v any) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -117,6 +118,31 @@ type session struct {
 	src    *entra.Client
 	eng    *engine.Engine
 	log    *slog.Logger
+	// lastFailed is the number of groups the daemon's last round failed.
+	lastFailed int
+	// resolver keeps resolved members across the daemon's rounds.
+	resolver *resolve.Resolver
+}
+
+// redial replaces the AD connections (after a DC restart or network failure).
+func (s *session) redial(ctx context.Context) error {
+	dc, err := ad.Dial(ctx, s.cfg.AD)
+	if err != nil {
+		return fmt.Errorf("connect to AD: %w", err)
+	}
+	gc, err := ad.DialGC(ctx, s.cfg.AD)
+	if err != nil {
+		dc.Close()
+		return fmt.Errorf("connect to the Global Catalog: %w", err)
+	}
+	if s.dc != nil {
+		s.dc.Close()
+	}
+	if s.gc != nil {
+		s.gc.Close()
+	}
+	s.dc, s.gc = dc, gc
+	return nil
 }
 
 func (s *session) Close() {
@@ -166,7 +192,10 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 }
 
 func (s *session) newEngine(ctx context.Context) error {
-	eng, err := engine.New(ctx, engine.Options{Config: s.cfg, State: s.db, DC: s.dc, GC: s.gc, Source: s.src, Logger: s.log})
+	if s.resolver == nil {
+		s.resolver = resolve.New(nil) // the engine sets its directory
+	}
+	eng, err := engine.New(ctx, engine.Options{Config: s.cfg, State: s.db, DC: s.dc, GC: s.gc, Source: s.src, Logger: s.log, Resolver: s.resolver})
 	if err != nil {
 		return err
 	}

@@ -270,6 +270,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			}
 		}
 	}
+	if len(failed) > 0 {
+		// A failure may come from a cached member DN that moved: resolve afresh next time.
+		e.resolver.Forget()
+	}
 	res.Duration = e.now().Sub(start)
 	res.Writes = e.dir.writes.Load() - writes0
 	return res, nil

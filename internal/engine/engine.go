@@ -85,6 +85,9 @@ type Options struct {
 	Source Source
 	Logger *slog.Logger
 	Now    func() time.Time // nil: time.Now
+	// Resolver, when set, is reused (with its cache of resolved members)
+	// across engines: the daemon makes one engine per round.
+	Resolver *resolve.Resolver
 }
 
 // New validates the configuration parts the engine compiles (scope filters,
@@ -134,7 +137,13 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: a Global Catalog connection is required")
 		}
 	}
-	e.resolver = resolve.New(&catalog{gc: gc, dc: e.dir, base: e.domain})
+	cat := &catalog{gc: gc, dc: e.dir, base: e.domain}
+	if o.Resolver != nil {
+		o.Resolver.SetDirectory(cat)
+		e.resolver = o.Resolver
+	} else {
+		e.resolver = resolve.New(cat)
+	}
 	s := o.Config.Safety
 	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
 	return e, nil

@@ -263,6 +263,22 @@ func TestLabFirstSyncDeltasAndConvergence(t *testing.T) {
 			t.Error("out-of-scope group was removed; default is leave")
 		}
 	})
+	// Drift made by hand in AD is repaired by the full reconcile.
+	salesDN := f.adGroups()[plan.Anchor(gSales)].DN
+	if err := f.dc.Modify(ctx, salesDN, map[string][]string{"description": {"edited by hand"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dc.RemoveMembers(ctx, salesDN, []string{users[1].DN}); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.round(RoundOptions{}); !r.Planned.Plan.Empty() {
+		t.Errorf("an incremental round acted on drift it cannot see: %v", r.Planned.Plan.Changes)
+	}
+	r := f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
+	if s := f.adGroups()[plan.Anchor(gSales)]; s.Description != "new" || !slices.Contains(rdns(s.Members), cn(users[1])) {
+		t.Errorf("full reconcile did not repair drift: %q %v", s.Description, rdns(s.Members))
+	}
+	t.Logf("full reconcile repaired drift: %d changes, %d LDAP writes, %d searches", len(r.Planned.Plan.Changes), r.LDAP.Writes, r.LDAP.Searches)
 	step("group deleted", func() error { return adm.DeleteGroup(gParent, true) }, func(g map[string]ad.Group) {
 		if _, ok := g[plan.Anchor(gParent)]; ok {
 			t.Error("deleted group still in AD")
@@ -336,9 +352,17 @@ func TestLabForeignCollisionUntouched(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbc")
 	tf := sampleTenant(users)
-	tf.Groups = []emulator.Group{{ID: gSales, DisplayName: "Sales", SecurityEnabled: true, Members: []string{tf.Users[0].ID}}}
+	tf.Groups = []emulator.Group{
+		{ID: gSales, DisplayName: "Sales", SecurityEnabled: true, Members: []string{tf.Users[0].ID}},
+		{ID: gParent, DisplayName: "Written by Connect Sync", SecurityEnabled: true, Members: []string{tf.Users[0].ID}},
+	}
 	ctx := context.Background()
 	dc := l.Conn(t)
+	// A Connect Sync group not prepared for migration: adminDescription, no anchor.
+	unprepared := "CN=Group_" + gParent + "," + l.OU
+	if err := dc.CreateGroup(ctx, unprepared, map[string][]string{"adminDescription": {plan.Anchor(gParent)}, "sAMAccountName": {"cs-" + gParent[:8] + "p"}}); err != nil {
+		t.Fatal(err)
+	}
 	foreign := "CN=Sales_000000000001," + l.OU
 	if err := dc.CreateGroup(ctx, foreign, map[string][]string{"sAMAccountName": {"foreign-" + gSales[:6]}, "description": {"hands off"}}); err != nil {
 		t.Fatal(err)
@@ -349,8 +373,12 @@ func TestLabForeignCollisionUntouched(t *testing.T) {
 	f := newFixtureOn(t, l, tf, nil)
 	res := f.round(RoundOptions{})
 	p := res.Planned.Plan
-	if len(p.Collisions) != 1 || !strings.EqualFold(p.Collisions[0].DN, foreign) || p.Collisions[0].Holder != "" {
+	if len(p.Collisions) != 2 || !strings.EqualFold(p.Collisions[0].DN, foreign) || p.Collisions[0].Holder != "" ||
+		!strings.EqualFold(p.Collisions[1].DN, unprepared) || !strings.Contains(p.Collisions[1].Reason, "writeback migrate") {
 		t.Fatalf("collisions = %+v", p.Collisions)
+	}
+	if n := len(f.adGroups()); n != 2 {
+		t.Errorf("AD has %d groups in the OU, want the 2 pre-existing ones only", n)
 	}
 	if res.LDAP.Writes != 0 {
 		t.Errorf("%d LDAP writes despite the collision", res.LDAP.Writes)

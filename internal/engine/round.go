@@ -72,6 +72,10 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		return nil, err
 	}
 	full := (o.Full || pending == "1") && len(o.Groups) == 0
+	if full {
+		// A full round re-resolves every member: users may have moved in AD.
+		e.resolver.Forget()
+	}
 	dirty, err := e.db.Dirty()
 	if err != nil {
 		return nil, fmt.Errorf("read pending groups: %w", err)
@@ -283,8 +287,12 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	}
 	sort.Slice(in.Desired, func(i, j int) bool { return in.Desired[i].ID < in.Desired[j].ID })
 
-	// DNs the plan wants that something else may hold.
+	// DNs the plan wants that something else may hold, and Connect Sync
+	// groups that would be duplicated.
 	if err := e.occupied(ctx, in); err != nil {
+		return nil, err
+	}
+	if in.Unprepared, err = e.unprepared(ctx, in); err != nil {
 		return nil, err
 	}
 	out.Plan = plan.Calculate(in)
@@ -342,6 +350,36 @@ func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[strin
 		}
 	}
 	return free, nil
+}
+
+// unprepared finds, for the groups the plan would create, unanchored AD groups
+// carrying adminDescription Group_<id> (Connect Sync group writeback's mark),
+// 200 per search.
+func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]string, error) {
+	var anchors []string
+	for _, d := range in.Desired {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
+			anchors = append(anchors, d.Anchor)
+		}
+	}
+	out := map[string]string{}
+	for start := 0; start < len(anchors); start += 200 {
+		end := min(start+200, len(anchors))
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=group)(!(" + ad.AttrExternalDirectoryObjectID + "=*))(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(adminDescription=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString("))")
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{"adminDescription"}, func(en *ldap.Entry) error {
+			out[plan.IDFromAnchor(en.GetAttributeValue("adminDescription"))] = en.DN
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // extraAttrs are the mapped attributes ad.Group does not read by default.

@@ -5,6 +5,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"syscall"
 )
 
 func lock(ctx context.Context, o Options) (func(), error) {
@@ -13,3 +14,5 @@ func lock(ctx context.Context, o Options) (func(), error) {
 
 // Lock is not available off Unix.
 func Lock(ctx context.Context, o Options, name string) (func(), error) { return lock(ctx, o) }
+
+func detached() *syscall.SysProcAttr { return nil }

@@ -47,3 +47,7 @@ func Lock(ctx context.Context, o Options, name string) (func(), error) {
 	o.Instance = name
 	return lock(ctx, o)
 }
+
+// detached puts a background child (the Graph emulator) in its own session,
+// so it outlives the command that started it and the terminal's Ctrl-C.
+func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

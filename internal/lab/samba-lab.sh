@@ -112,11 +112,13 @@ EOF
 }
 
 wait_ldap() {
-  local i
+  local i p
   for i in $(seq 1 600); do
     LDAPTLS_CACERT=$dir/tls/ca.pem ldapsearch -x -LLL -H "ldaps://$ADDR" -s base -b '' dn \
       >/dev/null 2>&1 && return 0
-    [[ -f $pidf ]] && ! running && break; sleep 0.1  # samba exited (see log)
+    # samba exited (see log); the pid file is this start's (start_samba removed the old one)
+    p=$(cat "$pidf" 2>/dev/null || true)
+    [[ -n $p ]] && ! kill -0 "$p" 2>/dev/null && break; sleep 0.1
   done
   echo "samba did not come up; log:" >&2; tail -30 "$dir/log/samba.log" >&2; exit 1
 }

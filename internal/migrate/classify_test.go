@@ -134,3 +134,26 @@ func FuzzReadJournal(f *testing.F) {
 		_ = Changes(recs)
 	})
 }
+
+func TestWriteHTMLBounded(t *testing.T) {
+	r := &Report{Recommended: Recommendation{Candidate: Candidates[0]}}
+	for i := 0; i < HTMLMaxGroups+5; i++ {
+		g := GroupReport{DN: "CN=g", Renamed: map[string]bool{}, CNs: map[string]string{}}
+		if i == HTMLMaxGroups+4 {
+			g.DN = "CN=the one with a problem"
+			g.Problems = []Problem{{Code: "anchor-conflict", Blocker: true}}
+		}
+		r.Groups = append(r.Groups, g)
+	}
+	var b strings.Builder
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := strings.Count(out, "<tr data-scope"); n != HTMLMaxGroups {
+		t.Errorf("%d rows, want %d", n, HTMLMaxGroups)
+	}
+	if !strings.Contains(out, "the one with a problem") || !strings.Contains(out, "5 groups without problems") {
+		t.Error("the group with a problem must be kept and the omission said")
+	}
+}

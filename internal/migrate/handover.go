@@ -11,6 +11,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/plan"
 )
 
 // Handover is the configuration that takes the assessed groups over.
@@ -117,4 +118,23 @@ func (h *Handover) YAML(r *Report) ([]byte, error) {
 		return nil, fmt.Errorf("handover configuration does not validate: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// TakeoverViolations lists the changes of the first plan after handover that
+// users would notice: a rename or move, a delete or conversion, a member
+// removal, or a create (the engine did not find the group by its anchor and
+// would make a second one). Attribute updates and member additions are fine.
+func TakeoverViolations(p *plan.Plan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		switch c.Action {
+		case plan.Rename, plan.Move:
+			out = append(out, fmt.Sprintf("%s %s -> %s", c.Action, c.DN, c.NewDN))
+		case plan.Delete, plan.Convert, plan.Create:
+			out = append(out, fmt.Sprintf("%s %s", c.Action, c.DN))
+		case plan.RemoveMembers:
+			out = append(out, fmt.Sprintf("%s %s: %d members", c.Action, c.DN, len(c.Members)))
+		}
+	}
+	return out
 }

@@ -97,10 +97,12 @@ func TestLabHandover(t *testing.T) {
 	p := res.Planned.Plan
 	for _, c := range p.Changes {
 		t.Logf("plan: %s %s %s %v %v", c.Action, c.DN, c.NewDN, c.Attrs, c.Members)
-		switch c.Action {
-		case plan.Rename, plan.Move, plan.Delete, plan.RemoveMembers, plan.Create, plan.Convert:
-			t.Errorf("handover plan has %s of %s %s", c.Action, c.DN, c.NewDN)
-		}
+	}
+	if v := TakeoverViolations(p); len(v) > 0 {
+		t.Errorf("handover plan changes what users see: %v", v)
+	}
+	if len(p.Changes) == 0 || p.Changes[0].Action != plan.Update {
+		t.Errorf("expected the displayName drift update, got %+v", p.Changes)
 	}
 	if len(res.Planned.Errors) > 0 {
 		t.Errorf("plan errors: %+v", res.Planned.Errors)

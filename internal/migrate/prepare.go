@@ -97,7 +97,7 @@ type PrepareOptions struct {
 	Server string
 	// Writers are the connections modifies are spread over (default: dir).
 	Writers []Directory
-	// Workers is how many modifies are in flight at once (default 8).
+	// Workers is how many modifies are in flight at once (default 4).
 	Workers int
 	// Batch is how many intents are fsynced together before their modifies
 	// are sent (default 200).
@@ -228,12 +228,39 @@ type change struct {
 	done          bool // the modify returned success
 }
 
+// ValueSwapper is an optional Directory method: one atomic LDAP modify that
+// deletes the value old (nil: the attribute must be absent) and adds new
+// (nil: leave it absent), failing if the attribute no longer holds old. With
+// it, a value written by someone else between our read and our write is never
+// overwritten; without it, the write is a plain replace.
+type ValueSwapper interface {
+	SwapValue(ctx context.Context, dn, attr string, old, new *string) error
+}
+
+func write(ctx context.Context, dir Directory, c change) error {
+	if s, ok := dir.(ValueSwapper); ok {
+		if err := s.SwapValue(ctx, c.dn, ad.AttrExternalDirectoryObjectID, c.before, c.after); err != nil {
+			switch ad.Code(err) {
+			case ad.CodeNoSuchAttribute, ad.CodeAttributeOrValueExists, ad.CodeConstraintViolation:
+				return fmt.Errorf("%s changed since it was read (now not %s): left alone: %w", ad.AttrExternalDirectoryObjectID, show(c.before), err)
+			}
+			return err
+		}
+		return nil
+	}
+	val := []string{}
+	if c.after != nil {
+		val = []string{*c.after}
+	}
+	return dir.Modify(ctx, c.dn, map[string][]string{ad.AttrExternalDirectoryObjectID: val})
+}
+
 // applyChanges journals and applies changes in batches: the intents of a batch
 // are fsynced, then its modifies run concurrently, then their outcomes are
 // journaled (synced with the next batch's intents, or at the end).
 func applyChanges(ctx context.Context, j *Journal, writers []Directory, cs []change, workers, batch int, progress func(done, total int)) (int, []Failure, error) {
 	if workers <= 0 {
-		workers = 8
+		workers = 4
 	}
 	if batch <= 0 {
 		batch = 200
@@ -269,11 +296,7 @@ func applyChanges(ctx context.Context, j *Journal, writers []Directory, cs []cha
 			go func(dir Directory) {
 				defer wg.Done()
 				for i := range next {
-					val := []string{}
-					if cs[i].after != nil {
-						val = []string{*cs[i].after}
-					}
-					cs[i].err = dir.Modify(ctx, cs[i].dn, map[string][]string{ad.AttrExternalDirectoryObjectID: val})
+					cs[i].err = write(ctx, dir, cs[i])
 					cs[i].done = cs[i].err == nil
 				}
 			}(writers[w%len(writers)])

@@ -252,3 +252,49 @@ func diffSnap(a, b map[string]ad.Group) string {
 	}
 	return strings.Join(d, "\n")
 }
+
+// swapDir adds the atomic compare-and-swap write, and a hook that runs just
+// before it, to play another writer racing prepare.
+type swapDir struct {
+	*fakeDir
+	race func()
+}
+
+func (s *swapDir) SwapValue(ctx context.Context, dn, attr string, old, new *string) error {
+	if s.race != nil {
+		s.race()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[dn]
+	if (old == nil) != (g.Anchor == "") || (old != nil && *old != g.Anchor) {
+		return &ad.OpError{Op: "modify", DN: dn, Code: ad.CodeAttributeOrValueExists, Err: errors.New("value exists")}
+	}
+	g.Anchor = deref(new)
+	return nil
+}
+
+func TestPrepareNeverOverwritesARacingWriter(t *testing.T) {
+	ctx := context.Background()
+	g1, g2 := grp(1, "", ad.GroupTypeUniversalSecurity), grp(2, "", ad.GroupTypeUniversalSecurity)
+	f := newFake(g1, g2)
+	s := &swapDir{fakeDir: f}
+	s.race = func() {
+		f.mu.Lock()
+		f.groups[g1.DN].Anchor = "Group_set-by-someone-else"
+		f.mu.Unlock()
+		s.race = nil
+	}
+	j, _, _ := OpenJournal(filepath.Join(t.TempDir(), "j"))
+	res, err := Prepare(ctx, s, PrepareOptions{Base: testBase, Journal: j, Workers: 1})
+	j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.groups[g1.DN].Anchor; got != "Group_set-by-someone-else" {
+		t.Fatalf("racing value overwritten: %q", got)
+	}
+	if res.Changed != 1 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Error, "changed since it was read") {
+		t.Fatalf("result %+v", res)
+	}
+}

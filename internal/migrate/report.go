@@ -120,10 +120,40 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 }).Parse(htmlTemplate))
 
+// HTMLMaxGroups bounds the per-group table of the HTML page (about 900 bytes a
+// row); the JSON output always has every group.
+const HTMLMaxGroups = 20000
+
+type htmlView struct {
+	*Report
+	Groups     []GroupReport
+	Omitted    int
+	Unresolved []MemberProblem
+}
+
 // WriteHTML writes the assessment as one self-contained HTML page (inline CSS
-// and script, no external resources) for a change request.
+// and script, no external resources) for a change request. Past HTMLMaxGroups
+// groups, the table keeps the groups with problems or renames first.
 func WriteHTML(w io.Writer, r *Report) error {
-	if err := htmlTmpl.Execute(w, r); err != nil {
+	v := htmlView{Report: r, Groups: r.Groups, Unresolved: r.Unresolved}
+	if len(v.Unresolved) > HTMLMaxGroups {
+		v.Unresolved = v.Unresolved[:HTMLMaxGroups]
+	}
+	if len(r.Groups) > HTMLMaxGroups {
+		gs := append([]GroupReport(nil), r.Groups...)
+		rank := func(g GroupReport) int {
+			switch {
+			case len(g.Problems) > 0:
+				return 0
+			case g.Renamed[r.Recommended.Name]:
+				return 1
+			}
+			return 2
+		}
+		sort.SliceStable(gs, func(i, j int) bool { return rank(gs[i]) < rank(gs[j]) })
+		v.Groups, v.Omitted = gs[:HTMLMaxGroups], len(gs)-HTMLMaxGroups
+	}
+	if err := htmlTmpl.Execute(w, v); err != nil {
 		return fmt.Errorf("render HTML report: %w", err)
 	}
 	return nil

@@ -148,12 +148,12 @@ func TestPSQuote(t *testing.T) {
 }
 
 // TestConnectSyncScriptParses runs the tree-sitter PowerShell grammar over the
-// script when its npm packages are installed (npm ci --prefix
+// script when its npm packages are installed (npm ci --ignore-scripts --prefix
 // internal/migrate/testdata/psparse); otherwise it skips.
 func TestConnectSyncScriptParses(t *testing.T) {
 	dir := filepath.Join("testdata", "psparse")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "tree-sitter-powershell")); err != nil {
-		t.Skip("PowerShell grammar not installed: npm ci --prefix internal/migrate/testdata/psparse")
+		t.Skip("PowerShell grammar not installed: npm ci --ignore-scripts --prefix internal/migrate/testdata/psparse")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

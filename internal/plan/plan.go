@@ -140,7 +140,12 @@ type Input struct {
 	// Occupied: DNs (any case) the planner wants to create or rename to that are
 	// already taken, with the holder's anchor ("" = an object we do not own).
 	Occupied map[string]string
-	Policy   Policy
+	// Unprepared: groups (by Entra ID) that have no anchored AD group but an
+	// unanchored one with adminDescription Group_<id> (written by Connect Sync
+	// and not yet prepared for migration), by its DN. Creating another would
+	// duplicate the group, so they are reported and skipped.
+	Unprepared map[string]string
+	Policy     Policy
 }
 
 // Change is one step of a plan.
@@ -269,7 +274,12 @@ func Calculate(in Input) *Plan {
 			finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
 			continue
 		}
-		if holder, ok := occupied[n]; ok && !strings.EqualFold(holder, t.d.Anchor) {
+		if dn, ok := in.Unprepared[t.d.ID]; ok && t.act == nil {
+			t.blocked = true
+			p.Collisions = append(p.Collisions, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
+				Reason: "an AD group written by Connect Sync group writeback (adminDescription " + t.d.Anchor +
+					") exists without msDS-ExternalDirectoryObjectId; prepare it with 'writeback migrate' to take it over (or delete it); no duplicate is created"})
+		} else if holder, ok := occupied[n]; ok && !strings.EqualFold(holder, t.d.Anchor) {
 			t.blocked = true
 			p.Collisions = append(p.Collisions, collision(t.d, t.dn, holder))
 		} else if other, ok := claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {

@@ -147,6 +147,12 @@ func TestCalculate(t *testing.T) {
 			summary: Summary{Create: 1, Unresolved: 1, Collisions: 1},
 		},
 		{
+			name:    "unprepared Connect Sync group: no duplicate created",
+			in:      Input{Desired: []Desired{desired("a", "A")}, Unprepared: map[string]string{"a": "CN=Group_a,OU=WB,DC=lab,DC=test"}, Policy: pol},
+			want:    nil,
+			summary: Summary{Collisions: 1},
+		},
+		{
 			name:    "two cloud groups wanting the same DN: second reported",
 			in:      Input{Desired: []Desired{desired("a", "Same"), desired("b", "Same")}, Policy: pol},
 			want:    []string{"create a"},

@@ -95,6 +95,19 @@ func New(dir Directory) *Resolver {
 	return &Resolver{dir: dir, cache: map[string]string{}}
 }
 
+// SetDirectory replaces the directory (after a reconnect), keeping the cache.
+func (r *Resolver) SetDirectory(dir Directory) {
+	r.mu.Lock()
+	r.dir = dir
+	r.mu.Unlock()
+}
+
+func (r *Resolver) directory() Directory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dir
+}
+
 // Forget drops the cache (a full reconcile re-reads everything).
 func (r *Resolver) Forget() {
 	r.mu.Lock()
@@ -160,7 +173,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 		dn, ok := r.cache[kind+":"+key]
 		return dn, ok
 	}
-	if err := r.lookup(ctx, "guid", keys(guids), r.dir.FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, "guid", keys(guids), r.directory().FindByGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectGUID: %w", err)
 	}
 	sids, immut := map[string]bool{}, map[string]bool{}
@@ -178,7 +191,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			immut[ref.immutableID] = true
 		}
 	}
-	if err := r.lookup(ctx, "sid", keys(sids), r.dir.FindBySIDs); err != nil {
+	if err := r.lookup(ctx, "sid", keys(sids), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectSid: %w", err)
 	}
 	// ImmutableId is the objectGUID (older Connect Sync) or the ms-DS-ConsistencyGuid.
@@ -187,7 +200,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			delete(immut, g)
 		}
 	}
-	if err := r.lookup(ctx, "guid", keys(immut), r.dir.FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, "guid", keys(immut), r.directory().FindByGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
 	}
 	for g := range immut {
@@ -195,10 +208,10 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			delete(immut, g)
 		}
 	}
-	if err := r.lookup(ctx, "cguid", keys(immut), r.dir.FindByConsistencyGUIDs); err != nil {
+	if err := r.lookup(ctx, "cguid", keys(immut), r.directory().FindByConsistencyGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
 	}
-	if err := r.lookup(ctx, "anchor", keys(anchors), r.dir.FindByAnchors); err != nil {
+	if err := r.lookup(ctx, "anchor", keys(anchors), r.directory().FindByAnchors); err != nil {
 		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
 	}
 
@@ -283,7 +296,7 @@ func (r *Resolver) Anchors(ctx context.Context, anchors []string) (map[string]st
 	for i, a := range anchors {
 		norm[i] = "Group_" + strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(a, "Group_"), "group_"))
 	}
-	if err := r.lookup(ctx, "anchor", norm, r.dir.FindByAnchors); err != nil {
+	if err := r.lookup(ctx, "anchor", norm, r.directory().FindByAnchors); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}

@@ -134,10 +134,19 @@ func (db *DB) AppendLog(entries ...Entry) error {
 			if err := b.Put(seqKey(n), v); err != nil {
 				return err
 			}
+			if n > MaxLogEntries {
+				if err := b.Delete(seqKey(n - MaxLogEntries)); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 }
+
+// MaxLogEntries is how many provisioning log entries the state keeps; older
+// ones are dropped as new ones arrive.
+const MaxLogEntries = 200_000
 
 // Log streams entries newest first; groupID "" means all groups. fn returning
 // ErrStop ends the walk without error.

@@ -1,0 +1,55 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWriteText(t *testing.T) {
+	u1 := "CN=alice,CN=Users,DC=lab,DC=test"
+	in := Input{
+		Desired: []Desired{
+			func() Desired {
+				d := desired("a", "New", u1)
+				d.Attrs["description"] = []string{"after"}
+				d.Unresolved = []Unresolved{{ID: "c1", Type: "user", Name: "cloud@x", Reason: "cloud-only user"}}
+				return d
+			}(),
+			desired("b", "Created", u1),
+		},
+		Actual: map[string]Actual{Anchor("a"): func() Actual {
+			a := actual("a", "Old", "CN=bob,CN=Users,DC=lab,DC=test")
+			a.Attrs["description"] = []string{"before"}
+			return a
+		}(), Anchor("d"): actual("d", "Gone")},
+		Gone:   map[string]GoneReason{"d": Deleted},
+		Policy: Policy{OnDelete: "delete", DeleteThreshold: 10},
+	}
+	var b strings.Builder
+	if err := WriteText(&b, Calculate(in)); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`# group "New" (a) will be updated in place`,
+		`~ dn = "CN=Old,OU=Groups,DC=lab,DC=test" -> "CN=New,OU=Groups,DC=lab,DC=test"`,
+		`~ description = "before" -> "after"`,
+		`+ members: 1 to add (alice)`,
+		`- members: 1 to remove (bob)`,
+		`! unresolved: 1 member(s) skipped`,
+		`user cloud@x (c1): cloud-only user`,
+		`# group "Created" (b) will be created`,
+		`# group "Gone" (d) will be deleted (deleted in Entra)`,
+		`Plan: 1 to create, 1 to update, 1 to delete, 2 member adds, 1 member removes.`,
+		`Warnings: 1 unresolved members, 0 collisions.`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	WriteText(&b, Calculate(Input{}))
+	if !strings.Contains(b.String(), "No changes.") {
+		t.Errorf("empty plan: %q", b.String())
+	}
+}

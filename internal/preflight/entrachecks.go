@@ -1,0 +1,107 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/writeback/writeback/internal/entra"
+)
+
+// Entra check names, for Needs.
+const (
+	CheckEntraToken  = "entra.token"
+	CheckEntraGroups = "entra.groups"
+	CheckEntraUsers  = "entra.users"
+	CheckEntraDelta  = "entra.delta"
+	entraStepsValue  = "entra.steps"
+)
+
+// EntraChecks are the Microsoft Entra ID (Graph) checks: a token can be
+// acquired, groups and users can be read, and groups delta is available. They
+// need the configuration's entra section.
+func EntraChecks() []Check {
+	return []Check{
+		{Name: CheckEntraToken, Run: checkEntraToken},
+		{Name: CheckEntraGroups, Needs: []string{CheckEntraToken}, Run: entraStep("groups", "groups readable")},
+		{Name: CheckEntraUsers, Needs: []string{CheckEntraGroups}, Run: entraStep("users", "users and their on-premises anchors readable")},
+		{Name: CheckEntraDelta, Needs: []string{CheckEntraUsers}, Run: entraStep("delta", "groups delta supported")},
+	}
+}
+
+// checkEntraToken runs the client's whole check once (each request depends
+// on the token) and files the steps for the checks after it.
+func checkEntraToken(ctx context.Context, e *Env) Result {
+	cfg := e.Config.Entra
+	if cfg == nil {
+		return skip("no entra section in the configuration")
+	}
+	// A preflight should answer in seconds: retry once, not for minutes.
+	c, err := entra.New(ctx, *cfg,
+		entra.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		entra.WithRetry(policy.RetryOptions{MaxRetries: 1, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 20 * time.Second}))
+	if err != nil {
+		return fail(err.Error(), "fix the entra section as the message says (tenantId, clientId, credential, caFile)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	steps := c.Check(ctx)
+	byName := map[string]entra.CheckStep{}
+	for _, s := range steps {
+		byName[s.Name] = s
+	}
+	e.Values[entraStepsValue] = byName
+	s, found := byName["token"]
+	switch {
+	case !found:
+		return fail("no token step was run", "report this as a bug")
+	case s.Err != nil:
+		return fail(oneLine(s.Err), s.Fix)
+	}
+	return ok(fmt.Sprintf("token for client %s in tenant %s", cfg.ClientID, cfg.TenantID))
+}
+
+func entraStep(name, detail string) func(context.Context, *Env) Result {
+	return func(ctx context.Context, e *Env) Result {
+		steps, _ := e.Values[entraStepsValue].(map[string]entra.CheckStep)
+		s, found := steps[name]
+		switch {
+		case !found:
+			return skip("not reached")
+		case s.Err != nil:
+			return fail(oneLine(s.Err), s.Fix)
+		}
+		return ok(detail)
+	}
+}
+
+var aadsts = regexp.MustCompile(`AADSTS\d+:[^"]*`)
+
+// oneLine shortens azidentity's multi-line errors (request, response dump,
+// troubleshooting link) to what a check line needs: the request, the HTTP
+// status and Entra's AADSTS message.
+func oneLine(err error) string {
+	s := err.Error()
+	lines := strings.Split(s, "\n")
+	if len(lines) == 1 {
+		return s
+	}
+	out := strings.TrimSpace(lines[0])
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "RESPONSE ") {
+			out += " " + l
+			break
+		}
+	}
+	if m := aadsts.FindString(s); m != "" {
+		m, _, _ = strings.Cut(m, " Trace ID")
+		out += ": " + strings.TrimSpace(m)
+	}
+	return out
+}

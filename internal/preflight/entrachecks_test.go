@@ -1,0 +1,55 @@
+package preflight_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/emulator/emulatortest"
+	"github.com/writeback/writeback/internal/preflight"
+)
+
+func runEntra(t *testing.T, e config.Entra) map[string]preflight.Result {
+	t.Helper()
+	env := &preflight.Env{Config: &config.Config{Entra: &e}}
+	defer env.Close()
+	out := map[string]preflight.Result{}
+	for _, r := range preflight.Run(context.Background(), env, preflight.EntraChecks(), nil) {
+		out[r.Name] = r
+		t.Logf("%-5s %-14s %s %s", r.Status, r.Name, r.Detail, r.Fix)
+	}
+	return out
+}
+
+// TestEntraChecks: against the emulator every Entra check passes; each
+// failure names its cause and fix, and the checks after it are skipped.
+func TestEntraChecks(t *testing.T) {
+	env := emulatortest.Start(t, &emulator.TenantFile{Groups: []emulator.Group{{ID: "g1", DisplayName: "G", SecurityEnabled: true}}})
+	rs := runEntra(t, env.Config)
+	for _, n := range []string{preflight.CheckEntraToken, preflight.CheckEntraGroups, preflight.CheckEntraUsers, preflight.CheckEntraDelta} {
+		want(t, rs, n, preflight.OK, "", "")
+	}
+
+	bad := env.Config
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("wrong"), 0o600)
+	bad.Credential.Secret = config.Secret{File: secret}
+	rs = runEntra(t, bad)
+	want(t, rs, preflight.CheckEntraToken, preflight.Fail, "AADSTS7000215", "the credential")
+	want(t, rs, preflight.CheckEntraGroups, preflight.Skip, "needs entra.token", "")
+
+	missing := env.Config
+	missing.Credential.Secret = config.Secret{File: filepath.Join(t.TempDir(), "absent")}
+	rs = runEntra(t, missing)
+	want(t, rs, preflight.CheckEntraToken, preflight.Fail, "absent", "")
+
+	down := env.Config
+	env.Server.SetFaults(emulator.Faults{TokenEndpointDown: true})
+	rs = runEntra(t, down)
+	if rs[preflight.CheckEntraToken].Status != preflight.Fail {
+		t.Errorf("token endpoint down: %+v", rs[preflight.CheckEntraToken])
+	}
+}
