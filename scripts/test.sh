@@ -31,6 +31,13 @@ go build -o "$bin" ./cmd/writeback
 "$bin" lab up >/dev/null   # installs Samba on first use, provisions, starts; reuses a running lab
 export WRITEBACK_REQUIRE_LAB=1
 
+# the PowerShell grammar that checks migrate's connect-sync-script output (skipped without it)
+if command -v npm >/dev/null && [[ ! -d internal/migrate/testdata/psparse/node_modules ]]; then
+  step "npm ci: PowerShell grammar for the migration script's syntax test"
+  npm ci --ignore-scripts --no-audit --no-fund --prefix internal/migrate/testdata/psparse >/dev/null ||
+    echo "test.sh: npm ci failed; the PowerShell syntax test will skip" >&2
+fi
+
 step "go vet ./..."
 go vet ./...
 
