@@ -58,17 +58,10 @@ Flags:
 	s.db.Close()
 	s.db = nil
 	allow := *allowDeletes
-	redial := false
+	// A DC restart or a reset connection needs nothing here: the AD
+	// connections redial by themselves (and repeat idempotent operations).
 	for {
-		if redial {
-			// The last round failed: the DC may have restarted, and a broken
-			// LDAP connection does not heal by itself.
-			if err := s.redial(ctx); err != nil {
-				log.Error("reconnect to AD", "err", err)
-			}
-		}
 		err := oneRound(ctx, s, path, fullEvery, allow)
-		redial = err != nil && !errors.Is(err, engine.ErrBlocked) || s.lastFailed > 0
 		allow = false
 		if ctx.Err() != nil {
 			log.Info("stopped", "reason", context.Cause(ctx))
@@ -103,10 +96,6 @@ func oneRound(ctx context.Context, s *session, path string, fullEvery time.Durat
 		return err
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
-	s.lastFailed = 0
-	if res != nil && res.Applied != nil {
-		s.lastFailed = res.Applied.Failed
-	}
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, engine.ErrBlocked):

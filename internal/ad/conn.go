@@ -6,11 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -22,7 +25,13 @@ import (
 // Conn is one bound LDAP connection to a domain controller or Global Catalog.
 // It is safe for concurrent use; operations are serialised per request by go-ldap.
 type Conn struct {
-	l        *ldap.Conn
+	mu     sync.Mutex // guards l, gen and closed
+	l      *ldap.Conn
+	gen    uint64 // incremented by each redial
+	closed bool
+	// connect dials and binds a fresh connection exactly as Dial did.
+	connect func(ctx context.Context) (*ldap.Conn, error)
+
 	url      string
 	gc       bool
 	pageSize int
@@ -129,34 +138,7 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
-	if err != nil {
-		return nil, &ConnectError{URL: rawURL, Err: err}
-	}
-	secure := false
-	switch {
-	case u.Scheme == "ldaps":
-		tlsConn := tls.Client(nc, tc)
-		if err := tlsConn.HandshakeContext(dctx); err != nil {
-			nc.Close()
-			return nil, &TLSError{URL: rawURL, Err: err}
-		}
-		nc, secure = tlsConn, true
-	case !cfg.Insecure:
-		tlsConn, err := startTLS(dctx, nc, tc)
-		if err != nil {
-			nc.Close()
-			return nil, &TLSError{URL: rawURL, Err: err}
-		}
-		nc, secure = tlsConn, true
-	}
-	l := ldap.NewConn(nc, secure)
-	l.Start()
-	l.SetTimeout(timeout)
-	c := &Conn{l: l, url: rawURL, gc: gc, pageSize: cfg.PageSize, batch: cfg.MemberBatch, timeout: timeout, log: slog.Default(), tls: secure}
+	c := &Conn{url: rawURL, gc: gc, pageSize: cfg.PageSize, batch: cfg.MemberBatch, timeout: timeout, log: slog.Default()}
 	if c.pageSize <= 0 {
 		c.pageSize = 1000
 	}
@@ -166,15 +148,57 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 	if c.batch <= 0 {
 		c.batch = 1000
 	}
-	err = c.do(ctx, func() error {
-		_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: cfg.BindDN, Password: password})
-		return err
-	})
-	if err != nil {
-		l.Close()
-		return nil, opErr("bind as", cfg.BindDN, err)
+	ldaps := u.Scheme == "ldaps"
+	c.connect = func(ctx context.Context) (*ldap.Conn, error) {
+		l, err := connect(ctx, cfg, rawURL, host, ldaps, tc, timeout)
+		if err != nil {
+			return nil, err
+		}
+		err = runOn(ctx, l, func(l *ldap.Conn) error {
+			_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: cfg.BindDN, Password: password})
+			return err
+		})
+		if err != nil {
+			l.Close()
+			return nil, opErr("bind as", cfg.BindDN, err)
+		}
+		return l, nil
 	}
+	if c.l, err = c.connect(ctx); err != nil {
+		return nil, err
+	}
+	c.tls = ldaps || !cfg.Insecure
 	return c, nil
+}
+
+// connect opens the TCP connection and secures it (LDAPS or StartTLS).
+func connect(ctx context.Context, cfg config.AD, rawURL, host string, ldaps bool, tc *tls.Config, timeout time.Duration) (*ldap.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
+	if err != nil {
+		return nil, &ConnectError{URL: rawURL, Err: err}
+	}
+	switch {
+	case ldaps:
+		tlsConn := tls.Client(nc, tc)
+		if err := tlsConn.HandshakeContext(dctx); err != nil {
+			nc.Close()
+			return nil, &TLSError{URL: rawURL, Err: err}
+		}
+		nc = tlsConn
+	case !cfg.Insecure:
+		tlsConn, err := startTLS(dctx, nc, tc)
+		if err != nil {
+			nc.Close()
+			return nil, &TLSError{URL: rawURL, Err: err}
+		}
+		nc = tlsConn
+	}
+	l := ldap.NewConn(nc, ldaps || !cfg.Insecure)
+	l.Start()
+	l.SetTimeout(timeout)
+	return l, nil
 }
 
 // startTLS sends the StartTLS extended operation on a fresh connection and
@@ -206,9 +230,15 @@ func startTLS(ctx context.Context, nc net.Conn, tc *tls.Config) (*tls.Conn, erro
 	return tlsConn, nil
 }
 
-// Close unbinds and closes the connection.
+// Close unbinds and closes the connection; it is not redialled afterwards.
 func (c *Conn) Close() error {
-	if c == nil || c.l == nil {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.l == nil {
 		return nil
 	}
 	return c.l.Close()
@@ -226,18 +256,102 @@ func (c *Conn) PageSize() int { return c.pageSize }
 // SetLogger replaces the logger (default slog.Default()).
 func (c *Conn) SetLogger(l *slog.Logger) { c.log = l }
 
-// do runs a blocking go-ldap call, aborting it when ctx ends. go-ldap has no
-// context support outside SearchAsync, so a cancelled call closes the connection:
-// the operation's outcome on the server is then unknown, which callers already
-// handle because every write here is idempotent when retried.
-func (c *Conn) do(ctx context.Context, f func() error) error {
+// current returns the live go-ldap connection and its generation.
+func (c *Conn) current() (*ldap.Conn, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.l, c.gen
+}
+
+// do runs a blocking go-ldap call once, aborting it when ctx ends. go-ldap has
+// no context support outside SearchAsync, so a cancelled call closes the
+// connection: the operation's outcome on the server is then unknown, which
+// callers already handle because every write here is safe to repeat after a
+// fresh read. A network failure (the DC restarted, the connection was reset
+// or timed out) redials, so the next call works, but the call itself is not
+// repeated: its outcome is unknown. Use retry for idempotent operations.
+func (c *Conn) do(ctx context.Context, f func(l *ldap.Conn) error) error {
+	gen, broken, err := c.once(ctx, f)
+	if broken {
+		if rerr := c.redial(ctx, gen); rerr != nil {
+			c.log.Warn("reconnect to AD failed", "url", c.url, "err", rerr)
+		}
+	}
+	return err
+}
+
+// retry is do for idempotent operations (searches, replaces, member changes
+// whose "already done" answers count as success): after a network failure it
+// redials with the same bind and runs f once more.
+func (c *Conn) retry(ctx context.Context, f func(l *ldap.Conn) error) error {
+	gen, broken, err := c.once(ctx, f)
+	if !broken {
+		return err
+	}
+	if rerr := c.redial(ctx, gen); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	c.log.Info("reconnected to AD; repeating the operation", "url", c.url, "after", err)
+	_, _, err = c.once(ctx, f)
+	return err
+}
+
+// once runs f on the current connection. broken reports that the connection
+// itself failed (not the server's answer, not ctx): gen is the one to replace.
+func (c *Conn) once(ctx context.Context, f func(l *ldap.Conn) error) (gen uint64, broken bool, err error) {
+	l, gen := c.current()
+	err = runOn(ctx, l, f)
+	broken = err != nil && ctx.Err() == nil && (IsNetworkError(err) || Code(err) == 0 && l.IsClosing())
+	return gen, broken, err
+}
+
+// runOn runs f on l, closing l if ctx ends first.
+func runOn(ctx context.Context, l *ldap.Conn, f func(l *ldap.Conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { c.l.Close() })
-	err := f()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	err := f(l)
 	if !stop() {
 		return errors.Join(ctx.Err(), err)
 	}
 	return err
+}
+
+// redial replaces the connection of generation gen with a new one, bound as
+// before. Callers that saw the same failure concurrently share one redial.
+func (c *Conn) redial(ctx context.Context, gen uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil // another caller already reconnected
+	}
+	if c.closed || c.connect == nil {
+		return errors.New("connection closed")
+	}
+	l, err := c.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("reconnect %s: %w", c.url, err)
+	}
+	c.l.Close()
+	c.l = l
+	c.gen++
+	return nil
+}
+
+// IsNetworkError reports whether err means the connection itself failed (closed,
+// reset, timed out: LDAP client error 200) rather than the server answering.
+func IsNetworkError(err error) bool {
+	var le *ldap.Error
+	if errors.As(err, &le) && le.ResultCode == ldap.ErrorNetwork {
+		return true
+	}
+	// go-ldap reports a lost connection as plain errors with these texts (no
+	// type, no wrapped cause).
+	if err != nil && (strings.Contains(err.Error(), "unable to read LDAP response packet") || strings.Contains(err.Error(), "unable to send request")) {
+		return true
+	}
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
 }

@@ -178,7 +178,7 @@ func (c *Conn) add(ctx context.Context, what, dn string, attrs map[string][]stri
 			req.Attribute(k, vals)
 		}
 	}
-	return opErr(what, dn, c.do(ctx, func() error { return c.l.Add(req) }))
+	return opErr(what, dn, c.do(ctx, func(l *ldap.Conn) error { return l.Add(req) }))
 }
 
 // CreateGroup creates a group at dn. objectClass defaults to group and groupType
@@ -216,7 +216,28 @@ func (c *Conn) Modify(ctx context.Context, dn string, replace map[string][]strin
 	for _, k := range sortedKeys(replace) {
 		req.Replace(k, nonEmpty(replace[k]))
 	}
-	return opErr("modify", dn, c.do(ctx, func() error { return c.l.Modify(req) }))
+	return opErr("modify", dn, c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) }))
+}
+
+// SwapValue changes attr from old to new in one modify that deletes the value
+// old and adds new, so the server applies it only if attr still holds old: a
+// compare-and-swap. old nil means attr must be absent (the add then fails on a
+// single-valued attribute that has a value); new nil leaves it absent. When
+// the value changed since it was read, the whole modify fails (LDAP 16
+// noSuchAttribute; 19 or 20 when old was nil) and nothing is written. It is
+// never retried: after a lost answer the retry would fail on our own write.
+func (c *Conn) SwapValue(ctx context.Context, dn, attr string, old, new *string) error {
+	if old == nil && new == nil {
+		return nil
+	}
+	req := ldap.NewModifyRequest(dn, nil)
+	if old != nil {
+		req.Delete(attr, []string{*old})
+	}
+	if new != nil {
+		req.Add(attr, []string{*new})
+	}
+	return opErr("swap "+attr+" of", dn, c.do(ctx, func(l *ldap.Conn) error { return l.Modify(req) }))
 }
 
 // AddMembers adds member values to the group at dn in batches of ad.memberBatch.
@@ -257,7 +278,7 @@ func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bo
 	} else {
 		req.Delete("member", vals)
 	}
-	err := c.do(ctx, func() error { return c.l.Modify(req) })
+	err := c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) })
 	if err == nil {
 		return nil
 	}
@@ -355,7 +376,7 @@ func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, 
 	if newParent != "" {
 		op = "move"
 	}
-	if err := c.do(ctx, func() error { return c.l.ModifyDN(req) }); err != nil {
+	if err := c.do(ctx, func(l *ldap.Conn) error { return l.ModifyDN(req) }); err != nil {
 		return "", fmt.Errorf("%w (to %s,%s)", opErr(op, dn, err), newRDN, orParent(newParent, dn))
 	}
 	return newRDN + "," + orParent(newParent, dn), nil
@@ -378,7 +399,7 @@ func firstRDN(dn string) string {
 
 // Delete deletes the leaf object at dn.
 func (c *Conn) Delete(ctx context.Context, dn string) error {
-	return opErr("delete", dn, c.do(ctx, func() error { return c.l.Del(ldap.NewDelRequest(dn, nil)) }))
+	return opErr("delete", dn, c.do(ctx, func(l *ldap.Conn) error { return l.Del(ldap.NewDelRequest(dn, nil)) }))
 }
 
 // DeleteTree deletes dn and everything below it, deepest first. A missing dn is

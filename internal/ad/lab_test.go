@@ -505,3 +505,49 @@ func TestContextCancel(t *testing.T) {
 		t.Errorf("cancelled search: %v", err)
 	}
 }
+
+// TestSwapValue: the swap writes only over the value it was given; any other
+// value makes the whole modify fail and leaves the attribute as it was.
+func TestSwapValue(t *testing.T) {
+	l := labtest.AD(t)
+	c := l.Conn(t)
+	ctx := t.Context()
+	dn := "CN=Swap " + l.Tag + "," + l.OU
+	if err := c.CreateGroup(ctx, dn, map[string][]string{"sAMAccountName": {"swap-" + l.Tag}}); err != nil {
+		t.Fatal(err)
+	}
+	attr := ad.AttrExternalDirectoryObjectID
+	read := func() string {
+		t.Helper()
+		g, err := c.GroupByDN(ctx, dn, false)
+		if err != nil || g == nil {
+			t.Fatalf("read %s: %v", dn, err)
+		}
+		return g.Anchor
+	}
+	s := func(v string) *string { return &v }
+	a, b := "Group_"+l.Tag+"-a", "Group_"+l.Tag+"-b"
+
+	if err := c.SwapValue(ctx, dn, attr, nil, s(a)); err != nil || read() != a {
+		t.Fatalf("absent -> a: %v, now %q", err, read())
+	}
+	// Expecting absent, but a is there.
+	err := c.SwapValue(ctx, dn, attr, nil, s(b))
+	if code := ad.Code(err); code != ad.CodeAttributeOrValueExists && code != ad.CodeConstraintViolation {
+		t.Errorf("absent -> b over a: %v (code %d), want LDAP 19 or 20", err, code)
+	}
+	// Expecting b, but a is there.
+	err = c.SwapValue(ctx, dn, attr, s(b), s("Group_"+l.Tag+"-c"))
+	if ad.Code(err) != ad.CodeNoSuchAttribute || !strings.Contains(err.Error(), "swap "+attr+" of "+dn) {
+		t.Errorf("b -> c over a: %v, want LDAP 16 naming the DN", err)
+	}
+	if got := read(); got != a {
+		t.Fatalf("a failed swap changed the value to %q", got)
+	}
+	if err := c.SwapValue(ctx, dn, attr, s(a), s(b)); err != nil || read() != b {
+		t.Fatalf("a -> b: %v, now %q", err, read())
+	}
+	if err := c.SwapValue(ctx, dn, attr, s(b), nil); err != nil || read() != "" {
+		t.Fatalf("b -> absent: %v, now %q", err, read())
+	}
+}

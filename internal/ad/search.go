@@ -29,8 +29,15 @@ func (c *Conn) Search(ctx context.Context, base string, scope Scope, filter stri
 	for {
 		req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, attrs, []ldap.Control{paging})
 		var res *ldap.SearchResult
-		err := c.do(ctx, func() (err error) {
-			res, err = c.l.Search(req)
+		run := c.retry
+		if len(paging.Cookie) > 0 {
+			// The cookie belongs to the broken connection: repeating the
+			// page on a new one cannot work, and restarting would give fn
+			// entries twice.
+			run = c.do
+		}
+		err := run(ctx, func(l *ldap.Conn) (err error) {
+			res, err = l.Search(req)
 			return err
 		})
 		if err != nil {
@@ -66,7 +73,8 @@ func (c *Conn) abandonPaging(ctx context.Context, base string, scope Scope, filt
 	p := ldap.NewControlPaging(0)
 	p.SetCookie(cookie)
 	req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, []string{"1.1"}, []ldap.Control{p})
-	_ = c.do(ctx, func() error { _, err := c.l.Search(req); return err })
+	l, _ := c.current()
+	_ = runOn(ctx, l, func(l *ldap.Conn) error { _, err := l.Search(req); return err })
 }
 
 // SearchOne returns the entry at dn with attrs, or nil when it does not exist.
@@ -110,7 +118,7 @@ func (c *Conn) RootDSE(ctx context.Context) (RootDSE, error) {
 		"domainControllerFunctionality", "isGlobalCatalogReady", "supportedControl"}
 	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
 	var res *ldap.SearchResult
-	err := c.do(ctx, func() (err error) { res, err = c.l.Search(req); return err })
+	err := c.retry(ctx, func(l *ldap.Conn) (err error) { res, err = l.Search(req); return err })
 	if err != nil {
 		return r, opErr("read RootDSE of", c.url, err)
 	}

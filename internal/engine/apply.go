@@ -191,12 +191,19 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		if dn := finalDN[id]; dn != "" {
 			st.DN = dn
+		} else if st.DN == "" {
+			st.DN = p.Owned[id]
 		}
 		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
 		st.LastApplied = now
 		st.Unresolved = unresolved[id]
 		statuses = append(statuses, st)
 	}
+	owned, err := e.newlyOwned(p, touched)
+	if err != nil {
+		return res, err
+	}
+	statuses = append(statuses, owned...)
 	if err := e.db.PutStatuses(statuses); err != nil {
 		return res, err
 	}
@@ -209,6 +216,11 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		colliding := map[string]bool{}
 		for _, c := range p.Plan.Collisions {
 			colliding[c.GroupID] = true
+		}
+		// A quarantined group was not planned: its mark (say, deleted in
+		// Entra) must survive until it is.
+		for _, id := range p.Quarantined {
+			colliding[id] = true
 		}
 		clear := map[string]string{}
 		for id, r := range p.Dirty {
@@ -277,6 +289,46 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	res.Duration = e.now().Sub(start)
 	res.Writes = e.dir.writes.Load() - writes0
 	return res, nil
+}
+
+// newlyOwned returns statuses for the groups of p.Owned that the state does not
+// record as writeback's yet (taken over, or converged without a change): from
+// now on their leaving the cloud side may act on them. Touched groups get their
+// status in Apply's main loop.
+func (e *Engine) newlyOwned(p *Planned, touched map[string]bool) ([]state.GroupStatus, error) {
+	pending := make(map[string]string, len(p.Owned))
+	for id, dn := range p.Owned {
+		if !touched[id] {
+			pending[id] = dn
+		}
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	partial := map[string]state.GroupStatus{} // statuses without a DN (a create that failed)
+	if err := e.db.Statuses(func(s state.GroupStatus) error {
+		if _, ok := pending[s.ID]; !ok {
+			return nil
+		}
+		if s.DN != "" {
+			delete(pending, s.ID)
+		} else {
+			partial[s.ID] = s
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read group statuses: %w", err)
+	}
+	out := make([]state.GroupStatus, 0, len(pending))
+	for _, id := range keys(pending) {
+		st, ok := partial[id]
+		if !ok {
+			st = state.GroupStatus{ID: id}
+		}
+		st.DN = pending[id]
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // applyOne writes one change and returns its log entry.

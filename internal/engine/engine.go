@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -137,7 +136,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: a Global Catalog connection is required")
 		}
 	}
-	cat := &catalog{gc: gc, dc: e.dir, base: e.domain}
+	cat := &resolve.ADDirectory{GC: gc, DC: e.dir, Base: e.domain}
 	if o.Resolver != nil {
 		o.Resolver.SetDirectory(cat)
 		e.resolver = o.Resolver
@@ -210,68 +209,4 @@ func (c *counting) Move(ctx context.Context, dn, rdn, parent string) (string, er
 func (c *counting) Delete(ctx context.Context, dn string) error {
 	c.writes.Add(1)
 	return c.Directory.Delete(ctx, dn)
-}
-
-// catalog adapts the GC (and the DC, for mS-DS-ConsistencyGuid, which is not in
-// the GC's partial attribute set) to resolve.Directory.
-type catalog struct {
-	gc   Catalog
-	dc   Directory
-	base string
-}
-
-func (c *catalog) FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
-	return c.gc.FindByAnchors(ctx, anchors)
-}
-
-func (c *catalog) FindBySIDs(ctx context.Context, sids []string) (map[string]string, error) {
-	return c.gc.FindBySIDs(ctx, sids)
-}
-
-func (c *catalog) FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
-	in := make([]ad.GUID, 0, len(guids))
-	for _, s := range guids {
-		g, err := ad.ParseGUID(s)
-		if err != nil {
-			continue // resolve only passes canonical GUIDs
-		}
-		in = append(in, g)
-	}
-	got, err := c.gc.FindByGUIDs(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(got))
-	for g, dn := range got {
-		out[g.String()] = dn
-	}
-	return out, nil
-}
-
-func (c *catalog) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
-	out := map[string]string{}
-	for start := 0; start < len(guids); start += 200 {
-		end := min(start+200, len(guids))
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, s := range guids[start:end] {
-			g, err := ad.ParseGUID(s)
-			if err != nil {
-				continue
-			}
-			f.WriteString("(mS-DS-ConsistencyGuid=" + ad.EscapeFilterBytes(g.AD()) + ")")
-		}
-		f.WriteString(")")
-		err := c.dc.Search(ctx, c.base, ad.ScopeSubtree, f.String(), []string{"mS-DS-ConsistencyGuid"}, func(e *ldap.Entry) error {
-			g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue("mS-DS-ConsistencyGuid"))
-			if err == nil {
-				out[g.String()] = e.DN
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
-		}
-	}
-	return out, nil
 }

@@ -427,3 +427,49 @@ func TestLabDeleteThresholdStops(t *testing.T) {
 		t.Errorf("%d groups after allowed deletes, want 4", n)
 	}
 }
+
+// A group another tool (or another tenant's writeback) wrote carries a Group_
+// anchor this tenant does not have. It sits in another OU under the search
+// base; full rounds must report it and leave it exactly as it is.
+func TestLabForeignAnchoredGroupSurvivesFullRound(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 6, "wbf")
+	ctx := context.Background()
+	dc := l.Conn(t)
+	target, other := "OU=Target,"+l.OU, "OU=Other tool,"+l.OU
+	for _, ou := range []string{target, other} {
+		if err := dc.CreateOU(ctx, ou); err != nil {
+			t.Fatal(err)
+		}
+	}
+	foreignID := "ffffffff-" + l.Tag[:4] + "-4000-8000-0000" + l.Tag
+	foreignDN := "CN=Foreign " + l.Tag + "," + other
+	if err := dc.CreateGroup(ctx, foreignDN, map[string][]string{
+		ad.AttrExternalDirectoryObjectID: {plan.Anchor(foreignID)}, "adminDescription": {plan.Anchor(foreignID)},
+		"sAMAccountName": {"foreign-" + l.Tag}, "member": {users[0].DN},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var before ad.Group
+	_ = dc.Groups(ctx, foreignDN, "", ad.GroupQuery{Scope: ad.ScopeBase}, func(g ad.Group) error { before = g; return nil })
+
+	f := newFixtureOn(t, l, sampleTenant(users), func(c *config.Config) { c.AD.TargetOU = target })
+	f.round(RoundOptions{}) // first sync: a full round
+	res := f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
+	if res.LDAP.Writes != 0 || !res.Planned.Plan.Empty() {
+		t.Errorf("converged full round: %d writes, changes %+v", res.LDAP.Writes, res.Planned.Plan.Changes)
+	}
+	want := "anchor " + plan.Anchor(foreignID) + " on " + foreignDN + ": the tenant has no such group and writeback never provisioned it; left alone"
+	var reported []string
+	for _, u := range res.Planned.Untouched {
+		reported = append(reported, u.Reason)
+	}
+	if !slices.ContainsFunc(reported, func(r string) bool { return strings.EqualFold(r, want) }) {
+		t.Errorf("foreign group not reported; untouched = %q", reported)
+	}
+	var after ad.Group
+	_ = dc.Groups(ctx, foreignDN, "", ad.GroupQuery{Scope: ad.ScopeBase, WithMembers: true}, func(g ad.Group) error { after = g; return nil })
+	if after.DN == "" || after.USNChanged != before.USNChanged || after.Anchor != plan.Anchor(foreignID) || len(after.Members) != 1 {
+		t.Errorf("foreign group changed: before %+v, after %+v", before, after)
+	}
+}

@@ -43,6 +43,21 @@ type Planned struct {
 	Errors []GroupError `json:"errors,omitempty"`
 	// Quarantined groups were skipped this round.
 	Quarantined []string `json:"quarantined,omitempty"`
+	// Untouched are AD groups carrying a Group_ anchor that this writeback
+	// never provisioned or took over and that it has no desired group for
+	// (written by another tool or tenant): reported, never changed.
+	Untouched []Untouched `json:"untouched,omitempty"`
+	// Owned maps the in-scope groups whose AD group carries their anchor to
+	// that DN. Apply records them as writeback's, so only they are ever
+	// deleted, moved or converted when they leave.
+	Owned map[string]string `json:"owned,omitempty"`
+}
+
+// Untouched is an anchored AD group the round left alone, with why.
+type Untouched struct {
+	GroupID string `json:"groupId"`
+	DN      string `json:"dn"`
+	Reason  string `json:"reason"`
 }
 
 // Preconditions are what must still hold for a saved plan to be applied.
@@ -84,7 +99,7 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Planned{Full: full, Dirty: dirty, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, USN: map[string]int64{}}}
+	out := &Planned{Full: full, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, USN: map[string]int64{}}}
 
 	// Which groups: by ID (lower-case).
 	cands := map[string]bool{}
@@ -206,8 +221,25 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 			if !exists {
 				continue
 			}
+			if st.DN == "" {
+				// The anchor alone does not make a group ours: another tenant,
+				// another tool or another writeback may have written it. Only a
+				// group this state provisioned or took over may be deleted,
+				// moved or converted.
+				what := "the tenant has no such group"
+				if g != nil {
+					what = "the group is out of scope (" + why + ")"
+				}
+				out.Untouched = append(out.Untouched, Untouched{GroupID: id, DN: act.DN,
+					Reason: fmt.Sprintf("anchor %s on %s: %s and writeback never provisioned it; left alone", act.Anchor, act.DN, what)})
+				continue
+			}
+			// Deleted only on Graph's word: @removed (permanent) or gone from a
+			// full enumeration. A known group that is merely absent from the
+			// cache (its soft delete was handled in an earlier round) keeps the
+			// out-of-scope policy.
 			reason := plan.OutOfScope
-			if g == nil && dirty[id] != "softDeleted" {
+			if g == nil && dirty[id] == "deleted" {
 				reason = plan.Deleted
 			}
 			in.Gone[id] = reason
@@ -234,6 +266,9 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		}
 		d.DN = dn
 		desired[id] = &d
+		if exists {
+			out.Owned[id] = act.DN
+		}
 		if err := e.db.View(func(tx *state.Tx) error {
 			return tx.Members(id, func(mid, typ string) error {
 				members[id] = append(members[id], resolve.Member{ID: mid, Type: typ})
@@ -296,6 +331,13 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		return nil, err
 	}
 	out.Plan = plan.Calculate(in)
+	for i, u := range out.Untouched {
+		if i == 10 {
+			e.log.Warn("more anchored AD groups left alone", "count", len(out.Untouched)-i)
+			break
+		}
+		e.log.Warn("AD group left alone", "group", u.GroupID, "dn", u.DN, "reason", u.Reason)
+	}
 	for k, a := range actual {
 		out.Preconditions.USN[k] = a.USNChanged
 	}

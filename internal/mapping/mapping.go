@@ -353,13 +353,24 @@ func DefaultSAM(displayName, objectID string, unique Unique) (string, error) {
 }
 
 // SanitizeSAM drops what AD forbids in sAMAccountName (" / \ [ ] : ; | = , + * ? < > @
-// and control characters) and trims spaces and periods at the ends.
+// and control characters), makes every run of white space one space (a dropped
+// character between two words must not leave two), and trims spaces and
+// periods at the ends.
 func SanitizeSAM(s string) string {
 	var b strings.Builder
+	space := false
 	for _, r := range s {
-		if unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r) {
+		switch {
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r):
 			continue
 		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
 		b.WriteRune(r)
 	}
 	return strings.Trim(b.String(), " .")

@@ -134,6 +134,8 @@ func TestDefaultSAM(t *testing.T) {
 		{"taken thrice: 12 hex", "Sales", []string{"Sales", "Sales_e8f9", "Sales_c6d7e8f9"}, "Sales_a4b5c6d7e8f9"},
 		{"empty name", "???", nil, "group"},
 		{"no trailing space after cut", "Sales Team EMEA North", []string{"Sales Team EMEA Nort"}, "Sales Team EMEA_e8f9"},
+		{"dropped character between words", "Sales + Marketing", nil, "Sales Marketing"},
+		{"runs of white space", "  Sales \t\u00a0 Team  ", nil, "Sales Team"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +157,26 @@ func TestDefaultSAM(t *testing.T) {
 	}
 }
 
+func TestSanitizeSAM(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Sales + Marketing", "Sales Marketing"},
+		{"Sales  Marketing", "Sales Marketing"},
+		{"R&D / EU", "R&D EU"},
+		{"a\tb", "a b"},
+		{"a\nb\r\n", "a b"},
+		{"Team\u00a0\u3000EMEA", "Team EMEA"},
+		{" + Sales + ", "Sales"},
+		{". Sales .", "Sales"},
+		{"[]", ""},
+		{"a\x00b", "ab"},
+	}
+	for _, tt := range tests {
+		if got := SanitizeSAM(tt.in); got != tt.want {
+			t.Errorf("SanitizeSAM(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func FuzzDefaultSAM(f *testing.F) {
 	f.Add("Sales Team")
 	f.Add("😀😀😀😀😀😀😀😀😀😀😀")
@@ -166,6 +188,9 @@ func FuzzDefaultSAM(f *testing.F) {
 		}
 		if SanitizeSAM(got) != got {
 			t.Fatalf("DefaultSAM(%q) = %q contains forbidden characters", name, got)
+		}
+		if strings.Contains(got, "  ") {
+			t.Fatalf("DefaultSAM(%q) = %q has a run of spaces", name, got)
 		}
 		if n := len(utf16.Encode([]rune(got))); n > 20 {
 			t.Fatalf("DefaultSAM(%q) = %q is %d UTF-16 units", name, got, n)

@@ -648,7 +648,7 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 		src.users[strings.ToLower(u.ID)] = &resolve.User{ID: u.ID, Name: name, ObjectIdentifier: u.OnPremisesObjectIdentifier,
 			SID: u.OnPremisesSecurityIdentifier, ImmutableID: u.OnPremisesImmutableId}
 	}
-	res, err := resolve.New(&catalogAdapter{gc: o.GC, dc: o.DC, base: r.Domain}).Resolve(ctx, in, src)
+	res, err := resolve.New(&resolve.ADDirectory{GC: o.GC, DC: o.DC, Base: r.Domain}).Resolve(ctx, in, src)
 	if err != nil {
 		return fmt.Errorf("assess: resolve members: %w", err)
 	}
@@ -710,65 +710,6 @@ func (s *cloudSource) Group(id string) resolve.GroupInfo {
 	return gi
 }
 
-// catalogAdapter gives resolve the GC lookups the engine gives it.
-type catalogAdapter struct {
-	gc   Catalog
-	dc   Searcher
-	base string
-}
-
-func (c *catalogAdapter) FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
-	return c.gc.FindByAnchors(ctx, anchors)
-}
-
-func (c *catalogAdapter) FindBySIDs(ctx context.Context, sids []string) (map[string]string, error) {
-	return c.gc.FindBySIDs(ctx, sids)
-}
-
-func (c *catalogAdapter) FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
-	in := make([]ad.GUID, 0, len(guids))
-	for _, s := range guids {
-		if g, err := ad.ParseGUID(s); err == nil {
-			in = append(in, g)
-		}
-	}
-	got, err := c.gc.FindByGUIDs(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(got))
-	for g, dn := range got {
-		out[g.String()] = dn
-	}
-	return out, nil
-}
-
-// FindByConsistencyGUIDs searches the DC: mS-DS-ConsistencyGuid is not in the
-// GC's partial attribute set.
-func (c *catalogAdapter) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
-	out := map[string]string{}
-	for start := 0; start < len(guids); start += 200 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, s := range guids[start:min(start+200, len(guids))] {
-			if g, err := ad.ParseGUID(s); err == nil {
-				f.WriteString("(mS-DS-ConsistencyGuid=" + ad.EscapeFilterBytes(g.AD()) + ")")
-			}
-		}
-		f.WriteString(")")
-		err := c.dc.Search(ctx, c.base, ad.ScopeSubtree, f.String(), []string{"mS-DS-ConsistencyGuid"}, func(e *ldap.Entry) error {
-			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue("mS-DS-ConsistencyGuid")); err == nil {
-				out[g.String()] = e.DN
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
-		}
-	}
-	return out, nil
-}
-
 // groupProblems attaches each group's problems with their fixes.
 func groupProblems(r *Report) {
 	for i := range r.Groups {
@@ -796,7 +737,7 @@ func groupProblems(r *Report) {
 		}
 		if g.Cloud != nil && (!g.Cloud.Found || g.Cloud.Deleted) {
 			if g.Anchor != "" && g.AnchorState != AnchorDifferent {
-				add("orphan-anchored", true, "the cloud group no longer exists but the AD group carries its anchor, so writeback would delete it (safety.onDelete)",
+				add("orphan-anchored", true, "the cloud group no longer exists but the AD group carries its anchor: writeback leaves a group it never provisioned alone, but reports it on every full round, and a state that knew the group would apply safety.onDelete to it",
 					"clear its msDS-ExternalDirectoryObjectId (writeback migrate rollback does, if prepare set it) or delete the group in AD")
 			} else {
 				add("orphan", false, "the cloud group no longer exists (deleted in Entra)",
@@ -877,7 +818,7 @@ func codeSummary(code string) string {
 	case "orphan":
 		return "the cloud group no longer exists"
 	case "orphan-anchored":
-		return "the cloud group no longer exists but the AD group carries its anchor: writeback would delete it"
+		return "the cloud group no longer exists but the AD group carries its anchor"
 	case "display-name-drift":
 		return "displayName in AD differs from the cloud's"
 	case "member-removal":

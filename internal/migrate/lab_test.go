@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -433,5 +434,58 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// racingDir is the real DC connection (so prepare uses its SwapValue) with
+// another writer that sets the anchor right after prepare has read the groups.
+type racingDir struct {
+	*ad.Conn
+	race func()
+}
+
+func (r *racingDir) Groups(ctx context.Context, base, filter string, q ad.GroupQuery, fn func(ad.Group) error) error {
+	err := r.Conn.Groups(ctx, base, filter, q, fn)
+	if err == nil && r.race != nil {
+		r.race()
+		r.race = nil
+	}
+	return err
+}
+
+// TestLabPrepareConcurrentWriterWins: a value written by someone else between
+// prepare's read and its write is not overwritten; prepare reports the group.
+func TestLabPrepareConcurrentWriterWins(t *testing.T) {
+	l := labtest.AD(t)
+	ctx := context.Background()
+	dc, other := l.Conn(t), l.Conn(t)
+	id := "c0ffee00-" + l.Tag[:4] + "-4000-8000-0000" + l.Tag
+	dn := "CN=Group_" + id + "," + l.OU
+	if err := dc.CreateGroup(ctx, dn, map[string][]string{"adminDescription": {"Group_" + id}, "sAMAccountName": {"race-" + l.Tag}}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := "Group_" + id + "-theirs"
+	dir := &racingDir{Conn: dc, race: func() {
+		if err := other.Modify(ctx, dn, map[string][]string{ad.AttrExternalDirectoryObjectID: {theirs}}); err != nil {
+			t.Errorf("concurrent writer: %v", err)
+		}
+	}}
+	var _ ValueSwapper = dir // prepare must take the compare-and-swap path
+	j, _, err := OpenJournal(filepath.Join(t.TempDir(), "p.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Prepare(ctx, dir, PrepareOptions{Base: l.OU, Journal: j})
+	j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed != 0 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Error, "changed since it was read") ||
+		!strings.Contains(res.Failures[0].Error, "left alone") {
+		t.Errorf("prepare = changed %d, failures %+v; want the group reported as changed since read", res.Changed, res.Failures)
+	}
+	g, err := dc.GroupByDN(ctx, dn, false)
+	if err != nil || g == nil || g.Anchor != theirs {
+		t.Errorf("anchor after prepare = %+v (%v), want the concurrent writer's %q", g, err, theirs)
 	}
 }

@@ -14,8 +14,7 @@ import (
 )
 
 // Directory finds objects in the forest (the Global Catalog), in batches. Each
-// method returns only what it found; *ad.Conn satisfies it through a small
-// adapter in the engine.
+// method returns only what it found; ADDirectory implements it over *ad.Conn.
 type Directory interface {
 	// FindByGUIDs maps canonical lower-case GUID strings to DNs (objectGUID).
 	FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error)

@@ -48,6 +48,7 @@ type Stats struct {
 	RangedRequests  int // searches that asked for attr;range=
 	SizeLimitErrors int
 	Modifies, Adds  int
+	Binds           int // successful binds
 }
 
 // Server is a running test LDAP server.
@@ -62,6 +63,8 @@ type Server struct {
 	nextCk  int
 	stats   Stats
 	conns   sync.WaitGroup
+	live    map[net.Conn]bool
+	addr    string
 }
 
 type entry struct {
@@ -109,7 +112,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatalf("ldaptest: %v", err)
 	}
-	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}}
+	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String()}
 	schema := "CN=Schema,CN=Configuration," + o.BaseDN
 	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}})
 	s.Put("CN=Configuration,"+o.BaseDN, map[string][]string{"objectClass": {"configuration"}})
@@ -118,13 +121,47 @@ func Start(t testing.TB, o Options) *Server {
 		"objectClass": {"attributeSchema"}, "lDAPDisplayName": {ad.AttrExternalDirectoryObjectID}, "isMemberOfPartialAttributeSet": {"TRUE"}})
 	s.Put("CN=Users,"+o.BaseDN, map[string][]string{"objectClass": {"container"}})
 	s.Put(o.BindDN, map[string][]string{"objectClass": {"user"}})
-	go s.serve()
-	t.Cleanup(func() { ln.Close(); s.conns.Wait() })
+	go s.serve(ln)
+	t.Cleanup(func() { s.Stop(); s.conns.Wait() })
 	return s
 }
 
 // URL is the server's ldap:// URL.
-func (s *Server) URL() string { return "ldap://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return "ldap://" + s.addr }
+
+// DropConnections closes every client connection from the server side, as a
+// DC restart or a reset by a firewall does; the server keeps accepting new ones.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.live {
+		c.Close()
+	}
+}
+
+// Stop closes the listener and every connection: the DC is down.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	s.mu.Unlock()
+	s.DropConnections()
+}
+
+// Restart listens again on the same address after Stop, with the same data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.t.Fatalf("ldaptest: listen again on %s: %v", s.addr, err)
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go s.serve(ln)
+}
 
 // Config returns an ad config for this server (plain LDAP, so Insecure).
 func (s *Server) Config() config.AD {
@@ -163,16 +200,24 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-func (s *Server) serve() {
+func (s *Server) serve(ln net.Listener) {
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.live[c] = true
+		s.mu.Unlock()
 		s.conns.Add(1)
 		go func() {
 			defer s.conns.Done()
-			defer c.Close()
+			defer func() {
+				s.mu.Lock()
+				delete(s.live, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
 			s.handle(c)
 		}()
 	}
@@ -247,6 +292,9 @@ func (s *Server) handle(c net.Conn) {
 				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"}
 			} else {
 				bound = true
+				s.mu.Lock()
+				s.stats.Binds++
+				s.mu.Unlock()
 			}
 			if !w(ldapResult(appBindResponse, r)) {
 				return
@@ -285,7 +333,7 @@ func (s *Server) handle(c net.Conn) {
 				return
 			}
 		case appDelRequest:
-			if !w(ldapResult(appDelResponse, s.del(string(op.ByteValue)))) {
+			if !w(ldapResult(appDelResponse, s.del(str(op)))) {
 				return
 			}
 		case appModDNRequest:

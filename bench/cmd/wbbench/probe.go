@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/lab"
+)
+
+// probeResult is the memory probe of a size too large to provision here.
+type probeResult struct {
+	Seconds    float64 `json:"seconds"`
+	PeakRSSMiB float64 `json:"peakRSSMiB"`
+	GraphReqs  int64   `json:"graphRequests"`
+}
+
+// probeSize measures `writeback plan --full` over the size's tenant against a
+// pristine lab AD without the tenant's users: Graph ingest of every group and
+// membership, the state file, Global Catalog lookups of every member (none
+// found) and the plan of every create. It is a lower bound for the first
+// sync's memory (no member DNs are held), for sizes whose AD users would take
+// too long to create on Samba.
+func probeSize(ctx context.Context, o options, s sizeSpec, _ bool) (*sizeResult, error) {
+	res := &sizeResult{Size: s, Setup: map[string]any{"mode": "plan probe: no AD users, every member unresolvable"}}
+	res.Size.ADUsers = 0
+	work := filepath.Join(o.work, s.Name+"-probe")
+	if err := os.RemoveAll(work); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	lo := lab.Options{Dir: o.labDir, Addr: o.labAddr, Log: io.Discard}
+	if _, err := lab.Up(ctx, lo); err != nil {
+		return nil, err
+	}
+	l, err := lab.Reset(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	tf, err := emulator.Generate(emulator.GenOptions{Groups: s.Groups, Users: s.Users, Memberships: s.Memberships,
+		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7})
+	if err != nil {
+		return nil, err
+	}
+	tenantPath := filepath.Join(work, "tenant.json")
+	if err := writeTenant(tenantPath, tf); err != nil {
+		return nil, err
+	}
+	tf = emulator.TenantFile{}
+	res.Setup["generateSeconds"] = secs(time.Since(t0))
+	ectx, stopEmu := context.WithCancel(ctx)
+	defer stopEmu()
+	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(work, "emulator"), TenantFile: tenantPath,
+		Reset: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval}
+	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
+	if err != nil {
+		return nil, err
+	}
+	st0 := emu.Server.Stats()
+	t0 = time.Now()
+	_, _, ru, err := runWB(ctx, o.bin, nil, "plan", "--full", "--config", planCfg)
+	if err != nil && exitCode(err) != 2 {
+		return res, fmt.Errorf("writeback plan: %w", err)
+	}
+	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rssMiB(ru), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
+	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB)
+	return res, nil
+}

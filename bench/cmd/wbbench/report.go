@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// report is what one wbbench invocation measured.
+type report struct {
+	Date     time.Time         `json:"date"`
+	Machine  map[string]string `json:"machine"`
+	Versions map[string]string `json:"versions"`
+	Runs     []sizeResult      `json:"runs"`
+}
+
+// writeReport writes DIR/<date>.json and .md, and latest.json / latest.md.
+// A plan probe writes probe-<date> and probe-latest instead.
+func writeReport(dir string, r report, probe bool) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	md := markdown(r)
+	stamp, latest := r.Date.Format("2006-01-02T1504Z"), "latest"
+	if probe {
+		stamp, latest = "probe-"+stamp, "probe-latest"
+	}
+	for name, data := range map[string][]byte{
+		stamp + ".json": b, latest + ".json": b,
+		stamp + ".md": []byte(md), latest + ".md": []byte(md),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	return nil
+}
+
+func markdown(r report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## writeback benchmark, %s\n\n", r.Date.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Machine: %s, %s CPUs, %s RAM, load at start %s. ", r.Machine["cpu"], r.Machine["cpus"], r.Machine["memTotal"], r.Machine["loadAtStart"])
+	fmt.Fprintf(&b, "Versions: writeback %s (commit %s), %s, %s.\n\n", r.Versions["writeback"], r.Versions["commit"], r.Versions["go"], r.Versions["samba"])
+	b.WriteString("| size | measure | value | target | met |\n|---|---|---|---|---|\n")
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, s := range r.Runs {
+		z := s.Size
+		row := func(m, v, target, met string) {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", z.Name, m, v, target, met)
+		}
+		row("tenant", fmt.Sprintf("%d groups, %d memberships, %d users (%d in AD), %d nested, largest %d", z.Groups, z.Memberships, z.Users, z.ADUsers, z.Nested, z.Largest), "", "")
+		if x := s.Raw; x != nil {
+			row("(1) raw directory limit (plain go-ldap, 1 conn)", fmt.Sprintf("%.1f s: %d adds, %d member modifies (%d values, batch %d)", x.Seconds, x.Creates, x.MemberWrites, x.MemberValues, x.Batch), "", "")
+		}
+		if x := s.FirstSync; x != nil {
+			row("(2) first full sync, `writeback apply`", fmt.Sprintf("%.1f s = **%.2fx** raw; %d LDAP writes, %d Graph requests, %d unresolved members reported, %d groups failed", x.Seconds, x.RatioToRaw, x.LDAPWrites, x.GraphReqs, x.Unresolved, x.Failed), "≤ 1.25x", yes(x.RatioToRaw <= 1.25))
+		}
+		if x := s.NoChange; x != nil {
+			row("(3) no-change round (incremental, `run --once`)", fmt.Sprintf("round %.3f s (process %.2f s); %d Graph requests, %d LDAP searches, %d LDAP writes", x.RoundSeconds, x.WallSeconds, x.GraphReqs, x.LDAPSearches, x.LDAPWrites), "0 writes", yes(x.LDAPWrites == 0))
+		}
+		if x := s.NoChangeFull; x != nil {
+			target, met := "0 writes", yes(x.LDAPWrites == 0)
+			if z.Name == "M" {
+				target, met = "< 5 s, 0 writes", yes(x.LDAPWrites == 0 && x.RoundSeconds < 5)
+			}
+			row("(3) no-change round (full reconcile)", fmt.Sprintf("round %.2f s (process %.2f s); %d Graph requests, %d LDAP searches, %d LDAP writes", x.RoundSeconds, x.WallSeconds, x.GraphReqs, x.LDAPSearches, x.LDAPWrites), target, met)
+		}
+		if x := s.Latency; x != nil {
+			row("(4) incremental latency, change in emulator → readable in AD", fmt.Sprintf("%d changes, interval %.0f s: p50 %.2f s, p95 **%.2f s**, max %.2f s, %d timed out", len(x.All), x.Interval, x.P50, x.P95, x.Max, x.TimedOut), fmt.Sprintf("p95 < %.0f s", x.Interval+2), yes(x.P95 < x.Interval+2 && x.TimedOut == 0))
+		}
+		var rss []string
+		if x := s.FirstSync; x != nil {
+			rss = append(rss, fmt.Sprintf("apply %.0f MiB", x.PeakRSSMiB))
+		}
+		if x := s.NoChangeFull; x != nil {
+			rss = append(rss, fmt.Sprintf("full round %.0f MiB", x.PeakRSSMiB))
+		}
+		if x := s.Latency; x != nil {
+			rss = append(rss, fmt.Sprintf("daemon %.0f MiB", x.PeakRSSMiB))
+		}
+		if len(rss) > 0 {
+			target := ""
+			if z.Name == "L" {
+				target = "< 512 MiB"
+			}
+			row("(5) peak RSS of the writeback process", strings.Join(rss, ", "), target, "")
+		}
+		if x := s.Migration; x != nil {
+			row("(6) migrate prepare vs one modify per group, fresh client", fmt.Sprintf("%d groups: prepare %.2f s; fresh connection+bind per group %.1f s (**%.1fx**); fresh ldapmodify process per group %.1f ms × %d = %.1f s (**%.1fx**, from a sample of %d)",
+				x.Groups, x.PrepareSeconds, x.PerConnSeconds, x.RatioConn, x.ProcessPerGroupMs, x.Groups, x.ProcessExtrapol, x.RatioProcess, x.ProcessSample), "≥ 20x", yes(x.RatioProcess >= 20))
+		}
+		if x := s.Probe; x != nil {
+			target := ""
+			if z.Name == "L" {
+				target = "< 512 MiB (apply; this is a lower bound)"
+			}
+			row("(5) memory probe: `writeback plan --full`, no AD users (every member unresolvable)", fmt.Sprintf("%.1f s, peak RSS **%.0f MiB**, %d Graph requests", x.Seconds, x.PeakRSSMiB, x.GraphReqs), target, "")
+		}
+		for _, p := range s.Profiles {
+			row("profile", "`"+filepath.Base(p)+"`", "", "")
+		}
+		for _, n := range s.Notes {
+			row("note", n, "", "")
+		}
+	}
+	return b.String()
+}

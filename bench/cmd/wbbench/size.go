@@ -1,0 +1,604 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/plan"
+)
+
+// sizeResult is everything measured for one size.
+type sizeResult struct {
+	Size         sizeSpec       `json:"size"`
+	Setup        map[string]any `json:"setup"`
+	Raw          *rawResult     `json:"rawLimit,omitempty"`
+	FirstSync    *syncResult    `json:"firstSync,omitempty"`
+	NoChange     *roundResult   `json:"noChangeRound,omitempty"`
+	NoChangeFull *roundResult   `json:"noChangeFullRound,omitempty"`
+	Latency      *latencyResult `json:"incrementalLatency,omitempty"`
+	Migration    *migResult     `json:"migrationPrepare,omitempty"`
+	Probe        *probeResult   `json:"planProbe,omitempty"`
+	Profiles     []string       `json:"profiles,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
+}
+
+type rawResult struct {
+	Seconds      float64 `json:"seconds"`
+	Creates      int     `json:"creates"`
+	MemberWrites int     `json:"memberModifies"`
+	MemberValues int     `json:"memberValues"`
+	Batch        int     `json:"batch"`
+}
+
+type syncResult struct {
+	Seconds     float64 `json:"seconds"`
+	RatioToRaw  float64 `json:"ratioToRaw"`
+	LDAPWrites  int64   `json:"ldapWrites"`
+	PeakRSSMiB  float64 `json:"peakRSSMiB"`
+	GraphReqs   int64   `json:"graphRequests"`
+	Unresolved  int     `json:"unresolvedMembers"`
+	PlanChanges int     `json:"planChanges"`
+	Failed      int     `json:"failedGroups"`
+}
+
+type roundResult struct {
+	WallSeconds  float64 `json:"wallSeconds"`  // the whole process: start, connect, round, exit
+	RoundSeconds float64 `json:"roundSeconds"` // the round as the daemon logs it
+	GraphReqs    int64   `json:"graphRequests"`
+	LDAPSearches int64   `json:"ldapSearches"`
+	LDAPWrites   int64   `json:"ldapWrites"`
+	PeakRSSMiB   float64 `json:"peakRSSMiB"`
+}
+
+type latencyResult struct {
+	Changes    int       `json:"changes"`
+	Interval   float64   `json:"intervalSeconds"`
+	P50        float64   `json:"p50Seconds"`
+	P95        float64   `json:"p95Seconds"`
+	Max        float64   `json:"maxSeconds"`
+	TimedOut   int       `json:"timedOut"`
+	PeakRSSMiB float64   `json:"daemonPeakRSSMiB"`
+	All        []float64 `json:"allSeconds"`
+}
+
+type migResult struct {
+	Groups            int     `json:"groups"`
+	PrepareSeconds    float64 `json:"prepareSeconds"`
+	PrepareRSSMiB     float64 `json:"preparePeakRSSMiB"`
+	PerConnSeconds    float64 `json:"perGroupConnectionSeconds"` // all groups, fresh LDAPS connection+bind per group
+	ProcessSample     int     `json:"processSample"`
+	ProcessPerGroupMs float64 `json:"processPerGroupMs"` // ldapmodify process per group
+	ProcessExtrapol   float64 `json:"processExtrapolatedSeconds"`
+	RatioConn         float64 `json:"ratioVsConnection"`
+	RatioProcess      float64 `json:"ratioVsProcess"`
+}
+
+func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeResult, error) {
+	res := &sizeResult{Size: s, Setup: map[string]any{}}
+	work := filepath.Join(o.work, s.Name)
+	if err := os.RemoveAll(work); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "[%s %s] %s\n", time.Now().Format("15:04:05"), s.Name, fmt.Sprintf(format, a...))
+	}
+
+	// 1. A fresh, pristine lab instance.
+	t0 := time.Now()
+	lo := lab.Options{Dir: o.labDir, Addr: o.labAddr, Log: io.Discard}
+	if _, err := lab.Up(ctx, lo); err != nil {
+		return nil, err
+	}
+	l, err := lab.Reset(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	res.Setup["labResetSeconds"] = secs(time.Since(t0))
+	d, err := newDirInfo(l.Env)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	usersOU := "OU=BenchUsers," + d.Base
+	rawOU := "OU=RawBench," + d.Base
+	migA := "OU=CSyncPrepare," + d.Base
+	migB := "OU=CSyncGuide," + d.Base
+	for _, ou := range []string{usersOU, rawOU, migA, migB, d.TargetOU} {
+		if err := addOU(c, ou); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	c.Close()
+
+	// 2. AD users the tenant's synced users point at.
+	t0 = time.Now()
+	logf("creating %d AD users", s.ADUsers)
+	anchors, err := createUsers(ctx, d, usersOU, s.ADUsers)
+	if err != nil {
+		return nil, err
+	}
+	res.Setup["adUsersSeconds"] = secs(time.Since(t0))
+	logf("created %d AD users in %s", len(anchors), time.Since(t0).Round(time.Millisecond))
+
+	// 3. The synthetic tenant.
+	t0 = time.Now()
+	tf, err := emulator.Generate(emulator.GenOptions{Groups: s.Groups, Users: s.Users, Memberships: s.Memberships,
+		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7, Anchors: anchors})
+	if err != nil {
+		return nil, err
+	}
+	tenantPath := filepath.Join(work, "tenant.json")
+	if err := writeTenant(tenantPath, tf); err != nil {
+		return nil, err
+	}
+	res.Setup["generateSeconds"] = secs(time.Since(t0))
+
+	// 4. The emulator, in this process (its CPU is not writeback's).
+	ectx, stopEmu := context.WithCancel(ctx)
+	defer stopEmu()
+	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(work, "emulator"), TenantFile: tenantPath,
+		Reset: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval}
+	mainCfg, err := cfg.write("writeback.yaml", "state.db", "24h", true)
+	if err != nil {
+		return nil, err
+	}
+	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
+	if err != nil {
+		return nil, err
+	}
+	// fullReconcile = interval: the full round is due whenever the last one is older than that.
+	fullCfg, err := cfg.write("full.yaml", "state.db", o.interval.String(), true)
+	if err != nil {
+		return nil, err
+	}
+
+	// 5. The plan (dry run, separate state): the LDAP work both the raw loop and apply do.
+	logf("plan")
+	out, _, _, err := runWB(ctx, o.bin, nil, "plan", "--json", "--full", "--config", planCfg)
+	if err != nil && exitCode(err) != 2 {
+		return res, fmt.Errorf("writeback plan: %w", err)
+	}
+	var planned struct {
+		Plan plan.Plan `json:"plan"`
+	}
+	if err := json.Unmarshal(out, &planned); err != nil {
+		return res, fmt.Errorf("parse plan --json: %w", err)
+	}
+	p := planned.Plan
+	res.Setup["plan"] = p.Summary
+
+	// 6. Raw directory limit.
+	logf("raw loop: %d creates, %d member adds", p.Summary.Create, p.Summary.MemberAdds)
+	raw, err := rawReplay(ctx, d, p.Changes, rawOU, 1000)
+	if err != nil {
+		return res, err
+	}
+	res.Raw = raw
+	logf("raw %.1fs", raw.Seconds)
+
+	// 7. First full sync with writeback apply.
+	st0 := emu.Server.Stats()
+	logf("writeback apply")
+	t0 = time.Now()
+	out, _, ru, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
+	wall := time.Since(t0)
+	if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
+		return res, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
+	}
+	fs := &syncResult{Seconds: secs(wall), RatioToRaw: secs(wall) / raw.Seconds, PeakRSSMiB: rssMiB(ru),
+		GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: p.Summary.Unresolved, PlanChanges: len(p.Changes)}
+	fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
+	fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
+	for _, line := range strings.Split(afterLast(string(out), "Apply complete:"), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "! group") {
+			res.Notes = append(res.Notes, "first sync: "+strings.TrimSpace(line))
+		}
+	}
+	res.FirstSync = fs
+	logf("apply %.1fs (%.2fx raw), %d writes, %.0f MiB", fs.Seconds, fs.RatioToRaw, fs.LDAPWrites, fs.PeakRSSMiB)
+
+	// 8. No-change rounds: incremental (the daemon's every-interval round) and full.
+	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg); err != nil {
+		return res, err
+	}
+	time.Sleep(o.interval)
+	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg); err != nil {
+		return res, err
+	}
+	logf("no-change: incremental %+v; full %+v", *res.NoChange, *res.NoChangeFull)
+
+	// 9. Incremental latency with the daemon running.
+	if res.Latency, err = latency(ctx, o, d, emu, tf, p.Changes, mainCfg, anchors); err != nil {
+		return res, err
+	}
+	logf("latency p50 %.2fs p95 %.2fs max %.2fs", res.Latency.P50, res.Latency.P95, res.Latency.Max)
+
+	// 10. Profiles of an in-process full round (largest size only).
+	if profile {
+		files, err := profileRound(ctx, fullCfg, filepath.Join(o.out, "profile-"+s.Name))
+		if err != nil {
+			res.Notes = append(res.Notes, "profile failed: "+err.Error())
+		}
+		res.Profiles = files
+	}
+	stopEmu()
+
+	// 11. Migration prepare against the guide's one-modify-per-group way.
+	if !o.skipMig {
+		migCfg, err := cfg.write("migrate.yaml", "migrate.db", "24h", false)
+		if err != nil {
+			return res, err
+		}
+		if res.Migration, err = migration(ctx, o, d, s.MigGroups, migA, migB, migCfg, work); err != nil {
+			return res, err
+		}
+		logf("migration prepare %.1fs vs per-connection %.1fs (%.1fx) vs per-process ~%.1fs (%.1fx)", res.Migration.PrepareSeconds,
+			res.Migration.PerConnSeconds, res.Migration.RatioConn, res.Migration.ProcessExtrapol, res.Migration.RatioProcess)
+	}
+	return res, nil
+}
+
+func writeTenant(path string, tf emulator.TenantFile) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if err := emulator.WriteTenant(w, tf); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type configFiles struct {
+	work     string
+	env      map[string]string
+	emu      *emulator.Running
+	interval time.Duration
+}
+
+func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (string, error) {
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	e := c.env
+	var b strings.Builder
+	fmt.Fprintf(&b, "ad:\n  url: %s\n  gcUrl: %s\n  caFile: %s\n  bindDN: %s\n  password:\n    file: %s\n  baseDN: %s\n  targetOU: %s\n  pageSize: 1000\n  memberBatch: 1000\n  timeout: 120s\n",
+		q(e["LAB_LDAPS_URL"]), q(e["LAB_GCS_URL"]), q(e["LAB_CA_CERT"]), q(e["LAB_BIND_DN"]), q(e["LAB_PASSWORD_FILE"]), q(e["LAB_BASE_DN"]), q(e["LAB_TARGET_OU"]))
+	if withEntra {
+		fmt.Fprintf(&b, "entra:\n  tenantId: %s\n  clientId: %s\n  authorityHost: %s\n  graphUrl: %s\n  caFile: %s\n  credential:\n    kind: secret\n    secret:\n      file: %s\n",
+			q(c.emu.TenantID), q(c.emu.ClientID), q(c.emu.URL+"/"), q(c.emu.URL), q(c.emu.CAFile), q(c.emu.ClientSecretFile))
+		fmt.Fprintf(&b, "sync:\n  interval: %s\n  fullReconcile: %s\n  searchBase: %s\n", c.interval, fullReconcile, q(e["LAB_TARGET_OU"]))
+	}
+	fmt.Fprintf(&b, "safety:\n  deleteThreshold: 1000000\nstate:\n  path: %s\nlog:\n  format: json\n  level: debug\n", q(filepath.Join(c.work, state)))
+	path := filepath.Join(c.work, name)
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// runWB runs the writeback binary and returns its stdout, stderr and rusage.
+func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, *syscall.Rusage, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(&errb, stderr)
+	}
+	err := cmd.Run()
+	var ru *syscall.Rusage
+	if cmd.ProcessState != nil {
+		ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, tailBytes(errb.Bytes(), 1500))
+	}
+	return out.Bytes(), errb.Bytes(), ru, err
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func rssMiB(ru *syscall.Rusage) float64 {
+	if ru == nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux: KiB
+}
+
+func secs(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
+
+func tailBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+func afterLast(s, sep string) string {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return ""
+	}
+	return s[i+len(sep):]
+}
+
+// rawReplay does the plan's LDAP work with plain go-ldap on one connection,
+// no planning: the creates with the same attributes, then the member adds in
+// batches of the same size. It writes into rawOU (group DNs moved there,
+// anchors and sAMAccountNames altered so writeback never sees these groups).
+func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU string, batch int) (*rawResult, error) {
+	target := strings.ToLower(d.TargetOU)
+	move := func(dn string) string {
+		if strings.HasSuffix(strings.ToLower(dn), ","+target) {
+			return dn[:len(dn)-len(target)] + rawOU
+		}
+		return dn
+	}
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	r := &rawResult{Batch: batch}
+	start := time.Now()
+	n := 0
+	for _, ch := range changes {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch ch.Action {
+		case plan.Create:
+			req := ldap.NewAddRequest(move(ch.DN), nil)
+			req.Attribute("objectClass", []string{"group"})
+			for _, a := range ch.Attrs {
+				v := a.After
+				switch strings.ToLower(a.Name) {
+				case "samaccountname":
+					n++
+					v = []string{fmt.Sprintf("rawb%07d", n)}
+				case "msds-externaldirectoryobjectid", "admindescription":
+					v = []string{"Rawb_" + strings.TrimPrefix(v[0], "Group_")}
+				}
+				if len(v) > 0 {
+					req.Attribute(a.Name, v)
+				}
+			}
+			if err := c.Add(req); err != nil {
+				return nil, fmt.Errorf("raw create %s: %w", req.DN, err)
+			}
+			r.Creates++
+		case plan.AddMembers:
+			for i := 0; i < len(ch.Members); i += batch {
+				vals := ch.Members[i:min(i+batch, len(ch.Members))]
+				moved := make([]string, len(vals))
+				for j, v := range vals {
+					moved[j] = move(v)
+				}
+				m := ldap.NewModifyRequest(move(ch.DN), nil)
+				m.Add("member", moved)
+				if err := c.Modify(m); err != nil {
+					return nil, fmt.Errorf("raw add members %s: %w", m.DN, err)
+				}
+				r.MemberWrites++
+				r.MemberValues += len(vals)
+			}
+		}
+	}
+	r.Seconds = secs(time.Since(start))
+	return r, nil
+}
+
+// oneRound runs `writeback run --once` and reads the round's counters from its JSON log.
+func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string) (*roundResult, error) {
+	st0 := emu.Server.Stats()
+	t0 := time.Now()
+	_, errOut, ru, err := runWB(ctx, bin, nil, "run", "--once", "--config", cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rssMiB(ru)}
+	found := false
+	for _, line := range strings.Split(string(errOut), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if msg, _ := m["msg"].(string); !strings.HasPrefix(msg, "round") {
+			continue
+		}
+		found = true
+		r.LDAPSearches += int64(num(m["ldapSearches"]))
+		r.LDAPWrites += int64(num(m["ldapWrites"]))
+		if dur, ok := m["duration"].(string); ok {
+			if d, err := time.ParseDuration(dur); err == nil {
+				r.RoundSeconds += secs(d)
+			}
+		} else {
+			r.RoundSeconds += num(m["duration"]) / 1e9
+		}
+	}
+	if !found {
+		return r, fmt.Errorf("run --once logged no round line:\n%s", tailBytes(errOut, 2000))
+	}
+	return r, nil
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+// latency starts the daemon and times single member adds made in the
+// emulator until each is readable in AD.
+func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, tf emulator.TenantFile, changes []plan.Change, cfg string, anchors []emulator.Anchor) (*latencyResult, error) {
+	groupDN := map[string]string{}
+	for _, ch := range changes {
+		if ch.Action == plan.Create {
+			groupDN[ch.GroupID] = ch.DN
+		}
+	}
+	userDN := map[string]string{} // tenant user ID -> AD DN, for users that resolve
+	byGUID := map[string]string{}
+	for _, a := range anchors {
+		byGUID[strings.ToLower(a.GUID)] = a.DN
+	}
+	var users []string
+	for _, u := range tf.Users {
+		if dn, ok := byGUID[strings.ToLower(u.OnPremisesObjectIdentifier)]; ok && u.OnPremisesObjectIdentifier != "" {
+			userDN[u.ID] = dn
+			users = append(users, u.ID)
+		}
+	}
+	var groups []string
+	for id := range groupDN {
+		groups = append(groups, id)
+	}
+	sort.Strings(groups)
+	if len(groups) == 0 || len(users) == 0 {
+		return nil, errors.New("latency: no provisioned groups or resolvable users")
+	}
+	dctx, stopDaemon := context.WithCancel(ctx)
+	defer stopDaemon()
+	cmd := exec.CommandContext(dctx, o.bin, "run", "--config", cfg)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), "daemon.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start writeback run: %w", err)
+	}
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	time.Sleep(o.interval + time.Second) // let the daemon open its sessions and do its first (empty) round
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := &latencyResult{Changes: o.changes, Interval: o.interval.Seconds()}
+	t := emu.Server.Tenant()
+	for i := 0; i < o.changes; i++ {
+		// spread the changes over the poll cycle, as real changes are
+		if err := sleep(ctx, time.Duration(rng.Int64N(int64(o.interval)))); err != nil {
+			return nil, err
+		}
+		var g, u string
+		for tries := 0; ; tries++ {
+			g, u = groups[rng.IntN(len(groups))], users[rng.IntN(len(users))]
+			cur, ok := t.Group(g)
+			if ok && !contains(cur.Members, u) {
+				break
+			}
+			if tries > 100 {
+				return nil, errors.New("latency: no group/user pair found")
+			}
+		}
+		if err := t.AddMembers(g, u); err != nil {
+			return nil, fmt.Errorf("emulator add member: %w", err)
+		}
+		t0 := time.Now()
+		for {
+			ok, err := memberVisible(c, groupDN[g], userDN[u])
+			if err != nil {
+				return nil, fmt.Errorf("poll %s: %w", groupDN[g], err)
+			}
+			if ok {
+				r.All = append(r.All, time.Since(t0).Seconds())
+				break
+			}
+			if time.Since(t0) > 60*time.Second {
+				r.TimedOut++
+				break
+			}
+			if err := sleep(ctx, 20*time.Millisecond); err != nil {
+				return nil, err
+			}
+		}
+	}
+	stopDaemon()
+	err = cmd.Wait()
+	if cmd.ProcessState != nil {
+		ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		r.PeakRSSMiB = rssMiB(ru)
+	}
+	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
+		slog.Warn("writeback run exited with an error", "err", err)
+	}
+	sorted := append([]float64(nil), r.All...)
+	sort.Float64s(sorted)
+	if n := len(sorted); n > 0 {
+		r.P50 = round2(pct(sorted, 0.50))
+		r.P95 = round2(pct(sorted, 0.95))
+		r.Max = round2(sorted[n-1])
+	}
+	for i := range r.All {
+		r.All[i] = round2(r.All[i])
+	}
+	return r, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// pct is the nearest-rank percentile of sorted values.
+func pct(sorted []float64, p float64) float64 {
+	i := int(p*float64(len(sorted))+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
