@@ -103,6 +103,9 @@ func writePlanned(w io.Writer, p *engine.Planned) error {
 	for _, e := range p.Errors {
 		fmt.Fprintf(w, "Error: group %s: %s: %s\n", e.GroupID, e.Step, e.Error)
 	}
+	for _, u := range p.Untouched {
+		fmt.Fprintf(w, "Note: %s\n", u.Reason)
+	}
 	if n := len(p.Quarantined); n > 0 {
 		fmt.Fprintf(w, "Skipped %d quarantined group(s); see writeback status.\n", n)
 	}
@@ -118,31 +121,8 @@ type session struct {
 	src    *entra.Client
 	eng    *engine.Engine
 	log    *slog.Logger
-	// lastFailed is the number of groups the daemon's last round failed.
-	lastFailed int
 	// resolver keeps resolved members across the daemon's rounds.
 	resolver *resolve.Resolver
-}
-
-// redial replaces the AD connections (after a DC restart or network failure).
-func (s *session) redial(ctx context.Context) error {
-	dc, err := ad.Dial(ctx, s.cfg.AD)
-	if err != nil {
-		return fmt.Errorf("connect to AD: %w", err)
-	}
-	gc, err := ad.DialGC(ctx, s.cfg.AD)
-	if err != nil {
-		dc.Close()
-		return fmt.Errorf("connect to the Global Catalog: %w", err)
-	}
-	if s.dc != nil {
-		s.dc.Close()
-	}
-	if s.gc != nil {
-		s.gc.Close()
-	}
-	s.dc, s.gc = dc, gc
-	return nil
 }
 
 func (s *session) Close() {

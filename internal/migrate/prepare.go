@@ -237,6 +237,10 @@ type ValueSwapper interface {
 	SwapValue(ctx context.Context, dn, attr string, old, new *string) error
 }
 
+// *ad.Conn must keep SwapValue's exact signature, or prepare and rollback
+// would silently fall back to a plain replace.
+var _ ValueSwapper = (*ad.Conn)(nil)
+
 func write(ctx context.Context, dir Directory, c change) error {
 	if s, ok := dir.(ValueSwapper); ok {
 		if err := s.SwapValue(ctx, c.dn, ad.AttrExternalDirectoryObjectID, c.before, c.after); err != nil {

@@ -178,6 +178,9 @@ func versions(ctx context.Context, bin string) map[string]string {
 	}
 	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		v["commit"] = strings.TrimSpace(string(out))
+		if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+			v["commit"] += "+uncommitted"
+		}
 	}
 	return v
 }
