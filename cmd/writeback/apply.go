@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,16 +15,7 @@ import (
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	yes := fs.Bool("yes", false, "apply without asking for confirmation")
-	allowDeletes := fs.Bool("allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
-	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
-	var groups listFlag
-	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback apply [flags] [PLANFILE]
+	fs := newFlagSet("apply", `Usage: writeback apply [flags] [PLANFILE]
 
 Without PLANFILE: computes the plan, shows it, asks for confirmation (unless
 --yes) and applies it. With PLANFILE (from 'writeback plan -out'): applies
@@ -39,11 +29,13 @@ Examples:
   writeback apply --yes
   writeback plan -out p.plan && writeback apply p.plan
   writeback apply --allow-deletes     # past the deletion threshold, on purpose
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	cfgPath := configFlag(fs)
+	yes := fs.Bool("yes", false, "apply without asking for confirmation")
+	allowDeletes := fs.Bool("allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
+	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
+	var groups listFlag
+	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

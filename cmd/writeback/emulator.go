@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,8 +19,20 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(args) > 0 && args[0] == "generate" {
 		return runEmulatorGenerate(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("emulator", `Usage: writeback emulator [flags]
+       writeback emulator generate [flags] > tenant.json
+
+Runs an emulator of Microsoft Graph and its OAuth2 token endpoint over HTTPS on
+loopback, for tests and demos. It is a test instrument: writeback never needs it
+against a real tenant. It prints the CA file, token URL and Graph URL, and writes
+DIR/emulator.env and DIR/entra.yaml (an entra: config section pointing at it).
+Change the tenant and inject faults while it runs through /_emulator/ (docs/emulator.md).
+
+Examples:
+  writeback emulator --dir /tmp/wbemu
+  writeback emulator generate --groups 2000 --users 10000 --memberships 50000 > big.json
+  writeback emulator --dir /tmp/wbemu --tenant big.json --reset --throttle-rate 0.05
+`, stderr)
 	var (
 		c          emulator.RunConfig
 		faults     emulator.Faults
@@ -47,35 +60,11 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&latency, "latency", 0, "added latency on every Graph response")
 	fs.BoolVar(&faults.TokenEndpointDown, "token-endpoint-down", false, "token endpoint answers 503")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback emulator [flags]
-       writeback emulator generate [flags] > tenant.json
-
-Runs an emulator of Microsoft Graph and its OAuth2 token endpoint over HTTPS on
-loopback, for tests and demos. It is a test instrument: writeback never needs it
-against a real tenant. It prints the CA file, token URL and Graph URL, and writes
-DIR/emulator.env and DIR/entra.yaml (an entra: config section pointing at it).
-Change the tenant and inject faults while it runs through /_emulator/ (docs/emulator.md).
-
-Examples:
-  writeback emulator --dir /tmp/wbemu
-  writeback emulator generate --groups 2000 --users 10000 --memberships 50000 > big.json
-  writeback emulator --dir /tmp/wbemu --tenant big.json --reset --throttle-rate 0.05
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback emulator: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+		return err
 	}
 	switch faults.ErrorStatus {
 	case 500, 502, 503, 504:
@@ -118,8 +107,17 @@ Stop with Ctrl-C; the tenant state is kept in %s.
 }
 
 func runEmulatorGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("emulator generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("emulator generate", `Usage: writeback emulator generate [flags] > tenant.json
+
+Writes a synthetic tenant for the emulator: groups with non-ASCII, DN-special,
+duplicate and very long names; users synced from AD (with onPremises* anchors)
+and cloud-only users; nested groups; a few devices and contacts as members.
+
+Examples:
+  writeback emulator generate --groups 50 --users 200 --memberships 800 > small.json
+  writeback emulator generate --groups 20000 --users 300000 --memberships 500000 --largest 250000 --nested 500 > bench.json
+  writeback emulator generate --anchors lab-users.csv --cloud-only-ratio 0 > lab.json
+`, stderr)
 	var (
 		o       emulator.GenOptions
 		anchors string
@@ -137,32 +135,11 @@ func runEmulatorGenerate(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Domain, "domain", "contoso.com", "AD DNS domain of synced users")
 	fs.StringVar(&anchors, "anchors", "", "`file` of existing AD users (JSON array or CSV with guid,sid,sAMAccountName,dn columns) that the first synced users point to")
 	fs.StringVar(&out, "out", "-", "output `file` (- for stdout)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback emulator generate [flags] > tenant.json
-
-Writes a synthetic tenant for the emulator: groups with non-ASCII, DN-special,
-duplicate and very long names; users synced from AD (with onPremises* anchors)
-and cloud-only users; nested groups; a few devices and contacts as members.
-
-Examples:
-  writeback emulator generate --groups 50 --users 200 --memberships 800 > small.json
-  writeback emulator generate --groups 20000 --users 300000 --memberships 500000 --largest 250000 --nested 500 > bench.json
-  writeback emulator generate --anchors lab-users.csv --cloud-only-ratio 0 > lab.json
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback emulator generate: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+		return err
 	}
 	o.Seed = uint64(seed)
 	if anchors != "" {

@@ -3,26 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
 )
 
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	group := fs.String("group", "", "only entries for this Entra group `ID`")
-	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
-	asJSON := fs.Bool("json", false, "print JSON lines")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback log [flags]
+	fs := newFlagSet("log", `Usage: writeback log [flags]
 
 Shows the provisioning log: what each round did to which group, newest first,
 with attribute values before and after, members added and removed, errors and
@@ -32,19 +23,15 @@ Examples:
   writeback log
   writeback log --group 3f2a...-... -n 0
   writeback log --json | jq .
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	cfgPath := configFlag(fs)
+	group := fs.String("group", "", "only entries for this Entra group `ID`")
+	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
+	asJSON := fs.Bool("json", false, "print JSON lines")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := state.Open(statePath(cfg))
+	db, err := openState(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -73,26 +73,15 @@ type migrateFlags struct {
 }
 
 func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
-	fs := flag.NewFlagSet("migrate "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("migrate "+name, usage, stderr)
 	m := &migrateFlags{fs: fs, cfgPath: configFlag(fs)}
 	m.base = fs.String("base", "", "where Connect Sync wrote the groups: the writeback `OU` (default: sync.searchBase, else the whole domain)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fmt.Fprint(stderr, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	return m
 }
 
 func (m *migrateFlags) parse(args []string, stderr io.Writer) error {
-	if err := m.fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if m.fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback %s: unexpected argument %q\n", m.fs.Name(), m.fs.Arg(0))
-		m.fs.Usage()
-		return errUsage
+	if err := parseNoArgs(m.fs, args, stderr); err != nil {
+		return err
 	}
 	if *m.base != "" {
 		if _, err := ad.ParseDN(*m.base); err != nil || !strings.Contains(*m.base, "=") {
@@ -529,15 +518,7 @@ Examples:
 }
 
 func migrateScript(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate connect-sync-script", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var p migrate.ScriptParams
-	fs.StringVar(&p.ADConnector, "ad-connector", "", "`NAME` of the Active Directory connector that wrote the groups (Get-ADSyncConnector)")
-	fs.IntVar(&p.InboundPrecedence, "inbound-precedence", 88, "precedence `N` (0..99, unused) of the inbound cloudNoFlow rule")
-	fs.IntVar(&p.OutboundPrecedence, "outbound-precedence", 89, "precedence `N` (0..99, unused, not the inbound one) of the outbound JoinNoFlow rule")
-	out := fs.String("out", "", "write the script to `FILE` (UTF-8 with BOM, for Windows PowerShell 5.1) instead of stdout")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback migrate connect-sync-script --ad-connector NAME [flags]
+	fs := newFlagSet("migrate connect-sync-script", `Usage: writeback migrate connect-sync-script --ad-connector NAME [flags]
 
 Writes the PowerShell for steps 2 to 6 of the migration, to run on the Connect
 Sync server after prepare and verify: staging-mode check, scheduler off, the
@@ -550,18 +531,14 @@ confirmation. Check that both precedences are unused first:
 Examples:
   writeback migrate connect-sync-script --ad-connector contoso.com --out migrate-connect-sync.ps1
   writeback migrate connect-sync-script --ad-connector contoso.com --inbound-precedence 50 --outbound-precedence 51
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback migrate connect-sync-script: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+`, stderr)
+	var p migrate.ScriptParams
+	fs.StringVar(&p.ADConnector, "ad-connector", "", "`NAME` of the Active Directory connector that wrote the groups (Get-ADSyncConnector)")
+	fs.IntVar(&p.InboundPrecedence, "inbound-precedence", 88, "precedence `N` (0..99, unused) of the inbound cloudNoFlow rule")
+	fs.IntVar(&p.OutboundPrecedence, "outbound-precedence", 89, "precedence `N` (0..99, unused, not the inbound one) of the outbound JoinNoFlow rule")
+	out := fs.String("out", "", "write the script to `FILE` (UTF-8 with BOM, for Windows PowerShell 5.1) instead of stdout")
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	s, err := migrate.ConnectSyncScript(p)
 	if err != nil {

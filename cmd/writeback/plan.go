@@ -22,16 +22,7 @@ import (
 )
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
-	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
-	var groups listFlag
-	fs.Var(&groups, "group", "plan only this Entra group `ID` (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback plan [flags]
+	fs := newFlagSet("plan", `Usage: writeback plan [flags]
 
 Shows what a sync would change in AD, without changing anything: per group
 the attributes before -> after, members to add and remove, unresolved members
@@ -44,18 +35,15 @@ Examples:
   writeback plan --config writeback.yaml
   writeback plan --json > plan.json
   writeback plan -out tonight.plan && writeback apply tonight.plan
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback plan: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+`, stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
+	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
+	var groups listFlag
+	fs.Var(&groups, "group", "plan only this Entra group `ID` (repeatable)")
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	s, err := openSession(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -200,6 +188,44 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newFlagSet starts a subcommand's flags; usage is printed above the flag list
+// on -h and on bad arguments.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseNoArgs parses the flags of a subcommand that takes no positional
+// arguments. Its errors are errUsage; a -h also matches flag.ErrHelp, for the
+// commands that treat asking for help as success.
+func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "writeback %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// openState opens the state file alone, for the commands that only read it
+// and so must work without AD or Graph.
+func openState(cfgPath string) (*state.DB, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return state.Open(statePath(cfg))
 }
 
 // configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.

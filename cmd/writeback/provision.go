@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,13 +10,7 @@ import (
 )
 
 func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	dryRun := fs.Bool("dry-run", false, "show the steps and the plan, write nothing")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback provision [flags] GROUP_ID
+	fs := newFlagSet("provision", `Usage: writeback provision [flags] GROUP_ID
 
 Provisions one Entra group now and reports each step, as Cloud Sync's
 "provision on demand" does: import, scope evaluation, match in AD, each
@@ -27,11 +20,10 @@ safety.deleteThreshold.
 Examples:
   writeback provision 3f2a1b4c-0000-0000-0000-000000000000
   writeback provision --dry-run 3f2a1b4c-0000-0000-0000-000000000000
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	cfgPath := configFlag(fs)
+	dryRun := fs.Bool("dry-run", false, "show the steps and the plan, write nothing")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

@@ -3,23 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
 )
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	n := fs.Int("n", 10, "show the last `N` rounds")
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback status [flags]
+	fs := newFlagSet("status", `Usage: writeback status [flags]
 
 Shows the last rounds, the groups waiting for the next round, quarantined
 groups (failing, retried with exponential backoff) and groups with errors.
@@ -28,19 +20,14 @@ Reads the state file only; works while 'writeback run' is running (between its r
 Examples:
   writeback status
   writeback status -n 50 --json
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
+	cfgPath := configFlag(fs)
+	n := fs.Int("n", 10, "show the last `N` rounds")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := state.Open(statePath(cfg))
+	db, err := openState(*cfgPath)
 	if err != nil {
 		return err
 	}

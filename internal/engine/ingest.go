@@ -61,49 +61,78 @@ type writer interface {
 }
 
 func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, bool, error) {
+	return ingestDelta(ctx, e, deltaKind[entra.User]{
+		name: "users",
+		read: e.src.UsersDelta,
+		put: func(tx *state.Tx, u entra.User, full bool) error {
+			if u.Removed != nil {
+				if err := tx.DeleteUser(u.ID); err != nil {
+					return err
+				}
+				return markParents(tx, u.ID, "member")
+			}
+			changed, err := tx.PutUser(userFromEntra(u))
+			if err != nil {
+				return err
+			}
+			if changed && !full {
+				return markParents(tx, u.ID, "member")
+			}
+			return nil
+		},
+		vanished: func(tx *state.Tx, id string) error { return markParents(tx, id, "member") },
+	}, link)
+}
+
+func (e *Engine) ingestGroups(ctx context.Context, link string) (int, string, bool, error) {
+	scoping := e.scope.MemberOfGroup()
+	return ingestDelta(ctx, e, deltaKind[entra.Group]{
+		name: "groups",
+		read: e.src.GroupsDelta,
+		put: func(tx *state.Tx, g entra.Group, full bool) error {
+			return putGroup(tx, g, full, scoping)
+		},
+		vanished: func(tx *state.Tx, id string) error { return tx.MarkDirty(id, "deleted") },
+	}, link)
+}
+
+// deltaKind holds what differs between ingesting the users and the groups
+// delta, so the batching, token-restart and snapshot handling exist once.
+type deltaKind[T any] struct {
+	name string // state bucket and link key; also names the delta in errors
+	read func(ctx context.Context, link string, fn func(T) error) (next string, full bool, err error)
+	// put stores one delta item; full says a snapshot is being rebuilt, where
+	// every group gets planned anyway and marking dirty would be wasted work.
+	put func(tx *state.Tx, item T, full bool) error
+	// vanished handles an object the snapshot no longer holds.
+	vanished func(tx *state.Tx, id string) error
+}
+
+// ingestDelta reads one delta from link ("" = full snapshot) and returns the
+// number of objects read, the next link and whether it was a full snapshot.
+func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link string) (int, string, bool, error) {
 	full := link == ""
 	var (
 		w    writer = e.db
 		snap *state.FullIngest
 		err  error
-		buf  []entra.User
+		buf  []T
 		n    int
 	)
-	start := func() error {
-		if snap, err = e.db.BeginFull("users"); err != nil {
-			return err
-		}
-		w = snap
-		return nil
-	}
 	if full {
-		if err := start(); err != nil {
+		if snap, err = e.db.BeginFull(k.name); err != nil {
 			return 0, "", false, err
 		}
+		w = snap
 	}
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
 		err := w.Update(func(tx *state.Tx) error {
-			for _, u := range buf {
-				if u.Removed != nil {
-					if err := tx.DeleteUser(u.ID); err != nil {
-						return err
-					}
-					if err := markParents(tx, u.ID, "member"); err != nil {
-						return err
-					}
-					continue
-				}
-				changed, err := tx.PutUser(userFromEntra(u))
-				if err != nil {
+			for _, item := range buf {
+				if err := k.put(tx, item, full); err != nil {
 					return err
-				}
-				if changed && !full {
-					if err := markParents(tx, u.ID, "member"); err != nil {
-						return err
-					}
 				}
 			}
 			return nil
@@ -111,9 +140,9 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 		buf = buf[:0]
 		return err
 	}
-	next, restarted, err := e.src.UsersDelta(ctx, link, func(u entra.User) error {
+	next, restarted, err := k.read(ctx, link, func(item T) error {
 		n++
-		buf = append(buf, u)
+		buf = append(buf, item)
 		if len(buf) >= batchSize {
 			return flush()
 		}
@@ -121,9 +150,9 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 	})
 	if err == nil && restarted && !full {
 		// The token was refused mid-way; what we wrote went to the current data,
-		// which is harmless, but the cache may hold users Graph no longer has:
+		// which is harmless, but the cache may hold objects Graph no longer has:
 		// redo it as a snapshot.
-		return e.ingestUsers(ctx, "")
+		return ingestDelta(ctx, e, k, "")
 	}
 	if err == nil {
 		err = flush()
@@ -132,7 +161,7 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 		if snap != nil {
 			_ = snap.Abort()
 		}
-		return 0, "", false, fmt.Errorf("read users delta: %w", err)
+		return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
 	}
 	if full {
 		vanished, err := snap.Commit(next)
@@ -141,7 +170,7 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 		}
 		if err := e.db.Update(func(tx *state.Tx) error {
 			for _, id := range vanished {
-				if err := markParents(tx, id, "member"); err != nil {
+				if err := k.vanished(tx, id); err != nil {
 					return err
 				}
 			}
@@ -151,149 +180,81 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 		}
 		return n, next, true, nil
 	}
-	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink("users", next) }); err != nil {
+	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink(k.name, next) }); err != nil {
 		return 0, "", false, err
 	}
 	return n, next, false, nil
 }
 
-func (e *Engine) ingestGroups(ctx context.Context, link string) (int, string, bool, error) {
-	full := link == ""
-	var (
-		w    writer = e.db
-		snap *state.FullIngest
-		err  error
-		buf  []entra.Group
-		n    int
-	)
-	if full {
-		if snap, err = e.db.BeginFull("groups"); err != nil {
-			return 0, "", false, err
+// putGroup stores one groups-delta item and marks what it affects dirty.
+func putGroup(tx *state.Tx, g entra.Group, full bool, scoping string) error {
+	id := strings.ToLower(g.ID)
+	if g.Removed != nil {
+		reason := "softDeleted"
+		if g.Removed.Permanent() {
+			reason = "deleted"
 		}
-		w = snap
+		if err := markMembersIfScoping(tx, id, scoping); err != nil {
+			return err
+		}
+		if _, err := tx.DeleteGroup(id); err != nil {
+			return err
+		}
+		if err := tx.MarkDirty(id, reason); err != nil {
+			return err
+		}
+		return markParents(tx, id, "member")
 	}
-	scoping := e.scope.MemberOfGroup()
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		err := w.Update(func(tx *state.Tx) error {
-			for _, g := range buf {
-				id := strings.ToLower(g.ID)
-				if g.Removed != nil {
-					reason := "softDeleted"
-					if g.Removed.Permanent() {
-						reason = "deleted"
-					}
-					if err := markMembersIfScoping(tx, id, scoping); err != nil {
-						return err
-					}
-					if _, err := tx.DeleteGroup(id); err != nil {
-						return err
-					}
-					if err := tx.MarkDirty(id, reason); err != nil {
-						return err
-					}
-					if err := markParents(tx, id, "member"); err != nil {
-						return err
-					}
-					continue
-				}
-				old, err := tx.Group(id)
-				if err != nil {
-					return err
-				}
-				changed, err := tx.PutGroup(groupFromEntra(old, g))
-				if err != nil {
-					return err
-				}
-				if changed && !full {
-					if err := tx.MarkDirty(id, "changed"); err != nil {
-						return err
-					}
-					// A nested group's scope may have changed: its parents resolve it differently.
-					if err := markParents(tx, id, "member"); err != nil {
-						return err
-					}
-				}
-				add := map[string]string{}
-				var remove []string
-				for _, m := range g.MembersDelta {
-					mid := strings.ToLower(m.ID)
-					if m.Removed {
-						remove = append(remove, mid)
-					} else {
-						add[mid] = strings.ToLower(m.Type)
-					}
-				}
-				mchanged, err := tx.ChangeMembers(id, add, remove)
-				if err != nil {
-					return err
-				}
-				if mchanged && !full {
-					if err := tx.MarkDirty(id, "member"); err != nil {
-						return err
-					}
-					if id == scoping {
-						for m := range add {
-							if err := tx.MarkDirty(m, "scope"); err != nil {
-								return err
-							}
-						}
-						for _, m := range remove {
-							if err := tx.MarkDirty(m, "scope"); err != nil {
-								return err
-							}
-						}
-					}
-				}
-			}
-			return nil
-		})
-		buf = buf[:0]
+	old, err := tx.Group(id)
+	if err != nil {
 		return err
 	}
-	next, restarted, err := e.src.GroupsDelta(ctx, link, func(g entra.Group) error {
-		n++
-		buf = append(buf, g)
-		if len(buf) >= batchSize {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil && restarted && !full {
-		return e.ingestGroups(ctx, "")
-	}
-	if err == nil {
-		err = flush()
-	}
+	changed, err := tx.PutGroup(groupFromEntra(old, g))
 	if err != nil {
-		if snap != nil {
-			_ = snap.Abort()
-		}
-		return 0, "", false, fmt.Errorf("read groups delta: %w", err)
+		return err
 	}
-	if full {
-		vanished, err := snap.Commit(next)
-		if err != nil {
-			return 0, "", false, err
+	if changed && !full {
+		if err := tx.MarkDirty(id, "changed"); err != nil {
+			return err
 		}
-		if err := e.db.Update(func(tx *state.Tx) error {
-			for _, id := range vanished {
-				if err := tx.MarkDirty(id, "deleted"); err != nil {
-					return err
-				}
+		// A nested group's scope may have changed: its parents resolve it differently.
+		if err := markParents(tx, id, "member"); err != nil {
+			return err
+		}
+	}
+	add := map[string]string{}
+	var remove []string
+	for _, m := range g.MembersDelta {
+		mid := strings.ToLower(m.ID)
+		if m.Removed {
+			remove = append(remove, mid)
+		} else {
+			add[mid] = strings.ToLower(m.Type)
+		}
+	}
+	mchanged, err := tx.ChangeMembers(id, add, remove)
+	if err != nil {
+		return err
+	}
+	if !mchanged || full {
+		return nil
+	}
+	if err := tx.MarkDirty(id, "member"); err != nil {
+		return err
+	}
+	if id == scoping {
+		for m := range add {
+			if err := tx.MarkDirty(m, "scope"); err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
-			return 0, "", false, err
 		}
-		return n, next, true, nil
+		for _, m := range remove {
+			if err := tx.MarkDirty(m, "scope"); err != nil {
+				return err
+			}
+		}
 	}
-	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink("groups", next) }); err != nil {
-		return 0, "", false, err
-	}
-	return n, next, false, nil
+	return nil
 }
 
 func markParents(tx *state.Tx, memberID, reason string) error {
