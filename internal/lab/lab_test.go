@@ -64,7 +64,7 @@ func TestLabConfigIsComplete(t *testing.T) {
 	}
 }
 
-// TestResetRestoresPristine uses its own instance on 127.0.0.3 so the shared
+// TestResetRestoresPristine uses its own instance on 127.0.0.13 so the shared
 // lab is not disturbed: changes made after provisioning are gone after reset,
 // and reset takes seconds.
 func TestResetRestoresPristine(t *testing.T) {
@@ -72,7 +72,7 @@ func TestResetRestoresPristine(t *testing.T) {
 		t.Skip("provisions a separate lab instance")
 	}
 	labtest.Get(t) // skip/fail like every lab test when there is no lab
-	o := lab.Options{Instance: "resettest", Addr: "127.0.0.3"}
+	o := lab.Options{Instance: "reset-test", Addr: "127.0.0.13"}
 	ctx := context.Background()
 	l := labtest.Instance(t, o)
 	t.Cleanup(func() { lab.Down(ctx, o) })
