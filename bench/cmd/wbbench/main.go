@@ -60,6 +60,7 @@ type options struct {
 	profile   bool
 	skipMig   bool
 	probe     bool
+	workers   int
 }
 
 func run(ctx context.Context, args []string) error {
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "sync.interval of the daemon during the latency test")
 	fs.IntVar(&o.migSample, "mig-process-sample", 50, "groups done with one ldapmodify process each (the rest is extrapolated)")
 	fs.BoolVar(&o.profile, "profile", true, "write CPU and heap profiles of an in-process full round for the largest size")
+	fs.IntVar(&o.workers, "workers", 0, "sync.workers for writeback (0: writeback's default)")
 	fs.BoolVar(&o.skipMig, "skip-migration", false, "skip the migration prepare measurement")
 	fs.BoolVar(&o.probe, "plan-probe", false, "only a memory probe: no AD users (every member unresolvable), time and peak RSS of 'writeback plan --full' over the tenant")
 	fs.Usage = func() {

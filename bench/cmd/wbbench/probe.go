@@ -26,7 +26,7 @@ type probeResult struct {
 // found) and the plan of every create. It is a lower bound for the first
 // sync's memory (no member DNs are held), for sizes whose AD users would take
 // too long to create on Samba.
-func probeSize(ctx context.Context, o options, s sizeSpec, _ bool) (*sizeResult, error) {
+func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeResult, error) {
 	res := &sizeResult{Size: s, Setup: map[string]any{"mode": "plan probe: no AD users, every member unresolvable"}}
 	res.Size.ADUsers = 0
 	work := filepath.Join(o.work, s.Name+"-probe")
@@ -63,7 +63,7 @@ func probeSize(ctx context.Context, o options, s sizeSpec, _ bool) (*sizeResult,
 	if err != nil {
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
-	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
 	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
 	if err != nil {
 		return nil, err
@@ -76,5 +76,12 @@ func probeSize(ctx context.Context, o options, s sizeSpec, _ bool) (*sizeResult,
 	}
 	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rssMiB(ru), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
 	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB)
+	if profile {
+		files, err := profileRound(ctx, planCfg, filepath.Join(o.out, "profile-"+s.Name+"-plan"), true)
+		if err != nil {
+			res.Notes = append(res.Notes, "profile failed: "+err.Error())
+		}
+		res.Profiles = files
+	}
 	return res, nil
 }

@@ -19,10 +19,10 @@ import (
 
 // profileRound runs one full round of the engine in this process (the same
 // code `writeback run` runs; the writeback binary has no profiling flag) with
-// a CPU profile, and writes a heap profile after it. The emulator runs in
+// a CPU profile, and writes a heap profile after it (dryRun: plan only). The emulator runs in
 // this process too, so its share shows in the CPU profile under
 // internal/emulator.
-func profileRound(ctx context.Context, cfgPath, prefix string) ([]string, error) {
+func profileRound(ctx context.Context, cfgPath, prefix string, dryRun bool) ([]string, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func profileRound(ctx context.Context, cfgPath, prefix string) ([]string, error)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return nil, err
 	}
-	res, err := eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: true}})
+	res, err := eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: true}, DryRun: dryRun})
 	pprof.StopCPUProfile()
 	if err != nil {
 		return []string{cpuPath}, fmt.Errorf("profiled full round: %w", err)

@@ -46,6 +46,8 @@ type rawResult struct {
 	MemberWrites int     `json:"memberModifies"`
 	MemberValues int     `json:"memberValues"`
 	Batch        int     `json:"batch"`
+	// CreatesSeconds is the time until the last create (creates come first in a plan).
+	CreatesSeconds float64 `json:"createsSeconds"`
 }
 
 type syncResult struct {
@@ -57,6 +59,9 @@ type syncResult struct {
 	Unresolved  int     `json:"unresolvedMembers"`
 	PlanChanges int     `json:"planChanges"`
 	Failed      int     `json:"failedGroups"`
+	// ApplyPhaseSeconds is the write phase alone, as apply reports it; the
+	// rest of Seconds is process start, Graph ingest, member resolution and planning.
+	ApplyPhaseSeconds float64 `json:"applyPhaseSeconds"`
 }
 
 type roundResult struct {
@@ -166,7 +171,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	if err != nil {
 		return nil, fmt.Errorf("start emulator: %w", err)
 	}
-	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
 	mainCfg, err := cfg.write("writeback.yaml", "state.db", "24h", true)
 	if err != nil {
 		return nil, err
@@ -195,6 +200,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 	p := planned.Plan
 	res.Setup["plan"] = p.Summary
+	res.Setup["syncWorkers"] = o.workers // 0: writeback's default (4)
 
 	// 6. Raw directory limit.
 	logf("raw loop: %d creates, %d member adds", p.Summary.Create, p.Summary.MemberAdds)
@@ -218,6 +224,10 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: p.Summary.Unresolved, PlanChanges: len(p.Changes)}
 	fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
 	fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
+	if d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(afterLast(string(out), " LDAP writes in ") + " x")[0], ".")); err == nil {
+		fs.ApplyPhaseSeconds = secs(d)
+	}
+	_ = os.WriteFile(filepath.Join(work, "apply.out"), out, 0o644)
 	for _, line := range strings.Split(afterLast(string(out), "Apply complete:"), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "! group") {
 			res.Notes = append(res.Notes, "first sync: "+strings.TrimSpace(line))
@@ -244,7 +254,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 
 	// 10. Profiles of an in-process full round (largest size only).
 	if profile {
-		files, err := profileRound(ctx, fullCfg, filepath.Join(o.out, "profile-"+s.Name))
+		files, err := profileRound(ctx, fullCfg, filepath.Join(o.out, "profile-"+s.Name), false)
 		if err != nil {
 			res.Notes = append(res.Notes, "profile failed: "+err.Error())
 		}
@@ -289,6 +299,7 @@ type configFiles struct {
 	env      map[string]string
 	emu      *emulator.Running
 	interval time.Duration
+	workers  int
 }
 
 func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (string, error) {
@@ -301,6 +312,9 @@ func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (s
 		fmt.Fprintf(&b, "entra:\n  tenantId: %s\n  clientId: %s\n  authorityHost: %s\n  graphUrl: %s\n  caFile: %s\n  credential:\n    kind: secret\n    secret:\n      file: %s\n",
 			q(c.emu.TenantID), q(c.emu.ClientID), q(c.emu.URL+"/"), q(c.emu.URL), q(c.emu.CAFile), q(c.emu.ClientSecretFile))
 		fmt.Fprintf(&b, "sync:\n  interval: %s\n  fullReconcile: %s\n  searchBase: %s\n", c.interval, fullReconcile, q(e["LAB_TARGET_OU"]))
+		if c.workers > 0 {
+			fmt.Fprintf(&b, "  workers: %d\n", c.workers)
+		}
 	}
 	fmt.Fprintf(&b, "safety:\n  deleteThreshold: 1000000\nstate:\n  path: %s\nlog:\n  format: json\n  level: debug\n", q(filepath.Join(c.work, state)))
 	path := filepath.Join(c.work, name)
@@ -404,6 +418,7 @@ func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU str
 				return nil, fmt.Errorf("raw create %s: %w", req.DN, err)
 			}
 			r.Creates++
+			r.CreatesSeconds = secs(time.Since(start))
 		case plan.AddMembers:
 			for i := 0; i < len(ch.Members); i += batch {
 				vals := ch.Members[i:min(i+batch, len(ch.Members))]
