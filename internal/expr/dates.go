@@ -84,6 +84,11 @@ func (ev *evaluator) dateArg(n *node, i int) (time.Time, bool, error) {
 func fnNow(ev *evaluator, n *node) (Value, error) { return Single(formatDate(ev.now())), nil }
 
 func fnCDate(ev *evaluator, n *node) (Value, error) {
+	return mapDates(ev, n, func(t time.Time, _ string) (string, error) { return formatDate(t), nil })
+}
+
+// mapDates parses every value of the first argument as a date and maps it.
+func mapDates(ev *evaluator, n *node, f func(t time.Time, s string) (string, error)) (Value, error) {
 	v, err := ev.arg(n, 0)
 	if err != nil {
 		return Null(), err
@@ -93,7 +98,7 @@ func fnCDate(ev *evaluator, n *node) (Value, error) {
 		if err != nil {
 			return "", ev.fail(n, "%v", err)
 		}
-		return formatDate(t), nil
+		return f(t, s)
 	})
 }
 
@@ -275,15 +280,7 @@ func fnDateFromNum(ev *evaluator, n *node) (Value, error) {
 }
 
 func fnNumFromDate(ev *evaluator, n *node) (Value, error) {
-	v, err := ev.arg(n, 0)
-	if err != nil {
-		return Null(), err
-	}
-	return mapValues(v, func(s string) (string, error) {
-		t, err := parseDate(s)
-		if err != nil {
-			return "", ev.fail(n, "%v", err)
-		}
+	return mapDates(ev, n, func(t time.Time, s string) (string, error) {
 		if t.Before(fileTimeEpoch) {
 			return "", ev.fail(n, "%q is before 1601, which AD cannot store", s)
 		}

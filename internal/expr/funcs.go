@@ -289,23 +289,16 @@ func isTurkic(t language.Tag) bool {
 }
 
 func fnToLower(ev *evaluator, n *node) (Value, error) {
-	v, err := ev.arg(n, 0)
-	if err != nil {
-		return Null(), err
-	}
-	t, err := ev.culture(n)
-	if err != nil {
-		return Null(), err
-	}
-	return mapValues(v, func(s string) (string, error) {
-		if isTurkic(t) {
-			return strings.ToLowerSpecial(unicode.TurkishCase, s), nil
-		}
-		return strings.ToLower(s), nil
-	})
+	return changeCase(ev, n, strings.ToLower, func(s string) string { return strings.ToLowerSpecial(unicode.TurkishCase, s) })
 }
 
 func fnToUpper(ev *evaluator, n *node) (Value, error) {
+	return changeCase(ev, n, strings.ToUpper, func(s string) string { return strings.ToUpperSpecial(unicode.TurkishCase, s) })
+}
+
+// changeCase applies plain or, for Turkic cultures (dotted and dotless i),
+// Turkish case mapping, as .NET's culture-aware ToLower/ToUpper do.
+func changeCase(ev *evaluator, n *node, plain, turkic func(string) string) (Value, error) {
 	v, err := ev.arg(n, 0)
 	if err != nil {
 		return Null(), err
@@ -314,12 +307,11 @@ func fnToUpper(ev *evaluator, n *node) (Value, error) {
 	if err != nil {
 		return Null(), err
 	}
-	return mapValues(v, func(s string) (string, error) {
-		if isTurkic(t) {
-			return strings.ToUpperSpecial(unicode.TurkishCase, s), nil
-		}
-		return strings.ToUpper(s), nil
-	})
+	f := plain
+	if isTurkic(t) {
+		f = turkic
+	}
+	return mapValues(v, func(s string) (string, error) { return f(s), nil })
 }
 
 func fnPCase(ev *evaluator, n *node) (Value, error) {

@@ -100,12 +100,18 @@ func createUsers(ctx context.Context, d *dirInfo, ou string, n int) ([]emulator.
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	return readUsers(d, ou)
+}
+
+// readUsers reads the anchors (objectGUID, objectSid) of every user under ou,
+// as Entra Connect would have synced them.
+func readUsers(d *dirInfo, ou string) ([]emulator.Anchor, error) {
 	c, err := d.dial()
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	req := ldap.NewSearchRequest(ou, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+	req := ldap.NewSearchRequest(ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=user)", []string{"objectGUID", "objectSid", "sAMAccountName", "userPrincipalName", "displayName"}, nil)
 	res, err := c.SearchWithPaging(req, 1000)
 	if err != nil {

@@ -35,7 +35,7 @@ var sizes = map[string]sizeSpec{
 	"XS": {Name: "XS", Groups: 100, Memberships: 1000, Users: 300, ADUsers: 250, Nested: 10, Largest: 100, MigGroups: 200},
 	"S":  {Name: "S", Groups: 1000, Memberships: 10000, Users: 2000, ADUsers: 1800, Nested: 50, Largest: 1000, MigGroups: 1000},
 	"M":  {Name: "M", Groups: 10000, Memberships: 100000, Users: 10000, ADUsers: 9000, Nested: 500, Largest: 5000, MigGroups: 10000},
-	"L":  {Name: "L", Groups: 20000, Memberships: 500000, Users: 300000, ADUsers: 270000, Nested: 500, Largest: 250000, MigGroups: 10000},
+	"L":  {Name: "L", Groups: 20000, Memberships: 500000, Users: 300000, ADUsers: 270000, Nested: 500, Largest: 250000, MigGroups: 0},
 }
 
 func main() {
@@ -61,6 +61,8 @@ type options struct {
 	skipMig   bool
 	probe     bool
 	workers   int
+	skipRaw   bool
+	hold      bool
 }
 
 func run(ctx context.Context, args []string) error {
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.profile, "profile", true, "write CPU and heap profiles of an in-process full round for the largest size")
 	fs.IntVar(&o.workers, "workers", 0, "sync.workers for writeback (0: writeback's default)")
 	fs.BoolVar(&o.skipMig, "skip-migration", false, "skip the migration prepare measurement")
+	fs.BoolVar(&o.skipRaw, "skip-raw", false, "skip the raw directory loop (no ratio; for iterating on writeback itself)")
+	fs.BoolVar(&o.hold, "hold", false, "after the no-change rounds, print the configs and keep the emulator serving until interrupted (for profiling writeback by hand)")
 	fs.BoolVar(&o.probe, "plan-probe", false, "only a memory probe: no AD users (every member unresolvable), time and peak RSS of 'writeback plan --full' over the tenant")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: go run ./bench/cmd/wbbench [flags]
