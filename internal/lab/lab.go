@@ -224,7 +224,8 @@ func Install(ctx context.Context, o Options) error {
 	return run(ctx, o, "install")
 }
 
-func run(ctx context.Context, o Options, verb string) error {
+// run runs `samba-lab.sh VERB DIR [EXTRA...]` (install takes no DIR).
+func run(ctx context.Context, o Options, verb string, extra ...string) error {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return fmt.Errorf("lab dir: %w", err)
 	}
@@ -242,6 +243,7 @@ func run(ctx context.Context, o Options, verb string) error {
 	if verb != "install" {
 		args = append(args, o.InstanceDir())
 	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Env = append(os.Environ(), "LAB_ADDR="+o.Addr, "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
 	if o.NoSchema {
@@ -256,7 +258,7 @@ func run(ctx context.Context, o Options, verb string) error {
 		if msg == "" {
 			msg = "(no output)"
 		}
-		return fmt.Errorf("lab %s %s: %w: %s", verb, o.InstanceDir(), err, msg)
+		return fmt.Errorf("lab %s: %w: %s", strings.Join(args[1:], " "), err, msg)
 	}
 	return nil
 }

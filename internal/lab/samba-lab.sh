@@ -5,6 +5,8 @@
 #   samba-lab.sh stop  DIR   stop the instance started from DIR
 #   samba-lab.sh reset DIR   stop, restore the pristine copy (DIR.pristine) and start again
 #   samba-lab.sh env   DIR   print connection details again (exit 1 if not running)
+#   samba-lab.sh snapshot DIR NAME   stop, copy DIR to DIR.snap-NAME (replacing an older one), start
+#   samba-lab.sh restore  DIR NAME   stop, replace DIR by a copy of DIR.snap-NAME, start
 #   samba-lab.sh install     install the Debian packages only
 #
 # Needs root (apt-get, ports 389/636/3268/3269). Idempotent: start on a running instance
@@ -17,7 +19,7 @@
 # LAB_EXTRA_CONF (smb.conf lines).
 set -euo pipefail
 
-usage() { sed -n '3,18p' "$0"; exit 2; }
+usage() { sed -n '3,20p' "$0"; exit 2; }
 cmd=${1:-}; dir=${2:-}
 
 install() {
@@ -241,5 +243,30 @@ case $cmd in
     fi
     exec "$0" start "$dir" ;;
   env) running || { echo "lab in $dir is not running" >&2; exit 1; }; print_env ;;
+  snapshot|restore)
+    name=${3:-}
+    [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+      { echo "samba-lab: snapshot name '$name': use letters, digits, '.', '_' and '-'" >&2; exit 2; }
+    snap=$dir.snap-$name
+    if [[ $cmd == restore && ! -d $snap ]]; then
+      echo "samba-lab: no snapshot $snap (save one with 'samba-lab.sh snapshot $dir $name')" >&2; exit 1
+    fi
+    stop_samba
+    # cp -a keeps the sparse database files sparse; --reflink=auto shares their
+    # blocks instead of copying them where the filesystem can (btrfs, xfs)
+    if [[ $cmd == snapshot ]]; then
+      # copy beside it, then rename: an interrupted snapshot never leaves a half
+      # copy under the snapshot's name ('~' is not allowed in names, so the
+      # leftovers of an interrupted one are recognised and removed here)
+      tmp=$snap~tmp$$; old=$snap~old$$
+      rm -rf "$snap"~tmp* "$snap"~old*
+      cp -a --reflink=auto "$dir" "$tmp"; rm -f "$tmp/run/samba.pid"
+      [[ ! -d $snap ]] || mv "$snap" "$old"
+      mv "$tmp" "$snap"; rm -rf "$old"
+    else
+      new=$dir~new$$; rm -rf "$dir"~new*
+      cp -a --reflink=auto "$snap" "$new"; rm -rf "$dir"; mv "$new" "$dir"
+    fi
+    exec "$0" start "$dir" ;;
   *) usage ;;
 esac

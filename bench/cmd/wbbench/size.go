@@ -118,7 +118,10 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	// Sizes with many users start from a snapshot of pristine + users, taken
 	// the first time: creating them is setup, not what is measured.
 	seeded := s.ADUsers >= seedAbove && lab.HasSnapshot(lo, s.Name)
-	var l *lab.Lab
+	var (
+		l   *lab.Lab
+		err error
+	)
 	if seeded {
 		logf("restoring snapshot %q (pristine lab + %d users)", s.Name, s.ADUsers)
 		l, err = lab.RestoreSnapshot(ctx, lo, s.Name)
@@ -158,7 +161,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		anchors, err = readUsers(d, usersOU)
 	case s.ADUsers >= seedAbove:
 		logf("seeding %d AD users into the stopped DC, then saving snapshot %q", s.ADUsers, s.Name)
-		err = lab.SeedUsers(ctx, lo, lab.Seed{OU: usersOU, Prefix: "Bench User ", SAMPrefix: "bu", From: 0, To: s.ADUsers})
+		err = lab.SeedUsers(ctx, lo, lab.Seed{OU: usersOU, Prefix: "Bench User ", SAMPrefix: "bu", Digits: 7, From: 0, To: s.ADUsers})
 		if err == nil {
 			err = lab.SaveSnapshot(ctx, lo, s.Name)
 		}
