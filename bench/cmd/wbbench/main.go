@@ -39,6 +39,9 @@ var sizes = map[string]sizeSpec{
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == runnerArg {
+		os.Exit(runnerMain(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {

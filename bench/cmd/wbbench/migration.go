@@ -75,13 +75,13 @@ func migration(ctx context.Context, o options, d *dirInfo, n int, ouA, ouB, cfg,
 	r := &migResult{Groups: n}
 
 	t0 := time.Now()
-	_, _, ru, err := runWB(ctx, o.bin, nil, "migrate", "prepare", "--config", cfg, "--base", ouA, "--no-entra",
+	_, _, rss, err := runWB(ctx, o.bin, nil, "migrate", "prepare", "--config", cfg, "--base", ouA, "--no-entra",
 		"--journal", filepath.Join(work, "prepare.journal"))
 	if err != nil {
 		return nil, err
 	}
 	r.PrepareSeconds = secs(time.Since(t0))
-	r.PrepareRSSMiB = rssMiB(ru)
+	r.PrepareRSSMiB = rss
 	if err := checkAnchored(d, ouA, n); err != nil {
 		return nil, err
 	}

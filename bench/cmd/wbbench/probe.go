@@ -70,11 +70,11 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	}
 	st0 := emu.Server.Stats()
 	t0 = time.Now()
-	_, _, ru, err := runWB(ctx, o.bin, nil, "plan", "--full", "--config", planCfg)
+	_, _, rss, err := runWB(ctx, o.bin, nil, "plan", "--full", "--config", planCfg)
 	if err != nil && exitCode(err) != 2 {
 		return res, fmt.Errorf("writeback plan: %w", err)
 	}
-	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rssMiB(ru), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
+	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rss, GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
 	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB)
 	if profile {
 		files, err := profileRound(ctx, planCfg, filepath.Join(o.out, "profile-"+s.Name+"-plan"), true)

@@ -248,12 +248,12 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	st0 := emu.Server.Stats()
 	logf("writeback apply")
 	t0 = time.Now()
-	out, _, ru, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
+	out, _, rss, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
 	wall := time.Since(t0)
 	if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
 		return res, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
 	}
-	fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rssMiB(ru),
+	fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rss,
 		GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: p.Summary.Unresolved, PlanChanges: len(p.Changes)}
 	fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
 	fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
@@ -368,9 +368,9 @@ func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (s
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// runWB runs the writeback binary and returns its stdout, stderr and rusage.
-func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, *syscall.Rusage, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
+// runWB runs the writeback binary and returns its stdout, stderr and peak RSS (MiB).
+func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, float64, error) {
+	cmd, peak := measuredCommand(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
@@ -378,14 +378,11 @@ func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([
 		cmd.Stderr = io.MultiWriter(&errb, stderr)
 	}
 	err := cmd.Run()
-	var ru *syscall.Rusage
-	if cmd.ProcessState != nil {
-		ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	}
+	rss := peak()
 	if err != nil {
 		err = fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, tailBytes(errb.Bytes(), 1500))
 	}
-	return out.Bytes(), errb.Bytes(), ru, err
+	return out.Bytes(), errb.Bytes(), rss, err
 }
 
 func exitCode(err error) int {
@@ -394,13 +391,6 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-func rssMiB(ru *syscall.Rusage) float64 {
-	if ru == nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024 // Linux: KiB
 }
 
 func secs(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
@@ -491,11 +481,11 @@ func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU str
 func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string) (*roundResult, error) {
 	st0 := emu.Server.Stats()
 	t0 := time.Now()
-	_, errOut, ru, err := runWB(ctx, bin, nil, "run", "--once", "--config", cfg)
+	_, errOut, rss, err := runWB(ctx, bin, nil, "run", "--once", "--config", cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rssMiB(ru)}
+	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss}
 	found := false
 	for _, line := range strings.Split(string(errOut), "\n") {
 		var m map[string]any
@@ -558,7 +548,7 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 	}
 	dctx, stopDaemon := context.WithCancel(ctx)
 	defer stopDaemon()
-	cmd := exec.CommandContext(dctx, o.bin, "run", "--config", cfg)
+	cmd, peak := measuredCommand(dctx, o.bin, "run", "--config", cfg)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), "daemon.log"))
@@ -619,10 +609,7 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 	}
 	stopDaemon()
 	err = cmd.Wait()
-	if cmd.ProcessState != nil {
-		ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		r.PeakRSSMiB = rssMiB(ru)
-	}
+	r.PeakRSSMiB = peak()
 	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
 		slog.Warn("writeback run exited with an error", "err", err)
 	}
