@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
@@ -134,6 +135,7 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 		return nil, fmt.Errorf("config %s: the entra section is required to provision (run 'writeback init' for an example)", cfgPath)
 	}
 	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr)}
+	applyMemoryLimit(cfg.Sync, s.log)
 	ok := false
 	defer func() {
 		if !ok {
@@ -220,6 +222,16 @@ func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 
 // openState opens the state file alone, for the commands that only read it
 // and so must work without AD or Graph.
+// applyMemoryLimit sets sync.memoryLimit as the Go runtime's soft memory
+// limit, unless GOMEMLIMIT already set one.
+func applyMemoryLimit(s config.Sync, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || s.MemoryLimitBytes <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(s.MemoryLimitBytes)
+	log.Debug("soft memory limit", "sync.memoryLimit", s.MemoryLimit)
+}
+
 func openState(cfgPath string) (*state.DB, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,15 @@ type Sync struct {
 	SearchBase string `yaml:"searchBase,omitempty"`
 	// Workers is how many LDAP writes apply runs in parallel (default 4).
 	Workers int `yaml:"workers,omitempty"`
+	// MemoryLimit is a soft limit on the Go heap, in GOMEMLIMIT's syntax
+	// ("400MiB", "1GiB", "off"; default 400MiB). Near it the garbage collector
+	// works harder instead of letting the heap grow to twice what is live, so
+	// a large tenant's full round stays in a small VM's memory; it never stops
+	// the program (above it, collection is capped at about half the CPU).
+	// GOMEMLIMIT in the environment wins.
+	MemoryLimit string `yaml:"memoryLimit,omitempty"`
+	// MemoryLimitBytes is MemoryLimit parsed (0 = off).
+	MemoryLimitBytes int64 `yaml:"-"`
 }
 
 // Log is the logging format.
@@ -222,6 +232,9 @@ func (s *Sync) applyDefaults() {
 	if s.Workers == 0 {
 		s.Workers = 4
 	}
+	if s.MemoryLimit == "" {
+		s.MemoryLimit = "400MiB"
+	}
 }
 
 func (s *Sync) validate() []error {
@@ -234,6 +247,11 @@ func (s *Sync) validate() []error {
 	}
 	if s.Workers < 1 || s.Workers > 64 {
 		errs = append(errs, fmt.Errorf("sync.workers %d: want 1..64", s.Workers))
+	}
+	if n, err := ParseSize(s.MemoryLimit); err != nil {
+		errs = append(errs, fmt.Errorf("sync.memoryLimit %q: %w", s.MemoryLimit, err))
+	} else {
+		s.MemoryLimitBytes = n
 	}
 	if s.SearchBase != "" && !strings.Contains(s.SearchBase, "=") {
 		errs = append(errs, fmt.Errorf("sync.searchBase %q: want a DN such as OU=Groups,DC=contoso,DC=com", s.SearchBase))
@@ -282,3 +300,31 @@ func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
 
 // MarshalYAML writes Go duration syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseSize reads a byte size in GOMEMLIMIT's syntax: an integer with an
+// optional unit B, KiB, MiB, GiB or TiB, or "off" (0).
+func ParseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "off") || v == "0" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a size such as 400MiB or 2GiB (units B, KiB, MiB, GiB, TiB), or off")
+	}
+	if n*mult < 64<<20 {
+		return 0, fmt.Errorf("want at least 64MiB (or off): below that the garbage collector would run constantly")
+	}
+	return n * mult, nil
+}

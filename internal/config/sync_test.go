@@ -19,6 +19,8 @@ func TestSyncSectionErrorsNameTheSetting(t *testing.T) {
 		{"scope: {filters: [{clauses: [{attribute: displayName, operator: REGEX MATCH, value: '(('}]}]}", "scope.filters[0].clauses[0]: regular expression"},
 		{"safety: {onDelete: move}", "safety.onDelete move needs safety.moveTo"},
 		{"sync: {workers: 0, interval: 1h, fullReconcile: 1m}", "sync.fullReconcile 1m0s: want at least sync.interval"},
+		{"sync: {memoryLimit: 400MB}", `sync.memoryLimit "400MB": want a size such as 400MiB`},
+		{"sync: {memoryLimit: 10MiB}", `sync.memoryLimit "10MiB": want at least 64MiB`},
 	} {
 		_, err := Parse([]byte(syncTestBase + tt.yaml))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -33,7 +35,25 @@ func TestSyncDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Scope.Mode != "all" || c.Safety.DeleteThreshold != 500 || c.Safety.OnDelete != "delete" || c.Safety.OnOutOfScope != "leave" ||
-		c.Mappings.GroupType != "universalSecurity" || c.Sync.Workers != 4 || c.State.Path != "writeback.db" {
+		c.Mappings.GroupType != "universalSecurity" || c.Sync.Workers != 4 || c.State.Path != "writeback.db" ||
+		c.Sync.MemoryLimitBytes != 400<<20 {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Scope, c.Safety, c.Mappings, c.Sync)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{{"off", 0}, {"OFF", 0}, {"0", 0}, {"400MiB", 400 << 20}, {"2GiB", 2 << 30}, {"1 GiB", 1 << 30}, {"104857600", 100 << 20}, {"65536KiB", 64 << 20}} {
+		got, err := ParseSize(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1MiB", "1.5GiB", "12MiB", "9999999999TiB"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
 	}
 }
