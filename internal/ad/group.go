@@ -35,17 +35,24 @@ type Group struct {
 	SID              string
 	GroupType        int32
 	Members          []string // DNs; only when GroupQuery.WithMembers
-	USNChanged       int64
-	WhenChanged      string
+	// MemberIDs[i] is the objectGUID and objectSid of Members[i]; only when
+	// GroupQuery.MemberIDs.
+	MemberIDs   []MemberID
+	USNChanged  int64
+	WhenChanged string
 	// Attrs holds the other attributes asked for in GroupQuery.ExtraAttrs, keyed lower-case.
 	Attrs map[string][]string
 }
 
 // GroupQuery says what to read with each group.
 type GroupQuery struct {
-	WithMembers bool     // read member (ranged retrieval past 1500 values)
-	ExtraAttrs  []string // more attributes, returned in Group.Attrs
-	Scope       Scope    // default ScopeSubtree
+	WithMembers bool // read member (ranged retrieval past 1500 values)
+	// MemberIDs also returns each member's objectGUID and objectSid, from the
+	// same search (the extended DN control), so a caller can map the objects
+	// it knows by GUID or SID to their current DN without looking them up.
+	MemberIDs  bool
+	ExtraAttrs []string // more attributes, returned in Group.Attrs
+	Scope      Scope    // default ScopeSubtree
 }
 
 var groupAttrs = []string{"cn", AttrExternalDirectoryObjectID, "adminDescription", "sAMAccountName",
@@ -70,10 +77,14 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	if scope == 0 && base != "" {
 		scope = ScopeSubtree
 	}
+	var ctls []ldap.Control
+	if q.WithMembers && q.MemberIDs {
+		ctls = []ldap.Control{extendedDNControl{}}
+	}
 	// Ranged member reads run between pages of the outer search; LDAP allows
 	// several operations on one connection.
-	return c.Search(ctx, base, scope, f, attrs, func(e *ldap.Entry) error {
-		g, err := c.groupFromEntry(ctx, e, q)
+	return c.search(ctx, base, scope, f, attrs, ctls, func(e *ldap.Entry) error {
+		g, err := c.groupFromEntry(ctx, e, q, ctls)
 		if err != nil {
 			return err
 		}
@@ -81,7 +92,20 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	})
 }
 
-func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery) (Group, error) {
+func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, ctls []ldap.Control) (Group, error) {
+	if len(ctls) > 0 {
+		// The extended DN control extends every DN in the response: the
+		// entry's own and those of DN-valued extra attributes too.
+		e.DN, _, _ = ParseExtendedDN(e.DN)
+		for _, a := range e.Attributes {
+			if n, _, _, _ := parseRange(a.Name); strings.EqualFold(n, "member") {
+				continue
+			}
+			for i, v := range a.Values {
+				a.Values[i], _, _ = ParseExtendedDN(v)
+			}
+		}
+	}
 	g := Group{
 		DN:               e.DN,
 		CN:               e.GetEqualFoldAttributeValue("cn"),
@@ -109,9 +133,15 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery) 
 	}
 	g.USNChanged, _ = strconv.ParseInt(e.GetEqualFoldAttributeValue("uSNChanged"), 10, 64)
 	if q.WithMembers {
-		m, err := c.completeRange(ctx, e.DN, "member", e)
+		m, err := c.completeRange(ctx, e.DN, "member", e, ctls)
 		if err != nil {
 			return g, err
+		}
+		if len(ctls) > 0 {
+			g.MemberIDs = make([]MemberID, len(m))
+			for i, v := range m {
+				m[i], g.MemberIDs[i].GUID, g.MemberIDs[i].SID = ParseExtendedDN(v)
+			}
 		}
 		g.Members = m
 	}

@@ -24,10 +24,15 @@ const (
 // MaxPageSize=1000 entries) and calls fn for each entry as pages arrive.
 // An error from fn stops the search and is returned.
 func (c *Conn) Search(ctx context.Context, base string, scope Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
+	return c.search(ctx, base, scope, filter, attrs, nil, fn)
+}
+
+// search is Search with more request controls besides paging.
+func (c *Conn) search(ctx context.Context, base string, scope Scope, filter string, attrs []string, ctls []ldap.Control, fn func(*ldap.Entry) error) error {
 	paging := ldap.NewControlPaging(uint32(c.pageSize))
 	what := fmt.Sprintf("search %s under", filter)
 	for {
-		req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, attrs, []ldap.Control{paging})
+		req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, attrs, append([]ldap.Control{paging}, ctls...))
 		var res *ldap.SearchResult
 		run := c.retry
 		if len(paging.Cookie) > 0 {
@@ -79,8 +84,12 @@ func (c *Conn) abandonPaging(ctx context.Context, base string, scope Scope, filt
 
 // SearchOne returns the entry at dn with attrs, or nil when it does not exist.
 func (c *Conn) SearchOne(ctx context.Context, dn string, attrs []string) (*ldap.Entry, error) {
+	return c.searchOne(ctx, dn, attrs, nil)
+}
+
+func (c *Conn) searchOne(ctx context.Context, dn string, attrs []string, ctls []ldap.Control) (*ldap.Entry, error) {
 	var out *ldap.Entry
-	err := c.Search(ctx, dn, ScopeBase, "(objectClass=*)", attrs, func(e *ldap.Entry) error { out = e; return nil })
+	err := c.search(ctx, dn, ScopeBase, "(objectClass=*)", attrs, ctls, func(e *ldap.Entry) error { out = e; return nil })
 	if IsNoSuchObject(err) {
 		return nil, nil
 	}
@@ -164,12 +173,12 @@ func (c *Conn) Members(ctx context.Context, dn string) ([]string, error) {
 	if e == nil {
 		return nil, &OpError{Op: "read members of", DN: dn, Code: CodeNoSuchObject}
 	}
-	return c.completeRange(ctx, dn, "member", e)
+	return c.completeRange(ctx, dn, "member", e, nil)
 }
 
 // completeRange returns all values of attr in e, fetching the remaining ranges
 // when e carries "attr;range=low-high" instead of the whole attribute.
-func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry) ([]string, error) {
+func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry, ctls []ldap.Control) ([]string, error) {
 	var vals []string
 	for {
 		var next int = -1
@@ -191,7 +200,7 @@ func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry
 			return vals, nil
 		}
 		ranged := fmt.Sprintf("%s;range=%d-*", attr, next)
-		ne, err := c.SearchOne(ctx, dn, []string{ranged})
+		ne, err := c.searchOne(ctx, dn, []string{ranged}, ctls)
 		if err != nil {
 			return nil, fmt.Errorf("read %s of %s: %w", ranged, dn, err)
 		}

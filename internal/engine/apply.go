@@ -110,6 +110,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		phase := changes[:n]
 		changes = changes[n:]
+		phaseStart := time.Now()
 		work := make(chan plan.Change)
 		var wg sync.WaitGroup
 		for range min(workers, len(phase)) {
@@ -138,6 +139,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		close(work)
 		wg.Wait()
+		e.log.Debug("apply phase done", "action", phase[0].Action, "changes", len(phase), "workers", min(workers, len(phase)),
+			"took", time.Since(phaseStart).Round(time.Millisecond).String())
 	}
 	if logErr != nil {
 		return res, logErr

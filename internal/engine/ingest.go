@@ -19,8 +19,17 @@ type Ingested struct {
 
 const metaFullPending = "fullPending"
 
-// batchSize bounds one bbolt write transaction while ingesting.
-const batchSize = 500
+// batchSize and batchWeight bound one bbolt write transaction while
+// ingesting: at most batchSize objects and batchWeight keys written (a group
+// item writes two keys per member on its page). bbolt holds every page a
+// transaction touches in memory, unsplit, until it commits: a batch of 500
+// pages of a 250,000-member group put 500,000 keys into one transaction, and
+// into a fresh snapshot bucket that is a single node, where every insert
+// moved the ones after it (minutes of memmove, hundreds of MB of dirty pages).
+const (
+	batchSize   = 500
+	batchWeight = 8000
+)
 
 // Ingest reads the users and groups deltas into the state and marks the
 // affected groups dirty. full forces full snapshots (as a full reconcile does).
@@ -45,11 +54,14 @@ func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 	}
 	in.Groups, in.GroupsLink = n, link
 	in.Full = fullU || fullG
+	// A full snapshot has marked a full round pending (see ingestDelta); it is
+	// remembered until a full round has been applied: a plan-only run must not
+	// make the next round forget that everything needs checking.
 	if in.Full {
-		// Remembered until a full round has been applied: a plan-only run must
-		// not make the next round forget that everything needs checking.
-		if err := e.db.SetMeta(metaFullPending, "1"); err != nil {
-			return in, err
+		// Writing the snapshot touched every page of the state file; the plan
+		// reads only part of it (not the membership index, not freed pages).
+		if err := e.db.ReleaseMapped(); err != nil {
+			e.log.Debug("release the state file's mapped pages", "err", err)
 		}
 	}
 	return in, nil
@@ -62,8 +74,9 @@ type writer interface {
 
 func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, bool, error) {
 	return ingestDelta(ctx, e, deltaKind[entra.User]{
-		name: "users",
-		read: e.src.UsersDelta,
+		name:   "users",
+		read:   e.src.UsersDelta,
+		weight: func(entra.User) int { return 1 },
 		put: func(tx *state.Tx, u entra.User, full bool) error {
 			if u.Removed != nil {
 				if err := tx.DeleteUser(u.ID); err != nil {
@@ -87,8 +100,9 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 func (e *Engine) ingestGroups(ctx context.Context, link string) (int, string, bool, error) {
 	scoping := e.scope.MemberOfGroup()
 	return ingestDelta(ctx, e, deltaKind[entra.Group]{
-		name: "groups",
-		read: e.src.GroupsDelta,
+		name:   "groups",
+		read:   e.src.GroupsDelta,
+		weight: func(g entra.Group) int { return 1 + 2*len(g.MembersDelta) },
 		put: func(tx *state.Tx, g entra.Group, full bool) error {
 			return putGroup(tx, g, full, scoping)
 		},
@@ -101,6 +115,8 @@ func (e *Engine) ingestGroups(ctx context.Context, link string) (int, string, bo
 type deltaKind[T any] struct {
 	name string // state bucket and link key; also names the delta in errors
 	read func(ctx context.Context, link string, fn func(T) error) (next string, full bool, err error)
+	// weight is about how many keys storing an item writes.
+	weight func(T) int
 	// put stores one delta item; full says a snapshot is being rebuilt, where
 	// every group gets planned anyway and marking dirty would be wasted work.
 	put func(tx *state.Tx, item T, full bool) error
@@ -113,11 +129,12 @@ type deltaKind[T any] struct {
 func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link string) (int, string, bool, error) {
 	full := link == ""
 	var (
-		w    writer = e.db
-		snap *state.FullIngest
-		err  error
-		buf  []T
-		n    int
+		w         writer = e.db
+		snap      *state.FullIngest
+		err       error
+		buf       []T
+		n         int
+		bufWeight int // keys buf will write
 	)
 	if full {
 		if snap, err = e.db.BeginFull(k.name); err != nil {
@@ -137,13 +154,15 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 			}
 			return nil
 		})
-		buf = buf[:0]
+		clear(buf) // the items' member lists are garbage once written
+		buf, bufWeight = buf[:0], 0
 		return err
 	}
 	next, restarted, err := k.read(ctx, link, func(item T) error {
 		n++
 		buf = append(buf, item)
-		if len(buf) >= batchSize {
+		bufWeight += k.weight(item)
+		if len(buf) >= batchSize || bufWeight >= batchWeight {
 			return flush()
 		}
 		return nil
@@ -164,18 +183,22 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
 	}
 	if full {
-		vanished, err := snap.Commit(next)
-		if err != nil {
-			return 0, "", false, err
-		}
-		if err := e.db.Update(func(tx *state.Tx) error {
+		// The snapshot's items were written in batches into a generation of
+		// their own that no reader sees; a process stopped before this point
+		// leaves the previous data current (state.Open drops the partial
+		// generation), so a half-read snapshot never makes groups look deleted.
+		// The switch, the marks for what vanished and the pending full round
+		// (a snapshot marks nothing dirty itself) are one transaction: a process
+		// stopped right after it still plans every group next round.
+		err := snap.CommitWith(next, func(tx *state.Tx, vanished []string) error {
 			for _, id := range vanished {
 				if err := k.vanished(tx, id); err != nil {
 					return err
 				}
 			}
-			return nil
-		}); err != nil {
+			return tx.SetMeta(metaFullPending, "1")
+		})
+		if err != nil {
 			return 0, "", false, err
 		}
 		return n, next, true, nil

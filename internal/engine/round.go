@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -82,6 +84,13 @@ type GroupError struct {
 // the cached cloud model and a fresh read of AD. It writes nothing to AD; an
 // empty dirty set makes no LDAP call at all.
 func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
+	return e.plan(ctx, o, nil)
+}
+
+// plan is Plan; pre, when not nil, is the read of all owned groups started
+// while Graph was being read (RunOnce of a full round).
+func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Planned, error) {
+	timer := newPhaseTimer(e.log)
 	pending, err := e.db.Meta(metaFullPending)
 	if err != nil {
 		return nil, err
@@ -128,31 +137,36 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		}
 	}
 
+	timer.done("candidates")
+
 	// Actual AD side.
 	actual := map[string]plan.Actual{}
 	extra := e.extraAttrs()
+	// Members are read with their objectGUID and objectSid: the resolver then
+	// knows the current DN of every member AD already has, and only looks up
+	// the others in the Global Catalog.
+	var known []resolve.Known
 	if full {
-		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, ExtraAttrs: extra}, func(g ad.Group) error {
-			a := toActual(g)
-			key := strings.ToLower(a.Anchor)
-			if prev, dup := actual[key]; dup {
-				out.Errors = append(out.Errors, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
-					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
-				actual[key] = plan.Actual{} // poison: skipped below
-				return nil
-			}
-			actual[key] = a
-			cands[plan.IDFromAnchor(a.Anchor)] = true
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read owned groups under %s: %w", e.base, err)
+		if pre == nil {
+			pre = e.startOwnedRead(ctx, extra)
+		}
+		r := pre.wait()
+		if r.err != nil {
+			return nil, r.err
+		}
+		actual, known = r.actual, r.known
+		out.Errors = append(out.Errors, r.errs...)
+		for k := range actual {
+			cands[plan.IDFromAnchor(k)] = true
 		}
 	} else if len(cands) > 0 {
-		if err := e.readActual(ctx, keys(cands), extra, actual, out); err != nil {
+		if err := e.readActual(ctx, keys(cands), extra, actual, out, &known); err != nil {
 			return nil, err
 		}
 	}
+	e.resolver.Learn(known)
+	known = nil
+	timer.done("adRead")
 	bad := map[string]bool{}
 	for k, a := range actual {
 		if a.DN == "" {
@@ -173,6 +187,7 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+	timer.done("samPrefetch")
 	unique := func(c string) (bool, error) {
 		l := strings.ToLower(c)
 		if reserved[l] {
@@ -198,12 +213,16 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		return !taken, nil
 	}
 	ids := keys(cands)
+	status, err := e.statuses(ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
 		out.Planned = append(out.Planned, id)
 		if bad[id] {
 			continue
 		}
-		st, err := e.db.Status(id)
+		st, err := status(id)
 		if err != nil {
 			return nil, err
 		}
@@ -282,6 +301,13 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		}
 	}
 
+	timer.done("desired")
+	if full {
+		// Every group's members have been read: the state file's pages need
+		// not stay resident (at L they are hundreds of MiB of RSS).
+		_ = e.db.ReleaseMapped()
+	}
+
 	// Members.
 	resolved, err := e.resolver.Resolve(ctx, members, src)
 	if err != nil {
@@ -321,16 +347,23 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 		in.Desired = append(in.Desired, *d)
 	}
 	sort.Slice(in.Desired, func(i, j int) bool { return in.Desired[i].ID < in.Desired[j].ID })
+	timer.done("resolve")
+	if full {
+		_ = e.db.ReleaseMapped() // the users have been read too
+	}
 
 	// DNs the plan wants that something else may hold, and Connect Sync
 	// groups that would be duplicated.
 	if err := e.occupied(ctx, in); err != nil {
 		return nil, err
 	}
+	timer.done("occupied")
 	if in.Unprepared, err = e.unprepared(ctx, in); err != nil {
 		return nil, err
 	}
+	timer.done("unprepared")
 	out.Plan = plan.Calculate(in)
+	timer.done("calculate")
 	for i, u := range out.Untouched {
 		if i == 10 {
 			e.log.Warn("more anchored AD groups left alone", "count", len(out.Untouched)-i)
@@ -341,40 +374,120 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 	for k, a := range actual {
 		out.Preconditions.USN[k] = a.USNChanged
 	}
+	timer.report("plan phases", "full", full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil
 }
 
-// prefetchSAM checks the first sAMAccountName candidate of every group the
-// plan may create in batched OR filters (200 per search), so a large first sync
-// does not make one search per group. It returns lower-case name -> free.
+// statuses returns a reader of group statuses: one scan of all statuses for a
+// large round instead of a transaction per group.
+func (e *Engine) statuses(ids []string) (func(id string) (state.GroupStatus, error), error) {
+	if len(ids) < 100 {
+		return e.db.Status, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	all := make(map[string]state.GroupStatus)
+	if err := e.db.Statuses(func(s state.GroupStatus) error {
+		if want[s.ID] {
+			all[s.ID] = s
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read group statuses: %w", err)
+	}
+	return func(id string) (state.GroupStatus, error) {
+		if s, ok := all[id]; ok {
+			return s, nil
+		}
+		return state.GroupStatus{ID: id}, nil
+	}, nil
+}
+
+// prefetchSAM checks the sAMAccountName candidates of the groups the plan may
+// create in batched OR filters (200 per search), so a large first sync does
+// not make one search per group. Display names repeat (ten groups called
+// "Finance" need "Finance", "Finance_89ab", ...), so it goes in stages: the
+// first candidate of every group, then the next candidate of the groups
+// whose previous one is taken in AD or by an earlier group, in the order the
+// plan assigns them. It returns lower-case name -> free; names it did not
+// check are looked up by the plan one at a time.
 func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[string]plan.Actual) (map[string]bool, error) {
 	free := map[string]bool{}
-	var cands []string
-	for _, id := range ids {
-		if _, exists := actual[strings.ToLower(plan.Anchor(id))]; exists {
-			continue
-		}
-		var g *state.Group
-		if err := e.db.View(func(tx *state.Tx) error {
-			var err error
-			g, err = tx.Group(id)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		if g == nil {
-			continue
-		}
-		if c, ok := e.mapper.DefaultSAMCandidate(mapping.Group{ID: id, Raw: g.Raw}); ok {
-			if _, dup := free[strings.ToLower(c)]; !dup {
-				free[strings.ToLower(c)] = true
-				cands = append(cands, c)
+	var pending [][]string // per group to create, its candidates in order
+	err := e.db.View(func(tx *state.Tx) error {
+		for _, id := range ids {
+			if _, exists := actual[strings.ToLower(plan.Anchor(id))]; exists {
+				continue
 			}
+			g, err := tx.Group(id)
+			if err != nil {
+				return err
+			}
+			if g == nil {
+				continue
+			}
+			first, ok := e.mapper.DefaultSAMCandidate(mapping.Group{ID: id, Raw: g.Raw})
+			if !ok {
+				continue
+			}
+			var cands []string
+			_, _ = mapping.DefaultSAM(g.DisplayName, id, func(c string) (bool, error) {
+				cands = append(cands, c)
+				return false, nil
+			})
+			if len(cands) == 0 || cands[0] != first {
+				cands = []string{first} // display name not from the cache's field: only the first is sure
+			}
+			pending = append(pending, cands)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(cands) < 20 {
+	if len(pending) < 20 {
 		return map[string]bool{}, nil // point searches are as cheap
 	}
+	reserved := map[string]bool{}
+	for stage := 0; len(pending) > 0; stage++ {
+		var check []string
+		for _, cands := range pending {
+			if stage < len(cands) {
+				l := strings.ToLower(cands[stage])
+				if _, known := free[l]; !known {
+					free[l] = true
+					check = append(check, cands[stage])
+				}
+			}
+		}
+		if len(check) == 0 {
+			break
+		}
+		if err := e.checkSAMs(ctx, check, free); err != nil {
+			return nil, err
+		}
+		// Who gets a name at this stage, as the plan's unique() will decide.
+		next := pending[:0]
+		for _, cands := range pending {
+			if stage >= len(cands) {
+				continue
+			}
+			l := strings.ToLower(cands[stage])
+			if free[l] && !reserved[l] {
+				reserved[l] = true
+				continue
+			}
+			next = append(next, cands)
+		}
+		pending = next
+	}
+	return free, nil
+}
+
+// checkSAMs marks the names of cands that AD already has as taken in free.
+func (e *Engine) checkSAMs(ctx context.Context, cands []string, free map[string]bool) error {
 	for start := 0; start < len(cands); start += 200 {
 		end := min(start+200, len(cands))
 		var f strings.Builder
@@ -388,10 +501,10 @@ func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[strin
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("check %d sAMAccountNames: %w", end-start, err)
+			return fmt.Errorf("check %d sAMAccountNames: %w", end-start, err)
 		}
 	}
-	return free, nil
+	return nil
 }
 
 // unprepared finds, for the groups the plan would create, unanchored AD groups
@@ -405,6 +518,26 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 		}
 	}
 	out := map[string]string{}
+	if len(anchors) > 200 {
+		// adminDescription is not indexed: each OR batch would scan every
+		// group of the domain, so many batches cost more than one pass over
+		// the groups carrying the mark.
+		want := make(map[string]bool, len(anchors))
+		for _, a := range anchors {
+			want[strings.ToLower(a)] = true
+		}
+		f := "(&(objectCategory=group)(!(" + ad.AttrExternalDirectoryObjectID + "=*))(adminDescription=Group_*))"
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, []string{"adminDescription"}, func(en *ldap.Entry) error {
+			if v := en.GetAttributeValue("adminDescription"); want[strings.ToLower(v)] {
+				out[plan.IDFromAnchor(v)] = en.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+		return out, nil
+	}
 	for start := 0; start < len(anchors); start += 200 {
 		end := min(start+200, len(anchors))
 		var f strings.Builder
@@ -438,7 +571,8 @@ func (e *Engine) extraAttrs() []string {
 }
 
 // readActual reads the owned groups of a small round with batched anchor filters.
-func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map[string]plan.Actual, out *Planned) error {
+// known, when not nil, collects the members' identifiers.
+func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map[string]plan.Actual, out *Planned, known *[]resolve.Known) error {
 	for start := 0; start < len(ids); start += 100 {
 		end := min(start+100, len(ids))
 		var f strings.Builder
@@ -447,7 +581,10 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(plan.Anchor(id)) + ")")
 		}
 		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, ExtraAttrs: extra}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: extra}, func(g ad.Group) error {
+			if known != nil {
+				*known = appendKnown(*known, g)
+			}
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := actual[key]; dup && prev.DN != "" {
@@ -464,6 +601,74 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 		}
 	}
 	return nil
+}
+
+// ownedRead is the read of every owned AD group of a full round, which may run
+// while Graph is read: the two are independent and each takes seconds at
+// 10,000 groups.
+type ownedRead struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	actual map[string]plan.Actual // by lower-case anchor; DN "" = anchor on two groups
+	known  []resolve.Known
+	errs   []GroupError
+	err    error
+}
+
+// startOwnedRead starts reading every group under the search base that
+// carries a Group_ anchor, with its members and their identifiers.
+func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &ownedRead{done: make(chan struct{}), cancel: cancel, actual: map[string]plan.Actual{}}
+	go func() {
+		defer close(r.done)
+		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: extra}, func(g ad.Group) error {
+			r.known = appendKnown(r.known, g)
+			a := toActual(g)
+			key := strings.ToLower(a.Anchor)
+			if prev, dup := r.actual[key]; dup {
+				r.errs = append(r.errs, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
+					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
+				r.actual[key] = plan.Actual{} // poison: skipped by the plan
+				return nil
+			}
+			r.actual[key] = a
+			return nil
+		})
+		if err != nil {
+			r.err = fmt.Errorf("read owned groups under %s: %w", e.base, err)
+		}
+	}()
+	return r
+}
+
+// wait returns the finished read.
+func (r *ownedRead) wait() *ownedRead {
+	<-r.done
+	r.cancel()
+	return r
+}
+
+// stop abandons the read (the round failed before planning) and waits for it.
+func (r *ownedRead) stop() {
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
+}
+
+// appendKnown adds the members of g that came with their identifiers.
+func appendKnown(known []resolve.Known, g ad.Group) []resolve.Known {
+	for i, id := range g.MemberIDs {
+		k := resolve.Known{DN: g.Members[i], SID: id.SID}
+		if id.GUID != (ad.GUID{}) {
+			k.GUID = id.GUID.String()
+		}
+		if k.GUID != "" || k.SID != "" {
+			known = append(known, k)
+		}
+	}
+	return known
 }
 
 func toActual(g ad.Group) plan.Actual {
@@ -595,6 +800,36 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// phaseTimer measures the steps of a round and logs them in one debug line,
+// so a slow round shows where its time went without a profiler.
+type phaseTimer struct {
+	log   *slog.Logger
+	start time.Time
+	last  time.Time
+	attrs []any
+}
+
+func newPhaseTimer(log *slog.Logger) *phaseTimer {
+	now := time.Now()
+	return &phaseTimer{log: log, start: now, last: now}
+}
+
+// done closes the phase that started at the previous call.
+func (t *phaseTimer) done(name string) {
+	now := time.Now()
+	t.attrs = append(t.attrs, name, now.Sub(t.last).Round(time.Millisecond).String())
+	t.last = now
+}
+
+// report logs every phase and the total, with extra attributes.
+func (t *phaseTimer) report(msg string, extra ...any) {
+	if !t.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	attrs := append(append([]any{}, t.attrs...), "total", time.Since(t.start).Round(time.Millisecond).String())
+	t.log.Debug(msg, append(attrs, extra...)...)
 }
 
 // ErrBlocked is returned by Apply for a plan past the deletion threshold.

@@ -57,12 +57,30 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		}
 		return res, err
 	}
+	timer := newPhaseTimer(e.log)
+	defer func() { timer.report("round phases") }()
+	// A full round reads every owned AD group; that read does not depend on
+	// Graph, so it runs while the deltas are ingested.
+	var pre *ownedRead
+	if len(o.Groups) == 0 {
+		full, err := e.fullExpected(o.Full)
+		if err != nil {
+			return finish(err)
+		}
+		if full {
+			pre = e.startOwnedRead(ctx, e.extraAttrs())
+		}
+	}
 	in, err := e.Ingest(ctx, o.Full && len(o.Groups) == 0)
 	res.Ingested = in
+	timer.done("ingest")
 	if err != nil {
+		pre.stop()
 		return finish(err)
 	}
-	p, err := e.Plan(ctx, o.PlanOptions)
+	p, err := e.plan(ctx, o.PlanOptions, pre)
+	pre.stop()
+	timer.done("plan")
 	if err != nil {
 		return finish(err)
 	}
@@ -77,11 +95,34 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		return finish(ErrAborted)
 	}
 	a, err := e.Apply(ctx, p, o.Apply)
+	timer.done("apply")
 	res.Applied = a
 	if a != nil {
 		round.Applied, round.Failed = a.Applied, a.Failed
 	}
 	return finish(err)
+}
+
+// fullExpected says whether the coming round will plan in full: asked to, a
+// full round still pending, or no delta link yet (the first sync). A delta
+// link Graph refuses during the round also makes it full; that round then
+// reads AD after Graph, as before.
+func (e *Engine) fullExpected(asked bool) (bool, error) {
+	if asked {
+		return true, nil
+	}
+	pending, err := e.db.Meta(metaFullPending)
+	if err != nil {
+		return false, err
+	}
+	if pending == "1" {
+		return true, nil
+	}
+	gl, ul, err := e.db.Links()
+	if err != nil {
+		return false, err
+	}
+	return gl == "" || ul == "", nil
 }
 
 // PlanFile is a saved plan (writeback plan -out FILE).
@@ -175,7 +216,7 @@ func (e *Engine) CheckStale(ctx context.Context, p *Planned) error {
 	}
 	now := map[string]plan.Actual{}
 	var scratch Planned
-	if err := e.readActual(ctx, ids, nil, now, &scratch); err != nil {
+	if err := e.readActual(ctx, ids, nil, now, &scratch, nil); err != nil {
 		return err
 	}
 	for a, usn := range pc.USN {

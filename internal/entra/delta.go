@@ -114,12 +114,28 @@ func (c *Client) sameHost(link string) error {
 
 var errNoID = errors.New("object without id")
 
+// decodeGroup decodes one delta item. The properties go through a map (Raw
+// keeps them for scoping filters and mappings), but members@delta, up to
+// thousands of entries on a page, is decoded straight into MemberRefs.
 func decodeGroup(raw json.RawMessage) (Group, error) {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
 		return Group{}, fmt.Errorf("decode group: %w", err)
 	}
-	g := Group{ID: str(m["id"])}
+	m := make(map[string]any, len(fields))
+	var g Group
+	for k, v := range fields {
+		if k == "members@delta" {
+			g.MembersDelta = decodeMembers(v)
+			continue
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			return Group{}, fmt.Errorf("decode group: %w", err)
+		}
+		m[k] = x
+	}
+	g.ID = str(m["id"])
 	if g.ID == "" {
 		return Group{}, fmt.Errorf("decode group: %w", errNoID)
 	}
@@ -136,15 +152,43 @@ func decodeGroup(raw json.RawMessage) (Group, error) {
 		}
 	}
 	g.Removed = removed(m["@removed"])
-	if md, ok := m["members@delta"].([]any); ok {
-		g.MembersDelta = make([]MemberRef, 0, len(md))
-		for _, x := range md {
-			mm, _ := x.(map[string]any)
-			g.MembersDelta = append(g.MembersDelta, MemberRef{ID: str(mm["id"]), Type: odataType(mm["@odata.type"]), Removed: mm["@removed"] != nil})
-		}
-	}
 	g.Raw = stripAnnotations(m)
 	return g, nil
+}
+
+// memberJSON is one members@delta entry as Graph sends it.
+type memberJSON struct {
+	Type    string          `json:"@odata.type"`
+	ID      string          `json:"id"`
+	Removed json.RawMessage `json:"@removed"`
+}
+
+// decodeMembers reads members@delta; entries that are not objects, or whose
+// id or type is not a string, keep only what is usable (as before: an entry
+// without a string id has ID "").
+func decodeMembers(v json.RawMessage) []MemberRef {
+	var list []memberJSON
+	if err := json.Unmarshal(v, &list); err != nil {
+		return decodeMembersLoose(v)
+	}
+	out := make([]MemberRef, len(list))
+	for i, x := range list {
+		out[i] = MemberRef{ID: x.ID, Type: odataType(x.Type), Removed: len(x.Removed) > 0 && string(x.Removed) != "null"}
+	}
+	return out
+}
+
+func decodeMembersLoose(v json.RawMessage) []MemberRef {
+	var list []any
+	if json.Unmarshal(v, &list) != nil {
+		return nil
+	}
+	out := make([]MemberRef, 0, len(list))
+	for _, x := range list {
+		mm, _ := x.(map[string]any)
+		out = append(out, MemberRef{ID: str(mm["id"]), Type: odataType(mm["@odata.type"]), Removed: mm["@removed"] != nil})
+	}
+	return out
 }
 
 func decodeUser(raw json.RawMessage) (User, error) {
@@ -202,9 +246,19 @@ func removed(v any) *Removed {
 	return &Removed{Reason: str(m["reason"])}
 }
 
-// odataType turns "#microsoft.graph.user" into "user".
+// odataType turns "#microsoft.graph.user" into "user"; the common types are
+// returned as constants, so a page of members does not keep each entry's
+// type string alive.
 func odataType(v any) string {
 	s := str(v)
+	switch s {
+	case "#microsoft.graph.user":
+		return "user"
+	case "#microsoft.graph.group":
+		return "group"
+	case "#microsoft.graph.device":
+		return "device"
+	}
 	if i := strings.LastIndexByte(s, '.'); i >= 0 {
 		return s[i+1:]
 	}

@@ -62,27 +62,53 @@ func (d *ADDirectory) FindByGUIDs(ctx context.Context, guids []string) (map[stri
 	return out, nil
 }
 
-// FindByConsistencyGUIDs searches the DC, 200 values per OR filter.
+// FindByConsistencyGUIDs searches the DC. mS-DS-ConsistencyGuid is not
+// indexed (searchFlags 0, on Windows as on Samba), so every search scans the
+// users of the domain: 200 values per OR filter for a few values, one pass
+// over the users carrying the attribute, matched here, for many. Only users
+// are looked up (objectCategory=person lets the DC start from that index).
 func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
 	out := map[string]string{}
-	for start := 0; start < len(guids); start += 200 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, s := range guids[start:min(start+200, len(guids))] {
+	const attr = "mS-DS-ConsistencyGuid"
+	if len(guids) > 2*consistencyBatch {
+		want := make(map[string]bool, len(guids))
+		for _, s := range guids {
 			if g, err := ad.ParseGUID(s); err == nil {
-				f.WriteString("(mS-DS-ConsistencyGuid=" + ad.EscapeFilterBytes(g.AD()) + ")")
+				want[g.String()] = true
 			}
 		}
-		f.WriteString(")")
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), []string{"mS-DS-ConsistencyGuid"}, func(e *ldap.Entry) error {
-			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue("mS-DS-ConsistencyGuid")); err == nil {
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)("+attr+"=*))", []string{attr}, func(e *ldap.Entry) error {
+			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue(attr)); err == nil && want[g.String()] {
 				out[g.String()] = e.DN
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
+			return nil, fmt.Errorf("find users by %s: %w", attr, err)
+		}
+		return out, nil
+	}
+	for start := 0; start < len(guids); start += consistencyBatch {
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=person)(|")
+		for _, s := range guids[start:min(start+consistencyBatch, len(guids))] {
+			if g, err := ad.ParseGUID(s); err == nil {
+				f.WriteString("(" + attr + "=" + ad.EscapeFilterBytes(g.AD()) + ")")
+			}
+		}
+		f.WriteString("))")
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), []string{attr}, func(e *ldap.Entry) error {
+			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue(attr)); err == nil {
+				out[g.String()] = e.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("find users by %s: %w", attr, err)
 		}
 	}
 	return out, nil
 }
+
+// consistencyBatch is how many values go in one OR filter.
+const consistencyBatch = 200

@@ -5,12 +5,16 @@
 package resolve
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Directory finds objects in the forest (the Global Catalog), in batches. Each
@@ -68,7 +72,8 @@ type Result struct {
 	// (they may be created or renamed in the same plan).
 	Groups     []string
 	Unresolved []Unresolved
-	// ByID maps each resolved member's ID to its DN (for step reports).
+	// ByID maps each resolved member's ID to its DN (for step reports); nil
+	// when none resolved.
 	ByID map[string]string
 }
 
@@ -79,7 +84,7 @@ type Resolver struct {
 	dir Directory
 
 	mu    sync.Mutex
-	cache map[string]string // "guid:…", "sid:…", "anchor:…", "cguid:…" -> DN
+	cache map[cacheKey]string // -> DN
 	stats Stats
 }
 
@@ -91,7 +96,7 @@ type Stats struct {
 
 // New returns a Resolver over dir.
 func New(dir Directory) *Resolver {
-	return &Resolver{dir: dir, cache: map[string]string{}}
+	return &Resolver{dir: dir, cache: map[cacheKey]string{}}
 }
 
 // SetDirectory replaces the directory (after a reconnect), keeping the cache.
@@ -110,8 +115,37 @@ func (r *Resolver) directory() Directory {
 // Forget drops the cache (a full reconcile re-reads everything).
 func (r *Resolver) Forget() {
 	r.mu.Lock()
-	r.cache = map[string]string{}
+	r.cache = map[cacheKey]string{}
 	r.mu.Unlock()
+}
+
+// Known is an AD object whose identifiers and current DN the caller has just
+// read (a member value of a group, read with its objectGUID and objectSid).
+type Known struct {
+	GUID string // canonical lower-case objectGUID; "" if unknown
+	SID  string // "S-1-5-..."; "" if none
+	DN   string
+}
+
+// Learn records objects read fresh from AD, so Resolve finds them without a
+// lookup. A full round reads every owned group's members with their GUIDs
+// anyway: every member that is still in some group then resolves from that
+// read, and only new members go to the Global Catalog. The DNs must be current
+// (read in this round): Learn is how a moved user's new DN gets in.
+func (r *Resolver) Learn(objs []Known) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range objs {
+		if o.DN == "" {
+			continue
+		}
+		if o.GUID != "" {
+			r.cache[cacheKey{kindGUID, strings.ToLower(o.GUID)}] = o.DN
+		}
+		if o.SID != "" {
+			r.cache[cacheKey{kindSID, strings.ToUpper(o.SID)}] = o.DN
+		}
+	}
 }
 
 // Stats returns the counters.
@@ -123,12 +157,12 @@ func (r *Resolver) Stats() Stats {
 
 // Resolve resolves the members of several groups at once (key: group ID), so
 // the directory sees a few large batched lookups instead of one per member.
+//
+// A first sync of a large tenant passes hundreds of thousands of memberships
+// over fewer distinct users, so everything per user (the cache lookups, the
+// reason it is unresolved) is worked out once and shared by its memberships.
 func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src Source) (map[string]Result, error) {
 	// Pass 1: classify members and collect the lookups.
-	type userRef struct {
-		u                 *User
-		guid, immutableID string
-	}
 	users := map[string]*userRef{}
 	var (
 		guids   = map[string]bool{}
@@ -145,17 +179,10 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				if err != nil {
 					return nil, fmt.Errorf("read cached user %s: %w", m.ID, err)
 				}
-				ref := &userRef{u: u}
+				ref := newUserRef(u)
 				users[m.ID] = ref
-				if u == nil {
-					continue
-				}
-				if g, ok := canonGUID(u.ObjectIdentifier); ok {
-					ref.guid = g
-					guids[g] = true
-				}
-				if g, ok := immutableGUID(u.ImmutableID); ok {
-					ref.immutableID = g
+				if ref.guid != "" {
+					guids[ref.guid] = true
 				}
 			case "group":
 				if gi := src.Group(m.ID); !gi.InScope {
@@ -166,104 +193,82 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	}
 
 	// Pass 2: batched lookups, each stage only for what the previous one missed.
-	found := func(kind, key string) (string, bool) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		dn, ok := r.cache[kind+":"+key]
-		return dn, ok
-	}
-	if err := r.lookup(ctx, "guid", keys(guids), r.directory().FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, kindGUID, keys(guids), r.directory().FindByGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectGUID: %w", err)
 	}
+	guids = nil
 	sids, immut := map[string]bool{}, map[string]bool{}
 	for _, ref := range users {
-		if ref.u == nil {
+		if !ref.known {
 			continue
 		}
-		if _, ok := found("guid", ref.guid); ok && ref.guid != "" {
+		if _, ok := r.found(kindGUID, ref.guid); ok && ref.guid != "" {
 			continue
 		}
-		if ref.u.SID != "" {
-			sids[strings.ToUpper(ref.u.SID)] = true
+		if ref.sid != "" {
+			sids[ref.sid] = true
 		}
 		if ref.immutableID != "" {
 			immut[ref.immutableID] = true
 		}
 	}
-	if err := r.lookup(ctx, "sid", keys(sids), r.directory().FindBySIDs); err != nil {
+	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectSid: %w", err)
 	}
+	sids = nil
 	// ImmutableId is the objectGUID (older Connect Sync) or the ms-DS-ConsistencyGuid.
 	for g := range immut {
-		if _, ok := found("guid", g); ok {
+		if _, ok := r.found(kindGUID, g); ok {
 			delete(immut, g)
 		}
 	}
-	if err := r.lookup(ctx, "guid", keys(immut), r.directory().FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, kindGUID, keys(immut), r.directory().FindByGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
 	}
 	for g := range immut {
-		if _, ok := found("guid", g); ok {
+		if _, ok := r.found(kindGUID, g); ok {
 			delete(immut, g)
 		}
 	}
-	if err := r.lookup(ctx, "cguid", keys(immut), r.directory().FindByConsistencyGUIDs); err != nil {
+	if err := r.lookup(ctx, kindCGUID, keys(immut), r.directory().FindByConsistencyGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
 	}
-	if err := r.lookup(ctx, "anchor", keys(anchors), r.directory().FindByAnchors); err != nil {
+	immut = nil
+	if err := r.lookup(ctx, kindAnchor, keys(anchors), r.directory().FindByAnchors); err != nil {
 		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+	}
+
+	// Every user's outcome is known now; its identifiers were only needed
+	// to get here, and for a large tenant they are tens of MB.
+	for _, ref := range users {
+		r.settle(ref)
+		ref.guid, ref.sid, ref.immutableID, ref.rawOI, ref.rawImmutableID = "", "", "", "", ""
 	}
 
 	// Pass 3: assemble.
 	out := make(map[string]Result, len(groups))
 	for gid, members := range groups {
-		res := Result{ByID: map[string]string{}}
-		seen := map[string]bool{}
+		var res Result
 		for _, m := range members {
 			typ := normType(m.Type)
 			switch typ {
 			case "user":
 				ref := users[m.ID]
-				if ref.u == nil {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Reason: "user not known to writeback (not returned by Graph users delta)"})
+				r.settle(ref)
+				if ref.dn == "" {
+					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: ref.name, Reason: ref.reason})
 					continue
 				}
-				u := ref.u
-				if u.ObjectIdentifier == "" && u.SID == "" && u.ImmutableID == "" {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: u.Name, Reason: "cloud-only user: no onPremisesObjectIdentifier, onPremisesSecurityIdentifier or onPremisesImmutableId"})
-					continue
-				}
-				dn, ok := found("guid", ref.guid)
-				if !ok || ref.guid == "" {
-					dn, ok = found("sid", strings.ToUpper(u.SID))
-				}
-				if !ok && ref.immutableID != "" {
-					if dn, ok = found("guid", ref.immutableID); !ok {
-						dn, ok = found("cguid", ref.immutableID)
-					}
-				}
-				if !ok {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: u.Name, Reason: "not found in the forest " + describe(u)})
-					continue
-				}
-				res.ByID[m.ID] = dn
-				if !seen[strings.ToLower(dn)] {
-					seen[strings.ToLower(dn)] = true
-					res.DNs = append(res.DNs, dn)
-				}
+				res.addDN(m.ID, ref.dn)
 			case "group":
 				gi := src.Group(m.ID)
 				if gi.InScope {
 					res.Groups = append(res.Groups, strings.ToLower(m.ID))
 					continue
 				}
-				if dn, ok := found("anchor", "Group_"+strings.ToLower(m.ID)); ok {
+				if dn, ok := r.found(kindAnchor, "Group_"+strings.ToLower(m.ID)); ok {
 					// Provisioned earlier and still in AD (left by policy): keep the reference.
-					res.ByID[m.ID] = dn
-					if !seen[strings.ToLower(dn)] {
-						seen[strings.ToLower(dn)] = true
-						res.DNs = append(res.DNs, dn)
-					}
+					res.addDN(m.ID, dn)
 					continue
 				}
 				reason := "child group is out of scope and not provisioned"
@@ -281,11 +286,134 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: t, Reason: "unsupported member type " + t + " (only synced users and cloud security groups are written to AD)"})
 			}
 		}
-		sort.Strings(res.DNs)
+		res.DNs = sortUniqueFold(res.DNs)
 		sort.Strings(res.Groups)
 		out[gid] = res
 	}
 	return out, nil
+}
+
+// userRef is one distinct user member of a Resolve call, with only what
+// resolution needs (a large round holds one per user of the tenant); dn or
+// reason is settled once and shared by all its memberships.
+type userRef struct {
+	known, anchored        bool // in the cache; has any on-premises identifier
+	name                   string
+	guid, sid, immutableID string // canonical lookup keys
+	rawOI, rawImmutableID  string // as Graph spelled them, for the reason (rawOI only if not guid)
+	settled                bool
+	dn, reason             string
+}
+
+func newUserRef(u *User) *userRef {
+	if u == nil {
+		return &userRef{}
+	}
+	ref := &userRef{known: true, name: u.Name, anchored: u.ObjectIdentifier != "" || u.SID != "" || u.ImmutableID != ""}
+	if g, ok := canonGUID(u.ObjectIdentifier); ok {
+		ref.guid = g
+	}
+	if g, ok := immutableGUID(u.ImmutableID); ok {
+		if g == ref.guid {
+			g = ref.guid // usually the same GUID: keep one copy
+		}
+		ref.immutableID = g
+	}
+	if u.SID != "" {
+		ref.sid = strings.ToUpper(u.SID)
+	}
+	if u.ObjectIdentifier != ref.guid {
+		ref.rawOI = u.ObjectIdentifier
+	}
+	ref.rawImmutableID = u.ImmutableID
+	return ref
+}
+
+// Reasons shared by every member they apply to.
+const (
+	reasonUnknownUser = "user not known to writeback (not returned by Graph users delta)"
+	reasonCloudOnly   = "cloud-only user: no onPremisesObjectIdentifier, onPremisesSecurityIdentifier or onPremisesImmutableId"
+)
+
+// settle finds ref's DN in the cache, or the reason it has none.
+func (r *Resolver) settle(ref *userRef) {
+	if ref.settled {
+		return
+	}
+	ref.settled = true
+	switch {
+	case !ref.known:
+		ref.reason = reasonUnknownUser
+		return
+	case !ref.anchored:
+		ref.reason = reasonCloudOnly
+		return
+	}
+	dn, ok := r.found(kindGUID, ref.guid)
+	if !ok || ref.guid == "" {
+		dn, ok = r.found(kindSID, ref.sid)
+	}
+	if !ok && ref.immutableID != "" {
+		if dn, ok = r.found(kindGUID, ref.immutableID); !ok {
+			dn, ok = r.found(kindCGUID, ref.immutableID)
+		}
+	}
+	if !ok || dn == "" {
+		ref.reason = describeAfter("not found in the forest ", &User{ObjectIdentifier: cmp.Or(ref.rawOI, ref.guid), SID: ref.sid, ImmutableID: ref.rawImmutableID})
+		return
+	}
+	ref.dn = dn
+}
+
+// addDN records a resolved member.
+func (res *Result) addDN(id, dn string) {
+	if res.ByID == nil {
+		res.ByID = map[string]string{}
+	}
+	res.ByID[id] = dn
+	res.DNs = append(res.DNs, dn)
+}
+
+// sortUniqueFold sorts DNs and drops repeats (two cloud members resolving to
+// one AD object), comparing case-insensitively as AD does, without a
+// lower-cased copy of every DN.
+func sortUniqueFold(dns []string) []string {
+	if len(dns) < 2 {
+		return dns
+	}
+	slices.SortFunc(dns, compareLower)
+	out := dns[:1]
+	for _, dn := range dns[1:] {
+		if compareLower(dn, out[len(out)-1]) != 0 {
+			out = append(out, dn)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// compareLower orders a and b as strings.ToLower(a) and strings.ToLower(b).
+func compareLower(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := lowerRune(a)
+		rb, nb := lowerRune(b)
+		if ra != rb {
+			return cmp.Compare(ra, rb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func lowerRune(s string) (rune, int) {
+	if c := s[0]; c < utf8.RuneSelf {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		return rune(c), 1
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return unicode.ToLower(r), n
 }
 
 // Anchors finds groups by anchor (Group_<id>) through the cache and the
@@ -295,25 +423,25 @@ func (r *Resolver) Anchors(ctx context.Context, anchors []string) (map[string]st
 	for i, a := range anchors {
 		norm[i] = "Group_" + strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(a, "Group_"), "group_"))
 	}
-	if err := r.lookup(ctx, "anchor", norm, r.directory().FindByAnchors); err != nil {
+	if err := r.lookup(ctx, kindAnchor, norm, r.directory().FindByAnchors); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range norm {
-		if dn, ok := r.cache["anchor:"+a]; ok {
+		if dn, ok := r.cache[cacheKey{kindAnchor, a}]; ok {
 			out[a] = dn
 		}
 	}
 	return out, nil
 }
 
-func (r *Resolver) lookup(ctx context.Context, kind string, want []string, find func(context.Context, []string) (map[string]string, error)) error {
+func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, find func(context.Context, []string) (map[string]string, error)) error {
 	var miss []string
 	r.mu.Lock()
 	for _, k := range want {
-		if _, ok := r.cache[kind+":"+k]; ok {
+		if _, ok := r.cache[cacheKey{kind, k}]; ok {
 			r.stats.CacheHits++
 		} else {
 			miss = append(miss, k)
@@ -331,31 +459,66 @@ func (r *Resolver) lookup(ctx context.Context, kind string, want []string, find 
 	defer r.mu.Unlock()
 	r.stats.Lookups++
 	for k, dn := range got {
-		if kind == "sid" {
+		if kind == kindSID {
 			k = strings.ToUpper(k)
 		} else {
 			k = strings.ToLower(k)
 		}
-		if kind == "anchor" {
+		if kind == kindAnchor {
 			k = "Group_" + strings.TrimPrefix(k, "group_")
 		}
-		r.cache[kind+":"+k] = dn
+		r.cache[cacheKey{kind, k}] = dn
 	}
 	return nil
 }
 
+// found reads the cache.
+func (r *Resolver) found(kind lookupKind, key string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dn, ok := r.cache[cacheKey{kind, key}]
+	return dn, ok
+}
+
+// lookupKind says which identifier a cache key is.
+type lookupKind uint8
+
+const (
+	kindGUID   lookupKind = iota // canonical lower-case objectGUID
+	kindSID                      // upper-case "S-1-5-..."
+	kindAnchor                   // "Group_<lower-case id>"
+	kindCGUID                    // canonical lower-case mS-DS-ConsistencyGuid
+)
+
+// cacheKey avoids building a "kind:key" string for every cache probe: a
+// large round probes the cache several times per membership.
+type cacheKey struct {
+	kind lookupKind
+	key  string
+}
+
 func describe(u *User) string {
-	var parts []string
-	if u.ObjectIdentifier != "" {
-		parts = append(parts, "objectGUID "+u.ObjectIdentifier)
+	return describeAfter("", u)
+}
+
+// describeAfter is prefix + describe(u) in one allocation: a large round
+// keeps one such reason per unresolved user.
+func describeAfter(prefix string, u *User) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + 48 + len(u.ObjectIdentifier) + len(u.SID) + len(u.ImmutableID))
+	b.WriteString(prefix)
+	b.WriteByte('(')
+	sep := ""
+	for _, f := range [...]struct{ name, v string }{{"objectGUID ", u.ObjectIdentifier}, {"objectSid ", u.SID}, {"immutableId ", u.ImmutableID}} {
+		if f.v != "" {
+			b.WriteString(sep)
+			b.WriteString(f.name)
+			b.WriteString(f.v)
+			sep = ", "
+		}
 	}
-	if u.SID != "" {
-		parts = append(parts, "objectSid "+u.SID)
-	}
-	if u.ImmutableID != "" {
-		parts = append(parts, "immutableId "+u.ImmutableID)
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
+	b.WriteByte(')')
+	return b.String()
 }
 
 func normType(t string) string {

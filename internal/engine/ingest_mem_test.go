@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// cutSource is a Graph whose full groups delta stops after a number of groups,
+// as a network failure or a stopped process would stop it; stop may also run
+// something at that point (close the state, as a kill would leave it).
+type cutSource struct {
+	*memSource
+	after int
+	stop  func()
+}
+
+var errCut = errors.New("connection reset")
+
+func (s *cutSource) GroupsDelta(ctx context.Context, link string, fn func(entra.Group) error) (string, bool, error) {
+	if link != "" || s.after < 0 {
+		return s.memSource.GroupsDelta(ctx, link, fn)
+	}
+	n := 0
+	return s.memSource.GroupsDelta(ctx, link, func(g entra.Group) error {
+		if n == s.after {
+			if s.stop != nil {
+				s.stop()
+			}
+			return errCut
+		}
+		n++
+		return fn(g)
+	})
+}
+
+// addOutOfScope adds n groups that sort before idA and idB (so a cut full
+// snapshot has written A in several committed batches but not B) and are not
+// security groups, so no round provisions them.
+func addOutOfScope(src *memSource, n int) {
+	for i := range n {
+		id := fmt.Sprintf("0000%04d-0000-0000-0000-000000000000", i)
+		src.groups[id] = entra.Group{ID: id, DisplayName: "Mail " + id, MailEnabled: true,
+			MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
+	}
+}
+
+func cachedGroups(t *testing.T, db *state.DB) (n int, hasB bool) {
+	t.Helper()
+	if err := db.View(func(tx *state.Tx) error {
+		n = tx.GroupCount()
+		g, err := tx.Group(idB)
+		hasB = g != nil
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n, hasB
+}
+
+// A full snapshot is written in many small transactions; one that stops half
+// way must neither replace the cached groups (B would look deleted) nor lose
+// the fact that a full round is due.
+func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
+	eng, dir, src, db := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dir.groups) != 2 {
+		t.Fatalf("first round made %d groups, want 2", len(dir.groups))
+	}
+	addOutOfScope(src, 3*batchSize)
+	cut := &cutSource{memSource: src, after: 3*batchSize + 1} // the extras and A, not B
+	eng.src = cut
+
+	_, err := eng.Ingest(ctx, true)
+	if !errors.Is(err, errCut) {
+		t.Fatalf("Ingest = %v, want the cut", err)
+	}
+	if n, hasB := cachedGroups(t, db); n != 2 || !hasB {
+		t.Fatalf("after the cut the cache holds %d groups (B: %v), want the 2 from before", n, hasB)
+	}
+	dirty, err := db.Dirty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dirty[idB]; r != "" {
+		t.Fatalf("B marked %q after a cut snapshot", r)
+	}
+	// The users snapshot before the groups was complete and committed; it
+	// marks nothing dirty itself, so the full round must be pending.
+	if p, _ := db.Meta(metaFullPending); p != "1" {
+		t.Fatalf("fullPending = %q after a committed users snapshot, want 1", p)
+	}
+
+	// Graph answers again: the next round is a full one, and B stays.
+	cut.after = -1
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Planned.Full {
+		t.Errorf("round after the cut was not full")
+	}
+	for _, c := range res.Planned.Plan.Changes {
+		if c.GroupID == idB || c.GroupID == idA {
+			t.Errorf("unexpected change to a provisioned group: %+v", c)
+		}
+	}
+	if len(dir.groups) != 2 {
+		t.Errorf("%d AD groups after the round, want 2", len(dir.groups))
+	}
+	if p, _ := db.Meta(metaFullPending); p != "" {
+		t.Errorf("fullPending = %q after an applied full round", p)
+	}
+}
+
+// A process killed during a full snapshot leaves its batches in the file; the
+// next start drops them and the cached groups are the ones from before.
+func TestKilledFullSnapshotIsDroppedOnOpen(t *testing.T) {
+	eng, dir, src, db := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	addOutOfScope(src, 3*batchSize)
+	path := db.Path()
+	// Closing the state at the cut is what a kill leaves: no Abort runs.
+	eng.src = &cutSource{memSource: src, after: 3*batchSize + 1, stop: func() { db.Close() }}
+	if _, err := eng.Ingest(ctx, true); err == nil {
+		t.Fatal("Ingest succeeded on a closed state")
+	}
+
+	db2, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if n, hasB := cachedGroups(t, db2); n != 2 || !hasB {
+		t.Fatalf("after restart the cache holds %d groups (B: %v), want the 2 from before", n, hasB)
+	}
+	eng2, err := New(ctx, Options{Config: eng.cfg, State: db2, DC: dir, GC: dir, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eng2.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Planned.Full || len(dir.groups) != 2 {
+		t.Fatalf("round after restart: full %v, %d AD groups, changes %+v", res.Planned.Full, len(dir.groups), res.Planned.Plan.Changes)
+	}
+}
+
+// A complete snapshot that no longer has a group marks it deleted, in the
+// same transaction as the switch.
+func TestFullSnapshotMarksVanished(t *testing.T) {
+	eng, _, src, db := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	delete(src.groups, idB)
+	in, err := eng.Ingest(ctx, true)
+	if err != nil || !in.Full {
+		t.Fatalf("Ingest = %+v, %v", in, err)
+	}
+	dirty, err := db.Dirty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dirty[idB] != "deleted" {
+		t.Errorf("B marked %q, want deleted", dirty[idB])
+	}
+	if p, _ := db.Meta(metaFullPending); p != "1" {
+		t.Errorf("fullPending = %q, want 1", p)
+	}
+}

@@ -1,0 +1,40 @@
+package resolve
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/lab/labtest"
+)
+
+// TestLabConsistencyGUIDLookups: users are found by mS-DS-ConsistencyGuid
+// both through OR filters (few values) and through one pass over the users
+// carrying it (many values).
+func TestLabConsistencyGUIDLookups(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 2, "cg")
+	c := l.Conn(t)
+	ctx := context.Background()
+	var cg [2]ad.GUID
+	for i, u := range users {
+		_, _ = rand.Read(cg[i][:])
+		if err := c.Modify(ctx, u.DN, map[string][]string{"mS-DS-ConsistencyGuid": {string(cg[i].AD())}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &ADDirectory{GC: l.GC(t), DC: c, Base: l.BaseDN}
+	for _, n := range []int{3, 450} {
+		want := []string{cg[0].String(), cg[1].String()}
+		for len(want) < n {
+			var g ad.GUID
+			_, _ = rand.Read(g[:])
+			want = append(want, g.String())
+		}
+		got, err := d.FindByConsistencyGUIDs(ctx, want)
+		if err != nil || len(got) != 2 || !ad.EqualDN(got[cg[0].String()], users[0].DN) || !ad.EqualDN(got[cg[1].String()], users[1].DN) {
+			t.Errorf("%d values: FindByConsistencyGUIDs = %v, %v", n, got, err)
+		}
+	}
+}
