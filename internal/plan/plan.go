@@ -311,7 +311,7 @@ func Calculate(in Input) *Plan {
 	var creates, renames, updates, adds, removes, tail []Change
 	for _, t := range targets {
 		d := t.d
-		unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
+		unresolved := slices.Clip(d.Unresolved)                             // an append below copies; the caller's slice is never written
 		want := make(map[string]string, len(d.Members)+len(d.MemberGroups)) // norm -> DN as written
 		for _, m := range d.Members {
 			want[NormDN(m)] = m
