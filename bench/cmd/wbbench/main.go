@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -101,8 +102,21 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
+	render := fs.String("render", "", "only print the Markdown table of a results `FILE` (.json) again")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var r report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		fmt.Print(markdown(r))
+		return nil
 	}
 	o.sizes = strings.Split(*size, ",")
 	for _, s := range o.sizes {
