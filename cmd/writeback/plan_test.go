@@ -76,7 +76,7 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("plan exit %d, want 2 (changes)\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{`+ group "CN=Finance_000000000001,` + l.OU, `+ description`, `"money"`, "+ members: 1 to add (wbcli", "Plan: 2 to create, 0 to update, 0 to delete, 3 member adds, 0 member removes."} {
+	for _, want := range []string{`+ group CN=Finance_000000000001,` + l.OU, `+ description`, `"money"`, "+ members: 1 to add (wbcli", "Plan: 2 to create, 0 to update, 0 to delete, 3 member adds, 0 member removes."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}

@@ -50,8 +50,8 @@ func WriteText(w io.Writer, p *Plan) error {
 		case Convert:
 			verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
 		}
-		ew.printf("\n  # group %q (%s) will be %s\n", b.name, id, verb)
-		ew.printf("  %s group %q\n", sym, first.DN)
+		ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), id, verb)
+		ew.printf("  %s group %s\n", sym, first.DN)
 		for _, c := range b.changes {
 			switch c.Action {
 			case Create:
@@ -78,7 +78,7 @@ func WriteText(w io.Writer, p *Plan) error {
 					}
 				}
 			case Rename, Move:
-				ew.printf("      ~ dn = %q -> %q\n", c.DN, c.NewDN)
+				ew.printf("      ~ dn = %s -> %s\n", c.DN, c.NewDN)
 			case AddMembers:
 				ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
 			case RemoveMembers:
@@ -100,14 +100,14 @@ func WriteText(w io.Writer, p *Plan) error {
 	if len(rest) > 0 {
 		ew.printf("\nUnresolved members of unchanged groups (skipped, not written):\n")
 		for _, u := range rest {
-			ew.printf("\n  # group %q (%s) %s\n", u.Name, u.GroupID, u.DN)
+			ew.printf("\n  # group %s (%s) %s\n", displayQuote(u.Name), u.GroupID, u.DN)
 			writeUnresolved(ew, u)
 		}
 	}
 	if len(p.Collisions) > 0 {
 		ew.printf("\nCollisions (nothing is written for these groups):\n")
 		for _, c := range p.Collisions {
-			ew.printf("  ! group %q (%s) wants %q: %s\n", c.Name, c.GroupID, c.DN, c.Reason)
+			ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
 		}
 	}
 	if len(p.Left) > 0 {
@@ -162,13 +162,39 @@ func quote(v []string) string {
 		return "null"
 	}
 	if len(v) == 1 {
-		return fmt.Sprintf("%q", v[0])
+		return displayQuote(v[0])
 	}
 	q := make([]string, len(v))
 	for i, s := range v {
-		q[i] = fmt.Sprintf("%q", s)
+		q[i] = displayQuote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// displayQuote quotes a value for reading: only the quote and control
+// characters are escaped, so a DN-escaped value shows its backslashes once
+// (Go's %q would print "Zürich\\, R&D").
+func displayQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // ParentOf returns the parent DN.

@@ -32,7 +32,7 @@ func TestWriteText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		`# group "New" (a) will be updated in place`,
-		`~ dn = "CN=Old,OU=Groups,DC=lab,DC=test" -> "CN=New,OU=Groups,DC=lab,DC=test"`,
+		`~ dn = CN=Old,OU=Groups,DC=lab,DC=test -> CN=New,OU=Groups,DC=lab,DC=test`,
 		`~ description = "before" -> "after"`,
 		`+ members: 1 to add (alice)`,
 		`- members: 1 to remove (bob)`,
@@ -51,5 +51,18 @@ func TestWriteText(t *testing.T) {
 	WriteText(&b, Calculate(Input{}))
 	if !strings.Contains(b.String(), "No changes.") {
 		t.Errorf("empty plan: %q", b.String())
+	}
+}
+
+func TestDisplayQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		`Zürich\, R&D`: `"Zürich\, R&D"`,
+		`say "hi"`:     `"say \"hi\""`,
+		"two\nlines":   `"two\nlines"`,
+		"bell\a":       `"bell\x07"`,
+	} {
+		if got := displayQuote(in); got != want {
+			t.Errorf("displayQuote(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
