@@ -56,6 +56,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	}
 	failed := map[string]error{}
 	failStep := map[string]string{}
+	notCreated := map[string]string{} // normalised DN of a group whose create failed -> its ID
 	finalDN := map[string]string{}
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
@@ -71,6 +72,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		if err != nil {
 			failed[c.GroupID] = err
 			failStep[c.GroupID] = string(c.Action)
+			if c.Action == plan.Create {
+				notCreated[plan.NormDN(c.DN)] = c.GroupID
+			}
 			entry.Action, entry.Error = "error", err.Error()
 			e.log.Warn("change failed", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)
 		} else {
@@ -132,6 +136,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			}
 			mu.Lock()
 			skip := failed[c.GroupID] != nil
+			if !skip && c.Action == plan.AddMembers && len(notCreated) > 0 {
+				c, skip = e.withoutNotCreated(c, notCreated)
+			}
 			mu.Unlock()
 			if !skip {
 				work <- c
@@ -292,6 +299,27 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	res.Duration = e.now().Sub(start)
 	res.Writes = e.dir.writes.Load() - writes0
 	return res, nil
+}
+
+// withoutNotCreated leaves out of a member add the child groups whose create
+// failed in this apply: AD refuses a whole modify for one DN that does not
+// exist, which would fail the parent for its child's problem. The child is
+// retried; once it exists its parents are marked and the member is added then.
+// skip is true when nothing is left to add.
+func (e *Engine) withoutNotCreated(c plan.Change, notCreated map[string]string) (plan.Change, bool) {
+	var keep []string
+	for _, m := range c.Members {
+		if child, ok := notCreated[plan.NormDN(m)]; ok {
+			e.log.Warn("member group was not created: left out of its parent until it is", "group", c.GroupID, "dn", c.DN, "member", m, "memberGroup", child)
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(keep) == len(c.Members) {
+		return c, false
+	}
+	c.Members = keep
+	return c, len(keep) == 0
 }
 
 // newlyOwned returns statuses for the groups of p.Owned that the state does not
