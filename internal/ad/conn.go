@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,10 @@ type Conn struct {
 	closed bool
 	// connect dials and binds a fresh connection exactly as Dial did.
 	connect func(ctx context.Context) (*ldap.Conn, error)
+
+	// searches counts search operations (a paged search counts once), for
+	// the engine's per-round figures.
+	searches atomic.Int64
 
 	url      string
 	gc       bool

@@ -27,8 +27,13 @@ func (c *Conn) Search(ctx context.Context, base string, scope Scope, filter stri
 	return c.search(ctx, base, scope, filter, attrs, nil, fn)
 }
 
+// Searches is how many searches this connection has made (a paged search
+// counts once, whatever its pages).
+func (c *Conn) Searches() int64 { return c.searches.Load() }
+
 // search is Search with more request controls besides paging.
 func (c *Conn) search(ctx context.Context, base string, scope Scope, filter string, attrs []string, ctls []ldap.Control, fn func(*ldap.Entry) error) error {
+	c.searches.Add(1)
 	paging := ldap.NewControlPaging(uint32(c.pageSize))
 	what := fmt.Sprintf("search %s under", filter)
 	for {

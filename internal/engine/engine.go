@@ -73,6 +73,9 @@ type Engine struct {
 	base     string // where owned groups are searched (sync.searchBase or the domain)
 	domain   string // the domain naming context
 	policy   plan.Policy
+	// gcSearches counts the Global Catalog's searches when it has its own
+	// connection (ad.Conn.Searches); nil otherwise.
+	gcSearches func() int64
 }
 
 // Options are the engine's dependencies.
@@ -129,6 +132,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.scope = sc
 	gc := o.GC
+	if sc, ok := gc.(interface{ Searches() int64 }); ok && any(gc) != any(o.DC) {
+		e.gcSearches = sc.Searches
+	}
 	if gc == nil {
 		if c, ok := o.DC.(Catalog); ok {
 			gc = c
@@ -157,7 +163,8 @@ func (e *Engine) Mapper() *mapping.Mapper { return e.mapper }
 // Scope exposes the compiled scope.
 func (e *Engine) Scope() *scope.Scope { return e.scope }
 
-// LDAPStats are the engine's directory operations since New.
+// LDAPStats are the engine's directory operations since New: searches on the
+// DC and the Global Catalog, and writes (one per LDAP write request).
 type LDAPStats struct {
 	Searches int64 `json:"searches"`
 	Writes   int64 `json:"writes"`
@@ -165,7 +172,11 @@ type LDAPStats struct {
 
 // LDAPStats returns the counters.
 func (e *Engine) LDAPStats() LDAPStats {
-	return LDAPStats{Searches: e.dir.searches.Load(), Writes: e.dir.writes.Load()}
+	st := LDAPStats{Searches: e.dir.searches.Load(), Writes: e.dir.writes.Load()}
+	if e.gcSearches != nil {
+		st.Searches += e.gcSearches()
+	}
+	return st
 }
 
 // counting wraps the DC to count operations (a no-change round must write nothing).
