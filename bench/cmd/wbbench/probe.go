@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/plan"
 )
 
 // probeResult is the memory probe of a size too large to provision here.
@@ -18,17 +20,19 @@ type probeResult struct {
 	Seconds    float64 `json:"seconds"`
 	PeakRSSMiB float64 `json:"peakRSSMiB"`
 	GraphReqs  int64   `json:"graphRequests"`
+	// Summary is the plan's: creates, member adds, unresolved members.
+	Summary *plan.Summary `json:"planSummary,omitempty"`
 }
 
-// probeSize measures `writeback plan --full` over the size's tenant against a
-// pristine lab AD without the tenant's users: Graph ingest of every group and
-// membership, the state file, Global Catalog lookups of every member (none
-// found) and the plan of every create. It is a lower bound for the first
-// sync's memory (no member DNs are held), for sizes whose AD users would take
-// too long to create on Samba.
+// probeSize measures `writeback plan --full` over the size's tenant: Graph
+// ingest of every group and membership, the state file, member resolution
+// and the plan of every create, but no write. With the size's user snapshot
+// (see runSize) the tenant's synced users resolve to the snapshot's AD users,
+// so the plan holds every member DN of the first sync; without one, the
+// probe runs against a pristine lab and every member is unresolvable (a lower
+// bound). For sizes whose writes take too long on Samba to run in full.
 func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeResult, error) {
-	res := &sizeResult{Size: s, Setup: map[string]any{"mode": "plan probe: no AD users, every member unresolvable"}}
-	res.Size.ADUsers = 0
+	res := &sizeResult{Size: s, Setup: map[string]any{}}
 	work := filepath.Join(o.work, s.Name+"-probe")
 	if err := os.RemoveAll(work); err != nil {
 		return nil, err
@@ -40,13 +44,33 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	if _, err := lab.Up(ctx, lo); err != nil {
 		return nil, err
 	}
-	l, err := lab.Reset(ctx, lo)
-	if err != nil {
-		return nil, err
+	var (
+		l       *lab.Lab
+		err     error
+		anchors []emulator.Anchor
+	)
+	if s.ADUsers >= seedAbove && lab.HasSnapshot(lo, s.Name) {
+		res.Setup["mode"] = fmt.Sprintf("plan probe: %d AD users from snapshot %q, every synced user in AD resolvable; no writes", s.ADUsers, s.Name)
+		if l, err = lab.RestoreSnapshot(ctx, lo, s.Name); err != nil {
+			return nil, err
+		}
+		d, err := newDirInfo(l.Env)
+		if err != nil {
+			return nil, err
+		}
+		if anchors, err = readUsers(d, "OU=BenchUsers,"+d.Base); err != nil {
+			return nil, err
+		}
+	} else {
+		res.Setup["mode"] = "plan probe: no AD users, every member unresolvable"
+		res.Size.ADUsers = 0
+		if l, err = lab.Reset(ctx, lo); err != nil {
+			return nil, err
+		}
 	}
 	t0 := time.Now()
 	tf, err := emulator.Generate(emulator.GenOptions{Groups: s.Groups, Users: s.Users, Memberships: s.Memberships,
-		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7})
+		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7, Anchors: anchors})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +78,7 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	if err := writeTenant(tenantPath, tf); err != nil {
 		return nil, err
 	}
-	tf = emulator.TenantFile{}
+	tf, anchors = emulator.TenantFile{}, nil
 	res.Setup["generateSeconds"] = secs(time.Since(t0))
 	ectx, stopEmu := context.WithCancel(ctx)
 	defer stopEmu()
@@ -70,11 +94,19 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	}
 	st0 := emu.Server.Stats()
 	t0 = time.Now()
-	_, _, rss, err := runWB(ctx, o.bin, nil, "plan", "--full", "--config", planCfg)
+	out, _, rss, err := runWB(ctx, o.bin, nil, "plan", "--json", "--full", "--config", planCfg)
 	if err != nil && exitCode(err) != 2 {
 		return res, fmt.Errorf("writeback plan: %w", err)
 	}
 	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rss, GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
+	var planned struct {
+		Plan plan.Plan `json:"plan"`
+	}
+	if err := json.Unmarshal(out, &planned); err != nil {
+		return res, fmt.Errorf("parse plan --json: %w", err)
+	}
+	res.Setup["plan"] = planned.Plan.Summary
+	res.Probe.Summary = &planned.Plan.Summary
 	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB)
 	if profile {
 		files, err := profileRound(ctx, planCfg, filepath.Join(o.out, "profile-"+s.Name+"-plan"), true)
