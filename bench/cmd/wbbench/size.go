@@ -48,7 +48,8 @@ type rawResult struct {
 	MemberWrites int     `json:"memberModifies"`
 	MemberValues int     `json:"memberValues"`
 	Batch        int     `json:"batch"`
-	Conns        int     `json:"connections"`
+	InFlight     int     `json:"requestsInFlight"`      // on one connection
+	Conns        int     `json:"connections,omitempty"` // results of the earlier multi-connection loop
 	// CreatesSeconds is the time until the last create (creates come first in a plan).
 	CreatesSeconds float64 `json:"createsSeconds"`
 }
@@ -244,20 +245,20 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		if workers == 0 {
 			workers = 4 // writeback's default sync.workers
 		}
-		for i, conns := range []int{1, workers} {
-			if i > 0 && conns == 1 {
+		for i, inFlight := range []int{1, workers} {
+			if i > 0 && inFlight == 1 {
 				break
 			}
-			ou := fmt.Sprintf("OU=RawBench%d,%s", conns, d.Base)
+			ou := fmt.Sprintf("OU=RawBench%d,%s", inFlight, d.Base)
 			if err := withConn(d, func(c *ldap.Conn) error { return addOU(c, ou) }); err != nil {
 				return res, err
 			}
-			logf("raw loop on %d connection(s): %d creates, %d member adds", conns, p.Summary.Create, p.Summary.MemberAdds)
-			r, err := rawReplay(ctx, d, p.Changes, ou, fmt.Sprintf("raw%d", conns), 1000, conns)
+			logf("raw loop, 1 connection, %d request(s) in flight: %d creates, %d member adds", inFlight, p.Summary.Create, p.Summary.MemberAdds)
+			r, err := rawReplay(ctx, d, p.Changes, ou, fmt.Sprintf("raw%d", inFlight), 1000, inFlight)
 			if err != nil {
 				return res, err
 			}
-			logf("raw on %d connection(s): %.1fs", conns, r.Seconds)
+			logf("raw, %d in flight: %.1fs", inFlight, r.Seconds)
 			res.RawRuns = append(res.RawRuns, *r)
 			if res.Raw == nil || r.Seconds < res.Raw.Seconds {
 				res.Raw = r
@@ -432,13 +433,16 @@ func afterLast(s, sep string) string {
 	return s[i+len(sep):]
 }
 
-// rawReplay does the plan's LDAP work with plain go-ldap on conns parallel
-// connections, no planning: every create with the same attributes, then the
-// member adds in batches of the same size (one group's batches in order on
-// one connection, as writeback does). It writes into rawOU (group DNs moved
-// there; anchors and sAMAccountNames altered, with tag, so writeback never
-// sees these groups).
-func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU, tag string, batch, conns int) (*rawResult, error) {
+// rawReplay does the plan's LDAP work with plain go-ldap on one connection
+// with inFlight requests outstanding (go-ldap multiplexes them), no planning:
+// every create with the same attributes, then the member adds in batches of
+// the same size (one group's batches in order, as writeback does). It writes
+// into rawOU (group DNs moved there; anchors and sAMAccountNames altered, with
+// tag, so writeback never sees these groups). One connection because Samba
+// serves each connection in one of its prefork processes, and writes from
+// several processes contend for the database (measured at M: 4 connections
+// slower than 1).
+func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU, tag string, batch, inFlight int) (*rawResult, error) {
 	target := strings.ToLower(d.TargetOU)
 	move := func(dn string) string {
 		if strings.HasSuffix(strings.ToLower(dn), ","+target) {
@@ -447,7 +451,7 @@ func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU, ta
 		return dn
 	}
 	var creates, adds []func(*ldap.Conn) error
-	r := &rawResult{Batch: batch, Conns: conns}
+	r := &rawResult{Batch: batch, InFlight: inFlight}
 	n := 0
 	for _, ch := range changes {
 		switch ch.Action {
@@ -498,13 +502,13 @@ func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU, ta
 			})
 		}
 	}
-	cs := make([]*ldap.Conn, conns)
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	cs := make([]*ldap.Conn, inFlight) // the same connection, used by inFlight goroutines
 	for i := range cs {
-		c, err := d.dial()
-		if err != nil {
-			return nil, err
-		}
-		defer c.Close()
 		cs[i] = c
 	}
 	start := time.Now()
@@ -519,7 +523,8 @@ func rawReplay(ctx context.Context, d *dirInfo, changes []plan.Change, rawOU, ta
 	return r, nil
 }
 
-// runParallel runs jobs on the connections, one job at a time per connection.
+// runParallel runs jobs on the connections (which may repeat one
+// connection), one job at a time per entry.
 func runParallel(ctx context.Context, cs []*ldap.Conn, jobs []func(*ldap.Conn) error) error {
 	work := make(chan func(*ldap.Conn) error)
 	errs := make(chan error, len(cs))
