@@ -183,6 +183,27 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 	res.Setup["adUsersSeconds"] = secs(time.Since(t0))
 	logf("created %d AD users in %s", len(anchors), time.Since(t0).Round(time.Millisecond))
+	// Every measured write pass starts from this same directory: Samba's adds
+	// slow down as the directory grows, so a pass run after another's 10,000
+	// groups would be measured against a bigger DC.
+	if !seeded && s.ADUsers < seedAbove {
+		if err := lab.SaveSnapshot(ctx, lo, s.Name); err != nil {
+			return nil, err
+		}
+	}
+	fresh := func() error {
+		if _, err := lab.RestoreSnapshot(ctx, lo, s.Name); err != nil {
+			return err
+		}
+		return withConn(d, func(c *ldap.Conn) error {
+			for _, ou := range []string{usersOU, migA, migB, d.TargetOU} {
+				if err := addOU(c, ou); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 
 	// 3. The synthetic tenant.
 	t0 = time.Now()
@@ -249,6 +270,11 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 			if i > 0 && inFlight == 1 {
 				break
 			}
+			if i > 0 {
+				if err := fresh(); err != nil {
+					return res, err
+				}
+			}
 			ou := fmt.Sprintf("OU=RawBench%d,%s", inFlight, d.Base)
 			if err := withConn(d, func(c *ldap.Conn) error { return addOU(c, ou) }); err != nil {
 				return res, err
@@ -267,7 +293,12 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		raw = res.Raw
 	}
 
-	// 7. First full sync with writeback apply.
+	// 7. First full sync with writeback apply, on the directory the raw loop started from.
+	if res.Raw != nil {
+		if err := fresh(); err != nil {
+			return res, err
+		}
+	}
 	st0 := emu.Server.Stats()
 	logf("writeback apply")
 	t0 = time.Now()
