@@ -195,7 +195,12 @@ func Down(ctx context.Context, o Options) error {
 // directory, so they go too; with o.Executable the sample users and the
 // emulator come back fresh, as after the first Up.
 func Reset(ctx context.Context, o Options) (*Lab, error) {
-	o = o.withDefaults()
+	return replace(ctx, o.withDefaults(), "reset")
+}
+
+// replace stops the emulator, runs a lab script verb that swaps the instance
+// directory for a copy (reset, restore NAME) and starts everything again.
+func replace(ctx context.Context, o Options, verb string, extra ...string) (*Lab, error) {
 	if err := StopEmulator(ctx, o); err != nil {
 		return nil, err
 	}
@@ -203,7 +208,7 @@ func Reset(ctx context.Context, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = run(ctx, o, "reset")
+	err = run(ctx, o, verb, extra...)
 	unlock()
 	if err != nil {
 		return nil, err

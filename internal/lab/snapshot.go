@@ -76,24 +76,5 @@ func RestoreSnapshot(ctx context.Context, o Options, name string) (*Lab, error) 
 	if !HasSnapshot(o, name) {
 		return nil, fmt.Errorf("restore lab snapshot %s: %s does not exist (save it first with lab.SaveSnapshot)", name, o.SnapshotDir(name))
 	}
-	if err := StopEmulator(ctx, o); err != nil {
-		return nil, err
-	}
-	unlock, err := lock(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	err = run(ctx, o, "restore", name)
-	unlock()
-	if err != nil {
-		return nil, err
-	}
-	l, err := Running(o)
-	if err != nil || o.Executable == "" {
-		return l, err
-	}
-	if err := ensureEmulator(ctx, o, l); err != nil {
-		return nil, err
-	}
-	return Running(o)
+	return replace(ctx, o, "restore", name)
 }

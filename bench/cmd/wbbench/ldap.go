@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -63,41 +62,23 @@ func addOU(c *ldap.Conn, dn string) error {
 // createUsers adds n users to ou over 4 connections and reads back their
 // anchors (objectGUID, objectSid) as Entra Connect would have synced them.
 func createUsers(ctx context.Context, d *dirInfo, ou string, n int) ([]emulator.Anchor, error) {
-	const conns = 4
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			c, err := d.dial()
-			if err != nil {
-				errs <- err
-				return
+	jobs := make([]func(*ldap.Conn) error, n)
+	for i := range n {
+		sam := fmt.Sprintf("bu%07d", i)
+		r := ldap.NewAddRequest(fmt.Sprintf("CN=Bench User %07d,%s", i, ou), nil)
+		r.Attribute("objectClass", []string{"user"})
+		r.Attribute("sAMAccountName", []string{sam})
+		r.Attribute("userPrincipalName", []string{sam + "@contoso.test"})
+		r.Attribute("displayName", []string{fmt.Sprintf("Bench User %07d", i)})
+		r.Attribute("userAccountControl", []string{"514"})
+		jobs[i] = func(c *ldap.Conn) error {
+			if err := c.Add(r); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+				return fmt.Errorf("create user %s: %w", r.DN, err)
 			}
-			defer c.Close()
-			for i := w; i < n; i += conns {
-				if ctx.Err() != nil {
-					errs <- ctx.Err()
-					return
-				}
-				sam := fmt.Sprintf("bu%07d", i)
-				r := ldap.NewAddRequest(fmt.Sprintf("CN=Bench User %07d,%s", i, ou), nil)
-				r.Attribute("objectClass", []string{"user"})
-				r.Attribute("sAMAccountName", []string{sam})
-				r.Attribute("userPrincipalName", []string{sam + "@contoso.test"})
-				r.Attribute("displayName", []string{fmt.Sprintf("Bench User %07d", i)})
-				r.Attribute("userAccountControl", []string{"514"})
-				if err := c.Add(r); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-					errs <- fmt.Errorf("create user %s: %w", sam, err)
-					return
-				}
-			}
-		}(w)
+			return nil
+		}
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := onConns(ctx, d, 4, jobs); err != nil {
 		return nil, err
 	}
 	return readUsers(d, ou)
@@ -145,4 +126,18 @@ func memberVisible(c *ldap.Conn, group, member string) (bool, error) {
 		return false, err
 	}
 	return len(res.Entries) > 0, nil
+}
+
+// onConns runs jobs on conns fresh bound connections, one job at a time each.
+func onConns(ctx context.Context, d *dirInfo, conns int, jobs []func(*ldap.Conn) error) error {
+	cs := make([]*ldap.Conn, conns)
+	for i := range cs {
+		c, err := d.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cs[i] = c
+	}
+	return runParallel(ctx, cs, jobs)
 }

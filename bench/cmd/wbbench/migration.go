@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -17,7 +16,6 @@ import (
 // them: universal security, CN=Group_<id>, adminDescription Group_<id> and no
 // msDS-ExternalDirectoryObjectId. It returns their DNs and anchors.
 func connectSyncGroups(ctx context.Context, d *dirInfo, ou, tag string, n int) ([]string, []string, error) {
-	const conns = 2
 	dns := make([]string, n)
 	anchors := make([]string, n)
 	for i := range n {
@@ -25,38 +23,21 @@ func connectSyncGroups(ctx context.Context, d *dirInfo, ou, tag string, n int) (
 		anchors[i] = "Group_" + id
 		dns[i] = "CN=" + anchors[i] + "," + ou
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for w := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := d.dial()
-			if err != nil {
-				errs <- err
-				return
+	jobs := make([]func(*ldap.Conn) error, n)
+	for i := range n {
+		r := ldap.NewAddRequest(dns[i], nil)
+		r.Attribute("objectClass", []string{"group"})
+		r.Attribute("groupType", []string{"-2147483640"})
+		r.Attribute("sAMAccountName", []string{fmt.Sprintf("cs%s%07d", tag, i)})
+		r.Attribute("adminDescription", []string{anchors[i]})
+		jobs[i] = func(c *ldap.Conn) error {
+			if err := c.Add(r); err != nil {
+				return fmt.Errorf("create %s: %w", dns[i], err)
 			}
-			defer c.Close()
-			for i := w; i < n; i += conns {
-				if ctx.Err() != nil {
-					errs <- ctx.Err()
-					return
-				}
-				r := ldap.NewAddRequest(dns[i], nil)
-				r.Attribute("objectClass", []string{"group"})
-				r.Attribute("groupType", []string{"-2147483640"})
-				r.Attribute("sAMAccountName", []string{fmt.Sprintf("cs%s%07d", tag, i)})
-				r.Attribute("adminDescription", []string{anchors[i]})
-				if err := c.Add(r); err != nil {
-					errs <- fmt.Errorf("create %s: %w", dns[i], err)
-					return
-				}
-			}
-		}()
+			return nil
+		}
 	}
-	wg.Wait()
-	close(errs)
-	return dns, anchors, <-errs
+	return dns, anchors, onConns(ctx, d, 2, jobs)
 }
 
 // migration times `writeback migrate prepare` on n groups against the

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -74,19 +73,13 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	if err != nil {
 		return nil, err
 	}
-	tenantPath := filepath.Join(work, "tenant.json")
-	if err := writeTenant(tenantPath, tf); err != nil {
+	res.Setup["generateSeconds"] = secs(time.Since(t0))
+	emu, stopEmu, err := serveTenant(ctx, work, tf)
+	if err != nil {
 		return nil, err
 	}
-	tf, anchors = emulator.TenantFile{}, nil
-	res.Setup["generateSeconds"] = secs(time.Since(t0))
-	ectx, stopEmu := context.WithCancel(ctx)
 	defer stopEmu()
-	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(work, "emulator"), TenantFile: tenantPath,
-		Reset: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		return nil, fmt.Errorf("start emulator: %w", err)
-	}
+	tf, anchors = emulator.TenantFile{}, nil
 	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
 	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
 	if err != nil {

@@ -212,20 +212,14 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	if err != nil {
 		return nil, err
 	}
-	tenantPath := filepath.Join(work, "tenant.json")
-	if err := writeTenant(tenantPath, tf); err != nil {
-		return nil, err
-	}
 	res.Setup["generateSeconds"] = secs(time.Since(t0))
 
 	// 4. The emulator, in this process (its CPU is not writeback's).
-	ectx, stopEmu := context.WithCancel(ctx)
-	defer stopEmu()
-	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(work, "emulator"), TenantFile: tenantPath,
-		Reset: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	emu, stopEmu, err := serveTenant(ctx, work, tf)
 	if err != nil {
-		return nil, fmt.Errorf("start emulator: %w", err)
+		return nil, err
 	}
+	defer stopEmu()
 	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
 	mainCfg, err := cfg.write("writeback.yaml", "state.db", "24h", true)
 	if err != nil {
@@ -377,6 +371,23 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 // seedAbove is the user count from which the bench seeds users straight into
 // the stopped DC (lab.SeedUsers) and keeps a snapshot, instead of LDAP adds.
 const seedAbove = 50000
+
+// serveTenant writes tf to work/tenant.json and serves it with the Graph
+// emulator in this process on a free loopback port.
+func serveTenant(ctx context.Context, work string, tf emulator.TenantFile) (*emulator.Running, context.CancelFunc, error) {
+	tenantPath := filepath.Join(work, "tenant.json")
+	if err := writeTenant(tenantPath, tf); err != nil {
+		return nil, nil, fmt.Errorf("write tenant %s: %w", tenantPath, err)
+	}
+	ectx, stop := context.WithCancel(ctx)
+	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(work, "emulator"), TenantFile: tenantPath,
+		Reset: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("start emulator: %w", err)
+	}
+	return emu, stop, nil
+}
 
 func writeTenant(path string, tf emulator.TenantFile) error {
 	f, err := os.Create(path)
