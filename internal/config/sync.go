@@ -81,7 +81,7 @@ type Sync struct {
 	// Workers is how many LDAP writes apply runs in parallel (default 4).
 	Workers int `yaml:"workers,omitempty"`
 	// MemoryLimit is a soft limit on the Go heap, in GOMEMLIMIT's syntax
-	// ("400MiB", "1GiB", "off"; default 400MiB). Near it the garbage collector
+	// ("300MiB", "1GiB", "off"; default 300MiB). Near it the garbage collector
 	// works harder instead of letting the heap grow to twice what is live, so
 	// a large tenant's full round stays in a small VM's memory; it never stops
 	// the program (above it, collection is capped at about half the CPU).
@@ -233,7 +233,7 @@ func (s *Sync) applyDefaults() {
 		s.Workers = 4
 	}
 	if s.MemoryLimit == "" {
-		s.MemoryLimit = "400MiB"
+		s.MemoryLimit = "300MiB"
 	}
 }
 

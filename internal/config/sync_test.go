@@ -36,7 +36,7 @@ func TestSyncDefaults(t *testing.T) {
 	}
 	if c.Scope.Mode != "all" || c.Safety.DeleteThreshold != 500 || c.Safety.OnDelete != "delete" || c.Safety.OnOutOfScope != "leave" ||
 		c.Mappings.GroupType != "universalSecurity" || c.Sync.Workers != 4 || c.State.Path != "writeback.db" ||
-		c.Sync.MemoryLimitBytes != 400<<20 {
+		c.Sync.MemoryLimitBytes != 300<<20 {
 		t.Errorf("defaults: %+v %+v %+v %+v", c.Scope, c.Safety, c.Mappings, c.Sync)
 	}
 }

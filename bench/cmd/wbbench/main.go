@@ -67,6 +67,10 @@ type options struct {
 	workers   int
 	skipRaw   bool
 	hold      bool
+	// rawInFlight > 0 measures the raw loop with only that many requests
+	// in flight (at L one pass is ~40 min of Samba's time).
+	rawInFlight int
+	memLimit    string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -84,6 +88,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.profile, "profile", true, "write CPU and heap profiles of an in-process full round for the largest size")
 	fs.IntVar(&o.workers, "workers", 0, "sync.workers for writeback (0: writeback's default)")
 	fs.BoolVar(&o.skipMig, "skip-migration", false, "skip the migration prepare measurement")
+	fs.IntVar(&o.rawInFlight, "raw-inflight", 0, "measure the raw loop only with `N` requests in flight (default: both 1 and sync.workers, the faster counts)")
+	fs.StringVar(&o.memLimit, "memory-limit", "", "sync.memoryLimit for writeback (default: writeback's own)")
 	fs.BoolVar(&o.skipRaw, "skip-raw", false, "skip the raw directory loop (no ratio; for iterating on writeback itself)")
 	fs.BoolVar(&o.hold, "hold", false, "after the no-change rounds, print the configs and keep the emulator serving until interrupted (for profiling writeback by hand)")
 	fs.BoolVar(&o.probe, "plan-probe", false, "only a memory probe: no AD users (every member unresolvable), time and peak RSS of 'writeback plan --full' over the tenant")

@@ -62,7 +62,7 @@ func migration(ctx context.Context, o options, d *dirInfo, n int, ouA, ouB, cfg,
 		return nil, err
 	}
 	r.PrepareSeconds = secs(time.Since(t0))
-	r.PrepareRSSMiB = rss
+	r.PrepareRSSMiB = rss.MiB
 	if err := checkAnchored(d, ouA, n); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 type probeResult struct {
 	Seconds    float64 `json:"seconds"`
 	PeakRSSMiB float64 `json:"peakRSSMiB"`
+	PeakSplit  string  `json:"peakRSSSplit,omitempty"`
 	GraphReqs  int64   `json:"graphRequests"`
 	// Summary is the plan's: creates, member adds, unresolved members.
 	Summary *plan.Summary `json:"planSummary,omitempty"`
@@ -80,7 +81,7 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	}
 	defer stopEmu()
 	tf, anchors = emulator.TenantFile{}, nil
-	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers, memLimit: o.memLimit}
 	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	if err != nil && exitCode(err) != 2 {
 		return res, fmt.Errorf("writeback plan: %w", err)
 	}
-	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rss, GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
+	res.Probe = &probeResult{Seconds: secs(time.Since(t0)), PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests}
 	var planned struct {
 		Plan plan.Plan `json:"plan"`
 	}
@@ -100,7 +101,7 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	}
 	res.Setup["plan"] = planned.Plan.Summary
 	res.Probe.Summary = &planned.Plan.Summary
-	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB)
+	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS (%s)\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB, res.Probe.PeakSplit)
 	if profile {
 		files, err := profileRound(ctx, planCfg, filepath.Join(o.out, "profile-"+s.Name+"-plan"), true)
 		if err != nil {

@@ -92,18 +92,21 @@ func markdown(r report) string {
 		}
 		var rss []string
 		peak := 0.0
-		addRSS := func(what string, mib float64) {
-			rss = append(rss, fmt.Sprintf("%s %.0f MiB", what, mib))
+		addRSS := func(what string, mib float64, split string) {
+			if split != "" {
+				split = " (" + split + ")"
+			}
+			rss = append(rss, fmt.Sprintf("%s %.0f MiB%s", what, mib, split))
 			peak = max(peak, mib)
 		}
 		if x := s.FirstSync; x != nil {
-			addRSS("apply", x.PeakRSSMiB)
+			addRSS("apply", x.PeakRSSMiB, x.PeakSplit)
 		}
 		if x := s.NoChangeFull; x != nil {
-			addRSS("full round", x.PeakRSSMiB)
+			addRSS("full round", x.PeakRSSMiB, x.PeakSplit)
 		}
 		if x := s.Latency; x != nil {
-			addRSS("daemon", x.PeakRSSMiB)
+			addRSS("daemon", x.PeakRSSMiB, x.PeakSplit)
 		}
 		if len(rss) > 0 {
 			target, met := "", ""
@@ -126,6 +129,9 @@ func markdown(r report) string {
 				what = fmt.Sprintf("%d AD users, members resolved", z.ADUsers)
 			}
 			val := fmt.Sprintf("%.1f s, peak RSS **%.0f MiB**, %d Graph requests", x.Seconds, x.PeakRSSMiB, x.GraphReqs)
+			if x.PeakSplit != "" {
+				val = fmt.Sprintf("%.1f s, peak RSS **%.0f MiB** (%s), %d Graph requests", x.Seconds, x.PeakRSSMiB, x.PeakSplit, x.GraphReqs)
+			}
 			if p := x.Summary; p != nil {
 				val += fmt.Sprintf("; plan: %d creates, %d member adds, %d unresolved members", p.Create, p.MemberAdds, p.Unresolved)
 			}

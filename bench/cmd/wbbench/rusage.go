@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Peak memory of a child. getrusage's maxrss of a child started from this
@@ -44,9 +45,14 @@ func runnerMain(args []string) int {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
+	done := make(chan struct{})
+	split := make(chan [2]int64, 1)
+	go func() { split <- sampleSplit(cmd.Process.Pid, done) }()
 	_ = cmd.Wait()
+	close(done)
+	at := <-split
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		_ = os.WriteFile(args[0], []byte(strconv.FormatInt(ru.Maxrss, 10)), 0o644)
+		_ = os.WriteFile(args[0], []byte(fmt.Sprintf("%d %d %d", ru.Maxrss, at[0], at[1])), 0o644)
 	}
 	if c := cmd.ProcessState.ExitCode(); c >= 0 {
 		return c
@@ -54,24 +60,84 @@ func runnerMain(args []string) int {
 	return 128 + int(cmd.ProcessState.Sys().(syscall.WaitStatus).Signal())
 }
 
+// sampleSplit polls /proc/PID/status until done and returns RssAnon and
+// RssFile+RssShmem (KiB) of the sample with the highest VmRSS: at the peak,
+// how much was the Go heap and how much the state file's mapped pages (which
+// count in RSS but are page cache the kernel can drop).
+func sampleSplit(pid int, done <-chan struct{}) [2]int64 {
+	var best, at [2]int64
+	var bestRSS int64
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			var rss int64
+			at = [2]int64{}
+			for _, line := range strings.Split(string(b), "\n") {
+				f := strings.Fields(line)
+				if len(f) < 2 {
+					continue
+				}
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				switch f[0] {
+				case "VmRSS:":
+					rss = n
+				case "RssAnon:":
+					at[0] = n
+				case "RssFile:", "RssShmem:":
+					at[1] += n
+				}
+			}
+			if rss > bestRSS {
+				bestRSS, best = rss, at
+			}
+		}
+		select {
+		case <-done:
+			return best
+		case <-t.C:
+		}
+	}
+}
+
+// memPeak is a child's peak RSS and, at the highest sampled RSS, its split
+// into anonymous memory (the Go heap, stacks) and mapped files (MiB).
+type memPeak struct {
+	MiB, AnonMiB, FileMiB float64
+}
+
+// Split says what the peak was made of, for the report.
+func (m memPeak) Split() string {
+	if m.AnonMiB == 0 && m.FileMiB == 0 {
+		return ""
+	}
+	return fmt.Sprintf("anon %.0f + file %.0f", m.AnonMiB, m.FileMiB)
+}
+
 var runnerSeq atomic.Int64
 
 // measuredCommand is exec.CommandContext(ctx, bin, args...) run under the
-// runner; peak returns the child's peak RSS in MiB once it has exited.
-func measuredCommand(ctx context.Context, bin string, args ...string) (cmd *exec.Cmd, peak func() float64) {
+// runner; peak returns the child's peak RSS once it has exited.
+func measuredCommand(ctx context.Context, bin string, args ...string) (cmd *exec.Cmd, peak func() memPeak) {
 	self, err := os.Executable()
 	if err != nil {
-		return exec.CommandContext(ctx, bin, args...), func() float64 { return 0 }
+		return exec.CommandContext(ctx, bin, args...), func() memPeak { return memPeak{} }
 	}
 	file := filepath.Join(os.TempDir(), fmt.Sprintf("wbbench-rss-%d-%d", os.Getpid(), runnerSeq.Add(1)))
 	cmd = exec.CommandContext(ctx, self, append([]string{runnerArg, file, bin}, args...)...)
-	return cmd, func() float64 {
+	return cmd, func() memPeak {
 		b, err := os.ReadFile(file)
 		os.Remove(file)
 		if err != nil {
-			return 0
+			return memPeak{}
 		}
-		kib, _ := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
-		return kib / 1024
+		var kib [3]float64
+		for i, f := range strings.Fields(string(b)) {
+			if i < 3 {
+				kib[i], _ = strconv.ParseFloat(f, 64)
+			}
+		}
+		return memPeak{MiB: kib[0] / 1024, AnonMiB: kib[1] / 1024, FileMiB: kib[2] / 1024}
 	}
 }

@@ -59,6 +59,7 @@ type syncResult struct {
 	RatioToRaw  float64 `json:"ratioToRaw"`
 	LDAPWrites  int64   `json:"ldapWrites"`
 	PeakRSSMiB  float64 `json:"peakRSSMiB"`
+	PeakSplit   string  `json:"peakRSSSplit,omitempty"`
 	GraphReqs   int64   `json:"graphRequests"`
 	Unresolved  int     `json:"unresolvedMembers"`
 	PlanChanges int     `json:"planChanges"`
@@ -75,6 +76,7 @@ type roundResult struct {
 	LDAPSearches int64   `json:"ldapSearches"`
 	LDAPWrites   int64   `json:"ldapWrites"`
 	PeakRSSMiB   float64 `json:"peakRSSMiB"`
+	PeakSplit    string  `json:"peakRSSSplit,omitempty"`
 }
 
 type latencyResult struct {
@@ -85,6 +87,7 @@ type latencyResult struct {
 	Max        float64   `json:"maxSeconds"`
 	TimedOut   int       `json:"timedOut"`
 	PeakRSSMiB float64   `json:"daemonPeakRSSMiB"`
+	PeakSplit  string    `json:"daemonPeakRSSSplit,omitempty"`
 	All        []float64 `json:"allSeconds"`
 }
 
@@ -220,7 +223,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		return nil, err
 	}
 	defer stopEmu()
-	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers}
+	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers, memLimit: o.memLimit}
 	mainCfg, err := cfg.write("writeback.yaml", "state.db", "24h", true)
 	if err != nil {
 		return nil, err
@@ -260,7 +263,11 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		if workers == 0 {
 			workers = 4 // writeback's default sync.workers
 		}
-		for i, inFlight := range []int{1, workers} {
+		passes := []int{1, workers}
+		if o.rawInFlight > 0 {
+			passes = []int{o.rawInFlight}
+		}
+		for i, inFlight := range passes {
 			if i > 0 && inFlight == 1 {
 				break
 			}
@@ -301,7 +308,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
 		return res, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
 	}
-	fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rss,
+	fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
 		GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: p.Summary.Unresolved, PlanChanges: len(p.Changes)}
 	fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
 	fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
@@ -412,6 +419,7 @@ type configFiles struct {
 	emu      *emulator.Running
 	interval time.Duration
 	workers  int
+	memLimit string
 }
 
 func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (string, error) {
@@ -427,14 +435,17 @@ func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (s
 		if c.workers > 0 {
 			fmt.Fprintf(&b, "  workers: %d\n", c.workers)
 		}
+		if c.memLimit != "" {
+			fmt.Fprintf(&b, "  memoryLimit: %s\n", c.memLimit)
+		}
 	}
 	fmt.Fprintf(&b, "safety:\n  deleteThreshold: 1000000\nstate:\n  path: %s\nlog:\n  format: json\n  level: debug\n", q(filepath.Join(c.work, state)))
 	path := filepath.Join(c.work, name)
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// runWB runs the writeback binary and returns its stdout, stderr and peak RSS (MiB).
-func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, float64, error) {
+// runWB runs the writeback binary and returns its stdout, stderr and peak RSS.
+func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, memPeak, error) {
 	cmd, peak := measuredCommand(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
@@ -613,7 +624,7 @@ func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string
 	if err != nil {
 		return nil, err
 	}
-	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss}
+	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss.MiB, PeakSplit: rss.Split()}
 	found := false
 	for _, line := range strings.Split(string(errOut), "\n") {
 		var m map[string]any
@@ -737,7 +748,8 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 	}
 	stopDaemon()
 	err = cmd.Wait()
-	r.PeakRSSMiB = peak()
+	m := peak()
+	r.PeakRSSMiB, r.PeakSplit = m.MiB, m.Split()
 	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
 		slog.Warn("writeback run exited with an error", "err", err)
 	}
