@@ -2,8 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/state"
@@ -42,17 +46,30 @@ func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 	if full {
 		gl, ul = "", ""
 	}
-	// Users first: groups resolve their members against the user cache.
-	n, link, fullU, err := e.ingestUsers(ctx, ul)
-	if err != nil {
-		return in, err
+	var fullU, fullG bool
+	if full {
+		// Two snapshots into generations of their own, marking nothing: they do
+		// not depend on each other, so both deltas are read at once (Graph
+		// answers one page at a time per delta; the state file takes the
+		// batches of both in turn).
+		var wg sync.WaitGroup
+		var errU error
+		wg.Go(func() { in.Users, in.UsersLink, fullU, errU = e.ingestUsers(ctx, ul) })
+		in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(ctx, gl)
+		wg.Wait()
+		if err = errors.Join(errU, err); err != nil {
+			return in, err
+		}
+	} else {
+		// Users first: a changed user marks the groups that hold it, which a
+		// groups delta read in the same round may change.
+		if in.Users, in.UsersLink, fullU, err = e.ingestUsers(ctx, ul); err != nil {
+			return in, err
+		}
+		if in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(ctx, gl); err != nil {
+			return in, err
+		}
 	}
-	in.Users, in.UsersLink = n, link
-	n, link, fullG, err := e.ingestGroups(ctx, gl)
-	if err != nil {
-		return in, err
-	}
-	in.Groups, in.GroupsLink = n, link
 	in.Full = fullU || fullG
 	// A full snapshot has marked a full round pending (see ingestDelta); it is
 	// remembered until a full round has been applied: a plan-only run must not
@@ -126,6 +143,11 @@ type deltaKind[T any] struct {
 
 // ingestDelta reads one delta from link ("" = full snapshot) and returns the
 // number of objects read, the next link and whether it was a full snapshot.
+//
+// Reading and writing overlap: batches go to a writer goroutine, so the next
+// Graph page is fetched and decoded while the previous batch commits (a
+// commit waits for the disk). At most one batch waits for the writer, so
+// memory stays bounded by the batch limits.
 func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link string) (int, string, bool, error) {
 	full := link == ""
 	var (
@@ -137,26 +159,54 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		bufWeight int // keys buf will write
 	)
 	if full {
+		// A snapshot refreshes the cache in place and marks nothing dirty, so
+		// the full round is pending from its start: a snapshot cut short
+		// leaves refreshed objects that only a full round plans.
+		if err := e.db.SetMeta(metaFullPending, "1"); err != nil {
+			return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
+		}
 		if snap, err = e.db.BeginFull(k.name); err != nil {
 			return 0, "", false, err
 		}
 		w = snap
 	}
+	batches := make(chan []T, 1)
+	written := make(chan error, 1)
+	var writeErr atomic.Pointer[error]
+	var busy time.Duration // the writer's time in commits, for the phase log
+	t0 := time.Now()
+	go func() {
+		var first error
+		for batch := range batches {
+			if first != nil {
+				continue // drain: the reader stops at its next item
+			}
+			tw := time.Now()
+			first = w.Update(func(tx *state.Tx) error {
+				for _, item := range batch {
+					if err := k.put(tx, item, full); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			busy += time.Since(tw)
+			if first != nil {
+				writeErr.Store(&first)
+			}
+		}
+		written <- first
+	}()
 	flush := func() error {
+		if p := writeErr.Load(); p != nil {
+			return *p
+		}
 		if len(buf) == 0 {
 			return nil
 		}
-		err := w.Update(func(tx *state.Tx) error {
-			for _, item := range buf {
-				if err := k.put(tx, item, full); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		clear(buf) // the items' member lists are garbage once written
-		buf, bufWeight = buf[:0], 0
-		return err
+		batches <- buf
+		buf, bufWeight = make([]T, 0, batchSize), 0
+		return nil
 	}
 	next, restarted, err := k.read(ctx, link, func(item T) error {
 		n++
@@ -167,14 +217,21 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		}
 		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
+	read := time.Since(t0)
+	close(batches)
+	if werr := <-written; err == nil {
+		err = werr
+	}
+	e.log.Debug("ingest phases", "delta", k.name, "full", full, "objects", n,
+		"read", read.Round(time.Millisecond), "writing", busy.Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
 	if err == nil && restarted && !full {
 		// The token was refused mid-way; what we wrote went to the current data,
 		// which is harmless, but the cache may hold objects Graph no longer has:
 		// redo it as a snapshot.
 		return ingestDelta(ctx, e, k, "")
-	}
-	if err == nil {
-		err = flush()
 	}
 	if err != nil {
 		if snap != nil {
@@ -183,20 +240,16 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
 	}
 	if full {
-		// The snapshot's items were written in batches into a generation of
-		// their own that no reader sees; a process stopped before this point
-		// leaves the previous data current (state.Open drops the partial
-		// generation), so a half-read snapshot never makes groups look deleted.
-		// The switch, the marks for what vanished and the pending full round
-		// (a snapshot marks nothing dirty itself) are one transaction: a process
-		// stopped right after it still plans every group next round.
+		// Only now, with the whole snapshot read, is an object it lacks known
+		// to be gone: a half-read snapshot never makes groups look deleted.
+		// Dropping them, their marks and the new link are one transaction.
 		err := snap.CommitWith(next, func(tx *state.Tx, vanished []string) error {
 			for _, id := range vanished {
 				if err := k.vanished(tx, id); err != nil {
 					return err
 				}
 			}
-			return tx.SetMeta(metaFullPending, "1")
+			return nil
 		})
 		if err != nil {
 			return 0, "", false, err
@@ -231,6 +284,9 @@ func putGroup(tx *state.Tx, g entra.Group, full bool, scoping string) error {
 	old, err := tx.Group(id)
 	if err != nil {
 		return err
+	}
+	if tx.Fresh(id) {
+		old = nil // a snapshot replaces the cached group; its later items merge
 	}
 	changed, err := tx.PutGroup(groupFromEntra(old, g))
 	if err != nil {

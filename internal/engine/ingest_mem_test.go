@@ -65,8 +65,8 @@ func cachedGroups(t *testing.T, db *state.DB) (n int, hasB bool) {
 }
 
 // A full snapshot is written in many small transactions; one that stops half
-// way must neither replace the cached groups (B would look deleted) nor lose
-// the fact that a full round is due.
+// way must neither drop cached groups it had not sent yet (B would look
+// deleted) nor lose the fact that a full round is due.
 func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	eng, dir, src, db := newMemEngine(t)
 	ctx := context.Background()
@@ -84,8 +84,8 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	if !errors.Is(err, errCut) {
 		t.Fatalf("Ingest = %v, want the cut", err)
 	}
-	if n, hasB := cachedGroups(t, db); n != 2 || !hasB {
-		t.Fatalf("after the cut the cache holds %d groups (B: %v), want the 2 from before", n, hasB)
+	if n, hasB := cachedGroups(t, db); n < 2 || !hasB {
+		t.Fatalf("after the cut the cache holds %d groups (B: %v), want at least the 2 from before", n, hasB)
 	}
 	dirty, err := db.Dirty()
 	if err != nil {
@@ -94,10 +94,10 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	if r := dirty[idB]; r != "" {
 		t.Fatalf("B marked %q after a cut snapshot", r)
 	}
-	// The users snapshot before the groups was complete and committed; it
-	// marks nothing dirty itself, so the full round must be pending.
+	// The snapshot refreshed groups in place without marking them: the full
+	// round must be pending.
 	if p, _ := db.Meta(metaFullPending); p != "1" {
-		t.Fatalf("fullPending = %q after a committed users snapshot, want 1", p)
+		t.Fatalf("fullPending = %q after a cut snapshot, want 1", p)
 	}
 
 	// Graph answers again: the next round is a full one, and B stays.
@@ -122,9 +122,10 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	}
 }
 
-// A process killed during a full snapshot leaves its batches in the file; the
-// next start drops them and the cached groups are the ones from before.
-func TestKilledFullSnapshotIsDroppedOnOpen(t *testing.T) {
+// A process killed during a full snapshot leaves what it refreshed and drops
+// nothing: after a restart the cached groups are all there and the next round
+// is a full one that changes nothing in AD.
+func TestKilledFullSnapshotKeepsGroups(t *testing.T) {
 	eng, dir, src, db := newMemEngine(t)
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
@@ -143,8 +144,8 @@ func TestKilledFullSnapshotIsDroppedOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	if n, hasB := cachedGroups(t, db2); n != 2 || !hasB {
-		t.Fatalf("after restart the cache holds %d groups (B: %v), want the 2 from before", n, hasB)
+	if n, hasB := cachedGroups(t, db2); n < 2 || !hasB {
+		t.Fatalf("after restart the cache holds %d groups (B: %v), want at least the 2 from before", n, hasB)
 	}
 	eng2, err := New(ctx, Options{Config: eng.cfg, State: db2, DC: dir, GC: dir, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -159,8 +160,8 @@ func TestKilledFullSnapshotIsDroppedOnOpen(t *testing.T) {
 	}
 }
 
-// A complete snapshot that no longer has a group marks it deleted, in the
-// same transaction as the switch.
+// A complete snapshot that no longer has a group drops it and marks it
+// deleted, in the same transaction as the new link.
 func TestFullSnapshotMarksVanished(t *testing.T) {
 	eng, _, src, db := newMemEngine(t)
 	ctx := context.Background()

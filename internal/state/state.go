@@ -21,8 +21,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Bucket names. Cloud buckets carry a generation suffix so a full ingestion can
-// be written beside the current data and switched in one transaction.
+// Bucket names. Cloud buckets carry a generation suffix: versions before
+// in-place snapshots wrote each full snapshot into a new generation, and Open
+// still drops a generation such a version left half-written.
 var (
 	bMeta   = []byte("meta")
 	bDirty  = []byte("dirty")
@@ -175,6 +176,7 @@ type Tx struct {
 	tx                        *bolt.Tx
 	groups, members, memberOf *bolt.Bucket
 	users                     *bolt.Bucket
+	snap                      *FullIngest // set while a full snapshot is read
 }
 
 // Update runs fn in one write transaction against the current generation.
@@ -196,8 +198,27 @@ func newTx(btx *bolt.Tx, gg, ug uint64) *Tx {
 	return &Tx{tx: btx, groups: btx.Bucket(g[0]), members: btx.Bucket(g[1]), memberOf: btx.Bucket(g[2]), users: btx.Bucket(u[0])}
 }
 
+// Fresh reports whether a full snapshot is being read and has not sent id
+// yet: what the cache holds for id predates the snapshot and is to be
+// replaced, not merged into.
+func (t *Tx) Fresh(id string) bool {
+	if t.snap == nil {
+		return false
+	}
+	_, ok := t.snap.seen[id]
+	return !ok
+}
+
+// saw records id as sent by the snapshot of kind.
+func (t *Tx) saw(kind, id string) {
+	if t.snap != nil && t.snap.kind == kind {
+		t.snap.seen[id] = struct{}{}
+	}
+}
+
 // PutGroup stores a group's properties and reports whether they changed.
 func (t *Tx) PutGroup(g Group) (changed bool, err error) {
+	t.saw(kindGroups, g.ID)
 	v, err := json.Marshal(g)
 	if err != nil {
 		return false, fmt.Errorf("encode group %s: %w", g.ID, err)
@@ -257,6 +278,19 @@ func pair(a, b string) []byte { return []byte(a + "/" + b) }
 // ChangeMembers applies a membership delta (add: member ID → type) and
 // reports whether anything changed.
 func (t *Tx) ChangeMembers(groupID string, add map[string]string, remove []string) (changed bool, err error) {
+	if t.snap != nil && t.snap.kind == kindGroups && (len(add) > 0 || len(remove) > 0) {
+		sent := t.snap.members[groupID]
+		if sent == nil {
+			sent = make(map[string]struct{}, len(add))
+			t.snap.members[groupID] = sent
+		}
+		for m := range add {
+			sent[m] = struct{}{}
+		}
+		for _, m := range remove {
+			delete(sent, m)
+		}
+	}
 	// In key order: the group's members then go into bbolt's pages one after
 	// the other instead of being inserted all over a node.
 	for _, m := range slices.Sorted(maps.Keys(add)) {
@@ -334,6 +368,7 @@ func (t *Tx) MemberOf(memberID string, fn func(groupID string) error) error {
 
 // PutUser stores a user and reports whether anything resolution uses changed.
 func (t *Tx) PutUser(u User) (changed bool, err error) {
+	t.saw(kindUsers, u.ID)
 	v := encodeUser(u)
 	if old := t.users.Get([]byte(u.ID)); bytes.Equal(old, v) {
 		return false, nil
@@ -470,50 +505,46 @@ func (db *DB) ClearDirty(done map[string]string) error {
 	})
 }
 
-// FullIngest writes a complete snapshot of one kind (groups or users) beside
-// the current data; Commit switches to it atomically, Abort drops it. A process
-// killed in between leaves the current data intact.
+// FullIngest refreshes one kind (groups or users) from a complete Graph
+// snapshot, in place: an object or membership the cache already holds as Graph
+// sends it is only read, what differs is written, and Commit drops what the
+// snapshot did not contain. A full round of an unchanged tenant so writes
+// next to nothing (rewriting the whole cache was most of its time).
+//
+// A snapshot cut short (error, kill) leaves the cache with what was read so
+// far, each object as new as Graph sent it, and nothing dropped: an object is
+// only taken to be gone once the whole snapshot has been read. The caller
+// keeps a full round pending across a cut: refreshed objects are not marked.
 type FullIngest struct {
 	db   *DB
 	kind string
-	gen  uint64
+	// seen holds the IDs the snapshot has sent, members the member IDs it
+	// has sent per group (a large group's members come in several items).
+	seen    map[string]struct{}
+	members map[string]map[string]struct{}
 }
 
 // BeginFull starts a full snapshot of kind "groups" or "users".
 func (db *DB) BeginFull(kind string) (*FullIngest, error) {
-	f := &FullIngest{db: db, kind: kind}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		f.gen = gen(tx, kind) + 1
-		for _, n := range names(kind, f.gen) {
-			_ = tx.DeleteBucket(n)
-			if _, err := tx.CreateBucket(n); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("begin full %s snapshot: %w", kind, err)
+	if kind != kindGroups && kind != kindUsers {
+		return nil, fmt.Errorf("begin full snapshot: unknown kind %q", kind)
 	}
-	return f, nil
+	return &FullIngest{db: db, kind: kind, seen: map[string]struct{}{}, members: map[string]map[string]struct{}{}}, nil
 }
 
-// Update runs fn against the new snapshot (the other kind stays current).
+// Update runs fn in one write transaction; what fn puts of the snapshot's
+// kind is recorded as seen.
 func (f *FullIngest) Update(fn func(*Tx) error) error {
 	return f.db.bolt.Update(func(btx *bolt.Tx) error {
-		gg, ug := gen(btx, kindGroups), gen(btx, kindUsers)
-		if f.kind == kindGroups {
-			gg = f.gen
-		} else {
-			ug = f.gen
-		}
-		return fn(newTx(btx, gg, ug))
+		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
+		tx.snap = f
+		return fn(tx)
 	})
 }
 
-// Commit makes the snapshot current, stores its delta link, and returns the
-// IDs that were in the old snapshot but not in the new one (deleted while no
-// delta link was valid).
+// Commit stores the snapshot's delta link, drops what the snapshot did not
+// contain and returns the IDs of the objects dropped (deleted while no delta
+// link was valid).
 func (f *FullIngest) Commit(link string) (vanished []string, err error) {
 	err = f.CommitWith(link, func(_ *Tx, v []string) error {
 		vanished = v
@@ -522,55 +553,75 @@ func (f *FullIngest) Commit(link string) (vanished []string, err error) {
 	return vanished, err
 }
 
-// CommitWith is Commit with fn run in the same transaction, after the switch:
-// whatever fn records (the dirty marks for vanished objects, a pending full
-// round) becomes durable together with the snapshot or not at all, so a
-// process killed right after the switch cannot lose it.
+// CommitWith is Commit with fn run in the same transaction, after the drop:
+// whatever fn records (the dirty marks for vanished objects) becomes durable
+// together with the link or not at all.
 func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) error) error {
 	err := f.db.bolt.Update(func(btx *bolt.Tx) error {
-		old := names(f.kind, gen(btx, f.kind))
-		nw := names(f.kind, f.gen)
-		ob, nb := btx.Bucket(old[0]), btx.Bucket(nw[0])
+		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
+		b := tx.users
+		if f.kind == kindGroups {
+			b = tx.groups
+		}
 		var vanished []string
-		if err := ob.ForEach(func(k, _ []byte) error {
-			if nb.Get(k) == nil {
+		if err := b.ForEach(func(k, _ []byte) error {
+			if _, ok := f.seen[string(k)]; !ok {
 				vanished = append(vanished, string(k))
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, n := range old {
-			if err := btx.DeleteBucket(n); err != nil {
-				return err
+		if f.kind == kindGroups {
+			for _, id := range vanished {
+				if _, err := tx.DeleteGroup(id); err != nil {
+					return err
+				}
+			}
+			// Members the snapshot no longer lists, in ID order (the order
+			// of the pages they are on).
+			for _, id := range slices.Sorted(maps.Keys(f.seen)) {
+				sent := f.members[id]
+				var drop []string
+				if err := tx.Members(id, func(m, _ string) error {
+					if _, ok := sent[m]; !ok {
+						drop = append(drop, m)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				if _, err := tx.ChangeMembers(id, nil, drop); err != nil {
+					return err
+				}
+			}
+		} else {
+			for _, id := range vanished {
+				if err := tx.DeleteUser(id); err != nil {
+					return err
+				}
 			}
 		}
-		m := btx.Bucket(bMeta)
-		if err := m.Put([]byte("gen."+f.kind), []byte(strconv.FormatUint(f.gen, 10))); err != nil {
-			return err
-		}
-		if err := m.Put([]byte("link."+f.kind), []byte(link)); err != nil {
+		if err := tx.SetLink(f.kind, link); err != nil {
 			return err
 		}
 		if fn == nil {
 			return nil
 		}
-		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)), vanished)
+		return fn(tx, vanished)
 	})
+	f.seen, f.members = nil, nil
 	if err != nil {
 		return fmt.Errorf("commit full %s snapshot: %w", f.kind, err)
 	}
 	return nil
 }
 
-// Abort drops the snapshot.
+// Abort forgets the snapshot; what it wrote stays (it is Graph's, and
+// newer than what it replaced).
 func (f *FullIngest) Abort() error {
-	return f.db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, n := range names(f.kind, f.gen) {
-			_ = tx.DeleteBucket(n)
-		}
-		return nil
-	})
+	f.seen, f.members = nil, nil
+	return nil
 }
 
 func seqKey(n uint64) []byte {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T) (*DB, string) {
@@ -76,29 +78,39 @@ func TestIncrementalMembersAndReverseIndex(t *testing.T) {
 	}
 }
 
-func TestFullSnapshotSwapAndCrashLeavesCurrent(t *testing.T) {
+// A full snapshot refreshes the cache in place: Commit drops the groups and
+// members it did not send, a snapshot abandoned by a killed process drops
+// nothing, and an unchanged snapshot writes nothing.
+func TestFullSnapshotInPlace(t *testing.T) {
 	db, p := open(t)
 	_ = db.Update(func(tx *Tx) error {
 		tx.PutGroup(Group{ID: "old"})
 		tx.PutGroup(Group{ID: "kept"})
-		return nil
+		_, err := tx.ChangeMembers("kept", map[string]string{"u1": "user", "u2": "user", "old": "group"}, nil)
+		return err
 	})
 	f, err := db.BeginFull("groups")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// kept comes in two items (a large group's members are split), u2 in neither.
 	_ = f.Update(func(tx *Tx) error {
+		if !tx.Fresh("kept") {
+			t.Error("kept not fresh before the snapshot sent it")
+		}
 		tx.PutGroup(Group{ID: "kept"})
+		if tx.Fresh("kept") {
+			t.Error("kept still fresh after the snapshot sent it")
+		}
+		tx.ChangeMembers("kept", map[string]string{"u1": "user"}, nil)
 		tx.PutGroup(Group{ID: "new"})
 		_, err := tx.ChangeMembers("new", map[string]string{"u1": "user"}, nil)
 		return err
 	})
-	// Before commit the current data is unchanged.
-	_ = db.View(func(tx *Tx) error {
-		if g, _ := tx.Group("new"); g != nil {
-			t.Error("uncommitted snapshot visible")
-		}
-		return nil
+	_ = f.Update(func(tx *Tx) error {
+		tx.PutGroup(Group{ID: "kept"})
+		_, err := tx.ChangeMembers("kept", map[string]string{"u3": "user"}, nil)
+		return err
 	})
 	vanished, err := f.Commit("link-1")
 	if err != nil {
@@ -110,13 +122,50 @@ func TestFullSnapshotSwapAndCrashLeavesCurrent(t *testing.T) {
 	if l, _, _ := db.Links(); l != "link-1" {
 		t.Fatalf("link = %q", l)
 	}
+	if got := members(t, db, "kept"); !slices.Equal(got, []string{"u1:user", "u3:user"}) {
+		t.Fatalf("kept's members = %v, want u1 and u3", got)
+	}
 	if got := members(t, db, "new"); !slices.Equal(got, []string{"u1:user"}) {
-		t.Fatalf("members = %v", got)
+		t.Fatalf("new's members = %v", got)
+	}
+	_ = db.View(func(tx *Tx) error {
+		var of []string
+		_ = tx.MemberOf("u2", func(g string) error { of = append(of, g); return nil })
+		_ = tx.MemberOf("old", func(g string) error { of = append(of, g); return nil })
+		if len(of) != 0 {
+			t.Errorf("memberOf index still holds %v", of)
+		}
+		return nil
+	})
+
+	// The same snapshot again writes nothing: the file's transaction ID stays.
+	txid := func() int {
+		var id int
+		_ = db.bolt.View(func(btx *bolt.Tx) error { id = btx.ID(); return nil })
+		return id
+	}
+	f2, _ := db.BeginFull("groups")
+	before := txid()
+	_ = f2.Update(func(tx *Tx) error {
+		for _, id := range []string{"kept", "new"} {
+			if _, err := tx.PutGroup(Group{ID: id}); err != nil {
+				return err
+			}
+		}
+		tx.ChangeMembers("kept", map[string]string{"u1": "user", "u3": "user"}, nil)
+		_, err := tx.ChangeMembers("new", map[string]string{"u1": "user"}, nil)
+		return err
+	})
+	if got := txid(); got != before+1 {
+		t.Errorf("an unchanged snapshot batch committed %d transactions", got-before)
+	}
+	if _, err := f2.Commit("link-2"); err != nil {
+		t.Fatal(err)
 	}
 
-	// A snapshot abandoned by a killed process is dropped on reopen.
-	f2, _ := db.BeginFull("groups")
-	_ = f2.Update(func(tx *Tx) error { _, err := tx.PutGroup(Group{ID: "half"}); return err })
+	// A snapshot abandoned by a killed process drops nothing.
+	f3, _ := db.BeginFull("groups")
+	_ = f3.Update(func(tx *Tx) error { _, err := tx.PutGroup(Group{ID: "half"}); return err })
 	db.Close()
 	db2, err := Open(p)
 	if err != nil {
@@ -124,11 +173,14 @@ func TestFullSnapshotSwapAndCrashLeavesCurrent(t *testing.T) {
 	}
 	defer db2.Close()
 	_ = db2.View(func(tx *Tx) error {
-		if n := tx.GroupCount(); n != 2 {
-			t.Errorf("after reopen %d groups, want 2", n)
+		if n := tx.GroupCount(); n != 3 {
+			t.Errorf("after reopen %d groups, want kept, new and half", n)
 		}
 		return nil
 	})
+	if got := members(t, db2, "kept"); len(got) != 2 {
+		t.Errorf("after reopen kept's members = %v", got)
+	}
 }
 
 func TestDirtyMarksSurviveConcurrentReMark(t *testing.T) {

@@ -86,9 +86,17 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	if err != nil {
 		return nil, err
 	}
+	// The probe's own process is profiled (writeback's WRITEBACK_*PROFILE):
+	// the profiles hold writeback alone, not the emulator serving it.
+	var env []string
+	if profile {
+		prefix := filepath.Join(o.out, "profile-"+s.Name+"-plan")
+		res.Profiles = []string{prefix + ".cpu.pprof", prefix + ".heap.pprof"}
+		env = []string{"WRITEBACK_CPUPROFILE=" + res.Profiles[0], "WRITEBACK_HEAPPROFILE=" + res.Profiles[1]}
+	}
 	st0 := emu.Server.Stats()
 	t0 = time.Now()
-	out, _, rss, err := runWB(ctx, o.bin, nil, "plan", "--json", "--full", "--config", planCfg)
+	out, _, rss, err := runWBEnv(ctx, o.bin, env, nil, "plan", "--json", "--full", "--config", planCfg)
 	if err != nil && exitCode(err) != 2 {
 		return res, fmt.Errorf("writeback plan: %w", err)
 	}
@@ -102,12 +110,5 @@ func probeSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeR
 	res.Setup["plan"] = planned.Plan.Summary
 	res.Probe.Summary = &planned.Plan.Summary
 	fmt.Fprintf(os.Stderr, "[%s] plan probe: %.1f s, %.0f MiB peak RSS (%s)\n", s.Name, res.Probe.Seconds, res.Probe.PeakRSSMiB, res.Probe.PeakSplit)
-	if profile {
-		files, err := profileRound(ctx, planCfg, filepath.Join(o.out, "profile-"+s.Name+"-plan"), true)
-		if err != nil {
-			res.Notes = append(res.Notes, "profile failed: "+err.Error())
-		}
-		res.Profiles = files
-	}
 	return res, nil
 }

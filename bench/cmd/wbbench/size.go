@@ -348,13 +348,17 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 	logf("latency p50 %.2fs p95 %.2fs max %.2fs", res.Latency.P50, res.Latency.P95, res.Latency.Max)
 
-	// 10. Profiles of an in-process full round (largest size only).
+	// 10. Profiles of a full no-change round of the writeback process
+	// (largest size only), through writeback's WRITEBACK_*PROFILE.
 	if profile {
-		files, err := profileRound(ctx, fullCfg, filepath.Join(o.out, "profile-"+s.Name), false)
-		if err != nil {
+		prefix := filepath.Join(o.out, "profile-"+s.Name)
+		files := []string{prefix + ".cpu.pprof", prefix + ".heap.pprof"}
+		env := []string{"WRITEBACK_CPUPROFILE=" + files[0], "WRITEBACK_HEAPPROFILE=" + files[1]}
+		if _, _, _, err := runWBEnv(ctx, o.bin, env, nil, "run", "--once", "--config", fullCfg); err != nil {
 			res.Notes = append(res.Notes, "profile failed: "+err.Error())
+		} else {
+			res.Profiles = files
 		}
-		res.Profiles = files
 	}
 	stopEmu()
 
@@ -446,7 +450,15 @@ func (c configFiles) write(name, state, fullReconcile string, withEntra bool) (s
 
 // runWB runs the writeback binary and returns its stdout, stderr and peak RSS.
 func runWB(ctx context.Context, bin string, stderr io.Writer, args ...string) ([]byte, []byte, memPeak, error) {
+	return runWBEnv(ctx, bin, nil, stderr, args...)
+}
+
+// runWBEnv is runWB with env added to wbbench's environment.
+func runWBEnv(ctx context.Context, bin string, env []string, stderr io.Writer, args ...string) ([]byte, []byte, memPeak, error) {
 	cmd, peak := measuredCommand(ctx, bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
