@@ -226,7 +226,8 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		err = werr
 	}
 	e.log.Debug("ingest phases", "delta", k.name, "full", full, "objects", n,
-		"read", read.Round(time.Millisecond), "writing", busy.Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
+		"read", read.Round(time.Millisecond).String(), "writing", busy.Round(time.Millisecond).String(),
+		"total", time.Since(t0).Round(time.Millisecond).String())
 	if err == nil && restarted && !full {
 		// The token was refused mid-way; what we wrote went to the current data,
 		// which is harmless, but the cache may hold objects Graph no longer has:
