@@ -202,7 +202,7 @@ func newTx(btx *bolt.Tx, gg, ug uint64) *Tx {
 // yet: what the cache holds for id predates the snapshot and is to be
 // replaced, not merged into.
 func (t *Tx) Fresh(id string) bool {
-	if t.snap == nil {
+	if t.snap == nil || t.snap.seen == nil {
 		return false
 	}
 	_, ok := t.snap.seen[id]
@@ -211,7 +211,7 @@ func (t *Tx) Fresh(id string) bool {
 
 // saw records id as sent by the snapshot of kind.
 func (t *Tx) saw(kind, id string) {
-	if t.snap != nil && t.snap.kind == kind {
+	if t.snap != nil && t.snap.kind == kind && t.snap.seen != nil {
 		t.snap.seen[id] = struct{}{}
 	}
 }
@@ -278,7 +278,7 @@ func pair(a, b string) []byte { return []byte(a + "/" + b) }
 // ChangeMembers applies a membership delta (add: member ID → type) and
 // reports whether anything changed.
 func (t *Tx) ChangeMembers(groupID string, add map[string]string, remove []string) (changed bool, err error) {
-	if t.snap != nil && t.snap.kind == kindGroups && (len(add) > 0 || len(remove) > 0) {
+	if t.snap != nil && t.snap.kind == kindGroups && t.snap.seen != nil && (len(add) > 0 || len(remove) > 0) {
 		sent := t.snap.members[groupID]
 		if sent == nil {
 			sent = make(map[string]struct{}, len(add))
@@ -529,7 +529,24 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 	if kind != kindGroups && kind != kindUsers {
 		return nil, fmt.Errorf("begin full snapshot: unknown kind %q", kind)
 	}
-	return &FullIngest{db: db, kind: kind, seen: map[string]struct{}{}, members: map[string]map[string]struct{}{}}, nil
+	f := &FullIngest{db: db, kind: kind}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
+		b := tx.users
+		if kind == kindGroups {
+			b = tx.groups
+		}
+		if k, _ := b.Cursor().First(); k != nil {
+			// Only a cache that holds something can hold what Graph no
+			// longer has: the first sync (300,000 users at L) tracks nothing.
+			f.seen, f.members = map[string]struct{}{}, map[string]map[string]struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("begin full %s snapshot: %w", kind, err)
+	}
+	return f, nil
 }
 
 // Update runs fn in one write transaction; what fn puts of the snapshot's
@@ -564,6 +581,16 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 			b = tx.groups
 		}
 		var vanished []string
+		if f.seen == nil {
+			// The cache was empty when the snapshot began: all it holds is new.
+			if err := tx.SetLink(f.kind, link); err != nil {
+				return err
+			}
+			if fn == nil {
+				return nil
+			}
+			return fn(tx, nil)
+		}
 		if err := b.ForEach(func(k, _ []byte) error {
 			if _, ok := f.seen[string(k)]; !ok {
 				vanished = append(vanished, string(k))
