@@ -136,12 +136,17 @@ type PlanFile struct {
 
 // SavePlan writes p to path atomically.
 func (e *Engine) SavePlan(path string, p *Planned) error {
-	b, err := json.MarshalIndent(PlanFile{Version: 1, Created: e.now().UTC(), StatePath: e.db.Path(), Planned: p}, "", "  ")
-	if err != nil {
-		return err
-	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("save plan %s: %w", path, err)
+	}
+	err = writePlanFileJSON(f, &PlanFile{Version: 1, Created: e.now().UTC(), StatePath: e.db.Path(), Planned: p})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
