@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/writeback/writeback/internal/entra"
@@ -182,5 +183,31 @@ func TestFullSnapshotMarksVanished(t *testing.T) {
 	}
 	if p, _ := db.Meta(metaFullPending); p != "1" {
 		t.Errorf("fullPending = %q, want 1", p)
+	}
+}
+
+// Changes Graph made while no delta reached writeback (an expired token, a
+// missed delta) are found by the full round's snapshot, refreshed in place:
+// a member no longer listed is removed from AD, a renamed group renamed.
+func TestFullSnapshotInPlaceFindsMissedChanges(t *testing.T) {
+	eng, dir, src, _ := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a := src.groups[idA]
+	a.MembersDelta = nil
+	a.DisplayName = "Quietly renamed"
+	src.groups[idA] = a // no event: the incremental delta never tells
+	if res, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(res.Planned.Plan.Changes) != 0 {
+		t.Fatalf("incremental round: %v, %v", err, res.Planned.Plan.Changes)
+	}
+	res, err := eng.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dir.groups[strings.ToLower("CN=Quietly renamed_00000000000a,OU=G,DC=test")]
+	if g == nil || len(g.Members) != 0 {
+		t.Fatalf("after the full round: group %+v (changes %+v)", g, res.Planned.Plan.Changes)
 	}
 }

@@ -71,6 +71,7 @@ type options struct {
 	// in flight (at L one pass is ~40 min of Samba's time).
 	rawInFlight int
 	memLimit    string
+	repeat      int
 }
 
 func run(ctx context.Context, args []string) error {
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.workers, "workers", 0, "sync.workers for writeback (0: writeback's default)")
 	fs.BoolVar(&o.skipMig, "skip-migration", false, "skip the migration prepare measurement")
 	fs.IntVar(&o.rawInFlight, "raw-inflight", 0, "measure the raw loop only with `N` requests in flight (default: both 1 and sync.workers, the faster counts)")
+	fs.IntVar(&o.repeat, "repeat", 0, "rounds of raw limit + first sync per size, the median round reported (default: 3 up to 1,000 groups, else 1)")
 	fs.StringVar(&o.memLimit, "memory-limit", "", "sync.memoryLimit for writeback (default: writeback's own)")
 	fs.BoolVar(&o.skipRaw, "skip-raw", false, "skip the raw directory loop (no ratio; for iterating on writeback itself)")
 	fs.BoolVar(&o.hold, "hold", false, "after the no-change rounds, print the configs and keep the emulator serving until interrupted (for profiling writeback by hand)")
