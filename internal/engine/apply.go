@@ -284,8 +284,15 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			}
 		}
 		if p.Full {
-			if err := e.db.SetMeta(metaFullPending, ""); err != nil {
+			// Only the pending round this plan covered: a snapshot begun
+			// since (a saved plan applied later) refreshed objects the plan
+			// has not seen.
+			if cur, err := e.db.Meta(metaFullPending); err != nil {
 				return res, err
+			} else if cur == p.Preconditions.FullPending {
+				if err := e.db.SetMeta(metaFullPending, ""); err != nil {
+					return res, err
+				}
 			}
 			if err := e.db.SetMeta("lastFull", now.UTC().Format(time.RFC3339)); err != nil {
 				return res, err

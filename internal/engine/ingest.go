@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 // Ingested says what a Graph delta read brought in.
 type Ingested struct {
-	Full          bool // a full snapshot replaced the cache: plan every group
+	Full          bool // a full snapshot refreshed the cache: plan every group
 	Groups, Users int  // objects returned by Graph
 	GroupsLink    string
 	UsersLink     string
@@ -28,8 +29,9 @@ const metaFullPending = "fullPending"
 // item writes two keys per member on its page). bbolt holds every page a
 // transaction touches in memory, unsplit, until it commits: a batch of 500
 // pages of a 250,000-member group put 500,000 keys into one transaction, and
-// into a fresh snapshot bucket that is a single node, where every insert
-// moved the ones after it (minutes of memmove, hundreds of MB of dirty pages).
+// into an empty bucket (the first sync) that is a single node, where every
+// insert moved the ones after it (minutes of memmove, hundreds of MB of
+// dirty pages).
 const (
 	batchSize   = 500
 	batchWeight = 8000
@@ -47,16 +49,24 @@ func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 		gl, ul = "", ""
 	}
 	var fullU, fullG bool
-	if full {
-		// Two snapshots into generations of their own, marking nothing: they do
-		// not depend on each other, so both deltas are read at once (Graph
+	if gl == "" && ul == "" {
+		// Two snapshots (a full round, the first sync), marking nothing: they
+		// do not depend on each other, so both deltas are read at once (Graph
 		// answers one page at a time per delta; the state file takes the
-		// batches of both in turn).
+		// batches of both in turn). One failing stops the other.
+		sctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		var errU error
-		wg.Go(func() { in.Users, in.UsersLink, fullU, errU = e.ingestUsers(ctx, ul) })
-		in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(ctx, gl)
+		wg.Go(func() {
+			if in.Users, in.UsersLink, fullU, errU = e.ingestUsers(sctx, ul); errU != nil {
+				cancel()
+			}
+		})
+		if in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(sctx, gl); err != nil {
+			cancel()
+		}
 		wg.Wait()
+		cancel()
 		if err = errors.Join(errU, err); err != nil {
 			return in, err
 		}
@@ -75,7 +85,7 @@ func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 	// remembered until a full round has been applied: a plan-only run must not
 	// make the next round forget that everything needs checking.
 	if in.Full {
-		// Writing the snapshot touched every page of the state file; the plan
+		// Reading the snapshot in touched every page of the cache; the plan
 		// reads only part of it (not the membership index, not freed pages).
 		if err := e.db.ReleaseMapped(); err != nil {
 			e.log.Debug("release the state file's mapped pages", "err", err)
@@ -162,7 +172,7 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		// A snapshot refreshes the cache in place and marks nothing dirty, so
 		// the full round is pending from its start: a snapshot cut short
 		// leaves refreshed objects that only a full round plans.
-		if err := e.db.SetMeta(metaFullPending, "1"); err != nil {
+		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
 			return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
 		}
 		if snap, err = e.db.BeginFull(k.name); err != nil {
@@ -170,20 +180,30 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		}
 		w = snap
 	}
-	batches := make(chan []T, 1)
+	// A batch with restart set carries no items: the snapshot is read again
+	// from the start, after the batches before it are written.
+	type batch struct {
+		items   []T
+		restart bool
+	}
+	batches := make(chan batch, 1)
 	written := make(chan error, 1)
 	var writeErr atomic.Pointer[error]
 	var busy time.Duration // the writer's time in commits, for the phase log
 	t0 := time.Now()
 	go func() {
 		var first error
-		for batch := range batches {
+		for b := range batches {
 			if first != nil {
 				continue // drain: the reader stops at its next item
 			}
+			if b.restart {
+				snap.Restart()
+				continue
+			}
 			tw := time.Now()
 			first = w.Update(func(tx *state.Tx) error {
-				for _, item := range batch {
+				for _, item := range b.items {
 					if err := k.put(tx, item, full); err != nil {
 						return err
 					}
@@ -204,11 +224,18 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		if len(buf) == 0 {
 			return nil
 		}
-		batches <- buf
+		batches <- batch{items: buf}
 		buf, bufWeight = make([]T, 0, batchSize), 0
 		return nil
 	}
-	next, restarted, err := k.read(ctx, link, func(item T) error {
+	rctx := ctx
+	if full {
+		rctx = entra.WithRestart(ctx, func() {
+			_ = flush() // a writer error surfaces at the next item
+			batches <- batch{restart: true}
+		})
+	}
+	next, restarted, err := k.read(rctx, link, func(item T) error {
 		n++
 		buf = append(buf, item)
 		bufWeight += k.weight(item)

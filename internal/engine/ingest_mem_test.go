@@ -97,8 +97,8 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	}
 	// The snapshot refreshed groups in place without marking them: the full
 	// round must be pending.
-	if p, _ := db.Meta(metaFullPending); p != "1" {
-		t.Fatalf("fullPending = %q after a cut snapshot, want 1", p)
+	if p, _ := db.Meta(metaFullPending); p == "" {
+		t.Fatal("no full round pending after a cut snapshot")
 	}
 
 	// Graph answers again: the next round is a full one, and B stays.
@@ -181,8 +181,8 @@ func TestFullSnapshotMarksVanished(t *testing.T) {
 	if dirty[idB] != "deleted" {
 		t.Errorf("B marked %q, want deleted", dirty[idB])
 	}
-	if p, _ := db.Meta(metaFullPending); p != "1" {
-		t.Errorf("fullPending = %q, want 1", p)
+	if p, _ := db.Meta(metaFullPending); p == "" {
+		t.Error("no full round pending after a snapshot")
 	}
 }
 
@@ -209,5 +209,70 @@ func TestFullSnapshotInPlaceFindsMissedChanges(t *testing.T) {
 	g := dir.groups[strings.ToLower("CN=Quietly renamed_00000000000a,OU=G,DC=test")]
 	if g == nil || len(g.Members) != 0 {
 		t.Fatalf("after the full round: group %+v (changes %+v)", g, res.Planned.Plan.Changes)
+	}
+}
+
+// restartSource is Graph refusing a full enumeration's token mid-way: the
+// first pass sends every group, then the read starts over, and the second
+// pass no longer has B (deleted in between).
+type restartSource struct{ *memSource }
+
+func (s *restartSource) GroupsDelta(ctx context.Context, link string, fn func(entra.Group) error) (string, bool, error) {
+	if link != "" {
+		return s.memSource.GroupsDelta(ctx, link, fn)
+	}
+	for _, k := range sortedKeys(s.groups) {
+		if err := fn(s.groups[k]); err != nil {
+			return "", true, err
+		}
+	}
+	entra.NotifyRestart(ctx)
+	delete(s.groups, idB)
+	return s.memSource.GroupsDelta(ctx, link, fn)
+}
+
+// What only the abandoned pass of a restarted snapshot sent does not count
+// as present: B, gone by the second pass, is dropped and marked deleted.
+func TestRestartedSnapshotCountsTheLastPassOnly(t *testing.T) {
+	eng, _, src, db := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eng.src = &restartSource{memSource: src}
+	if _, err := eng.Ingest(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, hasB := cachedGroups(t, db); hasB {
+		t.Error("B still cached after a snapshot whose last pass did not have it")
+	}
+	if dirty, _ := db.Dirty(); dirty[idB] != "deleted" {
+		t.Errorf("B marked %q, want deleted", dirty[idB])
+	}
+}
+
+// A full plan saved before a snapshot was cut, applied after it, clears
+// only the pending round it covered: the cut snapshot refreshed groups the
+// saved plan never saw, so a full round stays pending.
+func TestSavedFullPlanKeepsALaterPendingRound(t *testing.T) {
+	eng, _, src, db := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := eng.Plan(ctx, PlanOptions{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addOutOfScope(src, 3*batchSize)
+	eng.src = &cutSource{memSource: src, after: 3*batchSize + 1}
+	if _, err := eng.Ingest(ctx, true); !errors.Is(err, errCut) {
+		t.Fatalf("Ingest = %v, want the cut", err)
+	}
+	if _, err := eng.Apply(ctx, saved, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := db.Meta(metaFullPending); p == "" {
+		t.Error("applying an older full plan cleared the full round a later snapshot left pending")
 	}
 }

@@ -66,6 +66,10 @@ type Untouched struct {
 type Preconditions struct {
 	GroupsLink string `json:"groupsLink"`
 	UsersLink  string `json:"usersLink"`
+	// FullPending is the pending full round the plan covers (the mark of
+	// the snapshot that set it): applying the plan clears that mark only,
+	// not one a later snapshot set.
+	FullPending string `json:"fullPending,omitempty"`
 	// USN: uSNChanged of every owned AD group the plan read, by anchor.
 	USN map[string]int64 `json:"usn,omitempty"`
 	// Absent: anchors that had no AD group when planned (the plan creates them).
@@ -95,7 +99,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	full := (o.Full || pending == "1") && len(o.Groups) == 0
+	full := (o.Full || pending != "") && len(o.Groups) == 0
 	if full {
 		// A full round re-resolves every member: users may have moved in AD.
 		e.resolver.Forget()
@@ -108,7 +112,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	out := &Planned{Full: full, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, USN: map[string]int64{}}}
+	out := &Planned{Full: full, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}}}
 
 	// Which groups: by ID (lower-case).
 	cands := map[string]bool{}

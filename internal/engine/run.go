@@ -115,7 +115,7 @@ func (e *Engine) fullExpected(asked bool) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if pending == "1" {
+	if pending != "" {
 		return true, nil
 	}
 	gl, ul, err := e.db.Links()

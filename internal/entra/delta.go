@@ -55,6 +55,25 @@ func (c *Client) UsersDelta(ctx context.Context, deltaLink string, fn func(User)
 	})
 }
 
+type restartKey struct{}
+
+// WithRestart returns a context whose delta reads call fn (on the reading
+// goroutine, before the first item of the new pass) when Graph refuses a
+// token mid-way and the read starts over with a full enumeration: what the
+// caller received until then belongs to an abandoned pass. A caller tracking
+// what a full enumeration contains must start its tracking over.
+func WithRestart(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, restartKey{}, fn)
+}
+
+// NotifyRestart calls the function WithRestart put in ctx, if any. The
+// client calls it; other delta sources (test fakes) call it the same way.
+func NotifyRestart(ctx context.Context) {
+	if h, ok := ctx.Value(restartKey{}).(func()); ok {
+		h()
+	}
+}
+
 func (c *Client) delta(ctx context.Context, what, start, deltaLink string, fn func(json.RawMessage) error) (string, bool, error) {
 	link, full := deltaLink, deltaLink == ""
 	if full {
@@ -76,6 +95,7 @@ func (c *Client) delta(ctx context.Context, what, start, deltaLink string, fn fu
 				c.resyncs.Add(1)
 				c.log.Warn("Graph refused the delta token; starting a full round", "resource", what, "after_pages", pages, "reason", err)
 				link, full = start, true
+				NotifyRestart(ctx)
 				continue
 			}
 			return "", full, fmt.Errorf("%s delta (page %d): %w", what, pages+1, err)

@@ -644,6 +644,14 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 	return nil
 }
 
+// Restart starts the tracking over: the snapshot is being read again from
+// its beginning (Graph refused a token mid-way), and only what the new pass
+// sends counts as present. What the abandoned pass wrote is in the cache now,
+// so the new pass tracks even if the cache was empty when it began.
+func (f *FullIngest) Restart() {
+	f.seen, f.members = map[string]struct{}{}, map[string]map[string]struct{}{}
+}
+
 // Abort forgets the snapshot; what it wrote stays (it is Graph's, and
 // newer than what it replaced).
 func (f *FullIngest) Abort() error {
