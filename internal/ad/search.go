@@ -178,12 +178,17 @@ func (c *Conn) Members(ctx context.Context, dn string) ([]string, error) {
 	if e == nil {
 		return nil, &OpError{Op: "read members of", DN: dn, Code: CodeNoSuchObject}
 	}
-	return c.completeRange(ctx, dn, "member", e, nil)
+	return c.completeRange(ctx, dn, "member", e, nil, 0)
 }
 
+// memberIDRange is how many member values one request asks for when they
+// come as extended DNs (see Conn.Groups); a variable for tests.
+var memberIDRange = 5000
+
 // completeRange returns all values of attr in e, fetching the remaining ranges
-// when e carries "attr;range=low-high" instead of the whole attribute.
-func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry, ctls []ldap.Control) ([]string, error) {
+// when e carries "attr;range=low-high" instead of the whole attribute: step
+// values a request when step > 0, else all the server gives.
+func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry, ctls []ldap.Control, step int) ([]string, error) {
 	var vals []string
 	for {
 		var next int = -1
@@ -205,6 +210,9 @@ func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry
 			return vals, nil
 		}
 		ranged := fmt.Sprintf("%s;range=%d-*", attr, next)
+		if step > 0 {
+			ranged = fmt.Sprintf("%s;range=%d-%d", attr, next, next+step-1)
+		}
 		ne, err := c.searchOne(ctx, dn, []string{ranged}, ctls)
 		if err != nil {
 			return nil, fmt.Errorf("read %s of %s: %w", ranged, dn, err)
