@@ -88,15 +88,47 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	if q.WithMembers && q.MemberIDs {
 		ctls = []ldap.Control{extendedDNControl{}}
 	}
-	// Ranged member reads run between pages of the outer search; LDAP allows
-	// several operations on one connection.
-	return c.search(ctx, base, scope, f, attrs, ctls, func(e *ldap.Entry) error {
+	// A group whose members did not all come with the page is completed
+	// after the paged search: Samba drops a paged search whose next page is
+	// asked for after a long pause (a 225,000-member group's ranges take
+	// about 90 s), answering "unwilling to perform".
+	var rest []*ldap.Entry
+	err := c.search(ctx, base, scope, f, attrs, ctls, func(e *ldap.Entry) error {
+		if q.WithMembers && rangedIncomplete(e, "member") {
+			rest = append(rest, e)
+			return nil
+		}
 		g, err := c.groupFromEntry(ctx, e, q, ctls)
 		if err != nil {
 			return err
 		}
 		return fn(g)
 	})
+	if err != nil {
+		return err
+	}
+	for i, e := range rest {
+		g, err := c.groupFromEntry(ctx, e, q, ctls)
+		if err != nil {
+			return err
+		}
+		rest[i] = nil // its values are in g now
+		if err := fn(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rangedIncomplete reports whether e carries attr as a range that is not
+// the last one ("attr;range=0-4999", not "attr;range=0-*").
+func rangedIncomplete(e *ldap.Entry, attr string) bool {
+	for _, a := range e.Attributes {
+		if name, _, high, ok := parseRange(a.Name); ok && high >= 0 && strings.EqualFold(name, attr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, ctls []ldap.Control) (Group, error) {
