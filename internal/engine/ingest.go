@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/state"
@@ -54,20 +54,16 @@ func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 		// do not depend on each other, so both deltas are read at once (Graph
 		// answers one page at a time per delta; the state file takes the
 		// batches of both in turn). One failing stops the other.
-		sctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		var errU error
-		wg.Go(func() {
-			if in.Users, in.UsersLink, fullU, errU = e.ingestUsers(sctx, ul); errU != nil {
-				cancel()
-			}
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			in.Users, in.UsersLink, fullU, err = e.ingestUsers(gctx, ul)
+			return err
 		})
-		if in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(sctx, gl); err != nil {
-			cancel()
-		}
-		wg.Wait()
-		cancel()
-		if err = errors.Join(errU, err); err != nil {
+		g.Go(func() (err error) {
+			in.Groups, in.GroupsLink, fullG, err = e.ingestGroups(gctx, gl)
+			return err
+		})
+		if err := g.Wait(); err != nil {
 			return in, err
 		}
 	} else {
@@ -173,7 +169,7 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		// the full round is pending from its start: a snapshot cut short
 		// leaves refreshed objects that only a full round plans.
 		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
-			return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
+			return 0, "", false, fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
 		}
 		if snap, err = e.db.BeginFull(k.name); err != nil {
 			return 0, "", false, err

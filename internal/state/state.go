@@ -198,6 +198,14 @@ func newTx(btx *bolt.Tx, gg, ug uint64) *Tx {
 	return &Tx{tx: btx, groups: btx.Bucket(g[0]), members: btx.Bucket(g[1]), memberOf: btx.Bucket(g[2]), users: btx.Bucket(u[0])}
 }
 
+// objects is the bucket of kind's objects (groups or users).
+func (t *Tx) objects(kind string) *bolt.Bucket {
+	if kind == kindGroups {
+		return t.groups
+	}
+	return t.users
+}
+
 // Fresh reports whether a full snapshot is being read and has not sent id
 // yet: what the cache holds for id predates the snapshot and is to be
 // replaced, not merged into.
@@ -532,11 +540,7 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 	f := &FullIngest{db: db, kind: kind}
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
-		b := tx.users
-		if kind == kindGroups {
-			b = tx.groups
-		}
-		if k, _ := b.Cursor().First(); k != nil {
+		if k, _ := tx.objects(kind).Cursor().First(); k != nil {
 			// Only a cache that holds something can hold what Graph no
 			// longer has: the first sync (300,000 users at L) tracks nothing.
 			f.seen, f.members = map[string]struct{}{}, map[string]map[string]struct{}{}
@@ -576,10 +580,7 @@ func (f *FullIngest) Commit(link string) (vanished []string, err error) {
 func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) error) error {
 	err := f.db.bolt.Update(func(btx *bolt.Tx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
-		b := tx.users
-		if f.kind == kindGroups {
-			b = tx.groups
-		}
+		b := tx.objects(f.kind)
 		var vanished []string
 		if f.seen == nil {
 			// The cache was empty when the snapshot began: all it holds is new.

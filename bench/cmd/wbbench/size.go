@@ -52,11 +52,12 @@ type repeatResult struct {
 	FirstSync *syncResult `json:"firstSync"`
 }
 
-func boolf(b bool) float64 {
-	if b {
-		return 1
+// rank orders rounds for the median: by ratio, or by time without a raw loop.
+func (r repeatResult) rank() float64 {
+	if r.Raw == nil {
+		return r.FirstSync.Seconds
 	}
-	return 0
+	return r.FirstSync.RatioToRaw
 }
 
 type rawResult struct {
@@ -330,9 +331,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 	// The median round by ratio (by time without a raw loop) stands for the size.
 	med := slices.Clone(res.Repeats)
-	slices.SortFunc(med, func(a, b repeatResult) int {
-		return cmp.Compare(a.FirstSync.RatioToRaw+a.FirstSync.Seconds*boolf(a.Raw == nil), b.FirstSync.RatioToRaw+b.FirstSync.Seconds*boolf(b.Raw == nil))
-	})
+	slices.SortFunc(med, func(a, b repeatResult) int { return cmp.Compare(a.rank(), b.rank()) })
 	res.Raw, res.FirstSync = med[len(med)/2].Raw, med[len(med)/2].FirstSync
 	if len(res.Repeats) == 1 {
 		res.Repeats = nil
