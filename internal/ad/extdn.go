@@ -82,7 +82,9 @@ func parseExtGUID(s string) (GUID, error) {
 
 func parseExtSID(s string) (string, bool) {
 	if strings.HasPrefix(strings.ToUpper(s), "S-") {
-		return strings.ToUpper(s), true
+		// A copy: s is part of the whole extended DN, which a caller keeping
+		// only the SID would otherwise keep alive.
+		return strings.Clone(strings.ToUpper(s)), true
 	}
 	b, ok := decodeHex(s)
 	if !ok {

@@ -71,10 +71,9 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	attrs := append([]string(nil), groupAttrs...)
 	switch {
 	case q.WithMembers && q.MemberIDs:
-		// With their GUIDs and SIDs, members come in bounded ranges: Samba
-		// builds each extended DN with lookups (about 0.4 ms a value), and a
+		// With their GUIDs and SIDs, members come in bounded ranges: a
 		// group of 225,000 members asked whole took longer than any request
-		// timeout; 5,000 at a time take 1–3 s.
+		// timeout on Samba (see memberIDRange).
 		attrs = append(attrs, fmt.Sprintf("member;range=0-%d", memberIDRange-1))
 	case q.WithMembers:
 		attrs = append(attrs, "member")
@@ -183,7 +182,11 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, 
 		if len(ctls) > 0 {
 			g.MemberIDs = make([]MemberID, len(m))
 			for i, v := range m {
-				m[i], g.MemberIDs[i].GUID, g.MemberIDs[i].SID = ParseExtendedDN(v)
+				var dn string
+				dn, g.MemberIDs[i].GUID, g.MemberIDs[i].SID = ParseExtendedDN(v)
+				// A copy: the DN alone is half the extended value, and a
+				// large round holds hundreds of thousands of them.
+				m[i] = strings.Clone(dn)
 			}
 		}
 		g.Members = m

@@ -72,20 +72,23 @@ func (e *Engine) Provision(ctx context.Context, id string, dryRun bool) (*Report
 		}); err != nil {
 			return r, err
 		}
-		res, err := e.resolver.Resolve(ctx, map[string][]resolve.Member{id: members}, src)
+		// Each member as a group of its own: the report says what each one
+		// resolved to, and the lookups are still batched.
+		each := make(map[string][]resolve.Member, len(members))
+		for _, m := range members {
+			each[m.ID] = []resolve.Member{m}
+		}
+		res, err := e.resolver.Resolve(ctx, each, src)
 		if err != nil {
 			return r, err
 		}
-		un := map[string]resolve.Unresolved{}
-		for _, u := range res[id].Unresolved {
-			un[u.ID] = u
-		}
 		for _, m := range members {
 			mr := MemberReport{ID: m.ID, Type: m.Type}
-			if u, ok := un[m.ID]; ok {
-				mr.Name, mr.Reason = u.Name, u.Reason
-			} else if dn, ok := res[id].ByID[m.ID]; ok {
-				mr.DN = dn
+			got := res[m.ID]
+			if len(got.Unresolved) > 0 {
+				mr.Name, mr.Reason = got.Unresolved[0].Name, got.Unresolved[0].Reason
+			} else if len(got.DNs) > 0 {
+				mr.DN = got.DNs[0]
 			} else if m.Type == "group" {
 				mr.Name = src.info[m.ID].Name
 				mr.Reason = "nested group in scope: referenced by its own AD group (Group_" + m.ID + ")"

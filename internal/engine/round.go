@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -100,10 +101,6 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	full := (o.Full || pending != "") && len(o.Groups) == 0
-	if full {
-		// A full round re-resolves every member: users may have moved in AD.
-		e.resolver.Forget()
-	}
 	dirty, err := e.db.Dirty()
 	if err != nil {
 		return nil, fmt.Errorf("read pending groups: %w", err)
@@ -148,7 +145,8 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	extra := e.extraAttrs()
 	// Members are read with their objectGUID and objectSid: the resolver then
 	// knows the current DN of every member AD already has, and only looks up
-	// the others in the Global Catalog.
+	// the others in the Global Catalog. (A full round's read teaches the
+	// resolver group by group.)
 	var known []resolve.Known
 	if full {
 		if pre == nil {
@@ -158,7 +156,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		if r.err != nil {
 			return nil, r.err
 		}
-		actual, known = r.actual, r.known
+		actual = r.actual
 		out.Errors = append(out.Errors, r.errs...)
 		for k := range actual {
 			cands[plan.IDFromAnchor(k)] = true
@@ -221,7 +219,12 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		if i%200 == 199 {
+			// Reading every group's members touches the state file's
+			// membership index: at L, 230 MiB of mapped pages.
+			e.db.TrimMapped()
+		}
 		out.Planned = append(out.Planned, id)
 		if bad[id] {
 			continue
@@ -317,6 +320,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, fmt.Errorf("resolve members: %w", err)
 	}
+	members = nil        // at L, 500,000 memberships the plan no longer needs
 	var outside []string // in-scope child groups that are not in this plan
 	for id, r := range resolved {
 		for _, c := range r.Groups {
@@ -614,20 +618,24 @@ type ownedRead struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 	actual map[string]plan.Actual // by lower-case anchor; DN "" = anchor on two groups
-	known  []resolve.Known
 	errs   []GroupError
 	err    error
 }
 
 // startOwnedRead starts reading every group under the search base that
-// carries a Group_ anchor, with its members and their identifiers.
+// carries a Group_ anchor, with its members and their identifiers, which it
+// teaches the resolver as it goes (a full round re-resolves every member: the
+// resolver's cache is dropped first, as users may have moved in AD).
 func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &ownedRead{done: make(chan struct{}), cancel: cancel, actual: map[string]plan.Actual{}}
+	e.resolver.Forget()
 	go func() {
 		defer close(r.done)
+		var known []resolve.Known // reused: at L the members are 450,000
 		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: extra}, func(g ad.Group) error {
-			r.known = appendKnown(r.known, g)
+			known = appendKnown(known[:0], g)
+			e.resolver.Learn(known)
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := r.actual[key]; dup {
@@ -747,6 +755,7 @@ type cloudView struct {
 	db    *state.DB
 	scope *scope.Scope
 	info  map[string]resolve.GroupInfo
+	reads atomic.Int64 // users read, for TrimMapped
 }
 
 // lookup returns the cached group and whether it is in scope.
@@ -775,6 +784,9 @@ func (c *cloudView) lookup(id string) (*state.Group, bool, string, error) {
 }
 
 func (c *cloudView) User(id string) (*resolve.User, error) {
+	if c.reads.Add(1)%1000 == 0 {
+		c.db.TrimMapped() // at L, the users are 100 MiB of the state file
+	}
 	var u *state.User
 	err := c.db.View(func(tx *state.Tx) error {
 		var err error

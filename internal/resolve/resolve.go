@@ -72,9 +72,6 @@ type Result struct {
 	// (they may be created or renamed in the same plan).
 	Groups     []string
 	Unresolved []Unresolved
-	// ByID maps each resolved member's ID to its DN (for step reports); nil
-	// when none resolved.
-	ByID map[string]string
 }
 
 // Resolver resolves members with a cache of positive results; it is safe for
@@ -259,7 +256,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: ref.name, Reason: ref.reason})
 					continue
 				}
-				res.addDN(m.ID, ref.dn)
+				res.addDN(ref.dn)
 			case "group":
 				gi := src.Group(m.ID)
 				if gi.InScope {
@@ -268,7 +265,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				}
 				if dn, ok := r.found(kindAnchor, "Group_"+strings.ToLower(m.ID)); ok {
 					// Provisioned earlier and still in AD (left by policy): keep the reference.
-					res.addDN(m.ID, dn)
+					res.addDN(dn)
 					continue
 				}
 				reason := "child group is out of scope and not provisioned"
@@ -365,12 +362,10 @@ func (r *Resolver) settle(ref *userRef) {
 	ref.dn = dn
 }
 
-// addDN records a resolved member.
-func (res *Result) addDN(id, dn string) {
-	if res.ByID == nil {
-		res.ByID = map[string]string{}
-	}
-	res.ByID[id] = dn
+// addDN records a resolved member. (Which member resolved to which DN is not
+// kept: at L that map was 500,000 entries. A caller wanting it resolves each
+// member as a group of its own.)
+func (res *Result) addDN(dn string) {
 	res.DNs = append(res.DNs, dn)
 }
 

@@ -303,7 +303,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		st0 := emu.Server.Stats()
 		logf("writeback apply")
 		t0 = time.Now()
-		out, _, rss, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
+		out, errOut, rss, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
 		wall := time.Since(t0)
 		if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
 			return res, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
@@ -319,6 +319,7 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 			fs.RatioToRaw = secs(wall) / raw.Seconds
 		}
 		_ = os.WriteFile(filepath.Join(work, "apply.out"), out, 0o644)
+		_ = os.WriteFile(filepath.Join(work, "apply.log"), errOut, 0o644) // its phase timings
 		if rep == reps-1 {
 			for _, line := range strings.Split(afterLast(string(out), "Apply complete:"), "\n") {
 				if strings.HasPrefix(strings.TrimSpace(line), "! group") {
