@@ -493,6 +493,29 @@ func TestGlobalCatalogLookups(t *testing.T) {
 	if m, err := c.FindByGUIDs(ctx, guids[:1]); err != nil || len(m) != 1 {
 		t.Errorf("DC FindByGUIDs = %v, %v", m, err)
 	}
+
+	// Many batches run on several connections at once: every user is still
+	// found, each once, and every batch's search is counted.
+	many := make([]ad.GUID, 0, 1805)
+	for i := range 1800 {
+		many = append(many, ad.GUID{0xee, byte(i >> 8), byte(i)})
+	}
+	for _, u := range users {
+		many = append(many, u.GUID)
+	}
+	before := gc.Searches()
+	byGUID, err = gc.FindByGUIDs(ctx, many)
+	if err != nil || len(byGUID) != len(users) {
+		t.Fatalf("FindByGUIDs of %d values found %d, %v; want the %d users", len(many), len(byGUID), err, len(users))
+	}
+	for _, u := range users {
+		if !ad.EqualDN(byGUID[u.GUID], u.DN) {
+			t.Errorf("FindByGUIDs(%s) = %q, want %q", u.GUID, byGUID[u.GUID], u.DN)
+		}
+	}
+	if n := gc.Searches() - before; n != 10 {
+		t.Errorf("FindByGUIDs of %d values counted %d searches, want 10 (one per batch of 200)", len(many), n)
+	}
 }
 
 func TestContextCancel(t *testing.T) {
