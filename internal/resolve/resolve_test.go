@@ -12,7 +12,7 @@ import (
 // fakeDir is an in-memory forest that counts its calls.
 type fakeDir struct {
 	guid, sid, anchor, cguid map[string]string
-	calls                    int
+	calls, cguidCalls        int
 	batchSizes               []int
 }
 
@@ -37,6 +37,7 @@ func (f *fakeDir) FindByAnchors(_ context.Context, k []string) (map[string]strin
 	return f.find(f.anchor, k)
 }
 func (f *fakeDir) FindByConsistencyGUIDs(_ context.Context, k []string) (map[string]string, error) {
+	f.cguidCalls++
 	return f.find(f.cguid, k)
 }
 
@@ -141,5 +142,42 @@ func TestResolveBatchesAcrossGroups(t *testing.T) {
 	}
 	if dir.calls != 1 {
 		t.Fatalf("%d directory calls for 50 groups, want 1 batched call", dir.calls)
+	}
+}
+
+// TestConsistencyGUIDMissesAreRemembered: mS-DS-ConsistencyGuid is not
+// indexed, so each lookup scans the domain's users; a member no lookup finds
+// is not looked up that way again until Forget (the next full round), while
+// the indexed lookups are still made every time.
+func TestConsistencyGUIDMissesAreRemembered(t *testing.T) {
+	const g = "0a0b0c0d-0e0f-1011-1213-141516171819"
+	immutable := base64.StdEncoding.EncodeToString([]byte{0x0d, 0x0c, 0x0b, 0x0a, 0x0f, 0x0e, 0x11, 0x10, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19})
+	dir := &fakeDir{guid: map[string]string{}, sid: map[string]string{}, cguid: map[string]string{}}
+	src := fakeSrc{users: map[string]*User{"u": {ID: "u", ObjectIdentifier: "99999999-0000-0000-0000-000000000000", ImmutableID: immutable}}}
+	r := New(dir)
+	in := map[string][]Member{"grp": {{ID: "u", Type: "user"}}}
+	resolveOnce := func() Result {
+		t.Helper()
+		res, err := r.Resolve(context.Background(), in, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res["grp"]
+	}
+	if res := resolveOnce(); len(res.Unresolved) != 1 || dir.cguidCalls != 1 {
+		t.Fatalf("first round: %+v, %d consistency lookups, want 1 unresolved and 1 lookup", res, dir.cguidCalls)
+	}
+	calls := dir.calls
+	if res := resolveOnce(); len(res.Unresolved) != 1 || dir.cguidCalls != 1 {
+		t.Errorf("second round: %+v, %d consistency lookups, want the miss remembered", res, dir.cguidCalls)
+	}
+	if dir.calls == calls {
+		t.Error("second round made no indexed lookup: only consistency GUID misses may be remembered")
+	}
+	// The user appears in AD by its consistency GUID: found after Forget.
+	dir.cguid[g] = "CN=later,DC=x"
+	r.Forget()
+	if res := resolveOnce(); len(res.DNs) != 1 || res.DNs[0] != "CN=later,DC=x" || dir.cguidCalls != 2 {
+		t.Errorf("after Forget: %+v, %d consistency lookups, want CN=later found by a second lookup", res, dir.cguidCalls)
 	}
 }
