@@ -235,21 +235,6 @@ func startTLS(ctx context.Context, nc net.Conn, tc *tls.Config) (*tls.Conn, erro
 	return tlsConn, nil
 }
 
-// sibling opens another connection to the same server, bound the same way,
-// for work that can run beside this one's; the caller closes it.
-func (c *Conn) sibling(ctx context.Context) (*Conn, error) {
-	if c.connect == nil {
-		return nil, fmt.Errorf("connection to %s cannot be opened again", c.url)
-	}
-	l, err := c.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s := &Conn{l: l, connect: c.connect, url: c.url, gc: c.gc, pageSize: c.pageSize, batch: c.batch,
-		timeout: c.timeout, log: c.log, tls: c.tls}
-	return s, nil
-}
-
 // Close unbinds and closes the connection; it is not redialled afterwards.
 func (c *Conn) Close() error {
 	if c == nil {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -74,11 +71,7 @@ func (c *Conn) FindBySIDs(ctx context.Context, sids []string) (map[string]string
 }
 
 // lookup runs OR-filter searches over n escaped values of attr across the
-// forest (base "" on a GC; the default naming context on a DC). Several
-// batches run at once, each connection one batch at a time: a DC works
-// through one connection's requests in turn, and a first sync at S spent
-// half a second in 9 batches one after the other. fn is never called
-// concurrently.
+// forest (base "" on a GC; the default naming context on a DC).
 func (c *Conn) lookup(ctx context.Context, attr string, n int, value func(int) string, fn func(*ldap.Entry) error) error {
 	base := ""
 	if !c.gc {
@@ -89,76 +82,20 @@ func (c *Conn) lookup(ctx context.Context, attr string, n int, value func(int) s
 		base = b
 	}
 	attrs := []string{attr, AttrExternalDirectoryObjectID, "objectGUID", "objectSid"}
-	batches := (n + lookupBatch - 1) / lookupBatch
-	filter := func(b int) string {
-		start, end := b*lookupBatch, min((b+1)*lookupBatch, n)
+	for start := 0; start < n; start += lookupBatch {
+		end := min(start+lookupBatch, n)
 		var f strings.Builder
 		f.WriteString("(|")
 		for i := start; i < end; i++ {
 			f.WriteString("(" + attr + "=" + value(i) + ")")
 		}
 		f.WriteString(")")
-		return f.String()
-	}
-	one := func(on *Conn, b int, fn func(*ldap.Entry) error) error {
-		if err := on.Search(ctx, base, ScopeSubtree, filter(b), attrs, fn); err != nil {
-			return fmt.Errorf("look up %d values of %s: %w", min((b+1)*lookupBatch, n)-b*lookupBatch, attr, err)
+		if err := c.Search(ctx, base, ScopeSubtree, f.String(), attrs, fn); err != nil {
+			return fmt.Errorf("look up %d values of %s: %w", end-start, attr, err)
 		}
-		return nil
 	}
-	conns := []*Conn{c}
-	for len(conns) < min(lookupConns, batches/2) {
-		s, err := c.sibling(ctx)
-		if err != nil {
-			break // fewer connections: slower, not wrong
-		}
-		defer func() { c.searches.Add(s.Searches()); s.Close() }()
-		conns = append(conns, s)
-	}
-	if len(conns) == 1 {
-		for b := range batches {
-			if err := one(c, b, fn); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		mu   sync.Mutex
-		next = make(chan int)
-	)
-	locked := func(e *ldap.Entry) error {
-		mu.Lock()
-		defer mu.Unlock()
-		return fn(e)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(next)
-		for b := range batches {
-			select {
-			case next <- b:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	for _, on := range conns {
-		g.Go(func() error {
-			for b := range next {
-				if err := one(on, b, locked); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return nil
 }
-
-// lookupConns is how many connections one lookup uses at most.
-const lookupConns = 4
 
 // BaseDN returns the default naming context (read once from the RootDSE).
 func (c *Conn) BaseDN(ctx context.Context) (string, error) {

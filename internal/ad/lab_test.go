@@ -494,8 +494,8 @@ func TestGlobalCatalogLookups(t *testing.T) {
 		t.Errorf("DC FindByGUIDs = %v, %v", m, err)
 	}
 
-	// Many batches run on several connections at once: every user is still
-	// found, each once, and every batch's search is counted.
+	// Past one batch: every user is still found, each once, and every
+	// batch's search is counted.
 	many := make([]ad.GUID, 0, 1805)
 	for i := range 1800 {
 		many = append(many, ad.GUID{0xee, byte(i >> 8), byte(i)})
