@@ -65,7 +65,7 @@ func TestGroupsMemberIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Members come in ranges (5,000 a request; here 3 and 1 too: a
+	// Members come in ranges (50,000 a request; here 3 and 1 too: a
 	// range that ends inside the attribute, and one value a request).
 	for _, step := range []int{0, 3, 1} {
 		if step > 0 {

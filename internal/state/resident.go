@@ -17,11 +17,11 @@ func (db *DB) ReleaseMapped() error {
 	})
 }
 
-// MappedBudget is how much of the state file may stay resident in this
+// mappedBudget is how much of the state file may stay resident in this
 // process while a large round reads it (see TrimMapped).
-const MappedBudget = 96 << 20
+const mappedBudget = 96 << 20
 
-// TrimMapped is ReleaseMapped when more than MappedBudget bytes of files are
+// TrimMapped is ReleaseMapped when more than mappedBudget bytes of files are
 // mapped resident (the state file, and the program's own text). A full round
 // at L reads 250 MiB of the file within seconds, on top of a heap near
 // sync.memoryLimit. The price is time: pages dropped are faulted back in when
@@ -30,7 +30,7 @@ const MappedBudget = 96 << 20
 // Checking is cheap (one read of /proc/self/statm); where it is not
 // available this does nothing.
 func (db *DB) TrimMapped() {
-	if mappedResident() > MappedBudget {
+	if mappedResident() > mappedBudget {
 		_ = db.ReleaseMapped()
 	}
 }
@@ -39,7 +39,7 @@ func (db *DB) TrimMapped() {
 // the file when the transaction commits, so the mapping stays put while the
 // transaction's function runs.
 func trimInTx(btx *bolt.Tx) {
-	if mappedResident() > MappedBudget {
+	if mappedResident() > mappedBudget {
 		_ = releaseMapped(btx.DB().Info().Data, btx.Size())
 	}
 }
