@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"time"
 )
 
 // startProfiles writes CPU and heap profiles of this process when
 // WRITEBACK_CPUPROFILE / WRITEBACK_HEAPPROFILE name files: the benchmarks
-// profile writeback itself, apart from the emulator and the directory. The
-// heap profile is taken when the command ends. Not a flag: it is for
-// developers, and every subcommand gets it.
+// profile writeback itself, apart from the emulator and the directory. Not a
+// flag: it is for developers, and every subcommand gets it.
+//
+// The heap profile is the one taken when the live heap was largest: peak RSS
+// is what the memory target measures, and by the time a command ends most of
+// what made the peak has been freed.
 func startProfiles(stderr io.Writer) (stop func()) {
 	cpu, heap := os.Getenv("WRITEBACK_CPUPROFILE"), os.Getenv("WRITEBACK_HEAPPROFILE")
 	var f *os.File
@@ -26,6 +31,10 @@ func startProfiles(stderr io.Writer) (stop func()) {
 			f = nil
 		}
 	}
+	done, peak := make(chan struct{}), make(chan []byte, 1)
+	if heap != "" {
+		go func() { peak <- watchPeakHeap(done) }()
+	}
 	return func() {
 		if f != nil {
 			pprof.StopCPUProfile()
@@ -34,15 +43,42 @@ func startProfiles(stderr io.Writer) (stop func()) {
 		if heap == "" {
 			return
 		}
-		h, err := os.Create(heap)
-		if err != nil {
+		close(done)
+		b := <-peak
+		if err := os.WriteFile(heap, b, 0o644); err != nil {
 			fmt.Fprintf(stderr, "WRITEBACK_HEAPPROFILE: %v\n", err)
+		}
+	}
+}
+
+// watchPeakHeap samples the live heap (as of the last GC, the same moment a
+// heap profile describes) twice a second and keeps a heap profile from each
+// new high, 5 % above the last, until done; then it returns the last kept.
+func watchPeakHeap(done <-chan struct{}) []byte {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var (
+		high uint64
+		kept []byte
+	)
+	take := func() {
+		metrics.Read(s)
+		live := s[0].Value.Uint64()
+		if kept != nil && live < high+high/20 {
 			return
 		}
-		defer h.Close()
-		runtime.GC()
-		if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
-			fmt.Fprintf(stderr, "WRITEBACK_HEAPPROFILE: %v\n", err)
+		var b bytes.Buffer
+		if err := pprof.Lookup("heap").WriteTo(&b, 0); err == nil {
+			high, kept = live, b.Bytes()
+		}
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		take()
+		select {
+		case <-done:
+			return kept
+		case <-t.C:
 		}
 	}
 }

@@ -91,27 +91,37 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	// after the paged search: Samba drops a paged search whose next page is
 	// asked for after a long pause (a 225,000-member group's ranges took
 	// about 90 s in requests of 5,000), answering "unwilling to perform".
-	var rest []*ldap.Entry
+	// Meanwhile it waits with its first range in the compact form fn gets,
+	// not as the decoded response (at L, tens of MB for the whole search).
+	type partial struct {
+		g    Group
+		next int
+	}
+	var rest []partial
 	err := c.search(ctx, base, scope, f, attrs, ctls, func(e *ldap.Entry) error {
-		if q.WithMembers && rangedIncomplete(e, "member") {
-			rest = append(rest, e)
-			return nil
-		}
-		g, err := c.groupFromEntry(ctx, e, q, ctls)
+		g, next, err := groupFromEntry(e, q, ctls)
 		if err != nil {
 			return err
+		}
+		if next >= 0 {
+			rest = append(rest, partial{g, next})
+			return nil
 		}
 		return fn(g)
 	})
 	if err != nil {
 		return err
 	}
-	for i, e := range rest {
-		g, err := c.groupFromEntry(ctx, e, q, ctls)
-		if err != nil {
+	for i := range rest {
+		g, next := rest[i].g, rest[i].next
+		rest[i] = partial{} // its values are in g now
+		step := 0
+		if len(ctls) > 0 {
+			step = memberIDRange
+		}
+		if err := c.moreRanges(ctx, g.DN, "member", next, ctls, step, func(v []string) { g.addMembers(v, len(ctls) > 0) }); err != nil {
 			return err
 		}
-		rest[i] = nil // its values are in g now
 		if err := fn(g); err != nil {
 			return err
 		}
@@ -119,18 +129,26 @@ func (c *Conn) Groups(ctx context.Context, base, filter string, q GroupQuery, fn
 	return nil
 }
 
-// rangedIncomplete reports whether e carries attr as a range that is not
-// the last one ("attr;range=0-4999", not "attr;range=0-*").
-func rangedIncomplete(e *ldap.Entry, attr string) bool {
-	for _, a := range e.Attributes {
-		if name, _, high, ok := parseRange(a.Name); ok && high >= 0 && strings.EqualFold(name, attr) {
-			return true
-		}
+// addMembers appends member values: extended DNs (ext) are kept as the DN
+// and its identifiers.
+func (g *Group) addMembers(vals []string, ext bool) {
+	if !ext {
+		g.Members = append(g.Members, vals...)
+		return
 	}
-	return false
+	for _, v := range vals {
+		dn, guid, sid := ParseExtendedDN(v)
+		g.MemberIDs = append(g.MemberIDs, MemberID{GUID: guid, SID: sid})
+		// A copy: the DN alone is half the extended value, and a large
+		// round holds hundreds of thousands of them.
+		g.Members = append(g.Members, strings.Clone(dn))
+	}
 }
 
-func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, ctls []ldap.Control) (Group, error) {
+// groupFromEntry builds the group in e; with members, those e holds, and
+// where the rest start (-1: none missing; see Conn.moreRanges).
+func groupFromEntry(e *ldap.Entry, q GroupQuery, ctls []ldap.Control) (g Group, next int, err error) {
+	next = -1
 	if len(ctls) > 0 {
 		// The extended DN control extends every DN in the response: the
 		// entry's own and those of DN-valued extra attributes too.
@@ -144,7 +162,7 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, 
 			}
 		}
 	}
-	g := Group{
+	g = Group{
 		DN:               e.DN,
 		CN:               e.GetEqualFoldAttributeValue("cn"),
 		Anchor:           e.GetEqualFoldAttributeValue(AttrExternalDirectoryObjectID),
@@ -158,7 +176,7 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, 
 	if b := e.GetEqualFoldRawAttributeValue("objectGUID"); len(b) > 0 {
 		guid, err := GUIDFromAD(b)
 		if err != nil {
-			return g, fmt.Errorf("group %s: %w", e.DN, err)
+			return g, -1, fmt.Errorf("group %s: %w", e.DN, err)
 		}
 		g.GUID = guid
 	}
@@ -171,25 +189,8 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, 
 	}
 	g.USNChanged, _ = strconv.ParseInt(e.GetEqualFoldAttributeValue("uSNChanged"), 10, 64)
 	if q.WithMembers {
-		step := 0
-		if len(ctls) > 0 {
-			step = memberIDRange
-		}
-		m, err := c.completeRange(ctx, e.DN, "member", e, ctls, step)
-		if err != nil {
-			return g, err
-		}
-		if len(ctls) > 0 {
-			g.MemberIDs = make([]MemberID, len(m))
-			for i, v := range m {
-				var dn string
-				dn, g.MemberIDs[i].GUID, g.MemberIDs[i].SID = ParseExtendedDN(v)
-				// A copy: the DN alone is half the extended value, and a
-				// large round holds hundreds of thousands of them.
-				m[i] = strings.Clone(dn)
-			}
-		}
-		g.Members = m
+		g.addMembers(rangeValues(e, "member"), len(ctls) > 0)
+		next = nextRange(e, "member")
 	}
 	if len(q.ExtraAttrs) > 0 {
 		g.Attrs = make(map[string][]string, len(q.ExtraAttrs))
@@ -199,7 +200,7 @@ func (c *Conn) groupFromEntry(ctx context.Context, e *ldap.Entry, q GroupQuery, 
 			}
 		}
 	}
-	return g, nil
+	return g, next, nil
 }
 
 // GroupByAnchor finds the group whose msDS-ExternalDirectoryObjectId is anchor

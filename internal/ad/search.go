@@ -194,38 +194,57 @@ var memberIDRange = 50000
 // values a request when step > 0, else all the server gives.
 func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry, ctls []ldap.Control, step int) ([]string, error) {
 	var vals []string
-	for {
-		var next int = -1
-		found := false
-		for _, a := range e.Attributes {
-			name, low, high, ok := parseRange(a.Name)
-			if !strings.EqualFold(name, attr) {
-				continue
-			}
-			found = true
-			vals = append(vals, a.Values...)
-			if !ok || high < 0 { // whole attribute, or the last range ("*")
-				return vals, nil
-			}
-			_ = low
-			next = high + 1
+	add := func(v []string) { vals = append(vals, v...) }
+	add(rangeValues(e, attr))
+	if err := c.moreRanges(ctx, dn, attr, nextRange(e, attr), ctls, step, add); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+// rangeValues returns the values of attr in e, whole or a range of them.
+func rangeValues(e *ldap.Entry, attr string) []string {
+	for _, a := range e.Attributes {
+		if name, _, _, _ := parseRange(a.Name); strings.EqualFold(name, attr) {
+			return a.Values
 		}
-		if !found || next < 0 {
-			return vals, nil
+	}
+	return nil
+}
+
+// nextRange is where the values of attr that e lacks start, or -1 when e
+// holds the whole attribute or its last range.
+func nextRange(e *ldap.Entry, attr string) int {
+	for _, a := range e.Attributes {
+		if name, _, high, ok := parseRange(a.Name); ok && high >= 0 && strings.EqualFold(name, attr) {
+			return high + 1
 		}
+	}
+	return -1
+}
+
+// moreRanges reads attr of dn from value next on (nothing when next < 0), a
+// range at a time, handing each range's values to add before asking for the
+// next: a caller that keeps them in a smaller form never holds the whole
+// attribute as the server spelled it (a 250,000-member group's extended DNs
+// are 40 MB as strings, several times that as decoded responses).
+func (c *Conn) moreRanges(ctx context.Context, dn, attr string, next int, ctls []ldap.Control, step int, add func([]string)) error {
+	for next >= 0 {
 		ranged := fmt.Sprintf("%s;range=%d-*", attr, next)
 		if step > 0 {
 			ranged = fmt.Sprintf("%s;range=%d-%d", attr, next, next+step-1)
 		}
-		ne, err := c.searchOne(ctx, dn, []string{ranged}, ctls)
+		e, err := c.searchOne(ctx, dn, []string{ranged}, ctls)
 		if err != nil {
-			return nil, fmt.Errorf("read %s of %s: %w", ranged, dn, err)
+			return fmt.Errorf("read %s of %s: %w", ranged, dn, err)
 		}
-		if ne == nil {
-			return nil, &OpError{Op: "read " + ranged + " of", DN: dn, Code: CodeNoSuchObject}
+		if e == nil {
+			return &OpError{Op: "read " + ranged + " of", DN: dn, Code: CodeNoSuchObject}
 		}
-		e = ne
+		add(rangeValues(e, attr))
+		next = nextRange(e, attr)
 	}
+	return nil
 }
 
 // parseRange splits "member;range=0-1499" into ("member", 0, 1499, true);

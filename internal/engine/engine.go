@@ -68,11 +68,13 @@ type Engine struct {
 	mapper   *mapping.Mapper
 	scope    *scope.Scope
 	resolver *resolve.Resolver
-	log      *slog.Logger
-	now      func() time.Time
-	base     string // where owned groups are searched (sync.searchBase or the domain)
-	domain   string // the domain naming context
-	policy   plan.Policy
+	// missesSaved is the resolver's Misses version last saved in the state.
+	missesSaved uint64
+	log         *slog.Logger
+	now         func() time.Time
+	base        string // where owned groups are searched (sync.searchBase or the domain)
+	domain      string // the domain naming context
+	policy      plan.Policy
 	// gcSearches counts the Global Catalog's searches when it has its own
 	// connection (ad.Conn.Searches); nil otherwise.
 	gcSearches func() int64
@@ -149,6 +151,12 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	} else {
 		e.resolver = resolve.New(cat)
 	}
+	misses, err := e.db.ConsistencyMisses()
+	if err != nil {
+		return nil, err
+	}
+	e.resolver.RememberMisses(misses)
+	_, e.missesSaved = e.resolver.Misses()
 	s := o.Config.Safety
 	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
 	return e, nil

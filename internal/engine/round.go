@@ -783,6 +783,9 @@ func (c *cloudView) lookup(id string) (*state.Group, bool, string, error) {
 	return g, in, why, nil
 }
 
+// ReadDone: the resolver has read its users (see resolve's readDoner).
+func (c *cloudView) ReadDone() { c.db.TrimMapped() }
+
 func (c *cloudView) User(id string) (*resolve.User, error) {
 	if c.reads.Add(1)%1000 == 0 {
 		c.db.TrimMapped() // at L, the users are 100 MiB of the state file

@@ -55,6 +55,9 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		if _, rerr := e.db.AddRound(round); rerr != nil && err == nil {
 			err = rerr
 		}
+		if merr := e.saveMisses(); merr != nil && err == nil {
+			err = merr
+		}
 		return res, err
 	}
 	timer := newPhaseTimer(e.log)
@@ -249,4 +252,19 @@ func summarize(s []string) string {
 		return strings.Join(s[:5], ", ") + fmt.Sprintf(" and %d more", len(s)-5)
 	}
 	return strings.Join(s, ", ")
+}
+
+// saveMisses keeps the resolver's mS-DS-ConsistencyGuid misses in the state
+// file when they changed in this round, so the next process does not scan
+// for them again before the next full round.
+func (e *Engine) saveMisses() error {
+	guids, ver := e.resolver.Misses()
+	if ver == e.missesSaved {
+		return nil
+	}
+	if err := e.db.SetConsistencyMisses(guids); err != nil {
+		return err
+	}
+	e.missesSaved = ver
+	return nil
 }

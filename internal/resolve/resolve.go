@@ -45,6 +45,11 @@ type User struct {
 	ImmutableID      string // onPremisesImmutableId (base64 objectGUID or ms-DS-ConsistencyGuid)
 }
 
+// readDoner is a Source that wants to know when Resolve has read every user
+// it needs: the lookups that follow wait on the directory, at L for tens of
+// seconds, and the engine's cache lets go of the state file's pages meanwhile.
+type readDoner interface{ ReadDone() }
+
 // GroupInfo says how a nested cloud group relates to the provisioning scope.
 type GroupInfo struct {
 	Known   bool   // the group is in the cloud cache
@@ -80,14 +85,17 @@ type Result struct {
 // indexed, every search for it scans the domain's users (2.5–4.8 s at 270,000
 // users), and an incremental round that touched a group holding an
 // unresolvable member paid that scan each time. Its misses are remembered
-// until Forget (the next full round).
+// until Forget (the next full round), and the engine keeps them in its state
+// file for the next process (see Misses).
 type Resolver struct {
 	dir Directory
 
 	mu     sync.Mutex
 	cache  map[cacheKey]string // -> DN
 	missed map[cacheKey]bool   // kindCGUID only
-	stats  Stats
+	// missedVer changes whenever missed does, so the set is saved only then.
+	missedVer uint64
+	stats     Stats
 }
 
 // Stats count the work done, for logs and benchmarks.
@@ -119,7 +127,33 @@ func (r *Resolver) Forget() {
 	r.mu.Lock()
 	r.cache = map[cacheKey]string{}
 	r.missed = map[cacheKey]bool{}
+	r.missedVer++
 	r.mu.Unlock()
+}
+
+// Misses returns the mS-DS-ConsistencyGuid values the directory did not hold
+// when last asked, and a version that changes whenever the set does.
+func (r *Resolver) Misses() (guids []string, version uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.missed {
+		guids = append(guids, k.key)
+	}
+	slices.Sort(guids)
+	return guids, r.missedVer
+}
+
+// RememberMisses adds misses an earlier process found (the daemon's first
+// rounds would otherwise scan the domain's users again for each group that
+// holds an unresolvable member). Values that are not GUIDs are ignored.
+func (r *Resolver) RememberMisses(guids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range guids {
+		if g, ok := canonGUID(s); ok {
+			r.missed[cacheKey{kindCGUID, g}] = true
+		}
+	}
 }
 
 // Known is an AD object whose identifiers and current DN the caller has just
@@ -184,6 +218,14 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				}
 				ref := newUserRef(u)
 				users[m.ID] = ref
+				if dn, ok := r.found(kindGUID, ref.guid); ok && ref.guid != "" && dn != "" {
+					// Known already (a full round has learned most users from
+					// the groups' members): nothing to look up, and the user's
+					// identifiers can go now, not after the lookups (at L,
+					// 40 MB of a peak heap of 330).
+					*ref = userRef{known: true, anchored: true, settled: true, dn: dn}
+					continue
+				}
 				if ref.guid != "" {
 					guids[ref.guid] = true
 				}
@@ -193,6 +235,10 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				}
 			}
 		}
+	}
+
+	if d, ok := src.(readDoner); ok {
+		d.ReadDone()
 	}
 
 	// Pass 2: batched lookups, each stage only for what the previous one missed.
@@ -246,6 +292,9 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	for _, ref := range users {
 		r.settle(ref)
 		ref.guid, ref.sid, ref.immutableID, ref.rawOI, ref.rawImmutableID = "", "", "", "", ""
+		if ref.dn != "" {
+			ref.name = "" // only an unresolved member's report names it
+		}
 	}
 
 	// Pass 3: assemble.
@@ -463,6 +512,7 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 		for _, k := range miss {
 			if _, ok := got[k]; !ok {
 				r.missed[cacheKey{kind, k}] = true
+				r.missedVer++
 			}
 		}
 	}

@@ -174,9 +174,23 @@ func TestConsistencyGUIDMissesAreRemembered(t *testing.T) {
 	if dir.calls == calls {
 		t.Error("second round made no indexed lookup: only consistency GUID misses may be remembered")
 	}
+	// The next process (the daemon restarted) starts from the saved misses
+	// and does not scan for them either.
+	saved, ver := r.Misses()
+	if len(saved) != 1 || saved[0] != g {
+		t.Fatalf("Misses = %v, want [%s]", saved, g)
+	}
+	next := New(dir)
+	next.RememberMisses(saved)
+	if res, err := next.Resolve(context.Background(), in, src); err != nil || len(res["grp"].Unresolved) != 1 || dir.cguidCalls != 1 {
+		t.Errorf("new resolver from saved misses: %+v, %v, %d consistency lookups, want no new scan", res, err, dir.cguidCalls)
+	}
 	// The user appears in AD by its consistency GUID: found after Forget.
 	dir.cguid[g] = "CN=later,DC=x"
 	r.Forget()
+	if got, v := r.Misses(); len(got) != 0 || v == ver {
+		t.Errorf("after Forget: Misses = %v, version %d (was %d), want none and a new version so the state is rewritten", got, v, ver)
+	}
 	if res := resolveOnce(); len(res.DNs) != 1 || res.DNs[0] != "CN=later,DC=x" || dir.cguidCalls != 2 {
 		t.Errorf("after Forget: %+v, %d consistency lookups, want CN=later found by a second lookup", res, dir.cguidCalls)
 	}

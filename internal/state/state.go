@@ -30,6 +30,7 @@ var (
 	bStatus = []byte("status")
 	bLog    = []byte("log")
 	bRounds = []byte("rounds")
+	bMisses = []byte("consistencyMisses")
 )
 
 const (
@@ -79,7 +80,7 @@ func Open(path string) (*DB, error) {
 	}
 	db := &DB{bolt: b, path: path}
 	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds} {
+		for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds, bMisses} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -592,7 +593,13 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 			}
 			return fn(tx, nil)
 		}
+		// These scans read the whole kind, and the members of every group:
+		// at L, 250 MiB of mapped pages within a second (see TrimMapped).
+		n := 0
 		if err := b.ForEach(func(k, _ []byte) error {
+			if n++; n%5000 == 0 {
+				trimInTx(btx)
+			}
 			if _, ok := f.seen[string(k)]; !ok {
 				vanished = append(vanished, string(k))
 			}
@@ -600,8 +607,6 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 		}); err != nil {
 			return err
 		}
-		// These scans read the whole kind, and the members of every group:
-		// at L, 230 MiB of mapped pages within a second (see TrimMapped).
 		trimInTx(btx)
 		if f.kind == kindGroups {
 			for _, id := range vanished {
@@ -670,4 +675,45 @@ func seqKey(n uint64) []byte {
 	k := make([]byte, 8)
 	binary.BigEndian.PutUint64(k, n)
 	return k
+}
+
+// ConsistencyMisses returns the mS-DS-ConsistencyGuid values the last rounds
+// did not find in AD (see SetConsistencyMisses).
+func (db *DB) ConsistencyMisses() ([]string, error) {
+	var out []string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMisses).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read consistency GUID misses: %w", err)
+	}
+	return out, nil
+}
+
+// SetConsistencyMisses replaces the saved misses. mS-DS-ConsistencyGuid is
+// not indexed in AD, so each lookup scans the domain's users; a miss is kept
+// until the next full round looks again, across restarts of the daemon.
+func (db *DB) SetConsistencyMisses(guids []string) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bMisses); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bMisses)
+		if err != nil {
+			return err
+		}
+		for _, g := range guids {
+			if err := b.Put([]byte(g), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save consistency GUID misses: %w", err)
+	}
+	return nil
 }

@@ -374,3 +374,28 @@ func TestFirstFullSnapshotTracksNothing(t *testing.T) {
 		t.Fatalf("link = %q", l)
 	}
 }
+
+// TestConsistencyMissesSurviveReopen: the daemon's next process starts from
+// the misses the last one saved, and a save replaces them.
+func TestConsistencyMissesSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetConsistencyMisses([]string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetConsistencyMisses([]string{"c"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.ConsistencyMisses()
+	if err != nil || len(got) != 1 || got[0] != "c" {
+		t.Fatalf("after reopen: %v, %v; want [c]", got, err)
+	}
+}
