@@ -316,6 +316,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 
 	// Members.
+	st0 := e.resolver.Stats()
 	resolved, err := e.resolver.Resolve(ctx, members, src)
 	if err != nil {
 		return nil, fmt.Errorf("resolve members: %w", err)
@@ -356,6 +357,15 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	sort.Slice(in.Desired, func(i, j int) bool { return in.Desired[i].ID < in.Desired[j].ID })
 	timer.done("resolve")
+	if st := e.resolver.Stats(); st.Lookups > st0.Lookups {
+		var attrs []any
+		for k, n := range st.Asked {
+			if n -= st0.Asked[k]; n > 0 {
+				attrs = append(attrs, k, fmt.Sprintf("%d in %s", n, (st.Took[k]-st0.Took[k]).Round(time.Millisecond)))
+			}
+		}
+		e.log.Debug("directory lookups", attrs...)
+	}
 	if full {
 		_ = e.db.ReleaseMapped() // the users have been read too
 	}

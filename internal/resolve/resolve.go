@@ -9,10 +9,12 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -102,6 +104,10 @@ type Resolver struct {
 type Stats struct {
 	Lookups   int // directory calls
 	CacheHits int
+	// Asked and Took are per identifier kind ("guid", "sid", "consistencyGuid",
+	// "anchor"): values looked up in the directory, and the time it took.
+	Asked map[string]int
+	Took  map[string]time.Duration
 }
 
 // New returns a Resolver over dir.
@@ -189,7 +195,9 @@ func (r *Resolver) Learn(objs []Known) {
 func (r *Resolver) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats
+	st := r.stats
+	st.Asked, st.Took = maps.Clone(st.Asked), maps.Clone(st.Took)
+	return st
 }
 
 // Resolve resolves the members of several groups at once (key: group ID), so
@@ -501,6 +509,7 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 	if len(miss) == 0 {
 		return nil
 	}
+	start := time.Now()
 	got, err := find(ctx, miss)
 	if err != nil {
 		return err
@@ -508,6 +517,11 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stats.Lookups++
+	if r.stats.Asked == nil {
+		r.stats.Asked, r.stats.Took = map[string]int{}, map[string]time.Duration{}
+	}
+	r.stats.Asked[kind.String()] += len(miss)
+	r.stats.Took[kind.String()] += time.Since(start)
 	if kind == kindCGUID {
 		for _, k := range miss {
 			if _, ok := got[k]; !ok {
@@ -540,6 +554,10 @@ func (r *Resolver) found(kind lookupKind, key string) (string, bool) {
 
 // lookupKind says which identifier a cache key is.
 type lookupKind uint8
+
+func (k lookupKind) String() string {
+	return [...]string{"guid", "sid", "anchor", "consistencyGuid"}[k]
+}
 
 const (
 	kindGUID   lookupKind = iota // canonical lower-case objectGUID
