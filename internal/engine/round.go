@@ -125,7 +125,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 	case full:
 		if err := e.db.View(func(tx *state.Tx) error {
-			return tx.Groups(func(g state.Group) error { cands[g.ID] = true; return nil })
+			return tx.GroupIDs(func(id string) error { cands[id] = true; return nil })
 		}); err != nil {
 			return nil, err
 		}

@@ -279,6 +279,12 @@ func (t *Tx) Groups(fn func(Group) error) error {
 	})
 }
 
+// GroupIDs streams the IDs of every cached group in ID order, without
+// decoding the groups (a full round's list of candidates).
+func (t *Tx) GroupIDs(fn func(id string) error) error {
+	return t.groups.ForEach(func(k, _ []byte) error { return fn(string(k)) })
+}
+
 // GroupCount is the number of cached groups.
 func (t *Tx) GroupCount() int { return t.groups.Stats().KeyN }
 

@@ -95,7 +95,11 @@ func markdown(r report) string {
 			if z.Name == "M" {
 				target, met = "< 5 s, 0 writes", yes(x.LDAPWrites == 0 && x.RoundSeconds < 5)
 			}
-			row("(3) no-change round (full reconcile)", fmt.Sprintf("round %.2f s (process %.2f s); %d Graph requests, %d LDAP searches, %d LDAP writes", x.RoundSeconds, x.WallSeconds, x.GraphReqs, x.LDAPSearches, x.LDAPWrites), target, met)
+			val := fmt.Sprintf("round %.2f s (process %.2f s); %d Graph requests, %d LDAP searches, %d LDAP writes", x.RoundSeconds, x.WallSeconds, x.GraphReqs, x.LDAPSearches, x.LDAPWrites)
+			if c := x.CPU; c != nil {
+				val += fmt.Sprintf("; CPU time writeback %.1f s, Samba %.1f s, emulator %.1f s", c.Writeback, c.Directory, c.Emulator)
+			}
+			row("(3) no-change round (full reconcile)", val, target, met)
 		}
 		if x := s.Latency; x != nil {
 			row("(4) incremental latency, change in emulator → readable in AD", fmt.Sprintf("%d changes, interval %.0f s: p50 %.2f s, p95 **%.2f s**, max %.2f s, %d timed out", len(x.All), x.Interval, x.P50, x.P95, x.Max, x.TimedOut), fmt.Sprintf("p95 < %.0f s", x.Interval+2), yes(x.P95 < x.Interval+2 && x.TimedOut == 0))

@@ -52,7 +52,8 @@ func runnerMain(args []string) int {
 	close(done)
 	at := <-split
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		_ = os.WriteFile(args[0], []byte(fmt.Sprintf("%d %d %d", ru.Maxrss, at[0], at[1])), 0o644)
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		_ = os.WriteFile(args[0], []byte(fmt.Sprintf("%d %d %d %d", ru.Maxrss, at[0], at[1], cpu.Milliseconds())), 0o644)
 	}
 	if c := cmd.ProcessState.ExitCode(); c >= 0 {
 		return c
@@ -102,9 +103,62 @@ func sampleSplit(pid int, done <-chan struct{}) [2]int64 {
 }
 
 // memPeak is a child's peak RSS and, at the highest sampled RSS, its split
-// into anonymous memory (the Go heap, stacks) and mapped files (MiB).
+// into anonymous memory (the Go heap, stacks) and mapped files (MiB); and the
+// CPU time it used.
 type memPeak struct {
 	MiB, AnonMiB, FileMiB float64
+	CPUSeconds            float64
+}
+
+// processCPU is the CPU time used so far by pid and every process below it
+// (the lab's Samba: a root process and its forked task workers), from
+// /proc; 0 when pid is 0 or gone.
+func processCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	parent := map[int]int{}
+	ticks := map[int]float64{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) in parentheses.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		parent[p], _ = strconv.Atoi(f[1])
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		ticks[p] = u + s
+	}
+	var total float64
+	for p, t := range ticks {
+		for q := p; q > 1; q = parent[q] {
+			if q == pid {
+				total += t
+				break
+			}
+		}
+	}
+	return total / 100 // USER_HZ
+}
+
+// selfCPU is this process's CPU time: during a round, the in-process Graph
+// emulator's.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // Split says what the peak was made of, for the report.
@@ -132,12 +186,12 @@ func measuredCommand(ctx context.Context, bin string, args ...string) (cmd *exec
 		if err != nil {
 			return memPeak{}
 		}
-		var kib [3]float64
+		var kib [4]float64
 		for i, f := range strings.Fields(string(b)) {
-			if i < 3 {
+			if i < 4 {
 				kib[i], _ = strconv.ParseFloat(f, 64)
 			}
 		}
-		return memPeak{MiB: kib[0] / 1024, AnonMiB: kib[1] / 1024, FileMiB: kib[2] / 1024}
+		return memPeak{MiB: kib[0] / 1024, AnonMiB: kib[1] / 1024, FileMiB: kib[2] / 1024, CPUSeconds: kib[3] / 1000}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,6 +96,16 @@ type roundResult struct {
 	LDAPWrites   int64   `json:"ldapWrites"`
 	PeakRSSMiB   float64 `json:"peakRSSMiB"`
 	PeakSplit    string  `json:"peakRSSSplit,omitempty"`
+	// CPU is the CPU time each process used during the round: writeback,
+	// the lab's Samba and the in-process Graph emulator share the machine's
+	// cores, and a round slower than its work is one that waited on them.
+	CPU *roundCPU `json:"cpuSeconds,omitempty"`
+}
+
+type roundCPU struct {
+	Writeback float64 `json:"writeback"`
+	Directory float64 `json:"directory"`
+	Emulator  float64 `json:"emulator"`
 }
 
 type latencyResult struct {
@@ -339,11 +350,11 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 
 	// 8. No-change rounds: incremental (the daemon's every-interval round) and full.
-	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg); err != nil {
+	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg, labPID(l)); err != nil {
 		return res, err
 	}
 	time.Sleep(o.interval)
-	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg); err != nil {
+	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg, labPID(l)); err != nil {
 		return res, err
 	}
 	logf("no-change: incremental %+v; full %+v", *res.NoChange, *res.NoChangeFull)
@@ -640,14 +651,16 @@ func runParallel(ctx context.Context, cs []*ldap.Conn, jobs []func(*ldap.Conn) e
 }
 
 // oneRound runs `writeback run --once` and reads the round's counters from its JSON log.
-func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string) (*roundResult, error) {
+func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string, dirPID int) (*roundResult, error) {
 	st0 := emu.Server.Stats()
+	d0, e0 := processCPU(dirPID), selfCPU()
 	t0 := time.Now()
 	_, errOut, rss, err := runWB(ctx, bin, nil, "run", "--once", "--config", cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss.MiB, PeakSplit: rss.Split()}
+	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
+		CPU: &roundCPU{Writeback: rss.CPUSeconds, Directory: processCPU(dirPID) - d0, Emulator: selfCPU() - e0}}
 	found := false
 	for _, line := range strings.Split(string(errOut), "\n") {
 		var m map[string]any
@@ -672,6 +685,12 @@ func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string
 		return r, fmt.Errorf("run --once logged no round line:\n%s", tailBytes(errOut, 2000))
 	}
 	return r, nil
+}
+
+// labPID is the lab's Samba root process (0 if unknown).
+func labPID(l *lab.Lab) int {
+	pid, _ := strconv.Atoi(l.Env["LAB_PID"])
+	return pid
 }
 
 func num(v any) float64 {
