@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ type memDir struct {
 	users    map[string]string    // GUID string -> DN
 	failOn   map[string]bool      // lower DN -> CreateGroup fails
 	searches int
+	filters  []string // of Search, in order
 	mu       sync.Mutex // the engine applies in parallel
 }
 
@@ -46,6 +48,7 @@ func (d *memDir) Search(_ context.Context, base string, s ad.Scope, filter strin
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.searches++
+	d.filters = append(d.filters, filter)
 	if m := samRE.FindAllStringSubmatch(filter, -1); m != nil {
 		for _, x := range m {
 			for _, g := range d.groups {
@@ -502,5 +505,47 @@ func TestScopingGroupMembershipChangesScope(t *testing.T) {
 	}
 	if len(dir.groups) != 2 || res.Planned.Full {
 		t.Fatalf("after B joined the scope: %d groups (full=%v)", len(dir.groups), res.Planned.Full)
+	}
+}
+
+// TestConsistencyGUIDMissesOutliveTheProcess: a synced user AD does not hold
+// is searched by mS-DS-ConsistencyGuid (on a DC, a scan of the domain's
+// users) once; an engine started afresh over the same state file (the
+// daemon restarted) does not scan for it again when its group changes, and
+// the next full round does.
+func TestConsistencyGUIDMissesOutliveTheProcess(t *testing.T) {
+	eng, dir, src, db := newMemEngine(t)
+	ctx := context.Background()
+	ghost := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	src.users = append(src.users, entra.User{ID: "u2", UserPrincipalName: "ghost@test", OnPremisesImmutableId: ghost})
+	a := src.groups[idA]
+	a.MembersDelta = append(a.MembersDelta, entra.MemberRef{ID: "u2", Type: "user"})
+	src.groups[idA] = a
+	scans := func() int {
+		n := 0
+		for _, f := range dir.filters {
+			if strings.Contains(f, "mS-DS-ConsistencyGuid") {
+				n++
+			}
+		}
+		return n
+	}
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil || res.Planned.Plan.Summary.Unresolved != 1 || scans() != 1 {
+		t.Fatalf("first round: %v, %d unresolved, %d consistency GUID searches; want 1 and 1", err, res.Planned.Plan.Summary.Unresolved, scans())
+	}
+	restarted, err := New(ctx, Options{Config: eng.cfg, State: db, DC: dir, GC: dir, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.change(entra.Group{ID: idA, DisplayName: "Renamed", SecurityEnabled: true})
+	if res, err = restarted.RunOnce(ctx, RoundOptions{}); err != nil || len(res.Planned.Planned) != 1 || res.Planned.Plan.Summary.Unresolved != 1 {
+		t.Fatalf("round after restart: %v, planned %v, %+v", err, res.Planned.Planned, res.Planned.Plan.Summary)
+	}
+	if scans() != 1 {
+		t.Errorf("restarted engine searched mS-DS-ConsistencyGuid again (%d searches): the saved miss was not used", scans())
+	}
+	if _, err = restarted.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}}); err != nil || scans() != 2 {
+		t.Errorf("full round: %v, %d consistency GUID searches, want a second one", err, scans())
 	}
 }
