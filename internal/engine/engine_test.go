@@ -30,7 +30,7 @@ type memDir struct {
 	users    map[string]string    // GUID string -> DN
 	failOn   map[string]bool      // lower DN -> CreateGroup fails
 	searches int
-	filters  []string // of Search, in order
+	filters  []string   // of Search, in order
 	mu       sync.Mutex // the engine applies in parallel
 }
 
