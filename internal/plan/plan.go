@@ -311,18 +311,22 @@ func Calculate(in Input) *Plan {
 	var creates, renames, updates, adds, removes, tail []Change
 	for _, t := range targets {
 		d := t.d
-		unresolved := slices.Clip(d.Unresolved)                             // an append below copies; the caller's slice is never written
-		want := make(map[string]string, len(d.Members)+len(d.MemberGroups)) // norm -> DN as written
-		for _, m := range d.Members {
-			want[NormDN(m)] = m
-		}
+		unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
+		wantDNs := slices.Clip(d.Members)       // as written; likewise
 		for _, gid := range d.MemberGroups {
 			dn, ok := finalDN[gid]
 			if !ok || dn == "" {
 				unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: "child group is not provisioned (name collision)"})
 				continue
 			}
-			want[NormDN(dn)] = dn
+			wantDNs = append(wantDNs, dn)
+		}
+		normalized := func() map[string]string { // norm -> DN as written
+			want := make(map[string]string, len(wantDNs))
+			for _, m := range wantDNs {
+				want[NormDN(m)] = m
+			}
+			return want
 		}
 		if t.blocked && t.act == nil {
 			if len(unresolved) > 0 {
@@ -345,9 +349,9 @@ func Calculate(in Input) *Plan {
 				c.Attrs = append(c.Attrs, AttrChange{Name: name, After: d.Attrs[name]})
 			}
 			creates = append(creates, c)
-			if !d.MembersUnknown && len(want) > 0 {
+			if !d.MembersUnknown && len(wantDNs) > 0 {
 				c := base
-				c.Action, c.DN, c.Members = AddMembers, t.dn, sortedValues(want)
+				c.Action, c.DN, c.Members = AddMembers, t.dn, sortedValues(normalized())
 				adds = append(adds, c)
 			}
 			continue
@@ -379,6 +383,15 @@ func Calculate(in Input) *Plan {
 		if d.MembersUnknown {
 			continue
 		}
+		// The resolver's DNs come from the same directory read as the
+		// group's members, so a group whose members are right matches them
+		// byte for byte, and a full round (100,000 values at M) need not
+		// normalise any. Not when a group is renamed in this plan: a value
+		// may then name it by its old DN.
+		if len(renamed) == 0 && sameStrings(a.Members, wantDNs) {
+			continue
+		}
+		want := normalized()
 		have := make(map[string]bool, len(a.Members))
 		var remove []string
 		for _, m := range a.Members {
@@ -564,6 +577,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// sameStrings reports whether a and b hold the same strings, exactly,
+// as sets of distinct values (DNs of members read from AD are distinct).
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[string]struct{}, len(a))
+	for _, s := range a {
+		set[s] = struct{}{}
+	}
+	if len(set) != len(a) {
+		return false
+	}
+	for _, s := range b {
+		if _, ok := set[s]; !ok {
+			return false
+		}
+		delete(set, s) // b repeating a value is not the same set
+	}
+	return true
 }
 
 func sortedValues(m map[string]string) []string {

@@ -94,6 +94,18 @@ func TestCalculate(t *testing.T) {
 			want: nil,
 		},
 		{
+			name:    "a member listed twice is one member",
+			in:      Input{Desired: []Desired{desired("a", "A", u1, u1, u2)}, Actual: map[string]Actual{Anchor("a"): actual("a", "A", u2, u1)}, Policy: pol},
+			want:    nil,
+			summary: Summary{},
+		},
+		{
+			name:    "same count, one member swapped",
+			in:      Input{Desired: []Desired{desired("a", "A", u1, u3)}, Actual: map[string]Actual{Anchor("a"): actual("a", "A", u3, u2)}, Policy: pol},
+			want:    []string{"add-members a " + u1, "remove-members a " + u2},
+			summary: Summary{MemberAdds: 1, MemberRemoves: 1},
+		},
+		{
 			name:    "exact member diff",
 			in:      Input{Desired: []Desired{desired("a", "A", u1, u3)}, Actual: map[string]Actual{Anchor("a"): actual("a", "A", u1, u2)}, Policy: pol},
 			want:    []string{"add-members a " + u3, "remove-members a " + u2},
