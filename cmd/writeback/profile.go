@@ -45,14 +45,18 @@ func startProfiles(stderr io.Writer) (stop func()) {
 		}
 		close(done)
 		b := <-peak
+		if b == nil {
+			fmt.Fprintf(stderr, "WRITEBACK_HEAPPROFILE: no heap profile could be taken\n")
+			return
+		}
 		if err := os.WriteFile(heap, b, 0o644); err != nil {
 			fmt.Fprintf(stderr, "WRITEBACK_HEAPPROFILE: %v\n", err)
 		}
 	}
 }
 
-// watchPeakHeap samples the live heap (as of the last GC, the same moment a
-// heap profile describes) twice a second and keeps a heap profile from each
+// watchPeakHeap samples the live heap (as of the last GC; a heap profile
+// describes a GC cycle or two earlier, close enough) twice a second and keeps a heap profile from each
 // new high, 5 % above the last, until done; then it returns the last kept.
 func watchPeakHeap(done <-chan struct{}) []byte {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,6 +137,10 @@ func (g *Group) addMembers(vals []string, ext bool) {
 		g.Members = append(g.Members, vals...)
 		return
 	}
+	// Sized a range at a time: appending value by value to the 250,000
+	// members of a large group reallocated both slices up to twice its size.
+	g.Members = slices.Grow(g.Members, len(vals))
+	g.MemberIDs = slices.Grow(g.MemberIDs, len(vals))
 	for _, v := range vals {
 		dn, guid, sid := ParseExtendedDN(v)
 		g.MemberIDs = append(g.MemberIDs, MemberID{GUID: guid, SID: sid})

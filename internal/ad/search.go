@@ -178,7 +178,7 @@ func (c *Conn) Members(ctx context.Context, dn string) ([]string, error) {
 	if e == nil {
 		return nil, &OpError{Op: "read members of", DN: dn, Code: CodeNoSuchObject}
 	}
-	return c.completeRange(ctx, dn, "member", e, nil, 0)
+	return c.completeRange(ctx, dn, "member", e)
 }
 
 // memberIDRange is how many member values one request asks for when they
@@ -190,13 +190,10 @@ func (c *Conn) Members(ctx context.Context, dn string) ([]string, error) {
 var memberIDRange = 50000
 
 // completeRange returns all values of attr in e, fetching the remaining ranges
-// when e carries "attr;range=low-high" instead of the whole attribute: step
-// values a request when step > 0, else all the server gives.
-func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry, ctls []ldap.Control, step int) ([]string, error) {
-	var vals []string
-	add := func(v []string) { vals = append(vals, v...) }
-	add(rangeValues(e, attr))
-	if err := c.moreRanges(ctx, dn, attr, nextRange(e, attr), ctls, step, add); err != nil {
+// when e carries "attr;range=low-high" instead of the whole attribute.
+func (c *Conn) completeRange(ctx context.Context, dn, attr string, e *ldap.Entry) ([]string, error) {
+	vals := rangeValues(e, attr)
+	if err := c.moreRanges(ctx, dn, attr, nextRange(e, attr), nil, 0, func(v []string) { vals = append(vals, v...) }); err != nil {
 		return nil, err
 	}
 	return vals, nil

@@ -155,8 +155,8 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.resolver.RememberMisses(misses)
-	_, e.missesSaved = e.resolver.Misses()
+	e.resolver.SetMisses(misses)
+	e.missesSaved = e.resolver.MissesVersion()
 	s := o.Config.Safety
 	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
 	return e, nil

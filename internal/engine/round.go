@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -359,8 +361,8 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	timer.done("resolve")
 	if st := e.resolver.Stats(); st.Lookups > st0.Lookups {
 		var attrs []any
-		for k, n := range st.Asked {
-			if n -= st0.Asked[k]; n > 0 {
+		for _, k := range slices.Sorted(maps.Keys(st.Asked)) {
+			if n := st.Asked[k] - st0.Asked[k]; n > 0 {
 				attrs = append(attrs, k, fmt.Sprintf("%d in %s", n, (st.Took[k]-st0.Took[k]).Round(time.Millisecond)))
 			}
 		}

@@ -258,10 +258,10 @@ func summarize(s []string) string {
 // file when they changed in this round, so the next process does not scan
 // for them again before the next full round.
 func (e *Engine) saveMisses() error {
-	guids, ver := e.resolver.Misses()
-	if ver == e.missesSaved {
+	if e.resolver.MissesVersion() == e.missesSaved {
 		return nil
 	}
+	guids, ver := e.resolver.Misses()
 	if err := e.db.SetConsistencyMisses(guids); err != nil {
 		return err
 	}

@@ -132,8 +132,10 @@ func (r *Resolver) directory() Directory {
 func (r *Resolver) Forget() {
 	r.mu.Lock()
 	r.cache = map[cacheKey]string{}
-	r.missed = map[cacheKey]bool{}
-	r.missedVer++
+	if len(r.missed) > 0 {
+		r.missed = map[cacheKey]bool{}
+		r.missedVer++
+	}
 	r.mu.Unlock()
 }
 
@@ -149,17 +151,29 @@ func (r *Resolver) Misses() (guids []string, version uint64) {
 	return guids, r.missedVer
 }
 
-// RememberMisses adds misses an earlier process found (the daemon's first
-// rounds would otherwise scan the domain's users again for each group that
-// holds an unresolvable member). Values that are not GUIDs are ignored.
-func (r *Resolver) RememberMisses(guids []string) {
+// MissesVersion is the version Misses would return, without the list.
+func (r *Resolver) MissesVersion() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.missedVer
+}
+
+// SetMisses replaces the misses with those saved by the last process that
+// ran a round on the same state (the daemon's first rounds would otherwise
+// scan the domain's users again for each group holding an unresolvable
+// member). Replaced, not added to: another process, a full round run by
+// hand between two of the daemon's rounds, may have found some of them
+// since. Values that are not GUIDs are ignored.
+func (r *Resolver) SetMisses(guids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.missed = make(map[cacheKey]bool, len(guids))
 	for _, s := range guids {
 		if g, ok := canonGUID(s); ok {
 			r.missed[cacheKey{kindCGUID, g}] = true
 		}
 	}
+	r.missedVer++
 }
 
 // Known is an AD object whose identifiers and current DN the caller has just

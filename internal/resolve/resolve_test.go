@@ -181,7 +181,7 @@ func TestConsistencyGUIDMissesAreRemembered(t *testing.T) {
 		t.Fatalf("Misses = %v, want [%s]", saved, g)
 	}
 	next := New(dir)
-	next.RememberMisses(saved)
+	next.SetMisses(saved)
 	if res, err := next.Resolve(context.Background(), in, src); err != nil || len(res["grp"].Unresolved) != 1 || dir.cguidCalls != 1 {
 		t.Errorf("new resolver from saved misses: %+v, %v, %d consistency lookups, want no new scan", res, err, dir.cguidCalls)
 	}
@@ -193,5 +193,32 @@ func TestConsistencyGUIDMissesAreRemembered(t *testing.T) {
 	}
 	if res := resolveOnce(); len(res.DNs) != 1 || res.DNs[0] != "CN=later,DC=x" || dir.cguidCalls != 2 {
 		t.Errorf("after Forget: %+v, %d consistency lookups, want CN=later found by a second lookup", res, dir.cguidCalls)
+	}
+}
+
+// doneSrc records when Resolve says it has read its users.
+type doneSrc struct {
+	fakeSrc
+	reads, readsAtDone, done int
+}
+
+func (s *doneSrc) User(id string) (*User, error) { s.reads++; return s.fakeSrc.User(id) }
+func (s *doneSrc) ReadDone()                     { s.done++; s.readsAtDone = s.reads }
+
+// TestReadDoneAfterEveryUser: a source holding users in a mapped file is told
+// once, after the last user it is asked for and before the directory lookups,
+// so it can let go of the pages while the lookups wait on the directory.
+func TestReadDoneAfterEveryUser(t *testing.T) {
+	dir := &fakeDir{guid: map[string]string{}, sid: map[string]string{}, cguid: map[string]string{}}
+	src := &doneSrc{fakeSrc: fakeSrc{users: map[string]*User{
+		"u1": {ID: "u1", ObjectIdentifier: "11111111-2222-3333-4444-555555555555"},
+		"u2": {ID: "u2", ObjectIdentifier: "11111111-2222-3333-4444-555555555556"},
+	}}}
+	in := map[string][]Member{"a": {{ID: "u1", Type: "user"}}, "b": {{ID: "u2", Type: "user"}, {ID: "u1", Type: "user"}}}
+	if _, err := New(dir).Resolve(context.Background(), in, src); err != nil {
+		t.Fatal(err)
+	}
+	if src.done != 1 || src.readsAtDone != 2 || src.reads != 2 {
+		t.Errorf("ReadDone called %d times after %d of %d user reads, want once after both", src.done, src.readsAtDone, src.reads)
 	}
 }

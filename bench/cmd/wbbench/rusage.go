@@ -112,7 +112,8 @@ type memPeak struct {
 
 // processCPU is the CPU time used so far by pid and every process below it
 // (the lab's Samba: a root process and its forked task workers), from
-// /proc; 0 when pid is 0 or gone.
+// /proc, with the time of their exited children (a worker that ends during
+// a round is charged to its parent); 0 when pid is 0 or gone.
 func processCPU(pid int) float64 {
 	if pid <= 0 {
 		return 0
@@ -131,13 +132,16 @@ func processCPU(pid int) float64 {
 		}
 		// Fields after the command (which may hold spaces) in parentheses.
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) < 13 {
+		if len(f) < 15 {
 			continue
 		}
 		parent[p], _ = strconv.Atoi(f[1])
-		u, _ := strconv.ParseFloat(f[11], 64)
-		s, _ := strconv.ParseFloat(f[12], 64)
-		ticks[p] = u + s
+		var t float64
+		for _, x := range f[11:15] { // utime stime cutime cstime
+			n, _ := strconv.ParseFloat(x, 64)
+			t += n
+		}
+		ticks[p] = t
 	}
 	var total float64
 	for p, t := range ticks {
@@ -186,12 +190,12 @@ func measuredCommand(ctx context.Context, bin string, args ...string) (cmd *exec
 		if err != nil {
 			return memPeak{}
 		}
-		var kib [4]float64
+		var v [4]float64 // KiB, KiB, KiB, ms
 		for i, f := range strings.Fields(string(b)) {
 			if i < 4 {
-				kib[i], _ = strconv.ParseFloat(f, 64)
+				v[i], _ = strconv.ParseFloat(f, 64)
 			}
 		}
-		return memPeak{MiB: kib[0] / 1024, AnonMiB: kib[1] / 1024, FileMiB: kib[2] / 1024, CPUSeconds: kib[3] / 1000}
+		return memPeak{MiB: v[0] / 1024, AnonMiB: v[1] / 1024, FileMiB: v[2] / 1024, CPUSeconds: v[3] / 1000}
 	}
 }

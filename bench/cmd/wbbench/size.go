@@ -653,14 +653,16 @@ func runParallel(ctx context.Context, cs []*ldap.Conn, jobs []func(*ldap.Conn) e
 // oneRound runs `writeback run --once` and reads the round's counters from its JSON log.
 func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string, dirPID int) (*roundResult, error) {
 	st0 := emu.Server.Stats()
-	d0, e0 := processCPU(dirPID), selfCPU()
+	d0 := processCPU(dirPID)
+	e0 := selfCPU()
 	t0 := time.Now()
 	_, errOut, rss, err := runWB(ctx, bin, nil, "run", "--once", "--config", cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &roundResult{WallSeconds: secs(time.Since(t0)), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
-		CPU: &roundCPU{Writeback: rss.CPUSeconds, Directory: processCPU(dirPID) - d0, Emulator: selfCPU() - e0}}
+	wall, e1 := time.Since(t0), selfCPU() // before reading /proc, which is this process's work
+	r := &roundResult{WallSeconds: secs(wall), GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
+		CPU: &roundCPU{Writeback: rss.CPUSeconds, Directory: processCPU(dirPID) - d0, Emulator: e1 - e0}}
 	found := false
 	for _, line := range strings.Split(string(errOut), "\n") {
 		var m map[string]any
