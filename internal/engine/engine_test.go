@@ -20,6 +20,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -547,5 +548,29 @@ func TestConsistencyGUIDMissesOutliveTheProcess(t *testing.T) {
 	}
 	if _, err = restarted.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}}); err != nil || scans() != 2 {
 		t.Errorf("full round: %v, %d consistency GUID searches, want a second one", err, scans())
+	}
+
+	// The daemon keeps one resolver across its rounds; a full round another
+	// process ran in between, which found nothing missing any more, wins over
+	// the misses that resolver still holds.
+	shared := resolve.New(nil)
+	daemon := func() *Engine {
+		t.Helper()
+		e, err := New(ctx, Options{Config: eng.cfg, State: db, DC: dir, GC: dir, Source: src, Resolver: shared, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	daemon()
+	if got, _ := shared.Misses(); len(got) != 1 {
+		t.Fatalf("daemon loaded misses %v, want the ghost's", got)
+	}
+	if err := db.SetConsistencyMisses(nil); err != nil { // what the other process saved
+		t.Fatal(err)
+	}
+	daemon()
+	if got, _ := shared.Misses(); len(got) != 0 {
+		t.Errorf("daemon's next round kept misses %v that the state no longer has", got)
 	}
 }
