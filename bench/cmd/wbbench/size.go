@@ -689,9 +689,15 @@ func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string
 	return r, nil
 }
 
-// labPID is the lab's Samba root process (0 if unknown).
+// labPID is the lab's Samba root process now (0 if unknown), from its pid
+// file: resetting the lab between steps restarts Samba, and the PID the lab
+// was started with is then stale.
 func labPID(l *lab.Lab) int {
-	pid, _ := strconv.Atoi(l.Env["LAB_PID"])
+	b, err := os.ReadFile(filepath.Join(l.Dir, "run", "samba.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
 }
 
