@@ -103,6 +103,18 @@ type Lab struct {
 // ErrNotRunning is returned by Running when the instance is not up.
 var ErrNotRunning = errors.New("lab is not running (start it with 'writeback lab up')")
 
+// PID is the Samba root process serving the instance now, 0 if unknown.
+// Env's LAB_PID is the one it was started with: resetting the instance
+// restarts Samba, and lab.env is rewritten with the new one.
+func (l *Lab) PID() int {
+	env, err := readEnv(filepath.Join(l.Dir, "lab.env"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(env["LAB_PID"])
+	return pid
+}
+
 // Running returns the instance's settings if it is up, without starting anything.
 func Running(o Options) (*Lab, error) {
 	o = o.withDefaults()

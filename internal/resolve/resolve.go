@@ -536,13 +536,13 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 	}
 	r.stats.Asked[kind.String()] += len(miss)
 	r.stats.Took[kind.String()] += time.Since(start)
-	if kind == kindCGUID {
+	if kind == kindCGUID && len(got) < len(miss) {
 		for _, k := range miss {
 			if _, ok := got[k]; !ok {
 				r.missed[cacheKey{kind, k}] = true
-				r.missedVer++
 			}
 		}
+		r.missedVer++
 	}
 	for k, dn := range got {
 		if kind == kindSID {

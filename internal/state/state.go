@@ -694,7 +694,7 @@ func (db *DB) ConsistencyMisses() ([]string, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read consistency GUID misses: %w", err)
+		return nil, fmt.Errorf("read the mS-DS-ConsistencyGuid misses saved in state %s: %w", db.path, err)
 	}
 	return out, nil
 }
@@ -719,7 +719,7 @@ func (db *DB) SetConsistencyMisses(guids []string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("save consistency GUID misses: %w", err)
+		return fmt.Errorf("save the mS-DS-ConsistencyGuid misses in state %s (the next rounds search for them again): %w", db.path, err)
 	}
 	return nil
 }

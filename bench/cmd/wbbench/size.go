@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,11 +349,11 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 	}
 
 	// 8. No-change rounds: incremental (the daemon's every-interval round) and full.
-	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg, labPID(l)); err != nil {
+	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg, l.PID()); err != nil {
 		return res, err
 	}
 	time.Sleep(o.interval)
-	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg, labPID(l)); err != nil {
+	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg, l.PID()); err != nil {
 		return res, err
 	}
 	logf("no-change: incremental %+v; full %+v", *res.NoChange, *res.NoChangeFull)
@@ -687,18 +686,6 @@ func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string
 		return r, fmt.Errorf("run --once logged no round line:\n%s", tailBytes(errOut, 2000))
 	}
 	return r, nil
-}
-
-// labPID is the lab's Samba root process now (0 if unknown), from its pid
-// file: resetting the lab between steps restarts Samba, and the PID the lab
-// was started with is then stale.
-func labPID(l *lab.Lab) int {
-	b, err := os.ReadFile(filepath.Join(l.Dir, "run", "samba.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
 }
 
 func num(v any) float64 {
