@@ -99,7 +99,8 @@ func oneRound(ctx context.Context, s *session, path string, fullEvery time.Durat
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, engine.ErrBlocked):
-		s.log.Error("round blocked: nothing applied", "err", err)
+		// The engine warned when this set of deletes was first blocked.
+		s.log.Debug("round blocked: nothing applied", "err", err)
 	case err != nil:
 		s.log.Error("round failed", "err", err)
 	default:
@@ -159,8 +160,5 @@ func logRound(s *session, res *engine.Result) {
 	s.log.Info("round", attrs...)
 	for _, c := range p.Changes {
 		s.log.Info("change", "action", c.Action, "group", c.GroupID, "name", c.Name, "dn", c.DN, "newDN", c.NewDN, "members", len(c.Members))
-	}
-	for _, e := range res.Planned.Errors {
-		s.log.Warn("group not planned", "group", e.GroupID, "step", e.Step, "err", e.Error)
 	}
 }

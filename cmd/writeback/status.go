@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
+	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -17,17 +19,33 @@ Shows the last rounds, the groups waiting for the next round, quarantined
 groups (failing, retried with exponential backoff) and groups with errors.
 Reads the state file only; works while 'writeback run' is running (between its rounds).
 
+It also lists what writeback skipped and why: members it could not resolve
+(per group, by name, with the reason), name collisions, groups that could not
+be planned, and deletes held back by safety.deleteThreshold.
+
+With --exit-code it exits 2 when an operator is needed (quarantined groups,
+blocked deletes, or no successful round within 3 sync intervals), 1 when the
+status cannot be read, and 0 otherwise: a monitoring check can call it.
+
 Examples:
   writeback status
   writeback status -n 50 --json
+  writeback status --group 5ef56a4c-...      # every skipped member of one group
+  writeback status --exit-code >/dev/null || alert
 `, stderr)
 	cfgPath := configFlag(fs)
 	n := fs.Int("n", 10, "show the last `N` rounds")
 	asJSON := fs.Bool("json", false, "print JSON")
+	exitCode := fs.Bool("exit-code", false, "exit 2 when an operator is needed (quarantined groups, blocked deletes, no successful round within 3 intervals)")
+	group := fs.String("group", "", "show every skipped member of this Entra group `ID`")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	db, err := openState(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := state.Open(statePath(cfg))
 	if err != nil {
 		return err
 	}
@@ -40,6 +58,7 @@ Examples:
 		Quarantined []state.GroupStatus `json:"quarantined"`
 		Failing     []state.GroupStatus `json:"failing"`
 		Groups      int                 `json:"groupsProvisioned"`
+		attention
 	}
 	var r report
 	if err := db.Rounds(func(x state.Round) error {
@@ -73,10 +92,26 @@ Examples:
 	}); err != nil {
 		return err
 	}
+	if r.attention, err = readAttention(db, r.Quarantined, time.Duration(cfg.Sync.Interval), now); err != nil {
+		return err
+	}
+	healthy := func() error {
+		if *exitCode && len(r.NeedsOperator) > 0 {
+			return withExitCode(2, nil)
+		}
+		return nil
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+		return healthy()
+	}
+	if *group != "" {
+		writeAttention(stdout, r.attention, *group)
+		return healthy()
 	}
 	fmt.Fprintf(stdout, "State %s: %d groups provisioned, %d waiting for the next round", db.Path(), r.Groups, r.Pending)
 	if r.FullPending {
@@ -108,17 +143,23 @@ Examples:
 		}
 		fmt.Fprintln(stdout)
 	}
+	var ids []string
+	for _, s := range append(slices.Clone(r.Quarantined), r.Failing...) {
+		ids = append(ids, s.ID)
+	}
+	names := groupNames(db, ids)
 	if len(r.Quarantined) > 0 {
 		fmt.Fprintf(stdout, "\nQuarantined groups (%d):\n", len(r.Quarantined))
 		for _, s := range r.Quarantined {
-			fmt.Fprintf(stdout, "  %s  failures %d, retry after %s: %s\n", s.ID, s.Failures, s.QuarantinedUntil.Local().Format(time.DateTime), s.LastError)
+			fmt.Fprintf(stdout, "  %s  failures %d, retry after %s: %s\n", label(names[s.ID], s.ID), s.Failures, s.QuarantinedUntil.Local().Format(time.DateTime), s.LastError)
 		}
 	}
 	if len(r.Failing) > 0 {
 		fmt.Fprintf(stdout, "\nGroups with errors (%d):\n", len(r.Failing))
 		for _, s := range r.Failing {
-			fmt.Fprintf(stdout, "  %s  %s\n", s.ID, s.LastError)
+			fmt.Fprintf(stdout, "  %s  %s\n", label(names[s.ID], s.ID), s.LastError)
 		}
 	}
-	return nil
+	writeAttention(stdout, r.attention, "")
+	return healthy()
 }

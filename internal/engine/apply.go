@@ -43,13 +43,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	writes0 := e.dir.writes.Load()
 	res := &Applied{}
 	if p.Plan.Blocked {
-		var staged []state.Entry
-		for _, c := range p.Plan.Changes {
-			if c.Action == plan.Delete {
-				staged = append(staged, state.Entry{GroupID: c.GroupID, Name: c.Name, Action: "staged-delete", DN: c.DN, Error: p.Plan.BlockedReason})
-			}
+		if err := e.recordBlocked(p); err != nil {
+			return nil, err
 		}
-		if err := e.db.AppendLog(staged...); err != nil {
+		if err := e.recordFindings(p); err != nil {
 			return nil, err
 		}
 		return res, fmt.Errorf("%w: %s", ErrBlocked, p.Plan.BlockedReason)
@@ -169,8 +166,13 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		failStep[ge.GroupID] = ge.Step
 	}
 	touched := map[string]bool{}
+	names := map[string]string{}
 	for _, c := range p.Plan.Changes {
 		touched[c.GroupID] = true
+		names[c.GroupID] = c.Name
+	}
+	for _, ge := range p.Errors {
+		names[ge.GroupID] = ge.Name
 	}
 	for id := range unresolved {
 		touched[id] = true
@@ -187,6 +189,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			st.Failures++
 			st.LastError = failStep[id] + ": " + ferr.Error()
 			st.QuarantinedUntil = now.Add(state.Backoff(st.Failures))
+			e.log.Warn("group quarantined: retried after its backoff", "group", names[id], "id", id,
+				"failures", st.Failures, "retryAfter", st.QuarantinedUntil.UTC().Format(time.RFC3339), "err", st.LastError)
 			res.Failed++
 			res.Errors = append(res.Errors, GroupError{GroupID: id, Step: failStep[id], Error: ferr.Error()})
 			statuses = append(statuses, st)
@@ -294,9 +298,32 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 					return res, err
 				}
 			}
-			if err := e.db.SetMeta("lastFull", now.UTC().Format(time.RFC3339)); err != nil {
+			if err := e.db.SetMeta(metaLastFull, now.UTC().Format(time.RFC3339)); err != nil {
 				return res, err
 			}
+			if p.Fingerprint != "" {
+				// Every group has now been compared under this configuration,
+				// but for the quarantined ones, skipped: they stay pending, so
+				// the next round after their quarantine plans them under it.
+				if err := e.db.Update(func(tx *state.Tx) error {
+					for _, id := range p.Quarantined {
+						if err := tx.MarkDirty(id, "retry"); err != nil {
+							return err
+						}
+					}
+					return tx.SetMeta(metaConfig, p.Fingerprint)
+				}); err != nil {
+					return res, fmt.Errorf("record the configuration this full round applied: %w", err)
+				}
+			}
+		}
+	}
+	if !res.Interrupted {
+		if err := e.recordFindings(p); err != nil {
+			return res, err
+		}
+		if err := e.clearBlocked(p); err != nil {
+			return res, err
 		}
 	}
 	if len(failed) > 0 {

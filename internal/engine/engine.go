@@ -73,6 +73,10 @@ type Engine struct {
 	log         *slog.Logger
 	now         func() time.Time
 	base        string // where owned groups are searched (sync.searchBase or the domain)
+	targetOU    string // where groups are created unless a mapping says otherwise
+	// fp is the configuration's fingerprint; a full round applied with it is
+	// recorded in the state (see configChange).
+	fp fingerprint
 	domain      string // the domain naming context
 	policy      plan.Policy
 	// gcSearches counts the Global Catalog's searches when it has its own
@@ -123,6 +127,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if parent == "" {
 		parent = "CN=Users," + base // Cloud Sync's default container
 	}
+	e.targetOU = parent
 	m, err := mapping.Compile(o.Config.Mappings, parent)
 	if err != nil {
 		return nil, err
@@ -159,6 +164,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	e.missesSaved = e.resolver.MissesVersion()
 	s := o.Config.Safety
 	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
+	e.fp = e.computeFingerprint()
 	return e, nil
 }
 

@@ -22,7 +22,11 @@ type Ingested struct {
 	UsersLink     string
 }
 
-const metaFullPending = "fullPending"
+const (
+	metaFullPending = "fullPending"
+	// metaLastFull is when a full round was last applied (RFC 3339).
+	metaLastFull = "lastFull"
+)
 
 // batchSize and batchWeight bound one bbolt write transaction while
 // ingesting: at most batchSize objects and batchWeight keys written (a group
@@ -41,6 +45,9 @@ const (
 // affected groups dirty. full forces full snapshots (as a full reconcile does).
 func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 	var in Ingested
+	if err := e.restartDeltaIfSelectChanged(); err != nil {
+		return in, fmt.Errorf("compare the Graph properties selected with the delta links': %w", err)
+	}
 	gl, ul, err := e.db.Links()
 	if err != nil {
 		return in, fmt.Errorf("read delta links: %w", err)

@@ -56,6 +56,12 @@ type Planned struct {
 	// that DN. Apply records them as writeback's, so only they are ever
 	// deleted, moved or converted when they leave.
 	Owned map[string]string `json:"owned,omitempty"`
+	// Fingerprint is the configuration a full plan compared every group
+	// with; applying the plan records it, so the next round is incremental
+	// again (see configChange).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Targeted: the plan covers only the groups asked for (--group).
+	Targeted bool `json:"targeted,omitempty"`
 }
 
 // Untouched is an anchored AD group the round left alone, with why.
@@ -102,7 +108,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	full := (o.Full || pending != "") && len(o.Groups) == 0
+	why := ""
+	if len(o.Groups) == 0 {
+		if why, err = e.fullReason(o.Full); err != nil {
+			return nil, err
+		}
+	}
+	full := why != ""
 	dirty, err := e.db.Dirty()
 	if err != nil {
 		return nil, fmt.Errorf("read pending groups: %w", err)
@@ -111,7 +123,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	out := &Planned{Full: full, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}}}
+	out := &Planned{Full: full, Targeted: len(o.Groups) > 0, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}}}
 
 	// Which groups: by ID (lower-case).
 	cands := map[string]bool{}
@@ -383,6 +395,16 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	timer.done("unprepared")
 	out.Plan = plan.Calculate(in)
+	out.Plan.Basis, out.Plan.Partial = why, !full
+	switch {
+	case len(o.Groups) > 0:
+		out.Plan.Basis = fmt.Sprintf("compared the %d group(s) asked for", len(o.Groups))
+	case !full:
+		out.Plan.Basis = fmt.Sprintf("compared %d group(s) changed in Entra since the last round", len(out.Planned))
+	}
+	if full {
+		out.Fingerprint = e.fp.String()
+	}
 	timer.done("calculate")
 	for i, u := range out.Untouched {
 		if i == 10 {

@@ -66,11 +66,11 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead
 	if len(o.Groups) == 0 {
-		full, err := e.fullExpected(o.Full)
+		why, err := e.fullReason(o.Full)
 		if err != nil {
 			return finish(err)
 		}
-		if full {
+		if why != "" {
 			pre = e.startOwnedRead(ctx, e.extraAttrs())
 		}
 	}
@@ -106,26 +106,38 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	return finish(err)
 }
 
-// fullExpected says whether the coming round will plan in full: asked to, a
-// full round still pending, or no delta link yet (the first sync). A delta
-// link Graph refuses during the round also makes it full; that round then
-// reads AD after Graph, as before.
-func (e *Engine) fullExpected(asked bool) (bool, error) {
+// fullReason says why the coming round plans every group, or "" when it
+// plans only the groups marked pending: asked to (--full, the daily
+// reconcile), a full snapshot not yet planned in full (the first sync, a
+// delta link Graph refused), or a configuration that differs from the one
+// the last full round was applied with. A delta link Graph refuses during
+// the round also makes it full (plan asks again after ingesting).
+func (e *Engine) fullReason(asked bool) (string, error) {
 	if asked {
-		return true, nil
+		return "a full round was asked for (--full, or sync.fullReconcile is due): every group compared", nil
+	}
+	last, err := e.db.Meta(metaLastFull)
+	if err != nil {
+		return "", err
+	}
+	if last == "" {
+		return "first sync (no full round applied yet): every group compared", nil
+	}
+	changed, err := e.configChange()
+	if err != nil {
+		return "", err
+	}
+	if len(changed) > 0 {
+		return "configuration changed since the last applied round (" + strings.Join(changed, ", ") + "): every group compared", nil
 	}
 	pending, err := e.db.Meta(metaFullPending)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	if pending != "" {
-		return true, nil
+		return "Graph sent a full snapshot (a delta link was refused or a snapshot was not yet planned in full): every group compared", nil
 	}
-	gl, ul, err := e.db.Links()
-	if err != nil {
-		return false, err
-	}
-	return gl == "" || ul == "", nil
+	return "", nil
 }
 
 // PlanFile is a saved plan (writeback plan -out FILE).

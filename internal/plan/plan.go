@@ -209,6 +209,12 @@ type Plan struct {
 	BlockedReason string `json:"blockedReason,omitempty"`
 	// SuppressedDeletes are the deletes the threshold stopped (also still in Changes).
 	Summary Summary `json:"summary"`
+	// Basis says in one line which groups were compared and why (set by the
+	// engine): a plan that says "no changes" must say of what.
+	Basis string `json:"basis,omitempty"`
+	// Partial: only some groups were compared (those changed in Entra, or
+	// those asked for), so "no changes" says nothing of the others.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Summary counts the plan for the summary line.

@@ -33,7 +33,13 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, u := range p.Unresolved {
 		unresolved[u.GroupID] = u
 	}
+	if p.Basis != "" {
+		ew.printf("%s.\n", upperFirst(p.Basis))
+	}
 	if len(order) > 0 {
+		if p.Basis != "" {
+			ew.printf("\n")
+		}
 		ew.printf("writeback will perform the following actions:\n")
 	}
 	for _, id := range order {
@@ -114,9 +120,14 @@ func WriteText(w io.Writer, p *Plan) error {
 		ew.printf("\nLeft in AD by policy (%d group(s), e.g. %s: %s)\n", len(p.Left), p.Left[0].DN, p.Left[0].Reason)
 	}
 	s := p.Summary
-	if p.Empty() {
+	switch {
+	case p.Empty() && s.Collisions > 0:
+		ew.printf("\nNo changes can be made, but AD does not match the configuration: %d group(s) are blocked by the collisions above.\n", s.Collisions)
+	case p.Empty() && p.Partial:
+		ew.printf("\nNo changes for the groups compared. (Only they were compared: 'writeback plan --full' compares every group with AD.)\n")
+	case p.Empty():
 		ew.printf("\nNo changes. AD matches the configuration.\n")
-	} else {
+	default:
 		ew.printf("\nPlan: %d to create, %d to update, %d to delete, %d member adds, %d member removes.\n",
 			s.Create, s.Update, s.Delete, s.MemberAdds, s.MemberRemoves)
 	}
@@ -209,4 +220,11 @@ func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
+}
+
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
