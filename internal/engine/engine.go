@@ -76,9 +76,9 @@ type Engine struct {
 	targetOU    string // where groups are created unless a mapping says otherwise
 	// fp is the configuration's fingerprint; a full round applied with it is
 	// recorded in the state (see configChange).
-	fp fingerprint
-	domain      string // the domain naming context
-	policy      plan.Policy
+	fp     fingerprint
+	domain string // the domain naming context
+	policy plan.Policy
 	// gcSearches counts the Global Catalog's searches when it has its own
 	// connection (ad.Conn.Searches); nil otherwise.
 	gcSearches func() int64
