@@ -109,6 +109,30 @@ type session struct {
 	log    *slog.Logger
 	// resolver keeps resolved members across the daemon's rounds.
 	resolver *resolve.Resolver
+	// logOut is where the logger writes (a reloaded configuration makes a new logger).
+	logOut io.Writer
+}
+
+// connect makes the connections the session does not have yet: all of them
+// at first, and after a reload those whose settings changed.
+func (s *session) connect(ctx context.Context) error {
+	var err error
+	if s.dc == nil {
+		if s.dc, err = ad.Dial(ctx, s.cfg.AD); err != nil {
+			return fmt.Errorf("connect to AD: %w", err)
+		}
+	}
+	if s.gc == nil {
+		if s.gc, err = ad.DialGC(ctx, s.cfg.AD); err != nil {
+			return fmt.Errorf("connect to the Global Catalog: %w", err)
+		}
+	}
+	if s.src == nil {
+		if s.src, err = entra.New(ctx, *s.cfg.Entra); err != nil {
+			return fmt.Errorf("connect to Entra: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *session) Close() {
@@ -131,7 +155,7 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 	if cfg.Entra == nil {
 		return nil, fmt.Errorf("config %s: the entra section is required to provision (run 'writeback init' for an example)", cfgPath)
 	}
-	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr)}
+	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr), logOut: stderr}
 	applyMemoryLimit(cfg.Sync, s.log)
 	ok := false
 	defer func() {
@@ -142,14 +166,8 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 	if s.db, err = state.Open(statePath(cfg)); err != nil {
 		return nil, err
 	}
-	if s.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
-		return nil, fmt.Errorf("connect to AD: %w", err)
-	}
-	if s.gc, err = ad.DialGC(ctx, cfg.AD); err != nil {
-		return nil, fmt.Errorf("connect to the Global Catalog: %w", err)
-	}
-	if s.src, err = entra.New(ctx, *cfg.Entra); err != nil {
-		return nil, fmt.Errorf("connect to Entra: %w", err)
+	if err := s.connect(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.newEngine(ctx); err != nil {
 		return nil, err

@@ -48,23 +48,23 @@ Flags:
 		return err
 	}
 	defer s.Close()
-	log := s.log
 	interval := time.Duration(s.cfg.Sync.Interval)
-	fullEvery := time.Duration(s.cfg.Sync.FullReconcile)
 	path := s.db.Path()
-	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", path)
+	s.log.Info("writeback running", "interval", interval, "fullReconcile", time.Duration(s.cfg.Sync.FullReconcile), "state", path)
 	// The state file is held only during a round, so 'writeback status' and
 	// 'writeback log' can read it between rounds.
 	s.db.Close()
 	s.db = nil
 	allow := *allowDeletes
+	hup := notifyReload()
+	defer hup.stop()
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
-		err := oneRound(ctx, s, path, fullEvery, allow)
+		err := oneRound(ctx, s, path, time.Duration(s.cfg.Sync.FullReconcile), allow)
 		allow = false
 		if ctx.Err() != nil {
-			log.Info("stopped", "reason", context.Cause(ctx))
+			s.log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
 		}
 		if *once {
@@ -72,9 +72,14 @@ Flags:
 		}
 		select {
 		case <-ctx.Done():
-			log.Info("stopped", "reason", context.Cause(ctx))
+			s.log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
-		case <-time.After(interval):
+		case <-time.After(time.Duration(s.cfg.Sync.Interval)):
+		case <-hup.c:
+			// A new configuration takes effect in a round at once (a full
+			// one when it changes what AD should hold: see the engine's
+			// configuration fingerprint).
+			s.reload(*cfgPath, path)
 		}
 	}
 }
@@ -88,6 +93,10 @@ func oneRound(ctx context.Context, s *session, path string, fullEvery time.Durat
 	}
 	s.db = db
 	defer func() { db.Close(); s.db = nil }()
+	if err := s.connect(ctx); err != nil {
+		s.log.Error("round skipped", "err", err)
+		return err
+	}
 	if err := s.newEngine(ctx); err != nil {
 		return err
 	}
@@ -147,6 +156,9 @@ func logRound(s *session, res *engine.Result) {
 	attrs := []any{"full", res.Planned.Full, "groupsFromGraph", res.Ingested.Groups, "usersFromGraph", res.Ingested.Users,
 		"planned", len(res.Planned.Planned), "changes", len(p.Changes), "ldapWrites", res.LDAP.Writes,
 		"ldapSearches", res.LDAP.Searches, "duration", res.Duration.Round(time.Millisecond)}
+	if res.Planned.Full {
+		attrs = append(attrs, "why", p.Basis)
+	}
 	if res.Applied != nil && res.Applied.Failed > 0 {
 		attrs = append(attrs, "failed", res.Applied.Failed)
 	}

@@ -301,7 +301,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			if err := e.db.SetMeta(metaLastFull, now.UTC().Format(time.RFC3339)); err != nil {
 				return res, err
 			}
-			if p.Fingerprint != "" {
+			if p.Fingerprint != "" && !p.Targeted {
 				// Every group has now been compared under this configuration,
 				// but for the quarantined ones, skipped: they stay pending, so
 				// the next round after their quarantine plans them under it.

@@ -168,6 +168,21 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return e, nil
 }
 
+// Validate compiles what New compiles from the configuration (mappings and
+// scope) without connecting anywhere, so a reloaded configuration can be
+// refused before it replaces a running one.
+func Validate(cfg *config.Config) error {
+	parent := cfg.AD.TargetOU
+	if parent == "" {
+		parent = "CN=Users,DC=example,DC=com" // the domain is not known here; only the mappings are checked
+	}
+	if _, err := mapping.Compile(cfg.Mappings, parent); err != nil {
+		return err
+	}
+	_, err := scope.New(cfg.Scope)
+	return err
+}
+
 // BaseDN is the domain naming context the engine searches.
 func (e *Engine) BaseDN() string { return e.base }
 

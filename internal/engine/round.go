@@ -56,9 +56,9 @@ type Planned struct {
 	// that DN. Apply records them as writeback's, so only they are ever
 	// deleted, moved or converted when they leave.
 	Owned map[string]string `json:"owned,omitempty"`
-	// Fingerprint is the configuration a full plan compared every group
-	// with; applying the plan records it, so the next round is incremental
-	// again (see configChange).
+	// Fingerprint is the configuration the plan was made with. Applying a
+	// full plan records it, so the next round is incremental again (see
+	// configChange); a saved plan made with another one is stale.
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Targeted: the plan covers only the groups asked for (--group).
 	Targeted bool `json:"targeted,omitempty"`
@@ -402,9 +402,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	case !full:
 		out.Plan.Basis = fmt.Sprintf("compared %d group(s) changed in Entra since the last round", len(out.Planned))
 	}
-	if full {
-		out.Fingerprint = e.fp.String()
-	}
+	out.Fingerprint = e.fp.String()
 	timer.done("calculate")
 	for i, u := range out.Untouched {
 		if i == 10 {

@@ -113,15 +113,15 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 // the last full round was applied with. A delta link Graph refuses during
 // the round also makes it full (plan asks again after ingesting).
 func (e *Engine) fullReason(asked bool) (string, error) {
-	if asked {
-		return "a full round was asked for (--full, or sync.fullReconcile is due): every group compared", nil
-	}
 	last, err := e.db.Meta(metaLastFull)
 	if err != nil {
 		return "", err
 	}
 	if last == "" {
 		return "first sync (no full round applied yet): every group compared", nil
+	}
+	if asked {
+		return "a full round was asked for (--full, or sync.fullReconcile is due): every group compared", nil
 	}
 	changed, err := e.configChange()
 	if err != nil {
@@ -196,6 +196,9 @@ var ErrStale = errors.New("saved plan is stale")
 // still be absent.
 func (e *Engine) CheckStale(ctx context.Context, p *Planned) error {
 	pc := p.Preconditions
+	if p.Fingerprint != "" && p.Fingerprint != e.fp.String() {
+		return fmt.Errorf("%w: the configuration changed since the plan was made; run writeback plan again", ErrStale)
+	}
 	gl, ul, err := e.db.Links()
 	if err != nil {
 		return err

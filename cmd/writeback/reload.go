@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"reflect"
+	"syscall"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/engine"
+)
+
+// reloadSignal delivers SIGHUP, the conventional "read your configuration
+// again" of a daemon (systemctl reload).
+type reloadSignal struct{ c chan os.Signal }
+
+func notifyReload() reloadSignal {
+	r := reloadSignal{c: make(chan os.Signal, 1)}
+	signal.Notify(r.c, syscall.SIGHUP)
+	return r
+}
+
+func (r reloadSignal) stop() { signal.Stop(r.c) }
+
+// reload reads the configuration file again. A valid one replaces the
+// running configuration (and the logger); the connections whose settings
+// changed are made again before the next round, which also re-reads their
+// secrets. An invalid one is reported with all its errors and the running
+// configuration is kept: a typo must not stop the daemon.
+func (s *session) reload(cfgPath, running string) {
+	cfg, err := config.Load(cfgPath)
+	if err == nil && cfg.Entra == nil {
+		err = errors.New("the entra section is required to provision")
+	}
+	if err == nil {
+		err = engine.Validate(cfg)
+	}
+	if err != nil {
+		s.log.Error("configuration not reloaded: the running configuration is kept; fix the file and send SIGHUP again",
+			"file", cfgPath, "err", err)
+		return
+	}
+	if p := statePath(cfg); p != running {
+		s.log.Warn("state.path changed: it takes effect when writeback restarts; this run keeps its state file",
+			"file", cfgPath, "running", running, "new", p)
+		cfg.State.Path = running
+	}
+	old := s.cfg
+	s.cfg = cfg
+	s.log = newLogger(cfg.Log, s.logOut)
+	applyMemoryLimit(cfg.Sync, s.log)
+	if !reflect.DeepEqual(old.AD, cfg.AD) {
+		if s.gc != nil {
+			s.gc.Close()
+		}
+		if s.dc != nil {
+			s.dc.Close()
+		}
+		s.dc, s.gc = nil, nil
+		s.resolver = nil // cached DNs may be of another forest or account's view
+	}
+	if !reflect.DeepEqual(*old.Entra, *cfg.Entra) {
+		s.src = nil
+	}
+	s.log.Info("configuration reloaded", "file", cfgPath)
+}
