@@ -203,6 +203,12 @@ func TestLabSkippedMemberNamedOnce(t *testing.T) {
 	if m := strings.Count(logs.String(), "members not resolved"); m != n {
 		t.Errorf("an unchanged finding was logged again (%d -> %d lines)", n, m)
 	}
+	// Throttling shows at INFO, as a count for the round.
+	f.env.Server.SetFaults(emulator.Faults{ThrottleNext: 1, RetryAfterSeconds: 1})
+	res := f.round(RoundOptions{})
+	if res.Graph.Throttled != 1 || !strings.Contains(logs.String(), `Graph throttled this round's requests (429); they were retried after Retry-After" throttled=1`) {
+		t.Errorf("a throttled round: %+v; log:\n%s", res.Graph, logs)
+	}
 	// Gone when the member leaves.
 	if err := f.env.Admin.RemoveMembers(gSales, "cccccccc-0000-4000-8000-0000000000aa"); err != nil {
 		t.Fatal(err)

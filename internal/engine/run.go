@@ -26,11 +26,27 @@ type RoundOptions struct {
 
 // Result is one round's outcome.
 type Result struct {
-	Ingested Ingested  `json:"ingested"`
-	Planned  *Planned  `json:"planned"`
-	Applied  *Applied  `json:"applied,omitempty"`
-	LDAP     LDAPStats `json:"ldap"` // operations made by this round
+	Ingested Ingested   `json:"ingested"`
+	Planned  *Planned   `json:"planned"`
+	Applied  *Applied   `json:"applied,omitempty"`
+	LDAP     LDAPStats  `json:"ldap"`  // operations made by this round
+	Graph    GraphStats `json:"graph"` // Graph requests made by this round
 	Duration time.Duration
+}
+
+// GraphStats counts a round's Graph traffic.
+type GraphStats struct {
+	Requests  int64 `json:"requests"`
+	Retries   int64 `json:"retries"`
+	Throttled int64 `json:"throttled"` // answered 429 Too Many Requests
+}
+
+// graphStats reads the source's counters when it keeps them (*entra.Client).
+func (e *Engine) graphStats() entra.Stats {
+	if s, ok := e.src.(interface{ Stats() entra.Stats }); ok {
+		return s.Stats()
+	}
+	return entra.Stats{}
 }
 
 // ErrAborted is returned when Confirm declined the plan.
@@ -42,11 +58,20 @@ var ErrAborted = errors.New("apply cancelled")
 func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	start := e.now()
 	s0 := e.LDAPStats()
+	g0 := e.graphStats()
 	res := &Result{}
 	round := state.Round{Start: start.UTC(), DryRun: o.DryRun}
 	finish := func(err error) (*Result, error) {
 		s1 := e.LDAPStats()
 		res.LDAP = LDAPStats{Searches: s1.Searches - s0.Searches, Writes: s1.Writes - s0.Writes}
+		g1 := e.graphStats()
+		res.Graph = GraphStats{Requests: g1.Requests - g0.Requests, Retries: g1.Retries - g0.Retries, Throttled: g1.Throttled - g0.Throttled}
+		if res.Graph.Throttled > 0 {
+			// Throttling is Graph telling us to slow down: worth seeing
+			// without debug logging, once per round rather than per request.
+			e.log.Info("Graph throttled this round's requests (429); they were retried after Retry-After",
+				"throttled", res.Graph.Throttled, "retries", res.Graph.Retries, "requests", res.Graph.Requests)
+		}
 		res.Duration = e.now().Sub(start)
 		round.Duration = res.Duration
 		if err != nil {
