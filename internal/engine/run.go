@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,12 @@ func (e *Engine) fullReason(asked bool) (string, error) {
 		return "", err
 	}
 	if len(changed) > 0 {
-		return "configuration changed since the last applied round (" + strings.Join(changed, ", ") + "): every group compared", nil
+		why := "configuration changed since the last applied round (" + strings.Join(changed, ", ") + "): every group compared"
+		// Mappings lists cn, then parentDistinguishedName.
+		if slices.Contains(changed, "targetOU") && e.mapper.Mappings()[1].OnCreate {
+			why += "; existing groups stay in their OU (parentDistinguishedName applies on create)"
+		}
+		return why, nil
 	}
 	pending, err := e.db.Meta(metaFullPending)
 	if err != nil {
