@@ -31,19 +31,18 @@ Examples:
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	db, err := openState(*cfgPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	return queryState(ctx, *cfgPath, stateQuery{Cmd: "log", N: *n, JSON: *asJSON, Group: strings.ToLower(*group)}, stdout)
+}
+
+func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {
 	count := 0
 	enc := json.NewEncoder(stdout)
-	err = db.Log(strings.ToLower(*group), func(e state.Entry) error {
-		if *n > 0 && count >= *n {
+	err := db.Log(q.Group, func(e state.Entry) error {
+		if q.N > 0 && count >= q.N {
 			return state.ErrStop
 		}
 		count++
-		if *asJSON {
+		if q.JSON {
 			return enc.Encode(e)
 		}
 		name := e.Name
@@ -76,7 +75,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if count == 0 && !*asJSON {
+	if count == 0 && !q.JSON {
 		fmt.Fprintln(stdout, "No log entries.")
 	}
 	return nil

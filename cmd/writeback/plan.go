@@ -45,7 +45,7 @@ Examples:
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "plan", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -109,12 +109,18 @@ type session struct {
 	log    *slog.Logger
 	// resolver keeps resolved members across the daemon's rounds.
 	resolver *resolve.Resolver
+	// lock is this process's claim on the state, held until Close; srv
+	// answers status and log meanwhile (see statesock.go).
+	lock *state.Lock
+	srv  *stateServer
 }
 
 func (s *session) Close() {
+	s.srv.Close()
 	if s.db != nil {
 		s.db.Close()
 	}
+	s.lock.Release()
 	if s.gc != nil {
 		s.gc.Close()
 	}
@@ -123,7 +129,11 @@ func (s *session) Close() {
 	}
 }
 
-func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*session, error) {
+// openSession opens what command (run, apply, plan, ...) needs. The state is
+// claimed for the session's life: a second process on the same state is
+// refused at once, naming this one. plan claims it too: it records Graph's
+// delta links in the state.
+func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer) (*session, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, err
@@ -139,9 +149,14 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 			s.Close()
 		}
 	}()
-	if s.db, err = state.Open(statePath(cfg)); err != nil {
+	path := statePath(cfg)
+	if s.lock, err = state.AcquireLock(path, command); err != nil {
 		return nil, err
 	}
+	if s.db, err = state.Open(path); err != nil {
+		return nil, err
+	}
+	s.srv = serveState(s.db, s.log)
 	if s.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
 		return nil, fmt.Errorf("connect to AD: %w", err)
 	}
@@ -235,16 +250,6 @@ func applyMemoryLimit(s config.Sync, log *slog.Logger) {
 }
 
 const gcPercentUnderLimit = 400
-
-// openState opens the state file alone, for the commands that only read it
-// and so must work without AD or Graph.
-func openState(cfgPath string) (*state.DB, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	return state.Open(statePath(cfg))
-}
 
 // configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.
 func configFlag(fs *flag.FlagSet) *string {

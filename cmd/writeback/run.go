@@ -43,7 +43,7 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "run", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -51,18 +51,20 @@ Flags:
 	log := s.log
 	interval := time.Duration(s.cfg.Sync.Interval)
 	fullEvery := time.Duration(s.cfg.Sync.FullReconcile)
-	path := s.db.Path()
-	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", path)
-	// The state file is held only during a round, so 'writeback status' and
-	// 'writeback log' can read it between rounds.
-	s.db.Close()
-	s.db = nil
+	log.Info("writeback running", "interval", interval, "fullReconcile", fullEvery, "state", s.db.Path())
+	// The state stays open (and locked) for the daemon's life: a second
+	// run or apply is refused even between rounds, and 'writeback status'
+	// and 'writeback log' ask this process (statesock.go).
 	allow := *allowDeletes
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
-		err := oneRound(ctx, s, path, fullEvery, allow)
+		err := oneRound(ctx, s, fullEvery, allow)
 		allow = false
+		if state.IsDamaged(err) {
+			// Every following round would fail the same way.
+			return err
+		}
 		if ctx.Err() != nil {
 			log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
@@ -79,15 +81,8 @@ Flags:
 	}
 }
 
-// oneRound opens the state, runs a round, logs it and closes the state.
-func oneRound(ctx context.Context, s *session, path string, fullEvery time.Duration, allow bool) error {
-	db, err := openStateRetry(ctx, path)
-	if err != nil {
-		s.log.Error("round skipped", "err", err)
-		return err
-	}
-	s.db = db
-	defer func() { db.Close(); s.db = nil }()
+// oneRound runs a round and logs it.
+func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bool) error {
 	if err := s.newEngine(ctx); err != nil {
 		return err
 	}
@@ -106,24 +101,6 @@ func oneRound(ctx context.Context, s *session, path string, fullEvery time.Durat
 		logRound(s, res)
 	}
 	return err
-}
-
-// openStateRetry waits a little for a 'status' or 'log' reading the file.
-func openStateRetry(ctx context.Context, path string) (*state.DB, error) {
-	var last error
-	for range 5 {
-		db, err := state.Open(path)
-		if err == nil {
-			return db, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	return nil, last
 }
 
 func fullDue(s *session, every time.Duration) (bool, error) {
@@ -145,7 +122,7 @@ func logRound(s *session, res *engine.Result) {
 	p := res.Planned.Plan
 	attrs := []any{"full", res.Planned.Full, "groupsFromGraph", res.Ingested.Groups, "usersFromGraph", res.Ingested.Users,
 		"planned", len(res.Planned.Planned), "changes", len(p.Changes), "ldapWrites", res.LDAP.Writes,
-		"ldapSearches", res.LDAP.Searches, "duration", res.Duration.Round(time.Millisecond)}
+		"ldapSearches", res.LDAP.Searches, "durationSeconds", res.Duration.Seconds()}
 	if res.Applied != nil && res.Applied.Failed > 0 {
 		attrs = append(attrs, "failed", res.Applied.Failed)
 	}

@@ -15,7 +15,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 Shows the last rounds, the groups waiting for the next round, quarantined
 groups (failing, retried with exponential backoff) and groups with errors.
-Reads the state file only; works while 'writeback run' is running (between its rounds).
+Works while 'writeback run' (or apply, plan) holds the state, mid-round too:
+that process answers on a socket beside the state file. Otherwise it reads
+the state file read-only (a read-only file system is fine). Durations in
+--json are in seconds.
 
 Examples:
   writeback status
@@ -27,24 +30,48 @@ Examples:
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	db, err := openState(*cfgPath)
-	if err != nil {
-		return err
+	return queryState(ctx, *cfgPath, stateQuery{Cmd: "status", N: *n, JSON: *asJSON}, stdout)
+}
+
+// statusReport is what status prints (--json: as is).
+type statusReport struct {
+	State       string              `json:"state"`
+	Running     *runningJSON        `json:"running,omitempty"`
+	Rounds      []state.Round       `json:"rounds"`
+	Pending     int                 `json:"pending"`
+	FullPending bool                `json:"fullPending"`
+	LastFull    string              `json:"lastFull,omitempty"` // when a full plan was last applied, failures or not
+	LastFullRun *state.Round        `json:"lastFullRound,omitempty"`
+	Quarantined []state.GroupStatus `json:"quarantined"`
+	Failing     []state.GroupStatus `json:"failing"`
+	Groups      int                 `json:"groupsProvisioned"`
+}
+
+type runningJSON struct {
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since,omitzero"`
+	Command string    `json:"command,omitempty"`
+}
+
+// lastFullRounds is how far back status looks for the last full round that
+// applied (or tried to): past the daemon's incremental rounds of a day.
+const lastFullRounds = 1000
+
+func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
+	r := statusReport{State: db.Path(), Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}}
+	if h := q.Running; h != nil {
+		r.Running = &runningJSON{PID: h.PID, Since: h.Since, Command: h.Command}
 	}
-	defer db.Close()
-	type report struct {
-		Rounds      []state.Round       `json:"rounds"`
-		Pending     int                 `json:"pending"`
-		FullPending bool                `json:"fullPending"`
-		LastFull    string              `json:"lastFull,omitempty"`
-		Quarantined []state.GroupStatus `json:"quarantined"`
-		Failing     []state.GroupStatus `json:"failing"`
-		Groups      int                 `json:"groupsProvisioned"`
-	}
-	var r report
+	seen := 0
 	if err := db.Rounds(func(x state.Round) error {
-		r.Rounds = append(r.Rounds, x)
-		if len(r.Rounds) >= *n {
+		seen++
+		if len(r.Rounds) < q.N {
+			r.Rounds = append(r.Rounds, x)
+		}
+		if r.LastFullRun == nil && x.Full && !x.DryRun {
+			r.LastFullRun = &x
+		}
+		if (r.LastFullRun != nil || seen >= lastFullRounds) && len(r.Rounds) >= q.N {
 			return state.ErrStop
 		}
 		return nil
@@ -56,9 +83,14 @@ Examples:
 		return err
 	}
 	r.Pending = len(dirty)
-	fp, _ := db.Meta("fullPending")
-	r.FullPending = fp == "1"
-	r.LastFull, _ = db.Meta("lastFull")
+	fp, err := db.Meta("fullPending")
+	if err != nil {
+		return err
+	}
+	r.FullPending = fp != ""
+	if r.LastFull, err = db.Meta("lastFull"); err != nil {
+		return err
+	}
 	now := time.Now()
 	if err := db.Statuses(func(s state.GroupStatus) error {
 		if s.DN != "" {
@@ -73,18 +105,21 @@ Examples:
 	}); err != nil {
 		return err
 	}
-	if *asJSON {
+	if q.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
+	}
+	if h := r.Running; h != nil {
+		fmt.Fprintf(stdout, "Running: writeback %s, pid %d, since %s\n", h.Command, h.PID, h.Since.Local().Format(time.DateTime))
 	}
 	fmt.Fprintf(stdout, "State %s: %d groups provisioned, %d waiting for the next round", db.Path(), r.Groups, r.Pending)
 	if r.FullPending {
 		fmt.Fprint(stdout, ", a full round is pending")
 	}
 	fmt.Fprintln(stdout)
-	if r.LastFull != "" {
-		fmt.Fprintf(stdout, "Last full round applied: %s\n", r.LastFull)
+	if line := lastFullLine(r.LastFullRun, r.LastFull); line != "" {
+		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nLast rounds:\n")
 	if len(r.Rounds) == 0 {
@@ -95,8 +130,11 @@ Examples:
 		if x.Full {
 			kind = "full "
 		}
-		if x.DryRun {
+		switch {
+		case x.DryRun:
 			kind += " (plan)"
+		case x.Saved:
+			kind += " (saved plan)"
 		}
 		fmt.Fprintf(stdout, "  #%-5d %s %s %8s  groups %d, changes %d, applied %d, failed %d, unresolved %d",
 			x.Seq, x.Start.Local().Format("2006-01-02 15:04:05"), kind, x.Duration.Round(time.Millisecond), x.Groups, x.Changes, x.Applied, x.Failed, x.Unresolved)
@@ -121,4 +159,28 @@ Examples:
 		}
 	}
 	return nil
+}
+
+// lastFullLine says how the last full round went. A full round is only
+// "applied" when every group went through: one with failed groups (959 of
+// them during a DC outage) says so.
+func lastFullLine(x *state.Round, lastFull string) string {
+	if x == nil {
+		if lastFull == "" {
+			return ""
+		}
+		return "Last full round: " + lastFull
+	}
+	at := fmt.Sprintf("%s (#%d)", x.Start.Local().Format(time.DateTime), x.Seq)
+	switch {
+	case x.Blocked != "":
+		return fmt.Sprintf("Last full round %s: blocked, nothing applied: %s", at, x.Blocked)
+	case x.Error != "" && x.Failed > 0:
+		return fmt.Sprintf("Last full round %s: not completed, %d changes applied, %d groups failed: %s", at, x.Applied, x.Failed, x.Error)
+	case x.Error != "":
+		return fmt.Sprintf("Last full round %s: failed, %d changes applied: %s", at, x.Applied, x.Error)
+	case x.Failed > 0:
+		return fmt.Sprintf("Last full round %s: %d changes applied, with %d failures (those groups are retried after their quarantine)", at, x.Applied, x.Failed)
+	}
+	return fmt.Sprintf("Last full round applied: %s, %d changes, no failures", at, x.Applied)
 }
