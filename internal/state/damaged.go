@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -139,10 +141,41 @@ func precheck(path string) error {
 // failed: Page expected to be ..."), and reading a corrupt page's offsets can
 // fault; SetPanicOnFault makes such a fault a panic this goroutine can
 // recover instead of a crash. bbolt's View and Update roll the transaction
-// back on a panic, so the DB is left closed-able.
+// back on a panic. Any other panic (a bug in the function run inside the
+// transaction) goes on: calling it damage would have users delete a good
+// state.
 func guard(path string, err *error) {
-	if r := recover(); r != nil {
-		*err = &DamagedError{Path: path, Cause: fmt.Errorf("%v", r)}
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !fault(r) && !panickedInBolt() {
+		panic(r)
+	}
+	*err = &DamagedError{Path: path, Cause: fmt.Errorf("%v", r)}
+}
+
+// fault reports a memory fault (SetPanicOnFault): only the state file's
+// mapping can make a read fault.
+func fault(r any) bool {
+	e, ok := r.(interface{ Addr() uintptr })
+	return ok && e != nil
+}
+
+// panickedInBolt reports whether the panic being recovered was raised in
+// bbolt's code: the first frame below the runtime's panic machinery.
+func panickedInBolt() bool {
+	pc := make([]uintptr, 64)
+	n := runtime.Callers(3, pc) // runtime.Callers, panickedInBolt, guard
+	frames := runtime.CallersFrames(pc[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt")
+		}
+		if !more {
+			return false
+		}
 	}
 }
 

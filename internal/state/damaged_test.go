@@ -129,6 +129,7 @@ func wantDamaged(t *testing.T, path string) {
 			continue
 		}
 		msg := err.Error()
+		t.Logf("read-only %v: %s", ro, msg)
 		if !strings.Contains(msg, "state file "+path+" is damaged") || !strings.Contains(msg, "move it away; the next round will be full") {
 			t.Errorf("read-only %v: message %q does not name the file and what to do", ro, msg)
 		}
@@ -302,5 +303,55 @@ func TestRoundReadsOldDurationAndWritesSeconds(t *testing.T) {
 	var back Round
 	if err := json.Unmarshal(b, &back); err != nil || back.Duration != r.Duration {
 		t.Fatalf("round read back as %v (%v)", back.Duration, err)
+	}
+}
+
+// A panic in the caller's own function is a bug, not damage: it is not
+// turned into "move the file away".
+func TestPanicInCallerIsNotDamage(t *testing.T) {
+	db, _ := open(t)
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("the caller's panic was swallowed")
+		}
+	}()
+	_ = db.Update(func(*Tx) error {
+		var m map[string]int
+		m["x"] = 1 // a bug
+		return nil
+	})
+}
+
+// Random bytes in leaf pages behind an intact page header: the elements'
+// offsets and lengths point anywhere, into or past the file.
+func TestRandomLeafContentIsDamagedNotACrash(t *testing.T) {
+	good := realState(t)
+	used := pagesOfType(t, good, "leaf")
+	var leaves []int
+	for id := range used {
+		leaves = append(leaves, id)
+	}
+	const ps = 4096
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			p := copyFile(t, good, fmt.Sprintf("leaf%d.db", seed))
+			rng := rand.New(rand.NewPCG(seed, 7))
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 4 {
+				id := leaves[rng.IntN(len(leaves))]
+				body := make([]byte, ps-16)
+				for i := range body {
+					body[i] = byte(rng.Uint32())
+				}
+				if _, err := f.WriteAt(body, int64(id)*ps+16); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.Close()
+			wantDamaged(t, p)
+		})
 	}
 }
