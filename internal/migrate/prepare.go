@@ -363,7 +363,7 @@ type RollbackResult struct {
 	Restored int            `json:"restored"`
 	Items    []RollbackItem `json:"items"`
 	Skipped  int            `json:"skipped"` // changed since prepare, or gone
-	Elapsed  time.Duration  `json:"-"` // JSON: elapsedSeconds (json.go)
+	Elapsed  time.Duration  `json:"-"`       // JSON: elapsedSeconds (json.go)
 }
 
 // Rollback undoes what the prepare runs of a journal changed: for each group,
