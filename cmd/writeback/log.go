@@ -17,7 +17,9 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 Shows the provisioning log: what each round did to which group, newest first,
 with attribute values before and after, members added and removed, errors and
-deletes staged by the threshold.
+deletes staged by the threshold. Works while 'writeback run' (or apply,
+plan) holds the state: that process answers on a socket beside the state
+file; otherwise the file is read read-only.
 
 Examples:
   writeback log

@@ -27,7 +27,8 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Shows what a sync would change in AD, without changing anything: per group
 the attributes before -> after, members to add and remove, unresolved members
 and name collisions, then a summary line. Reading Graph's changes is recorded
-in the state file, so the next apply still knows about them.
+in the state file, so the next apply still knows about them; so, like apply,
+plan is refused while another process (writeback run) holds the state.
 
 Exit status: 0 no changes, 2 changes present, 1 error (as terraform plan -detailed-exitcode).
 

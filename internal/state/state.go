@@ -71,11 +71,16 @@ type DB struct {
 	readOnly bool
 }
 
+// openTimeout is how long Open waits for bbolt's lock on the file. Writers
+// are kept apart by the Lock; what can hold the file here is a status or log
+// reading it read-only, which takes moments.
+var openTimeout = 10 * time.Second
+
 // Open opens (or creates) the state file. A second writeback on the same file
 // gets a clear error instead of waiting forever; a damaged file gets a
 // *DamagedError instead of a crash.
 func Open(path string) (*DB, error) {
-	b, err := openBolt(path, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	b, err := openBolt(path, &bolt.Options{Timeout: openTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: locked by another writeback process (stop it, or set state.path to another file)", path)
