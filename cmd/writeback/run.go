@@ -122,7 +122,7 @@ func logRound(s *session, res *engine.Result) {
 	p := res.Planned.Plan
 	attrs := []any{"full", res.Planned.Full, "groupsFromGraph", res.Ingested.Groups, "usersFromGraph", res.Ingested.Users,
 		"planned", len(res.Planned.Planned), "changes", len(p.Changes), "ldapWrites", res.LDAP.Writes,
-		"ldapSearches", res.LDAP.Searches, "durationSeconds", res.Duration.Seconds()}
+		"ldapSearches", res.LDAP.Searches, "durationSeconds", res.Duration.Round(time.Millisecond).Seconds()}
 	if res.Applied != nil && res.Applied.Failed > 0 {
 		attrs = append(attrs, "failed", res.Applied.Failed)
 	}
