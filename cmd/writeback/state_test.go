@@ -172,3 +172,15 @@ func TestSecondProcessIsRefusedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Before the first round there is no state: status says so, and creates nothing.
+func TestStatusBeforeTheFirstRound(t *testing.T) {
+	cfg, path := stateConfig(t)
+	code, out, errOut := exitCode(t, runStatus, "--config", cfg)
+	if code != 0 || !strings.Contains(out, "No state yet in "+path) {
+		t.Errorf("status without a state: exit %d %s\n%s", code, errOut, out)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("status created the state file")
+	}
+}

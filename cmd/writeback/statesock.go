@@ -81,6 +81,22 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 		// cannot create its socket): read the file if it lets us.
 	}
 	db, err := state.OpenReadOnly(path, 2*time.Second)
+	if errors.Is(err, state.ErrNoState) {
+		// Nothing to show is an answer, not a failure.
+		switch {
+		case q.JSON && q.Cmd == "status":
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(statusReport{State: path, Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}})
+		case q.JSON:
+			return nil // no log lines
+		case q.Cmd == "log":
+			_, err := fmt.Fprintln(stdout, "No log entries.")
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "No state yet in %s: writeback has not run a round with this configuration.\n", path)
+		return err
+	}
 	if err != nil {
 		if state.IsBusy(err) && held {
 			return fmt.Errorf("state %s is in use by pid %d (writeback %s, since %s), which does not answer on %s: try again in a moment",
