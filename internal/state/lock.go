@@ -60,7 +60,14 @@ func AcquireLock(statePath, command string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock state %s: %w", statePath, err)
 	}
-	if err := flockExclusive(f); err != nil {
+	// Held takes a shared lock for an instant to see whether the file is
+	// locked: a refusal is only believed when it lasts.
+	err = flockExclusive(f)
+	for deadline := time.Now().Add(200 * time.Millisecond); errors.Is(err, errWouldBlock) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		err = flockExclusive(f)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, errWouldBlock) {
 			h, _ := ReadHolder(statePath)
