@@ -105,6 +105,13 @@ func TestStatusAndLogDuringALongRound(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `create         "Finance"`) {
 		t.Errorf("log during a round: exit %d %s\n%s", code, errOut, out)
 	}
+	// And from another process, as a user runs it: this test binary as writeback.
+	c := exec.Command(os.Args[0], "status", "--config", cfg)
+	c.Env = append(os.Environ(), "WRITEBACK_TEST_MAIN=1")
+	start = time.Now()
+	if b, err := c.CombinedOutput(); err != nil || !strings.Contains(string(b), "with 959 failures") || time.Since(start) > 3*time.Second {
+		t.Errorf("writeback status in another process during the round (%s): %v\n%s", time.Since(start), err, b)
+	}
 	close(release)
 	if err := <-roundDone; err != nil {
 		t.Fatal(err)
