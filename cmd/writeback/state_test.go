@@ -191,3 +191,35 @@ func TestStatusBeforeTheFirstRound(t *testing.T) {
 		t.Error("status created the state file")
 	}
 }
+
+// status and log on a read-only file system (a read-only bind mount in a
+// mount namespace of its own). Needs root and unshare(1); skipped otherwise.
+func TestStatusOnAReadOnlyFileSystem(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("needs root and unshare to mount a read-only file system")
+	}
+	cfg, path := stateConfig(t)
+	db, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddRound(state.Round{Start: time.Now(), Full: true, Changes: 2, Applied: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendLog(state.Entry{GroupID: "g1", Name: "Finance", Action: "create"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	dir := filepath.Dir(path)
+	script := `mount --bind "$D" "$D" && mount -o remount,ro,bind "$D" && ! touch "$D/probe" 2>/dev/null && "$WB" status --config "$CFG" && "$WB" log --config "$CFG"`
+	c := exec.Command(unshare, "-m", "sh", "-c", script)
+	c.Env = append(os.Environ(), "WRITEBACK_TEST_MAIN=1", "D="+dir, "WB="+os.Args[0], "CFG="+cfg)
+	out, err := c.CombinedOutput()
+	if err != nil && strings.Contains(string(out), "mount") {
+		t.Skipf("cannot mount here: %v\n%s", err, out)
+	}
+	if err != nil || !strings.Contains(string(out), "Last full round applied") || !strings.Contains(string(out), `create         "Finance"`) {
+		t.Errorf("status and log on a read-only file system: %v\n%s", err, out)
+	}
+}
