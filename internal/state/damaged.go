@@ -61,7 +61,7 @@ func readMeta(f *os.File, off int64) (m boltMeta, ok bool) {
 	if _, err := f.ReadAt(b[:], off); err != nil {
 		return m, false
 	}
-	le := binary.LittleEndian // bbolt writes native order; writeback is built for little-endian targets
+	le := binary.NativeEndian // bbolt writes its pages in the machine's order
 	if le.Uint32(b[metaOff:]) != boltMagic || le.Uint32(b[metaOff+4:]) != boltVersion {
 		return m, false
 	}
