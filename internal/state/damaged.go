@@ -61,16 +61,16 @@ func readMeta(f *os.File, off int64) (m boltMeta, ok bool) {
 	if _, err := f.ReadAt(b[:], off); err != nil {
 		return m, false
 	}
-	le := binary.NativeEndian // bbolt writes its pages in the machine's order
-	if le.Uint32(b[metaOff:]) != boltMagic || le.Uint32(b[metaOff+4:]) != boltVersion {
+	order := binary.NativeEndian // bbolt writes its pages in the machine's order
+	if order.Uint32(b[metaOff:]) != boltMagic || order.Uint32(b[metaOff+4:]) != boltVersion {
 		return m, false
 	}
 	h := fnv.New64a()
 	h.Write(b[metaOff:metaChecksumOff])
-	if h.Sum64() != le.Uint64(b[metaChecksumOff:]) {
+	if h.Sum64() != order.Uint64(b[metaChecksumOff:]) {
 		return m, false
 	}
-	return boltMeta{pageSize: le.Uint32(b[metaOff+8:]), pgid: le.Uint64(b[metaPgidOff:]), txid: le.Uint64(b[metaTxidOff:])}, true
+	return boltMeta{pageSize: order.Uint32(b[metaOff+8:]), pgid: order.Uint64(b[metaPgidOff:]), txid: order.Uint64(b[metaTxidOff:])}, true
 }
 
 // precheck looks at the file before bbolt maps it. bbolt trusts the meta
