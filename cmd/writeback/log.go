@@ -30,8 +30,8 @@ Examples:
 	group := fs.String("group", "", "only entries for this Entra group `ID`")
 	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
 	asJSON := fs.Bool("json", false, "print JSON lines")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	return queryState(ctx, *cfgPath, stateQuery{Cmd: "log", N: *n, JSON: *asJSON, Group: strings.ToLower(*group)}, stdout)
 }

@@ -27,8 +27,8 @@ Examples:
 	cfgPath := configFlag(fs)
 	n := fs.Int("n", 10, "show the last `N` rounds")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	return queryState(ctx, *cfgPath, stateQuery{Cmd: "status", N: *n, JSON: *asJSON}, stdout)
 }

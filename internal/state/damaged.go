@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DamagedError reports a state file that cannot be read: truncated, pages
@@ -228,7 +229,7 @@ func openGuarded(path string, opts *bolt.Options) (b *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(path, &err)
 	b, err = bolt.Open(path, 0o600, opts)
-	if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
 		return nil, &DamagedError{Path: path, Cause: err}
 	}
 	return b, err
@@ -243,7 +244,7 @@ func walkAll(path string, timeout time.Duration) error {
 	}
 	b, err := openGuarded(path, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("open state %s: locked by another writeback process (stop it, or set state.path to another file)", path)
 		}
 		return err

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names. Cloud buckets carry a generation suffix: versions before
@@ -82,7 +83,7 @@ var openTimeout = 10 * time.Second
 func Open(path string) (*DB, error) {
 	b, err := openBolt(path, &bolt.Options{Timeout: openTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: locked by another writeback process (stop it, or set state.path to another file)", path)
 		}
 		if IsDamaged(err) {
@@ -159,7 +160,7 @@ func OpenReadOnly(path string, timeout time.Duration) (*DB, error) {
 
 // IsBusy reports whether err is OpenReadOnly giving up on a file another
 // process has open read-write.
-func IsBusy(err error) bool { return errors.Is(err, bolt.ErrTimeout) }
+func IsBusy(err error) bool { return errors.Is(err, berrors.ErrTimeout) }
 
 // Close releases the file.
 func (db *DB) Close() error { return db.bolt.Close() }

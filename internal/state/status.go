@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -185,7 +186,7 @@ func (db *DB) Log(groupID string, fn func(Entry) error) error {
 }
 
 // ErrStop ends a Log or Rounds walk early.
-var ErrStop = fmt.Errorf("stop")
+var ErrStop = errors.New("stop")
 
 // Round is the summary of one engine round.
 type Round struct {
