@@ -43,7 +43,7 @@ Examples:
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "apply", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,17 +95,14 @@ func applySaved(ctx context.Context, s *session, path string, allowDeletes bool,
 		return fmt.Errorf("plan %s is blocked: %s", path, p.Plan.BlockedReason)
 	}
 	p.Plan.Blocked = false
-	if err := s.eng.CheckStale(ctx, p); err != nil {
-		return err
-	}
-	if p.Plan.Empty() {
-		fmt.Fprintln(stdout, "No changes in the saved plan.")
-		return nil
-	}
-	a, err := s.eng.Apply(ctx, p, engine.ApplyOptions{Progress: prog.update})
+	a, err := s.eng.ApplySaved(ctx, p, engine.ApplyOptions{Progress: prog.update})
 	prog.done()
 	if err != nil {
 		return err
+	}
+	if a == nil {
+		fmt.Fprintln(stdout, "No changes in the saved plan.")
+		return nil
 	}
 	return reportApplied(stdout, a, s.eng.LDAPStats())
 }

@@ -17,7 +17,9 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 Shows the provisioning log: what each round did to which group, newest first,
 with attribute values before and after, members added and removed, errors and
-deletes staged by the threshold.
+deletes staged by the threshold. Works while 'writeback run' (or apply,
+plan) holds the state: that process answers on a socket beside the state
+file; otherwise the file is read read-only.
 
 Examples:
   writeback log
@@ -28,22 +30,21 @@ Examples:
 	group := fs.String("group", "", "only entries for this Entra group `ID`")
 	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
 	asJSON := fs.Bool("json", false, "print JSON lines")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	db, err := openState(*cfgPath)
-	if err != nil {
+	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}
-	defer db.Close()
+	return queryState(ctx, *cfgPath, stateQuery{Cmd: "log", N: *n, JSON: *asJSON, Group: strings.ToLower(*group)}, stdout)
+}
+
+func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {
 	count := 0
 	enc := json.NewEncoder(stdout)
-	err = db.Log(strings.ToLower(*group), func(e state.Entry) error {
-		if *n > 0 && count >= *n {
+	err := db.Log(q.Group, func(e state.Entry) error {
+		if q.N > 0 && count >= q.N {
 			return state.ErrStop
 		}
 		count++
-		if *asJSON {
+		if q.JSON {
 			return enc.Encode(e)
 		}
 		name := e.Name
@@ -76,7 +77,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if count == 0 && !*asJSON {
+	if count == 0 && !q.JSON {
 		fmt.Fprintln(stdout, "No log entries.")
 	}
 	return nil

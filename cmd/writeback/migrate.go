@@ -628,7 +628,7 @@ Examples:
 		return nil
 	}
 	fmt.Fprintf(stdout, "\nwriteback plan --full --config %s\n", *out)
-	s, err := openSession(ctx, *out, stderr)
+	s, err := openSession(ctx, "migrate handover", *out, stderr)
 	if err != nil {
 		return err
 	}

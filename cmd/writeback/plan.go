@@ -27,7 +27,8 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Shows what a sync would change in AD, without changing anything: per group
 the attributes before -> after, members to add and remove, unresolved members
 and name collisions, then a summary line. Reading Graph's changes is recorded
-in the state file, so the next apply still knows about them.
+in the state file, so the next apply still knows about them; so, like apply,
+plan is refused while another process (writeback run) holds the state.
 
 Exit status: 0 no changes, 2 changes present, 1 error (as terraform plan -detailed-exitcode).
 
@@ -45,7 +46,7 @@ Examples:
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "plan", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -111,6 +112,10 @@ type session struct {
 	resolver *resolve.Resolver
 	// logOut is where the logger writes (a reloaded configuration makes a new logger).
 	logOut io.Writer
+	// lock is this process's claim on the state, held until Close; srv
+	// answers status and log meanwhile (see statesock.go).
+	lock *state.Lock
+	srv  *stateServer
 }
 
 // connect makes the connections the session does not have yet: all of them
@@ -136,9 +141,11 @@ func (s *session) connect(ctx context.Context) error {
 }
 
 func (s *session) Close() {
+	s.srv.Close()
 	if s.db != nil {
 		s.db.Close()
 	}
+	s.lock.Release()
 	if s.gc != nil {
 		s.gc.Close()
 	}
@@ -147,7 +154,11 @@ func (s *session) Close() {
 	}
 }
 
-func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*session, error) {
+// openSession opens what command (run, apply, plan, ...) needs. The state is
+// claimed for the session's life: a second process on the same state is
+// refused at once, naming this one. plan claims it too: it records Graph's
+// delta links in the state.
+func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer) (*session, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, err
@@ -163,9 +174,14 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 			s.Close()
 		}
 	}()
-	if s.db, err = state.Open(statePath(cfg)); err != nil {
+	path := statePath(cfg)
+	if s.lock, err = state.AcquireLock(path, command); err != nil {
 		return nil, err
 	}
+	if s.db, err = state.Open(path); err != nil {
+		return nil, err
+	}
+	s.srv = serveState(s.db, s.log)
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -253,16 +269,6 @@ func applyMemoryLimit(s config.Sync, log *slog.Logger) {
 }
 
 const gcPercentUnderLimit = 400
-
-// openState opens the state file alone, for the commands that only read it
-// and so must work without AD or Graph.
-func openState(cfgPath string) (*state.DB, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	return state.Open(statePath(cfg))
-}
 
 // configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.
 func configFlag(fs *flag.FlagSet) *string {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/state"
 )
 
 // exitCode runs a subcommand the way main does and returns its exit code.
@@ -104,6 +106,16 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Apply complete: 4 changes applied, 0 groups failed") {
 		t.Fatalf("apply plan file: exit %d\n%s\n%s", code, out, stderr)
 	}
+	// The saved plan's apply is a round, shown by status (and the stale
+	// one refused before it, with its reason).
+	code, out, _ = exitCode(t, runStatus, "--config", cfgFile, "-n", "1")
+	if code != 0 || !regexp.MustCompile(`#\d+ .* full  \(saved plan\) .* changes 4, applied 4, failed 0`).MatchString(out) {
+		t.Errorf("status after apply FILE: exit %d\n%s", code, out)
+	}
+	code, out, _ = exitCode(t, runStatus, "--config", cfgFile, "-n", "3", "--json")
+	if code != 0 || !strings.Contains(out, `"saved": true`) || !strings.Contains(out, "stale") || !strings.Contains(out, `"durationSeconds": `) {
+		t.Errorf("status --json after apply FILE: exit %d\n%s", code, out)
+	}
 
 	// Converged: plan exits 0, JSON says empty.
 	code, out, stderr = exitCode(t, plan, "--config", cfgFile, "--json")
@@ -152,6 +164,22 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	dc := l.Conn(t)
+	// While it runs, a second apply is refused at once, naming it, and
+	// status answers.
+	for {
+		if held, _, _ := state.Held(filepath.Join(dir, "state.db")); held {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, _, stderr = exitCode(t, apply, "--config", cfgFile, "--yes")
+	if code != 1 || !strings.Contains(stderr, "already running (pid ") {
+		t.Errorf("apply beside run: exit %d: %s", code, stderr)
+	}
+	code, out, stderr = exitCode(t, runStatus, "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "Running: writeback run, pid ") {
+		t.Errorf("status beside run: exit %d %s\n%s", code, stderr, out)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		g, err := dc.GroupByAnchor(context.Background(), l.OU, "Group_aaaaaaaa-1111-4000-8000-000000000001", false)

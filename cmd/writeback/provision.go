@@ -31,7 +31,7 @@ Examples:
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "provision", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}

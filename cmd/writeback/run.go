@@ -43,26 +43,28 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	s, err := openSession(ctx, *cfgPath, stderr)
+	s, err := openSession(ctx, "run", *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	interval := time.Duration(s.cfg.Sync.Interval)
-	path := s.db.Path()
-	s.log.Info("writeback running", "interval", interval, "fullReconcile", time.Duration(s.cfg.Sync.FullReconcile), "state", path)
-	// The state file is held only during a round, so 'writeback status' and
-	// 'writeback log' can read it between rounds.
-	s.db.Close()
-	s.db = nil
+	s.log.Info("writeback running", "interval", interval, "fullReconcile", time.Duration(s.cfg.Sync.FullReconcile), "state", s.db.Path())
+	// The state stays open (and locked) for the daemon's life: a second
+	// run or apply is refused even between rounds, and 'writeback status'
+	// and 'writeback log' ask this process (statesock.go).
 	allow := *allowDeletes
 	hup := notifyReload()
 	defer hup.stop()
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
-		err := oneRound(ctx, s, path, time.Duration(s.cfg.Sync.FullReconcile), allow)
+		err := oneRound(ctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
 		allow = false
+		if state.IsDamaged(err) {
+			// Every following round would fail the same way.
+			return err
+		}
 		if ctx.Err() != nil {
 			s.log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
@@ -79,20 +81,13 @@ Flags:
 			// A new configuration takes effect in a round at once (a full
 			// one when it changes what AD should hold: see the engine's
 			// configuration fingerprint).
-			s.reload(*cfgPath, path)
+			s.reload(*cfgPath, s.db.Path())
 		}
 	}
 }
 
-// oneRound opens the state, runs a round, logs it and closes the state.
-func oneRound(ctx context.Context, s *session, path string, fullEvery time.Duration, allow bool) error {
-	db, err := openStateRetry(ctx, path)
-	if err != nil {
-		s.log.Error("round skipped", "err", err)
-		return err
-	}
-	s.db = db
-	defer func() { db.Close(); s.db = nil }()
+// oneRound runs a round and logs it.
+func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bool) error {
 	if err := s.connect(ctx); err != nil {
 		s.log.Error("round skipped", "err", err)
 		return err
@@ -118,24 +113,6 @@ func oneRound(ctx context.Context, s *session, path string, fullEvery time.Durat
 	return err
 }
 
-// openStateRetry waits a little for a 'status' or 'log' reading the file.
-func openStateRetry(ctx context.Context, path string) (*state.DB, error) {
-	var last error
-	for range 5 {
-		db, err := state.Open(path)
-		if err == nil {
-			return db, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	return nil, last
-}
-
 func fullDue(s *session, every time.Duration) (bool, error) {
 	last, err := s.db.Meta("lastFull")
 	if err != nil {
@@ -155,7 +132,7 @@ func logRound(s *session, res *engine.Result) {
 	p := res.Planned.Plan
 	attrs := []any{"full", res.Planned.Full, "groupsFromGraph", res.Ingested.Groups, "usersFromGraph", res.Ingested.Users,
 		"planned", len(res.Planned.Planned), "changes", len(p.Changes), "ldapWrites", res.LDAP.Writes,
-		"ldapSearches", res.LDAP.Searches, "duration", res.Duration.Round(time.Millisecond)}
+		"ldapSearches", res.LDAP.Searches, "durationSeconds", res.Duration.Round(time.Millisecond).Seconds()}
 	if res.Planned.Full {
 		attrs = append(attrs, "why", p.Basis)
 	}

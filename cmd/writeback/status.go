@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,7 +18,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 Shows the last rounds, the groups waiting for the next round, quarantined
 groups (failing, retried with exponential backoff) and groups with errors.
-Reads the state file only; works while 'writeback run' is running (between its rounds).
+Works while 'writeback run' (or apply, plan) holds the state, mid-round too:
+that process answers on a socket beside the state file. Otherwise it reads
+the state file read-only (a read-only file system is fine). Durations in
+--json are in seconds.
 
 It also lists what writeback skipped and why: members it could not resolve
 (per group, by name, with the reason), name collisions, groups that could not
@@ -38,32 +42,68 @@ Examples:
 	asJSON := fs.Bool("json", false, "print JSON")
 	exitCode := fs.Bool("exit-code", false, "exit 2 when an operator is needed (quarantined groups, blocked deletes, no successful round within 3 intervals)")
 	group := fs.String("group", "", "show every skipped member of this Entra group `ID`")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
-	db, err := state.Open(statePath(cfg))
-	if err != nil {
-		return err
+	err = queryState(ctx, *cfgPath, stateQuery{Cmd: "status", N: *n, JSON: *asJSON, Group: *group,
+		Interval: time.Duration(cfg.Sync.Interval)}, stdout)
+	if errors.Is(err, errNeedsOperator) {
+		if *exitCode {
+			return withExitCode(2, nil)
+		}
+		return nil
 	}
-	defer db.Close()
-	type report struct {
-		Rounds      []state.Round       `json:"rounds"`
-		Pending     int                 `json:"pending"`
-		FullPending bool                `json:"fullPending"`
-		LastFull    string              `json:"lastFull,omitempty"`
-		Quarantined []state.GroupStatus `json:"quarantined"`
-		Failing     []state.GroupStatus `json:"failing"`
-		Groups      int                 `json:"groupsProvisioned"`
-		attention
+	return err
+}
+
+// errNeedsOperator is what showStatus returns, after printing everything,
+// when an operator is needed; status --exit-code turns it into exit 2.
+var errNeedsOperator = errors.New("an operator is needed")
+
+// statusReport is what status prints (--json: as is).
+type statusReport struct {
+	State       string              `json:"state"`
+	Running     *runningJSON        `json:"running,omitempty"`
+	Rounds      []state.Round       `json:"rounds"`
+	Pending     int                 `json:"pending"`
+	FullPending bool                `json:"fullPending"`
+	LastFull    string              `json:"lastFull,omitempty"` // when a full plan was last applied, failures or not
+	LastFullRun *state.Round        `json:"lastFullRound,omitempty"`
+	Quarantined []state.GroupStatus `json:"quarantined"`
+	Failing     []state.GroupStatus `json:"failing"`
+	Groups      int                 `json:"groupsProvisioned"`
+	attention
+}
+
+type runningJSON struct {
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since,omitzero"`
+	Command string    `json:"command,omitempty"`
+}
+
+// lastFullRounds is how far back status looks for the last full round that
+// applied (or tried to): past the daemon's incremental rounds of a day.
+const lastFullRounds = 1000
+
+func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
+	r := statusReport{State: db.Path(), Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}}
+	if h := q.Running; h != nil {
+		r.Running = &runningJSON{PID: h.PID, Since: h.Since, Command: h.Command}
 	}
-	var r report
+	seen := 0
 	if err := db.Rounds(func(x state.Round) error {
-		r.Rounds = append(r.Rounds, x)
-		if len(r.Rounds) >= *n {
+		seen++
+		if len(r.Rounds) < q.N {
+			r.Rounds = append(r.Rounds, x)
+		}
+		if r.LastFullRun == nil && x.Full && !x.DryRun {
+			r.LastFullRun = &x
+		}
+		if (r.LastFullRun != nil || seen >= lastFullRounds) && len(r.Rounds) >= q.N {
 			return state.ErrStop
 		}
 		return nil
@@ -75,9 +115,14 @@ Examples:
 		return err
 	}
 	r.Pending = len(dirty)
-	fp, _ := db.Meta("fullPending")
-	r.FullPending = fp == "1"
-	r.LastFull, _ = db.Meta("lastFull")
+	fp, err := db.Meta("fullPending")
+	if err != nil {
+		return err
+	}
+	r.FullPending = fp != ""
+	if r.LastFull, err = db.Meta("lastFull"); err != nil {
+		return err
+	}
 	now := time.Now()
 	if err := db.Statuses(func(s state.GroupStatus) error {
 		if s.DN != "" {
@@ -92,16 +137,16 @@ Examples:
 	}); err != nil {
 		return err
 	}
-	if r.attention, err = readAttention(db, r.Quarantined, time.Duration(cfg.Sync.Interval), now); err != nil {
+	if r.attention, err = readAttention(db, r.Quarantined, q.Interval, now); err != nil {
 		return err
 	}
 	healthy := func() error {
-		if *exitCode && len(r.NeedsOperator) > 0 {
-			return withExitCode(2, nil)
+		if len(r.NeedsOperator) > 0 {
+			return errNeedsOperator
 		}
 		return nil
 	}
-	if *asJSON {
+	if q.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(r); err != nil {
@@ -109,17 +154,20 @@ Examples:
 		}
 		return healthy()
 	}
-	if *group != "" {
-		writeAttention(stdout, r.attention, *group)
+	if q.Group != "" {
+		writeAttention(stdout, r.attention, q.Group)
 		return healthy()
+	}
+	if h := r.Running; h != nil {
+		fmt.Fprintf(stdout, "Running: writeback %s, pid %d, since %s\n", h.Command, h.PID, h.Since.Local().Format(time.DateTime))
 	}
 	fmt.Fprintf(stdout, "State %s: %d groups provisioned, %d waiting for the next round", db.Path(), r.Groups, r.Pending)
 	if r.FullPending {
 		fmt.Fprint(stdout, ", a full round is pending")
 	}
 	fmt.Fprintln(stdout)
-	if r.LastFull != "" {
-		fmt.Fprintf(stdout, "Last full round applied: %s\n", r.LastFull)
+	if line := lastFullLine(r.LastFullRun, r.LastFull); line != "" {
+		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nLast rounds:\n")
 	if len(r.Rounds) == 0 {
@@ -130,8 +178,11 @@ Examples:
 		if x.Full {
 			kind = "full "
 		}
-		if x.DryRun {
+		switch {
+		case x.DryRun:
 			kind += " (plan)"
+		case x.Saved:
+			kind += " (saved plan)"
 		}
 		fmt.Fprintf(stdout, "  #%-5d %s %s %8s  groups %d, changes %d, applied %d, failed %d, unresolved %d",
 			x.Seq, x.Start.Local().Format("2006-01-02 15:04:05"), kind, x.Duration.Round(time.Millisecond), x.Groups, x.Changes, x.Applied, x.Failed, x.Unresolved)
@@ -162,4 +213,28 @@ Examples:
 	}
 	writeAttention(stdout, r.attention, "")
 	return healthy()
+}
+
+// lastFullLine says how the last full round went. A full round is only
+// "applied" when every group went through: one with failed groups (959 of
+// them during a DC outage) says so.
+func lastFullLine(x *state.Round, lastFull string) string {
+	if x == nil {
+		if lastFull == "" {
+			return ""
+		}
+		return "Last full round: " + lastFull
+	}
+	at := fmt.Sprintf("%s (#%d)", x.Start.Local().Format(time.DateTime), x.Seq)
+	switch {
+	case x.Blocked != "":
+		return fmt.Sprintf("Last full round %s: blocked, nothing applied: %s", at, x.Blocked)
+	case x.Error != "" && x.Failed > 0:
+		return fmt.Sprintf("Last full round %s: not completed, %d changes applied, %d groups failed: %s", at, x.Applied, x.Failed, x.Error)
+	case x.Error != "":
+		return fmt.Sprintf("Last full round %s: failed, %d changes applied: %s", at, x.Applied, x.Error)
+	case x.Failed > 0:
+		return fmt.Sprintf("Last full round %s: %d changes applied, with %d failures (those groups are retried after their quarantine)", at, x.Applied, x.Failed)
+	}
+	return fmt.Sprintf("Last full round applied: %s, %d changes, no failures", at, x.Applied)
 }

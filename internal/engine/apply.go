@@ -26,7 +26,7 @@ type Applied struct {
 	Applied  int           `json:"applied"` // changes written
 	Failed   int           `json:"failed"`  // groups that failed
 	Errors   []GroupError  `json:"errors,omitempty"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"` // JSON: durationSeconds (MarshalJSON in run.go)
 	Writes   int64         `json:"ldapWrites"`
 	// Interrupted: the context ended; the rest of the plan was not applied
 	// (re-running converges).

@@ -32,7 +32,27 @@ type Result struct {
 	Applied  *Applied   `json:"applied,omitempty"`
 	LDAP     LDAPStats  `json:"ldap"`  // operations made by this round
 	Graph    GraphStats `json:"graph"` // Graph requests made by this round
-	Duration time.Duration
+	// Duration is the round's; JSON has it as durationSeconds, like every
+	// duration writeback prints as JSON.
+	Duration time.Duration `json:"-"`
+}
+
+// MarshalJSON writes Duration as durationSeconds.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type fields Result
+	return json.Marshal(struct {
+		fields
+		DurationSeconds float64 `json:"durationSeconds"`
+	}{fields(r), r.Duration.Seconds()})
+}
+
+// MarshalJSON writes Duration as durationSeconds.
+func (a Applied) MarshalJSON() ([]byte, error) {
+	type fields Applied
+	return json.Marshal(struct {
+		fields
+		DurationSeconds float64 `json:"durationSeconds"`
+	}{fields(a), a.Duration.Seconds()})
 }
 
 // GraphStats counts a round's Graph traffic.
@@ -130,6 +150,37 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		round.Applied, round.Failed = a.Applied, a.Failed
 	}
 	return finish(err)
+}
+
+// ApplySaved applies a plan saved by 'writeback plan -out' and records it
+// as a round (Saved), as RunOnce records its rounds: after CheckStale
+// refuses a changed AD or tenant, and with what was applied and what failed.
+func (e *Engine) ApplySaved(ctx context.Context, p *Planned, o ApplyOptions) (*Applied, error) {
+	start := e.now()
+	round := state.Round{Start: start.UTC(), Saved: true, Full: p.Full, Groups: len(p.Planned),
+		Changes: len(p.Plan.Changes), Unresolved: p.Plan.Summary.Unresolved}
+	if p.Plan.Blocked {
+		round.Blocked = p.Plan.BlockedReason
+	}
+	a, err := func() (*Applied, error) {
+		if err := e.CheckStale(ctx, p); err != nil {
+			return nil, err
+		}
+		// An empty plan is applied too: applying records what the plan
+		// compared (findings, and the configuration of a full plan).
+		return e.Apply(ctx, p, o)
+	}()
+	if a != nil {
+		round.Applied, round.Failed = a.Applied, a.Failed
+	}
+	if err != nil {
+		round.Error = err.Error()
+	}
+	round.Duration = e.now().Sub(start)
+	if _, rerr := e.db.AddRound(round); rerr != nil && err == nil {
+		err = fmt.Errorf("record the round of the saved plan: %w", rerr)
+	}
+	return a, err
 }
 
 // fullReason says why the coming round plans every group, or "" when it

@@ -144,7 +144,7 @@ type PrepareResult struct {
 	Orphans      []Conflict      `json:"orphans,omitempty"` // deleted in Entra: not copied
 	Failures     []Failure       `json:"failures,omitempty"`
 	Interrupted  bool            `json:"interrupted,omitempty"`
-	Elapsed      time.Duration   `json:"elapsedNs"`
+	Elapsed      time.Duration   `json:"-"` // JSON: elapsedSeconds (json.go)
 }
 
 // Prepare copies adminDescription into msDS-ExternalDirectoryObjectId on every
@@ -363,7 +363,7 @@ type RollbackResult struct {
 	Restored int            `json:"restored"`
 	Items    []RollbackItem `json:"items"`
 	Skipped  int            `json:"skipped"` // changed since prepare, or gone
-	Elapsed  time.Duration  `json:"elapsedNs"`
+	Elapsed  time.Duration  `json:"-"`       // JSON: elapsedSeconds (json.go)
 }
 
 // Rollback undoes what the prepare runs of a journal changed: for each group,

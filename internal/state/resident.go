@@ -12,7 +12,7 @@ import bolt "go.etcd.io/bbolt"
 func (db *DB) ReleaseMapped() error {
 	// Inside a read transaction bbolt cannot remap the file (a remap waits
 	// for readers), so the address range stays the file's mapping throughout.
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		return releaseMapped(db.bolt.Info().Data, tx.Size())
 	})
 }

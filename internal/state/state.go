@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names. Cloud buckets carry a generation suffix: versions before
@@ -62,24 +64,35 @@ type User struct {
 	SyncEnabled       *bool  `json:"onPremisesSyncEnabled,omitempty"`
 }
 
-// DB is the open state file. Only one process may hold it.
+// DB is the open state file. Only one process may hold it read-write (see
+// Lock); any number may read it with OpenReadOnly while no one writes.
 type DB struct {
-	bolt *bolt.DB
-	path string
+	bolt     *bolt.DB
+	path     string
+	readOnly bool
 }
 
+// openTimeout is how long Open waits for bbolt's lock on the file. Writers
+// are kept apart by the Lock; what can hold the file here is a status or log
+// reading it read-only, which takes moments.
+var openTimeout = 10 * time.Second
+
 // Open opens (or creates) the state file. A second writeback on the same file
-// gets a clear error instead of waiting forever.
+// gets a clear error instead of waiting forever; a damaged file gets a
+// *DamagedError instead of a crash.
 func Open(path string) (*DB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	b, err := openBolt(path, &bolt.Options{Timeout: openTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: locked by another writeback process (stop it, or set state.path to another file)", path)
+		}
+		if IsDamaged(err) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	db := &DB{bolt: b, path: path}
-	err = b.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds, bMisses} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -112,6 +125,9 @@ func Open(path string) (*DB, error) {
 	})
 	if err != nil {
 		b.Close()
+		if IsDamaged(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("initialise state %s: %w", path, err)
 	}
 	// Opening walked every page (bbolt rebuilds its free list when it is not
@@ -119,6 +135,32 @@ func Open(path string) (*DB, error) {
 	_ = db.ReleaseMapped()
 	return db, nil
 }
+
+// ErrNoState is returned by OpenReadOnly for a state file that does not exist.
+var ErrNoState = errors.New("no state file yet")
+
+// OpenReadOnly opens the state file for reading only (status, log): it
+// writes nothing, so it works on a read-only file system and beside a
+// process that holds the Lock. bbolt still takes a shared lock on the file,
+// which waits while a process has it open read-write; timeout bounds that
+// wait (then the error wraps bolt's ErrTimeout, see IsBusy).
+func OpenReadOnly(path string, timeout time.Duration) (*DB, error) {
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil, fmt.Errorf("open state %s: %w (writeback has not run a round with this configuration)", path, ErrNoState)
+	}
+	b, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: timeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if IsDamaged(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("open state %s read-only: %w", path, err)
+	}
+	return &DB{bolt: b, path: path, readOnly: true}, nil
+}
+
+// IsBusy reports whether err is OpenReadOnly giving up on a file another
+// process has open read-write.
+func IsBusy(err error) bool { return errors.Is(err, berrors.ErrTimeout) }
 
 // Close releases the file.
 func (db *DB) Close() error { return db.bolt.Close() }
@@ -146,9 +188,10 @@ func names(kind string, g uint64) [][]byte {
 
 // Links returns the stored delta links ("" = none yet: the next round is full).
 func (db *DB) Links() (groups, users string, err error) {
-	err = db.bolt.View(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bMeta)
-		groups, users = string(m.Get([]byte("link.groups"))), string(m.Get([]byte("link.users")))
+	err = db.view(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bMeta); m != nil {
+			groups, users = string(m.Get([]byte("link.groups"))), string(m.Get([]byte("link.users")))
+		}
 		return nil
 	})
 	return groups, users, err
@@ -157,8 +200,10 @@ func (db *DB) Links() (groups, users string, err error) {
 // Meta reads a small value from the meta bucket.
 func (db *DB) Meta(key string) (string, error) {
 	var v string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v = string(tx.Bucket(bMeta).Get([]byte("x." + key)))
+	err := db.view(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bMeta); m != nil { // nil: read-only open of a file no version initialised
+			v = string(m.Get([]byte("x." + key)))
+		}
 		return nil
 	})
 	return v, err
@@ -166,7 +211,7 @@ func (db *DB) Meta(key string) (string, error) {
 
 // SetMeta stores a small value in the meta bucket.
 func (db *DB) SetMeta(key, value string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMeta).Put([]byte("x."+key), []byte(value))
 	})
 }
@@ -182,14 +227,14 @@ type Tx struct {
 
 // Update runs fn in one write transaction against the current generation.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(btx *bolt.Tx) error {
+	return db.update(func(btx *bolt.Tx) error {
 		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
 	})
 }
 
 // View runs fn in a read transaction; the Tx must not be written.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(btx *bolt.Tx) error {
+	return db.view(func(btx *bolt.Tx) error {
 		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
 	})
 }
@@ -495,8 +540,12 @@ func (t *Tx) SetLink(kind, link string) error {
 // Dirty returns the groups waiting for a round, with the reason they were marked.
 func (db *DB) Dirty() (map[string]string, error) {
 	out := map[string]string{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bDirty).ForEach(func(k, v []byte) error {
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDirty)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
 			out[string(k)] = string(v)
 			return nil
 		})
@@ -507,7 +556,7 @@ func (db *DB) Dirty() (map[string]string, error) {
 // ClearDirty unmarks groups a round finished with. A mark set again since the
 // round read it (different reason) is kept.
 func (db *DB) ClearDirty(done map[string]string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDirty)
 		for id, reason := range done {
 			if string(b.Get([]byte(id))) == reason {
@@ -545,7 +594,7 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 		return nil, fmt.Errorf("begin full snapshot: unknown kind %q", kind)
 	}
 	f := &FullIngest{db: db, kind: kind}
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := db.view(func(btx *bolt.Tx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		if k, _ := tx.objects(kind).Cursor().First(); k != nil {
 			// Only a cache that holds something can hold what Graph no
@@ -563,7 +612,7 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 // Update runs fn in one write transaction; what fn puts of the snapshot's
 // kind is recorded as seen.
 func (f *FullIngest) Update(fn func(*Tx) error) error {
-	return f.db.bolt.Update(func(btx *bolt.Tx) error {
+	return f.db.update(func(btx *bolt.Tx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		tx.snap = f
 		return fn(tx)
@@ -585,7 +634,7 @@ func (f *FullIngest) Commit(link string) (vanished []string, err error) {
 // whatever fn records (the dirty marks for vanished objects) becomes durable
 // together with the link or not at all.
 func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) error) error {
-	err := f.db.bolt.Update(func(btx *bolt.Tx) error {
+	err := f.db.update(func(btx *bolt.Tx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		b := tx.objects(f.kind)
 		var vanished []string
@@ -687,7 +736,7 @@ func seqKey(n uint64) []byte {
 // did not find in AD (see SetConsistencyMisses).
 func (db *DB) ConsistencyMisses() ([]string, error) {
 	var out []string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMisses).ForEach(func(k, _ []byte) error {
 			out = append(out, string(k))
 			return nil
@@ -703,7 +752,7 @@ func (db *DB) ConsistencyMisses() ([]string, error) {
 // not indexed in AD, so each lookup scans the domain's users; a miss is kept
 // until the next full round looks again, across restarts of the daemon.
 func (db *DB) SetConsistencyMisses(guids []string) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bMisses); err != nil {
 			return err
 		}

@@ -224,6 +224,8 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
+	defer func(d time.Duration) { openTimeout = d }(openTimeout)
+	openTimeout = 200 * time.Millisecond
 	_, p := open(t)
 	if _, err := Open(p); err == nil {
 		t.Fatal("second open succeeded")

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,8 +40,12 @@ func Backoff(n int) time.Duration {
 // Status reads one group's status (zero value when none).
 func (db *DB) Status(id string) (GroupStatus, error) {
 	s := GroupStatus{ID: id}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bStatus).Get([]byte(id))
+	err := db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bStatus)
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(id))
 		if v == nil {
 			return nil
 		}
@@ -51,8 +56,12 @@ func (db *DB) Status(id string) (GroupStatus, error) {
 
 // Statuses streams all group statuses.
 func (db *DB) Statuses(fn func(GroupStatus) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bStatus).ForEach(func(k, v []byte) error {
+	return db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bStatus)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
 			var s GroupStatus
 			if err := json.Unmarshal(v, &s); err != nil {
 				return fmt.Errorf("decode status %s: %w", k, err)
@@ -67,7 +76,7 @@ func (db *DB) PutStatuses(list []GroupStatus) error {
 	if len(list) == 0 {
 		return nil
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bStatus)
 		for _, s := range list {
 			v, err := json.Marshal(s)
@@ -84,7 +93,7 @@ func (db *DB) PutStatuses(list []GroupStatus) error {
 
 // DeleteStatus forgets a group (deleted from AD).
 func (db *DB) DeleteStatus(ids ...string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			if err := tx.Bucket(bStatus).Delete([]byte(id)); err != nil {
 				return err
@@ -116,7 +125,7 @@ func (db *DB) AppendLog(entries ...Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLog)
 		for _, e := range entries {
 			n, err := b.NextSequence()
@@ -151,8 +160,12 @@ const MaxLogEntries = 200_000
 // Log streams entries newest first; groupID "" means all groups. fn returning
 // ErrStop ends the walk without error.
 func (db *DB) Log(groupID string, fn func(Entry) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bLog).Cursor()
+	return db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLog)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -173,27 +186,63 @@ func (db *DB) Log(groupID string, fn func(Entry) error) error {
 }
 
 // ErrStop ends a Log or Rounds walk early.
-var ErrStop = fmt.Errorf("stop")
+var ErrStop = errors.New("stop")
 
 // Round is the summary of one engine round.
 type Round struct {
-	Seq        uint64        `json:"seq"`
-	Start      time.Time     `json:"start"`
-	Duration   time.Duration `json:"duration"`
-	Full       bool          `json:"full"`
-	DryRun     bool          `json:"dryRun,omitempty"`
-	Groups     int           `json:"groups"` // groups planned
-	Changes    int           `json:"changes"`
-	Applied    int           `json:"applied"`
-	Failed     int           `json:"failed"`
-	Blocked    string        `json:"blocked,omitempty"`
-	Unresolved int           `json:"unresolved"`
-	Error      string        `json:"error,omitempty"`
+	Seq   uint64    `json:"seq"`
+	Start time.Time `json:"start"`
+	// Duration is stored and printed as durationSeconds (fractional
+	// seconds, the one unit of every duration writeback prints as JSON).
+	Duration time.Duration `json:"-"`
+	Full     bool          `json:"full"`
+	DryRun   bool          `json:"dryRun,omitempty"`
+	// Saved: the round applied a plan saved by 'writeback plan -out'
+	// (ingest and plan happened in the round that saved it).
+	Saved      bool   `json:"saved,omitempty"`
+	Groups     int    `json:"groups"` // groups planned
+	Changes    int    `json:"changes"`
+	Applied    int    `json:"applied"`
+	Failed     int    `json:"failed"`
+	Blocked    string `json:"blocked,omitempty"`
+	Unresolved int    `json:"unresolved"`
+	Error      string `json:"error,omitempty"`
+}
+
+// roundJSON is Round as stored and printed. Duration is what versions before
+// durationSeconds stored: nanoseconds; it is read, never written.
+type roundJSON struct {
+	roundFields
+	DurationSeconds float64 `json:"durationSeconds"`
+	Duration        *int64  `json:"duration,omitempty"`
+}
+
+type roundFields Round // without Round's methods
+
+// MarshalJSON writes the duration as durationSeconds.
+func (r Round) MarshalJSON() ([]byte, error) {
+	return json.Marshal(roundJSON{roundFields: roundFields(r), DurationSeconds: r.Duration.Seconds()})
+}
+
+// UnmarshalJSON reads durationSeconds, or the nanoseconds older versions stored.
+func (r *Round) UnmarshalJSON(b []byte) error {
+	var j roundJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Round(j.roundFields)
+	switch {
+	case j.Duration != nil:
+		r.Duration = time.Duration(*j.Duration)
+	default:
+		r.Duration = time.Duration(j.DurationSeconds * float64(time.Second))
+	}
+	return nil
 }
 
 // AddRound records a round and returns its number.
 func (db *DB) AddRound(r Round) (uint64, error) {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bRounds)
 		n, err := b.NextSequence()
 		if err != nil {
@@ -215,8 +264,12 @@ func (db *DB) AddRound(r Round) (uint64, error) {
 
 // Rounds streams rounds newest first.
 func (db *DB) Rounds(fn func(Round) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bRounds).Cursor()
+	return db.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bRounds)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var r Round
 			if err := json.Unmarshal(v, &r); err != nil {

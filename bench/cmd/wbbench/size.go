@@ -674,7 +674,9 @@ func oneRound(ctx context.Context, bin string, emu *emulator.Running, cfg string
 		found = true
 		r.LDAPSearches += int64(num(m["ldapSearches"]))
 		r.LDAPWrites += int64(num(m["ldapWrites"]))
-		if dur, ok := m["duration"].(string); ok {
+		if sec, ok := m["durationSeconds"].(float64); ok {
+			r.RoundSeconds += sec
+		} else if dur, ok := m["duration"].(string); ok { // versions before durationSeconds
 			if d, err := time.ParseDuration(dur); err == nil {
 				r.RoundSeconds += secs(d)
 			}
