@@ -135,3 +135,15 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Log.validate()...)
 	return errors.Join(errs...)
 }
+
+// Describe names the secret and where it comes from, for logs and errors; it
+// never includes the value.
+func (s Secret) Describe(what string) string {
+	switch {
+	case s.File != "":
+		return what + " (file " + s.File + ")"
+	case s.Env != "":
+		return what + " (environment variable " + s.Env + ")"
+	}
+	return what
+}
