@@ -52,7 +52,7 @@ type Client struct {
 	pl       runtime.Pipeline
 	rot      *rotatingCredential // nil for a credential given with WithCredential or without a secret
 	tr       *classifyingTransport
-	base     string              // https://graph.microsoft.com/v1.0
+	base     string // https://graph.microsoft.com/v1.0
 	log      *slog.Logger
 	sem      chan struct{}
 	pageSize int
@@ -481,7 +481,9 @@ type causeFirst struct {
 	err   error
 }
 
-func (e *causeFirst) Error() string { return "cannot reach Entra: " + e.cause.Error() + " [" + e.op + "]" }
+func (e *causeFirst) Error() string {
+	return "cannot reach Entra: " + e.cause.Error() + " [" + e.op + "]"
+}
 func (e *causeFirst) Unwrap() error { return e.err }
 
 // authError reports whether err came from acquiring a token, for callers that
