@@ -133,6 +133,9 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 	}
 	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr)}
 	applyMemoryLimit(cfg.Sync, s.log)
+	for _, w := range cfg.LooseSecretFiles() {
+		s.log.Warn("secret file permissions too open", "problem", w)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -145,10 +148,12 @@ func openSession(ctx context.Context, cfgPath string, stderr io.Writer) (*sessio
 	if s.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
 		return nil, fmt.Errorf("connect to AD: %w", err)
 	}
+	s.dc.SetLogger(s.log)
 	if s.gc, err = ad.DialGC(ctx, cfg.AD); err != nil {
 		return nil, fmt.Errorf("connect to the Global Catalog: %w", err)
 	}
-	if s.src, err = entra.New(ctx, *cfg.Entra); err != nil {
+	s.gc.SetLogger(s.log)
+	if s.src, err = entra.New(ctx, *cfg.Entra, entra.WithLogger(s.log)); err != nil {
 		return nil, fmt.Errorf("connect to Entra: %w", err)
 	}
 	if err := s.newEngine(ctx); err != nil {
