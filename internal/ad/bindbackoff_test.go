@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 )
@@ -86,5 +88,29 @@ func TestRotatedPasswordAndBindBackoff(t *testing.T) {
 	srv.DropConnections()
 	if err := read(); !errors.As(err, &be) || time.Until(be.RetryAt) > 300*time.Millisecond {
 		t.Errorf("rejection after a success: %v, want the minimum backoff again", err)
+	}
+}
+
+// A failed search names its filter, but a lookup filter of thousands of
+// characters is cut: a round failing during a DC outage logged 7,844
+// characters per line.
+func TestLongFilterCutInErrors(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	c, err := ad.Dial(t.Context(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var anchors []string
+	for i := range 100 {
+		anchors = append(anchors, "Group_00000000-0000-0000-0000-"+strings.Repeat("0", 9)+string(rune('a'+i%26))+"00")
+	}
+	filter := "(|(msDS-ExternalDirectoryObjectId=" + strings.Join(anchors, ")(msDS-ExternalDirectoryObjectId=") + "))"
+	err = c.Search(t.Context(), "OU=Missing,DC=contoso,DC=test", ad.ScopeSubtree, filter, []string{"cn"}, func(*ldap.Entry) error { return nil })
+	if err == nil {
+		t.Fatal("search under a missing base succeeded")
+	}
+	if len(err.Error()) > 500 || !strings.Contains(err.Error(), "(|(msDS-ExternalDirectoryObjectId=Group_") || !strings.Contains(err.Error(), "characters)") {
+		t.Errorf("error of %d characters (filter %d): %.600s", len(err.Error()), len(filter), err)
 	}
 }
