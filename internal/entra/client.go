@@ -474,7 +474,8 @@ func (c *Client) requestError(method, rawURL string, err error) error {
 }
 
 // causeFirst prints the root cause, then the request it failed; it unwraps
-// to the whole chain, so errors.As still finds azidentity's error types.
+// to the cause and the whole chain, so errors.As finds both the
+// *TransportError and azidentity's error types.
 type causeFirst struct {
 	cause *TransportError
 	op    string
@@ -484,7 +485,7 @@ type causeFirst struct {
 func (e *causeFirst) Error() string {
 	return "cannot reach Entra: " + e.cause.Error() + " [" + e.op + "]"
 }
-func (e *causeFirst) Unwrap() error { return e.err }
+func (e *causeFirst) Unwrap() []error { return []error{e.cause, e.err} }
 
 // authError reports whether err came from acquiring a token, for callers that
 // want to tell a credential problem from a Graph one.
