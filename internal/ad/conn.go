@@ -181,8 +181,12 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 			err = opErr("bind as", cfg.BindDN, err)
 			if IsInvalidCredentials(err) {
 				be := c.bind.rejected(cfg.BindDN, cfg.Password.Describe("ad.password"), err)
-				c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
-					"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
+				// A redial (c.l set; redial holds c.mu) fails inside some
+				// operation, so say it here once; Dial returns the error.
+				if c.l != nil {
+					c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
+						"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
+				}
 				return nil, be
 			}
 			return nil, err
