@@ -295,25 +295,36 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, l
 			return nil, err
 		}
 		return &rotatingCredential{what: "entra.credential.certificateFile " + cr.CertificateFile, log: log, read: read, build: build}, nil
-	case "managedIdentity":
-		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: copts}
-		if cfg.ClientID != "" {
-			o.ID = azidentity.ClientID(cfg.ClientID)
+	case "managedIdentity", "workloadIdentity":
+		// No secret of ours to re-read (the workload identity credential
+		// reads its token file itself), but wrapped all the same so that a
+		// token Graph rejected is replaced by a fresh one.
+		build := func([]byte) (azcore.TokenCredential, error) {
+			if cr.Kind == "managedIdentity" {
+				o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: copts}
+				if cfg.ClientID != "" {
+					o.ID = azidentity.ClientID(cfg.ClientID)
+				}
+				c, err := azidentity.NewManagedIdentityCredential(o)
+				if err != nil {
+					return nil, fmt.Errorf("entra managed identity credential: %w", err)
+				}
+				return c, nil
+			}
+			c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+				ClientOptions: copts, ClientID: cfg.ClientID, TenantID: cfg.TenantID,
+				TokenFilePath: cr.TokenFile, DisableInstanceDiscovery: noDiscovery,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("entra workload identity credential: %w (set entra.credential.tokenFile or AZURE_FEDERATED_TOKEN_FILE)", err)
+			}
+			return c, nil
 		}
-		c, err := azidentity.NewManagedIdentityCredential(o)
-		if err != nil {
-			return nil, fmt.Errorf("entra managed identity credential: %w", err)
+		if _, err := build(nil); err != nil {
+			return nil, err
 		}
-		return c, nil
-	case "workloadIdentity":
-		c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: copts, ClientID: cfg.ClientID, TenantID: cfg.TenantID,
-			TokenFilePath: cr.TokenFile, DisableInstanceDiscovery: noDiscovery,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("entra workload identity credential: %w (set entra.credential.tokenFile or AZURE_FEDERATED_TOKEN_FILE)", err)
-		}
-		return c, nil
+		return &rotatingCredential{what: "entra.credential (" + cr.Kind + ")", log: log, build: build,
+			read: func() ([]byte, error) { return nil, nil }}, nil
 	}
 	return nil, fmt.Errorf("entra.credential.kind %q: want secret, certificate, managedIdentity or workloadIdentity", cr.Kind)
 }
