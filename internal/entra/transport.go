@@ -44,8 +44,9 @@ func (e *TransportError) NonRetriable() {}
 
 // classifyingTransport is the HTTP transport under both MSAL and the Graph
 // pipeline. It marks permanent network errors as such and reports every
-// failed attempt that will be retried at WARN, with its cause, so an outage
-// is visible while it lasts and not only when the retries run out.
+// other failed attempt (which the retry policy repeats while its budget
+// lasts) at WARN with its cause, so an outage is visible while it lasts and
+// not only when the retries run out.
 type classifyingTransport struct {
 	hc      *http.Client
 	log     *slog.Logger
@@ -73,12 +74,12 @@ func (t *classifyingTransport) Do(req *http.Request) (*http.Response, error) {
 			t.last.Store(perm)
 			return nil, perm
 		}
-		t.log.Warn("request to Entra failed; retrying", "host", req.URL.Host, "path", shortPath(req), "cause", rootCause(err))
+		t.log.Warn("request to Entra failed", "host", req.URL.Host, "path", shortPath(req), "cause", rootCause(err))
 		return nil, err
 	}
 	t.refused.Store(0)
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout {
-		t.log.Warn("Entra answered with a server error; retrying", "host", req.URL.Host, "path", shortPath(req),
+		t.log.Warn("Entra answered with a server error", "host", req.URL.Host, "path", shortPath(req),
 			"status", resp.StatusCode, "cause", peekCause(resp))
 	}
 	return resp, nil
