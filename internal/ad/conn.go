@@ -179,14 +179,14 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 		if err != nil {
 			l.Close()
 			err = opErr("bind as", cfg.BindDN, err)
-			if IsInvalidCredentials(err) {
+			// Dial (c.l not set yet) returns the error to its caller, and
+			// the connection is never used: no backoff. A redial (c.l set;
+			// redial holds c.mu) fails inside some operation of a running
+			// connection: back off, and say so once.
+			if IsInvalidCredentials(err) && c.l != nil {
 				be := c.bind.rejected(cfg.BindDN, cfg.Password.Describe("ad.password"), err)
-				// A redial (c.l set; redial holds c.mu) fails inside some
-				// operation, so say it here once; Dial returns the error.
-				if c.l != nil {
-					c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
-						"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
-				}
+				c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
+					"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
 				return nil, be
 			}
 			return nil, err
