@@ -263,8 +263,9 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, l
 				if err != nil {
 					return nil, err
 				}
-				// The password follows the file after a NUL, which PEM and
-				// PKCS#12 data never end with; build splits it off again.
+				// The password follows the file after a NUL; build splits
+				// at the last NUL (a password read from a file or variable
+				// holds none), so the digest covers both.
 				data = append(append(data, 0), p...)
 			}
 			return data, nil

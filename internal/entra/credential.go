@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"log/slog"
@@ -54,11 +53,10 @@ func (r *rotatingCredential) current() (azcore.TokenCredential, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer clear(m)
 	d := sha256.Sum256(m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cur != nil && !r.stale && bytes.Equal(d[:], r.digest[:]) {
+	if r.cur != nil && !r.stale && d == r.digest {
 		return r.cur, nil
 	}
 	c, err := r.build(m)
@@ -67,7 +65,7 @@ func (r *rotatingCredential) current() (azcore.TokenCredential, error) {
 	}
 	switch {
 	case r.cur == nil:
-	case !bytes.Equal(d[:], r.digest[:]):
+	case d != r.digest:
 		r.log.Info("Entra credential changed; using the new one", "secret", r.what)
 	default:
 		r.log.Info("requesting a new Entra access token", "reason", "Graph rejected the cached one")
