@@ -27,7 +27,8 @@ the Global Catalog answers and replicates that attribute, the target OU exists,
 and the bind account may create, modify and delete a group there (a probe group
 it removes again). With an entra section it then checks Microsoft Graph: a
 token can be acquired, groups and users can be read, groups delta works.
-Each line says ok, fail (with the fix) or skip. The exit code is 1 if any
+Each line says ok, WARN (with the fix; it does not fail the run), fail (with
+the fix) or skip. The exit code is 1 if any
 check failed.
 
 Flags:
@@ -55,7 +56,7 @@ Examples:
 		if *asJSON {
 			return
 		}
-		label := map[preflight.Status]string{preflight.OK: "ok", preflight.Fail: "FAIL", preflight.Skip: "skip"}[r.Status]
+		label := map[preflight.Status]string{preflight.OK: "ok", preflight.Fail: "FAIL", preflight.Skip: "skip", preflight.Warn: "WARN"}[r.Status]
 		line := fmt.Sprintf("%-5s %-17s %s", label, r.Name, r.Detail)
 		if r.Fix != "" {
 			line += " -> fix: " + r.Fix

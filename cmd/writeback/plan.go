@@ -126,14 +126,16 @@ func (s *session) connect(ctx context.Context) error {
 		if s.dc, err = ad.Dial(ctx, s.cfg.AD); err != nil {
 			return fmt.Errorf("connect to AD: %w", err)
 		}
+		s.dc.SetLogger(s.log)
 	}
 	if s.gc == nil {
 		if s.gc, err = ad.DialGC(ctx, s.cfg.AD); err != nil {
 			return fmt.Errorf("connect to the Global Catalog: %w", err)
 		}
+		s.gc.SetLogger(s.log)
 	}
 	if s.src == nil {
-		if s.src, err = entra.New(ctx, *s.cfg.Entra); err != nil {
+		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log)); err != nil {
 			return fmt.Errorf("connect to Entra: %w", err)
 		}
 	}
@@ -168,6 +170,9 @@ func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer)
 	}
 	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr), logOut: stderr}
 	applyMemoryLimit(cfg.Sync, s.log)
+	for _, w := range cfg.LooseSecretFiles() {
+		s.log.Warn("secret file permissions too open", "problem", w)
+	}
 	ok := false
 	defer func() {
 		if !ok {

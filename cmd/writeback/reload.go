@@ -50,7 +50,12 @@ func (s *session) reload(cfgPath, running string) {
 	s.cfg = cfg
 	s.log = newLogger(cfg.Log, s.logOut)
 	applyMemoryLimit(cfg.Sync, s.log)
-	if !reflect.DeepEqual(old.AD, cfg.AD) {
+	for _, w := range cfg.LooseSecretFiles() {
+		s.log.Warn("secret file permissions too open", "problem", w)
+	}
+	// The connections log through the logger they were made with.
+	relog := !reflect.DeepEqual(old.Log, cfg.Log)
+	if relog || !reflect.DeepEqual(old.AD, cfg.AD) {
 		if s.gc != nil {
 			s.gc.Close()
 		}
@@ -58,9 +63,11 @@ func (s *session) reload(cfgPath, running string) {
 			s.dc.Close()
 		}
 		s.dc, s.gc = nil, nil
-		s.resolver = nil // cached DNs may be of another forest or account's view
+		if !reflect.DeepEqual(old.AD, cfg.AD) {
+			s.resolver = nil // cached DNs may be of another forest or account's view
+		}
 	}
-	if !reflect.DeepEqual(*old.Entra, *cfg.Entra) {
+	if relog || !reflect.DeepEqual(*old.Entra, *cfg.Entra) {
 		s.src = nil
 	}
 	s.log.Info("configuration reloaded", "file", cfgPath)

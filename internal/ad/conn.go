@@ -48,6 +48,9 @@ type Conn struct {
 	baseOnce sync.Once
 	base     string
 	baseErr  error
+
+	// bind spaces out binds after the DC rejected the password.
+	bind bindGuard
 }
 
 // Dial connects to the domain controller in cfg.URL, verifies its certificate
@@ -131,8 +134,9 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 		port := map[[2]bool]string{{false, false}: "389", {false, true}: "636", {true, false}: "3268", {true, true}: "3269"}[[2]bool{gc, u.Scheme == "ldaps"}]
 		host = net.JoinHostPort(u.Hostname(), port)
 	}
-	password, err := cfg.Password.Value("ad.password")
-	if err != nil {
+	// Read now so a missing secret fails at once; each bind reads it again,
+	// so a password rotated in its file or variable needs no restart.
+	if _, err := cfg.Password.Value("ad.password"); err != nil {
 		return nil, err
 	}
 	timeout := time.Duration(cfg.Timeout)
@@ -155,6 +159,15 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 	}
 	ldaps := u.Scheme == "ldaps"
 	c.connect = func(ctx context.Context) (*ldap.Conn, error) {
+		// During a backoff the DC is not asked: each rejected bind counts
+		// towards the account's lockout threshold.
+		if err := c.bind.wait(); err != nil {
+			return nil, err
+		}
+		password, err := cfg.Password.Value("ad.password")
+		if err != nil {
+			return nil, err
+		}
 		l, err := connect(ctx, cfg, rawURL, host, ldaps, tc, timeout)
 		if err != nil {
 			return nil, err
@@ -165,8 +178,20 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 		})
 		if err != nil {
 			l.Close()
-			return nil, opErr("bind as", cfg.BindDN, err)
+			err = opErr("bind as", cfg.BindDN, err)
+			// Dial (c.l not set yet) returns the error to its caller, and
+			// the connection is never used: no backoff. A redial (c.l set;
+			// redial holds c.mu) fails inside some operation of a running
+			// connection: back off, and say so once.
+			if IsInvalidCredentials(err) && c.l != nil {
+				be := c.bind.rejected(cfg.BindDN, cfg.Password.Describe("ad.password"), err)
+				c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
+					"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
+				return nil, be
+			}
+			return nil, err
 		}
+		c.bind.succeeded()
 		return l, nil
 	}
 	if c.l, err = c.connect(ctx); err != nil {
@@ -278,8 +303,14 @@ func (c *Conn) current() (*ldap.Conn, uint64) {
 func (c *Conn) do(ctx context.Context, f func(l *ldap.Conn) error) error {
 	gen, broken, err := c.once(ctx, f)
 	if broken {
-		if rerr := c.redial(ctx, gen); rerr != nil {
+		var be *BindRejectedError
+		// A bind backoff was already logged when it started.
+		rerr := c.redial(ctx, gen)
+		if rerr != nil && !(errors.As(rerr, &be) && be.Waiting) {
 			c.log.Warn("reconnect to AD failed", "url", c.url, "err", rerr)
+		}
+		if be != nil {
+			return errors.Join(rerr, err) // the rejected password is why it keeps failing
 		}
 	}
 	return err
@@ -294,7 +325,7 @@ func (c *Conn) retry(ctx context.Context, f func(l *ldap.Conn) error) error {
 		return err
 	}
 	if rerr := c.redial(ctx, gen); rerr != nil {
-		return errors.Join(err, rerr)
+		return errors.Join(rerr, err) // cause first: why no new connection
 	}
 	c.log.Info("reconnected to AD; repeating the operation", "url", c.url, "after", err)
 	_, _, err = c.once(ctx, f)
@@ -359,4 +390,78 @@ func IsNetworkError(err error) bool {
 	var ne net.Error
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
+}
+
+// Bind backoff after the DC rejected the password (LDAP 49). Retrying once
+// per operation would send a wrong password many times a minute and lock the
+// account (Windows: after the domain's lockout threshold, often 5 to 10).
+// Variables so tests can shorten them.
+var (
+	bindBackoffMin = 30 * time.Second
+	bindBackoffMax = 15 * time.Minute
+)
+
+// BindRejectedError means the DC rejected the bind password: now, or (Waiting)
+// recently enough that writeback does not try again before RetryAt.
+type BindRejectedError struct {
+	BindDN  string
+	Secret  string // where the password comes from, e.g. "ad.password (file /etc/writeback/ad-password)"
+	RetryAt time.Time
+	Waiting bool  // no bind was attempted: the backoff from an earlier rejection is running
+	Err     error // the bind's *OpError (LDAP 49)
+}
+
+func (e *BindRejectedError) Error() string {
+	when := fmt.Sprintf("%s (in %s)", e.RetryAt.Format(time.TimeOnly), time.Until(e.RetryAt).Round(time.Second))
+	if e.Waiting {
+		return fmt.Sprintf("AD rejected the password of %s at the last bind; not binding again before %s so the account is not locked out: correct %s, it is read again then (%v)",
+			e.BindDN, when, e.Secret, e.Err)
+	}
+	return fmt.Sprintf("AD rejected the password of %s: correct %s; writeback reads it again and binds next at %s, waiting longer after each rejection so the account is not locked out (%v)",
+		e.BindDN, e.Secret, when, e.Err)
+}
+
+func (e *BindRejectedError) Unwrap() error { return e.Err }
+
+// bindGuard is the backoff state of one connection's binds: exponential from
+// bindBackoffMin, doubling to bindBackoffMax, reset by a successful bind.
+type bindGuard struct {
+	mu    sync.Mutex
+	delay time.Duration // 0: the last bind succeeded (or none was made)
+	last  *BindRejectedError
+}
+
+// wait returns the last rejection, marked Waiting, while its backoff runs.
+func (g *bindGuard) wait() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.last == nil || !time.Now().Before(g.last.RetryAt) {
+		return nil
+	}
+	e := *g.last
+	e.Waiting = true
+	return &e
+}
+
+func (g *bindGuard) rejected(bindDN, secret string, err error) *BindRejectedError {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.delay = nextBindBackoff(g.delay)
+	g.last = &BindRejectedError{BindDN: bindDN, Secret: secret, RetryAt: time.Now().Add(g.delay), Err: err}
+	e := *g.last
+	return &e
+}
+
+func (g *bindGuard) succeeded() {
+	g.mu.Lock()
+	g.delay, g.last = 0, nil
+	g.mu.Unlock()
+}
+
+// nextBindBackoff is the wait after another rejection, given the last wait.
+func nextBindBackoff(prev time.Duration) time.Duration {
+	if prev <= 0 {
+		return bindBackoffMin
+	}
+	return min(2*prev, bindBackoffMax)
 }

@@ -1,9 +1,30 @@
 package ad
 
+import "time"
+
 // SetMemberIDRange sets how many extended-DN member values one request asks
 // for, and returns the function that restores it.
 func SetMemberIDRange(n int) (restore func()) {
 	old := memberIDRange
 	memberIDRange = n
 	return func() { memberIDRange = old }
+}
+
+// SetBindBackoff sets the bind backoff bounds and returns the function that
+// restores them.
+func SetBindBackoff(lo, hi time.Duration) (restore func()) {
+	oldLo, oldHi := bindBackoffMin, bindBackoffMax
+	bindBackoffMin, bindBackoffMax = lo, hi
+	return func() { bindBackoffMin, bindBackoffMax = oldLo, oldHi }
+}
+
+// NextBindBackoff exposes the backoff sequence.
+func NextBindBackoff(prev time.Duration) time.Duration { return nextBindBackoff(prev) }
+
+// DropConnection closes the live connection as a DC restart would, so the
+// next operation redials.
+func (c *Conn) DropConnection() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.l.Close()
 }

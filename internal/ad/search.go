@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -35,7 +36,7 @@ func (c *Conn) Searches() int64 { return c.searches.Load() }
 func (c *Conn) search(ctx context.Context, base string, scope Scope, filter string, attrs []string, ctls []ldap.Control, fn func(*ldap.Entry) error) error {
 	c.searches.Add(1)
 	paging := ldap.NewControlPaging(uint32(c.pageSize))
-	what := fmt.Sprintf("search %s under", filter)
+	what := fmt.Sprintf("search %s under", shortFilter(filter))
 	for {
 		req := ldap.NewSearchRequest(base, int(scope), ldap.NeverDerefAliases, 0, 0, false, filter, attrs, append([]ldap.Control{paging}, ctls...))
 		var res *ldap.SearchResult
@@ -274,4 +275,22 @@ func parseRange(name string) (attr string, low, high int, ok bool) {
 		return attr, l, h, true
 	}
 	return attr, 0, 0, false
+}
+
+// maxFilterInError is how much of a filter an error message shows. A lookup
+// of 100 anchors or SIDs builds a filter of several thousand characters,
+// which made each failed round one 7,844-character log line.
+const maxFilterInError = 200
+
+// shortFilter is filter for error messages: cut to maxFilterInError
+// characters, saying how long it was.
+func shortFilter(filter string) string {
+	if len(filter) <= maxFilterInError {
+		return filter
+	}
+	cut := maxFilterInError
+	for cut > 0 && !utf8.RuneStart(filter[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d characters)", filter[:cut], len(filter))
 }

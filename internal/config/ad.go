@@ -71,7 +71,9 @@ func (a *AD) validate() []error {
 	if a.BindDN == "" {
 		errs = append(errs, fmt.Errorf("ad.bindDN is required (a DN, user@domain, or DOMAIN\\user)"))
 	}
-	if !a.Password.IsSet() {
+	if err := a.Password.check("ad.password"); err != nil {
+		errs = append(errs, err)
+	} else if !a.Password.IsSet() {
 		errs = append(errs, fmt.Errorf("ad.password: set ad.password.file or ad.password.env"))
 	}
 	if a.PageSize < 1 || a.PageSize > 100000 {

@@ -37,6 +37,98 @@ type Config struct {
 type Secret struct {
 	File string `yaml:"file,omitempty"` // path of a file holding the secret (trailing newline trimmed)
 	Env  string `yaml:"env,omitempty"`  // name of an environment variable holding the secret
+
+	// inlineLine is the line of a value written inline (0: none). The value
+	// itself is dropped at once: it must not reach any message.
+	inlineLine int
+}
+
+// UnmarshalYAML accepts {file: ...} or {env: ...}. A plain value is a
+// secret written into the config: it is not kept and not echoed (yaml's own
+// error would quote its first characters); validate reports it with the
+// field's name.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!null" {
+			s.inlineLine = n.Line
+		}
+		return nil
+	case yaml.MappingNode:
+	default:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a secret is a mapping with file: or env:", n.Line)}}
+	}
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *string
+		switch k.Value {
+		case "file":
+			dst = &s.File
+		case "env":
+			dst = &s.Env
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in a secret (want file or env)", k.Line, k.Value))
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Sprintf("line %d: %s: want a string", v.Line, k.Value))
+			continue
+		}
+		*dst = v.Value
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+// check reports an inline secret, naming the field; nil otherwise.
+func (s Secret) check(what string) error {
+	if s.inlineLine == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s (line %d): secrets are not accepted inline, and the value is not shown; put it in a file readable only by writeback (%s: {file: /etc/writeback/secret}, chmod 600) or an environment variable (%s: {env: NAME})",
+		what, s.inlineLine, what, what)
+}
+
+// SecretFile is one secret file of the configuration.
+type SecretFile struct {
+	Field string // "ad.password"
+	Path  string
+}
+
+// SecretFiles lists the secret files the configuration reads, for
+// permission checks.
+func (c *Config) SecretFiles() []SecretFile {
+	var out []SecretFile
+	add := func(field, path string) {
+		if path != "" {
+			out = append(out, SecretFile{field, path})
+		}
+	}
+	add("ad.password.file", c.AD.Password.File)
+	if c.Entra != nil {
+		add("entra.credential.secret.file", c.Entra.Credential.Secret.File)
+		add("entra.credential.certificateFile", c.Entra.Credential.CertificateFile)
+		add("entra.credential.certificatePassword.file", c.Entra.Credential.CertificatePassword.File)
+	}
+	return out
+}
+
+// LooseSecretFiles returns a warning for each secret file that group or
+// others may read or write, saying what to do.
+func (c *Config) LooseSecretFiles() []string {
+	var out []string
+	for _, f := range c.SecretFiles() {
+		fi, err := os.Stat(f.Path)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s has mode %04o: other users can read or change the secret; run chmod 600 %s (owned by the account writeback runs as)",
+			f.Field, f.Path, fi.Mode().Perm(), f.Path))
+	}
+	return out
 }
 
 // IsSet reports whether the secret references anything.
@@ -94,14 +186,28 @@ func Parse(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
+	// Type errors (a word where a number belongs, unknown fields) do not stop
+	// decoding: yaml collects them all, and validation runs as well, so one
+	// run reports every problem.
+	var errs []error
 	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		switch {
+		case errors.Is(err, io.EOF):
 			return nil, errors.New("empty configuration (run 'writeback init' for a commented example)")
+		case errors.As(err, &te):
+			for _, e := range te.Errors {
+				errs = append(errs, errors.New(e))
+			}
+		default:
+			return nil, err
 		}
-		return nil, err
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -134,4 +240,16 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Sync.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	return errors.Join(errs...)
+}
+
+// Describe names the secret and where it comes from, for logs and errors; it
+// never includes the value.
+func (s Secret) Describe(what string) string {
+	switch {
+	case s.File != "":
+		return what + " (file " + s.File + ")"
+	case s.Env != "":
+		return what + " (environment variable " + s.Env + ")"
+	}
+	return what
 }

@@ -60,9 +60,19 @@ func (e *Entra) validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("entra.cloud %q: want public, usgov or china", e.Cloud))
 	}
+	for _, sc := range []struct {
+		what string
+		s    Secret
+	}{{"entra.credential.secret", e.Credential.Secret}, {"entra.credential.certificatePassword", e.Credential.CertificatePassword}} {
+		if err := sc.s.check(sc.what); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	switch e.Credential.Kind {
 	case "secret":
-		if !e.Credential.Secret.IsSet() {
+		if e.Credential.Secret.inlineLine != 0 {
+			// reported above
+		} else if !e.Credential.Secret.IsSet() {
 			errs = append(errs, fmt.Errorf("entra.credential.secret: set file or env for kind secret"))
 		}
 	case "certificate":

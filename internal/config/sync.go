@@ -284,20 +284,6 @@ func (l *Log) validate() []error {
 // Duration is a time.Duration written as "15s", "24h" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses Go duration syntax.
-func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
-	var s string
-	if err := unmarshal(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: %w (e.g. 15s, 5m, 24h)", s, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // MarshalYAML writes Go duration syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 

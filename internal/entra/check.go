@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -29,6 +30,10 @@ func (c *Client) Check(ctx context.Context) []CheckStep {
 		err := c.get(ctx, s.url, nil, &p)
 		if i == 0 {
 			// The first request acquires the token; report that separately.
+			var te *TransportError
+			if errors.As(err, &te) {
+				return append(out, CheckStep{Name: "token", Err: err, Fix: te.Fix})
+			}
 			if err != nil && authError(err) {
 				return append(out, CheckStep{Name: "token", Err: err,
 					Fix: "check entra.tenantId, entra.clientId, entra.cloud and the credential (a secret's value, not its ID)"})

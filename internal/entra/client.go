@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -49,6 +50,8 @@ var microsoftAuthorityHosts = map[string]bool{
 // Client reads Microsoft Graph. It is safe for concurrent use.
 type Client struct {
 	pl       runtime.Pipeline
+	rot      *rotatingCredential // nil for a credential given with WithCredential or without a secret
+	tr       *classifyingTransport
 	base     string // https://graph.microsoft.com/v1.0
 	log      *slog.Logger
 	sem      chan struct{}
@@ -125,10 +128,11 @@ func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
-	transport, err := newTransport(cfg.CAFile)
+	hc, err := newHTTPClient(cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
+	transport := &classifyingTransport{hc: hc, log: o.log}
 	copts := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.AuthorityHost, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}},
 		Transport: transport,
@@ -136,16 +140,19 @@ func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error)
 	}
 	cred := o.cred
 	if cred == nil {
-		cred, err = newCredential(cfg, ep, copts)
+		cred, err = newCredential(cfg, ep, copts, o.log)
 		if err != nil {
 			return nil, err
 		}
 	}
+	rot, _ := cred.(*rotatingCredential)
 	conc := cfg.Concurrency
 	if conc < 1 {
 		conc = 4
 	}
 	c := &Client{
+		rot:      rot,
+		tr:       transport,
 		base:     strings.TrimRight(ep.GraphURL, "/") + "/v1.0",
 		log:      o.log,
 		sem:      make(chan struct{}, conc),
@@ -189,9 +196,9 @@ func endpoints(cfg config.Entra) (Endpoints, error) {
 	return ep, nil
 }
 
-// newTransport is the one HTTP client for both the token endpoint and Graph,
+// newHTTPClient is the one HTTP client for both the token endpoint and Graph,
 // trusting the system roots plus caFile.
-func newTransport(caFile string) (*http.Client, error) {
+func newHTTPClient(caFile string) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -212,7 +219,7 @@ func newTransport(caFile string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions) (azcore.TokenCredential, error) {
+func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, log *slog.Logger) (azcore.TokenCredential, error) {
 	host := ""
 	if u, err := url.Parse(ep.AuthorityHost); err == nil {
 		host = strings.ToLower(u.Hostname())
@@ -227,58 +234,98 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions) (
 	cr := cfg.Credential
 	switch cr.Kind {
 	case "", "secret":
-		secret, err := cr.Secret.Value("entra.credential.secret")
+		// Read once now so a missing or empty secret fails at start, not at
+		// the first token request.
+		if _, err := cr.Secret.Value("entra.credential.secret"); err != nil {
+			return nil, err
+		}
+		return &rotatingCredential{what: cr.Secret.Describe("entra.credential.secret"), log: log,
+			read: func() ([]byte, error) {
+				v, err := cr.Secret.Value("entra.credential.secret")
+				return []byte(v), err
+			},
+			build: func(secret []byte) (azcore.TokenCredential, error) {
+				c, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, string(secret),
+					&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery})
+				if err != nil {
+					return nil, fmt.Errorf("entra client secret credential: %w", err)
+				}
+				return c, nil
+			}}, nil
+	case "certificate":
+		read := func() ([]byte, error) {
+			data, err := os.ReadFile(cr.CertificateFile)
+			if err != nil {
+				return nil, fmt.Errorf("entra.credential.certificateFile: %w", err)
+			}
+			if cr.CertificatePassword.IsSet() {
+				p, err := cr.CertificatePassword.Value("entra.credential.certificatePassword")
+				if err != nil {
+					return nil, err
+				}
+				// The password follows the file after a NUL; build splits
+				// at the last NUL (a password read from a file or variable
+				// holds none), so the digest covers both.
+				data = append(append(data, 0), p...)
+			}
+			return data, nil
+		}
+		build := func(m []byte) (azcore.TokenCredential, error) {
+			data, pw := m, []byte(nil)
+			if cr.CertificatePassword.IsSet() {
+				i := bytes.LastIndexByte(m, 0)
+				data, pw = m[:i], m[i+1:]
+			}
+			certs, key, err := azidentity.ParseCertificates(data, pw)
+			if err != nil {
+				return nil, fmt.Errorf("entra.credential.certificateFile %s: %w (want PEM or PKCS#12 with the certificate and its private key)", cr.CertificateFile, err)
+			}
+			c, err := azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, certs, key,
+				&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery, SendCertificateChain: true})
+			if err != nil {
+				return nil, fmt.Errorf("entra certificate credential: %w", err)
+			}
+			return c, nil
+		}
+		// Build once now so a bad certificate file fails at start.
+		m, err := read()
 		if err != nil {
 			return nil, err
 		}
-		c, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, secret,
-			&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery})
-		if err != nil {
-			return nil, fmt.Errorf("entra client secret credential: %w", err)
+		if _, err := build(m); err != nil {
+			return nil, err
 		}
-		return c, nil
-	case "certificate":
-		data, err := os.ReadFile(cr.CertificateFile)
-		if err != nil {
-			return nil, fmt.Errorf("entra.credential.certificateFile: %w", err)
-		}
-		var pw []byte
-		if cr.CertificatePassword.IsSet() {
-			p, err := cr.CertificatePassword.Value("entra.credential.certificatePassword")
-			if err != nil {
-				return nil, err
+		return &rotatingCredential{what: "entra.credential.certificateFile " + cr.CertificateFile, log: log, read: read, build: build}, nil
+	case "managedIdentity", "workloadIdentity":
+		// No secret of ours to re-read (the workload identity credential
+		// reads its token file itself), but wrapped all the same so that a
+		// token Graph rejected is replaced by a fresh one.
+		build := func([]byte) (azcore.TokenCredential, error) {
+			if cr.Kind == "managedIdentity" {
+				o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: copts}
+				if cfg.ClientID != "" {
+					o.ID = azidentity.ClientID(cfg.ClientID)
+				}
+				c, err := azidentity.NewManagedIdentityCredential(o)
+				if err != nil {
+					return nil, fmt.Errorf("entra managed identity credential: %w", err)
+				}
+				return c, nil
 			}
-			pw = []byte(p)
+			c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+				ClientOptions: copts, ClientID: cfg.ClientID, TenantID: cfg.TenantID,
+				TokenFilePath: cr.TokenFile, DisableInstanceDiscovery: noDiscovery,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("entra workload identity credential: %w (set entra.credential.tokenFile or AZURE_FEDERATED_TOKEN_FILE)", err)
+			}
+			return c, nil
 		}
-		certs, key, err := azidentity.ParseCertificates(data, pw)
-		if err != nil {
-			return nil, fmt.Errorf("entra.credential.certificateFile %s: %w (want PEM or PKCS#12 with the certificate and its private key)", cr.CertificateFile, err)
+		if _, err := build(nil); err != nil {
+			return nil, err
 		}
-		c, err := azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, certs, key,
-			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery, SendCertificateChain: true})
-		if err != nil {
-			return nil, fmt.Errorf("entra certificate credential: %w", err)
-		}
-		return c, nil
-	case "managedIdentity":
-		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: copts}
-		if cfg.ClientID != "" {
-			o.ID = azidentity.ClientID(cfg.ClientID)
-		}
-		c, err := azidentity.NewManagedIdentityCredential(o)
-		if err != nil {
-			return nil, fmt.Errorf("entra managed identity credential: %w", err)
-		}
-		return c, nil
-	case "workloadIdentity":
-		c, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: copts, ClientID: cfg.ClientID, TenantID: cfg.TenantID,
-			TokenFilePath: cr.TokenFile, DisableInstanceDiscovery: noDiscovery,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("entra workload identity credential: %w (set entra.credential.tokenFile or AZURE_FEDERATED_TOKEN_FILE)", err)
-		}
-		return c, nil
+		return &rotatingCredential{what: "entra.credential (" + cr.Kind + ")", log: log, build: build,
+			read: func() ([]byte, error) { return nil, nil }}, nil
 	}
 	return nil, fmt.Errorf("entra.credential.kind %q: want secret, certificate, managedIdentity or workloadIdentity", cr.Kind)
 }
@@ -323,10 +370,13 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 	defer func() { <-c.sem }()
 	before := c.attempts.Load()
 	var resp *http.Response
-	// One extra round trip for a 401: the bearer policy has then dropped its
-	// token, and MSAL refuses a cached token that expires within 5 minutes,
-	// so the retry carries a fresh token. This covers a token that expired
-	// between acquisition and arrival (clock skew, a slow or throttled request).
+	// One extra round trip for a 401. The bearer policy has then dropped its
+	// token, but the credential's cache (MSAL) would hand the same token out
+	// again until its last 5 minutes, so the credential is rebuilt first: the
+	// retry carries a token fresh from the token endpoint. This covers a
+	// revoked token, one from before an emulator restart and one that expired
+	// in flight. (A CAE claims challenge is answered inside the bearer policy
+	// with a token requested with the claims, which also bypasses the cache.)
 	for try := 0; ; try++ {
 		req, err := runtime.NewRequest(ctx, method, rawURL)
 		if err != nil {
@@ -345,15 +395,15 @@ func (c *Client) do(ctx context.Context, method, rawURL string, header http.Head
 		}
 		resp, err = c.pl.Do(req)
 		if err != nil {
-			if authError(err) {
-				return fmt.Errorf("%s %s: acquire an access token (check entra.tenantId, entra.clientId and entra.credential): %w", method, shortURL(rawURL), err)
-			}
-			return fmt.Errorf("%s %s: %w", method, shortURL(rawURL), err)
+			return c.requestError(method, rawURL, err)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			c.log.Debug("graph rejected the access token; retrying with a new one", "url", shortURL(rawURL))
+			if c.rot != nil {
+				c.rot.forget()
+			}
+			c.log.Info("Graph rejected the access token; retrying with a new one", "url", shortURL(rawURL))
 			continue
 		}
 		break
@@ -418,6 +468,36 @@ func shortURL(raw string) string {
 	}
 	return s
 }
+
+// requestError wraps a failed request. A permanent network error (an
+// untrusted certificate, an unknown host) is named first: it is the root
+// cause, and the layers azidentity and MSAL add around it would bury it.
+func (c *Client) requestError(method, rawURL string, err error) error {
+	var te *TransportError
+	// azidentity flattens token endpoint errors to text, so a permanent
+	// error from that side is recognised by the transport's record of it.
+	if errors.As(err, &te) || c.tr.recent(err, &te) {
+		return &causeFirst{cause: te, op: method + " " + shortURL(rawURL), err: err}
+	}
+	if authError(err) {
+		return fmt.Errorf("%s %s: acquire an access token (check entra.tenantId, entra.clientId and entra.credential): %w", method, shortURL(rawURL), err)
+	}
+	return fmt.Errorf("%s %s: %w", method, shortURL(rawURL), err)
+}
+
+// causeFirst prints the root cause, then the request it failed; it unwraps
+// to the cause and the whole chain, so errors.As finds both the
+// *TransportError and azidentity's error types.
+type causeFirst struct {
+	cause *TransportError
+	op    string
+	err   error
+}
+
+func (e *causeFirst) Error() string {
+	return "cannot reach Entra: " + e.cause.Error() + " [" + e.op + "]"
+}
+func (e *causeFirst) Unwrap() []error { return []error{e.cause, e.err} }
 
 // authError reports whether err came from acquiring a token, for callers that
 // want to tell a credential problem from a Graph one.

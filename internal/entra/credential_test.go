@@ -65,6 +65,11 @@ func TestOtherCredentialKinds(t *testing.T) {
 			if _, err := c.Group(context.Background(), "g-eng"); err != nil {
 				t.Fatalf("read a group with a %s credential: %v", tc.name, err)
 			}
+			// A revoked token is replaced for these kinds too.
+			env.Server.RevokeTokens()
+			if _, err := c.Group(context.Background(), "g-eng"); err != nil {
+				t.Fatalf("read a group with a %s credential after the token was revoked: %v", tc.name, err)
+			}
 		})
 	}
 }

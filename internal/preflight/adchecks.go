@@ -17,21 +17,23 @@ import (
 
 // AD check names, for Needs.
 const (
-	CheckSecret    = "ad.password"
-	CheckConnect   = "ad.connect"
-	CheckTLS       = "ad.tls"
-	CheckBind      = "ad.bind"
-	CheckSchema    = "ad.schema"
-	CheckGC        = "ad.gc"
-	CheckGCAttr    = "ad.gc-attribute"
-	CheckTargetOU  = "ad.target-ou"
-	CheckWrite     = "ad.write-probe"
-	dialErrorValue = "ad.dial-error"
+	CheckSecretFiles = "secret-files"
+	CheckSecret      = "ad.password"
+	CheckConnect     = "ad.connect"
+	CheckTLS         = "ad.tls"
+	CheckBind        = "ad.bind"
+	CheckSchema      = "ad.schema"
+	CheckGC          = "ad.gc"
+	CheckGCAttr      = "ad.gc-attribute"
+	CheckTargetOU    = "ad.target-ou"
+	CheckWrite       = "ad.write-probe"
+	dialErrorValue   = "ad.dial-error"
 )
 
 // ADChecks are the Active Directory checks, in the order they depend on each other.
 func ADChecks() []Check {
 	return []Check{
+		{Name: CheckSecretFiles, Run: checkSecretFiles},
 		{Name: CheckSecret, Run: checkSecret},
 		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
 		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
@@ -42,6 +44,19 @@ func ADChecks() []Check {
 		{Name: CheckTargetOU, Needs: []string{CheckBind}, Run: checkTargetOU},
 		{Name: CheckWrite, Needs: []string{CheckTargetOU}, Run: checkWrite},
 	}
+}
+
+// checkSecretFiles warns about secret files other users can read or write
+// (the AD password, the Entra client secret, certificate or its password).
+func checkSecretFiles(ctx context.Context, e *Env) Result {
+	files := e.Config.SecretFiles()
+	if len(files) == 0 {
+		return ok("no secret files (secrets come from environment variables)")
+	}
+	if w := e.Config.LooseSecretFiles(); len(w) > 0 {
+		return warn(strings.Join(w, "; "), "chmod 600 each file named, owned by the account writeback runs as")
+	}
+	return ok(fmt.Sprintf("%d secret files readable by their owner only", len(files)))
 }
 
 func checkSecret(ctx context.Context, e *Env) Result {

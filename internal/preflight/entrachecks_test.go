@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
@@ -51,5 +52,21 @@ func TestEntraChecks(t *testing.T) {
 	rs = runEntra(t, down)
 	if rs[preflight.CheckEntraToken].Status != preflight.Fail {
 		t.Errorf("token endpoint down: %+v", rs[preflight.CheckEntraToken])
+	}
+
+	// A wrong CA file fails the token check in seconds with the cause and
+	// the fix (the Graph client's own retry budget took two minutes).
+	env.Server.SetFaults(emulator.Faults{})
+	dir := t.TempDir()
+	if _, err := emulator.LoadOrCreateCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	wrongCA := env.Config
+	wrongCA.CAFile = filepath.Join(dir, "ca.pem")
+	start := time.Now()
+	rs = runEntra(t, wrongCA)
+	want(t, rs, preflight.CheckEntraToken, preflight.Fail, "x509", "entra.caFile")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("wrong CA: checks took %s, want < 5s", took)
 	}
 }

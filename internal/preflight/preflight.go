@@ -20,6 +20,8 @@ const (
 	OK   Status = "ok"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Warn passed but needs attention; it does not fail the run.
+	Warn Status = "warn"
 )
 
 // Result is the outcome of one check.
@@ -90,7 +92,7 @@ func Run(ctx context.Context, e *Env, checks []Check, report func(Result)) []Res
 		r.Name = c.Name
 		r.Duration = time.Since(start)
 		r.Millis = r.Duration.Milliseconds()
-		passed[c.Name] = r.Status == OK
+		passed[c.Name] = r.Status == OK || r.Status == Warn
 		out = append(out, r)
 		if report != nil {
 			report(r)
@@ -112,5 +114,7 @@ func Failed(rs []Result) bool {
 func ok(detail string) Result { return Result{Status: OK, Detail: detail} }
 
 func fail(detail, fix string) Result { return Result{Status: Fail, Detail: detail, Fix: fix} }
+
+func warn(detail, fix string) Result { return Result{Status: Warn, Detail: detail, Fix: fix} }
 
 func skip(detail string) Result { return Result{Status: Skip, Detail: detail} }

@@ -49,6 +49,7 @@ type Stats struct {
 	SizeLimitErrors int
 	Modifies, Adds  int
 	Binds           int // successful binds
+	BindFailures    int // binds rejected with invalidCredentials (49)
 }
 
 // Server is a running test LDAP server.
@@ -290,6 +291,9 @@ func (s *Server) handle(c net.Conn) {
 			r := result{}
 			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password {
 				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"}
+				s.mu.Lock()
+				s.stats.BindFailures++
+				s.mu.Unlock()
 			} else {
 				bound = true
 				s.mu.Lock()
