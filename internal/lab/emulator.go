@@ -32,11 +32,11 @@ const EmulatorPort = 8443
 func (o Options) EmulatorDir() string { return filepath.Join(o.InstanceDir(), "emulator") }
 
 // emulatorAddr is always on 127.0.0.1, the address the emulator's server
-// certificate names; an instance on 127.0.0.N gets port 8443+N-1 instead.
+// certificate names; an instance on 127.0.M.N gets port 8443+256M+N-1 instead.
 func (o Options) emulatorAddr() string {
 	port := EmulatorPort
-	if ip := net.ParseIP(o.Addr).To4(); ip != nil && ip[0] == 127 && ip[3] > 1 {
-		port += int(ip[3]) - 1
+	if ip := net.ParseIP(o.Addr).To4(); ip != nil && ip[0] == 127 && (ip[2] > 0 || ip[3] > 1) {
+		port += int(ip[2])*256 + int(ip[3]) - 1
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }

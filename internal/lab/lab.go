@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,9 +61,21 @@ type Options struct {
 // Default is the main lab instance.
 func Default() Options { return Options{} }
 
-// NoSchema is a second lab on 127.0.0.2 (same ports) whose schema lacks
-// msDS-ExternalDirectoryObjectId, for testing what check reports then.
-func NoSchema() Options { return Options{Instance: "noschema", Addr: "127.0.0.2", NoSchema: true} }
+// NoSchema is a second lab (same ports) whose schema lacks
+// msDS-ExternalDirectoryObjectId, for testing what check reports then. It
+// listens on 127.0.0.2 beside the default lab, and on 127.0.1.N beside a lab
+// on 127.0.0.N (WRITEBACK_LAB_ADDR): two labs' tests never share an address.
+func NoSchema() Options {
+	return Options{Instance: "noschema", Addr: noSchemaAddr(os.Getenv("WRITEBACK_LAB_ADDR")), NoSchema: true}
+}
+
+func noSchemaAddr(main string) string {
+	ip := net.ParseIP(main).To4()
+	if ip == nil || ip[0] != 127 || (ip[1] == 0 && ip[2] == 0 && ip[3] <= 1) {
+		return "127.0.0.2"
+	}
+	return net.IPv4(127, ip[1], ip[2]+1, ip[3]).String()
+}
 
 func (o Options) withDefaults() Options {
 	if o.Dir == "" {
