@@ -86,19 +86,27 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 	db, err := state.OpenReadOnly(path, 2*time.Second)
 	if errors.Is(err, state.ErrNoState) {
 		// Nothing to show is an answer, not a failure.
+		// For status, no round at all is something an operator must see.
 		switch {
 		case q.JSON && q.Cmd == "status":
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(statusReport{State: path, Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}})
+			if err := enc.Encode(statusReport{State: path, Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{},
+				attention: attention{NeedsOperator: []string{"no successful round recorded"}}}); err != nil {
+				return err
+			}
+			return errNeedsOperator
 		case q.JSON:
 			return nil // no log lines
 		case q.Cmd == "log":
 			_, err := fmt.Fprintln(stdout, "No log entries.")
 			return err
 		}
-		_, err := fmt.Fprintf(stdout, "No state yet in %s: writeback has not run a round with this configuration.\n", path)
-		return err
+		if _, err := fmt.Fprintf(stdout, "No state yet in %s: writeback has not run a round with this configuration.\n", path); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "\nHealth: needs an operator: no successful round recorded")
+		return errNeedsOperator
 	}
 	if err != nil {
 		if state.IsBusy(err) && held {

@@ -268,6 +268,12 @@ func createUsersFrom(ctx context.Context, cfg config.AD, ou string, from, to int
 					"sAMAccountName":     {sam},
 					"userAccountControl": {"514"}, // disabled: no password needed
 				})
+				if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+					// Left by a run interrupted while creating the pool: the
+					// users in ou are not numbered without gaps, so one may
+					// already exist; it is read back below like the others.
+					err = nil
+				}
 				if err != nil {
 					errs <- err
 					return
