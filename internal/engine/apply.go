@@ -104,12 +104,13 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 	}
 	// Phases run one after the other (a group exists before members reference
-	// it); inside a phase every change belongs to a different group, so they
-	// run in parallel on the DC.
+	// it), and so do the steps of the rename phase (a group takes a DN after
+	// the group that had it moved away); inside a step every change belongs
+	// to a different group, so they run in parallel on the DC.
 	changes := p.Plan.Changes
 	for len(changes) > 0 && !res.Interrupted {
 		n := 1
-		for n < len(changes) && changes[n].Action.Phase() == changes[0].Action.Phase() {
+		for n < len(changes) && changes[n].Action.Phase() == changes[0].Action.Phase() && changes[n].Step == changes[0].Step {
 			n++
 		}
 		phase := changes[:n]
