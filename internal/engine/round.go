@@ -294,8 +294,8 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 		d.DN = dn
 		desired[id] = &d
-		if exists {
-			out.Owned[id] = act.DN
+		if exists && act.Protected == "" {
+			out.Owned[id] = act.DN // a protected group is never writeback's
 		}
 		if err := e.db.View(func(tx *state.Tx) error {
 			return tx.Members(id, func(mid, typ string) error {
@@ -601,7 +601,7 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(plan.Anchor(id)) + ")")
 		}
 		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: extra}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			if known != nil {
 				*known = appendKnown(*known, g)
 			}
@@ -645,7 +645,7 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 	go func() {
 		defer close(r.done)
 		var known []resolve.Known // reused: at L the members are 450,000
-		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: extra}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			known = appendKnown(known[:0], g)
 			e.resolver.Learn(known)
 			a := toActual(g)
@@ -714,7 +714,50 @@ func toActual(g ad.Group) plan.Actual {
 	for k, v := range g.Attrs {
 		a.Attrs[strings.ToLower(k)] = v
 	}
+	a.Protected = protectedReason(g)
 	return a
+}
+
+// protectionAttrs are read with every owned group to tell protected objects
+// (two small attributes on the search that reads the groups anyway).
+var protectionAttrs = []string{"isCriticalSystemObject", "adminCount"}
+
+func withProtection(extra []string) []string {
+	return append(slices.Clip(extra), protectionAttrs...)
+}
+
+// protectedReason says why g must never be modified, moved or deleted by
+// writeback whatever anchor it carries, or "": a critical system object, a
+// well-known RID (below 1000: Domain Admins 512, Administrators 544, ...),
+// adminCount=1 (protected by AdminSDHolder: it is, or was, privileged), or
+// an object under CN=Builtin. Writing the anchor attribute on such a group
+// must not hand it to the tenant (reliability review D2).
+func protectedReason(g ad.Group) string {
+	var why []string
+	if v := attrValue(g, "isCriticalSystemObject"); strings.EqualFold(v, "TRUE") {
+		why = append(why, "isCriticalSystemObject")
+	}
+	if i := strings.LastIndexByte(g.SID, '-'); i >= 0 {
+		if rid, err := strconv.ParseUint(g.SID[i+1:], 10, 32); err == nil && rid < 1000 {
+			why = append(why, "well-known RID "+strconv.FormatUint(rid, 10))
+		}
+	}
+	if v := attrValue(g, "adminCount"); v != "" && v != "0" {
+		why = append(why, "adminCount="+v)
+	}
+	if strings.Contains(plan.NormDN(g.DN), ",cn=builtin,dc=") {
+		why = append(why, "under CN=Builtin")
+	}
+	return strings.Join(why, ", ")
+}
+
+func attrValue(g ad.Group, name string) string {
+	for k, v := range g.Attrs {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // occupied fills in.Occupied with the holders of DNs the plan will create or
