@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// D2: Domain Admins given a cloud group's anchor is not renamed, retyped or
+// emptied, in an incremental and a full round, and the skip says why.
+func TestProtectedGroupUntouched(t *testing.T) {
+	eng, dir, _, db := newMemEngine(t)
+	ctx := context.Background()
+	daDN := "CN=Domain Admins,CN=Users,DC=test"
+	admin := "CN=Administrator,CN=Users,DC=test"
+	dir.groups[strings.ToLower(daDN)] = &ad.Group{DN: daDN, CN: "Domain Admins", Anchor: plan.Anchor(idA),
+		SID: "S-1-5-21-1-2-3-512", GroupType: -2147483646, Description: "Designated administrators of the domain",
+		Members: []string{admin}, USNChanged: 5,
+		Attrs: map[string][]string{"isCriticalSystemObject": {"TRUE"}, "adminCount": {"1"}}}
+	for _, o := range []RoundOptions{{}, {PlanOptions: PlanOptions{Full: true}}} {
+		res, err := eng.RunOnce(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var skip *plan.Collision
+		for i, c := range res.Planned.Plan.Collisions {
+			if c.GroupID == idA {
+				skip = &res.Planned.Plan.Collisions[i]
+			}
+		}
+		if skip == nil || skip.Kind != plan.SkipProtected || !strings.Contains(skip.Reason, "isCriticalSystemObject, well-known RID 512, adminCount=1") {
+			t.Errorf("full=%v: skip = %+v", o.Full, skip)
+		}
+	}
+	g := dir.groups[strings.ToLower(daDN)]
+	if g == nil || g.USNChanged != 5 || g.GroupType != -2147483646 || len(g.Members) != 1 || g.Members[0] != admin || g.DisplayName != "" {
+		t.Errorf("Domain Admins changed: %+v", g)
+	}
+	for _, g := range dir.groups {
+		if strings.EqualFold(g.Anchor, plan.Anchor(idA)) && g.DN != daDN {
+			t.Errorf("a second group with the anchor was created: %s", g.DN)
+		}
+	}
+	if st, _ := db.Status(idA); st.DN != "" || !st.QuarantinedUntil.IsZero() {
+		t.Errorf("protected group recorded as writeback's or quarantined: %+v", st)
+	}
+}
+
+// flakyDir is memDir whose writes fail with a network error once down.
+type flakyDir struct {
+	*memDir
+	down   atomic.Bool
+	writes atomic.Int64
+}
+
+var errNet = ldap.NewError(ldap.ErrorNetwork, errors.New("ldap: connection closed"))
+
+func (d *flakyDir) CreateGroup(ctx context.Context, dn string, a map[string][]string) error {
+	if d.writes.Add(1) > 1 {
+		d.down.Store(true) // the DC goes away after the first write
+	}
+	if d.down.Load() {
+		return &ad.OpError{Op: "create group", DN: dn, Err: errNet}
+	}
+	return d.memDir.CreateGroup(ctx, dn, a)
+}
+
+func (d *flakyDir) AddMembers(ctx context.Context, dn string, m []string) error {
+	if d.down.Load() {
+		return &ad.OpError{Op: "add members", DN: dn, Err: errNet}
+	}
+	return d.memDir.AddMembers(ctx, dn, m)
+}
+
+// D9: the DC going away mid-apply fails the round; no group is quarantined
+// and every group is still pending, so the round after the DC is back
+// converges at once.
+func TestDCOutageQuarantinesNobody(t *testing.T) {
+	mem := newMemDir()
+	mem.users[uGUID] = uDN
+	dir := &flakyDir{memDir: mem}
+	src := &memSource{groups: map[string]entra.Group{}}
+	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID}}
+	for _, id := range []string{idA, idB} {
+		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-1:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
+	}
+	cfg, err := config.Parse([]byte(`
+ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
+entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
+sync: {workers: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dir, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err == nil || !strings.Contains(err.Error(), "connection to the domain controller failed") {
+		t.Fatalf("round with the DC gone: err = %v", err)
+	}
+	if res.Applied == nil || res.Applied.Failed != 0 {
+		t.Errorf("applied = %+v", res.Applied)
+	}
+	for _, id := range []string{idA, idB} {
+		st, _ := db.Status(id)
+		if !st.QuarantinedUntil.IsZero() || st.Failures != 0 {
+			t.Errorf("group %s quarantined for the DC's outage: %+v", id, st)
+		}
+	}
+	// The first sync is a full round: it stays pending as a whole.
+	if pending, _ := db.Meta(metaFullPending); pending == "" {
+		t.Errorf("the full round is no longer pending after the outage")
+	}
+
+	// The DC is back: the next round converges.
+	dir.down.Store(false)
+	dir.writes.Store(-100)
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range mem.groups {
+		if len(g.Members) == 1 && g.Members[0] == uDN {
+			n++
+		}
+	}
+	if n != 2 || len(mem.groups) != 2 {
+		t.Errorf("after the DC is back: %d groups with their member, %d groups", n, len(mem.groups))
+	}
+}
+
+func TestConnectionLost(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&ad.OpError{Op: "add members", Err: errNet}, true},
+		{&ad.OpError{Op: "add members", Code: 52, Err: ldap.NewError(52, errors.New("unavailable"))}, true},
+		{&ad.OpError{Op: "add members", Code: 51, Err: ldap.NewError(51, errors.New("busy"))}, true},
+		{ldap.NewError(ldap.LDAPResultServerDown, errors.New("down")), true},
+		{context.DeadlineExceeded, true},
+		{&ad.OpError{Op: "create group", Code: 21, Err: ldap.NewError(21, errors.New("invalid syntax"))}, false},
+		{&ad.OpError{Op: "create group", Code: 68, Err: ldap.NewError(68, errors.New("exists"))}, false},
+	} {
+		if got := connectionLost(c.err); got != c.want {
+			t.Errorf("connectionLost(%v) = %v", c.err, got)
+		}
+	}
+}
