@@ -382,6 +382,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	timer.done("unprepared")
+	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
+		// The share of safety.deleteThreshold is of every group writeback
+		// owns, not of the few an incremental round read.
+		if in.Policy.Owned, err = e.ownedCount(); err != nil {
+			return nil, err
+		}
+	}
 	out.Plan = plan.Calculate(in)
 	timer.done("calculate")
 	for i, u := range out.Untouched {
@@ -396,6 +403,21 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	timer.report("plan phases", "full", full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil
+}
+
+// ownedCount is the number of groups the state records as writeback's.
+func (e *Engine) ownedCount() (int, error) {
+	n := 0
+	err := e.db.Statuses(func(s state.GroupStatus) error {
+		if s.DN != "" {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the groups writeback owns (for safety.deleteThreshold): %w", err)
+	}
+	return n, nil
 }
 
 // statuses returns a reader of group statuses: one scan of all statuses for a

@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -127,8 +128,16 @@ type Policy struct {
 	OnDelete     string // delete, move, convert, leave
 	OnOutOfScope string // delete, move, convert, leave
 	MoveTo       string // OU for move
-	// DeleteThreshold: more Delete changes than this blocks the plan (0 = no guard).
+	// DeleteThreshold: more Delete changes than this blocks the plan (0 = no
+	// count guard).
 	DeleteThreshold int
+	// DeletePercent: more Delete changes than this share of the owned groups
+	// (rounded up) blocks the plan too (0 = no share guard). The stricter of
+	// the two applies.
+	DeletePercent float64
+	// Owned is the number of groups writeback owns, the base of
+	// DeletePercent; 0 = the owned groups of the Input.
+	Owned int
 	// AllowDeletes lifts the threshold (apply --allow-deletes).
 	AllowDeletes bool
 	// DistributionGroupType is the groupType value for convert (universal distribution: 8).
@@ -640,23 +649,44 @@ func Calculate(in Input) *Plan {
 	})
 	sort.Slice(p.Collisions, func(i, j int) bool { return p.Collisions[i].GroupID < p.Collisions[j].GroupID })
 	p.Summary = Summarize(p)
-	ApplyThreshold(p, in.Policy)
+	pol := in.Policy
+	if pol.Owned == 0 {
+		pol.Owned = len(actual)
+	}
+	ApplyThreshold(p, pol)
 	return p
 }
 
 // ApplyThreshold marks the plan blocked when it deletes more groups than the
 // policy allows, as Cloud Sync's accidental-delete prevention does: the whole
 // round stops, nothing is written.
+//
+// The share is of the groups writeback owns, rounded up, so one deletion is
+// always allowed: at 5 %, 11 owned groups allow 1, 5,001 allow 251.
 func ApplyThreshold(p *Plan, pol Policy) {
-	if pol.DeleteThreshold <= 0 || pol.AllowDeletes {
+	if pol.AllowDeletes {
 		return
 	}
-	if n := p.Summary.Delete; n > pol.DeleteThreshold {
-		p.Blocked = true
-		p.BlockedReason = "delete threshold exceeded: the plan deletes " + itoa(n) +
-			" groups, safety.deleteThreshold is " + itoa(pol.DeleteThreshold) +
-			" (check the tenant; apply with --allow-deletes if the deletes are intended)"
+	n := p.Summary.Delete
+	var why string
+	switch {
+	case pol.DeleteThreshold > 0 && n > pol.DeleteThreshold:
+		why = "the plan deletes " + itoa(n) + " groups, more than " + itoa(pol.DeleteThreshold)
+	case pol.DeletePercent > 0 && pol.Owned > 0 && n > ShareLimit(pol.DeletePercent, pol.Owned):
+		why = "the plan deletes " + itoa(n) + " of the " + itoa(pol.Owned) + " groups writeback owns (" +
+			strconv.FormatFloat(100*float64(n)/float64(pol.Owned), 'f', 1, 64) + " %), more than " +
+			strconv.FormatFloat(pol.DeletePercent, 'f', -1, 64) + " % (" + itoa(ShareLimit(pol.DeletePercent, pol.Owned)) + ")"
+	default:
+		return
 	}
+	p.Blocked = true
+	p.BlockedReason = "delete threshold exceeded: " + why + " (safety.deleteThreshold); check the tenant " +
+		"(a tenant answering with fewer groups than it has looks like deletions); apply with --allow-deletes if the deletes are intended"
+}
+
+// ShareLimit is the most deletions percent % of owned allows, rounded up.
+func ShareLimit(percent float64, owned int) int {
+	return int(math.Ceil(percent*float64(owned)/100 - 1e-9)) // 5 % of 20 is 1, not 2
 }
 
 // Summarize counts the changes.

@@ -143,3 +143,56 @@ func TestCollisionMessagesSayWhatIsTrue(t *testing.T) {
 		t.Errorf("outside: changes %v, collisions %+v", brief(p), p.Collisions)
 	}
 }
+
+// F14: a tenant answering with 8 % fewer groups (401 of 5,001) is blocked by
+// the default share (5 %) although 401 is under the count (500); the
+// stricter of the two applies.
+func TestDeleteThresholdShare(t *testing.T) {
+	gone := func(n int) Input {
+		in := Input{Actual: map[string]Actual{}, Gone: map[string]GoneReason{}}
+		for i := range n {
+			id := "g" + itoa(i)
+			in.Actual[Anchor(id)] = actual(id, id)
+			in.Gone[id] = Deleted
+		}
+		return in
+	}
+	for _, tt := range []struct {
+		name    string
+		deletes int
+		pol     Policy
+		blocked bool
+	}{
+		{"F14: 401 of 5,001 at 500 or 5%", 401, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 5001}, true},
+		{"250 of 5,001 at 500 or 5%", 250, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 5001}, false},
+		{"251 of 5,001 at 500 or 5% (rounded up)", 251, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 5001}, false},
+		{"252 of 5,001 at 500 or 5%", 252, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 5001}, true},
+		{"401 of 5,001 at a count of 500 alone", 401, Policy{DeleteThreshold: 500, Owned: 5001}, false},
+		{"8 of 11 at 500 or 5%", 8, Policy{DeleteThreshold: 500, DeletePercent: 5}, true},
+		{"1 of 11 at 500 or 5%: one is always allowed", 1, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 11}, false},
+		{"600 of 100,000 at 500 or 5%: the count", 600, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 100000}, true},
+		{"F14 with --allow-deletes", 401, Policy{DeleteThreshold: 500, DeletePercent: 5, Owned: 5001, AllowDeletes: true}, false},
+	} {
+		in := gone(tt.deletes)
+		if tt.pol.Owned == 0 {
+			for i := tt.deletes; i < 11; i++ { // the rest of a tenant of 11
+				id := "k" + itoa(i)
+				in.Actual[Anchor(id)] = actual(id, id)
+			}
+		}
+		tt.pol.OnDelete = "delete"
+		in.Policy = tt.pol
+		p := Calculate(in)
+		if p.Blocked != tt.blocked {
+			t.Errorf("%s: blocked = %v (%s)", tt.name, p.Blocked, p.BlockedReason)
+		}
+	}
+	p := Calculate(func() Input {
+		in := gone(401)
+		in.Policy = Policy{OnDelete: "delete", DeleteThreshold: 500, DeletePercent: 5, Owned: 5001}
+		return in
+	}())
+	if want := "the plan deletes 401 of the 5001 groups writeback owns (8.0 %), more than 5 % (251)"; !strings.Contains(p.BlockedReason, want) {
+		t.Errorf("reason = %q, want it to contain %q", p.BlockedReason, want)
+	}
+}
