@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -90,30 +91,9 @@ func (d *flakyDir) AddMembers(ctx context.Context, dn string, m []string) error 
 // converges at once.
 func TestDCOutageQuarantinesNobody(t *testing.T) {
 	mem := newMemDir()
-	mem.users[uGUID] = uDN
 	dir := &flakyDir{memDir: mem}
-	src := &memSource{groups: map[string]entra.Group{}}
-	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID}}
-	for _, id := range []string{idA, idB} {
-		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-1:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
-	}
-	cfg, err := config.Parse([]byte(`
-ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
-entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
-sync: {workers: 1}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dir, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := memTenant(idA, idB)
+	eng, db := newEngineOn(t, dir, mem, src, "sync: {workers: 1}")
 	ctx := context.Background()
 	res, err := eng.RunOnce(ctx, RoundOptions{})
 	if err == nil || !strings.Contains(err.Error(), "connection to the domain controller failed") {
@@ -166,5 +146,69 @@ func TestConnectionLost(t *testing.T) {
 		if got := connectionLost(c.err); got != c.want {
 			t.Errorf("connectionLost(%v) = %v", c.err, got)
 		}
+	}
+}
+
+// memTenant is a tenant whose groups have the user alice as their member.
+func memTenant(ids ...string) *memSource {
+	src := &memSource{groups: map[string]entra.Group{}}
+	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID}}
+	for _, id := range ids {
+		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-4:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
+	}
+	return src
+}
+
+// newEngineOn is an engine on dc (mem, or a wrapper of it) with the default
+// configuration plus extraYAML.
+func newEngineOn(t *testing.T, dc Directory, mem *memDir, src *memSource, extraYAML string) (*Engine, *state.DB) {
+	t.Helper()
+	mem.users[uGUID] = uDN
+	cfg, err := config.Parse([]byte(`
+ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
+entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
+` + extraYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, db
+}
+
+// The share of the default threshold ("500 or 5%") is of every group
+// writeback owns, also in an incremental round that reads only the groups
+// it deletes: 2 of 40 (5 %) go, 3 of 40 are blocked.
+func TestDeleteShareCountsEveryOwnedGroup(t *testing.T) {
+	var ids []string
+	for i := range 40 {
+		ids = append(ids, fmt.Sprintf("aaaaaaaa-0000-0000-0000-%012d", i))
+	}
+	mem := newMemDir()
+	src := memTenant(ids...)
+	eng, _ := newEngineOn(t, mem, mem, src, "")
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups) != 40 {
+		t.Fatalf("first sync: %v, %d groups", err, len(mem.groups))
+	}
+	for _, id := range ids[:2] {
+		src.change(entra.Group{ID: id, Removed: &entra.Removed{Reason: "deleted"}})
+	}
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups) != 38 {
+		t.Fatalf("2 of 40 deleted: %v, %d groups left", err, len(mem.groups))
+	}
+	for _, id := range ids[2:5] {
+		src.change(entra.Group{ID: id, Removed: &entra.Removed{Reason: "deleted"}})
+	}
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if !errors.Is(err, ErrBlocked) || len(mem.groups) != 38 || !strings.Contains(res.Planned.Plan.BlockedReason, "3 of the 38 groups writeback owns") {
+		t.Fatalf("3 of 38: %v, %d groups left", err, len(mem.groups))
 	}
 }
