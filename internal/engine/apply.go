@@ -243,10 +243,15 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	}
 	if !res.Interrupted {
 		// A group blocked by a name collision stays pending: it is planned
-		// again next round, so renaming the foreign object unblocks it.
+		// again next round, so renaming the foreign object unblocks it (or
+		// removing the anchor from a protected group, moving a group back
+		// under sync.searchBase). A refused name is the cloud group's own:
+		// its next change in Entra marks it again, so idle rounds stay free.
 		colliding := map[string]bool{}
 		for _, c := range p.Plan.Collisions {
-			colliding[c.GroupID] = true
+			if c.Kind != plan.SkipRefused {
+				colliding[c.GroupID] = true
+			}
 		}
 		// A quarantined group was not planned: its mark (say, deleted in
 		// Entra) must survive until it is.

@@ -275,6 +275,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			continue
 		}
 		res, err := e.mapper.Map(mapping.Group{ID: id, Raw: g.Raw}, exists, unique)
+		var refused *mapping.RefusedError
+		if errors.As(err, &refused) {
+			// The group's own data, not a failure: reported every round,
+			// never quarantined, planned again when its name changes.
+			in.Skips = append(in.Skips, plan.Collision{GroupID: id, Name: g.DisplayName, DN: act.DN, Kind: plan.SkipRefused, Reason: refused.Reason})
+			continue
+		}
 		if err != nil {
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue

@@ -105,9 +105,18 @@ func WriteText(w io.Writer, p *Plan) error {
 		}
 	}
 	if len(p.Collisions) > 0 {
-		ew.printf("\nCollisions (nothing is written for these groups):\n")
+		ew.printf("\nCollisions and skipped groups (nothing is written for these groups):\n")
 		for _, c := range p.Collisions {
-			ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			switch {
+			case c.Kind == SkipProtected:
+				ew.printf("  ! group %s (%s) is skipped, protected %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			case c.Kind == SkipOutside:
+				ew.printf("  ! group %s (%s) is skipped, outside sync.searchBase %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			case c.Kind == SkipRefused:
+				ew.printf("  ! group %s (%s) is skipped, refused: %s\n", displayQuote(c.Name), c.GroupID, c.Reason)
+			default:
+				ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			}
 		}
 	}
 	if len(p.Left) > 0 {
