@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2"
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/expr"
 )
@@ -284,6 +285,57 @@ func (l *Log) validate() []error {
 		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", l.Level))
 	}
 	return errs
+}
+
+// searchBaseErrors refuses an ad.targetOU, or a constant
+// parentDistinguishedName mapping, outside sync.searchBase (or ad.baseDN):
+// writeback looks for its groups by anchor only there, so a group created
+// elsewhere is not found and would be created again at every change
+// (reliability review D3).
+func (c *Config) searchBaseErrors() []error {
+	base, name := c.Sync.SearchBase, "sync.searchBase"
+	if base == "" {
+		base, name = c.AD.BaseDN, "ad.baseDN"
+	}
+	if base == "" {
+		return nil // the domain: checked by writeback check against the DC
+	}
+	var errs []error
+	if ou := c.AD.TargetOU; ou != "" && !dnWithin(ou, base) {
+		errs = append(errs, fmt.Errorf("ad.targetOU %q is outside %s %q: writeback finds its groups only under %s, so each group created there would be created again; put ad.targetOU under it, or widen %s", ou, name, base, name, name))
+	}
+	for k, m := range c.Mappings.Attributes {
+		if !strings.EqualFold(k, "parentDistinguishedName") {
+			continue
+		}
+		if v, ok := constantString(m.Expression); ok && strings.Contains(v, "=") && !dnWithin(v, base) {
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s %q is outside %s %q: writeback finds its groups only under %s; map it under it, or widen %s", k, v, name, base, name, name))
+		}
+	}
+	return errs
+}
+
+// constantString is the value of an expression that is one string literal.
+func constantString(expr string) (string, bool) {
+	e := strings.TrimSpace(expr)
+	if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' || strings.Contains(e[1:len(e)-1], `"`) {
+		return "", false
+	}
+	return e[1 : len(e)-1], true
+}
+
+// dnWithin reports whether dn is base or under it (case-insensitive); an
+// unparsable DN is left to the other checks.
+func dnWithin(dn, base string) bool {
+	d, err := ldap.ParseDN(dn)
+	if err != nil {
+		return true
+	}
+	b, err := ldap.ParseDN(base)
+	if err != nil {
+		return true
+	}
+	return b.EqualFold(d) || b.AncestorOfFold(d)
 }
 
 // Threshold is safety.deleteThreshold: a count of groups, a percentage of the

@@ -87,3 +87,27 @@ func TestDeleteThreshold(t *testing.T) {
 		}
 	}
 }
+
+// D3: a targetOU or a constant parentDistinguishedName outside the search
+// base is refused at load; inside it is accepted.
+func TestTargetOutsideSearchBase(t *testing.T) {
+	base := `
+ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "%s"}
+sync: {searchBase: "OU=Writeback,DC=contoso,DC=test"}
+`
+	for _, tt := range []struct{ ou, mapping, want string }{
+		{"CN=Users,DC=contoso,DC=test", "", `ad.targetOU "CN=Users,DC=contoso,DC=test" is outside sync.searchBase`},
+		{"OU=Sub,OU=Writeback,DC=contoso,DC=test", `mappings: {attributes: {parentDistinguishedName: {expression: '"OU=Domain Controllers,DC=contoso,DC=test"'}}}`, "mappings.attributes.parentDistinguishedName \"OU=Domain Controllers,DC=contoso,DC=test\" is outside sync.searchBase"},
+		{"OU=Sub,ou=writeback,DC=Contoso,DC=test", "", ""},
+		{"OU=Writeback,DC=contoso,DC=test", `mappings: {attributes: {parentDistinguishedName: {expression: '"OU=x,OU=Writeback,DC=contoso,DC=test"'}}}`, ""},
+		{"OU=Writeback,DC=contoso,DC=test", `mappings: {attributes: {parentDistinguishedName: {expression: '[description]'}}}`, ""}, // checked per group at planning
+	} {
+		_, err := Parse([]byte(strings.Replace(base, "%s", tt.ou, 1) + tt.mapping))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s %s: %v", tt.ou, tt.mapping, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s %s: error = %v, want %q", tt.ou, tt.mapping, err, tt.want)
+		}
+	}
+}

@@ -299,6 +299,15 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
 		}
+		if !plan.Within(dn, e.base) {
+			// writeback finds its groups by anchor under the search base
+			// only: one created elsewhere would be created again at its
+			// next change (reliability review D3, P3).
+			in.Skips = append(in.Skips, plan.Collision{GroupID: id, Name: g.DisplayName, DN: dn, Kind: plan.SkipOutside,
+				Reason: "the parentDistinguishedName mapping puts the group at this DN, outside sync.searchBase " + e.base +
+					", where writeback does not look for its groups; nothing is created: map it under sync.searchBase, or widen sync.searchBase"})
+			continue
+		}
 		d.DN = dn
 		desired[id] = &d
 		if exists && act.Protected == "" {
@@ -389,6 +398,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	timer.done("unprepared")
+	if in.Outside, err = e.outside(ctx, in); err != nil {
+		return nil, err
+	}
 	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
 		// The share of safety.deleteThreshold is of every group writeback
 		// owns, not of the few an incremental round read.
@@ -601,6 +613,44 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 		})
 		if err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// outside finds, for the groups the plan would create, an AD group carrying
+// their anchor anywhere in the domain: under sync.searchBase the plan's read
+// would have found it, so one found now is outside it, moved there by hand.
+// Creating the group again would put its anchor on two groups (reliability
+// review D3, H5). One indexed search per 100 anchors; none when the search
+// base is the domain.
+func (e *Engine) outside(ctx context.Context, in plan.Input) (map[string]string, error) {
+	out := map[string]string{}
+	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
+		return out, nil
+	}
+	var anchors []string
+	for _, d := range in.Desired {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
+			anchors = append(anchors, d.Anchor)
+		}
+	}
+	for start := 0; start < len(anchors); start += 100 {
+		end := min(start+100, len(anchors))
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=group)(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString("))")
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+			if !plan.Within(en.DN, e.base) {
+				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for groups moved out of sync.searchBase %s: %w", e.base, err)
 		}
 	}
 	return out, nil
