@@ -199,6 +199,18 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	for id := range failed {
 		touched[id] = true
 	}
+	// Skipped groups (collisions, protected, outside the search base,
+	// refused names) show in status with why, without a quarantine: the
+	// next round plans them again.
+	skipped := map[string]string{}
+	for _, c := range p.Plan.Collisions {
+		label := "skipped (" + c.Kind + ")"
+		if c.Kind == "" {
+			label = "skipped (name collision)"
+		}
+		skipped[c.GroupID] = label + ": " + c.Reason
+		touched[c.GroupID] = true
+	}
 	for id := range touched {
 		st, err := e.db.Status(id)
 		if err != nil {
@@ -214,6 +226,11 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			continue
 		}
 		if res.Interrupted {
+			continue
+		}
+		if why, ok := skipped[id]; ok {
+			st.LastError, st.Unresolved = why, unresolved[id]
+			statuses = append(statuses, st)
 			continue
 		}
 		if dn, ok := finalDN[id]; ok && dn == "" {

@@ -55,8 +55,8 @@ func TestProtectedGroupUntouched(t *testing.T) {
 			t.Errorf("a second group with the anchor was created: %s", g.DN)
 		}
 	}
-	if st, _ := db.Status(idA); st.DN != "" || !st.QuarantinedUntil.IsZero() {
-		t.Errorf("protected group recorded as writeback's or quarantined: %+v", st)
+	if st, _ := db.Status(idA); st.DN != "" || !st.QuarantinedUntil.IsZero() || !strings.HasPrefix(st.LastError, "skipped (protected): ") {
+		t.Errorf("protected group recorded as writeback's, quarantined, or not reported in status: %+v", st)
 	}
 }
 
