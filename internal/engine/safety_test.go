@@ -212,3 +212,37 @@ func TestDeleteShareCountsEveryOwnedGroup(t *testing.T) {
 		t.Fatalf("3 of 38: %v, %d groups left", err, len(mem.groups))
 	}
 }
+
+// D3 (reliability review P3): a parentDistinguishedName mapping that puts a
+// group outside sync.searchBase creates nothing and says why; the other
+// groups go on.
+func TestParentOutsideSearchBaseIsSkipped(t *testing.T) {
+	mem := newMemDir()
+	src := memTenant(idA, idB)
+	g := src.groups[idB]
+	g.Description = "OU=Domain Controllers,DC=test" // the tenant chooses the OU
+	src.groups[idB] = g
+	eng, db := newEngineOn(t, mem, mem, src, `
+sync: {searchBase: "OU=G,DC=test"}
+mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty([description]), "OU=G,DC=test", [description])'}}}
+`)
+	res, err := eng.RunOnce(context.Background(), RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := skipOf(res.Planned.Plan, idB)
+	if s == nil || s.Kind != plan.SkipOutside || !strings.Contains(s.Reason, "outside sync.searchBase OU=G,DC=test") || !strings.HasPrefix(s.DN, "CN=G 000b_") {
+		t.Errorf("skip = %+v", s)
+	}
+	for _, g := range mem.groups {
+		if !plan.Within(g.DN, "OU=G,DC=test") {
+			t.Errorf("created outside the search base: %s", g.DN)
+		}
+	}
+	if len(mem.groups) != 1 {
+		t.Errorf("%d groups created, want A only", len(mem.groups))
+	}
+	if st, _ := db.Status(idB); !st.QuarantinedUntil.IsZero() || !strings.Contains(st.LastError, "outside sync.searchBase") {
+		t.Errorf("status of B: %+v", st)
+	}
+}
