@@ -52,7 +52,7 @@ func WriteText(w io.Writer, p *Plan) error {
 		}
 		ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), id, verb)
 		ew.printf("  %s group %s\n", sym, first.DN)
-		for _, c := range b.changes {
+		for i, c := range b.changes {
 			switch c.Action {
 			case Create:
 				width := 0
@@ -78,7 +78,11 @@ func WriteText(w io.Writer, p *Plan) error {
 					}
 				}
 			case Rename, Move:
-				ew.printf("      ~ dn = %s -> %s\n", c.DN, c.NewDN)
+				note := ""
+				if i+1 < len(b.changes) && b.changes[i+1].Action == Rename {
+					note = " (temporary name: groups swap names)"
+				}
+				ew.printf("      ~ dn = %s -> %s%s\n", c.DN, c.NewDN, note)
 			case AddMembers:
 				ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
 			case RemoveMembers:
@@ -198,6 +202,10 @@ func displayQuote(s string) string {
 			b.WriteString(`\t`)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			// A bidirectional control would reorder the rest of the
+			// terminal line: the plan must show the name as it is.
+			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
 		}
