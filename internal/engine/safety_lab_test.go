@@ -96,7 +96,11 @@ func TestLabDomainAdminsWithForgedAnchorIsUntouched(t *testing.T) {
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{{ID: id, DisplayName: "Tier0 Takeover", SecurityEnabled: true, Members: []string{tf.Users[0].ID}}}
 	// The default search base: the whole domain, as in the review.
-	f := newFixtureOn(t, l, tf, func(c *config.Config) { c.Sync.SearchBase = ""; c.Scope.Mode = "selected"; c.Scope.Groups = []string{id} })
+	f := newFixtureOn(t, l, tf, func(c *config.Config) {
+		c.Sync.SearchBase = ""
+		c.Scope.Mode = "selected"
+		c.Scope.Groups = []string{id}
+	})
 
 	for _, o := range []RoundOptions{{}, {PlanOptions: PlanOptions{Full: true}}} {
 		res := f.round(o)
