@@ -349,10 +349,15 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 		_ = id
 	}
-	var outsideDN map[string]string
+	var outsideDN, protectedChild map[string]string
 	if len(outside) > 0 {
 		if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
 			return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+		}
+		// A protected group carrying a child's anchor is not the child: it
+		// is not nested either, as a full round would not (the plan skips it).
+		if protectedChild, err = e.protectedAnchors(ctx, keys(outsideDN)); err != nil {
+			return nil, err
 		}
 	}
 	for id, d := range desired {
@@ -361,6 +366,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		for _, c := range r.Groups {
 			if desired[c] != nil {
 				d.MemberGroups = append(d.MemberGroups, c)
+			} else if why, ok := protectedChild["Group_"+c]; ok {
+				d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: c, Type: "group", Name: src.info[c].Name,
+					Reason: "child group is not provisioned: the AD group carrying its anchor is protected (" + why + ")"})
 			} else if dn, ok := outsideDN["Group_"+c]; ok {
 				d.Members = append(d.Members, dn)
 			} else {
@@ -613,6 +621,31 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 		})
 		if err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// protectedAnchors returns, of the given anchors, those carried by a
+// protected group of the domain, with why (see protectedReason).
+func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(anchors); start += 100 {
+		end := min(start+100, len(anchors))
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString(")")
+		err := e.dir.Groups(ctx, e.domain, f.String(), ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
+			if why := protectedReason(g); why != "" {
+				out["Group_"+plan.IDFromAnchor(g.Anchor)] = why
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check nested groups for protected objects: %w", err)
 		}
 	}
 	return out, nil

@@ -246,3 +246,44 @@ mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty
 		t.Errorf("status of B: %+v", st)
 	}
 }
+
+// A parent planned without its child (an incremental round) does not nest
+// a protected group that carries the child's anchor: the full round would
+// not either.
+func TestProtectedChildIsNotNested(t *testing.T) {
+	eng, dir, src, _ := newMemEngine(t)
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// idB's AD group is gone; Domain Admins carries its anchor.
+	for k, g := range dir.groups {
+		if strings.EqualFold(g.Anchor, plan.Anchor(idB)) {
+			delete(dir.groups, k)
+		}
+	}
+	daDN := "CN=Domain Admins,CN=Users,DC=test"
+	dir.groups[strings.ToLower(daDN)] = &ad.Group{DN: daDN, CN: "Domain Admins", Anchor: plan.Anchor(idB), SID: "S-1-5-21-1-2-3-512", USNChanged: 5}
+	// A's members now include B; only A is planned.
+	src.change(entra.Group{ID: idA, DisplayName: "G a", SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: idB, Type: "group"}}})
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Planned.Plan.Changes {
+		for _, m := range c.Members {
+			if strings.EqualFold(m, daDN) {
+				t.Errorf("Domain Admins nested into %s", c.GroupID)
+			}
+		}
+	}
+	var reasons []string
+	for _, u := range res.Planned.Plan.Unresolved {
+		for _, x := range u.Unresolved {
+			reasons = append(reasons, x.Reason)
+		}
+	}
+	if !strings.Contains(strings.Join(reasons, "|"), "protected (well-known RID 512)") {
+		t.Errorf("unresolved = %v", reasons)
+	}
+}
