@@ -284,6 +284,6 @@ func TestProtectedChildIsNotNested(t *testing.T) {
 		}
 	}
 	if !strings.Contains(strings.Join(reasons, "|"), "protected (well-known RID 512)") {
-		t.Errorf("unresolved = %v", reasons)
+		t.Errorf("unresolved = %v; changes %+v", reasons, res.Planned.Plan.Changes)
 	}
 }
