@@ -287,3 +287,21 @@ func TestProtectedChildIsNotNested(t *testing.T) {
 		t.Errorf("unresolved = %v; changes %+v", reasons, res.Planned.Plan.Changes)
 	}
 }
+
+func TestProtectedReason(t *testing.T) {
+	for _, tt := range []struct {
+		g    ad.Group
+		want string
+	}{
+		{ad.Group{DN: "CN=Sales,OU=G,DC=test", SID: "S-1-5-21-1-2-3-1105"}, ""},
+		{ad.Group{DN: "CN=Sales,OU=G,DC=test", SID: "S-1-5-21-1-2-3-1105", Attrs: map[string][]string{"adminCount": {"0"}, "isCriticalSystemObject": {"FALSE"}}}, ""},
+		{ad.Group{DN: "CN=Domain Admins,CN=Users,DC=test", SID: "S-1-5-21-1-2-3-512", Attrs: map[string][]string{"isCriticalSystemObject": {"TRUE"}, "adminCount": {"1"}}}, "isCriticalSystemObject, well-known RID 512, adminCount=1"},
+		{ad.Group{DN: "CN=Tier1,OU=G,DC=test", SID: "S-1-5-21-1-2-3-1200", Attrs: map[string][]string{"admincount": {"1"}}}, "adminCount=1"},
+		{ad.Group{DN: "CN=Administrators,CN=Builtin,DC=test", SID: "S-1-5-32-544"}, "well-known RID 544, under CN=Builtin"},
+		{ad.Group{DN: "CN=X,cn=BUILTIN,DC=test"}, "under CN=Builtin"},
+	} {
+		if got := protectedReason(tt.g); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.g.DN, got, tt.want)
+		}
+	}
+}
