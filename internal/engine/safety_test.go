@@ -305,3 +305,40 @@ func TestProtectedReason(t *testing.T) {
 		}
 	}
 }
+
+// D15: when a create finds its DN taken after planning, the error says what
+// holds it: an object without an anchor, or one carrying another anchor.
+func TestCreateCollisionSaysWhatHoldsTheDN(t *testing.T) {
+	for _, tt := range []struct{ holder, want string }{
+		{"", "taken by an AD object without writeback's anchor"},
+		{"Group_00000000-0000-0000-0000-000000000bad", "carrying another anchor, Group_00000000-0000-0000-0000-000000000bad"},
+	} {
+		eng, dir, _, _ := newMemEngine(t)
+		ctx := context.Background()
+		if _, err := eng.Ingest(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		p, err := eng.Plan(ctx, PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dn := "CN=G a_00000000000a,OU=G,DC=test"
+		dir.groups[strings.ToLower(dn)] = &ad.Group{DN: dn, Anchor: tt.holder, USNChanged: 9}
+		res, err := eng.Apply(ctx, p, ApplyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, e := range res.Errors {
+			if e.GroupID == idA {
+				got = e.Error
+			}
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("holder %q: error %q, want it to contain %q", tt.holder, got, tt.want)
+		}
+		if g := dir.groups[strings.ToLower(dn)]; g.USNChanged != 9 {
+			t.Errorf("the holder was written: %+v", g)
+		}
+	}
+}
