@@ -124,9 +124,9 @@ func writeAttention(w io.Writer, a attention, group string) {
 		}
 	}
 	if len(collisions) > 0 {
-		fmt.Fprintf(w, "\nCollisions: nothing is written for these groups (%d):\n", len(collisions))
+		fmt.Fprintf(w, "\nCollisions and skipped groups: nothing is written for these (%d):\n", len(collisions))
 		for _, f := range collisions {
-			fmt.Fprintf(w, "  %s  wants %s\n", label(f.Name, f.GroupID), f.Collision)
+			fmt.Fprintf(w, "  %s  %s\n", label(f.Name, f.GroupID), f.Collision)
 		}
 	}
 	if len(errs) > 0 {

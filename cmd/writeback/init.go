@@ -75,7 +75,7 @@ mappings:
 # Safety: deletes are guarded by the threshold; a round past it stops and
 # changes nothing until 'writeback apply --allow-deletes'.
 safety:
-  deleteThreshold: 500
+  deleteThreshold: 500 or 5%              # a count, a share of the owned groups, or both (the stricter applies)
   onDelete: delete                        # group deleted in Entra: delete, move, convert, leave
   onOutOfScope: leave                     # group left the scope: leave, delete, move, convert
   # moveTo: OU=Deprovisioned,DC=contoso,DC=com   # for move

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writeback/writeback/internal/config"
@@ -130,7 +131,9 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 		}
 		if s.Quarantined(now) {
 			r.Quarantined = append(r.Quarantined, s)
-		} else if s.LastError != "" {
+		} else if s.LastError != "" && !strings.HasPrefix(s.LastError, "skipped (") {
+			// Skipped groups (collisions, protected...) are listed with
+			// the findings below.
 			r.Failing = append(r.Failing, s)
 		}
 		return nil

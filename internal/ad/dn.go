@@ -17,13 +17,23 @@ const MaxRDNLength = 64
 // including UTF-8, pass through as AD compares UTF-8 octets.
 func EscapeFilter(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '*', '(', ')', '\\', 0:
-			fmt.Fprintf(&b, "\\%02x", c)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError:
+			// go-ldap's filter compiler refuses a literal U+FFFD (and
+			// invalid UTF-8) as a rune it cannot read; as \ef\bf\bd it is a
+			// plain value (a display name with U+FFFD was otherwise never
+			// provisionable).
+			for _, c := range []byte(s[i : i+size]) {
+				fmt.Fprintf(&b, "\\%02x", c)
+			}
+		case r == '*' || r == '(' || r == ')' || r == '\\' || r == 0:
+			fmt.Fprintf(&b, "\\%02x", r)
 		default:
-			b.WriteByte(c)
+			b.WriteString(s[i : i+size])
 		}
+		i += size
 	}
 	return b.String()
 }

@@ -239,6 +239,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.State.validate()...)
 	errs = append(errs, c.Sync.validate()...)
 	errs = append(errs, c.Log.validate()...)
+	errs = append(errs, c.searchBaseErrors()...)
 	return errors.Join(errs...)
 }
 

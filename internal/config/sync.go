@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2"
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/expr"
 )
@@ -53,8 +54,10 @@ type Mapping struct {
 
 // Safety guards destructive changes.
 type Safety struct {
-	// DeleteThreshold: a round that would delete more groups than this stops (0 disables the guard... never: minimum 1).
-	DeleteThreshold int `yaml:"deleteThreshold,omitempty"`
+	// DeleteThreshold: a round that would delete more groups than this
+	// stops: a count ("500"), a share of the groups writeback owns ("5%"),
+	// or both ("500 or 5%": the stricter applies). Default "500 or 5%".
+	DeleteThreshold Threshold `yaml:"deleteThreshold,omitempty"`
 	// OnDelete: what to do when a group is hard-deleted in Entra: delete (default), move, convert, leave.
 	OnDelete string `yaml:"onDelete,omitempty"`
 	// OnOutOfScope: what to do when a group leaves scope: leave (default), delete, move, convert.
@@ -185,8 +188,11 @@ func (m *Mappings) validate() []error {
 }
 
 func (s *Safety) applyDefaults() {
-	if s.DeleteThreshold == 0 {
-		s.DeleteThreshold = 500
+	if s.DeleteThreshold.IsZero() {
+		// The share catches a tenant answering with a few percent fewer
+		// groups than it has (reliability review F14: 401 of 5,001 groups,
+		// 8 %, were deleted under a count of 500 alone).
+		s.DeleteThreshold = Threshold{Count: 500, Percent: 5}
 	}
 	if s.OnDelete == "" {
 		s.OnDelete = "delete"
@@ -209,8 +215,8 @@ func (s *Safety) validate() []error {
 			errs = append(errs, fmt.Errorf("%s %q: want delete, move, convert or leave", f.name, f.v))
 		}
 	}
-	if s.DeleteThreshold < 0 {
-		errs = append(errs, fmt.Errorf("safety.deleteThreshold %d: want 0 or more", s.DeleteThreshold))
+	if s.DeleteThreshold.Count < 0 || s.DeleteThreshold.Percent < 0 || s.DeleteThreshold.Percent > 100 {
+		errs = append(errs, fmt.Errorf("safety.deleteThreshold %s: want a count (500), a share of the owned groups (5%%), or both (500 or 5%%)", s.DeleteThreshold))
 	}
 	return errs
 }
@@ -280,6 +286,123 @@ func (l *Log) validate() []error {
 	}
 	return errs
 }
+
+// searchBaseErrors refuses an ad.targetOU, or a constant
+// parentDistinguishedName mapping, outside sync.searchBase (or ad.baseDN):
+// writeback looks for its groups by anchor only there, so a group created
+// elsewhere is not found and would be created again at every change
+// (reliability review D3).
+func (c *Config) searchBaseErrors() []error {
+	base, name := c.Sync.SearchBase, "sync.searchBase"
+	if base == "" {
+		base, name = c.AD.BaseDN, "ad.baseDN"
+	}
+	if base == "" {
+		return nil // the domain: checked by writeback check against the DC
+	}
+	var errs []error
+	if ou := c.AD.TargetOU; ou != "" && !dnWithin(ou, base) {
+		errs = append(errs, fmt.Errorf("ad.targetOU %q is outside %s %q: writeback finds its groups only under %s, so each group created there would be created again; put ad.targetOU under it, or widen %s", ou, name, base, name, name))
+	}
+	for k, m := range c.Mappings.Attributes {
+		if !strings.EqualFold(k, "parentDistinguishedName") {
+			continue
+		}
+		if v, ok := constantString(m.Expression); ok && strings.Contains(v, "=") && !dnWithin(v, base) {
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s %q is outside %s %q: writeback finds its groups only under %s; map it under it, or widen %s", k, v, name, base, name, name))
+		}
+	}
+	return errs
+}
+
+// constantString is the value of an expression that is one string literal.
+func constantString(expr string) (string, bool) {
+	e := strings.TrimSpace(expr)
+	if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' || strings.Contains(e[1:len(e)-1], `"`) {
+		return "", false
+	}
+	return e[1 : len(e)-1], true
+}
+
+// dnWithin reports whether dn is base or under it (case-insensitive); an
+// unparsable DN is left to the other checks.
+func dnWithin(dn, base string) bool {
+	d, err := ldap.ParseDN(dn)
+	if err != nil {
+		return true
+	}
+	b, err := ldap.ParseDN(base)
+	if err != nil {
+		return true
+	}
+	return b.EqualFold(d) || b.AncestorOfFold(d)
+}
+
+// Threshold is safety.deleteThreshold: a count of groups, a percentage of the
+// groups writeback owns, or both; zero fields are not set.
+type Threshold struct {
+	Count   int
+	Percent float64
+}
+
+// IsZero reports that neither part is set (the default applies).
+func (t Threshold) IsZero() bool { return t.Count == 0 && t.Percent == 0 }
+
+// String writes the YAML form: "500", "5%" or "500 or 5%".
+func (t Threshold) String() string {
+	var parts []string
+	if t.Count != 0 {
+		parts = append(parts, strconv.Itoa(t.Count))
+	}
+	if t.Percent != 0 {
+		parts = append(parts, strconv.FormatFloat(t.Percent, 'f', -1, 64)+"%")
+	}
+	return strings.Join(parts, " or ")
+}
+
+// ParseThreshold reads "500", "5%", "2.5%", "500 or 5%" (either order).
+func ParseThreshold(v string) (Threshold, error) {
+	var t Threshold
+	bad := fmt.Errorf("deleteThreshold %q: want a count (500), a share of the owned groups (5%%), or both (500 or 5%%)", v)
+	parts := strings.Split(v, " or ")
+	if len(parts) > 2 {
+		return t, bad
+	}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if n, ok := strings.CutSuffix(p, "%"); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+			if err != nil || t.Percent != 0 || f <= 0 || f > 100 {
+				return t, bad
+			}
+			t.Percent = f
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || t.Count != 0 || n < 0 {
+			return t, bad
+		}
+		t.Count = n
+	}
+	return t, nil
+}
+
+// UnmarshalYAML accepts a number or one of ParseThreshold's strings.
+func (t *Threshold) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := ParseThreshold(s)
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// MarshalYAML writes the String form.
+func (t Threshold) MarshalYAML() (any, error) { return t.String(), nil }
 
 // Duration is a time.Duration written as "15s", "24h" in YAML.
 type Duration time.Duration

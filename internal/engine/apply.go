@@ -35,8 +35,11 @@ type Applied struct {
 
 // Apply executes a plan in its order. A group whose change fails is skipped
 // for the rest of the plan (its later changes depend on the failed one) and
-// quarantined with exponential backoff; the other groups go on. Cancelling ctx
-// stops after the change in flight. Every step is idempotent, so an
+// quarantined with exponential backoff; the other groups go on. A failure of
+// the connection to the DC (see connectionLost) is not the group's: Apply
+// stops after the changes in flight, quarantines nobody for it, keeps every
+// pending mark and returns the error, so the round fails and the next one
+// plans again. Cancelling ctx stops after the change in flight. Every step is idempotent, so an
 // interrupted apply followed by a new plan and apply converges.
 func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applied, error) {
 	start := e.now()
@@ -61,11 +64,22 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		mu      sync.Mutex
 		done    int
 		logErr  error
+		lost    error // the first connection-level failure
 		workers = max(1, e.cfg.Sync.Workers)
 	)
 	record := func(c plan.Change, entry state.Entry, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if err != nil && connectionLost(err) {
+			// The DC is gone, not this group's change: a quarantine would
+			// hold every group of the round back long after the DC is back
+			// (reliability review D9: 959 groups, 44 s).
+			if lost == nil {
+				lost = err
+				e.log.Warn("lost the connection to the domain controller; stopping this apply, the groups stay pending", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)
+			}
+			return
+		}
 		if err != nil {
 			failed[c.GroupID] = err
 			failStep[c.GroupID] = string(c.Action)
@@ -101,12 +115,13 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 	}
 	// Phases run one after the other (a group exists before members reference
-	// it); inside a phase every change belongs to a different group, so they
-	// run in parallel on the DC.
+	// it), and so do the steps of the rename phase (a group takes a DN after
+	// the group that had it moved away); inside a step every change belongs
+	// to a different group, so they run in parallel on the DC.
 	changes := p.Plan.Changes
 	for len(changes) > 0 && !res.Interrupted {
 		n := 1
-		for n < len(changes) && changes[n].Action.Phase() == changes[0].Action.Phase() {
+		for n < len(changes) && changes[n].Action.Phase() == changes[0].Action.Phase() && changes[n].Step == changes[0].Step {
 			n++
 		}
 		phase := changes[:n]
@@ -127,7 +142,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			}()
 		}
 		for _, c := range phase {
-			if ctx.Err() != nil {
+			mu.Lock()
+			stop := lost != nil
+			mu.Unlock()
+			if ctx.Err() != nil || stop {
 				res.Interrupted = true
 				break
 			}
@@ -143,6 +161,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		close(work)
 		wg.Wait()
+		if lost != nil {
+			res.Interrupted = true // a change in flight of the last phase lost it
+		}
 		e.log.Debug("apply phase done", "action", phase[0].Action, "changes", len(phase), "workers", min(workers, len(phase)),
 			"took", time.Since(phaseStart).Round(time.Millisecond).String())
 	}
@@ -180,6 +201,18 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	for id := range failed {
 		touched[id] = true
 	}
+	// Skipped groups (collisions, protected, outside the search base,
+	// refused names) show in status with why, without a quarantine: the
+	// next round plans them again.
+	skipped := map[string]string{}
+	for _, c := range p.Plan.Collisions {
+		label := "skipped (" + c.Kind + ")"
+		if c.Kind == "" {
+			label = "skipped (name collision)"
+		}
+		skipped[c.GroupID] = label + ": " + c.Reason
+		touched[c.GroupID] = true
+	}
 	for id := range touched {
 		st, err := e.db.Status(id)
 		if err != nil {
@@ -197,6 +230,11 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			continue
 		}
 		if res.Interrupted {
+			continue
+		}
+		if why, ok := skipped[id]; ok {
+			st.LastError, st.Unresolved = why, unresolved[id]
+			statuses = append(statuses, st)
 			continue
 		}
 		if dn, ok := finalDN[id]; ok && dn == "" {
@@ -226,10 +264,15 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	}
 	if !res.Interrupted {
 		// A group blocked by a name collision stays pending: it is planned
-		// again next round, so renaming the foreign object unblocks it.
+		// again next round, so renaming the foreign object unblocks it (or
+		// removing the anchor from a protected group, moving a group back
+		// under sync.searchBase). A refused name is the cloud group's own:
+		// its next change in Entra marks it again, so idle rounds stay free.
 		colliding := map[string]bool{}
 		for _, c := range p.Plan.Collisions {
-			colliding[c.GroupID] = true
+			if c.Kind != plan.SkipRefused {
+				colliding[c.GroupID] = true
+			}
 		}
 		// A quarantined group was not planned: its mark (say, deleted in
 		// Entra) must survive until it is.
@@ -332,7 +375,32 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	}
 	res.Duration = e.now().Sub(start)
 	res.Writes = e.dir.writes.Load() - writes0
+	if lost != nil {
+		return res, fmt.Errorf("apply stopped after %d of %d changes: the connection to the domain controller failed; nothing was quarantined, the other changes stay pending and the next round plans them again (check that the DC is reachable): %w", res.Applied, total, lost)
+	}
 	return res, nil
+}
+
+// connectionLost reports whether err is a failure of the connection to the
+// DC rather than the server refusing this change: a network error, LDAP 51
+// (busy), 52 (unavailable), 81 (server down), a client timeout (85) or
+// connect error (91), or a deadline that ended the request.
+func connectionLost(err error) bool {
+	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var le *ldap.Error
+	if errors.As(err, &le) {
+		switch le.ResultCode {
+		case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout, ldap.LDAPResultConnectError:
+			return true
+		}
+	}
+	switch ad.Code(err) {
+	case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout, ldap.LDAPResultConnectError:
+		return true
+	}
+	return false
 }
 
 // withoutNotCreated leaves out of a member add the child groups whose create
@@ -419,12 +487,20 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 			if lerr == nil && g != nil && plan.NormDN(g.DN) == plan.NormDN(c.DN) {
 				return entry, nil
 			}
-			taken := false
-			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, "(objectClass=*)", []string{"1.1"}, func(*ldap.Entry) error { taken = true; return nil }); serr != nil && !ad.IsNoSuchObject(serr) {
+			taken, holder := false, ""
+			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, "(objectClass=*)", []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+				taken, holder = true, en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
+				return nil
+			}); serr != nil && !ad.IsNoSuchObject(serr) {
 				return entry, err
 			}
-			if taken {
-				return entry, fmt.Errorf("the DN is taken by an object without anchor %s, which is left untouched: %w", c.Anchor, err)
+			switch {
+			case taken && holder == "":
+				return entry, fmt.Errorf("the DN is taken by an AD object without writeback's anchor, which is left untouched (rename it, or change the cn mapping): %w", err)
+			case taken && strings.EqualFold(holder, c.Anchor):
+				return entry, fmt.Errorf("the DN is taken by an AD group carrying this group's anchor %s outside sync.searchBase %s, where writeback does not look for its groups; it is left untouched (move it under sync.searchBase, or widen sync.searchBase): %w", c.Anchor, e.base, err)
+			case taken:
+				return entry, fmt.Errorf("the DN is taken by an AD object carrying another anchor, %s, which is left untouched (rename one of them, or change the cn mapping): %w", holder, err)
 			}
 			// Nothing at the DN: AD refused a unique value, e.g. the sAMAccountName.
 			return entry, fmt.Errorf("%w (another object already has one of its unique values, usually the sAMAccountName; it was free when planned)", err)

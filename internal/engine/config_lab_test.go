@@ -99,11 +99,11 @@ func TestLabConfigChangeComparesEveryGroup(t *testing.T) {
 	narrow := func(c *config.Config) {
 		c.Scope.Filters = []config.Filter{{Clauses: []config.Clause{{Attribute: "displayName", Operator: "EQUALS", Value: "Sales"}}}}
 		c.Safety.OnOutOfScope = "delete"
-		c.Safety.DeleteThreshold = 1
+		c.Safety.DeleteThreshold = config.Threshold{Count: 1}
 	}
 	f.reconfigure(func(c *config.Config) {
 		narrow(c)
-		c.Safety.DeleteThreshold = 0 // the default, 500
+		c.Safety.DeleteThreshold = config.Threshold{} // the default, 500 or 5%
 	})
 	res = f.round(RoundOptions{DryRun: true})
 	if res.Planned.Plan.Summary.Delete != 1 || !strings.Contains(res.Planned.Plan.Basis, "scope") {
@@ -141,7 +141,7 @@ func TestLabConfigChangeComparesEveryGroup(t *testing.T) {
 	}
 	f.reconfigure(func(c *config.Config) {
 		narrow(c)
-		c.Safety.DeleteThreshold = 0
+		c.Safety.DeleteThreshold = config.Threshold{}
 	})
 	f.round(RoundOptions{})
 	got := f.adGroups()

@@ -163,7 +163,8 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	e.resolver.SetMisses(misses)
 	e.missesSaved = e.resolver.MissesVersion()
 	s := o.Config.Safety
-	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo, DeleteThreshold: s.DeleteThreshold}
+	e.policy = plan.Policy{OnDelete: s.OnDelete, OnOutOfScope: s.OnOutOfScope, MoveTo: s.MoveTo,
+		DeleteThreshold: s.DeleteThreshold.Count, DeletePercent: s.DeleteThreshold.Percent}
 	e.fp = e.computeFingerprint()
 	return e, nil
 }

@@ -40,6 +40,11 @@ func findingsOf(p *Planned) map[string]state.Finding {
 	for _, c := range p.Plan.Collisions {
 		f := get(c.GroupID, c.Name, "")
 		f.Collision = c.DN + ": " + c.Reason
+		if c.Kind != "" {
+			// A protected object, a place outside sync.searchBase, a name AD
+			// refuses: skipped like a collision, and said so.
+			f.Collision = "skipped (" + c.Kind + "): " + c.Reason
+		}
 		out[c.GroupID] = f
 	}
 	for _, ge := range p.Errors {

@@ -398,7 +398,7 @@ func TestLabDeleteThresholdStops(t *testing.T) {
 	for i := range 10 {
 		tf.Groups = append(tf.Groups, emulator.Group{ID: fmt.Sprintf("eeeeeeee-0000-4000-8000-%012d", i), DisplayName: fmt.Sprintf("G%d", i), SecurityEnabled: true, Members: []string{tf.Users[0].ID}})
 	}
-	f := newFixtureOn(t, l, tf, func(c *config.Config) { c.Safety.DeleteThreshold = 5 })
+	f := newFixtureOn(t, l, tf, func(c *config.Config) { c.Safety.DeleteThreshold = config.Threshold{Count: 5} })
 	f.round(RoundOptions{})
 	if n := len(f.adGroups()); n != 10 {
 		t.Fatalf("%d groups after first sync", n)

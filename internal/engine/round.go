@@ -287,6 +287,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			continue
 		}
 		res, err := e.mapper.Map(mapping.Group{ID: id, Raw: g.Raw}, exists, unique)
+		var refused *mapping.RefusedError
+		if errors.As(err, &refused) {
+			// The group's own data, not a failure: reported every round,
+			// never quarantined, planned again when its name changes.
+			in.Skips = append(in.Skips, plan.Collision{GroupID: id, Name: g.DisplayName, DN: act.DN, Kind: plan.SkipRefused, Reason: refused.Reason})
+			continue
+		}
 		if err != nil {
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
@@ -304,10 +311,19 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
 		}
+		if !plan.Within(dn, e.base) {
+			// writeback finds its groups by anchor under the search base
+			// only: one created elsewhere would be created again at its
+			// next change (reliability review D3, P3).
+			in.Skips = append(in.Skips, plan.Collision{GroupID: id, Name: g.DisplayName, DN: dn, Kind: plan.SkipOutside,
+				Reason: "the parentDistinguishedName mapping puts the group at this DN, outside sync.searchBase " + e.base +
+					", where writeback does not look for its groups; nothing is created: map it under sync.searchBase, or widen sync.searchBase"})
+			continue
+		}
 		d.DN = dn
 		desired[id] = &d
-		if exists {
-			out.Owned[id] = act.DN
+		if exists && act.Protected == "" {
+			out.Owned[id] = act.DN // a protected group is never writeback's
 		}
 		if err := e.db.View(func(tx *state.Tx) error {
 			return tx.Members(id, func(mid, typ string) error {
@@ -345,10 +361,15 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 		_ = id
 	}
-	var outsideDN map[string]string
+	var outsideDN, protectedChild map[string]string
 	if len(outside) > 0 {
 		if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
 			return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+		}
+		// A protected group carrying a child's anchor is not the child: it
+		// is not nested either, as a full round would not (the plan skips it).
+		if protectedChild, err = e.protectedAnchors(ctx, keys(outsideDN)); err != nil {
+			return nil, err
 		}
 	}
 	for id, d := range desired {
@@ -357,6 +378,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		for _, c := range r.Groups {
 			if desired[c] != nil {
 				d.MemberGroups = append(d.MemberGroups, c)
+			} else if why, ok := protectedChild["Group_"+c]; ok {
+				d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: c, Type: "group", Name: src.info[c].Name,
+					Reason: "child group is not provisioned: the AD group carrying its anchor is protected (" + why + ")"})
 			} else if dn, ok := outsideDN["Group_"+c]; ok {
 				d.Members = append(d.Members, dn)
 			} else {
@@ -394,6 +418,16 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	timer.done("unprepared")
+	if in.Outside, err = e.outside(ctx, in); err != nil {
+		return nil, err
+	}
+	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
+		// The share of safety.deleteThreshold is of every group writeback
+		// owns, not of the few an incremental round read.
+		if in.Policy.Owned, err = e.ownedCount(); err != nil {
+			return nil, err
+		}
+	}
 	out.Plan = plan.Calculate(in)
 	out.Plan.Basis, out.Plan.Partial = why, !full
 	switch {
@@ -416,6 +450,21 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	timer.report("plan phases", "full", full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil
+}
+
+// ownedCount is the number of groups the state records as writeback's.
+func (e *Engine) ownedCount() (int, error) {
+	n := 0
+	err := e.db.Statuses(func(s state.GroupStatus) error {
+		if s.DN != "" {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count the groups writeback owns (for safety.deleteThreshold): %w", err)
+	}
+	return n, nil
 }
 
 // statuses returns a reader of group statuses: one scan of all statuses for a
@@ -597,6 +646,69 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 	return out, nil
 }
 
+// protectedAnchors returns, of the given anchors, those carried by a
+// protected group of the domain, with why (see protectedReason).
+func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(anchors); start += 100 {
+		end := min(start+100, len(anchors))
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString(")")
+		err := e.dir.Groups(ctx, e.domain, f.String(), ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
+			if why := protectedReason(g); why != "" {
+				out["Group_"+plan.IDFromAnchor(g.Anchor)] = why
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check nested groups for protected objects: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// outside finds, for the groups the plan would create, an AD group carrying
+// their anchor anywhere in the domain: under sync.searchBase the plan's read
+// would have found it, so one found now is outside it, moved there by hand.
+// Creating the group again would put its anchor on two groups (reliability
+// review D3, H5). One indexed search per 100 anchors; none when the search
+// base is the domain.
+func (e *Engine) outside(ctx context.Context, in plan.Input) (map[string]string, error) {
+	out := map[string]string{}
+	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
+		return out, nil
+	}
+	var anchors []string
+	for _, d := range in.Desired {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
+			anchors = append(anchors, d.Anchor)
+		}
+	}
+	for start := 0; start < len(anchors); start += 100 {
+		end := min(start+100, len(anchors))
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=group)(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString("))")
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+			if !plan.Within(en.DN, e.base) {
+				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for groups moved out of sync.searchBase %s: %w", e.base, err)
+		}
+	}
+	return out, nil
+}
+
 // extraAttrs are the mapped attributes ad.Group does not read by default.
 func (e *Engine) extraAttrs() []string {
 	known := map[string]bool{"cn": true, "parentdistinguishedname": true, "description": true, "displayname": true,
@@ -621,7 +733,7 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(plan.Anchor(id)) + ")")
 		}
 		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: extra}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			if known != nil {
 				*known = appendKnown(*known, g)
 			}
@@ -665,7 +777,7 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 	go func() {
 		defer close(r.done)
 		var known []resolve.Known // reused: at L the members are 450,000
-		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: extra}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			known = appendKnown(known[:0], g)
 			e.resolver.Learn(known)
 			a := toActual(g)
@@ -734,7 +846,50 @@ func toActual(g ad.Group) plan.Actual {
 	for k, v := range g.Attrs {
 		a.Attrs[strings.ToLower(k)] = v
 	}
+	a.Protected = protectedReason(g)
 	return a
+}
+
+// protectionAttrs are read with every owned group to tell protected objects
+// (two small attributes on the search that reads the groups anyway).
+var protectionAttrs = []string{"isCriticalSystemObject", "adminCount"}
+
+func withProtection(extra []string) []string {
+	return append(slices.Clip(extra), protectionAttrs...)
+}
+
+// protectedReason says why g must never be modified, moved or deleted by
+// writeback whatever anchor it carries, or "": a critical system object, a
+// well-known RID (below 1000: Domain Admins 512, Administrators 544, ...),
+// adminCount=1 (protected by AdminSDHolder: it is, or was, privileged), or
+// an object under CN=Builtin. Writing the anchor attribute on such a group
+// must not hand it to the tenant (reliability review D2).
+func protectedReason(g ad.Group) string {
+	var why []string
+	if v := attrValue(g, "isCriticalSystemObject"); strings.EqualFold(v, "TRUE") {
+		why = append(why, "isCriticalSystemObject")
+	}
+	if i := strings.LastIndexByte(g.SID, '-'); i >= 0 {
+		if rid, err := strconv.ParseUint(g.SID[i+1:], 10, 32); err == nil && rid < 1000 {
+			why = append(why, "well-known RID "+strconv.FormatUint(rid, 10))
+		}
+	}
+	if v := attrValue(g, "adminCount"); v != "" && v != "0" {
+		why = append(why, "adminCount="+v)
+	}
+	if strings.Contains(plan.NormDN(g.DN), ",cn=builtin,dc=") {
+		why = append(why, "under CN=Builtin")
+	}
+	return strings.Join(why, ", ")
+}
+
+func attrValue(g ad.Group, name string) string {
+	for k, v := range g.Attrs {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // occupied fills in.Occupied with the holders of DNs the plan will create or

@@ -237,7 +237,7 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 			return r, fmt.Errorf("group %s: mapping cn gave an empty name (is displayName empty?)", g.ID)
 		}
 		if n := len(utf16.Encode([]rune(cn))); n > 64 {
-			return r, fmt.Errorf("group %s: mapping cn gave %q, %d characters; AD allows 64 (shorten it with Left(...))", g.ID, cn, n)
+			return r, &RefusedError{GroupID: g.ID, Attr: "cn", Reason: fmt.Sprintf("mapping cn gave %q, %d characters; AD allows 64 (shorten it with Left(...))", cn, n)}
 		}
 		r.CN = cn
 	}
@@ -278,6 +278,11 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 	if exists && m.samOnCreate {
 		return r, nil
 	}
+	// Names AD would refuse, or that disguise themselves, are refused
+	// before anything is looked up or written.
+	if err := checkValues(g.ID, r); err != nil {
+		return r, err
+	}
 	if m.sam != nil {
 		v, err := m.sam.Expr.Eval(ctx)
 		if err != nil {
@@ -286,7 +291,7 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 		if !v.IgnoreFlow && v.Text() != "" {
 			r.Attrs[m.sam.Target] = []string{v.Text()}
 		}
-		return r, nil
+		return r, checkValues(g.ID, Result{Attrs: map[string][]string{m.sam.Target: r.Attrs[m.sam.Target]}})
 	}
 	sam, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, unique)
 	if err != nil {
@@ -294,6 +299,75 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 	}
 	r.Attrs["sAMAccountName"] = []string{sam}
 	return r, nil
+}
+
+// RefusedError is a group whose mapped values AD would refuse (too long) or
+// that disguise its name (bidirectional controls): the group is reported and
+// skipped until its name changes in Entra, not planned to fail at every
+// apply.
+type RefusedError struct {
+	GroupID string
+	Attr    string // the AD attribute
+	Reason  string
+}
+
+func (e *RefusedError) Error() string { return "group " + e.GroupID + ": " + e.Reason }
+
+// Limits are the rangeUpper of the AD schema (UTF-16 code units) for the
+// attributes writeback maps by default; AD answers a longer value with
+// "invalid attribute syntax" (LDAP 21). cn is checked where it is mapped.
+var Limits = map[string]int{"displayname": 256, "description": 1024, "samaccountname": 256}
+
+// nameAttrs are the attributes that name the group in pickers, ACL editors
+// and logons: a bidirectional control in them can make "‮exe.txt Finance"
+// display as another name.
+var nameAttrs = map[string]bool{"cn": true, "displayname": true, "samaccountname": true}
+
+// checkValues refuses values past Limits and bidirectional controls in
+// names. Refusing beats stripping: the name an administrator sees in Entra
+// would otherwise silently differ from the one in AD, and a name made to
+// mislead should be seen by a person, not repaired by writeback.
+func checkValues(id string, r Result) error {
+	vals := map[string][]string{}
+	for k, v := range r.Attrs {
+		vals[strings.ToLower(k)] = v
+	}
+	if r.CN != "" {
+		vals["cn"] = []string{r.CN}
+	}
+	for _, k := range sortedKeys(vals) {
+		for _, v := range vals[k] {
+			if limit, ok := Limits[k]; ok {
+				if n := len(utf16.Encode([]rune(v))); n > limit {
+					return &RefusedError{GroupID: id, Attr: k, Reason: fmt.Sprintf("%s is %d characters long; AD allows %d (shorten the name in Entra, or map %s with Left(...))", k, n, limit, k)}
+				}
+			}
+			if !nameAttrs[k] {
+				continue
+			}
+			for _, c := range v {
+				if IsBidiControl(c) {
+					return &RefusedError{GroupID: id, Attr: k, Reason: fmt.Sprintf("%s %q contains %U, a bidirectional control character that can make a name display as another; rename the group in Entra", k, v, c)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// IsBidiControl reports the explicit embedding, override and isolate
+// controls (U+202A–U+202E, U+2066–U+2069).
+func IsBidiControl(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // DefaultSAMCandidate is the first sAMAccountName the default would try for
@@ -364,7 +438,7 @@ func SanitizeSAM(s string) string {
 		case unicode.IsSpace(r):
 			space = true
 			continue
-		case unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r):
+		case unicode.IsControl(r) || IsBidiControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r):
 			continue
 		}
 		if space && b.Len() > 0 {

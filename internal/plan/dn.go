@@ -143,3 +143,13 @@ func rdnValue(dn string) string {
 
 // isUnder reports whether dn's parent is ou.
 func isUnder(dn, ou string) bool { return NormDN(parentDN(dn)) == NormDN(ou) }
+
+// Within reports whether dn is base or an object in base's subtree
+// (compared normalized: case, spaces, escapes).
+func Within(dn, base string) bool {
+	if base == "" {
+		return true
+	}
+	d, b := NormDN(dn), NormDN(base)
+	return d == b || strings.HasSuffix(d, ","+b)
+}

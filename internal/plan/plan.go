@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -106,6 +107,12 @@ type Actual struct {
 	Attrs      map[string][]string `json:"attrs,omitempty"`
 	Members    []string            `json:"members,omitempty"`
 	USNChanged int64               `json:"usnChanged,omitempty"`
+	// Protected says why this AD object is never modified, moved or deleted
+	// whatever anchor it carries (a critical system object, a well-known RID,
+	// adminCount=1, under CN=Builtin); "" = not protected. An anchor is only
+	// an attribute: anyone who can write it on Domain Admins must not be able
+	// to hand Domain Admins to the tenant.
+	Protected string `json:"protected,omitempty"`
 }
 
 // GoneReason says why an owned AD group has no desired counterpart.
@@ -121,8 +128,16 @@ type Policy struct {
 	OnDelete     string // delete, move, convert, leave
 	OnOutOfScope string // delete, move, convert, leave
 	MoveTo       string // OU for move
-	// DeleteThreshold: more Delete changes than this blocks the plan (0 = no guard).
+	// DeleteThreshold: more Delete changes than this blocks the plan (0 = no
+	// count guard).
 	DeleteThreshold int
+	// DeletePercent: more Delete changes than this share of the owned groups
+	// (rounded up) blocks the plan too (0 = no share guard). The stricter of
+	// the two applies.
+	DeletePercent float64
+	// Owned is the number of groups writeback owns, the base of
+	// DeletePercent; 0 = the owned groups of the Input.
+	Owned int
 	// AllowDeletes lifts the threshold (apply --allow-deletes).
 	AllowDeletes bool
 	// DistributionGroupType is the groupType value for convert (universal distribution: 8).
@@ -145,7 +160,16 @@ type Input struct {
 	// and not yet prepared for migration), by its DN. Creating another would
 	// duplicate the group, so they are reported and skipped.
 	Unprepared map[string]string
-	Policy     Policy
+	// Outside: groups (by Entra ID) whose anchored AD group was found outside
+	// sync.searchBase (moved there by hand), by its DN. writeback does not
+	// manage groups there, and creating another would duplicate the anchor,
+	// so they are reported and skipped.
+	Outside map[string]string
+	// Skips are groups the engine refused before planning (a name AD would
+	// refuse, a parent outside sync.searchBase), each with its reason: they
+	// are reported with the collisions and nothing is written for them.
+	Skips  []Collision
+	Policy Policy
 }
 
 // Change is one step of a plan.
@@ -164,6 +188,10 @@ type Change struct {
 	Members []string `json:"members,omitempty"`
 	// Reason for delete/move/convert.
 	Reason string `json:"reason,omitempty"`
+	// Step orders the renames of one plan: a group taking a DN another of
+	// its groups gives up is renamed after that one (Apply runs the changes
+	// of one step in parallel). 0 for every other change.
+	Step int `json:"step,omitempty"`
 }
 
 // AttrChange is one attribute, before → after. Empty After = remove the attribute.
@@ -173,7 +201,9 @@ type AttrChange struct {
 	After  []string `json:"after,omitempty"`
 }
 
-// Collision is a desired DN already held by an object writeback must not touch.
+// Collision is a group the plan skips, with why: most often a desired DN
+// already held by an object writeback must not touch (Kind ""), or one of
+// the other kinds below. Nothing is written for it.
 type Collision struct {
 	GroupID string `json:"groupId"`
 	Name    string `json:"name,omitempty"`
@@ -181,7 +211,20 @@ type Collision struct {
 	// Holder is the anchor of the holding object, "" when it is not ours.
 	Holder string `json:"holder,omitempty"`
 	Reason string `json:"reason"`
+	// Kind: "" (name collision), or one of the Skip kinds.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Skip kinds: why a group is skipped other than a name collision.
+const (
+	// SkipProtected: the AD object carrying the anchor is a protected one.
+	SkipProtected = "protected"
+	// SkipOutside: the group's AD object, or the place it would be created,
+	// is outside sync.searchBase.
+	SkipOutside = "outside-search-base"
+	// SkipRefused: a value AD would refuse or that disguises the name.
+	SkipRefused = "refused"
+)
 
 // GroupUnresolved lists the unresolved members of one group.
 type GroupUnresolved struct {
@@ -260,46 +303,151 @@ func Calculate(in Input) *Plan {
 		act     *Actual
 		dn      string // final DN
 		blocked bool
+		// wait is the index of the owned group that holds dn now and gives
+		// it up in this plan (-1: none): this one is renamed after it.
+		wait int
 	}
 	targets := make([]target, 0, len(desired))
+	byAnchor := make(map[string]int, len(desired)) // lower-case anchor -> index of an owned target
 	for _, d := range desired {
-		t := target{d: d}
+		t := target{d: d, wait: -1}
 		if a, ok := actual[strings.ToLower(d.Anchor)]; ok {
 			a := a
 			t.act = &a
 			t.dn = TargetDN(d, a.DN)
+			byAnchor[strings.ToLower(d.Anchor)] = len(targets)
 		} else {
 			t.dn = d.DN
 		}
 		targets = append(targets, t)
 	}
+	// moves reports whether target j is an owned group that wants another DN
+	// (and may give up its current one).
+	moves := func(j int) bool {
+		u := targets[j]
+		return u.act != nil && u.act.Protected == "" && NormDN(u.dn) != NormDN(u.act.DN)
+	}
+	skipped := map[string]string{} // group ID -> why it is not provisioned, for its parents
+	block := func(t *target, c Collision) {
+		t.blocked = true
+		p.Collisions = append(p.Collisions, c)
+		skipped[t.d.ID] = c.Reason
+		if t.act != nil && t.act.Protected == "" {
+			finalDN[t.d.ID] = t.act.DN // stays where it is
+		} else {
+			finalDN[t.d.ID] = ""
+		}
+	}
+	for _, c := range in.Skips {
+		skipped[c.GroupID] = c.Reason
+		p.Collisions = append(p.Collisions, c)
+	}
 	for i := range targets {
 		t := &targets[i]
 		n := NormDN(t.dn)
+		if t.act != nil && t.act.Protected != "" {
+			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.act.DN, Holder: t.act.Anchor, Kind: SkipProtected,
+				Reason: "the AD group carrying this group's anchor is protected (" + t.act.Protected + "); writeback never modifies, moves or deletes it, whatever anchor it carries: remove the anchor (msDS-ExternalDirectoryObjectId) from it"})
+			continue
+		}
 		if t.act != nil && n == NormDN(t.act.DN) {
 			finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
 			continue
 		}
+		holder, isOccupied := occupied[n]
+		holderOwned := false // the holder is one of the owned groups this plan read
+		if a, ok := actual[strings.ToLower(holder)]; ok && holder != "" && NormDN(a.DN) == n {
+			holderOwned = true
+		}
+		if dn, ok := in.Outside[t.d.ID]; ok && t.act == nil {
+			block(t, outside(t.d, dn))
+			continue
+		}
 		if dn, ok := in.Unprepared[t.d.ID]; ok && t.act == nil {
-			t.blocked = true
-			p.Collisions = append(p.Collisions, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
+			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
 				Reason: "an AD group written by Connect Sync group writeback (adminDescription " + t.d.Anchor +
 					") exists without msDS-ExternalDirectoryObjectId; prepare it with 'writeback migrate' to take it over (or delete it); no duplicate is created"})
-		} else if holder, ok := occupied[n]; ok && !strings.EqualFold(holder, t.d.Anchor) {
-			t.blocked = true
-			p.Collisions = append(p.Collisions, collision(t.d, t.dn, holder))
-		} else if other, ok := claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {
-			t.blocked = true
-			p.Collisions = append(p.Collisions, collision(t.d, t.dn, other))
-		}
-		if t.blocked {
-			if t.act != nil {
-				finalDN[t.d.ID] = t.act.DN // stays where it is
-			}
 			continue
+		}
+		if isOccupied && strings.EqualFold(holder, t.d.Anchor) && t.act == nil {
+			// Ours by its anchor, yet not found where writeback looks for its groups.
+			block(t, outside(t.d, t.dn))
+			continue
+		}
+		if isOccupied && !strings.EqualFold(holder, t.d.Anchor) && !holderOwned {
+			block(t, collision(t.d, t.dn, holder, false))
+			continue
+		}
+		if other, ok := claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {
+			if j, ok := byAnchor[other]; ok && moves(j) {
+				// The owned group at this DN is renamed away in this plan:
+				// this group follows it (see wait below).
+				t.wait = j
+			} else {
+				block(t, collision(t.d, t.dn, other, !strings.HasPrefix(other, "group_")))
+				continue
+			}
 		}
 		claimed[n] = t.d.ID
 		finalDN[t.d.ID] = t.dn
+	}
+	// A group waiting for another that cannot move this round cannot move either.
+	for changed := true; changed; {
+		changed = false
+		for i := range targets {
+			t := &targets[i]
+			if t.blocked || t.wait < 0 || !targets[t.wait].blocked {
+				continue
+			}
+			h := targets[t.wait]
+			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.dn, Holder: h.d.Anchor,
+				Reason: "the provisioned group " + quoteName(h.d.Name) + " (" + h.d.ID + ") has this DN and cannot be renamed this round (see its entry); this group is renamed once it is"})
+			changed = true
+		}
+	}
+	// Order the renames: a group after the one whose DN it takes. In a cycle
+	// (two groups swapping names, with a cn mapping without the ID suffix)
+	// one group first moves to a temporary name, CN=Group_<id>, which is
+	// unique; then the others follow each other, and it comes last.
+	temp := map[int]bool{}
+	{
+		const unseen, onPath, finished = 0, 1, 2
+		mark := make([]int, len(targets))
+		for i := range targets {
+			var path []int
+			j := i
+			for j >= 0 && !targets[j].blocked && mark[j] == unseen {
+				mark[j] = onPath
+				path = append(path, j)
+				j = targets[j].wait
+			}
+			if j >= 0 && mark[j] == onPath { // a cycle: from j to the end of path
+				k := slices.Index(path, j)
+				breaker := j
+				for _, c := range path[k:] {
+					if targets[c].d.ID < targets[breaker].d.ID {
+						breaker = c
+					}
+				}
+				temp[breaker] = true
+			}
+			for _, c := range path {
+				mark[c] = finished
+			}
+		}
+	}
+	level := make([]int, len(targets)) // 0 = not computed
+	var stepOf func(i int) int
+	stepOf = func(i int) int {
+		if level[i] > 0 {
+			return level[i]
+		}
+		l := 1 // step 0 is for the moves to temporary names
+		if j := targets[i].wait; j >= 0 && !temp[j] {
+			l = stepOf(j) + 1
+		}
+		level[i] = l
+		return l
 	}
 
 	// renamed maps an owned group's current DN to its final DN, so member values
@@ -315,14 +463,18 @@ func Calculate(in Input) *Plan {
 	}
 
 	var creates, renames, updates, adds, removes, tail []Change
-	for _, t := range targets {
+	for i, t := range targets {
 		d := t.d
 		unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
 		wantDNs := slices.Clip(d.Members)       // as written; likewise
 		for _, gid := range d.MemberGroups {
 			dn, ok := finalDN[gid]
 			if !ok || dn == "" {
-				unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: "child group is not provisioned (name collision)"})
+				why := "child group is not provisioned"
+				if r, ok := skipped[gid]; ok {
+					why += ": " + r
+				}
+				unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: why})
 				continue
 			}
 			wantDNs = append(wantDNs, dn)
@@ -334,7 +486,9 @@ func Calculate(in Input) *Plan {
 			}
 			return want
 		}
-		if t.blocked && t.act == nil {
+		if t.blocked {
+			// Nothing is written for a skipped group: not its attributes,
+			// not its members (its collision says why).
 			if len(unresolved) > 0 {
 				p.Unresolved = append(p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: t.dn, Unresolved: unresolved})
 			}
@@ -365,8 +519,14 @@ func Calculate(in Input) *Plan {
 		a := *t.act
 		cur := a.DN
 		if f := finalDN[d.ID]; NormDN(f) != NormDN(cur) || (f != cur && rdnValue(f) != rdnValue(cur)) {
+			if temp[i] {
+				c := base
+				c.Action, c.DN, c.NewDN = Rename, cur, "CN="+d.Anchor+","+parentDN(cur)
+				renames = append(renames, c)
+				cur = c.NewDN
+			}
 			c := base
-			c.Action, c.DN, c.NewDN = Rename, cur, f
+			c.Action, c.DN, c.NewDN, c.Step = Rename, cur, f, stepOf(i)
 			renames = append(renames, c)
 			cur = f
 		}
@@ -445,6 +605,10 @@ func Calculate(in Input) *Plan {
 		if !ok {
 			continue
 		}
+		if a.Protected != "" {
+			p.Left = append(p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason) + "; left alone: the AD group is protected (" + a.Protected + ")"})
+			continue
+		}
 		policy := in.Policy.OnOutOfScope
 		if reason == Deleted {
 			policy = in.Policy.OnDelete
@@ -482,26 +646,53 @@ func Calculate(in Input) *Plan {
 	for _, list := range [][]Change{creates, renames, updates, adds, removes, tail} {
 		p.Changes = append(p.Changes, list...)
 	}
-	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Action.Phase() < p.Changes[j].Action.Phase() })
+	sort.SliceStable(p.Changes, func(i, j int) bool {
+		a, b := p.Changes[i], p.Changes[j]
+		if a.Action.Phase() != b.Action.Phase() {
+			return a.Action.Phase() < b.Action.Phase()
+		}
+		return a.Step < b.Step
+	})
 	sort.Slice(p.Collisions, func(i, j int) bool { return p.Collisions[i].GroupID < p.Collisions[j].GroupID })
 	p.Summary = Summarize(p)
-	ApplyThreshold(p, in.Policy)
+	pol := in.Policy
+	if pol.Owned == 0 {
+		pol.Owned = len(actual)
+	}
+	ApplyThreshold(p, pol)
 	return p
 }
 
 // ApplyThreshold marks the plan blocked when it deletes more groups than the
 // policy allows, as Cloud Sync's accidental-delete prevention does: the whole
 // round stops, nothing is written.
+//
+// The share is of the groups writeback owns, rounded up, so one deletion is
+// always allowed: at 5 %, 11 owned groups allow 1, 5,001 allow 251.
 func ApplyThreshold(p *Plan, pol Policy) {
-	if pol.DeleteThreshold <= 0 || pol.AllowDeletes {
+	if pol.AllowDeletes {
 		return
 	}
-	if n := p.Summary.Delete; n > pol.DeleteThreshold {
-		p.Blocked = true
-		p.BlockedReason = "delete threshold exceeded: the plan deletes " + itoa(n) +
-			" groups, safety.deleteThreshold is " + itoa(pol.DeleteThreshold) +
-			" (check the tenant; apply with --allow-deletes if the deletes are intended)"
+	n := p.Summary.Delete
+	var why string
+	switch {
+	case pol.DeleteThreshold > 0 && n > pol.DeleteThreshold:
+		why = "the plan deletes " + itoa(n) + " groups, more than " + itoa(pol.DeleteThreshold)
+	case pol.DeletePercent > 0 && pol.Owned > 0 && n > ShareLimit(pol.DeletePercent, pol.Owned):
+		why = "the plan deletes " + itoa(n) + " of the " + itoa(pol.Owned) + " groups writeback owns (" +
+			strconv.FormatFloat(100*float64(n)/float64(pol.Owned), 'f', 1, 64) + " %), more than " +
+			strconv.FormatFloat(pol.DeletePercent, 'f', -1, 64) + " % (" + itoa(ShareLimit(pol.DeletePercent, pol.Owned)) + ")"
+	default:
+		return
 	}
+	p.Blocked = true
+	p.BlockedReason = "delete threshold exceeded: " + why + " (safety.deleteThreshold); check the tenant " +
+		"(a tenant answering with fewer groups than it has looks like deletions); apply with --allow-deletes if the deletes are intended"
+}
+
+// ShareLimit is the most deletions percent % of owned allows, rounded up.
+func ShareLimit(percent float64, owned int) int {
+	return int(math.Ceil(percent*float64(owned)/100 - 1e-9)) // 5 % of 20 is 1, not 2
 }
 
 // Summarize counts the changes.
@@ -543,15 +734,31 @@ func IDFromAnchor(anchor string) string {
 // Anchor is the join anchor for an Entra group ID.
 func Anchor(id string) string { return "Group_" + strings.ToLower(id) }
 
-func collision(d Desired, dn, holder string) Collision {
+// collision says what holds dn: an AD object without an anchor, one carrying
+// another anchor (inPlan false: holder is that anchor), or another cloud group
+// of this plan that wants the same DN (inPlan true: holder is its ID).
+func collision(d Desired, dn, holder string, inPlan bool) Collision {
 	c := Collision{GroupID: d.ID, Name: d.Name, DN: dn, Holder: holder}
-	if holder == "" {
+	switch {
+	case holder == "":
 		c.Reason = "an AD object without writeback's anchor already has this DN; it is left untouched (rename it, or change the cn mapping)"
-	} else {
-		c.Reason = "another provisioned group (" + holder + ") already has or wants this DN; change the cn mapping so names are unique"
+	case inPlan:
+		c.Holder = Anchor(holder)
+		c.Reason = "cloud group " + holder + " maps to this DN too, and came first; change the cn mapping so names are unique (the default cn adds part of the object ID)"
+	default:
+		c.Reason = "the AD object at this DN carries the anchor " + holder + ", not this group's; it is left untouched (it belongs to another cloud group, or its anchor was set by hand): rename one of them, or change the cn mapping"
 	}
 	return c
 }
+
+// outside is the skip of a group whose anchored AD group is at dn, outside
+// sync.searchBase, where writeback does not look for its groups.
+func outside(d Desired, dn string) Collision {
+	return Collision{GroupID: d.ID, Name: d.Name, DN: dn, Holder: d.Anchor, Kind: SkipOutside,
+		Reason: "the AD group carrying this group's anchor is at this DN, outside sync.searchBase, where writeback does not manage groups; it is left untouched and no duplicate is created: move it back under sync.searchBase, or widen sync.searchBase"}
+}
+
+func quoteName(s string) string { return strconv.Quote(s) }
 
 // TargetDN is where an existing group should be: the desired DN, except for the
 // parts whose mapping applies on create only.

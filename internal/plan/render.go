@@ -58,7 +58,7 @@ func WriteText(w io.Writer, p *Plan) error {
 		}
 		ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), id, verb)
 		ew.printf("  %s group %s\n", sym, first.DN)
-		for _, c := range b.changes {
+		for i, c := range b.changes {
 			switch c.Action {
 			case Create:
 				width := 0
@@ -84,7 +84,11 @@ func WriteText(w io.Writer, p *Plan) error {
 					}
 				}
 			case Rename, Move:
-				ew.printf("      ~ dn = %s -> %s\n", c.DN, c.NewDN)
+				note := ""
+				if i+1 < len(b.changes) && b.changes[i+1].Action == Rename {
+					note = " (temporary name: groups swap names)"
+				}
+				ew.printf("      ~ dn = %s -> %s%s\n", c.DN, c.NewDN, note)
 			case AddMembers:
 				ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
 			case RemoveMembers:
@@ -111,9 +115,18 @@ func WriteText(w io.Writer, p *Plan) error {
 		}
 	}
 	if len(p.Collisions) > 0 {
-		ew.printf("\nCollisions (nothing is written for these groups):\n")
+		ew.printf("\nCollisions and skipped groups (nothing is written for these groups):\n")
 		for _, c := range p.Collisions {
-			ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			switch {
+			case c.Kind == SkipProtected:
+				ew.printf("  ! group %s (%s) is skipped, protected %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			case c.Kind == SkipOutside:
+				ew.printf("  ! group %s (%s) is skipped, outside sync.searchBase %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			case c.Kind == SkipRefused:
+				ew.printf("  ! group %s (%s) is skipped, refused: %s\n", displayQuote(c.Name), c.GroupID, c.Reason)
+			default:
+				ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+			}
 		}
 	}
 	if len(p.Left) > 0 {
@@ -200,6 +213,10 @@ func displayQuote(s string) string {
 			b.WriteString(`\t`)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			// A bidirectional control would reorder the rest of the
+			// terminal line: the plan must show the name as it is.
+			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
 		}

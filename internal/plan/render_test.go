@@ -66,3 +66,31 @@ func TestDisplayQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextSkipsAndSwap(t *testing.T) {
+	a, b := actual("a", "Red"), actual("b", "Blue")
+	da := actual("p", "Domain Admins")
+	da.Protected = "well-known RID 512"
+	in := Input{
+		Desired: []Desired{desired("a", "Blue"), desired("b", "Red"), desired("p", "Tier0"), desired("o", "Moved")},
+		Actual:  map[string]Actual{a.Anchor: a, b.Anchor: b, da.Anchor: da},
+		Outside: map[string]string{"o": "CN=Moved,CN=Users,DC=lab,DC=test"},
+		Skips:   []Collision{{GroupID: "r", Name: "\u202Etxt.exe", Kind: SkipRefused, Reason: "displayname contains U+202E"}},
+	}
+	var sb strings.Builder
+	if err := WriteText(&sb, Calculate(in)); err != nil {
+		t.Fatal(err)
+	}
+	out := sb.String()
+	for _, want := range []string{
+		"~ dn = CN=Red," + ou + " -> CN=Group_a," + ou + " (temporary name: groups swap names)",
+		"~ dn = CN=Group_a," + ou + " -> CN=Blue," + ou + "\n",
+		`! group "Tier0" (p) is skipped, protected CN=Domain Admins,` + ou + ": the AD group carrying this group's anchor is protected (well-known RID 512)",
+		`! group "Moved" (o) is skipped, outside sync.searchBase CN=Moved,CN=Users,DC=lab,DC=test:`,
+		`! group "\u202etxt.exe" (r) is skipped, refused: displayname contains U+202E`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

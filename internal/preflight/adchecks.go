@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/plan"
 )
 
 // AD check names, for Needs.
@@ -219,7 +220,20 @@ func checkTargetOU(ctx context.Context, e *Env) Result {
 	if entry == nil {
 		return fail("target OU "+ou+" does not exist", "create the OU (e.g. New-ADOrganizationalUnit) or correct ad.targetOU")
 	}
-	return ok(ou + " exists")
+	// writeback finds its groups by anchor under sync.searchBase (default:
+	// the domain) only; a group created outside would be created again.
+	base, name := e.Config.Sync.SearchBase, "sync.searchBase"
+	if base == "" {
+		base, name = e.Config.AD.BaseDN, "ad.baseDN"
+	}
+	if base == "" && e.RootDSE != nil {
+		base, name = e.RootDSE.DefaultNamingContext, "the domain"
+	}
+	if !plan.Within(ou, base) {
+		return fail("target OU "+ou+" is outside "+name+" "+base+": writeback finds its groups only there, so each group created in the target OU would be created again",
+			"put ad.targetOU under "+base+", or widen sync.searchBase")
+	}
+	return ok(ou + " exists, inside " + base)
 }
 
 // checkWrite creates, modifies and deletes a probe group in the target OU. The

@@ -158,3 +158,16 @@ func TestWriteProbeWithoutRights(t *testing.T) {
 	want(t, rs, preflight.CheckTargetOU, preflight.OK, "exists", "")
 	want(t, rs, preflight.CheckWrite, preflight.Fail, "insufficient access", "Delegation of Control")
 }
+
+// D3: a target OU outside sync.searchBase fails the check: groups created
+// there would not be found again by their anchor.
+func TestTargetOUOutsideSearchBase(t *testing.T) {
+	l := labtest.AD(t)
+	env := &preflight.Env{Config: &config.Config{AD: l.Config, Sync: config.Sync{SearchBase: "OU=does-not-matter," + l.OU}}, NoWrite: true}
+	defer env.Close()
+	rs := map[string]preflight.Result{}
+	for _, r := range preflight.Run(context.Background(), env, preflight.ADChecks(), nil) {
+		rs[r.Name] = r
+	}
+	want(t, rs, preflight.CheckTargetOU, preflight.Fail, "is outside sync.searchBase", "widen sync.searchBase")
+}
