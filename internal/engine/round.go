@@ -229,6 +229,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return !taken, nil
 	}
 	ids := keys(cands)
+	provisioned := map[string]bool{} // groups this state has an AD group for
 	status, err := e.statuses(ids)
 	if err != nil {
 		return nil, err
@@ -246,6 +247,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		st, err := status(id)
 		if err != nil {
 			return nil, err
+		}
+		if st.DN != "" {
+			provisioned[id] = true
 		}
 		if st.Quarantined(now) && len(o.Groups) == 0 {
 			out.Quarantined = append(out.Quarantined, id)
@@ -418,7 +422,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	timer.done("unprepared")
-	if in.Outside, err = e.outside(ctx, in); err != nil {
+	if in.Outside, err = e.outside(ctx, in, provisioned); err != nil {
 		return nil, err
 	}
 	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
@@ -671,20 +675,24 @@ func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[st
 	return out, nil
 }
 
-// outside finds, for the groups the plan would create, an AD group carrying
-// their anchor anywhere in the domain: under sync.searchBase the plan's read
-// would have found it, so one found now is outside it, moved there by hand.
-// Creating the group again would put its anchor on two groups (reliability
-// review D3, H5). One indexed search per 100 anchors; none when the search
-// base is the domain.
-func (e *Engine) outside(ctx context.Context, in plan.Input) (map[string]string, error) {
+// outside finds, for the groups this state provisioned that the plan would
+// create again, an AD group carrying their anchor anywhere in the domain:
+// under sync.searchBase the plan's read would have found it, so one found now
+// is outside it, moved there by hand. Creating the group again would put its
+// anchor on two groups (reliability review D3, H5). Only groups the state
+// knows it wrote are looked for: a group it never provisioned cannot have
+// been moved out from under it, and other copies of a tenant elsewhere in
+// the domain (another OU's writeback, a test lab's other runs) are not its
+// business. One indexed search per 100 anchors; none when the search base is
+// the domain.
+func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[string]bool) (map[string]string, error) {
 	out := map[string]string{}
 	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
 		return out, nil
 	}
 	var anchors []string
 	for _, d := range in.Desired {
-		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok && provisioned[d.ID] {
 			anchors = append(anchors, d.Anchor)
 		}
 	}

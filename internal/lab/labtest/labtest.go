@@ -221,8 +221,17 @@ func (l *Lab) SharedUsers(t testing.TB, n int) []User {
 		t.Fatalf("labtest: %v", err)
 	}
 	if len(have) < n {
+		// Numbered after the highest one there: a run interrupted while
+		// creating the pool can leave gaps in the numbers.
+		from := 0
+		for _, u := range have {
+			var i int
+			if _, err := fmt.Sscanf(ad.RDNValue(u.DN), "fixture%d", &i); err == nil && i >= from {
+				from = i + 1
+			}
+		}
 		start := time.Now()
-		more, err := createUsersFrom(ctx, cfg, ou, len(have), n, "fixture")
+		more, err := createUsersFrom(ctx, cfg, ou, from, from+n-len(have), "fixture")
 		if err != nil {
 			t.Fatalf("labtest: create shared users: %v", err)
 		}
