@@ -908,11 +908,20 @@ func (r *Resolver) protKnown(o *object) bool {
 	if r.dir != nil {
 		d = r.dir.Domain()
 	}
-	return d != "" && !hasSuffixFold(o.dn, ","+d)
+	return d != "" && !strings.EqualFold(domainOf(o.dn), d)
 }
 
-func hasSuffixFold(s, suffix string) bool {
-	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+// domainOf returns the naming context of the domain holding dn: its
+// trailing DC= components ("DC=child,DC=x" for an object of a child domain
+// of DC=x).
+func domainOf(dn string) string {
+	l := strings.ToLower(dn)
+	for i := 0; i < len(l); i++ {
+		if (i == 0 || l[i-1] == ',' && (i < 2 || l[i-2] != '\\')) && strings.HasPrefix(l[i:], "dc=") {
+			return dn[i:]
+		}
+	}
+	return ""
 }
 
 // userRefusal says why a user member may not be o, or ""; r.mu is held.
