@@ -55,7 +55,8 @@ func immutableID(g ad.GUID) string { return base64.StdEncoding.EncodeToString(g.
 // as users synced from AD and as cloud-only users — are added to a cloud
 // group; writeback plans and applies, and AD has none of those objects as a
 // member: each is reported with its reason, and the legitimate synced users
-// (by objectGUID, by SID, by immutableId) still resolve.
+// (by objectGUID, by SID, by immutableId) still resolve. Members with a
+// malformed SID (D5) are reported too, and fail nothing else.
 func TestLabPrivilegedMembersRefused(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 4, "wbt")
@@ -121,6 +122,10 @@ func TestLabPrivilegedMembersRefused(t *testing.T) {
 	}
 	// A legitimate user's GUID with Domain Admins' SID: the identifiers disagree.
 	add("mixed", emulator.User{OnPremisesSyncEnabled: yes(), OnPremisesObjectIdentifier: users[3].GUID.String(), OnPremisesSecurityIdentifier: targets[0].sid}, "name different AD objects")
+	// D5: malformed SIDs are their member's problem, not the round's.
+	for _, bad := range []string{"garbage", "S-1-5-21-x", users[3].SID + " ", "S-1-5-21-99999999999999"} {
+		add("bad SID "+bad, emulator.User{OnPremisesSyncEnabled: yes(), OnPremisesSecurityIdentifier: bad}, "is not a valid SID")
+	}
 	if err := adm.AddMembers(gPriv, append(ids, legit[1].ID, legit[2].ID)...); err != nil {
 		t.Fatal(err)
 	}
