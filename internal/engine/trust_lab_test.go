@@ -95,6 +95,10 @@ func TestLabPrivilegedMembersRefused(t *testing.T) {
 		readPrincipal(t, c, l.OU, "the writeback group itself", "(msDS-ExternalDirectoryObjectId="+plan.Anchor(gPriv)+")"),
 		readPrincipal(t, c, l.OU, "another writeback group", "(msDS-ExternalDirectoryObjectId="+plan.Anchor(gOther)+")"),
 	}
+	// Left there by a writeback without these checks: removed by the next round.
+	if err := c.AddMembers(context.Background(), priv.DN, []string{targets[0].dn, targets[4].dn}); err != nil {
+		t.Fatal(err)
+	}
 	adm := f.env.Admin
 	want := map[string]string{} // cloud user ID -> what its reason must say
 	var ids []string
