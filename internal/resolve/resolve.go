@@ -152,7 +152,7 @@ type Resolver struct {
 	// need not look its class up again. Objects not seen for a whole
 	// generation (between two Forgets) are dropped.
 	known map[string]*object
-	gen   uint64
+	gen   uint32 // one per Forget (full round): never wraps in practice
 	// missed: kindCGUID only.
 	missed map[cacheKey]bool
 	// missedVer changes whenever missed does, so the set is saved only then.
@@ -169,8 +169,8 @@ type object struct {
 	kind    objKind
 	flags   objFlags
 	learned bool   // dn came from the DC's read of a group (its spelling wins)
-	protGen uint64 // generation in which the DC said whether fCritical/fAdmin hold
-	seen    uint64
+	protGen uint32 // generation in which the DC said whether fCritical/fAdmin hold
+	seen    uint32 // last generation the object was found or learned in
 }
 
 type objKind uint8
@@ -580,6 +580,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	// up on its own (rare: a SID or immutableId that is not the object's);
 	// if it names another object, the member is refused.
 	sids, immut = map[string]bool{}, map[string]bool{}
+	r.mu.Lock()
 	for _, ref := range users {
 		if ref.settled || ref.obj == nil {
 			continue
@@ -591,6 +592,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			immut[ref.immutableID] = true
 		}
 	}
+	r.mu.Unlock()
 	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectSid: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"hash/fnv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,6 +22,7 @@ type fakeDir struct {
 	calls, cguidCalls        int
 	protAsked                []string
 	batchSizes               []int
+	mu                       sync.Mutex // TestConcurrentResolve
 }
 
 func (f *fakeDir) object(dn string) Object {
@@ -53,6 +55,8 @@ func fakeGUID(dn string) string {
 }
 
 func (f *fakeDir) find(m map[string]string, keys []string) (map[string]Object, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls++
 	f.batchSizes = append(f.batchSizes, len(keys))
 	out := map[string]Object{}
@@ -73,10 +77,14 @@ func (f *fakeDir) FindByAnchors(_ context.Context, k []string) (map[string]Objec
 	return f.find(f.anchor, k)
 }
 func (f *fakeDir) FindByConsistencyGUIDs(_ context.Context, k []string) (map[string]Object, error) {
+	f.mu.Lock()
 	f.cguidCalls++
+	f.mu.Unlock()
 	return f.find(f.cguid, k)
 }
 func (f *fakeDir) Protected(_ context.Context, guids []string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.protAsked = append(f.protAsked, guids...)
 	out := map[string]string{}
 	for _, g := range guids {

@@ -320,3 +320,47 @@ func TestMovedKeepsCacheTrueToOwnWrites(t *testing.T) {
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestConcurrentResolve: the resolver is safe for concurrent use (run with
+// -race): resolutions, Learn, Moved and Forget at once.
+func TestConcurrentResolve(t *testing.T) {
+	dir := &fakeDir{guid: map[string]string{}, sid: map[string]string{}, domain: "DC=x"}
+	users := map[string]*User{}
+	var ms []Member
+	for i := range 40 {
+		g := guidN(i)
+		dn := "CN=u" + g + ",DC=x"
+		dir.guid[g] = dn
+		users["u"+g] = &User{ID: "u" + g, ObjectIdentifier: g, SID: dom + "-" + "1" + g[len(g)-3:]}
+		dir.sid[users["u"+g].SID] = dn
+		ms = append(ms, Member{ID: "u" + g, Type: "user"})
+	}
+	r := New(dir)
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range 20 {
+				if _, err := r.Resolve(context.Background(), map[string][]Member{"g": ms}, fakeSrc{users: users}); err != nil {
+					done <- err
+					return
+				}
+				switch (w + i) % 3 {
+				case 0:
+					r.Learn([]Known{{GUID: guidN(i), DN: "CN=u" + guidN(i) + ",DC=x"}})
+				case 1:
+					r.Moved(map[string]string{"CN=u" + guidN(i) + ",DC=x": "CN=u" + guidN(i) + ",DC=x"})
+				default:
+					if i%10 == 0 {
+						r.Forget()
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
