@@ -851,7 +851,7 @@ func (r *Resolver) agrees(ref *userRef) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o := ref.obj
-	return (ref.sid == "" || ref.sid == o.sid) && (ref.immutableID == "" || o.hasImmutable(ref.immutableID)) && ref.rawSID == ""
+	return (ref.sid == "" || ref.sid == o.sid) && (ref.immutableID == "" || o.hasImmutable(ref.immutableID))
 }
 
 // hasImmutable: id (an immutableId as a GUID) is o's objectGUID or its known
