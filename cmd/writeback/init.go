@@ -90,6 +90,13 @@ sync:
   fullReconcile: 24h                      # full rounds that also repair changes made by hand in AD
   # searchBase: OU=Cloud Groups,DC=contoso,DC=com   # where to look for writeback's groups (default: the domain)
 
+# Members: a cloud user resolves only to the AD user it was synced from, never
+# to a group, computer, built-in or critical principal (docs/trust.md).
+# members:
+#   allow:                                # privileged principals still allowed, by SID or DN
+#     - S-1-5-21-1004336348-1177238915-682003330-1105
+#   inetOrgPerson: false                  # let users of class inetOrgPerson resolve
+
 log:
   format: text                            # text or json
   level: info                             # debug, info, warn, error

@@ -27,6 +27,7 @@ type Config struct {
 	State    State    `yaml:"state,omitempty"`
 	Sync     Sync     `yaml:"sync,omitempty"`
 	Log      Log      `yaml:"log,omitempty"`
+	Members  Members  `yaml:"members,omitempty"` // members.go
 
 	// Path is the file the config was read from ("" for stdin or inline); used to
 	// resolve relative paths and in error messages.
@@ -240,6 +241,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Sync.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.searchBaseErrors()...)
+	errs = append(errs, c.Members.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -58,6 +58,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	failStep := map[string]string{}
 	notCreated := map[string]string{} // normalised DN of a group whose create failed -> its ID
 	finalDN := map[string]string{}
+	moved := map[string]string{} // old DN -> new DN ("" deleted), for the resolver's cache
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
 	var (
@@ -95,8 +96,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 				finalDN[c.GroupID] = c.DN
 			case plan.Rename, plan.Move:
 				finalDN[c.GroupID] = c.NewDN
+				moved[c.DN] = c.NewDN
 			case plan.Delete:
 				finalDN[c.GroupID] = ""
+				moved[c.DN] = ""
 			default:
 				if _, ok := finalDN[c.GroupID]; !ok {
 					finalDN[c.GroupID] = c.DN
@@ -167,6 +170,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		e.log.Debug("apply phase done", "action", phase[0].Action, "changes", len(phase), "workers", min(workers, len(phase)),
 			"took", time.Since(phaseStart).Round(time.Millisecond).String())
 	}
+	e.resolver.Moved(moved) // D8: a nested group's cached DN follows writeback's own renames
 	if logErr != nil {
 		return res, logErr
 	}

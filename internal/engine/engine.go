@@ -40,11 +40,7 @@ type Directory interface {
 
 // Catalog is the Global Catalog used to resolve members across the forest
 // (implemented by *ad.Conn from ad.DialGC).
-type Catalog interface {
-	FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error)
-	FindByGUIDs(ctx context.Context, guids []ad.GUID) (map[ad.GUID]string, error)
-	FindBySIDs(ctx context.Context, sids []string) (map[string]string, error)
-}
+type Catalog = resolve.Catalog
 
 // Source is the cloud (implemented by *entra.Client).
 type Source interface {
@@ -156,6 +152,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	} else {
 		e.resolver = resolve.New(cat)
 	}
+	e.resolver.SetPolicy(resolve.Policy{Allow: o.Config.Members.Allow, InetOrgPerson: o.Config.Members.InetOrgPerson})
 	misses, err := e.db.ConsistencyMisses()
 	if err != nil {
 		return nil, err

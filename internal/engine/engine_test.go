@@ -335,7 +335,7 @@ func newMemEngineWith(t *testing.T, extraYAML string) (*Engine, *memDir, *memSou
 	dir := newMemDir()
 	dir.users[uGUID] = uDN
 	src := &memSource{groups: map[string]entra.Group{}}
-	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID}}
+	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID, OnPremisesSyncEnabled: yes()}}
 	for _, id := range []string{idA, idB} {
 		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-1:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
 	}
@@ -518,7 +518,7 @@ func TestConsistencyGUIDMissesOutliveTheProcess(t *testing.T) {
 	eng, dir, src, db := newMemEngine(t)
 	ctx := context.Background()
 	ghost := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	src.users = append(src.users, entra.User{ID: "u2", UserPrincipalName: "ghost@test", OnPremisesImmutableId: ghost})
+	src.users = append(src.users, entra.User{ID: "u2", UserPrincipalName: "ghost@test", OnPremisesImmutableId: ghost, OnPremisesSyncEnabled: yes()})
 	a := src.groups[idA]
 	a.MembersDelta = append(a.MembersDelta, entra.MemberRef{ID: "u2", Type: "user"})
 	src.groups[idA] = a

@@ -40,8 +40,8 @@ type Selecter interface {
 
 // computeFingerprint hashes the engine's effective settings: the compiled
 // mappings with writeback's defaults filled in (not the file's text), the
-// target OU and search base as resolved, the scope, the safety policy and
-// the Graph properties selected.
+// target OU and search base as resolved, the scope, the safety policy, which
+// members may resolve (members.allow...) and the Graph properties selected.
 func (e *Engine) computeFingerprint() fingerprint {
 	type mapping struct {
 		Target, Source string
@@ -61,6 +61,7 @@ func (e *Engine) computeFingerprint() fingerprint {
 		"targetOU":   hashJSON(strings.ToLower(e.targetOU)),
 		"searchBase": hashJSON(strings.ToLower(e.base)),
 		"safety":     hashJSON(e.cfg.Safety),
+		"members":    hashJSON(e.cfg.Members),
 	}
 	if sel := e.selected(); sel != "" {
 		fp["graph"] = hashJSON(sel)

@@ -23,11 +23,11 @@ type countingGC struct {
 	guids int
 }
 
-func (c *countingGC) FindByGUIDs(ctx context.Context, g []ad.GUID) (map[ad.GUID]string, error) {
+func (c *countingGC) LookupGUIDs(ctx context.Context, g []ad.GUID) (map[ad.GUID]ad.Object, error) {
 	c.mu.Lock()
 	c.guids += len(g)
 	c.mu.Unlock()
-	return c.Catalog.FindByGUIDs(ctx, g)
+	return c.Catalog.LookupGUIDs(ctx, g)
 }
 
 func (c *countingGC) take() int {

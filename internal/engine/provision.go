@@ -73,10 +73,11 @@ func (e *Engine) Provision(ctx context.Context, id string, dryRun bool) (*Report
 			return r, err
 		}
 		// Each member as a group of its own: the report says what each one
-		// resolved to, and the lookups are still batched.
+		// resolved to, and the lookups are still batched. (Keyed apart from
+		// group IDs: a group is refused as a member of itself.)
 		each := make(map[string][]resolve.Member, len(members))
 		for _, m := range members {
-			each[m.ID] = []resolve.Member{m}
+			each["member:"+m.ID] = []resolve.Member{m}
 		}
 		res, err := e.resolver.Resolve(ctx, each, src)
 		if err != nil {
@@ -84,7 +85,7 @@ func (e *Engine) Provision(ctx context.Context, id string, dryRun bool) (*Report
 		}
 		for _, m := range members {
 			mr := MemberReport{ID: m.ID, Type: m.Type}
-			got := res[m.ID]
+			got := res["member:"+m.ID]
 			if len(got.Unresolved) > 0 {
 				mr.Name, mr.Reason = got.Unresolved[0].Name, got.Unresolved[0].Reason
 			} else if len(got.DNs) > 0 {

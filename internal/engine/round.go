@@ -994,7 +994,7 @@ func (c *cloudView) User(id string) (*resolve.User, error) {
 	if err != nil || u == nil {
 		return nil, err
 	}
-	return &resolve.User{ID: u.ID, Name: u.UserPrincipalName, ObjectIdentifier: u.ObjectIdentifier, SID: u.SID, ImmutableID: u.ImmutableID}, nil
+	return &resolve.User{ID: u.ID, Name: u.UserPrincipalName, ObjectIdentifier: u.ObjectIdentifier, SID: u.SID, ImmutableID: u.ImmutableID, SyncEnabled: u.SyncEnabled}, nil
 }
 
 func (c *cloudView) Group(id string) resolve.GroupInfo {

@@ -31,9 +31,7 @@ type DC interface {
 // Catalog is the Global Catalog (*ad.Conn from ad.DialGC).
 type Catalog interface {
 	Searcher
-	FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error)
-	FindByGUIDs(ctx context.Context, guids []ad.GUID) (map[ad.GUID]string, error)
-	FindBySIDs(ctx context.Context, sids []string) (map[string]string, error)
+	resolve.Catalog
 }
 
 // Cloud is Entra ID (*entra.Client).
@@ -646,7 +644,7 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 			name = u.DisplayName
 		}
 		src.users[strings.ToLower(u.ID)] = &resolve.User{ID: u.ID, Name: name, ObjectIdentifier: u.OnPremisesObjectIdentifier,
-			SID: u.OnPremisesSecurityIdentifier, ImmutableID: u.OnPremisesImmutableId}
+			SID: u.OnPremisesSecurityIdentifier, ImmutableID: u.OnPremisesImmutableId, SyncEnabled: u.OnPremisesSyncEnabled}
 	}
 	res, err := resolve.New(&resolve.ADDirectory{GC: o.GC, DC: o.DC, Base: r.Domain}).Resolve(ctx, in, src)
 	if err != nil {

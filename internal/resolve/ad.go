@@ -12,9 +12,9 @@ import (
 
 // Catalog is the Global Catalog as *ad.Conn (from ad.DialGC) offers it.
 type Catalog interface {
-	FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error)
-	FindByGUIDs(ctx context.Context, guids []ad.GUID) (map[ad.GUID]string, error)
-	FindBySIDs(ctx context.Context, sids []string) (map[string]string, error)
+	LookupAnchors(ctx context.Context, anchors []string) (map[string]ad.Object, error)
+	LookupGUIDs(ctx context.Context, guids []ad.GUID) (map[ad.GUID]ad.Object, error)
+	LookupSIDs(ctx context.Context, sids []string) (map[string]ad.Object, error)
 }
 
 // Searcher is a domain controller search (*ad.Conn).
@@ -24,7 +24,8 @@ type Searcher interface {
 
 // ADDirectory is the Directory resolution uses in production: the Global
 // Catalog for anchors, objectGUIDs and SIDs, and the domain controller under
-// Base for mS-DS-ConsistencyGuid, which is not in the GC's partial attribute set.
+// Base for mS-DS-ConsistencyGuid, isCriticalSystemObject and adminCount,
+// which are not in the GC's partial attribute set.
 type ADDirectory struct {
 	GC   Catalog
 	DC   Searcher
@@ -33,43 +34,88 @@ type ADDirectory struct {
 
 var _ Directory = (*ADDirectory)(nil)
 
+// Domain is the naming context of the domain the DC holds.
+func (d *ADDirectory) Domain() string { return d.Base }
+
 // FindByAnchors looks msDS-ExternalDirectoryObjectId values up in the GC.
-func (d *ADDirectory) FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error) {
-	return d.GC.FindByAnchors(ctx, anchors)
+func (d *ADDirectory) FindByAnchors(ctx context.Context, anchors []string) (map[string]Object, error) {
+	got, err := d.GC.LookupAnchors(ctx, anchors)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Object, len(got))
+	for a, o := range got {
+		out[a] = fromAD(o)
+	}
+	return out, nil
 }
 
-// FindBySIDs looks objectSids up in the GC.
-func (d *ADDirectory) FindBySIDs(ctx context.Context, sids []string) (map[string]string, error) {
-	return d.GC.FindBySIDs(ctx, sids)
+// FindBySIDs looks objectSids up in the GC; malformed values are not looked up.
+func (d *ADDirectory) FindBySIDs(ctx context.Context, sids []string) (map[string]Object, error) {
+	got, err := d.GC.LookupSIDs(ctx, sids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Object, len(got))
+	for s, o := range got {
+		out[strings.ToUpper(s)] = fromAD(o)
+	}
+	return out, nil
 }
 
 // FindByGUIDs looks canonical GUID strings up as objectGUIDs in the GC.
-func (d *ADDirectory) FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
+func (d *ADDirectory) FindByGUIDs(ctx context.Context, guids []string) (map[string]Object, error) {
 	in := make([]ad.GUID, 0, len(guids))
 	for _, s := range guids {
 		if g, err := ad.ParseGUID(s); err == nil { // resolve only passes canonical GUIDs
 			in = append(in, g)
 		}
 	}
-	got, err := d.GC.FindByGUIDs(ctx, in)
+	got, err := d.GC.LookupGUIDs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(got))
-	for g, dn := range got {
-		out[g.String()] = dn
+	out := make(map[string]Object, len(got))
+	for g, o := range got {
+		out[g.String()] = fromAD(o)
 	}
 	return out, nil
 }
+
+// fromAD converts the directory layer's object.
+func fromAD(o ad.Object) Object {
+	out := Object{DN: o.DN, GUID: o.GUID.String(), SID: strings.ToUpper(o.SID), Classes: o.Classes,
+		UserAccountControl: o.UserAccountControl, PrimaryGroupID: o.PrimaryGroupID, Critical: o.Critical, AdminCount: o.AdminCount}
+	if o.ConsistencyGUID != nil {
+		out.ConsistencyGUID = o.ConsistencyGUID.String()
+	}
+	return out
+}
+
+// dcAttrs are what a DC read asks for: everything ad.ObjectFromEntry reads.
+var dcAttrs = ad.ObjectAttrs
 
 // FindByConsistencyGUIDs searches the DC. mS-DS-ConsistencyGuid is not
 // indexed (searchFlags 0, on Windows as on Samba), so every search scans the
 // users of the domain: 200 values per OR filter for a few values, one pass
 // over the users carrying the attribute, matched here, for many. Only users
 // are looked up (objectCategory=person lets the DC start from that index).
-func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error) {
-	out := map[string]string{}
+// The DC returns isCriticalSystemObject and adminCount with each object.
+func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]Object, error) {
+	out := map[string]Object{}
 	const attr = "mS-DS-ConsistencyGuid"
+	keep := func(want map[string]bool) func(e *ldap.Entry) error {
+		return func(e *ldap.Entry) error {
+			o, err := ad.ObjectFromEntry(e)
+			if err != nil || o.ConsistencyGUID == nil {
+				return err
+			}
+			if cg := o.ConsistencyGUID.String(); want == nil || want[cg] {
+				out[cg] = dcObject(o)
+			}
+			return nil
+		}
+	}
 	if len(guids) > 2*consistencyBatch {
 		want := make(map[string]bool, len(guids))
 		for _, s := range guids {
@@ -77,12 +123,7 @@ func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string
 				want[g.String()] = true
 			}
 		}
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)("+attr+"=*))", []string{attr}, func(e *ldap.Entry) error {
-			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue(attr)); err == nil && want[g.String()] {
-				out[g.String()] = e.DN
-			}
-			return nil
-		})
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)("+attr+"=*))", dcAttrs, keep(want))
 		if err != nil {
 			return nil, fmt.Errorf("find users by %s: %w", attr, err)
 		}
@@ -97,14 +138,78 @@ func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string
 			}
 		}
 		f.WriteString("))")
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), []string{attr}, func(e *ldap.Entry) error {
-			if g, err := ad.GUIDFromAD(e.GetEqualFoldRawAttributeValue(attr)); err == nil {
-				out[g.String()] = e.DN
+		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), dcAttrs, keep(nil)); err != nil {
+			return nil, fmt.Errorf("find users by %s: %w", attr, err)
+		}
+	}
+	return out, nil
+}
+
+// dcObject is an object read on the DC: what it does not say about
+// criticality it does not have (unlike the GC, the DC holds every attribute).
+func dcObject(o ad.Object) Object {
+	out := fromAD(o)
+	no := false
+	if out.Critical == nil {
+		out.Critical = &no
+	}
+	if out.AdminCount == nil {
+		out.AdminCount = &no
+	}
+	out.ConsistencyGUIDKnown = true
+	return out
+}
+
+// Protected reads, on the DC, which of the given objects of its domain
+// (canonical objectGUIDs) are critical system objects or protected by
+// AdminSDHolder: guid -> the attribute that says so. Neither attribute is in
+// the Global Catalog, nor indexed: a few objects are read by objectGUID (200
+// per search, indexed); for many, one pass over the domain's users that
+// carry either attribute (a small set), matched here.
+func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string]string, error) {
+	out := map[string]string{}
+	record := func(want map[string]bool) func(e *ldap.Entry) error {
+		return func(e *ldap.Entry) error {
+			o, err := ad.ObjectFromEntry(e)
+			if err != nil {
+				return err
+			}
+			g := o.GUID.String()
+			if want != nil && !want[g] {
+				return nil
+			}
+			switch {
+			case o.Critical != nil && *o.Critical:
+				out[g] = "isCriticalSystemObject"
+			case o.AdminCount != nil && *o.AdminCount:
+				out[g] = "adminCount"
 			}
 			return nil
-		})
+		}
+	}
+	attrs := []string{"objectGUID", "isCriticalSystemObject", "adminCount"}
+	if len(guids) > 2*consistencyBatch {
+		want := make(map[string]bool, len(guids))
+		for _, s := range guids {
+			want[s] = true
+		}
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)(|(isCriticalSystemObject=TRUE)(adminCount=1)))", attrs, record(want))
 		if err != nil {
-			return nil, fmt.Errorf("find users by %s: %w", attr, err)
+			return nil, fmt.Errorf("find critical and protected users: %w", err)
+		}
+		return out, nil
+	}
+	for start := 0; start < len(guids); start += consistencyBatch {
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, s := range guids[start:min(start+consistencyBatch, len(guids))] {
+			if g, err := ad.ParseGUID(s); err == nil {
+				f.WriteString("(objectGUID=" + ad.EscapeFilterBytes(g.AD()) + ")")
+			}
+		}
+		f.WriteString(")")
+		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), attrs, record(nil)); err != nil {
+			return nil, fmt.Errorf("read isCriticalSystemObject and adminCount of %d objects: %w", min(consistencyBatch, len(guids)-start), err)
 		}
 	}
 	return out, nil

@@ -12,24 +12,65 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/writeback/writeback/internal/ad"
 )
 
 // Directory finds objects in the forest (the Global Catalog), in batches. Each
-// method returns only what it found; ADDirectory implements it over *ad.Conn.
+// method returns only what it found, with what decides whether the object may
+// be a member (class, SID, account flags); ADDirectory implements it over
+// *ad.Conn.
 type Directory interface {
-	// FindByGUIDs maps canonical lower-case GUID strings to DNs (objectGUID).
-	FindByGUIDs(ctx context.Context, guids []string) (map[string]string, error)
-	// FindBySIDs maps "S-1-5-..." to DNs (objectSid).
-	FindBySIDs(ctx context.Context, sids []string) (map[string]string, error)
-	// FindByAnchors maps msDS-ExternalDirectoryObjectId values to DNs.
-	FindByAnchors(ctx context.Context, anchors []string) (map[string]string, error)
-	// FindByConsistencyGUIDs maps canonical GUID strings to DNs (mS-DS-ConsistencyGuid).
-	FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]string, error)
+	// FindByGUIDs maps canonical lower-case GUID strings to objects (objectGUID).
+	FindByGUIDs(ctx context.Context, guids []string) (map[string]Object, error)
+	// FindBySIDs maps upper-case "S-1-5-..." to objects (objectSid).
+	FindBySIDs(ctx context.Context, sids []string) (map[string]Object, error)
+	// FindByAnchors maps msDS-ExternalDirectoryObjectId values to objects.
+	FindByAnchors(ctx context.Context, anchors []string) (map[string]Object, error)
+	// FindByConsistencyGUIDs maps canonical GUID strings to objects (mS-DS-ConsistencyGuid).
+	FindByConsistencyGUIDs(ctx context.Context, guids []string) (map[string]Object, error)
+	// Protected reads, for objects of the DC's domain (canonical
+	// objectGUIDs), which are critical system objects or carry adminCount=1:
+	// guid -> the attribute that says so. Neither is in the Global Catalog.
+	Protected(ctx context.Context, guids []string) (map[string]string, error)
+	// Domain is the naming context of the DC's domain, whose objects
+	// Protected can read.
+	Domain() string
+}
+
+// Object is what the directory says about one object.
+type Object struct {
+	DN                 string
+	GUID               string // canonical lower-case objectGUID
+	SID                string // upper-case; "" if none
+	Classes            []string
+	UserAccountControl uint32
+	PrimaryGroupID     uint32
+	// Critical (isCriticalSystemObject) and AdminCount (adminCount=1) are
+	// nil when the directory did not return them: a Windows GC does not
+	// hold them.
+	Critical, AdminCount *bool
+	// ConsistencyGUID is the canonical mS-DS-ConsistencyGuid, if returned;
+	// ConsistencyGUIDKnown says "" means "none" (a DC read), not "not returned".
+	ConsistencyGUID      string
+	ConsistencyGUIDKnown bool
+}
+
+// Policy is what the configuration allows beyond the defaults (config's
+// members section).
+type Policy struct {
+	// Allow names privileged principals (DN or SID) a member may still
+	// resolve to: well-known RIDs, critical system objects, adminCount=1.
+	// It does not make a group or computer a user.
+	Allow []string
+	// InetOrgPerson lets users of class inetOrgPerson resolve.
+	InetOrgPerson bool
 }
 
 // Member is one direct member of a cloud group.
@@ -45,6 +86,9 @@ type User struct {
 	ObjectIdentifier string // onPremisesObjectIdentifier (= AD objectGUID)
 	SID              string // onPremisesSecurityIdentifier
 	ImmutableID      string // onPremisesImmutableId (base64 objectGUID or ms-DS-ConsistencyGuid)
+	// SyncEnabled is onPremisesSyncEnabled: only a user the tenant says is
+	// synced from AD has on-premises identifiers writeback believes.
+	SyncEnabled *bool
 }
 
 // readDoner is a Source that wants to know when Resolve has read every user
@@ -89,15 +133,95 @@ type Result struct {
 // unresolvable member paid that scan each time. Its misses are remembered
 // until Forget (the next full round), and the engine keeps them in its state
 // file for the next process (see Misses).
+//
+// Member resolution is a trust boundary (docs/trust.md): the tenant says
+// which AD object a cloud user is, and only a synced user's identifiers are
+// followed, only to a user object, never to a well-known or critical
+// principal, and only when its identifiers agree.
 type Resolver struct {
 	dir Directory
 
-	mu     sync.Mutex
-	cache  map[cacheKey]string // -> DN
-	missed map[cacheKey]bool   // kindCGUID only
+	mu       sync.Mutex
+	allowDN  map[string]bool // normalised DNs of Policy.Allow
+	allowSID map[string]bool
+	inetOrg  bool
+	// cache indexes the objects found or learned since the last Forget.
+	cache map[cacheKey]*object
+	// known holds every object by objectGUID across Forget: its class and
+	// SID never change, so a full round that learns a member's DN from AD
+	// need not look its class up again. Objects not seen for a whole
+	// generation (between two Forgets) are dropped.
+	known map[string]*object
+	gen   uint32 // one per Forget (full round): never wraps in practice
+	// missed: kindCGUID only.
+	missed map[cacheKey]bool
 	// missedVer changes whenever missed does, so the set is saved only then.
 	missedVer uint64
 	stats     Stats
+}
+
+// object is one AD object the resolver has found or learned.
+type object struct {
+	dn      string
+	guid    string
+	sid     string
+	cguid   string // mS-DS-ConsistencyGuid, if known
+	kind    objKind
+	flags   objFlags
+	learned bool   // dn came from the DC's read of a group (its spelling wins)
+	protGen uint32 // generation in which the DC said whether fCritical/fAdmin hold
+	seen    uint32 // last generation the object was found or learned in
+}
+
+type objKind uint8
+
+const (
+	kindUnknownClass objKind = iota // learned from a group's member: class not read yet
+	classUser
+	classInetOrgPerson
+	classComputer
+	classGroup
+	classContact
+	classOther
+)
+
+type objFlags uint8
+
+const (
+	fDC         objFlags = 1 << iota // userAccountControl SERVER_TRUST_ACCOUNT, or primaryGroupID 516/521
+	fTrust                           // userAccountControl INTERDOMAIN_TRUST_ACCOUNT
+	fCritical                        // isCriticalSystemObject=TRUE
+	fAdmin                           // adminCount=1
+	fCGUIDKnown                      // cguid is what the object has ("" = none)
+)
+
+// userAccountControl bits and primary groups of domain controllers.
+const (
+	uacInterdomainTrust    = 0x800
+	uacServerTrust         = 0x2000
+	ridDomainControllers   = 516
+	ridReadOnlyControllers = 521
+)
+
+func classify(classes []string) objKind {
+	k := classOther
+	for _, c := range classes {
+		switch strings.ToLower(c) {
+		case "computer":
+			return classComputer // a subclass of user: checked before it
+		case "group":
+			return classGroup
+		case "contact":
+			return classContact
+		case "inetorgperson":
+			k = classInetOrgPerson
+		case "user":
+			if k != classInetOrgPerson {
+				k = classUser
+			}
+		}
+	}
+	return k
 }
 
 // Stats count the work done, for logs and benchmarks.
@@ -105,14 +229,31 @@ type Stats struct {
 	Lookups   int // directory calls
 	CacheHits int
 	// Asked and Took are per identifier kind ("guid", "sid", "consistencyGuid",
-	// "anchor"): values looked up in the directory, and the time it took.
+	// "anchor", "protected"): values looked up in the directory, and the time it took.
 	Asked map[string]int
 	Took  map[string]time.Duration
 }
 
 // New returns a Resolver over dir.
 func New(dir Directory) *Resolver {
-	return &Resolver{dir: dir, cache: map[cacheKey]string{}, missed: map[cacheKey]bool{}}
+	return &Resolver{dir: dir, cache: map[cacheKey]*object{}, known: map[string]*object{}, gen: 1, missed: map[cacheKey]bool{}}
+}
+
+// SetPolicy sets what the configuration allows (see Policy). Allow entries
+// starting with "S-" are SIDs, the others DNs.
+func (r *Resolver) SetPolicy(p Policy) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.allowDN, r.allowSID = map[string]bool{}, map[string]bool{}
+	for _, a := range p.Allow {
+		a = strings.TrimSpace(a)
+		if len(a) > 2 && strings.EqualFold(a[:2], "S-") {
+			r.allowSID[strings.ToUpper(a)] = true
+		} else if a != "" {
+			r.allowDN[ad.NormalizeDN(a)] = true
+		}
+	}
+	r.inetOrg = p.InetOrgPerson
 }
 
 // SetDirectory replaces the directory (after a reconnect), keeping the cache.
@@ -128,15 +269,69 @@ func (r *Resolver) directory() Directory {
 	return r.dir
 }
 
-// Forget drops the cache (a full reconcile re-reads everything).
+// Forget drops the cache (a full reconcile re-reads everything): every DN,
+// and whether an object is critical or protected (adminCount changes when a
+// user joins an administrative group). Only what never changes is kept.
 func (r *Resolver) Forget() {
 	r.mu.Lock()
-	r.cache = map[cacheKey]string{}
+	defer r.mu.Unlock()
+	r.cache = map[cacheKey]*object{}
+	for g, o := range r.known {
+		if o.seen != r.gen {
+			delete(r.known, g)
+			continue
+		}
+		o.dn, o.learned = "", false
+	}
+	r.gen++
 	if len(r.missed) > 0 {
 		r.missed = map[cacheKey]bool{}
 		r.missedVer++
 	}
-	r.mu.Unlock()
+}
+
+// Moved keeps the cache true to writeback's own writes: dns maps the old DN
+// of each group the engine renamed, moved or deleted ("") to its new DN.
+// Without it a nested group resolved before its rename would be added to
+// another parent under its old DN (no such object, the parent quarantined).
+func (r *Resolver) Moved(dns map[string]string) {
+	if len(dns) == 0 {
+		return
+	}
+	byLower := make(map[string]string, len(dns))
+	byNorm := make(map[string]string, len(dns))
+	for old, nw := range dns {
+		byLower[strings.ToLower(old)] = nw
+		byNorm[ad.NormalizeDN(old)] = nw
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gone := map[*object]bool{}
+	for g, o := range r.known {
+		if o.dn == "" {
+			continue
+		}
+		nw, ok := byLower[strings.ToLower(o.dn)]
+		if !ok && strings.ContainsRune(o.dn, '\\') { // another escaping of the same DN
+			nw, ok = byNorm[ad.NormalizeDN(o.dn)]
+		}
+		if !ok {
+			continue
+		}
+		if nw == "" {
+			gone[o] = true
+			delete(r.known, g)
+			continue
+		}
+		o.dn = nw
+	}
+	if len(gone) > 0 {
+		for k, o := range r.cache {
+			if gone[o] {
+				delete(r.cache, k)
+			}
+		}
+	}
 }
 
 // Misses returns the mS-DS-ConsistencyGuid values the directory did not hold
@@ -188,21 +383,84 @@ type Known struct {
 // lookup. A full round reads every owned group's members with their GUIDs
 // anyway: every member that is still in some group then resolves from that
 // read, and only new members go to the Global Catalog. The DNs must be current
-// (read in this round): Learn is how a moved user's new DN gets in.
+// (read in this round): Learn is how a moved user's new DN gets in. A member
+// value says nothing of the object's class: an object this resolver has not
+// looked up before is still looked up once (then its class is known for the
+// life of the process). Values without a GUID are ignored.
 func (r *Resolver) Learn(objs []Known) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, o := range objs {
-		if o.DN == "" {
+	for _, kn := range objs {
+		g, ok := canonGUID(kn.GUID)
+		if kn.DN == "" || !ok {
 			continue
 		}
-		if o.GUID != "" {
-			r.cache[cacheKey{kindGUID, strings.ToLower(o.GUID)}] = o.DN
+		o := r.known[g]
+		if o == nil {
+			o = &object{guid: g}
+			r.known[g] = o
 		}
-		if o.SID != "" {
-			r.cache[cacheKey{kindSID, strings.ToUpper(o.SID)}] = o.DN
+		o.dn, o.learned, o.seen = kn.DN, true, r.gen
+		if kn.SID != "" {
+			o.sid = strings.ToUpper(kn.SID)
 		}
+		r.index(kindGUID, g, o)
 	}
+}
+
+// index files o under key, and under its GUID and SID.
+func (r *Resolver) index(kind lookupKind, key string, o *object) {
+	r.cache[cacheKey{kind, key}] = o
+	r.cache[cacheKey{kindGUID, o.guid}] = o
+	if o.sid != "" {
+		r.cache[cacheKey{kindSID, o.sid}] = o
+	}
+}
+
+// merge records an object the directory returned; r.mu is held.
+func (r *Resolver) merge(ob Object) *object {
+	g, ok := canonGUID(ob.GUID)
+	if !ok {
+		return nil
+	}
+	o := r.known[g]
+	if o == nil {
+		o = &object{guid: g}
+		r.known[g] = o
+	}
+	if !o.learned || o.dn == "" {
+		o.dn = ob.DN
+	}
+	o.seen = r.gen
+	if ob.SID != "" {
+		o.sid = strings.ToUpper(ob.SID)
+	}
+	if len(ob.Classes) > 0 {
+		o.kind = classify(ob.Classes)
+	}
+	o.flags &^= fDC | fTrust
+	if ob.UserAccountControl&uacServerTrust != 0 || ob.PrimaryGroupID == ridDomainControllers || ob.PrimaryGroupID == ridReadOnlyControllers {
+		o.flags |= fDC
+	}
+	if ob.UserAccountControl&uacInterdomainTrust != 0 {
+		o.flags |= fTrust
+	}
+	if ob.Critical != nil && ob.AdminCount != nil {
+		// A DC read: authoritative for this generation.
+		o.flags &^= fCritical | fAdmin
+		o.protGen = r.gen
+	}
+	if ob.Critical != nil && *ob.Critical {
+		o.flags |= fCritical
+	}
+	if ob.AdminCount != nil && *ob.AdminCount {
+		o.flags |= fAdmin
+	}
+	if ob.ConsistencyGUIDKnown || ob.ConsistencyGUID != "" {
+		o.cguid = ob.ConsistencyGUID
+		o.flags |= fCGUIDKnown
+	}
+	return o
 }
 
 // Stats returns the counters.
@@ -240,13 +498,21 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				}
 				ref := newUserRef(u)
 				users[m.ID] = ref
-				if dn, ok := r.found(kindGUID, ref.guid); ok && ref.guid != "" && dn != "" {
-					// Known already (a full round has learned most users from
-					// the groups' members): nothing to look up, and the user's
-					// identifiers can go now, not after the lookups (at L,
-					// 40 MB of a peak heap of 330).
-					*ref = userRef{known: true, anchored: true, settled: true, dn: dn}
+				if !ref.eligible() {
 					continue
+				}
+				if o := r.complete(kindGUID, ref.guid); o != nil {
+					// Known already (a full round has learned most users from
+					// the groups' members): nothing to look up when its
+					// identifiers agree, and the user's identifiers can go
+					// now, not after the lookups (at L, 40 MB of a peak heap
+					// of 330).
+					ref.obj, ref.via = o, viaOI
+					if r.agrees(ref) && r.protKnown(o) {
+						r.settle(ref)
+						ref.dropIDs()
+						continue
+					}
 				}
 				if ref.guid != "" {
 					guids[ref.guid] = true
@@ -270,53 +536,93 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	guids = nil
 	sids, immut := map[string]bool{}, map[string]bool{}
 	for _, ref := range users {
-		if !ref.known {
+		if ref.settled || !ref.eligible() {
 			continue
 		}
-		if _, ok := r.found(kindGUID, ref.guid); ok && ref.guid != "" {
+		if o := r.complete(kindGUID, ref.guid); o != nil {
+			ref.obj, ref.via = o, viaOI
 			continue
 		}
 		if ref.sid != "" {
 			sids[ref.sid] = true
-		}
-		if ref.immutableID != "" {
-			immut[ref.immutableID] = true
 		}
 	}
 	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectSid: %w", err)
 	}
 	sids = nil
+	for _, ref := range users {
+		if ref.obj != nil || ref.settled || !ref.eligible() {
+			continue
+		}
+		if o := r.complete(kindSID, ref.sid); o != nil {
+			ref.obj, ref.via = o, viaSID
+		} else if ref.immutableID != "" {
+			immut[ref.immutableID] = true
+		}
+	}
 	// ImmutableId is the objectGUID (older Connect Sync) or the ms-DS-ConsistencyGuid.
-	for g := range immut {
-		if _, ok := r.found(kindGUID, g); ok {
-			delete(immut, g)
-		}
-	}
-	if err := r.lookup(ctx, kindGUID, keys(immut), r.directory().FindByGUIDs); err != nil {
-		return nil, fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
-	}
-	for g := range immut {
-		if _, ok := r.found(kindGUID, g); ok {
-			delete(immut, g)
-		}
-	}
-	if err := r.lookup(ctx, kindCGUID, keys(immut), r.directory().FindByConsistencyGUIDs); err != nil {
-		return nil, fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
+	if err := r.lookupImmutable(ctx, immut); err != nil {
+		return nil, err
 	}
 	immut = nil
-	if err := r.lookup(ctx, kindAnchor, keys(anchors), r.directory().FindByAnchors); err != nil {
-		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+	for _, ref := range users {
+		if ref.obj == nil && ref.immutableID != "" && !ref.settled {
+			if o := r.complete(kindGUID, ref.immutableID); o != nil {
+				ref.obj, ref.via = o, viaImmutable
+			} else if o := r.complete(kindCGUID, ref.immutableID); o != nil {
+				ref.obj, ref.via = o, viaImmutable
+			}
+		}
+	}
+
+	// Pass 2b: an identifier that does not name the object found is looked
+	// up on its own (rare: a SID or immutableId that is not the object's);
+	// if it names another object, the member is refused.
+	sids, immut = map[string]bool{}, map[string]bool{}
+	r.mu.Lock()
+	for _, ref := range users {
+		if ref.settled || ref.obj == nil {
+			continue
+		}
+		if ref.sid != "" && ref.sid != ref.obj.sid {
+			sids[ref.sid] = true
+		}
+		if ref.immutableID != "" && !ref.obj.hasImmutable(ref.immutableID) {
+			immut[ref.immutableID] = true
+		}
+	}
+	r.mu.Unlock()
+	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
+		return nil, fmt.Errorf("find users by objectSid: %w", err)
+	}
+	if err := r.lookupImmutable(ctx, immut); err != nil {
+		return nil, err
+	}
+	sids, immut = nil, nil
+
+	// Pass 2c: isCriticalSystemObject and adminCount of the users found in
+	// the DC's domain, which the Global Catalog does not hold.
+	prot := map[string]bool{}
+	for _, ref := range users {
+		if !ref.settled && ref.obj != nil && !r.protKnown(ref.obj) {
+			prot[ref.obj.guid] = true
+		}
+	}
+	if err := r.lookupProtected(ctx, keys(prot)); err != nil {
+		return nil, err
 	}
 
 	// Every user's outcome is known now; its identifiers were only needed
 	// to get here, and for a large tenant they are tens of MB.
 	for _, ref := range users {
 		r.settle(ref)
-		ref.guid, ref.sid, ref.immutableID, ref.rawOI, ref.rawImmutableID = "", "", "", "", ""
-		if ref.dn != "" {
-			ref.name = "" // only an unresolved member's report names it
-		}
+		ref.dropIDs()
+	}
+
+	// Groups found by anchor that are not in scope.
+	if err := r.lookup(ctx, kindAnchor, keys(anchors), r.directory().FindByAnchors); err != nil {
+		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
 	}
 
 	// Pass 3: assemble.
@@ -328,7 +634,6 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			switch typ {
 			case "user":
 				ref := users[m.ID]
-				r.settle(ref)
 				if ref.dn == "" {
 					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: ref.name, Reason: ref.reason})
 					continue
@@ -336,12 +641,20 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				res.addDN(ref.dn)
 			case "group":
 				gi := src.Group(m.ID)
+				if strings.EqualFold(m.ID, gid) {
+					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: "refused: a group cannot be a member of itself"})
+					continue
+				}
 				if gi.InScope {
 					res.Groups = append(res.Groups, strings.ToLower(m.ID))
 					continue
 				}
-				if dn, ok := r.found(kindAnchor, "Group_"+strings.ToLower(m.ID)); ok {
+				if dn, why, ok := r.anchored("Group_" + strings.ToLower(m.ID)); ok {
 					// Provisioned earlier and still in AD (left by policy): keep the reference.
+					if why != "" {
+						res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: why})
+						continue
+					}
 					res.addDN(dn)
 					continue
 				}
@@ -367,23 +680,93 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	return out, nil
 }
 
+// lookupImmutable looks immutableIds up as objectGUIDs, then those not found
+// as mS-DS-ConsistencyGuid (on the DC, unindexed: see Resolver).
+func (r *Resolver) lookupImmutable(ctx context.Context, immut map[string]bool) error {
+	if len(immut) == 0 {
+		return nil
+	}
+	if err := r.lookup(ctx, kindGUID, keys(immut), r.directory().FindByGUIDs); err != nil {
+		return fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
+	}
+	rest := map[string]bool{}
+	for g := range immut {
+		if r.get(kindGUID, g) == nil {
+			rest[g] = true
+		}
+	}
+	if err := r.lookup(ctx, kindCGUID, keys(rest), r.directory().FindByConsistencyGUIDs); err != nil {
+		return fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
+	}
+	return nil
+}
+
+// lookupProtected asks the DC which of the objects (GUIDs) of its domain are
+// critical or protected.
+func (r *Resolver) lookupProtected(ctx context.Context, guids []string) error {
+	if len(guids) == 0 {
+		return nil
+	}
+	dir := r.directory()
+	start := time.Now()
+	got, err := dir.Protected(ctx, guids)
+	if err != nil {
+		return fmt.Errorf("read whether members are critical or protected: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.count("protected", len(guids), time.Since(start))
+	for _, g := range guids {
+		o := r.known[g]
+		if o == nil {
+			continue
+		}
+		o.flags &^= fCritical | fAdmin
+		switch got[g] {
+		case "isCriticalSystemObject":
+			o.flags |= fCritical
+		case "adminCount":
+			o.flags |= fAdmin
+		}
+		o.protGen = r.gen
+	}
+	return nil
+}
+
 // userRef is one distinct user member of a Resolve call, with only what
 // resolution needs (a large round holds one per user of the tenant); dn or
 // reason is settled once and shared by all its memberships.
 type userRef struct {
-	known, anchored        bool // in the cache; has any on-premises identifier
-	name                   string
-	guid, sid, immutableID string // canonical lookup keys
-	rawOI, rawImmutableID  string // as Graph spelled them, for the reason (rawOI only if not guid)
-	settled                bool
-	dn, reason             string
+	known, synced, anchored bool // in the cache; synced from AD; has any on-premises identifier
+	name                    string
+	guid, sid, immutableID  string // canonical lookup keys ("" if absent or malformed)
+	rawOI, rawSID           string // as Graph spelled them, for the reason (only if not the canonical key)
+	rawImmutableID          string
+	obj                     *object // the object found
+	via                     via     // by which identifier
+	settled                 bool
+	dn, reason              string
+}
+
+// via is the identifier an object was found by.
+type via uint8
+
+const (
+	viaOI via = iota
+	viaSID
+	viaImmutable
+)
+
+func (v via) String() string {
+	return [...]string{"onPremisesObjectIdentifier", "onPremisesSecurityIdentifier", "onPremisesImmutableId"}[v]
 }
 
 func newUserRef(u *User) *userRef {
 	if u == nil {
 		return &userRef{}
 	}
-	ref := &userRef{known: true, name: u.Name, anchored: u.ObjectIdentifier != "" || u.SID != "" || u.ImmutableID != ""}
+	ref := &userRef{known: true, name: u.Name, synced: u.SyncEnabled != nil && *u.SyncEnabled,
+		anchored: u.ObjectIdentifier != "" || u.SID != "" || u.ImmutableID != ""}
 	if g, ok := canonGUID(u.ObjectIdentifier); ok {
 		ref.guid = g
 	}
@@ -393,28 +776,45 @@ func newUserRef(u *User) *userRef {
 		}
 		ref.immutableID = g
 	}
-	if u.SID != "" {
-		ref.sid = strings.ToUpper(u.SID)
+	if s, ok := canonSID(u.SID); ok {
+		ref.sid = s
 	}
 	if u.ObjectIdentifier != ref.guid {
 		ref.rawOI = u.ObjectIdentifier
 	}
+	if u.SID != ref.sid {
+		ref.rawSID = u.SID
+	}
 	ref.rawImmutableID = u.ImmutableID
 	return ref
+}
+
+// eligible: the user's on-premises identifiers are worth looking up.
+func (ref *userRef) eligible() bool { return ref.known && ref.synced && ref.anchored }
+
+func (ref *userRef) dropIDs() {
+	ref.guid, ref.sid, ref.immutableID, ref.rawOI, ref.rawSID, ref.rawImmutableID = "", "", "", "", "", ""
+	ref.obj = nil
+	if ref.dn != "" {
+		ref.name = "" // only an unresolved member's report names it
+	}
 }
 
 // Reasons shared by every member they apply to.
 const (
 	reasonUnknownUser = "user not known to writeback (not returned by Graph users delta)"
 	reasonCloudOnly   = "cloud-only user: no onPremisesObjectIdentifier, onPremisesSecurityIdentifier or onPremisesImmutableId"
+	reasonNotSynced   = "refused: cloud-only user (onPremisesSyncEnabled is not true): its on-premises identifiers are not trusted"
 )
 
-// settle finds ref's DN in the cache, or the reason it has none.
+// settle gives ref its DN, or the reason it has none.
 func (r *Resolver) settle(ref *userRef) {
 	if ref.settled {
 		return
 	}
 	ref.settled = true
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch {
 	case !ref.known:
 		ref.reason = reasonUnknownUser
@@ -422,21 +822,203 @@ func (r *Resolver) settle(ref *userRef) {
 	case !ref.anchored:
 		ref.reason = reasonCloudOnly
 		return
-	}
-	dn, ok := r.found(kindGUID, ref.guid)
-	if !ok || ref.guid == "" {
-		dn, ok = r.found(kindSID, ref.sid)
-	}
-	if !ok && ref.immutableID != "" {
-		if dn, ok = r.found(kindGUID, ref.immutableID); !ok {
-			dn, ok = r.found(kindCGUID, ref.immutableID)
-		}
-	}
-	if !ok || dn == "" {
-		ref.reason = describeAfter("not found in the forest ", &User{ObjectIdentifier: cmp.Or(ref.rawOI, ref.guid), SID: ref.sid, ImmutableID: ref.rawImmutableID})
+	case !ref.synced:
+		ref.reason = reasonNotSynced
 		return
 	}
-	ref.dn = dn
+	o := ref.obj
+	if o == nil || o.dn == "" {
+		ref.reason = describeAfter("not found in the forest ", &User{ObjectIdentifier: cmp.Or(ref.rawOI, ref.guid), SID: cmp.Or(ref.rawSID, ref.sid), ImmutableID: ref.rawImmutableID})
+		if ref.rawSID != "" {
+			ref.reason += "; onPremisesSecurityIdentifier " + strconv.Quote(ref.rawSID) + " is not a valid SID"
+		}
+		return
+	}
+	if why := r.disagreement(ref); why != "" {
+		ref.reason = why
+		return
+	}
+	if why := r.userRefusal(o); why != "" {
+		ref.reason = why
+		return
+	}
+	ref.dn = o.dn
+}
+
+// agrees: no identifier of ref needs a lookup of its own to be checked
+// against the object found.
+func (r *Resolver) agrees(ref *userRef) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := ref.obj
+	return (ref.sid == "" || ref.sid == o.sid) && (ref.immutableID == "" || o.hasImmutable(ref.immutableID))
+}
+
+// hasImmutable: id (an immutableId as a GUID) is o's objectGUID or its known
+// mS-DS-ConsistencyGuid.
+func (o *object) hasImmutable(id string) bool {
+	return id == o.guid || o.flags&fCGUIDKnown != 0 && id == o.cguid
+}
+
+// disagreement says why ref's identifiers do not all name the object found:
+// one of them names another object. An identifier that names nothing (a
+// stale one, a malformed one) does not refuse the member; every identifier
+// that names an object must name this one. r.mu is held.
+func (r *Resolver) disagreement(ref *userRef) string {
+	o := ref.obj
+	other := func(kind lookupKind, key string) *object {
+		if key == "" {
+			return nil
+		}
+		if x := r.cache[cacheKey{kind, key}]; x != nil && x != o && x.dn != "" {
+			return x
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name, value string
+		x           *object
+	}{
+		{"onPremisesObjectIdentifier", ref.guid, other(kindGUID, ref.guid)},
+		{"onPremisesSecurityIdentifier", ref.sid, other(kindSID, ref.sid)},
+		{"onPremisesImmutableId", ref.rawImmutableID, cmpOr(other(kindGUID, ref.immutableID), other(kindCGUID, ref.immutableID))},
+	} {
+		if c.x != nil {
+			return fmt.Sprintf("refused: the user's identifiers name different AD objects: %s %s is %s, but %s names %s", c.name, c.value, c.x.dn, ref.via, o.dn)
+		}
+	}
+	return ""
+}
+
+func cmpOr(a, b *object) *object {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// protKnown: whether o is critical or protected is known for this
+// generation, or cannot be known (o is not in the DC's domain: the GC does
+// not hold those attributes), or does not matter (o is refused anyway).
+func (r *Resolver) protKnown(o *object) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o.protGen == r.gen || o.kind != classUser && o.kind != classInetOrgPerson {
+		return true
+	}
+	d := ""
+	if r.dir != nil {
+		d = r.dir.Domain()
+	}
+	return d != "" && !strings.EqualFold(domainOf(o.dn), d)
+}
+
+// domainOf returns the naming context of the domain holding dn: its
+// trailing DC= components ("DC=child,DC=x" for an object of a child domain
+// of DC=x).
+func domainOf(dn string) string {
+	l := strings.ToLower(dn)
+	for i := 0; i < len(l); i++ {
+		if (i == 0 || l[i-1] == ',' && (i < 2 || l[i-2] != '\\')) && strings.HasPrefix(l[i:], "dc=") {
+			return dn[i:]
+		}
+	}
+	return ""
+}
+
+// userRefusal says why a user member may not be o, or ""; r.mu is held.
+func (r *Resolver) userRefusal(o *object) string {
+	switch o.kind {
+	case classUser:
+	case classInetOrgPerson:
+		if !r.inetOrg {
+			return "refused: " + o.dn + " is an inetOrgPerson, not a user (set members.inetOrgPerson: true to allow them)"
+		}
+	case classComputer:
+		return "refused: " + o.dn + " is a computer account, not a user"
+	case classGroup:
+		return "refused: " + o.dn + " is a group, not a user"
+	case classContact:
+		return "refused: " + o.dn + " is a contact, not a user"
+	case kindUnknownClass:
+		return "refused: the class of " + o.dn + " could not be read"
+	default:
+		return "refused: " + o.dn + " is not a user object"
+	}
+	return r.privileged(o)
+}
+
+// groupRefusal says why a group found by anchor may not be a member, or "";
+// r.mu is held.
+func (r *Resolver) groupRefusal(o *object) string {
+	if o.kind != classGroup {
+		return "refused: " + o.dn + " carries the group's anchor but is not a group"
+	}
+	return r.privileged(o)
+}
+
+// privileged says why o is a well-known or critical principal that no
+// member may resolve to unless the configuration allows it; r.mu is held.
+func (r *Resolver) privileged(o *object) string {
+	if r.allowDN[ad.NormalizeDN(o.dn)] || o.sid != "" && r.allowSID[o.sid] {
+		return ""
+	}
+	const allow = " (name it in members.allow to permit it)"
+	rid, domainSID := ridOf(o.sid)
+	rdn := strings.ToLower(ad.RDNValue(o.dn))
+	parent := strings.ToLower(ad.ParentDN(o.dn))
+	switch {
+	case strings.HasPrefix(parent, "cn=builtin,dc="):
+		return "refused: " + o.dn + " is a built-in principal (CN=Builtin)" + allow
+	case o.sid != "" && !domainSID:
+		return "refused: " + o.dn + " has the well-known SID " + o.sid + allow
+	case rid == 502 || rdn == "krbtgt" || strings.HasPrefix(rdn, "krbtgt_"):
+		return "refused: " + o.dn + " is a Kerberos krbtgt account" + allow
+	case o.sid != "" && rid < 1000:
+		return "refused: " + o.dn + " is a well-known principal (RID " + strconv.FormatUint(uint64(rid), 10) + ")" + allow
+	case o.flags&fDC != 0:
+		return "refused: " + o.dn + " is a domain controller account" + allow
+	case o.flags&fTrust != 0:
+		return "refused: " + o.dn + " is an interdomain trust account" + allow
+	case o.flags&fCritical != 0:
+		return "refused: " + o.dn + " is a critical system object (isCriticalSystemObject=TRUE)" + allow
+	case o.flags&fAdmin != 0:
+		return "refused: " + o.dn + " is protected by AdminSDHolder (adminCount=1)" + allow
+	}
+	return ""
+}
+
+// ridOf returns the last sub-authority of a SID and whether the SID is a
+// domain's (S-1-5-21-...).
+func ridOf(sid string) (uint32, bool) {
+	i := strings.LastIndexByte(sid, '-')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(sid[i+1:], 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(n), strings.HasPrefix(sid, "S-1-5-21-")
+}
+
+// canonSID validates an onPremisesSecurityIdentifier ("S-1-5-21-...") and
+// upper-cases it; malformed values (D5: "garbage", "S-1-5-21-x", a trailing
+// space, a sub-authority over 2^32) are that member's problem, never the
+// lookup's.
+func canonSID(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	b, err := ad.SIDToAD(s)
+	if err != nil {
+		return "", false
+	}
+	c, err := ad.SIDFromAD(b)
+	if err != nil {
+		return "", false
+	}
+	return strings.ToUpper(c), true
 }
 
 // addDN records a resolved member. (Which member resolved to which DN is not
@@ -488,8 +1070,22 @@ func lowerRune(s string) (rune, int) {
 	return unicode.ToLower(r), n
 }
 
+// anchored returns the DN of the object found by anchor, or why it may not
+// be a member; ok is false when nothing carries the anchor.
+func (r *Resolver) anchored(anchor string) (dn, why string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.cache[cacheKey{kindAnchor, anchor}]
+	if o == nil || o.dn == "" {
+		return "", "", false
+	}
+	return o.dn, r.groupRefusal(o), true
+}
+
 // Anchors finds groups by anchor (Group_<id>) through the cache and the
-// directory; it returns anchor -> DN for those found.
+// directory; it returns anchor -> DN for those found. An object carrying the
+// anchor that is not a group, or is a well-known or critical group, is left
+// out (see docs/trust.md).
 func (r *Resolver) Anchors(ctx context.Context, anchors []string) (map[string]string, error) {
 	norm := make([]string, len(anchors))
 	for i, a := range anchors {
@@ -499,21 +1095,21 @@ func (r *Resolver) Anchors(ctx context.Context, anchors []string) (map[string]st
 		return nil, err
 	}
 	out := map[string]string{}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, a := range norm {
-		if dn, ok := r.cache[cacheKey{kindAnchor, a}]; ok {
+		if dn, why, ok := r.anchored(a); ok && why == "" {
 			out[a] = dn
 		}
 	}
 	return out, nil
 }
 
-func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, find func(context.Context, []string) (map[string]string, error)) error {
+// lookup asks the directory for the keys of want that are not cached (nor,
+// for consistency GUIDs, remembered as misses) and files what it returns.
+func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, find func(context.Context, []string) (map[string]Object, error)) error {
 	var miss []string
 	r.mu.Lock()
 	for _, k := range want {
-		if _, ok := r.cache[cacheKey{kind, k}]; ok || r.missed[cacheKey{kind, k}] {
+		if o := r.cache[cacheKey{kind, k}]; o != nil && o.kind != kindUnknownClass || r.missed[cacheKey{kind, k}] {
 			r.stats.CacheHits++
 		} else {
 			miss = append(miss, k)
@@ -530,12 +1126,7 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.stats.Lookups++
-	if r.stats.Asked == nil {
-		r.stats.Asked, r.stats.Took = map[string]int{}, map[string]time.Duration{}
-	}
-	r.stats.Asked[kind.String()] += len(miss)
-	r.stats.Took[kind.String()] += time.Since(start)
+	r.count(kind.String(), len(miss), time.Since(start))
 	if kind == kindCGUID && len(got) < len(miss) {
 		for _, k := range miss {
 			if _, ok := got[k]; !ok {
@@ -544,26 +1135,60 @@ func (r *Resolver) lookup(ctx context.Context, kind lookupKind, want []string, f
 		}
 		r.missedVer++
 	}
-	for k, dn := range got {
-		if kind == kindSID {
+	for k, ob := range got {
+		o := r.merge(ob)
+		if o == nil {
+			continue
+		}
+		switch kind {
+		case kindSID:
 			k = strings.ToUpper(k)
-		} else {
+		case kindAnchor:
+			k = "Group_" + strings.TrimPrefix(strings.ToLower(k), "group_")
+		default:
 			k = strings.ToLower(k)
 		}
-		if kind == kindAnchor {
-			k = "Group_" + strings.TrimPrefix(k, "group_")
+		if kind == kindCGUID {
+			o.cguid = k
+			o.flags |= fCGUIDKnown
 		}
-		r.cache[cacheKey{kind, k}] = dn
+		r.index(kind, k, o)
 	}
 	return nil
 }
 
-// found reads the cache.
-func (r *Resolver) found(kind lookupKind, key string) (string, bool) {
+// count records a directory call; r.mu is held.
+func (r *Resolver) count(kind string, n int, took time.Duration) {
+	r.stats.Lookups++
+	if r.stats.Asked == nil {
+		r.stats.Asked, r.stats.Took = map[string]int{}, map[string]time.Duration{}
+	}
+	r.stats.Asked[kind] += n
+	r.stats.Took[kind] += took
+}
+
+// get reads the cache.
+func (r *Resolver) get(kind lookupKind, key string) *object {
+	if key == "" {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	dn, ok := r.cache[cacheKey{kind, key}]
-	return dn, ok
+	return r.cache[cacheKey{kind, key}]
+}
+
+// complete returns the cached object under key if its class is known and it
+// has a DN.
+func (r *Resolver) complete(kind lookupKind, key string) *object {
+	if key == "" {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o := r.cache[cacheKey{kind, key}]; o != nil && o.kind != kindUnknownClass && o.dn != "" {
+		return o
+	}
+	return nil
 }
 
 // lookupKind says which identifier a cache key is.

@@ -3,51 +3,117 @@ package resolve
 import (
 	"context"
 	"encoding/base64"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeDir is an in-memory forest that counts its calls.
+// fakeDir is an in-memory forest that counts its calls. Objects are users
+// unless objs says otherwise; an object's GUID and SID are the keys that
+// name it in guid and sid.
 type fakeDir struct {
-	guid, sid, anchor, cguid map[string]string
+	guid, sid, anchor, cguid map[string]string // key -> DN
+	objs                     map[string]Object // DN -> what differs from a plain user
+	prot                     map[string]string // GUID -> isCriticalSystemObject / adminCount
+	domain                   string
 	calls, cguidCalls        int
+	protAsked                []string
 	batchSizes               []int
+	mu                       sync.Mutex // TestConcurrentResolve
 }
 
-func (f *fakeDir) find(m map[string]string, keys []string) (map[string]string, error) {
+func (f *fakeDir) object(dn string) Object {
+	o, ok := f.objs[dn]
+	if !ok {
+		o.Classes = []string{"top", "person", "organizationalPerson", "user"}
+	}
+	o.DN = dn
+	for k, d := range f.guid {
+		if d == dn && o.GUID == "" {
+			o.GUID = k
+		}
+	}
+	if o.GUID == "" {
+		o.GUID = fakeGUID(dn)
+	}
+	for k, d := range f.sid {
+		if d == dn && o.SID == "" {
+			o.SID = strings.ToUpper(k)
+		}
+	}
+	return o
+}
+
+// fakeGUID makes a GUID for an object known by DN only.
+func fakeGUID(dn string) string {
+	h := fnv.New128a()
+	h.Write([]byte(strings.ToLower(dn)))
+	return GUIDFromBytes(h.Sum(nil))
+}
+
+func (f *fakeDir) find(m map[string]string, keys []string) (map[string]Object, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls++
 	f.batchSizes = append(f.batchSizes, len(keys))
-	out := map[string]string{}
+	out := map[string]Object{}
 	for _, k := range keys {
 		if dn, ok := m[k]; ok {
-			out[k] = dn
+			out[k] = f.object(dn)
 		}
 	}
 	return out, nil
 }
-func (f *fakeDir) FindByGUIDs(_ context.Context, k []string) (map[string]string, error) {
+func (f *fakeDir) FindByGUIDs(_ context.Context, k []string) (map[string]Object, error) {
 	return f.find(f.guid, k)
 }
-func (f *fakeDir) FindBySIDs(_ context.Context, k []string) (map[string]string, error) {
+func (f *fakeDir) FindBySIDs(_ context.Context, k []string) (map[string]Object, error) {
 	return f.find(f.sid, k)
 }
-func (f *fakeDir) FindByAnchors(_ context.Context, k []string) (map[string]string, error) {
+func (f *fakeDir) FindByAnchors(_ context.Context, k []string) (map[string]Object, error) {
 	return f.find(f.anchor, k)
 }
-func (f *fakeDir) FindByConsistencyGUIDs(_ context.Context, k []string) (map[string]string, error) {
+func (f *fakeDir) FindByConsistencyGUIDs(_ context.Context, k []string) (map[string]Object, error) {
+	f.mu.Lock()
 	f.cguidCalls++
+	f.mu.Unlock()
 	return f.find(f.cguid, k)
 }
+func (f *fakeDir) Protected(_ context.Context, guids []string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.protAsked = append(f.protAsked, guids...)
+	out := map[string]string{}
+	for _, g := range guids {
+		if a, ok := f.prot[g]; ok {
+			out[g] = a
+		}
+	}
+	return out, nil
+}
+func (f *fakeDir) Domain() string { return f.domain }
 
+// fakeSrc is the cloud cache. Its users are synced from AD unless they say
+// otherwise (SyncEnabled set).
 type fakeSrc struct {
 	users  map[string]*User
 	groups map[string]GroupInfo
 }
 
-func (s fakeSrc) User(id string) (*User, error) { return s.users[id], nil }
-func (s fakeSrc) Group(id string) GroupInfo     { return s.groups[id] }
+func (s fakeSrc) User(id string) (*User, error) {
+	u := s.users[id]
+	if u != nil && u.SyncEnabled == nil {
+		c := *u
+		on := true
+		c.SyncEnabled = &on
+		u = &c
+	}
+	return u, nil
+}
+func (s fakeSrc) Group(id string) GroupInfo { return s.groups[id] }
 
 func TestResolve(t *testing.T) {
 	const (
@@ -64,6 +130,7 @@ func TestResolve(t *testing.T) {
 		sid:    map[string]string{"S-1-5-21-1-2-3-1001": "CN=bySID,DC=x"},
 		cguid:  map[string]string{g3: "CN=byConsistency,DC=x"},
 		anchor: map[string]string{"Group_old": "CN=OldGroup,DC=x"},
+		objs:   map[string]Object{"CN=OldGroup,DC=x": {SID: "S-1-5-21-1-2-3-1400", Classes: []string{"top", "group"}}},
 	}
 	src := fakeSrc{
 		users: map[string]*User{
