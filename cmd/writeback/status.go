@@ -67,6 +67,8 @@ var errNeedsOperator = errors.New("an operator is needed")
 
 // statusReport is what status prints (--json: as is).
 type statusReport struct {
+	// Version is of the process that answered (the daemon's when it runs).
+	Version     buildVersion        `json:"version"`
 	State       string              `json:"state"`
 	Running     *runningJSON        `json:"running,omitempty"`
 	Rounds      []state.Round       `json:"rounds"`
@@ -91,7 +93,7 @@ type runningJSON struct {
 const lastFullRounds = 1000
 
 func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
-	r := statusReport{State: db.Path(), Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}}
+	r := statusReport{Version: buildInfo(), State: db.Path(), Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}}
 	if h := q.Running; h != nil {
 		r.Running = &runningJSON{PID: h.PID, Since: h.Since, Command: h.Command}
 	}
@@ -161,6 +163,7 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 		writeAttention(stdout, r.attention, q.Group)
 		return healthy()
 	}
+	fmt.Fprintln(stdout, r.Version)
 	if h := r.Running; h != nil {
 		fmt.Fprintf(stdout, "Running: writeback %s, pid %d, since %s\n", h.Command, h.PID, h.Since.Local().Format(time.DateTime))
 	}
