@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -38,6 +39,10 @@ type Config struct {
 type Secret struct {
 	File string `yaml:"file,omitempty"` // path of a file holding the secret (trailing newline trimmed)
 	Env  string `yaml:"env,omitempty"`  // name of an environment variable holding the secret
+	// Credential is the name of a systemd credential (LoadCredential=NAME:path
+	// in the unit): the file NAME in $CREDENTIALS_DIRECTORY, which systemd
+	// makes readable by the service alone, outside the configuration's directory.
+	Credential string `yaml:"credential,omitempty"`
 
 	// inlineLine is the line of a value written inline (0: none). The value
 	// itself is dropped at once: it must not reach any message.
@@ -68,8 +73,10 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 			dst = &s.File
 		case "env":
 			dst = &s.Env
+		case "credential":
+			dst = &s.Credential
 		default:
-			errs = append(errs, fmt.Sprintf("line %d: field %s not found in a secret (want file or env)", k.Line, k.Value))
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in a secret (want file, env or credential)", k.Line, k.Value))
 			continue
 		}
 		if v.Kind != yaml.ScalarNode {
@@ -133,13 +140,28 @@ func (c *Config) LooseSecretFiles() []string {
 }
 
 // IsSet reports whether the secret references anything.
-func (s Secret) IsSet() bool { return s.File != "" || s.Env != "" }
+func (s Secret) IsSet() bool { return s.File != "" || s.Env != "" || s.Credential != "" }
 
 // Value reads the secret. what names it in errors ("ad.password").
 func (s Secret) Value(what string) (string, error) {
+	n := 0
+	for _, v := range []string{s.File, s.Env, s.Credential} {
+		if v != "" {
+			n++
+		}
+	}
 	switch {
-	case s.File != "" && s.Env != "":
-		return "", fmt.Errorf("%s: set either file or env, not both", what)
+	case n > 1:
+		return "", fmt.Errorf("%s: set one of file, env or credential, not several", what)
+	case s.Credential != "":
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return "", fmt.Errorf("%s: credential %q: $CREDENTIALS_DIRECTORY is not set: run writeback under systemd with LoadCredential=%s:/path/to/secret in its unit, or use %s.file", what, s.Credential, s.Credential, what)
+		}
+		if strings.ContainsAny(s.Credential, "/\\") || s.Credential == "." || s.Credential == ".." {
+			return "", fmt.Errorf("%s: credential %q: want a credential name, not a path", what, s.Credential)
+		}
+		return Secret{File: filepath.Join(dir, s.Credential)}.Value(what)
 	case s.File != "":
 		b, err := os.ReadFile(s.File)
 		if err != nil {
@@ -253,6 +275,8 @@ func (s Secret) Describe(what string) string {
 		return what + " (file " + s.File + ")"
 	case s.Env != "":
 		return what + " (environment variable " + s.Env + ")"
+	case s.Credential != "":
+		return what + " (systemd credential " + s.Credential + ")"
 	}
 	return what
 }

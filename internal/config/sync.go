@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,38 @@ type Sync struct {
 	MemoryLimit string `yaml:"memoryLimit,omitempty"`
 	// MemoryLimitBytes is MemoryLimit parsed (0 = off).
 	MemoryLimitBytes int64 `yaml:"-"`
+	// Listen is the address of the operations listener of 'writeback run'
+	// (/metrics, /healthz, /readyz and the status page): "127.0.0.1:9464".
+	// Empty (the default): no listener. An address beyond loopback needs
+	// ListenToken.
+	Listen string `yaml:"listen,omitempty"`
+	// ListenTLS serves the listener over HTTPS with this certificate and key.
+	ListenTLS ListenTLS `yaml:"listenTls,omitempty"`
+	// ListenToken is the bearer token that /metrics and the status page
+	// require (Authorization: Bearer ...); /healthz and /readyz stay open
+	// for probes. Required when Listen is not a loopback address.
+	ListenToken Secret `yaml:"listenToken,omitempty"`
+}
+
+// ListenTLS is the listener's certificate and key (PEM files).
+type ListenTLS struct {
+	CertFile string `yaml:"certFile,omitempty"`
+	KeyFile  string `yaml:"keyFile,omitempty"`
+}
+
+// ListenLoopback reports whether addr (host:port) only accepts connections
+// from this machine: a loopback IP or "localhost". An empty host (":9464")
+// listens on every interface.
+func ListenLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Log is the logging format.
@@ -258,6 +291,19 @@ func (s *Sync) validate() []error {
 		errs = append(errs, fmt.Errorf("sync.memoryLimit %q: %w", s.MemoryLimit, err))
 	} else {
 		s.MemoryLimitBytes = n
+	}
+	if s.Listen != "" {
+		if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("sync.listen %q: want host:port such as 127.0.0.1:9464: %w", s.Listen, err))
+		} else if !ListenLoopback(s.Listen) && !s.ListenToken.IsSet() {
+			errs = append(errs, fmt.Errorf("sync.listen %q is reachable from other machines: set sync.listenToken (e.g. {credential: listen-token}) so that only Prometheus and operators with the token read it, or listen on 127.0.0.1", s.Listen))
+		}
+	}
+	if err := s.ListenToken.check("sync.listenToken"); err != nil {
+		errs = append(errs, err)
+	}
+	if (s.ListenTLS.CertFile == "") != (s.ListenTLS.KeyFile == "") {
+		errs = append(errs, fmt.Errorf("sync.listenTls: set both certFile and keyFile"))
 	}
 	if s.SearchBase != "" && !strings.Contains(s.SearchBase, "=") {
 		errs = append(errs, fmt.Errorf("sync.searchBase %q: want a DN such as OU=Groups,DC=contoso,DC=com", s.SearchBase))
