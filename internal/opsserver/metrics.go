@@ -36,7 +36,7 @@ type Round struct {
 // Gauges is the state of the groups, read at each scrape (not each round,
 // so that rounds pay nothing for it).
 type Gauges struct {
-	Owned, Pending, Quarantined int
+	Owned, Pending, Quarantined                   int
 	UnresolvedMembers, Collisions, BlockedDeletes int
 }
 
