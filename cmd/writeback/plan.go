@@ -116,6 +116,8 @@ type session struct {
 	// answers status and log meanwhile (see statesock.go).
 	lock *state.Lock
 	srv  *stateServer
+	// ops, for the daemon only, receives each round (metrics, readiness).
+	ops *ops
 }
 
 // connect makes the connections the session does not have yet: all of them

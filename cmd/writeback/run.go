@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
+	"github.com/writeback/writeback/internal/opsserver"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -18,6 +21,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfgPath := configFlag(fs)
 	once := fs.Bool("once", false, "run one round and exit")
 	allowDeletes := fs.Bool("allow-deletes", false, "lift the deletion threshold for the first round only")
+	listen := fs.String("listen", "", "serve /metrics, /healthz, /readyz and the status page on `host:port` (default sync.listen; off when neither is set)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: writeback run [flags]
 
@@ -32,9 +36,18 @@ A round past safety.deleteThreshold applies nothing and is reported every
 round until the deletes are allowed (writeback apply --allow-deletes) or the
 tenant is fixed.
 
+With --listen (or sync.listen) it serves, for operations: /metrics for
+Prometheus, /healthz (alive), /readyz (a round succeeded within 3 intervals,
+AD and Graph reachable) and a status page at / (JSON with Accept:
+application/json). See docs/operations.md.
+
+Under systemd (Type=notify) it reports READY=1 after the first round and
+pings the watchdog (WatchdogSec=) between and during rounds.
+
 Examples:
   writeback run --config /etc/writeback/writeback.yaml
   writeback run --once
+  writeback run --listen 127.0.0.1:9464
 
 Flags:
 `)
@@ -48,19 +61,39 @@ Flags:
 		return err
 	}
 	defer s.Close()
+	o := newOps(s.db, *cfgPath, s.cfg)
+	s.ops = o
+	stopListener, err := startListener(s, *listen, o)
+	if err != nil {
+		return err
+	}
+	defer stopListener()
 	interval := time.Duration(s.cfg.Sync.Interval)
-	s.log.Info("writeback running", "interval", interval, "fullReconcile", time.Duration(s.cfg.Sync.FullReconcile), "state", s.db.Path())
+	s.log.Info("writeback running", "version", buildInfo().Version, "interval", interval, "fullReconcile", time.Duration(s.cfg.Sync.FullReconcile), "state", s.db.Path())
 	// The state stays open (and locked) for the daemon's life: a second
 	// run or apply is refused even between rounds, and 'writeback status'
 	// and 'writeback log' ask this process (statesock.go).
 	allow := *allowDeletes
 	hup := notifyReload()
 	defer hup.stop()
+	sd := newNotifier(s.log)
+	wdCtx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go sd.watchdog(wdCtx)
+	ready := false
+	defer sd.notify("STOPPING=1")
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
 		err := oneRound(ctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
 		allow = false
+		if !ready {
+			// Ready after the first round, whatever its outcome: a
+			// failing round is retried and reported, not a failed start
+			// (systemctl start returns; the status says what is wrong).
+			sd.notify("READY=1\nSTATUS=first round done")
+			ready = true
+		}
 		if state.IsDamaged(err) {
 			// Every following round would fail the same way.
 			return err
@@ -82,14 +115,19 @@ Flags:
 			// one when it changes what AD should hold: see the engine's
 			// configuration fingerprint).
 			s.reload(*cfgPath, s.db.Path())
+			o.setConfig(s.cfg)
 		}
 	}
 }
 
 // oneRound runs a round and logs it.
 func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bool) error {
+	start := time.Now()
 	if err := s.connect(ctx); err != nil {
 		s.log.Error("round skipped", "err", err)
+		if s.ops != nil {
+			s.ops.observe(start, false, nil, err, true)
+		}
 		return err
 	}
 	if err := s.newEngine(ctx); err != nil {
@@ -110,7 +148,44 @@ func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bo
 	default:
 		logRound(s, res)
 	}
+	if s.ops != nil && ctx.Err() == nil {
+		s.ops.observe(start, full, res, err, false)
+	}
 	return err
+}
+
+// startListener starts the operations listener when --listen or
+// sync.listen asks for one; the returned func stops it.
+func startListener(s *session, flagAddr string, o *ops) (func(), error) {
+	addr := cmp.Or(flagAddr, s.cfg.Sync.Listen)
+	if addr == "" {
+		return func() {}, nil
+	}
+	var token string
+	if s.cfg.Sync.ListenToken.IsSet() {
+		t, err := s.cfg.Sync.ListenToken.Value("sync.listenToken")
+		if err != nil {
+			return nil, err
+		}
+		token = t
+	} else if !config.ListenLoopback(addr) {
+		return nil, fmt.Errorf("--listen %s is reachable from other machines: set sync.listenToken so that only Prometheus and operators with the token read it, or listen on 127.0.0.1", addr)
+	}
+	srv, err := opsserver.Start(opsserver.Options{Addr: addr, CertFile: s.cfg.Sync.ListenTLS.CertFile, KeyFile: s.cfg.Sync.ListenTLS.KeyFile,
+		Token: token, Log: s.log}, o, o.metrics)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if s.cfg.Sync.ListenTLS.CertFile != "" {
+		scheme = "https"
+	}
+	s.log.Info("operations listener", "url", scheme+"://"+srv.Addr()+"/", "metrics", scheme+"://"+srv.Addr()+"/metrics", "token", token != "")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 func fullDue(s *session, every time.Duration) (bool, error) {

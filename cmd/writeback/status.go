@@ -92,7 +92,9 @@ type runningJSON struct {
 // applied (or tried to): past the daemon's incremental rounds of a day.
 const lastFullRounds = 1000
 
-func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
+// buildStatus gathers what status shows; the status page and the
+// metrics' gauges read the same.
+func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 	r := statusReport{Version: buildInfo(), State: db.Path(), Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{}}
 	if h := q.Running; h != nil {
 		r.Running = &runningJSON{PID: h.PID, Since: h.Since, Command: h.Command}
@@ -111,20 +113,20 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return r, err
 	}
 	dirty, err := db.Dirty()
 	if err != nil {
-		return err
+		return r, err
 	}
 	r.Pending = len(dirty)
 	fp, err := db.Meta("fullPending")
 	if err != nil {
-		return err
+		return r, err
 	}
 	r.FullPending = fp != ""
 	if r.LastFull, err = db.Meta("lastFull"); err != nil {
-		return err
+		return r, err
 	}
 	now := time.Now()
 	if err := db.Statuses(func(s state.GroupStatus) error {
@@ -140,9 +142,17 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return r, err
 	}
 	if r.attention, err = readAttention(db, r.Quarantined, q.Interval, now); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
+	r, err := buildStatus(db, q)
+	if err != nil {
 		return err
 	}
 	healthy := func() error {
