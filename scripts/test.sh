@@ -49,6 +49,10 @@ start=$SECONDS
 go test -race -count=1 ./...
 echo "tests took $((SECONDS - start)) s" >&2
 
+# This one stops and restarts the lab DC, so it runs alone, after the rest.
+step "readiness follows the lab DC (lab down, lab up)"
+WRITEBACK_LAB_RESTART=1 go test -race -count=1 -run '^TestLabReadyzFollowsTheDC$' ./cmd/writeback
+
 if [[ $FUZZTIME != 0 ]]; then
   step "fuzz targets, $FUZZTIME each"
   # only packages whose tests declare fuzz targets; -list confirms the names
