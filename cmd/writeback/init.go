@@ -89,6 +89,11 @@ sync:
   interval: 15s                           # incremental rounds
   fullReconcile: 24h                      # full rounds that also repair changes made by hand in AD
   # searchBase: OU=Cloud Groups,DC=contoso,DC=com   # where to look for writeback's groups (default: the domain)
+  # Operations listener: /metrics, /healthz, /readyz and a status page (docs/operations.md).
+  # listen: 127.0.0.1:9464                # off when unset; beyond loopback it needs listenToken
+  # listenToken:
+  #   credential: listen-token            # a systemd credential (LoadCredential=), or file:/env:
+  # listenTls: {certFile: /etc/writeback/tls.crt, keyFile: /etc/writeback/tls.key}
 
 # Members: a cloud user resolves only to the AD user it was synced from, never
 # to a group, computer, built-in or critical principal (docs/trust.md).

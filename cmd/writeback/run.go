@@ -41,7 +41,7 @@ Prometheus, /healthz (alive), /readyz (a round succeeded within 3 intervals,
 AD and Graph reachable) and a status page at / (JSON with Accept:
 application/json). See docs/operations.md.
 
-Under systemd (Type=notify) it reports READY=1 after the first round and
+Under systemd (Type=notify) it reports READY=1 once the state is open and
 pings the watchdog (WatchdogSec=) between and during rounds.
 
 Examples:
@@ -80,20 +80,16 @@ Flags:
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go sd.watchdog(wdCtx)
-	ready := false
+	// Ready once the state is open and the listener up, before the first
+	// round: a first sync of a large tenant outlasts any start timeout, and
+	// its progress is in the log, /readyz and the status page.
+	sd.notify("READY=1")
 	defer sd.notify("STOPPING=1")
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
 		err := oneRound(ctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
 		allow = false
-		if !ready {
-			// Ready after the first round, whatever its outcome: a
-			// failing round is retried and reported, not a failed start
-			// (systemctl start returns; the status says what is wrong).
-			sd.notify("READY=1\nSTATUS=first round done")
-			ready = true
-		}
 		if state.IsDamaged(err) {
 			// Every following round would fail the same way.
 			return err
