@@ -53,6 +53,18 @@ echo "tests took $((SECONDS - start)) s" >&2
 step "readiness follows the lab DC (lab down, lab up)"
 WRITEBACK_LAB_RESTART=1 go test -race -count=1 -run '^TestLabReadyzFollowsTheDC$' ./cmd/writeback
 
+step "packages: ./scripts/package.sh, then install the .deb into a clean Debian root"
+./scripts/package.sh
+# A minimal Debian root (debootstrap, from Debian's packages), made once and
+# reused: the test installs into a copy of it.
+debroot=${WRITEBACK_DEB_ROOT:-/var/tmp/writeback-debroot}
+if [[ ! -x $debroot/usr/bin/dpkg ]]; then
+  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  rm -rf "$debroot"
+  debootstrap --variant=minbase bookworm "$debroot" http://deb.debian.org/debian >/dev/null
+fi
+(cd packaging && WRITEBACK_DEB_ROOT=$debroot go test -count=1 ./...)
+
 if [[ $FUZZTIME != 0 ]]; then
   step "fuzz targets, $FUZZTIME each"
   # only packages whose tests declare fuzz targets; -list confirms the names
