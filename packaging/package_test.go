@@ -135,9 +135,9 @@ func TestDebContents(t *testing.T) {
 	}
 }
 
-// The .deb installs into a clean Debian root (debootstrap --variant=minbase,
-// made by scripts/test.sh: $WRITEBACK_DEB_ROOT): the user, the files and
-// their owners, systemd-analyze verify on the unit, removal keeping the state.
+// The .deb installs into a clean Debian root (debootstrap --variant=minbase
+// --include=systemd,procps, made by scripts/test.sh: $WRITEBACK_DEB_ROOT):
+// the user, the files and their owners, systemd-analyze verify on the unit, removal keeping the state.
 func TestDebInstallsInCleanRoot(t *testing.T) {
 	deb := hostDeb(t)
 	clean := os.Getenv("WRITEBACK_DEB_ROOT")

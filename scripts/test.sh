@@ -58,10 +58,10 @@ step "packages: ./scripts/package.sh, then install the .deb into a clean Debian 
 # A minimal Debian root (debootstrap, from Debian's packages), made once and
 # reused: the test installs into a copy of it.
 debroot=${WRITEBACK_DEB_ROOT:-/var/tmp/writeback-debroot}
-if [[ ! -x $debroot/usr/bin/dpkg ]]; then
+if [[ ! -x $debroot/lib/systemd/systemd || ! -x $debroot/usr/bin/dpkg ]]; then
   command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   rm -rf "$debroot"
-  debootstrap --variant=minbase bookworm "$debroot" http://deb.debian.org/debian >/dev/null
+  debootstrap --variant=minbase --include=systemd,procps bookworm "$debroot" http://deb.debian.org/debian >/dev/null
 fi
 (cd packaging && WRITEBACK_DEB_ROOT=$debroot go test -count=1 ./...)
 
