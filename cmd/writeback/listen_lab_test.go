@@ -38,6 +38,8 @@ const (
 	listenCloudOnly  = "bbbbbbbb-2121-4000-8000-000000000002"
 	listenCloudName  = "carol@lab.test" // the name status shows for a user: its UPN
 	listenGroupName  = "Ops listener group"
+	listenBadGroup   = "aaaaaaaa-2121-4000-8000-000000000002"
+	listenBadName    = "Ops quarantined group"
 	listenRoundEvery = 2 * time.Second
 )
 
@@ -51,7 +53,12 @@ func startListenDaemon(t *testing.T) *listenDaemon {
 			{ID: listenSynced, DisplayName: "Synced Sam", UserPrincipalName: "sam@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()},
 			{ID: listenCloudOnly, DisplayName: listenCloudName, UserPrincipalName: "carol@lab.test"},
 		},
-		Groups: []emulator.Group{{ID: listenGroup, DisplayName: listenGroupName, SecurityEnabled: true, Members: []string{listenSynced, listenCloudOnly}}},
+		Groups: []emulator.Group{
+			{ID: listenGroup, DisplayName: listenGroupName, SecurityEnabled: true, Members: []string{listenSynced, listenCloudOnly}},
+			// Its managedBy (mapped below) names no object: AD refuses the
+			// create, the group is quarantined and the other goes on.
+			{ID: listenBadGroup, DisplayName: listenBadName, SecurityEnabled: true},
+		},
 	})
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "writeback.yaml")
@@ -59,6 +66,7 @@ func startListenDaemon(t *testing.T) *listenDaemon {
 	c := config.Config{AD: l.Config, Entra: &ec}
 	c.Sync.SearchBase = l.OU
 	c.Sync.Interval = config.Duration(listenRoundEvery)
+	c.Mappings.Attributes = map[string]config.Mapping{"managedBy": {Expression: `Switch([displayName], "", "` + listenBadName + `", "CN=Nobody Here,` + l.OU + `")`}}
 	c.State.Path = "state.db"
 	b, err := yaml.Marshal(c)
 	if err != nil {
@@ -138,7 +146,8 @@ func sumFamily(f *dto.MetricFamily, want map[string]string) float64 {
 }
 
 // 'writeback run --listen' serves metrics that move with a change made in
-// Graph, readiness, and a status page naming the unresolved member.
+// Graph, readiness, and a status page naming the unresolved member and the
+// quarantined group.
 func TestLabRunListener(t *testing.T) {
 	d := startListenDaemon(t)
 	eventually(t, "/readyz ready after the first round", 60*time.Second, func() bool {
@@ -150,6 +159,12 @@ func TestLabRunListener(t *testing.T) {
 	}
 	if v := d.metric(t, "writeback_groups", map[string]string{"state": "owned"}); v != 1 {
 		t.Errorf("writeback_groups{state=owned} = %v, want 1", v)
+	}
+	if v := d.metric(t, "writeback_groups", map[string]string{"state": "quarantined"}); v != 1 {
+		t.Errorf("writeback_groups{state=quarantined} = %v, want 1", v)
+	}
+	if v := d.metric(t, "writeback_ldap_errors_total", map[string]string{"kind": "group"}); v < 1 {
+		t.Errorf("writeback_ldap_errors_total{kind=group} = %v, want ≥ 1 (the quarantined group's create)", v)
 	}
 	if v := d.metric(t, "writeback_unresolved_members", nil); v != 1 {
 		t.Errorf("writeback_unresolved_members = %v, want 1 (the cloud-only member)", v)
@@ -184,7 +199,7 @@ func TestLabRunListener(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET / = %d", code)
 	}
-	for _, want := range []string{listenGroupName, listenCloudName, "Health", buildInfo().Version} {
+	for _, want := range []string{listenGroupName, listenCloudName, listenBadName, "Needs an operator", "1 group(s) quarantined", buildInfo().Version} {
 		if !strings.Contains(body, want) {
 			t.Errorf("status page lacks %q", want)
 		}
@@ -196,6 +211,9 @@ func TestLabRunListener(t *testing.T) {
 	}
 	if len(p.Findings) != 1 || len(p.Findings[0].Unresolved) != 1 || p.Findings[0].Unresolved[0].Name != listenCloudName || p.Groups != 1 || len(p.Rounds) == 0 {
 		t.Errorf("status JSON: %+v", p)
+	}
+	if len(p.Quarantined) != 1 || p.Quarantined[0].Name != listenBadName || p.Quarantined[0].Reason == "" || p.Quarantined[0].RetryAfter.IsZero() {
+		t.Errorf("quarantined in the status JSON: %+v, want %q with its reason and retry time", p.Quarantined, listenBadName)
 	}
 }
 
