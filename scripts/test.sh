@@ -41,6 +41,14 @@ if command -v npm >/dev/null && [[ ! -d internal/migrate/testdata/psparse/node_m
     echo "test.sh: npm ci failed; the PowerShell syntax test will skip" >&2
 fi
 
+# Debian's Chromium, for the headless screenshot test of the status page
+# (cmd/writeback: TestLabStatusPageInChromium skips without it).
+if ! command -v chromium >/dev/null && [[ $(id -u) == 0 ]]; then
+  step "installing chromium (headless browser test of the status page)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    echo "test.sh: chromium could not be installed; the status page screenshot test will skip" >&2
+fi
+
 step "go vet ./..."
 go vet ./...
 
