@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -61,6 +62,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	moved := map[string]string{} // old DN -> new DN ("" deleted), for the resolver's cache
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
+	e.progress.setPhase("write")
+	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.WritesTotal }, int64(total))
 	var (
 		mu      sync.Mutex
 		done    int
@@ -113,6 +116,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			logs = logs[:0]
 		}
 		done++
+		e.progress.add(func(p *Progress) *atomic.Int64 { return &p.Writes }, 1)
 		if o.Progress != nil {
 			o.Progress(done, total)
 		}

@@ -78,6 +78,8 @@ type Engine struct {
 	// gcSearches counts the Global Catalog's searches when it has its own
 	// connection (ad.Conn.Searches); nil otherwise.
 	gcSearches func() int64
+	// progress, when set, counts each round's work (SetProgress).
+	progress *Progress
 }
 
 // Options are the engine's dependencies.

@@ -243,8 +243,13 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 			batches <- batch{restart: true}
 		})
 	}
+	counter := func(p *Progress) *atomic.Int64 { return &p.UsersRead }
+	if k.name == "groups" {
+		counter = func(p *Progress) *atomic.Int64 { return &p.GroupsRead }
+	}
 	next, restarted, err := k.read(rctx, link, func(item T) error {
 		n++
+		e.progress.add(counter, 1)
 		buf = append(buf, item)
 		bufWeight += k.weight(item)
 		if len(buf) >= batchSize || bufWeight >= batchWeight {

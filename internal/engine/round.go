@@ -351,10 +351,17 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 
 	// Members.
 	st0 := e.resolver.Stats()
+	var nMembers int64
+	for _, ms := range members {
+		nMembers += int64(len(ms))
+	}
+	e.progress.setPhase("resolve")
+	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.MembersToResolve }, nMembers)
 	resolved, err := e.resolver.Resolve(ctx, members, src)
 	if err != nil {
 		return nil, fmt.Errorf("resolve members: %w", err)
 	}
+	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.MembersResolved }, nMembers)
 	members = nil        // at L, 500,000 memberships the plan no longer needs
 	var outside []string // in-scope child groups that are not in this plan
 	for id, r := range resolved {

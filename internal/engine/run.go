@@ -108,6 +108,8 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	}
 	timer := newPhaseTimer(e.log)
 	defer func() { timer.report("round phases") }()
+	e.progress.start()
+	defer e.progress.setPhase("")
 	// A full round reads every owned AD group; that read does not depend on
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead
