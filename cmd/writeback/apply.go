@@ -49,6 +49,11 @@ Examples:
 	}
 	defer s.Close()
 	prog := newProgress(stderr)
+	if isTerminal(stderr) {
+		// A bar per phase (read, resolve, write) instead of the changes' alone.
+		defer liveBars(stderr, &s.progress)()
+		prog = newProgress(io.Discard)
+	}
 	if fs.NArg() == 1 {
 		return applySaved(ctx, s, fs.Arg(0), *allowDeletes, stdout, prog)
 	}

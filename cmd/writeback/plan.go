@@ -118,6 +118,8 @@ type session struct {
 	srv  *stateServer
 	// ops, for the daemon only, receives each round (metrics, readiness).
 	ops *ops
+	// progress counts the work of the engine's rounds as they run.
+	progress engine.Progress
 }
 
 // connect makes the connections the session does not have yet: all of them
@@ -207,6 +209,7 @@ func (s *session) newEngine(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	eng.SetProgress(&s.progress)
 	s.eng = eng
 	return nil
 }

@@ -80,6 +80,13 @@ Flags:
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go sd.watchdog(wdCtx)
+	// A long round says how far it is: in the log every 10 s, and on a
+	// terminal with a live bar per phase. (The log line keeps the logger
+	// of the start: a reload's new format applies to it at the next start.)
+	go logProgress(wdCtx, s.log, &s.progress, 10*time.Second)
+	if isTerminal(stderr) {
+		defer liveBars(stderr, &s.progress)()
+	}
 	// Ready once the state is open and the listener up, before the first
 	// round: a first sync of a large tenant outlasts any start timeout, and
 	// its progress is in the log, /readyz and the status page.

@@ -62,7 +62,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	moved := map[string]string{} // old DN -> new DN ("" deleted), for the resolver's cache
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
-	e.progress.setPhase("write")
+	e.progress.SetPhase("write")
 	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.WritesTotal }, int64(total))
 	var (
 		mu      sync.Mutex

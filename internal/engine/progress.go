@@ -25,7 +25,8 @@ func (p *Progress) Phase() string {
 	return ""
 }
 
-func (p *Progress) setPhase(s string) {
+// SetPhase names what the round does now (the engine sets it; tests too).
+func (p *Progress) SetPhase(s string) {
 	if p != nil {
 		p.phase.Store(&s)
 	}
@@ -38,7 +39,7 @@ func (p *Progress) start() {
 	for _, c := range []*atomic.Int64{&p.GroupsRead, &p.UsersRead, &p.MembersToResolve, &p.MembersResolved, &p.Writes, &p.WritesTotal} {
 		c.Store(0)
 	}
-	p.setPhase("read")
+	p.SetPhase("read")
 }
 
 func (p *Progress) add(c func(*Progress) *atomic.Int64, n int64) {

@@ -355,7 +355,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	for _, ms := range members {
 		nMembers += int64(len(ms))
 	}
-	e.progress.setPhase("resolve")
+	e.progress.SetPhase("resolve")
 	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.MembersToResolve }, nMembers)
 	resolved, err := e.resolver.Resolve(ctx, members, src)
 	if err != nil {

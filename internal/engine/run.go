@@ -109,7 +109,7 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	timer := newPhaseTimer(e.log)
 	defer func() { timer.report("round phases") }()
 	e.progress.start()
-	defer e.progress.setPhase("")
+	defer e.progress.SetPhase("")
 	// A full round reads every owned AD group; that read does not depend on
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead
