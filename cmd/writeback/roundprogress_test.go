@@ -19,7 +19,10 @@ func TestLogProgressOfALongRound(t *testing.T) {
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { logProgress(ctx, slog.New(slog.NewTextHandler(logs, nil)), &p, 20*time.Millisecond); close(done) }()
+	go func() {
+		logProgress(ctx, slog.New(slog.NewTextHandler(logs, nil)), &p, 20*time.Millisecond)
+		close(done)
+	}()
 	eventually(t, "a progress line", 5*time.Second, func() bool {
 		return strings.Contains(logs.String(), `msg="round progress" phase=write`) && strings.Contains(logs.String(), "changesWritten=4 changes=10")
 	}, logs)
