@@ -32,12 +32,12 @@ var commands = []command{
 	{"apply", "compute (or load) a plan and apply it to AD", runApply},
 	{"run", "the daemon: full sync, then incremental rounds every interval", runRun},
 	{"provision", "provision one group on demand, with a step-by-step report", runProvision},
-	{"status", "last rounds, quarantined groups", runStatus},
+	{"status", "last rounds, quarantined groups (the daemon also serves them: run --listen)", runStatus},
 	{"log", "provisioning log entries with before/after values", runLog},
 	{"migrate", "migrate groups written by Connect Sync group writeback v2", runMigrate},
 	{"expr", "evaluate or check an attribute-mapping expression", runExpr},
 	{"emulator", "run the Microsoft Graph emulator (test instrument)", runEmulator},
-	{"version", "print the version", runVersion},
+	{"version", "print the version, commit and build date (also --version)", runVersion},
 }
 
 // exitError carries a specific process exit code (e.g. plan's 2 = "changes present").
