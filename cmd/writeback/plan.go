@@ -30,7 +30,8 @@ and name collisions, then a summary line. Reading Graph's changes is recorded
 in the state file, so the next apply still knows about them; so, like apply,
 plan is refused while another process (writeback run) holds the state.
 
-Exit status: 0 no changes, 2 changes present, 1 error (as terraform plan -detailed-exitcode).
+Exit status: 0 no changes, 2 changes present or groups that cannot be written
+(collisions, skips), 1 error or blocked plan (as terraform plan -detailed-exitcode).
 
 Examples:
   writeback plan --config writeback.yaml
@@ -76,7 +77,10 @@ Examples:
 	if p.Plan.Blocked {
 		return withExitCode(1, errors.New(p.Plan.BlockedReason))
 	}
-	if !p.Plan.Empty() {
+	// A group that cannot be written (a collision, a protected object, a
+	// place outside sync.searchBase) is a difference from the configuration
+	// too: "exit 0" must mean AD matches what was compared.
+	if !p.Plan.Empty() || len(p.Plan.Collisions) > 0 {
 		return withExitCode(2, nil)
 	}
 	return nil
