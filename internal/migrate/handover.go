@@ -33,7 +33,8 @@ type Excluded struct {
 // whose anchor is in place, the target OU is the OU Connect Sync wrote to, and
 // the cn mapping is the one that renames nothing. Groups that cannot be taken
 // over safely (anchor missing or conflicting, duplicated, deleted in the cloud)
-// are left out, so writeback never touches them.
+// are left out, so writeback never touches them. With no group left, it
+// returns the error and a Handover whose Excluded says why.
 func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
 	h := &Handover{}
 	parents := map[string]int{}
@@ -68,7 +69,8 @@ func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
 		parents[ad.NormalizeDN(ad.ParentDN(g.DN))]++
 	}
 	if len(h.Groups) == 0 {
-		return nil, fmt.Errorf("handover: no group can be taken over (%d left out); run assess and fix its blockers first", len(h.Excluded))
+		// h still lists what was left out and why.
+		return h, fmt.Errorf("handover: no group can be taken over (%d left out); run assess and fix its blockers first", len(h.Excluded))
 	}
 	sort.Strings(h.Groups)
 	// The OU holding most groups (Connect Sync v2 writes to one OU), with its
