@@ -161,15 +161,15 @@ type GroupReport struct {
 	Renamed          map[string]bool   `json:"renamedByMapping"`
 	// CNTaken: cn mapping -> the DN of another object that already holds the
 	// CN this mapping would rename the group to (the rename would fail).
-	CNTaken map[string]string `json:"cnTakenByMapping,omitempty"`
-	Members          int               `json:"members"`
-	Resolvable       int               `json:"membersResolvable"`
-	Unresolved       []MemberProblem   `json:"unresolvedMembers,omitempty"`
-	WouldAdd         []string          `json:"membersWouldAdd,omitempty"`
-	WouldRemove      []string          `json:"membersWouldRemove,omitempty"`
-	RemovalAccepted  bool              `json:"removalAccepted,omitempty"`
-	Cloud            *CloudState       `json:"cloud,omitempty"`
-	Problems         []Problem         `json:"problems,omitempty"`
+	CNTaken         map[string]string `json:"cnTakenByMapping,omitempty"`
+	Members         int               `json:"members"`
+	Resolvable      int               `json:"membersResolvable"`
+	Unresolved      []MemberProblem   `json:"unresolvedMembers,omitempty"`
+	WouldAdd        []string          `json:"membersWouldAdd,omitempty"`
+	WouldRemove     []string          `json:"membersWouldRemove,omitempty"`
+	RemovalAccepted bool              `json:"removalAccepted,omitempty"`
+	Cloud           *CloudState       `json:"cloud,omitempty"`
+	Problems        []Problem         `json:"problems,omitempty"`
 }
 
 // CloudState is what Entra says about the group.
