@@ -82,7 +82,7 @@ func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
 
 // acceptFlag adds --accept-removals to assess, verify and handover.
 func (m *migrateFlags) acceptFlag() {
-	m.fs.Var(&m.accept, "accept-removals", "accept that writeback removes the AD members listed under 'Members who would lose access' from `GROUP` (DN, CN or object ID; repeat, or comma-separate): no longer a blocker, and handover takes the group over")
+	m.fs.Var(&m.accept, "accept-removals", "accept that writeback removes the AD members listed under 'Members who would lose access' from `GROUP` (DN, CN, object ID or display name; repeat, or comma-separate): no longer a blocker, and handover takes the group over")
 }
 
 func (m *migrateFlags) accepted() []string { return m.accept }

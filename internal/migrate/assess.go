@@ -61,7 +61,7 @@ type AssessOptions struct {
 	// Scope selects the cloud groups writeback would provision (for "cloud
 	// groups in scope with no AD group"); nil = Microsoft's default clause only.
 	Scope *scope.Scope
-	// AcceptRemovals names the groups (DN, CN or object ID) whose member
+	// AcceptRemovals names the groups (DN, CN, object ID or display name) whose member
 	// removals the approver accepts: their removal is a warning, not a
 	// blocker, and handover takes them over.
 	AcceptRemovals []string
@@ -924,9 +924,10 @@ func acceptSet(names []string) accepts {
 	return a
 }
 
-// has matches a group by DN, CN or object ID.
+// has matches a group by DN, CN, object ID or display name.
 func (a accepts) has(g GroupReport) bool {
-	return len(a) > 0 && (a[ad.NormalizeDN(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]))
+	return len(a) > 0 && (a[ad.NormalizeDN(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
+		(g.DisplayName != "" && a[strings.ToLower(g.DisplayName)]))
 }
 
 func (a accepts) hasDN(r *Report, dn string) bool {

@@ -102,11 +102,32 @@ func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
 		attrs["parentDistinguishedName"] = config.Mapping{Expression: strconv.Quote(best), Apply: "onCreate"}
 	}
 	c.Mappings = config.Mappings{Attributes: attrs, GroupType: "universalSecurity"}
+	// The search base must hold every group taken over, or the first plan
+	// would not find them by their anchor: a base from --config that does
+	// not (the groups live in another OU) is replaced by the assessed one.
+	if c.Sync.SearchBase != "" && !underAll(r, h.Groups, c.Sync.SearchBase) {
+		c.Sync.SearchBase = ""
+	}
 	if c.Sync.SearchBase == "" && r.Base != "" && !strings.EqualFold(r.Base, r.Domain) {
 		c.Sync.SearchBase = r.Base
 	}
 	h.Config = &c
 	return h, nil
+}
+
+// underAll reports whether every group taken over is at or below base.
+func underAll(r *Report, ids []string, base string) bool {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	b := ad.NormalizeDN(base)
+	for _, g := range r.Groups {
+		if g.InScope && want[g.ObjectID] && !strings.HasSuffix(ad.NormalizeDN(g.DN), ","+b) {
+			return false
+		}
+	}
+	return true
 }
 
 // blockerCodes lists a group's blocking problems ("" when none).
