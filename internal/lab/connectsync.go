@@ -44,11 +44,11 @@ type ConnectSyncGroup struct {
 
 // ConnectSyncGroups is what the seed writes: both naming formats, a
 // mail-enabled group, a global group, an anchor conflict, members that
-// resolve, a cloud-only member that does not, and an AD contact the cloud
-// group does not have (it would lose its membership).
+// resolve, a cloud-only member that does not, and in Payroll a user and a
+// contact the cloud group does not have (they would lose their membership).
 var ConnectSyncGroups = []ConnectSyncGroup{
 	{Key: "payroll", DisplayName: "Payroll",
-		ADMembers: []string{"asa.lindqvist", "emile.zhang", "contact:External Auditor"},
+		ADMembers: []string{"asa.lindqvist", "emile.zhang", "fatima.ozturk", "contact:External Auditor"},
 		Cloud:     []string{"asa.lindqvist", "emile.zhang"}},
 	{Key: "helpdesk", DisplayName: "Helpdesk Tier 2", DisplayNameCN: true,
 		ADMembers: []string{"priya.raman", "ngozi.okafor"},
