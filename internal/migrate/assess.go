@@ -393,7 +393,20 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	r.Preflight = append(r.Preflight, permissionCheck(r, groups))
 
 	if cloud != nil {
-		r.CloudOnly = cloudOnly(cloud, byObjectID, o.Scope)
+		// A cloud group named by an AD group's anchor (a conflict) has an
+		// AD copy too, even though its adminDescription names another.
+		named := make(map[string][]int, len(byObjectID))
+		for id, idx := range byObjectID {
+			named[id] = idx
+		}
+		for a, idx := range anchorHolders { // keys are lower-case
+			if rest, ok := strings.CutPrefix(a, "group_"); ok {
+				if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
+					named[id] = append(named[id], idx...)
+				}
+			}
+		}
+		r.CloudOnly = cloudOnly(cloud, named, o.Scope)
 		r.Summary.CloudOnly = len(r.CloudOnly)
 	}
 	accepted := acceptSet(o.AcceptRemovals)

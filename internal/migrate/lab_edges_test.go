@@ -100,7 +100,16 @@ func TestLabAssessNamesAndSmallerEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The conflicting group's anchor names the cloud-only group: that cloud
+	// group has an AD copy after all (issue 18.1, as the report sees it).
+	if err := f.dc.Modify(ctx, f.dns["clash"], map[string][]string{ad.AttrExternalDirectoryObjectID: {"Group_" + f.ids["cloudonly"]}}); err != nil {
+		t.Fatal(err)
+	}
+
 	r := f.assess(t, true)
+	if len(r.CloudOnly) != 0 {
+		t.Errorf("cloud groups with no AD group %+v: the one named by an anchor has a copy", r.CloudOnly)
+	}
 	// 5.
 	byName := map[string]MemberLoss{}
 	for _, l := range r.Losing {
