@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error)
 		log:      o.log,
 		sem:      make(chan struct{}, conc),
 		pageSize: o.pageSize,
-		groupSel: append(append([]string{}, GroupProperties...), o.groupExtra...),
+		groupSel: dedupe(append(append([]string{}, GroupProperties...), o.groupExtra...), ""),
 		userSel:  dedupe(append(append([]string{}, UserProperties...), o.userExtra...), ObjectIdentifierProperty),
 	}
 	scope := strings.TrimRight(ep.GraphURL, "/") + "/.default"

@@ -224,3 +224,15 @@ func TestMembersAndMemberlessGroups(t *testing.T) {
 		t.Errorf("memberless group read as %v (present %v)", m, ok)
 	}
 }
+
+// A property a mapping reads that is selected anyway (displayName) is
+// selected once: the selection, and so the fingerprint that restarts the
+// delta links, does not change.
+func TestGroupPropertiesSelectedOnce(t *testing.T) {
+	env := emulatortest.Start(t, sample())
+	plain, _ := newClient(t, env).Select()
+	with, _ := newClient(t, env, entra.WithGroupProperties("displayName", "DisplayName")).Select()
+	if strings.Join(plain, ",") != strings.Join(with, ",") {
+		t.Errorf("Select() with an already selected property: %v, want %v", with, plain)
+	}
+}
