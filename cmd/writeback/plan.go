@@ -16,8 +16,10 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
+	"github.com/writeback/writeback/internal/scope"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -139,11 +141,30 @@ func (s *session) connect(ctx context.Context) error {
 		s.gc.SetLogger(s.log)
 	}
 	if s.src == nil {
-		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log)); err != nil {
+		props, err := graphProperties(s.cfg)
+		if err != nil {
+			return err
+		}
+		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log), entra.WithGroupProperties(props...)); err != nil {
 			return fmt.Errorf("connect to Entra: %w", err)
 		}
 	}
 	return nil
+}
+
+// graphProperties are the group properties the mappings and scoping filters
+// read, which Graph must be asked for by name ($select): a mapping on
+// [classification] or [extension_<appId>_<name>] would otherwise get nothing.
+func graphProperties(cfg *config.Config) ([]string, error) {
+	m, err := mapping.Compile(cfg.Mappings, "OU=placeholder")
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scope.New(cfg.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return append(m.Properties(), sc.Properties()...), nil
 }
 
 func (s *session) Close() {

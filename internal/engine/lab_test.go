@@ -135,9 +135,11 @@ func sampleTenant(users []labtest.User) *emulator.TenantFile {
 	tf := &emulator.TenantFile{}
 	for i, u := range users {
 		eu := emulator.User{ID: fmt.Sprintf("bbbbbbbb-0000-4000-8000-%012d", i+1), DisplayName: cn(u), UserPrincipalName: u.SAM + "@lab.test", OnPremisesSyncEnabled: yes()}
-		if i == len(users)-1 {
-			eu.OnPremisesSecurityIdentifier = u.SID // older sync: SID only
-		} else {
+		// Every synced user has its SID in Entra; onPremisesObjectIdentifier
+		// (not in Graph v1.0, refused by the emulator by default) comes
+		// from newer syncs only.
+		eu.OnPremisesSecurityIdentifier = u.SID
+		if i != len(users)-1 {
 			eu.OnPremisesObjectIdentifier = u.GUID.String()
 		}
 		tf.Users = append(tf.Users, eu)
