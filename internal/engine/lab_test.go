@@ -293,7 +293,13 @@ func TestLabFirstSyncDeltasAndConvergence(t *testing.T) {
 }
 
 func newFixtureOn(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, edit func(*config.Config)) *fixture {
-	env := emulatortest.Start(t, tenant)
+	return newFixtureWith(t, l, tenant, emulator.Options{}, edit)
+}
+
+// newFixtureWith is newFixtureOn with emulator options (e.g. serving
+// onPremisesObjectIdentifier, which Graph v1.0 does not declare).
+func newFixtureWith(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, opts emulator.Options, edit func(*config.Config)) *fixture {
+	env := emulatortest.StartWith(t, tenant, opts)
 	f := &fixture{t: t, lab: l, env: env, dc: l.Conn(t)}
 	f.cfg = loadConfig(t, l, env, edit)
 	f.open()
