@@ -575,27 +575,9 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			}
 		}
 	}
-	found := map[string]*ldap.Entry{}
-	dns := make([]string, 0, len(want))
-	for dn := range want {
-		dns = append(dns, dn)
-	}
-	sort.Strings(dns)
-	attrs := []string{"objectClass", "objectGUID", "objectSid", ad.AttrExternalDirectoryObjectID}
-	for start := 0; start < len(dns); start += 100 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, dn := range dns[start:min(start+100, len(dns))] {
-			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
-		}
-		f.WriteString(")")
-		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
-			found[ad.NormalizeDN(e.DN)] = e
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("assess: look members up in the Global Catalog: %w", err)
-		}
+	found, err := entriesByDN(ctx, gc, want, []string{"objectClass", "objectGUID", "objectSid", ad.AttrExternalDirectoryObjectID})
+	if err != nil {
+		return fmt.Errorf("assess: look members up in the Global Catalog: %w", err)
 	}
 	// A nested group that is itself being migrated resolves by its anchor once
 	// prepare has copied it, whatever its anchor is today.
@@ -982,27 +964,9 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 	if len(all) == 0 {
 		return nil
 	}
-	dns := make([]string, 0, len(want))
-	for dn := range want {
-		dns = append(dns, dn)
-	}
-	sort.Strings(dns)
-	found := map[string]*ldap.Entry{}
-	attrs := []string{"objectClass", "displayName", "sAMAccountName", ad.AttrExternalDirectoryObjectID}
-	for start := 0; start < len(dns); start += 100 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, dn := range dns[start:min(start+100, len(dns))] {
-			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
-		}
-		f.WriteString(")")
-		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
-			found[ad.NormalizeDN(e.DN)] = e
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("assess: look up the members that would be removed in the Global Catalog: %w", err)
-		}
+	found, err := entriesByDN(ctx, gc, want, []string{"objectClass", "displayName", "sAMAccountName", ad.AttrExternalDirectoryObjectID})
+	if err != nil {
+		return fmt.Errorf("assess: look up the members that would be removed in the Global Catalog: %w", err)
 	}
 	// Groups Connect Sync wrote that do not migrate, with why.
 	notMigrating := map[string]string{}
@@ -1110,4 +1074,31 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		}
 	}
 	return nil
+}
+
+// entriesByDN reads the objects at the given normalised DNs from the Global
+// Catalog, 100 to a search, keyed by normalised DN; a DN not found is absent.
+func entriesByDN(ctx context.Context, gc Catalog, want map[string]bool, attrs []string) (map[string]*ldap.Entry, error) {
+	dns := make([]string, 0, len(want))
+	for dn := range want {
+		dns = append(dns, dn)
+	}
+	sort.Strings(dns)
+	found := map[string]*ldap.Entry{}
+	for start := 0; start < len(dns); start += 100 {
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, dn := range dns[start:min(start+100, len(dns))] {
+			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
+		}
+		f.WriteString(")")
+		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
+			found[ad.NormalizeDN(e.DN)] = e
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
