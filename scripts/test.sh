@@ -5,7 +5,7 @@
 #   ./scripts/test.sh
 # It installs what the tests need (a C compiler for -race; Samba AD DC and
 # ldap-utils via the lab script), brings up the lab AD (or reuses a running
-# one), then runs go vet, the whole test suite with the race detector (lab
+# one) and resets it to pristine, then runs go vet, the whole test suite with the race detector (lab
 # required: tests that need it fail instead of skipping), and a short bounded
 # run of every fuzz target.
 # Knobs: FUZZTIME (default 20000x: executions per target; 0 skips fuzzing), GOFLAGS.
@@ -32,6 +32,10 @@ bin=$(mktemp -d)/writeback
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./cmd/writeback
 "$bin" lab up >/dev/null   # installs Samba on first use, provisions, starts; reuses a running lab
+# From a pristine domain: writeback never creates a second AD group for a cloud
+# group it finds anywhere in the domain, so groups the demo or an interrupted
+# test run left behind would stand in the tests' way.
+"$bin" lab reset >/dev/null
 export WRITEBACK_REQUIRE_LAB=1
 
 # the PowerShell grammar that checks migrate's connect-sync-script output (skipped without it)

@@ -105,7 +105,7 @@ func applySaved(ctx context.Context, s *session, path string, allowDeletes bool,
 	if err != nil {
 		return err
 	}
-	if a == nil {
+	if a == nil || p.Plan.Empty() {
 		fmt.Fprintln(stdout, "No changes in the saved plan.")
 		return nil
 	}

@@ -26,7 +26,11 @@ certificate verifies, the bind works, the schema has msDS-ExternalDirectoryObjec
 the Global Catalog answers and replicates that attribute, the target OU exists,
 and the bind account may create, modify and delete a group there (a probe group
 it removes again). With an entra section it then checks Microsoft Graph: a
-token can be acquired, groups and users can be read, groups delta works.
+token can be acquired, then every call writeback makes, each with the
+application permission it needs (groups, members, groups delta: Group.Read.All;
+users with their on-premises anchors, users delta: User.Read.All); a 403 names
+the permission missing, and the users line says when Graph refused
+onPremisesObjectIdentifier and members are resolved by SID instead.
 Each line says ok, WARN (with the fix; it does not fail the run), fail (with
 the fix) or skip. The exit code is 1 if any
 check failed.

@@ -36,6 +36,14 @@ func TestCheckAgainstLab(t *testing.T) {
 			t.Errorf("not ok: %s", line)
 		}
 	}
+	// The lab's emulator is Graph v1.0 as documented: it refuses
+	// onPremisesObjectIdentifier, and check says what it fell back to. Every
+	// call writeback makes is checked with its permission.
+	for _, want := range []string{"entra.users", "resolved by onPremisesSecurityIdentifier (SID)", "entra.members", "entra.usersdelta"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
 
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("wrong\n"), 0o600)

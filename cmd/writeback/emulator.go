@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/writeback/writeback/internal/emulator"
@@ -42,6 +43,9 @@ Examples:
 		pageSize   int
 		membersPer int
 		assertions bool
+		serveOI    bool
+		partial    bool
+		roles      string
 	)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8443", "loopback `host:port` to listen on (port 0: any free port)")
 	fs.StringVar(&c.Dir, "dir", "writeback-emulator", "`directory` for the CA, client credentials, tenant state and emulator.env")
@@ -56,7 +60,10 @@ Examples:
 	fs.Float64Var(&faults.ThrottleRate, "throttle-rate", 0, "`fraction` of Graph requests answered 429 Too Many Requests")
 	fs.Float64Var(&faults.ErrorRate, "error-rate", 0, "`fraction` of Graph requests answered with --error-status")
 	fs.IntVar(&faults.ErrorStatus, "error-status", 503, "HTTP `status` of injected errors: 500, 502, 503 or 504")
-	fs.IntVar(&faults.RetryAfterSeconds, "retry-after", 1, "Retry-After `seconds` on 429 and 503/504")
+	fs.Float64Var(&faults.RetryAfterSeconds, "retry-after", 1.128, "Retry-After `seconds` on 429 and 503/504 (fractional, like Graph's)")
+	fs.BoolVar(&serveOI, "serve-object-identifier", false, "serve users' onPremisesObjectIdentifier (not declared in Graph v1.0, which refuses it in $select with 400; the real service often serves it)")
+	fs.BoolVar(&partial, "partial-user-updates", false, "incremental users delta carries only the properties that changed")
+	fs.StringVar(&roles, "roles", strings.Join(emulator.DefaultRoles, ","), "comma-separated application `permissions` in the access tokens")
 	fs.DurationVar(&latency, "latency", 0, "added latency on every Graph response")
 	fs.BoolVar(&faults.TokenEndpointDown, "token-endpoint-down", false, "token endpoint answers 503")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -82,7 +89,8 @@ Examples:
 	faults.LatencyMillis = int(latency / time.Millisecond)
 	c.Logger = log
 	c.Options = emulator.Options{TokenLifetime: tokenLife, PageSize: pageSize, MembersPerPage: membersPer,
-		AcceptAssertions: assertions, Faults: faults, Logger: log}
+		AcceptAssertions: assertions, Faults: faults, Logger: log,
+		ServeObjectIdentifier: serveOI, PartialUserUpdates: partial, Roles: splitList(roles)}
 
 	r, err := emulator.Run(ctx, c)
 	if err != nil {
@@ -104,6 +112,18 @@ Stop with Ctrl-C; the tenant state is kept in %s.
 `, r.URL, r.CAFile, r.TokenURL(), r.URL, r.URL, r.TenantID, r.ClientID, r.ClientSecretFile,
 		counts.Groups, counts.Users, counts.Memberships, r.EnvFile, r.EnvFile, r.ConfigFile, c.Dir)
 	return r.Wait()
+}
+
+// splitList splits a comma-separated flag value, dropping empty items; an
+// empty value is an empty (not a nil) list: no permissions at all.
+func splitList(v string) []string {
+	out := []string{}
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func runEmulatorGenerate(args []string, stdout, stderr io.Writer) error {

@@ -18,6 +18,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noSchema := fs.Bool("no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
 	quiet := fs.Bool("q", false, "do not show the lab script's progress")
 	noEmulator := fs.Bool("no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
+	connectSync := fs.Bool("connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: writeback lab [flags] up|down|reset|env|config
        writeback lab [flags] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
@@ -35,6 +36,12 @@ samba-ad-dc from Debian packages on first use and listens on ports
   down    stop both (data is kept)
   reset   restore the pristine AD taken after the first provision and a fresh
           sample tenant, and discard the lab's writeback state (seconds)
+  up --connect-sync, reset --connect-sync
+          also (re)write OU=ConnectSync: 5 groups as Connect Sync group
+          writeback v2 left them (both CN formats, a mail-enabled and a global
+          group, an anchor conflict, an AD contact the cloud group lacks, a
+          cloud-only member) and their cloud groups in the emulator; try
+          ./scripts/demo-migrate.sh
   env     print the connection settings of both as shell exports
   config  print a complete writeback config file for the lab (ad, entra, state)
   seed-users
@@ -55,6 +62,8 @@ Examples:
   writeback plan --config <(writeback lab config)
   eval "$(writeback lab env)"; ldapsearch -H "$LAB_LDAPS_URL" ...
   writeback lab --no-schema up     # a DC without msDS-ExternalDirectoryObjectId
+  writeback lab --connect-sync up  # plus a Connect-Sync-shaped OU for 'writeback migrate'
+  writeback migrate assess --config <(writeback lab config) --base OU=ConnectSync,DC=contoso,DC=test
   WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback lab --no-emulator up
   WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback lab seed-users --count 250000
 `)
@@ -85,6 +94,21 @@ Examples:
 		o.Executable = exe
 	}
 	flagSuffix := map[bool]string{true: " --no-schema"}[*noSchema]
+	if *connectSync && (*noEmulator || (fs.Arg(0) != "up" && fs.Arg(0) != "reset")) {
+		fmt.Fprintln(stderr, "writeback lab: --connect-sync goes with up or reset, and needs the emulator (not --no-emulator)")
+		return errUsage
+	}
+	seed := func(l *lab.Lab) error {
+		if !*connectSync {
+			return nil
+		}
+		ou, err := lab.SeedConnectSync(ctx, l)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "Connect-Sync-shaped groups written to %s (and their cloud groups to the emulator)\nnext: writeback migrate assess --config <(writeback lab%s config) --base '%s'\n", ou, flagSuffix, ou)
+		return nil
+	}
 	switch fs.Arg(0) {
 	case "up":
 		start := time.Now()
@@ -99,6 +123,7 @@ Examples:
 		}
 		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
+		return seed(l)
 	case "down":
 		return lab.Down(ctx, o)
 	case "reset":
@@ -109,6 +134,7 @@ Examples:
 		}
 		fmt.Fprint(stdout, l.ShellEnv())
 		fmt.Fprintf(stderr, "lab reset to pristine in %s\n", time.Since(start).Round(100*time.Millisecond))
+		return seed(l)
 	case "seed-users":
 		return runLabSeed(ctx, o, fs.Args()[1:], stderr)
 	case "env", "config":

@@ -70,6 +70,7 @@ type migrateFlags struct {
 	fs      *flag.FlagSet
 	cfgPath *string
 	base    *string
+	accept  groupListFlag
 }
 
 func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
@@ -77,6 +78,32 @@ func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
 	m := &migrateFlags{fs: fs, cfgPath: configFlag(fs)}
 	m.base = fs.String("base", "", "where Connect Sync wrote the groups: the writeback `OU` (default: sync.searchBase, else the whole domain)")
 	return m
+}
+
+// acceptFlag adds --accept-removals to assess, verify and handover.
+func (m *migrateFlags) acceptFlag() {
+	m.fs.Var(&m.accept, "accept-removals", "accept that writeback removes the AD members listed under 'Members who would lose access' from `GROUP` (DN, CN, object ID or display name; repeat, or comma-separate): no longer a blocker, and handover takes the group over")
+}
+
+func (m *migrateFlags) accepted() []string { return m.accept }
+
+// groupListFlag is a repeatable, comma-separated flag.
+type groupListFlag []string
+
+func (l *groupListFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *groupListFlag) Set(v string) error {
+	// A DN holds commas, so a value with "=" is one group.
+	if strings.Contains(v, "=") {
+		*l = append(*l, strings.TrimSpace(v))
+		return nil
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 func (m *migrateFlags) parse(args []string, stderr io.Writer) error {
@@ -161,8 +188,8 @@ func (e *migrateEnv) orphanFunc(ctx context.Context) (func(string) bool, error) 
 	return func(id string) bool { return !live[strings.ToLower(id)] }, nil
 }
 
-func (e *migrateEnv) assess(ctx context.Context) (*migrate.Report, error) {
-	o := migrate.AssessOptions{Base: e.base, Domain: e.domain, DC: e.dc, GCErr: e.gcErr}
+func (e *migrateEnv) assess(ctx context.Context, accept []string) (*migrate.Report, error) {
+	o := migrate.AssessOptions{Base: e.base, Domain: e.domain, DC: e.dc, GCErr: e.gcErr, AcceptRemovals: accept}
 	if e.gc != nil {
 		o.GC = e.gc
 	}
@@ -195,6 +222,7 @@ Examples:
 	asJSON := m.fs.Bool("json", false, "print the report as JSON")
 	htmlOut := m.fs.String("html", "", "also write the report as one self-contained HTML `FILE`")
 	noEntra := m.fs.Bool("no-entra", false, "assess AD only, even if Entra is configured")
+	m.acceptFlag()
 	if err := m.parse(args, stderr); err != nil {
 		return err
 	}
@@ -203,7 +231,7 @@ Examples:
 		return err
 	}
 	defer e.Close()
-	r, err := e.assess(ctx)
+	r, err := e.assess(ctx, m.accepted())
 	if err != nil {
 		return err
 	}
@@ -386,6 +414,7 @@ Examples:
 `, stderr)
 	asJSON := m.fs.Bool("json", false, "print the result as JSON")
 	noEntra := m.fs.Bool("no-entra", false, "check AD only, even if Entra is configured")
+	m.acceptFlag()
 	if err := m.parse(args, stderr); err != nil {
 		return err
 	}
@@ -402,7 +431,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	r, err := e.assess(ctx)
+	r, err := e.assess(ctx, m.accepted())
 	if err != nil {
 		return err
 	}
@@ -465,16 +494,15 @@ Examples:
 	if err != nil {
 		return err
 	}
-	baseSet := *m.base != ""
 	e, err := openMigrate(ctx, m, false, false)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	o := migrate.RollbackOptions{DryRun: *dry, Server: e.cfg.AD.URL}
-	if baseSet {
-		o.Base = e.base
-	}
+	// Groups are found by objectGUID wherever they are now: under --base,
+	// else sync.searchBase, else the whole domain; not only the base prepare
+	// searched, so a group moved since is still found.
+	o := migrate.RollbackOptions{DryRun: *dry, Server: e.cfg.AD.URL, Base: e.base}
 	if !*dry {
 		j, _, err := migrate.OpenJournal(*journal + ".rollback")
 		if err != nil {
@@ -542,7 +570,9 @@ Examples:
 	}
 	s, err := migrate.ConnectSyncScript(p)
 	if err != nil {
-		return err
+		// Bad flag values are usage errors (exit 2, as documented).
+		fmt.Fprintf(stderr, "writeback migrate connect-sync-script: %v\n", err)
+		return errUsage
 	}
 	if *out == "" {
 		_, err = io.WriteString(stdout, s)
@@ -573,6 +603,7 @@ Examples:
 	out := m.fs.String("out", "writeback.migrated.yaml", "write the configuration to `FILE` (refuses to overwrite unless --force)")
 	force := m.fs.Bool("force", false, "write even if assess has blockers (the blocked groups are left out) or FILE exists")
 	noPlan := m.fs.Bool("no-plan", false, "do not run 'writeback plan' afterwards; print the command instead")
+	m.acceptFlag()
 	if err := m.parse(args, stderr); err != nil {
 		return err
 	}
@@ -580,7 +611,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	r, err := e.assess(ctx)
+	r, err := e.assess(ctx, m.accepted())
 	e.Close()
 	if err != nil {
 		return err
@@ -640,12 +671,16 @@ Examples:
 	if err := writePlanned(stdout, res.Planned); err != nil {
 		return err
 	}
-	if v := migrate.TakeoverViolations(res.Planned.Plan); len(v) > 0 {
+	if v := migrate.TakeoverViolations(res.Planned.Plan, migrate.AcceptedDNs(r)...); len(v) > 0 {
 		fmt.Fprintf(stdout, "\nThe takeover would change what users see (%d):\n", len(v))
 		for _, x := range v {
 			fmt.Fprintf(stdout, "  %s\n", x)
 		}
 		return withExitCode(exitAttention, errors.New("do not apply this configuration yet: fix the groups above (run assess) and run handover again"))
+	}
+	if acc := migrate.AcceptedDNs(r); len(acc) > 0 {
+		fmt.Fprintf(stdout, "\nTakeover check passed: no rename, move, delete or create; member removals only from the %d groups accepted with --accept-removals. Next: writeback apply --config %s\n", len(acc), *out)
+		return nil
 	}
 	fmt.Fprintf(stdout, "\nTakeover check passed: no rename, move, delete, create or member removal. Next: writeback apply --config %s\n", *out)
 	return nil

@@ -45,7 +45,7 @@ func TestLabMigrateCLI(t *testing.T) {
 	}
 	yes := true
 	tf := &emulator.TenantFile{
-		Users: []emulator.User{{ID: "dddddddd-2222-4000-8000-000000000001", DisplayName: "m", UserPrincipalName: "m@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()}},
+		Users: []emulator.User{{ID: "dddddddd-2222-4000-8000-000000000001", DisplayName: "m", UserPrincipalName: "m@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID}},
 		Groups: []emulator.Group{
 			{ID: ids[0], DisplayName: "Payroll", SecurityEnabled: true, Members: []string{"dddddddd-2222-4000-8000-000000000001"}},
 			{ID: ids[1], DisplayName: "Helpdesk", SecurityEnabled: true, Members: []string{"dddddddd-2222-4000-8000-000000000001"}},

@@ -16,8 +16,10 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
+	"github.com/writeback/writeback/internal/scope"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -30,7 +32,8 @@ and name collisions, then a summary line. Reading Graph's changes is recorded
 in the state file, so the next apply still knows about them; so, like apply,
 plan is refused while another process (writeback run) holds the state.
 
-Exit status: 0 no changes, 2 changes present, 1 error (as terraform plan -detailed-exitcode).
+Exit status: 0 no changes, 2 changes present or groups that cannot be written
+(collisions, skips), 1 error or blocked plan (as terraform plan -detailed-exitcode).
 
 Examples:
   writeback plan --config writeback.yaml
@@ -76,7 +79,10 @@ Examples:
 	if p.Plan.Blocked {
 		return withExitCode(1, errors.New(p.Plan.BlockedReason))
 	}
-	if !p.Plan.Empty() {
+	// A group that cannot be written (a collision, a protected object, a
+	// place outside sync.searchBase) is a difference from the configuration
+	// too: "exit 0" must mean AD matches what was compared.
+	if !p.Plan.Empty() || len(p.Plan.Collisions) > 0 {
 		return withExitCode(2, nil)
 	}
 	return nil
@@ -139,11 +145,30 @@ func (s *session) connect(ctx context.Context) error {
 		s.gc.SetLogger(s.log)
 	}
 	if s.src == nil {
-		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log)); err != nil {
+		props, err := graphProperties(s.cfg)
+		if err != nil {
+			return err
+		}
+		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log), entra.WithGroupProperties(props...)); err != nil {
 			return fmt.Errorf("connect to Entra: %w", err)
 		}
 	}
 	return nil
+}
+
+// graphProperties are the group properties the mappings and scoping filters
+// read, which Graph must be asked for by name ($select): a mapping on
+// [classification] or [extension_<appId>_<name>] would otherwise get nothing.
+func graphProperties(cfg *config.Config) ([]string, error) {
+	m, err := mapping.Compile(cfg.Mappings, "OU=placeholder")
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scope.New(cfg.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return append(m.Properties(), sc.Properties()...), nil
 }
 
 func (s *session) Close() {

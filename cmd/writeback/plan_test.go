@@ -50,8 +50,8 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	yes := true
 	tf := &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: "bbbbbbbb-1111-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()},
-			{ID: "bbbbbbbb-1111-4000-8000-000000000002", DisplayName: "u2", UserPrincipalName: "u2@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[1].GUID.String()},
+			{ID: "bbbbbbbb-1111-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID},
+			{ID: "bbbbbbbb-1111-4000-8000-000000000002", DisplayName: "u2", UserPrincipalName: "u2@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[1].GUID.String(), OnPremisesSecurityIdentifier: users[1].SID},
 		},
 		Groups: []emulator.Group{
 			{ID: "aaaaaaaa-1111-4000-8000-000000000001", DisplayName: "Finance", Description: "money", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000001"}},

@@ -67,7 +67,9 @@ func (s *session) reload(cfgPath, running string) {
 			s.resolver = nil // cached DNs may be of another forest or account's view
 		}
 	}
-	if relog || !reflect.DeepEqual(*old.Entra, *cfg.Entra) {
+	// The Graph client selects the properties the mappings and filters read.
+	if relog || !reflect.DeepEqual(*old.Entra, *cfg.Entra) ||
+		!reflect.DeepEqual(old.Mappings, cfg.Mappings) || !reflect.DeepEqual(old.Scope, cfg.Scope) {
 		s.src = nil
 	}
 	s.log.Info("configuration reloaded", "file", cfgPath)

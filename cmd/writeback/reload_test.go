@@ -59,9 +59,9 @@ func TestLabRunReloadsOnSIGHUP(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbhup")
 	yes := true
-	const gid = "aaaaaaaa-2222-4000-8000-000000000001"
+	const gid = "aaaaaaaa-3333-4000-8000-000000000001" // no other package's test uses it: anchors are looked for domain-wide
 	env := emulatortest.Start(t, &emulator.TenantFile{
-		Users:  []emulator.User{{ID: "bbbbbbbb-2222-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()}},
+		Users:  []emulator.User{{ID: "bbbbbbbb-2222-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID}},
 		Groups: []emulator.Group{{ID: gid, DisplayName: "Reloaded", SecurityEnabled: true, Members: []string{"bbbbbbbb-2222-4000-8000-000000000001"}}},
 	})
 	dir := t.TempDir()

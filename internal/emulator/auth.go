@@ -78,7 +78,7 @@ func (s *Server) issue(aud string) (string, time.Time) {
 	exp := time.Now().Add(s.opts.TokenLifetime)
 	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"none","x-emulator":"writeback"}`))
 	claims, _ := json.Marshal(map[string]any{"aud": aud, "tid": s.t.TenantID(), "appid": s.opts.ClientID,
-		"roles": []string{"Group.Read.All", "User.Read.All"}, "iat": time.Now().Unix(), "exp": exp.Unix(),
+		"roles": s.opts.Roles, "iat": time.Now().Unix(), "exp": exp.Unix(),
 		"iss": "https://sts.windows.net/" + s.t.TenantID() + "/"})
 	var sig [24]byte
 	_, _ = rand.Read(sig[:])
@@ -86,45 +86,52 @@ func (s *Server) issue(aud string) (string, time.Time) {
 	s.mu.Lock()
 	now := time.Now()
 	for k, e := range s.tokens {
-		if now.After(e) {
+		if now.After(e.exp) {
 			delete(s.tokens, k)
 		}
 	}
-	s.tokens[sigS] = exp
+	s.tokens[sigS] = issued{exp: exp, roles: s.opts.Roles}
 	s.mu.Unlock()
 	s.stats.Tokens.Add(1)
 	return hdr + "." + base64.RawURLEncoding.EncodeToString(claims) + "." + sigS, exp
 }
 
-// authorized checks the bearer token the way Graph reports failures.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+// issued is an access token the emulator handed out.
+type issued struct {
+	exp   time.Time
+	roles []string // the token's "roles" claim
+}
+
+// authorized checks the bearer token the way Graph reports failures and
+// returns the token's roles.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
 		s.stats.Unauthorized.Add(1)
 		graphError(w, r, 401, "InvalidAuthenticationToken", "Access token is empty.")
-		return false
+		return nil, false
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		s.stats.Unauthorized.Add(1)
 		graphError(w, r, 401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed, there are no dots (.).")
-		return false
+		return nil, false
 	}
 	s.mu.Lock()
-	exp, known := s.tokens[parts[2]]
+	tok2, known := s.tokens[parts[2]]
 	s.mu.Unlock()
 	switch {
 	case !known:
 		s.stats.Unauthorized.Add(1)
 		graphError(w, r, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid signature.")
-		return false
-	case time.Now().After(exp):
+		return nil, false
+	case time.Now().After(tok2.exp):
 		s.stats.Unauthorized.Add(1)
 		graphError(w, r, 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
-		return false
+		return nil, false
 	}
-	return true
+	return tok2.roles, true
 }
 
 func aadError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {

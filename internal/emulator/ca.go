@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -27,8 +28,10 @@ type CA struct {
 
 // LoadOrCreateCA reads dir/ca.pem and dir/ca-key.pem, creating them when
 // absent, so that a restarted emulator keeps the CA its clients already trust.
-// dir "" keeps everything in memory.
-func LoadOrCreateCA(dir string) (*CA, error) {
+// dir "" keeps everything in memory. The server certificate covers
+// 127.0.0.1, ::1, localhost and hosts (the address the emulator listens on,
+// e.g. 127.0.0.14, so the URLs it prints pass TLS verification).
+func LoadOrCreateCA(dir string, hosts ...string) (*CA, error) {
 	var ca CA
 	if dir != "" {
 		c, err1 := os.ReadFile(filepath.Join(dir, "ca.pem"))
@@ -52,7 +55,7 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 			}
 		}
 	}
-	if err := ca.issueServer(); err != nil {
+	if err := ca.issueServer(hosts); err != nil {
 		return nil, err
 	}
 	return &ca, nil
@@ -86,8 +89,8 @@ func (ca *CA) generate() error {
 	return nil
 }
 
-// issueServer signs a fresh certificate for 127.0.0.1, ::1 and localhost.
-func (ca *CA) issueServer() error {
+// issueServer signs a fresh certificate for 127.0.0.1, ::1, localhost and hosts.
+func (ca *CA) issueServer(hosts []string) error {
 	cb, _ := pem.Decode(ca.CertPEM)
 	kb, _ := pem.Decode(ca.KeyPEM)
 	if cb == nil || kb == nil {
@@ -114,6 +117,15 @@ func (ca *CA) issueServer() error {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			if !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
+		} else if h != "" && !slices.Contains(tmpl.DNSNames, h) {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {

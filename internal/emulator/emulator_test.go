@@ -55,7 +55,15 @@ func getToken(t *testing.T, hc *http.Client, tokenURL, clientID, secret, scope s
 
 func getJSON(t *testing.T, hc *http.Client, u, token string) (int, map[string]any) {
 	t.Helper()
+	return getJSONWith(t, hc, u, token, nil)
+}
+
+func getJSONWith(t *testing.T, hc *http.Client, u, token string, hdr http.Header) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", u, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -101,7 +109,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if status != 200 || tok["token_type"] != "Bearer" || tok["access_token"] == "" {
 		t.Fatalf("token: %d %v", status, tok)
 	}
-	status, page := getJSON(t, hc, r.URL+"/v1.0/groups/delta?$select=displayName,members&$top=5", tok["access_token"].(string))
+	status, page := getJSONWith(t, hc, r.URL+"/v1.0/groups/delta?$select=displayName,members", tok["access_token"].(string),
+		http.Header{"Prefer": {"odata.maxpagesize=5"}})
 	if status != 200 {
 		t.Fatalf("groups/delta: %d %v", status, page)
 	}
@@ -222,7 +231,12 @@ func TestAdminAPI(t *testing.T) {
 		_ = json.Unmarshal(b, &m)
 		return m
 	}
-	g := call("POST", "/_emulator/groups", `{"displayName":"Ops","securityEnabled":true,"members":["u1"]}`, 201)
+	// A security group is deleted permanently at once: no restore.
+	sg := call("POST", "/_emulator/groups", `{"displayName":"Sec","securityEnabled":true}`, 201)
+	call("DELETE", "/_emulator/groups/"+sg["id"].(string), "", 204)
+	call("POST", "/_emulator/groups/"+sg["id"].(string)+"/restore", "", 409)
+	// A Microsoft 365 group goes to the recycle bin.
+	g := call("POST", "/_emulator/groups", `{"displayName":"Ops","groupTypes":["Unified"],"mailEnabled":true,"members":["u1"]}`, 201)
 	id := g["id"].(string)
 	call("POST", "/_emulator/groups/"+id+"/members", `{"ids":["u1"]}`, 204)
 	call("POST", "/_emulator/groups/"+id+"/members/remove", `{"ids":["u1"]}`, 204)

@@ -144,8 +144,36 @@ func (e *entry) render(sel []string, withType bool) map[string]any {
 	return m
 }
 
-// parseSelect checks $select against the type's properties.
-func parseSelect(raw string, k kind) ([]string, error) {
+// undeclaredUserProps are served by Graph in practice (or in beta) but not
+// declared on user in v1.0's metadata; v1.0 refuses them in $select unless
+// Options.ServeObjectIdentifier says to serve them.
+var undeclaredUserProps = []string{"onPremisesObjectIdentifier"}
+
+// renderChanged renders a user changed since seq with only its id and the
+// selected properties changed after seq, as Graph may in an incremental
+// delta. Without a record of which properties changed (state loaded from an
+// older file) it renders them all.
+func (e *entry) renderChanged(sel []string, since uint64) map[string]any {
+	if len(sel) == 0 {
+		sel = userProps
+	}
+	m := map[string]any{"id": e.id()}
+	found := false
+	for _, p := range sel {
+		if e.propChanged[p] > since {
+			m[p] = e.prop(p)
+			found = true
+		}
+	}
+	if !found {
+		return e.render(sel, false)
+	}
+	return m
+}
+
+// parseSelect checks $select against the type's properties, refusing an
+// unknown one as Graph does.
+func (s *Server) parseSelect(raw string, k kind) ([]string, error) {
 	if raw == "" {
 		return nil, nil
 	}
@@ -159,6 +187,8 @@ func parseSelect(raw string, k kind) ([]string, error) {
 		switch {
 		case p == "":
 			continue
+		case k == kindUser && !s.opts.ServeObjectIdentifier && slices.Contains(undeclaredUserProps, p):
+			return nil, fmt.Errorf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, typ)
 		case p == "members" && k == kindGroup, slices.Contains(known, p), slices.Contains(other, p), strings.HasPrefix(p, "extension_"):
 		default:
 			return nil, fmt.Errorf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, typ)
@@ -230,6 +260,11 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, k kind) {
 	if k == kindUser {
 		kname, path = "u", "/v1.0/users/delta"
 	}
+	if q.Has("$top") {
+		// Delta pages are sized with Prefer: odata.maxpagesize only.
+		graphError(w, r, 400, "Request_UnsupportedQuery", "Unsupported query parameter $top for delta query; use the Prefer: odata.maxpagesize header.")
+		return
+	}
 	t := s.t
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -253,8 +288,22 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, k kind) {
 			graphError(w, r, 400, "Request_BadRequest", "Invalid delta token or skip token.")
 			return
 		}
-		if st.E != t.epoch || st.Snap < t.minSeq || st.Snap > t.seq || st.Since > st.Snap {
-			graphError(w, r, 410, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
+		switch {
+		case st.E != t.epoch || st.Snap > t.seq || st.Since > st.Snap:
+			// The tenant's change history was reset (a reloaded tenant):
+			// Graph answers 410 Gone with the request to start over in
+			// Location, keeping the token's $select.
+			loc := baseURL(r) + path
+			if len(st.Sel) > 0 {
+				loc += "?$select=" + strings.Join(st.Sel, ",")
+			}
+			w.Header().Set("Location", loc)
+			graphError(w, r, 410, "resyncRequired", "Resync required. Replace any local data with a full synchronization, starting from the request in the Location header.")
+			return
+		case st.Snap < t.minSeq:
+			// Past the retention of the change history: the documented
+			// answer for an expired token.
+			graphError(w, r, 400, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 			return
 		}
 		if isDelta {
@@ -265,7 +314,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, k kind) {
 			}
 		}
 	default:
-		sel, err := parseSelect(q.Get("$select"), k)
+		sel, err := s.parseSelect(q.Get("$select"), k)
 		if err != nil {
 			graphError(w, r, 400, "Request_BadRequest", err.Error())
 			return
@@ -351,7 +400,12 @@ func (s *Server) deltaPage(st deltaState, k kind) (items []any, next *deltaState
 			objBudget--
 			continue
 		}
-		obj := e.render(st.Sel, false)
+		var obj map[string]any
+		if k == kindUser && s.opts.PartialUserUpdates && !full && e.created <= st.Since {
+			obj = e.renderChanged(st.Sel, st.Since)
+		} else {
+			obj = e.render(st.Sel, false)
+		}
 		objBudget--
 		if withMembers {
 			var all []memberOut
@@ -368,7 +422,11 @@ func (s *Server) deltaPage(st deltaState, k kind) (items []any, next *deltaState
 					all[j] = memberOut{Type: me.odataType(), ID: me.id()}
 				}
 				memBudget -= len(chunk)
-				obj["members@delta"] = all
+				if len(all) > 0 {
+					// Graph sends no members@delta at all for a group
+					// without members (not an empty list).
+					obj["members@delta"] = all
+				}
 				items = append(items, obj)
 				if more {
 					n := st
@@ -436,7 +494,7 @@ func (e *entry) memberChangesSince(seq uint64) []int32 {
 // with $top and a $skiptoken that is the offset.
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request, path string, k kind, list []int32, withType bool) {
 	q := r.URL.Query()
-	sel, err := parseSelect(q.Get("$select"), k)
+	sel, err := s.parseSelect(q.Get("$select"), k)
 	if err != nil {
 		graphError(w, r, 400, "Request_BadRequest", err.Error())
 		return
@@ -482,7 +540,45 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
-	s.listPage(w, r, "/v1.0/users", kindUser, s.t.users, false)
+	list := s.t.users
+	if f := r.URL.Query().Get("$filter"); f != "" {
+		ids, err := parseIDIn(f)
+		if err != nil {
+			graphError(w, r, 400, "Request_UnsupportedQuery", err.Error())
+			return
+		}
+		list = nil
+		for _, id := range ids {
+			if i, ok := s.t.byID[strings.ToLower(id)]; ok && s.t.entries[i].kind == kindUser {
+				list = append(list, i)
+			}
+		}
+	}
+	s.listPage(w, r, "/v1.0/users", kindUser, list, false)
+}
+
+// maxInValues is Graph's limit of values in one "in" clause on directory objects.
+const maxInValues = 15
+
+// parseIDIn reads the one filter the emulator serves on users: id in ('a','b').
+func parseIDIn(f string) ([]string, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(f), "id in (")
+	rest, ok2 := strings.CutSuffix(rest, ")")
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("Unsupported or invalid query filter clause specified (the emulator serves only id in ('...')): %s", f)
+	}
+	var ids []string
+	for _, v := range strings.Split(rest, ",") {
+		v = strings.TrimSpace(v)
+		if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+			return nil, fmt.Errorf("Invalid filter clause: %s", f)
+		}
+		ids = append(ids, v[1:len(v)-1])
+	}
+	if len(ids) > maxInValues {
+		return nil, fmt.Errorf("Too many child clauses specified in search filter expression containing 'OR' operators: %d. Max allowed: %d.", len(ids), maxInValues)
+	}
+	return ids, nil
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
@@ -492,8 +588,17 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// $select on a mixed collection: properties unknown to a member's type are null.
-	s.listPageAny(w, r, "/v1.0/groups/"+e.id()+"/members", e.sortedMembers())
+	// $select on a mixed collection: properties unknown to a member's type
+	// are null. v1.0 does not list service principals among members (beta
+	// does).
+	var list []int32
+	for _, m := range e.sortedMembers() {
+		if me := s.t.entries[m]; me.kind == kindObject && me.obj.Type == "servicePrincipal" {
+			continue
+		}
+		list = append(list, m)
+	}
+	s.listPageAny(w, r, "/v1.0/groups/"+e.id()+"/members", list)
 }
 
 func (s *Server) listPageAny(w http.ResponseWriter, r *http.Request, path string, list []int32) {
@@ -547,7 +652,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request)  { s.getOne(w, 
 func (s *Server) getOne(w http.ResponseWriter, r *http.Request, k kind) {
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()
-	sel, err := parseSelect(r.URL.Query().Get("$select"), k)
+	sel, err := s.parseSelect(r.URL.Query().Get("$select"), k)
 	if err != nil {
 		graphError(w, r, 400, "Request_BadRequest", err.Error())
 		return
@@ -560,6 +665,9 @@ func (s *Server) getOne(w http.ResponseWriter, r *http.Request, k kind) {
 	m["@odata.context"] = baseURL(r) + "/v1.0/$metadata#" + kindPlural(k) + "/$entity"
 	writeJSON(w, 200, m)
 }
+
+// getByIdsProps are the properties getByIds serves.
+var getByIdsProps = []string{"id", "displayName", "userPrincipalName", "mail", "givenName", "surname"}
 
 // getByIDs is POST /directoryObjects/getByIds: up to 1000 IDs, optionally
 // restricted to types; unknown IDs are left out.
@@ -578,9 +686,14 @@ func (s *Server) getByIDs(w http.ResponseWriter, r *http.Request) {
 	}
 	var sel []string
 	for _, p := range strings.Split(r.URL.Query().Get("$select"), ",") {
-		if p = strings.TrimSpace(p); p != "" {
+		// v1.0 answers getByIds with a subset of user properties (the
+		// default set); the on-premises anchors are not among them.
+		if p = strings.TrimSpace(p); p != "" && slices.Contains(getByIdsProps, p) {
 			sel = append(sel, p)
 		}
+	}
+	if len(sel) == 0 {
+		sel = getByIdsProps
 	}
 	s.t.mu.RLock()
 	defer s.t.mu.RUnlock()

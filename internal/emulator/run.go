@@ -82,7 +82,7 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("emulator dir: %w", err)
 	}
-	ca, err := LoadOrCreateCA(c.Dir)
+	ca, err := LoadOrCreateCA(c.Dir, host)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,16 +34,32 @@ type Options struct {
 	// (certificate and workload identity credentials) for ClientID without
 	// verifying its signature.
 	AcceptAssertions bool
-	Faults           Faults
-	Logger           *slog.Logger
+	// ServeObjectIdentifier makes users serve onPremisesObjectIdentifier.
+	// Graph v1.0 does not declare that property (it is in beta and in Cloud
+	// Sync's documentation), so by default the emulator refuses it in $select
+	// with 400, as Graph does for any undeclared property.
+	ServeObjectIdentifier bool
+	// PartialUserUpdates makes an incremental users delta carry, for a user
+	// changed since the token, only its id and the properties that changed:
+	// Graph documents "at least the properties that have been updated".
+	PartialUserUpdates bool
+	// Roles are the application permissions in the access tokens the token
+	// endpoint issues (default Group.Read.All and User.Read.All, what
+	// docs/entra.md asks for). Graph endpoints answer 403
+	// Authorization_RequestDenied without a role that grants them.
+	Roles  []string
+	Faults Faults
+	Logger *slog.Logger
 }
 
 // Faults are injected failures; change them at run time with SetFaults or PUT /_emulator/faults.
 type Faults struct {
-	ThrottleRate      float64 `json:"throttleRate,omitempty"`      // fraction of Graph requests answered 429
-	ErrorRate         float64 `json:"errorRate,omitempty"`         // fraction answered ErrorStatus
-	ErrorStatus       int     `json:"errorStatus,omitempty"`       // 500, 502, 503 (default) or 504
-	RetryAfterSeconds int     `json:"retryAfterSeconds,omitempty"` // Retry-After on 429 and 503/504 (default 1)
+	ThrottleRate float64 `json:"throttleRate,omitempty"` // fraction of Graph requests answered 429
+	ErrorRate    float64 `json:"errorRate,omitempty"`    // fraction answered ErrorStatus
+	ErrorStatus  int     `json:"errorStatus,omitempty"`  // 500, 502, 503 (default) or 504
+	// RetryAfterSeconds on 429 and 503/504 (default 1.128): fractional, like
+	// Microsoft's throttling sample ("Retry-After: 2.128").
+	RetryAfterSeconds float64 `json:"retryAfterSeconds,omitempty"`
 	LatencyMillis     int     `json:"latencyMillis,omitempty"`     // added to every Graph response
 	ThrottleNext      int     `json:"throttleNext,omitempty"`      // the next N Graph requests get 429
 	FailNext          int     `json:"failNext,omitempty"`          // the next N Graph requests get ErrorStatus
@@ -56,7 +74,7 @@ type Server struct {
 	mux    *http.ServeMux
 	mu     sync.Mutex
 	faults Faults
-	tokens map[string]time.Time // access token signature -> expiry
+	tokens map[string]issued // access token signature -> expiry and roles
 
 	stats serverStats
 }
@@ -68,6 +86,7 @@ type serverStats struct {
 	Throttled     atomic.Int64
 	Failed        atomic.Int64
 	Unauthorized  atomic.Int64
+	Forbidden     atomic.Int64
 }
 
 // Stats are the emulator's counters, served at GET /_emulator/stats.
@@ -78,6 +97,7 @@ type Stats struct {
 	Throttled     int64 `json:"throttled"`
 	Failed        int64 `json:"failedInjected"`
 	Unauthorized  int64 `json:"unauthorized"`
+	Forbidden     int64 `json:"forbidden"`
 }
 
 // New builds a server around opts.Tenant.
@@ -103,10 +123,17 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, t: opts.Tenant, log: opts.Logger, faults: opts.Faults, tokens: map[string]time.Time{}}
+	if opts.Roles == nil {
+		opts.Roles = DefaultRoles
+	}
+	s := &Server{opts: opts, t: opts.Tenant, log: opts.Logger, faults: opts.Faults, tokens: map[string]issued{}}
 	s.routes()
 	return s, nil
 }
+
+// DefaultRoles are the application permissions the emulator's tokens carry
+// unless Options.Roles says otherwise.
+var DefaultRoles = []string{"Group.Read.All", "User.Read.All"}
 
 func randomSecret() string {
 	var b [24]byte
@@ -161,7 +188,8 @@ func (s *Server) RevokeTokens() {
 func (s *Server) Stats() Stats {
 	return Stats{GraphRequests: s.stats.GraphRequests.Load(), DeltaPages: s.stats.DeltaPages.Load(),
 		TokensIssued: s.stats.Tokens.Load(), Throttled: s.stats.Throttled.Load(),
-		Failed: s.stats.Failed.Load(), Unauthorized: s.stats.Unauthorized.Load()}
+		Failed: s.stats.Failed.Load(), Unauthorized: s.stats.Unauthorized.Load(),
+		Forbidden: s.stats.Forbidden.Load()}
 }
 
 func (s *Server) routes() {
@@ -174,21 +202,25 @@ func (s *Server) routes() {
 		writeJSON(w, 200, map[string]any{"keys": []any{}})
 	})
 	// Graph v1.0.
-	g := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.graph(h)) }
-	g("GET /v1.0/groups/delta", s.groupsDelta)
-	g("GET /v1.0/users/delta", s.usersDelta)
-	g("GET /v1.0/groups", s.listGroups)
-	g("GET /v1.0/users", s.listUsers)
-	g("GET /v1.0/groups/{id}", s.getGroup)
-	g("GET /v1.0/users/{id}", s.getUser)
-	g("GET /v1.0/groups/{id}/members", s.listMembers)
-	g("POST /v1.0/directoryObjects/getByIds", s.getByIDs)
+	// Each endpoint with the least privileged application permissions its
+	// v1.0 page lists; any one of them grants it.
+	g := func(pattern string, h http.HandlerFunc, roles ...string) { m.Handle(pattern, s.graph(h, roles)) }
+	groupRead := []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
+	userRead := []string{"User.Read.All", "Directory.Read.All"}
+	g("GET /v1.0/groups/delta", s.groupsDelta, groupRead...)
+	g("GET /v1.0/users/delta", s.usersDelta, userRead...)
+	g("GET /v1.0/groups", s.listGroups, groupRead...)
+	g("GET /v1.0/users", s.listUsers, userRead...)
+	g("GET /v1.0/groups/{id}", s.getGroup, groupRead...)
+	g("GET /v1.0/users/{id}", s.getUser, userRead...)
+	g("GET /v1.0/groups/{id}/members", s.listMembers, groupRead...)
+	g("POST /v1.0/directoryObjects/getByIds", s.getByIDs, "Directory.Read.All")
 	s.adminRoutes(m)
 	s.mux = m
 }
 
 // graph wraps a Graph endpoint: request IDs, authentication, latency and faults.
-func (s *Server) graph(h http.HandlerFunc) http.Handler {
+func (s *Server) graph(h http.HandlerFunc, roles []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.stats.GraphRequests.Add(1)
 		w.Header().Set("request-id", newID())
@@ -203,7 +235,13 @@ func (s *Server) graph(h http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		if !s.authorized(w, r) {
+		granted, ok := s.authorized(w, r)
+		if !ok {
+			return
+		}
+		if !slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(granted, r) }) {
+			s.stats.Forbidden.Add(1)
+			graphError(w, r, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 			return
 		}
 		if s.injectFault(w, r) {
@@ -227,7 +265,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	retryAfter, status := f.RetryAfterSeconds, f.ErrorStatus
 	s.mu.Unlock()
 	if retryAfter <= 0 {
-		retryAfter = 1
+		retryAfter = defaultRetryAfter
 	}
 	if status == 0 {
 		status = 503
@@ -235,13 +273,13 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case throttle:
 		s.stats.Throttled.Add(1)
-		w.Header().Set("Retry-After", fmt.Sprint(retryAfter))
+		w.Header().Set("Retry-After", formatRetryAfter(retryAfter))
 		graphError(w, r, 429, "TooManyRequests", "Too many requests.")
 		return true
 	case fail:
 		s.stats.Failed.Add(1)
 		if status == 503 || status == 504 {
-			w.Header().Set("Retry-After", fmt.Sprint(retryAfter))
+			w.Header().Set("Retry-After", formatRetryAfter(retryAfter))
 		}
 		code := map[int]string{500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}[status]
 		if code == "" {
@@ -252,6 +290,12 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return false
 }
+
+// defaultRetryAfter is fractional on purpose: a client that reads whole
+// seconds only retries early and is throttled again.
+const defaultRetryAfter = 1.128
+
+func formatRetryAfter(secs float64) string { return strconv.FormatFloat(secs, 'f', -1, 64) }
 
 // graphError writes Graph's error body.
 func graphError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {

@@ -117,6 +117,9 @@ type entry struct {
 	sortMu   sync.Mutex
 	log      []memberChange
 	memberOf []int32 // groups it was in when soft-deleted, for restore
+	// propChanged is the seq of each user property's last change, for
+	// partial updates in incremental users delta (Options.PartialUserUpdates).
+	propChanged map[string]uint64
 }
 
 func (e *entry) id() string {
@@ -408,11 +411,27 @@ func (t *Tenant) UpdateUser(id string, fn func(*User)) (User, error) {
 	if e.state != live {
 		return User{}, fmt.Errorf("update user %s: %w (deleted)", id, ErrState)
 	}
+	before := e.render(nil, false)
+	for k, v := range e.user.Extra {
+		before[k] = v
+	}
 	u := *e.user
 	fn(&u)
 	u.ID = e.user.ID
 	e.user = &u
 	e.changed = t.bump()
+	after := e.render(nil, false)
+	for k, v := range e.user.Extra {
+		after[k] = v
+	}
+	if e.propChanged == nil {
+		e.propChanged = map[string]uint64{}
+	}
+	for k := range mergeKeys(before, after) {
+		if fmt.Sprint(before[k]) != fmt.Sprint(after[k]) {
+			e.propChanged[k] = e.changed
+		}
+	}
 	t.changed()
 	return u, nil
 }
@@ -431,6 +450,17 @@ func (t *Tenant) setMember(g *entry, m int32, add bool, seq uint64) bool {
 	g.log = append(g.log, memberChange{Seq: seq, Member: m, Added: add})
 	g.memberChanged = seq
 	return true
+}
+
+func mergeKeys(a, b map[string]any) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }
 
 // AddMembers adds members (users, groups or objects) to a group. Members
@@ -473,9 +503,11 @@ func (t *Tenant) changeMembers(groupID string, memberIDs []string, add bool) err
 	return nil
 }
 
-// DeleteGroup deletes a group: soft (restorable; delta reports
-// "@removed": {"reason": "changed"}) or permanent ("reason": "deleted"). A
-// soft-deleted group can be deleted permanently afterwards.
+// DeleteGroup deletes a group. Like Entra, only a Microsoft 365 (Unified)
+// group can be soft-deleted (restorable; delta reports "@removed":
+// {"reason": "changed"}); a security group is deleted permanently at once
+// ("reason": "deleted"), whatever permanent says. A soft-deleted group can be
+// deleted permanently afterwards.
 func (t *Tenant) DeleteGroup(id string, permanent bool) error { return t.del(id, kindGroup, permanent) }
 
 // DeleteUser deletes a user, soft or permanently, removing it from its groups
@@ -498,6 +530,9 @@ func (t *Tenant) del(id string, k kind, permanent bool) error {
 	switch {
 	case e.state == hardDeleted, e.state == softDeleted && !permanent:
 		return fmt.Errorf("delete %s: %w (already deleted)", id, ErrState)
+	}
+	if k == kindGroup && !slices.ContainsFunc(e.group.GroupTypes, func(t string) bool { return strings.EqualFold(t, "Unified") }) {
+		permanent = true // no recycle bin for security groups
 	}
 	s := t.bump()
 	if e.state == live {

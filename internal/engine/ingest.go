@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -114,7 +115,16 @@ func (e *Engine) ingestUsers(ctx context.Context, link string) (int, string, boo
 				}
 				return markParents(tx, u.ID, "member")
 			}
-			changed, err := tx.PutUser(userFromEntra(u))
+			var old *state.User
+			if !full {
+				// An incremental item may carry only the properties that
+				// changed ("at least the properties that have been updated").
+				var err error
+				if old, err = tx.User(strings.ToLower(u.ID)); err != nil {
+					return err
+				}
+			}
+			changed, err := tx.PutUser(userFromEntra(old, u))
 			if err != nil {
 				return err
 			}
@@ -184,21 +194,28 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		w = snap
 	}
 	// A batch with restart set carries no items: the snapshot is read again
-	// from the start, after the batches before it are written.
+	// from the start, after the batches before it are written. One with
+	// begin set switches the writer from the current data to that snapshot
+	// (an incremental read that Graph turned into a full one).
 	type batch struct {
 		items   []T
 		restart bool
+		begin   *state.FullIngest
 	}
 	batches := make(chan batch, 1)
 	written := make(chan error, 1)
 	var writeErr atomic.Pointer[error]
 	var busy time.Duration // the writer's time in commits, for the phase log
 	t0 := time.Now()
-	go func() {
+	go func(w writer, snap *state.FullIngest, full bool) {
 		var first error
 		for b := range batches {
 			if first != nil {
 				continue // drain: the reader stops at its next item
+			}
+			if b.begin != nil {
+				w, snap, full = b.begin, b.begin, true
+				continue
 			}
 			if b.restart {
 				snap.Restart()
@@ -224,7 +241,7 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 			}
 		}
 		written <- first
-	}()
+	}(w, snap, full)
 	flush := func() error {
 		if p := writeErr.Load(); p != nil {
 			return *p
@@ -236,18 +253,37 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		buf, bufWeight = make([]T, 0, batchSize), 0
 		return nil
 	}
-	rctx := ctx
-	if full {
-		rctx = entra.WithRestart(ctx, func() {
-			_ = flush() // a writer error surfaces at the next item
+	// When Graph refuses the token (410, syncStateNotFound) the client
+	// starts a full enumeration itself. An incremental read turns into a
+	// snapshot there and then, so one refused token costs one enumeration,
+	// not a second one read again afterwards.
+	var beginErr error
+	rctx := entra.WithRestart(ctx, func() {
+		_ = flush() // a writer error surfaces at the next item
+		if full {
 			batches <- batch{restart: true}
-		})
-	}
+			return
+		}
+		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
+			beginErr = fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
+			return
+		}
+		s, err := e.db.BeginFull(k.name)
+		if err != nil {
+			beginErr = err
+			return
+		}
+		snap, full, n = s, true, 0
+		batches <- batch{begin: s}
+	})
 	counter := func(p *Progress) *atomic.Int64 { return &p.UsersRead }
 	if k.name == "groups" {
 		counter = func(p *Progress) *atomic.Int64 { return &p.GroupsRead }
 	}
 	next, restarted, err := k.read(rctx, link, func(item T) error {
+		if beginErr != nil {
+			return beginErr
+		}
 		n++
 		e.progress.add(counter, 1)
 		buf = append(buf, item)
@@ -268,10 +304,12 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 	e.log.Debug("ingest phases", "delta", k.name, "full", full, "objects", n,
 		"read", read.Round(time.Millisecond).String(), "writing", busy.Round(time.Millisecond).String(),
 		"total", time.Since(t0).Round(time.Millisecond).String())
+	if err == nil && beginErr != nil {
+		err = beginErr
+	}
 	if err == nil && restarted && !full {
-		// The token was refused mid-way; what we wrote went to the current data,
-		// which is harmless, but the cache may hold objects Graph no longer has:
-		// redo it as a snapshot.
+		// A source that restarted without telling (no NotifyRestart): the
+		// cache may hold objects Graph no longer has; redo it as a snapshot.
 		return ingestDelta(ctx, e, k, "")
 	}
 	if err != nil {
@@ -462,18 +500,42 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func userFromEntra(u entra.User) state.User {
-	name := u.UserPrincipalName
-	if name == "" {
-		name = u.DisplayName
+// userFromEntra merges a users delta item into the cached user (old, nil
+// when none): like groups, only the properties the item carries overwrite,
+// so an item with just a changed displayName keeps the on-premises anchors.
+func userFromEntra(old *state.User, u entra.User) state.User {
+	var s state.User
+	if old != nil {
+		s = *old
 	}
-	return state.User{
-		ID:                strings.ToLower(u.ID),
-		DisplayName:       u.DisplayName,
-		UserPrincipalName: name,
-		ObjectIdentifier:  u.OnPremisesObjectIdentifier,
-		SID:               u.OnPremisesSecurityIdentifier,
-		ImmutableID:       u.OnPremisesImmutableId,
-		SyncEnabled:       u.OnPremisesSyncEnabled,
+	has := func(k string) bool {
+		if u.Raw == nil || old == nil {
+			return true // a whole object: a source without Raw, or a new user
+		}
+		_, ok := u.Raw[k]
+		return ok
 	}
+	s.ID = strings.ToLower(u.ID)
+	if has("displayName") {
+		s.DisplayName = u.DisplayName
+	}
+	// The name shown for a user: its UPN, else its display name.
+	if has("userPrincipalName") {
+		s.UserPrincipalName = cmp.Or(u.UserPrincipalName, u.DisplayName)
+	} else if s.UserPrincipalName == "" {
+		s.UserPrincipalName = u.DisplayName
+	}
+	if has("onPremisesObjectIdentifier") {
+		s.ObjectIdentifier = u.OnPremisesObjectIdentifier
+	}
+	if has("onPremisesSecurityIdentifier") {
+		s.SID = u.OnPremisesSecurityIdentifier
+	}
+	if has("onPremisesImmutableId") {
+		s.ImmutableID = u.OnPremisesImmutableId
+	}
+	if has("onPremisesSyncEnabled") {
+		s.SyncEnabled = u.OnPremisesSyncEnabled
+	}
+	return s
 }

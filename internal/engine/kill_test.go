@@ -39,7 +39,7 @@ func TestLabKill9DuringApply(t *testing.T) {
 	yes := true
 	tf := &emulator.TenantFile{}
 	for i, u := range users {
-		tf.Users = append(tf.Users, emulator.User{ID: fmt.Sprintf("bbbbbbbb-2222-4000-8000-%012d", i), DisplayName: cn(u), UserPrincipalName: cn(u) + "@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: u.GUID.String()})
+		tf.Users = append(tf.Users, emulator.User{ID: fmt.Sprintf("bbbbbbbb-2222-4000-8000-%012d", i), DisplayName: cn(u), UserPrincipalName: cn(u) + "@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: u.GUID.String(), OnPremisesSecurityIdentifier: u.SID})
 	}
 	for i := range groups {
 		g := emulator.Group{ID: fmt.Sprintf("aaaaaaaa-2222-4000-8000-%012d", i), DisplayName: fmt.Sprintf("Kill %04d", i), SecurityEnabled: true}

@@ -135,9 +135,11 @@ func sampleTenant(users []labtest.User) *emulator.TenantFile {
 	tf := &emulator.TenantFile{}
 	for i, u := range users {
 		eu := emulator.User{ID: fmt.Sprintf("bbbbbbbb-0000-4000-8000-%012d", i+1), DisplayName: cn(u), UserPrincipalName: u.SAM + "@lab.test", OnPremisesSyncEnabled: yes()}
-		if i == len(users)-1 {
-			eu.OnPremisesSecurityIdentifier = u.SID // older sync: SID only
-		} else {
+		// Every synced user has its SID in Entra; onPremisesObjectIdentifier
+		// (not in Graph v1.0, refused by the emulator by default) comes
+		// from newer syncs only.
+		eu.OnPremisesSecurityIdentifier = u.SID
+		if i != len(users)-1 {
 			eu.OnPremisesObjectIdentifier = u.GUID.String()
 		}
 		tf.Users = append(tf.Users, eu)
@@ -291,7 +293,13 @@ func TestLabFirstSyncDeltasAndConvergence(t *testing.T) {
 }
 
 func newFixtureOn(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, edit func(*config.Config)) *fixture {
-	env := emulatortest.Start(t, tenant)
+	return newFixtureWith(t, l, tenant, emulator.Options{}, edit)
+}
+
+// newFixtureWith is newFixtureOn with emulator options (e.g. serving
+// onPremisesObjectIdentifier, which Graph v1.0 does not declare).
+func newFixtureWith(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, opts emulator.Options, edit func(*config.Config)) *fixture {
+	env := emulatortest.StartWith(t, tenant, opts)
 	f := &fixture{t: t, lab: l, env: env, dc: l.Conn(t)}
 	f.cfg = loadConfig(t, l, env, edit)
 	f.open()

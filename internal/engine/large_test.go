@@ -54,13 +54,13 @@ func TestLargeGroup(t *testing.T) {
 	uid := func(i int) string { return fmt.Sprintf("bbbbbbbb-5000-4000-8000-%012d", i) }
 	for i, u := range users {
 		tf.Users = append(tf.Users, emulator.User{ID: uid(i), DisplayName: cn(u), UserPrincipalName: u.SAM + "@lab.test",
-			OnPremisesSyncEnabled: yes(), OnPremisesObjectIdentifier: u.GUID.String()})
+			OnPremisesSyncEnabled: yes(), OnPremisesObjectIdentifier: u.GUID.String(), OnPremisesSecurityIdentifier: u.SID})
 	}
 	// unresolvable: a cloud-only user, a synced user whose AD object is gone, a device
 	tf.Users = append(tf.Users,
 		emulator.User{ID: "cccccccc-5000-4000-8000-000000000001", DisplayName: "Cloud Only", UserPrincipalName: "cloud5@lab.test"},
 		emulator.User{ID: "cccccccc-5000-4000-8000-000000000002", DisplayName: "Gone", UserPrincipalName: "gone5@lab.test",
-			OnPremisesSyncEnabled: yes(), OnPremisesObjectIdentifier: "0badc0de-0000-4000-8000-000000000005"})
+			OnPremisesSyncEnabled: yes(), OnPremisesObjectIdentifier: "0badc0de-0000-4000-8000-000000000005", OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-999995"})
 	tf.Objects = []emulator.Object{{ID: "dddddddd-5000-4000-8000-000000000001", Type: "device", DisplayName: "laptop"}}
 	members := make([]string, 0, n+3)
 	for i := range n {

@@ -607,33 +607,42 @@ func (e *Engine) checkSAMs(ctx context.Context, cands []string, free map[string]
 	return nil
 }
 
-// unprepared finds, for the groups the plan would create, unanchored AD groups
-// carrying adminDescription Group_<id> (Connect Sync group writeback's mark),
-// 200 per search.
+// unprepared finds, for the groups the plan would create, AD groups that are
+// already that cloud group's copy: adminDescription Group_<id> (Connect Sync
+// group writeback's mark) or an msDS-ExternalDirectoryObjectId naming it that
+// the owned-group read did not match (a different anchor on a group Connect
+// Sync wrote, or an anchored group outside the search base). Creating a group
+// then would make a second copy; the plan reports a collision instead. 200
+// anchors per search.
 func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]string, error) {
 	var anchors []string
+	want := map[string]bool{}
 	for _, d := range in.Desired {
 		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
 			anchors = append(anchors, d.Anchor)
+			want[strings.ToLower(d.Anchor)] = true
 		}
 	}
 	out := map[string]string{}
+	attrs := []string{"adminDescription", ad.AttrExternalDirectoryObjectID}
+	// collect records a group under every cloud group it names; either
+	// attribute is enough to make it that group's copy.
+	collect := func(en *ldap.Entry) error {
+		for _, v := range []string{en.GetAttributeValue("adminDescription"), en.GetAttributeValue(ad.AttrExternalDirectoryObjectID)} {
+			if v != "" && want[strings.ToLower(v)] {
+				if id := plan.IDFromAnchor(v); out[id] == "" {
+					out[id] = en.DN
+				}
+			}
+		}
+		return nil
+	}
 	if len(anchors) > 200 {
 		// adminDescription is not indexed: each OR batch would scan every
 		// group of the domain, so many batches cost more than one pass over
-		// the groups carrying the mark.
-		want := make(map[string]bool, len(anchors))
-		for _, a := range anchors {
-			want[strings.ToLower(a)] = true
-		}
-		f := "(&(objectCategory=group)(!(" + ad.AttrExternalDirectoryObjectID + "=*))(adminDescription=Group_*))"
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, []string{"adminDescription"}, func(en *ldap.Entry) error {
-			if v := en.GetAttributeValue("adminDescription"); want[strings.ToLower(v)] {
-				out[plan.IDFromAnchor(v)] = en.DN
-			}
-			return nil
-		})
-		if err != nil {
+		// the groups carrying either mark.
+		f := "(&(objectCategory=group)(|(adminDescription=Group_*)(" + ad.AttrExternalDirectoryObjectID + "=Group_*)))"
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, attrs, collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 		return out, nil
@@ -641,16 +650,13 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 	for start := 0; start < len(anchors); start += 200 {
 		end := min(start+200, len(anchors))
 		var f strings.Builder
-		f.WriteString("(&(objectCategory=group)(!(" + ad.AttrExternalDirectoryObjectID + "=*))(|")
+		f.WriteString("(&(objectCategory=group)(|")
 		for _, a := range anchors[start:end] {
-			f.WriteString("(adminDescription=" + ad.EscapeFilter(a) + ")")
+			v := ad.EscapeFilter(a)
+			f.WriteString("(adminDescription=" + v + ")(" + ad.AttrExternalDirectoryObjectID + "=" + v + ")")
 		}
 		f.WriteString("))")
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{"adminDescription"}, func(en *ldap.Entry) error {
-			out[plan.IDFromAnchor(en.GetAttributeValue("adminDescription"))] = en.DN
-			return nil
-		})
-		if err != nil {
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), attrs, collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 	}

@@ -75,7 +75,9 @@ func TestLabPrivilegedMembersRefused(t *testing.T) {
 		{ID: gPriv, DisplayName: "PrivTest", SecurityEnabled: true, Members: []string{legit[0].ID}},
 		{ID: gOther, DisplayName: "Other", SecurityEnabled: true, Members: []string{legit[0].ID}},
 	}
-	f := newFixtureOn(t, l, tf, nil)
+	// Users that name AD objects by objectGUID: the emulator serves
+	// onPremisesObjectIdentifier, as the real service does in practice.
+	f := newFixtureWith(t, l, tf, emulator.Options{ServeObjectIdentifier: true}, nil)
 	f.round(RoundOptions{})
 	groups := f.adGroups()
 	priv, other := groups[plan.Anchor(gPriv)], groups[plan.Anchor(gOther)]
@@ -187,7 +189,9 @@ func TestLabRenamedNestedGroupKeepsCurrentDN(t *testing.T) {
 		{ID: gC, DisplayName: "Stale DN Child", SecurityEnabled: true, Members: []string{u.ID}},
 		{ID: gQ, DisplayName: "Stale Q", SecurityEnabled: true, Members: []string{u.ID}},
 	}}
-	f := newFixtureOn(t, l, tf, nil)
+	// Users that name AD objects by objectGUID: the emulator serves
+	// onPremisesObjectIdentifier, as the real service does in practice.
+	f := newFixtureWith(t, l, tf, emulator.Options{ServeObjectIdentifier: true}, nil)
 	f.round(RoundOptions{})
 	adm := f.env.Admin
 	// P alone is planned: C's DN comes from the cache/GC.

@@ -58,6 +58,10 @@ type Client struct {
 	pageSize int
 	groupSel []string
 	userSel  []string
+	// noOI is set once Graph refused onPremisesObjectIdentifier in $select
+	// (it is not declared on user in v1.0); users are then read without it
+	// and resolved by their SID or immutable ID.
+	noOI atomic.Bool
 
 	requests, attempts, throttled, resyncs, pages atomic.Int64
 }
@@ -102,11 +106,19 @@ func WithUserProperties(p ...string) Option {
 var GroupProperties = []string{"id", "displayName", "description", "mailNickname", "mail",
 	"securityEnabled", "mailEnabled", "groupTypes", "onPremisesSyncEnabled"}
 
-// UserProperties are the user properties always selected.
+// UserProperties are the user properties always selected. All are declared
+// on user in Graph v1.0.
 var UserProperties = []string{"id", "displayName", "userPrincipalName",
-	"onPremisesObjectIdentifier", "onPremisesSecurityIdentifier", "onPremisesImmutableId",
+	"onPremisesSecurityIdentifier", "onPremisesImmutableId",
 	"onPremisesSyncEnabled", "onPremisesDistinguishedName", "onPremisesDomainName",
 	"onPremisesSamAccountName"}
+
+// ObjectIdentifierProperty is the user's AD objectGUID as Cloud Sync's
+// documentation and Graph beta name it. Graph v1.0 does not declare it: the
+// service may return it, leave it out, or refuse the $select with 400. The
+// client asks for it and, when refused, reads users without it (see
+// Client.ObjectIdentifierRefused).
+const ObjectIdentifierProperty = "onPremisesObjectIdentifier"
 
 // New builds a client from the entra section: the credential, the trusted
 // roots and the pipeline. It does not contact Graph; the first request does.
@@ -157,15 +169,67 @@ func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error)
 		log:      o.log,
 		sem:      make(chan struct{}, conc),
 		pageSize: o.pageSize,
-		groupSel: append(append([]string{}, GroupProperties...), o.groupExtra...),
-		userSel:  append(append([]string{}, UserProperties...), o.userExtra...),
+		groupSel: dedupe(append(append([]string{}, GroupProperties...), o.groupExtra...), ""),
+		userSel:  dedupe(append(append([]string{}, UserProperties...), o.userExtra...), ObjectIdentifierProperty),
 	}
 	scope := strings.TrimRight(ep.GraphURL, "/") + "/.default"
 	c.pl = runtime.NewPipeline("writeback", "v1", runtime.PipelineOptions{
 		PerCall:  []policy.Policy{countPolicy{&c.requests}},
-		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil), attemptPolicy{c}},
+		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{scope}, nil), attemptPolicy{c}, fractionalRetryAfter{}},
 	}, &policy.ClientOptions{Transport: transport, Retry: o.retry})
 	return c, nil
+}
+
+// dedupe returns list without duplicates (first kept, case-insensitive) and without drop.
+func dedupe(list []string, drop string) []string {
+	out := make([]string, 0, len(list))
+	seen := map[string]bool{strings.ToLower(drop): true}
+	for _, p := range list {
+		if k := strings.ToLower(p); !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// userSelect is the user $select of a request: the user properties, and
+// onPremisesObjectIdentifier until Graph refused it.
+func (c *Client) userSelect() string {
+	sel := strings.Join(c.userSel, ",")
+	if !c.noOI.Load() {
+		sel += "," + ObjectIdentifierProperty
+	}
+	return sel
+}
+
+// ObjectIdentifierRefused reports whether Graph refused
+// onPremisesObjectIdentifier in $select, so users are read without it.
+func (c *Client) ObjectIdentifierRefused() bool { return c.noOI.Load() }
+
+// refusedObjectIdentifier reports whether err is Graph's 400 for an
+// undeclared onPremisesObjectIdentifier in $select ("Could not find a
+// property named 'onPremisesObjectIdentifier' on type 'microsoft.graph.user'").
+func refusedObjectIdentifier(err error) bool {
+	var ge *Error
+	return errors.As(err, &ge) && ge.Status == http.StatusBadRequest &&
+		strings.Contains(ge.Message, "'"+ObjectIdentifierProperty+"'")
+}
+
+// dropObjectIdentifier handles refusedObjectIdentifier for a request made
+// with $select sel: it stops selecting the property, says so once in the log
+// and reports whether the request should be made again without it (false
+// when sel did not hold it: the 400 has another cause).
+func (c *Client) dropObjectIdentifier(err error, what, sel string) bool {
+	if !refusedObjectIdentifier(err) || !strings.Contains(sel, ObjectIdentifierProperty) {
+		return false
+	}
+	if !c.noOI.CompareAndSwap(false, true) {
+		return true // another request dropped it already
+	}
+	c.log.Warn("Graph refused onPremisesObjectIdentifier in $select (Graph v1.0 does not declare it); reading users without it: synced members are resolved by onPremisesSecurityIdentifier or onPremisesImmutableId",
+		"request", what)
+	return true
 }
 
 // endpoints resolves the cloud and its overrides, checking that both are https URLs.

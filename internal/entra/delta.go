@@ -33,7 +33,9 @@ const maxResyncs = 3
 //
 // The same group can be yielded several times in one round; see Group.
 func (c *Client) GroupsDelta(ctx context.Context, deltaLink string, fn func(Group) error) (next string, full bool, err error) {
-	start := c.base + "/groups/delta?$select=" + strings.Join(append(append([]string{}, c.groupSel...), "members"), ",")
+	start := func() string {
+		return c.base + "/groups/delta?$select=" + strings.Join(append(append([]string{}, c.groupSel...), "members"), ",")
+	}
 	return c.delta(ctx, "groups", start, deltaLink, func(raw json.RawMessage) error {
 		g, err := decodeGroup(raw)
 		if err != nil {
@@ -45,7 +47,7 @@ func (c *Client) GroupsDelta(ctx context.Context, deltaLink string, fn func(Grou
 
 // UsersDelta reads /users/delta like GroupsDelta reads groups.
 func (c *Client) UsersDelta(ctx context.Context, deltaLink string, fn func(User) error) (next string, full bool, err error) {
-	start := c.base + "/users/delta?$select=" + strings.Join(c.userSel, ",")
+	start := func() string { return c.base + "/users/delta?$select=" + c.userSelect() }
 	return c.delta(ctx, "users", start, deltaLink, func(raw json.RawMessage) error {
 		u, err := decodeUser(raw)
 		if err != nil {
@@ -74,7 +76,8 @@ func NotifyRestart(ctx context.Context) {
 	}
 }
 
-func (c *Client) delta(ctx context.Context, what, start, deltaLink string, fn func(json.RawMessage) error) (string, bool, error) {
+func (c *Client) delta(ctx context.Context, what string, startFn func() string, deltaLink string, fn func(json.RawMessage) error) (string, bool, error) {
+	start := startFn()
 	link, full := deltaLink, deltaLink == ""
 	if full {
 		link = start
@@ -90,10 +93,19 @@ func (c *Client) delta(ctx context.Context, what, start, deltaLink string, fn fu
 		var p page
 		err := c.get(ctx, link, hdr, &p)
 		if err != nil {
+			if link == start && c.dropObjectIdentifier(err, what+" delta", start) {
+				// Nothing was read yet: the same request without it.
+				start = startFn()
+				link = start
+				continue
+			}
 			if isResync(err) && resyncs < maxResyncs {
 				resyncs++
 				c.resyncs.Add(1)
 				c.log.Warn("Graph refused the delta token; starting a full round", "resource", what, "after_pages", pages, "reason", err)
+				// Graph's 410 names the request to start over with in
+				// Location; ours is the same request with our current
+				// $select, so start is used.
 				link, full = start, true
 				NotifyRestart(ctx)
 				continue

@@ -44,12 +44,18 @@ func (c *Client) Members(ctx context.Context, groupID string, fn func(MemberRef)
 	return nil
 }
 
-// getByIdsMax is Graph's limit of IDs in one directoryObjects/getByIds call.
-const getByIdsMax = 1000
+// idsPerFilter is how many IDs one "id in (...)" filter may name: Graph
+// refuses more than 15 values in one clause on directory objects.
+const idsPerFilter = 15
 
-// UsersByID reads users by object ID through POST /directoryObjects/getByIds,
-// in batches of 1000 run concurrently (bounded by entra.concurrency). IDs that
-// are not users, or no longer exist, are simply absent from the result.
+// UsersByID reads users by object ID through GET /users?$filter=id in
+// (...), 15 IDs a request, run concurrently (bounded by entra.concurrency).
+// IDs that are not users, or no longer exist, are simply absent from the
+// result.
+//
+// Not directoryObjects/getByIds: that needs Directory.Read.All, and v1.0
+// answers it with a subset of user properties without the on-premises
+// anchors. A filter on /users needs only User.Read.All and returns them.
 func (c *Client) UsersByID(ctx context.Context, ids []string) ([]User, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -59,23 +65,12 @@ func (c *Client) UsersByID(ctx context.Context, ids []string) ([]User, error) {
 		first error
 		wg    sync.WaitGroup
 	)
-	for start := 0; start < len(ids); start += getByIdsMax {
-		batch := ids[start:min(start+getByIdsMax, len(ids))]
+	for start := 0; start < len(ids); start += idsPerFilter {
+		batch := ids[start:min(start+idsPerFilter, len(ids))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var p page
-			body := map[string]any{"ids": batch, "types": []string{"user"}}
-			err := c.do(ctx, "POST", c.base+"/directoryObjects/getByIds?$select="+strings.Join(c.userSel, ","), nil, body, &p)
-			var users []User
-			for _, raw := range p.Value {
-				if err != nil {
-					break
-				}
-				var u User
-				u, err = decodeUser(raw)
-				users = append(users, u)
-			}
+			users, err := c.usersIn(ctx, batch)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -90,4 +85,37 @@ func (c *Client) UsersByID(ctx context.Context, ids []string) ([]User, error) {
 	}
 	wg.Wait()
 	return out, first
+}
+
+// usersIn reads one filter's worth of users, following nextLink.
+func (c *Client) usersIn(ctx context.Context, ids []string) ([]User, error) {
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = "'" + strings.ReplaceAll(id, "'", "''") + "'"
+	}
+	filter := "id in (" + strings.Join(quoted, ",") + ")"
+	for {
+		sel := c.userSelect()
+		link := c.base + "/users?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20") + "&$select=" + sel
+		var users []User
+		var err error
+		for link != "" && err == nil {
+			var p page
+			if err = c.get(ctx, link, nil, &p); err != nil {
+				break
+			}
+			for _, raw := range p.Value {
+				var u User
+				if u, err = decodeUser(raw); err != nil {
+					break
+				}
+				users = append(users, u)
+			}
+			link = p.NextLink
+		}
+		if err != nil && c.dropObjectIdentifier(err, "users by id", sel) {
+			continue
+		}
+		return users, err
+	}
 }

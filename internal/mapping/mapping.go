@@ -190,6 +190,27 @@ func (m *Mapper) Mappings() []Mapping {
 	return out
 }
 
+// Properties are the cloud group properties the mappings read (their
+// expressions' [attribute] references, directory extensions included), each
+// once, for the Graph $select. objectId is the id, always read, and is left
+// out.
+func (m *Mapper) Properties() []string {
+	var out []string
+	seen := map[string]bool{"objectid": true, "id": true}
+	for _, mp := range m.Mappings() {
+		if mp.Expr == nil {
+			continue
+		}
+		for _, a := range mp.Expr.Attributes() {
+			if k := strings.ToLower(a); !seen[k] {
+				seen[k] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
 // Group is the cloud group as mappings see it.
 type Group struct {
 	ID  string

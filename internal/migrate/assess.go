@@ -59,8 +59,12 @@ type AssessOptions struct {
 	// Scope selects the cloud groups writeback would provision (for "cloud
 	// groups in scope with no AD group"); nil = Microsoft's default clause only.
 	Scope *scope.Scope
-	Now   func() time.Time
-	Log   *slog.Logger
+	// AcceptRemovals names the groups (DN, CN, object ID or display name) whose member
+	// removals the approver accepts: their removal is a warning, not a
+	// blocker, and handover takes them over.
+	AcceptRemovals []string
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 // Report is the whole assessment. Its JSON is the --json output.
@@ -77,7 +81,28 @@ type Report struct {
 	CloudOnly       []CloudOnly     `json:"cloudOnly,omitempty"`
 	Verdict         Verdict         `json:"verdict"`
 	Unresolved      []MemberProblem `json:"unresolvedMembers,omitempty"`
+	// Losing is every AD member that would lose its membership, with why:
+	// what approvers of the change need to see by name.
+	Losing []MemberLoss `json:"membersLosingAccess,omitempty"`
 }
+
+// MemberLoss is an AD member writeback would remove from a group.
+type MemberLoss struct {
+	Group     string `json:"group"`     // group DN
+	GroupName string `json:"groupName"` // its display name (or CN)
+	DN        string `json:"dn"`        // the member's DN
+	Name      string `json:"name"`      // display name, else sAMAccountName, else its RDN
+	Type      string `json:"type"`      // user, group, contact, computer, foreignSecurityPrincipal, or "" when not found
+	Why       string `json:"why"`       // not in the cloud group, unresolvable (…), nested group not migrating (…)
+	Accepted  bool   `json:"accepted,omitempty"`
+}
+
+// Loss reasons (the start of MemberLoss.Why).
+const (
+	LossNotInCloud   = "not in the cloud group"
+	LossUnresolvable = "unresolvable"
+	LossNestedGroup  = "nested group not migrating"
+)
 
 // Check is one preflight check.
 type Check struct {
@@ -90,6 +115,7 @@ type Check struct {
 // Summary counts.
 type Summary struct {
 	Groups       int            `json:"groups"`
+	Ignored      int            `json:"ignored"` // adminDescription Group_* but not Group_<object ID>: not counted anywhere else
 	InScope      int            `json:"inScope"`
 	ByClass      map[Class]int  `json:"byClass"`
 	ByAnchor     map[string]int `json:"byAnchorState"` // in-scope groups only
@@ -131,13 +157,17 @@ type GroupReport struct {
 	DisplayName      string            `json:"displayName,omitempty"` // cloud's when known, else AD's
 	CNs              map[string]string `json:"cnByMapping"`
 	Renamed          map[string]bool   `json:"renamedByMapping"`
-	Members          int               `json:"members"`
-	Resolvable       int               `json:"membersResolvable"`
-	Unresolved       []MemberProblem   `json:"unresolvedMembers,omitempty"`
-	WouldAdd         []string          `json:"membersWouldAdd,omitempty"`
-	WouldRemove      []string          `json:"membersWouldRemove,omitempty"`
-	Cloud            *CloudState       `json:"cloud,omitempty"`
-	Problems         []Problem         `json:"problems,omitempty"`
+	// CNTaken: cn mapping -> the DN of another object that already holds the
+	// CN this mapping would rename the group to (the rename would fail).
+	CNTaken         map[string]string `json:"cnTakenByMapping,omitempty"`
+	Members         int               `json:"members"`
+	Resolvable      int               `json:"membersResolvable"`
+	Unresolved      []MemberProblem   `json:"unresolvedMembers,omitempty"`
+	WouldAdd        []string          `json:"membersWouldAdd,omitempty"`
+	WouldRemove     []string          `json:"membersWouldRemove,omitempty"`
+	RemovalAccepted bool              `json:"removalAccepted,omitempty"`
+	Cloud           *CloudState       `json:"cloud,omitempty"`
+	Problems        []Problem         `json:"problems,omitempty"`
 }
 
 // CloudState is what Entra says about the group.
@@ -294,6 +324,12 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 			gr.CNs[c.Name] = cn
 			gr.Renamed[c.Name] = cn != g.CN
 		}
+		if !ok {
+			// Not Connect Sync's mark: the report says it is ignored, so
+			// it counts in no total but its own.
+			r.Summary.Ignored++
+			continue
+		}
 		r.Summary.Groups++
 		r.Summary.ByClass[gr.Class]++
 		if !gr.InScope {
@@ -315,6 +351,9 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 				r.Summary.Drift++
 			}
 		}
+	}
+	if err := cnTaken(ctx, o.DC, r); err != nil {
+		return nil, err
 	}
 	rec, onCreate := Recommend(r.Summary.Renames, r.Summary.InScope)
 	r.Recommended = Recommendation{Candidate: rec, OnCreate: onCreate}
@@ -342,6 +381,9 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 		} else {
 			err = adMembership(ctx, o.GC, r, groups)
 		}
+		if err == nil {
+			err = losses(ctx, o.GC, r, groups)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -349,17 +391,38 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	r.Preflight = append(r.Preflight, permissionCheck(r, groups))
 
 	if cloud != nil {
-		r.CloudOnly = cloudOnly(cloud, byObjectID, o.Scope)
+		// A cloud group named by an AD group's anchor (a conflict) has an
+		// AD copy too, even though its adminDescription names another.
+		named := make(map[string][]int, len(byObjectID))
+		for id, idx := range byObjectID {
+			named[id] = idx
+		}
+		for a, idx := range anchorHolders { // keys are lower-case
+			if rest, ok := strings.CutPrefix(a, "group_"); ok {
+				if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
+					named[id] = append(named[id], idx...)
+				}
+			}
+		}
+		r.CloudOnly = cloudOnly(cloud, named, o.Scope)
 		r.Summary.CloudOnly = len(r.CloudOnly)
 	}
+	accepted := acceptSet(o.AcceptRemovals)
 	for i := range r.Groups {
 		g := &r.Groups[i]
+		g.RemovalAccepted = len(g.WouldRemove) > 0 && accepted.has(*g)
+		if !g.InScope {
+			continue
+		}
 		r.Summary.Members += g.Members
 		r.Summary.Resolvable += g.Resolvable
 		r.Summary.Unresolvable += len(g.Unresolved)
 		r.Summary.WouldAdd += len(g.WouldAdd)
 		r.Summary.WouldRemove += len(g.WouldRemove)
 		r.Unresolved = append(r.Unresolved, g.Unresolved...)
+	}
+	for i := range r.Losing {
+		r.Losing[i].Accepted = accepted.hasDN(r, r.Losing[i].Group)
 	}
 	groupProblems(r)
 	r.Verdict = verdict(r)
@@ -390,22 +453,22 @@ func permissionCheck(r *Report, groups []ad.Group) Check {
 		if !r.Groups[i].InScope {
 			continue
 		}
-		eff := g.Attrs["allowedattributeseffective"]
-		if eff == nil {
-			continue // not returned by this server
-		}
 		checked++
+		// AD and Samba leave allowedAttributesEffective out entirely when
+		// the account may write no attribute of the object: absent is "no
+		// right", not "unknown".
+		eff := g.Attrs["allowedattributeseffective"]
 		if !containsFold(eff, ad.AttrExternalDirectoryObjectID) || !containsFold(eff, "member") {
 			denied = append(denied, g.DN)
 		}
 	}
 	switch {
 	case checked == 0:
-		return Check{Name: "permissions", OK: true, Detail: "not checked: the DC did not return allowedAttributesEffective (prepare --dry-run, then prepare, will show any refusal)"}
+		return Check{Name: "permissions", OK: true, Detail: "no group in scope to check"}
 	case len(denied) > 0:
 		return Check{Name: "permissions", OK: false,
-			Detail: fmt.Sprintf("the bind account may not write msDS-ExternalDirectoryObjectId or member on %d of %d groups (first: %s)", len(denied), checked, denied[0]),
-			Fix:    "grant the bind account Write msDS-ExternalDirectoryObjectId and Write member on group objects in the writeback OU (dsacls \"<OU>\" /I:S /G \"<account>:WP;msDS-ExternalDirectoryObjectId;group\" \"<account>:WP;member;group\")"}
+			Detail: fmt.Sprintf("the bind account may not write msDS-ExternalDirectoryObjectId or member on %d of %d groups (first: %s); prepare would be refused on them", len(denied), checked, denied[0]),
+			Fix:    fmt.Sprintf("grant the bind account Write msDS-ExternalDirectoryObjectId and Write member on the groups: dsacls \"%s\" /I:S /G \"DOMAIN\\account:WP;msDS-ExternalDirectoryObjectId;group\" \"DOMAIN\\account:WP;member;group\" (or bind as an account that has them)", r.Base)}
 	}
 	return Check{Name: "permissions", OK: true, Detail: fmt.Sprintf("the bind account may write msDS-ExternalDirectoryObjectId and member on all %d groups", checked)}
 }
@@ -512,34 +575,19 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			}
 		}
 	}
-	found := map[string]*ldap.Entry{}
-	dns := make([]string, 0, len(want))
-	for dn := range want {
-		dns = append(dns, dn)
-	}
-	sort.Strings(dns)
-	attrs := []string{"objectClass", "objectGUID", "objectSid", ad.AttrExternalDirectoryObjectID}
-	for start := 0; start < len(dns); start += 100 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, dn := range dns[start:min(start+100, len(dns))] {
-			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
-		}
-		f.WriteString(")")
-		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
-			found[ad.NormalizeDN(e.DN)] = e
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("assess: look members up in the Global Catalog: %w", err)
-		}
+	found, err := entriesByDN(ctx, gc, want, []string{"objectClass", "objectGUID", "objectSid", ad.AttrExternalDirectoryObjectID})
+	if err != nil {
+		return fmt.Errorf("assess: look members up in the Global Catalog: %w", err)
 	}
 	// A nested group that is itself being migrated resolves by its anchor once
 	// prepare has copied it, whatever its anchor is today.
 	migrating := map[string]bool{}
+	notMigrating := map[string]string{}
 	for i, g := range groups {
 		if r.Groups[i].InScope {
 			migrating[ad.NormalizeDN(g.DN)] = true
+		} else if r.Groups[i].ObjectID != "" {
+			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
 		}
 	}
 	for i, g := range groups {
@@ -552,6 +600,9 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			reason := memberReason(e)
 			if e != nil && migrating[ad.NormalizeDN(m)] {
 				reason = ""
+			}
+			if why, ok := notMigrating[ad.NormalizeDN(m)]; ok && e != nil {
+				reason = "nested group not migrated: " + why
 			}
 			if reason == "" {
 				gr.Resolvable++
@@ -637,7 +688,12 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 	if err != nil {
 		return fmt.Errorf("assess: read cloud users: %w", err)
 	}
-	src := &cloudSource{users: map[string]*resolve.User{}, groups: cloud, inAD: adByID}
+	src := &cloudSource{users: map[string]*resolve.User{}, groups: cloud, inAD: adByID, why: map[string]string{}}
+	for i := range groups {
+		if gr := &r.Groups[i]; !gr.InScope && gr.ObjectID != "" {
+			src.why[gr.ObjectID] = gr.ClassWhy
+		}
+	}
 	for _, u := range users {
 		name := u.UserPrincipalName
 		if name == "" {
@@ -689,6 +745,9 @@ type cloudSource struct {
 	users  map[string]*resolve.User
 	groups map[string]*cloudGroup
 	inAD   map[string]int
+	// why: object ID -> why a group Connect Sync wrote is not migrated (a
+	// global group: convert it to universal).
+	why map[string]string
 }
 
 func (s *cloudSource) User(id string) (*resolve.User, error) {
@@ -704,6 +763,9 @@ func (s *cloudSource) Group(id string) resolve.GroupInfo {
 	gi := resolve.GroupInfo{Known: true, InScope: in, Name: cg.g.DisplayName}
 	if !in {
 		gi.Why = "not one of the groups being migrated"
+		if w := s.why[strings.ToLower(id)]; w != "" {
+			gi.Why = "not migrated: " + w
+		}
 	}
 	return gi
 }
@@ -722,18 +784,21 @@ func groupProblems(r *Report) {
 			}
 			continue
 		}
+		orphan := g.Cloud != nil && (!g.Cloud.Found || g.Cloud.Deleted)
 		switch g.AnchorState {
 		case AnchorDifferent:
 			add("anchor-conflict", true, fmt.Sprintf("msDS-ExternalDirectoryObjectId is %q, adminDescription is %q", g.Anchor, g.AdminDescription),
-				"find out which object ID is right (the cloud group's ID is in adminDescription); clear msDS-ExternalDirectoryObjectId by hand if it is stale, then run prepare")
+				"prepare never overwrites it: find out which object ID is right (Connect Sync's is in adminDescription). If the anchor is stale, clear msDS-ExternalDirectoryObjectId by hand (Set-ADGroup -Clear msDS-ExternalDirectoryObjectId); prepare then copies adminDescription. If the anchor is right, this group is another cloud group's copy: resolve it with that group's owner")
 		case AnchorMissing:
-			add("anchor-missing", false, "msDS-ExternalDirectoryObjectId is empty", "writeback migrate prepare copies it")
+			if !orphan && len(g.Duplicates) == 0 {
+				add("anchor-missing", false, "msDS-ExternalDirectoryObjectId is empty", "writeback migrate prepare copies it")
+			}
 		}
 		if len(g.Duplicates) > 0 {
 			add("anchor-duplicate", true, "the same object ID is on more groups: "+strings.Join(g.Duplicates, "; "),
 				"keep the group Connect Sync currently manages and delete or clear adminDescription/msDS-ExternalDirectoryObjectId on the stale copy")
 		}
-		if g.Cloud != nil && (!g.Cloud.Found || g.Cloud.Deleted) {
+		if orphan {
 			if g.Anchor != "" && g.AnchorState != AnchorDifferent {
 				add("orphan-anchored", true, "the cloud group no longer exists but the AD group carries its anchor: writeback leaves a group it never provisioned alone, but reports it on every full round, and a state that knew the group would apply safety.onDelete to it",
 					"clear its msDS-ExternalDirectoryObjectId (writeback migrate rollback does, if prepare set it) or delete the group in AD")
@@ -742,13 +807,20 @@ func groupProblems(r *Report) {
 					"not taken over: prepare skips it, handover leaves it out of scope, writeback never touches it; delete it in AD when no longer needed")
 			}
 		}
+		for _, c := range sortedKeys(g.CNTaken) {
+			add("cn-taken", false, fmt.Sprintf("the cn mapping %s would rename it to CN=%s, which %s already holds", c, g.CNs[c], g.CNTaken[c]),
+				"that rename would fail: use this mapping on create only (existing groups keep their CN), or rename or remove the other object first")
+		}
 		if g.Cloud != nil && g.Cloud.Drift {
 			add("display-name-drift", false, fmt.Sprintf("displayName in AD %q differs from the cloud's %q", g.Cloud.ADName, g.Cloud.DisplayName),
 				"writeback will update displayName (and the CN, if the cn mapping applies always and uses the display name)")
 		}
-		if len(g.WouldRemove) > 0 {
+		if len(g.WouldRemove) > 0 && g.RemovalAccepted {
+			add("member-removal-accepted", false, fmt.Sprintf("%d AD members would be removed; the removal was accepted (--accept-removals)", len(g.WouldRemove)),
+				"tell the members listed under 'Members who would lose access'")
+		} else if len(g.WouldRemove) > 0 {
 			add("member-removal", true, fmt.Sprintf("%d AD members are not members of the cloud group (as resolved through the GC), so writeback would remove them", len(g.WouldRemove)),
-				"add them to the cloud group in Entra (or make them resolvable: synced users need onPremisesObjectIdentifier), or accept the removal explicitly")
+				"add them to the cloud group in Entra (or make them resolvable: synced users need onPremisesObjectIdentifier), or accept the removal explicitly with --accept-removals "+g.ObjectID+" on assess, verify and handover")
 		}
 	}
 }
@@ -819,10 +891,214 @@ func codeSummary(code string) string {
 		return "the cloud group no longer exists but the AD group carries its anchor"
 	case "display-name-drift":
 		return "displayName in AD differs from the cloud's"
+	case "cn-taken":
+		return "a cn mapping would rename the group to a CN another object already holds"
 	case "member-removal":
 		return "AD members that writeback would remove"
+	case "member-removal-accepted":
+		return "AD members that writeback would remove, accepted"
 	case "scope-not-universal":
 		return "global or domain-local scope: not migrated as is"
 	}
 	return code
+}
+
+// accepts is the set of groups whose member removals are accepted.
+type accepts map[string]bool
+
+func acceptSet(names []string) accepts {
+	a := accepts{}
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			a[strings.ToLower(n)] = true
+			a[ad.NormalizeDN(n)] = true
+		}
+	}
+	return a
+}
+
+// has matches a group by DN, CN, object ID or display name.
+func (a accepts) has(g GroupReport) bool {
+	return len(a) > 0 && (a[ad.NormalizeDN(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
+		(g.DisplayName != "" && a[strings.ToLower(g.DisplayName)]))
+}
+
+func (a accepts) hasDN(r *Report, dn string) bool {
+	for _, g := range r.Groups {
+		if ad.EqualDN(g.DN, dn) {
+			return g.RemovalAccepted
+		}
+	}
+	return false
+}
+
+// losses names every AD member an in-scope group would lose, looked up in the
+// Global Catalog: approvers need names, not counts.
+func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error {
+	want := map[string]bool{}
+	type lost struct {
+		group int
+		dn    string
+		why   string // from the membership check, when known
+	}
+	var all []lost
+	for i := range r.Groups {
+		gr := &r.Groups[i]
+		if !gr.InScope {
+			continue
+		}
+		if r.EntraConfigured {
+			for _, m := range gr.WouldRemove {
+				all = append(all, lost{group: i, dn: m})
+				want[ad.NormalizeDN(m)] = true
+			}
+			continue
+		}
+		// Without Entra, the members that would not come through are the
+		// ones the GC check could not produce.
+		for _, u := range gr.Unresolved {
+			all = append(all, lost{group: i, dn: u.Member, why: u.Reason})
+			want[ad.NormalizeDN(u.Member)] = true
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	found, err := entriesByDN(ctx, gc, want, []string{"objectClass", "displayName", "sAMAccountName", ad.AttrExternalDirectoryObjectID})
+	if err != nil {
+		return fmt.Errorf("assess: look up the members that would be removed in the Global Catalog: %w", err)
+	}
+	// Groups Connect Sync wrote that do not migrate, with why.
+	notMigrating := map[string]string{}
+	for i, g := range groups {
+		if !r.Groups[i].InScope {
+			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
+		}
+	}
+	for _, l := range all {
+		gr := &r.Groups[l.group]
+		e := found[ad.NormalizeDN(l.dn)]
+		ml := MemberLoss{Group: gr.DN, GroupName: gr.DisplayName, DN: l.dn, Name: memberName(e, l.dn), Type: objectKind(e)}
+		if ml.GroupName == "" {
+			ml.GroupName = gr.CN
+		}
+		switch why, nested := notMigrating[ad.NormalizeDN(l.dn)]; {
+		case nested:
+			ml.Why = LossNestedGroup + ": " + why
+		case memberReason(e) != "":
+			ml.Why = LossUnresolvable + ": " + memberReason(e)
+		case l.why != "":
+			ml.Why = LossUnresolvable + ": " + l.why
+		default:
+			ml.Why = LossNotInCloud + " (as resolved through the Global Catalog)"
+		}
+		r.Losing = append(r.Losing, ml)
+	}
+	sort.SliceStable(r.Losing, func(i, j int) bool {
+		a, b := r.Losing[i], r.Losing[j]
+		if a.GroupName != b.GroupName {
+			return a.GroupName < b.GroupName
+		}
+		return strings.ToLower(a.Name) < strings.ToLower(b.Name)
+	})
+	return nil
+}
+
+// memberName is what an approver recognises: display name, else
+// sAMAccountName, else the DN's first RDN value.
+func memberName(e *ldap.Entry, dn string) string {
+	if e != nil {
+		if v := e.GetAttributeValue("displayName"); v != "" {
+			return v
+		}
+		if v := e.GetAttributeValue("sAMAccountName"); v != "" {
+			return v
+		}
+	}
+	if d, err := ldap.ParseDN(dn); err == nil && len(d.RDNs) > 0 && len(d.RDNs[0].Attributes) > 0 {
+		return d.RDNs[0].Attributes[0].Value
+	}
+	return dn
+}
+
+// cnTaken looks up, for every in-scope group a candidate mapping would
+// rename, whether another object already holds the new DN: the rename preview
+// must not promise a rename AD would refuse.
+func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
+	type target struct {
+		group int
+		cand  string
+	}
+	byDN := map[string][]target{}
+	var dns []string
+	for i := range r.Groups {
+		g := &r.Groups[i]
+		if !g.InScope {
+			continue
+		}
+		parent := ad.ParentDN(g.DN)
+		for _, c := range r.Candidates {
+			if !g.Renamed[c.Name] {
+				continue
+			}
+			dn, err := ad.JoinDN("CN", g.CNs[c.Name], parent)
+			if err != nil || ad.EqualDN(dn, g.DN) {
+				continue // a case-only rename keeps the group's own DN
+			}
+			n := ad.NormalizeDN(dn)
+			if _, ok := byDN[n]; !ok {
+				dns = append(dns, dn)
+			}
+			byDN[n] = append(byDN[n], target{i, c.Name})
+		}
+	}
+	for start := 0; start < len(dns); start += 100 {
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, dn := range dns[start:min(start+100, len(dns))] {
+			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
+		}
+		f.WriteString(")")
+		err := dc.Search(ctx, r.Domain, ad.ScopeSubtree, f.String(), []string{"objectClass"}, func(e *ldap.Entry) error {
+			for _, t := range byDN[ad.NormalizeDN(e.DN)] {
+				g := &r.Groups[t.group]
+				if g.CNTaken == nil {
+					g.CNTaken = map[string]string{}
+				}
+				g.CNTaken[t.cand] = e.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("assess: check the CNs the rename preview would give: %w", err)
+		}
+	}
+	return nil
+}
+
+// entriesByDN reads the objects at the given normalised DNs from the Global
+// Catalog, 100 to a search, keyed by normalised DN; a DN not found is absent.
+func entriesByDN(ctx context.Context, gc Catalog, want map[string]bool, attrs []string) (map[string]*ldap.Entry, error) {
+	dns := make([]string, 0, len(want))
+	for dn := range want {
+		dns = append(dns, dn)
+	}
+	sort.Strings(dns)
+	found := map[string]*ldap.Entry{}
+	for start := 0; start < len(dns); start += 100 {
+		var f strings.Builder
+		f.WriteString("(|")
+		for _, dn := range dns[start:min(start+100, len(dns))] {
+			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
+		}
+		f.WriteString(")")
+		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
+			found[ad.NormalizeDN(e.DN)] = e
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }

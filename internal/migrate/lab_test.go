@@ -110,8 +110,8 @@ func newFixture(t *testing.T) *fixture {
 	yes := true
 	tn := &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: "aaaaaaaa-0000-4000-8000-000000000000", DisplayName: "U0", UserPrincipalName: "u0@lab.example", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: f.users[0].GUID.String()},
-			{ID: "aaaaaaaa-0000-4000-8000-000000000001", DisplayName: "U1", UserPrincipalName: "u1@lab.example", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: f.users[1].GUID.String()},
+			{ID: "aaaaaaaa-0000-4000-8000-000000000000", DisplayName: "U0", UserPrincipalName: "u0@lab.example", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: f.users[0].GUID.String(), OnPremisesSecurityIdentifier: f.users[0].SID},
+			{ID: "aaaaaaaa-0000-4000-8000-000000000001", DisplayName: "U1", UserPrincipalName: "u1@lab.example", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: f.users[1].GUID.String(), OnPremisesSecurityIdentifier: f.users[1].SID},
 			{ID: "aaaaaaaa-0000-4000-8000-0000000000c3", DisplayName: "Cloud Only", UserPrincipalName: "cloud.only@lab.example"},
 		},
 		Objects: []emulator.Object{{ID: "dddddddd-0000-4000-8000-000000000001", Type: "device", DisplayName: "Laptop"}},

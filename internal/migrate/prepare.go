@@ -335,7 +335,8 @@ func applyChanges(ctx context.Context, j *Journal, writers []Directory, cs []cha
 // RollbackOptions control rollback.
 type RollbackOptions struct {
 	// Base is searched for the journaled objects by objectGUID (they may have
-	// been moved or renamed since); default: the base of the journal's runs.
+	// been moved or renamed since): the configured search base or the whole
+	// domain (the CLI's default). "" = the bases of the journal's runs.
 	Base    string
 	DryRun  bool
 	Journal *Journal // rollback's own journal; required unless DryRun
@@ -439,7 +440,8 @@ func Rollback(ctx context.Context, dir Directory, prepared []Record, o RollbackO
 		it.Current = show(cur)
 		switch {
 		case !found:
-			it.Result, it.Detail = "not-found", "no group with this objectGUID under "+strings.Join(searchBases, "; ")
+			it.Current = "(not found)"
+			it.Result, it.Detail = "not-found", "no group with this objectGUID under "+strings.Join(searchBases, "; ")+" (deleted, or moved out of it: pass --base with the domain)"
 			res.Skipped++
 		case deref(cur) == deref(want.before) && (cur == nil) == (want.before == nil):
 			it.Result = "already-original"
@@ -521,13 +523,17 @@ func VerifyAnchors(ctx context.Context, dir Directory, base string, orphan func(
 			continue
 		}
 		res.InScope++
+		// Duplicates first: prepare refuses them whatever their anchor, so
+		// "run prepare" would be the wrong advice.
 		switch st := CompareAnchor(g.AdminDescription, g.Anchor); {
+		case len(dups) > 0:
+			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Anchor: g.Anchor, Duplicates: dups,
+				Problem: "the same object ID is on more than one group (prepare refuses both): keep the copy Connect Sync manages and clear adminDescription and msDS-ExternalDirectoryObjectId on the stale one (or delete it), then run verify again"})
 		case st == AnchorMissing:
 			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Problem: "msDS-ExternalDirectoryObjectId is empty: run writeback migrate prepare"})
 		case st == AnchorDifferent:
-			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Anchor: g.Anchor, Problem: "msDS-ExternalDirectoryObjectId differs from adminDescription: find out which is right and fix it by hand"})
-		case len(dups) > 0:
-			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Anchor: g.Anchor, Duplicates: dups, Problem: "the same anchor is on more than one group: remove it from the stale copy"})
+			res.Mismatches = append(res.Mismatches, Mismatch{DN: g.DN, AdminDescription: g.AdminDescription, Anchor: g.Anchor,
+				Problem: "msDS-ExternalDirectoryObjectId differs from adminDescription (prepare never overwrites it): if the anchor is stale, clear it by hand (Set-ADGroup -Clear msDS-ExternalDirectoryObjectId) and run prepare; if it is right, fix adminDescription"})
 		default:
 			res.Equal++
 		}

@@ -24,6 +24,9 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	s := r.Summary
 	p("\nGroups written by Connect Sync: %d, in scope: %d\n", s.Groups, s.InScope)
+	if s.Ignored > 0 {
+		p("  (%d more with adminDescription Group_* that is not Group_<object ID>: not written by Connect Sync, ignored and not counted)\n", s.Ignored)
+	}
 	for _, c := range sortedKeys(s.ByClass) {
 		p("  %-24s %6d  %s\n", c, s.ByClass[Class(c)], Class(c).Why())
 	}
@@ -41,6 +44,17 @@ func WriteText(w io.Writer, r *Report) error {
 		apply = "onCreate"
 	}
 	p("  recommended: %s, apply %s: %s\n", rec.Name, apply, rec.Why)
+	for _, c := range r.Candidates {
+		n := 0
+		for _, g := range r.Groups {
+			if g.CNTaken[c.Name] != "" {
+				n++
+			}
+		}
+		if n > 0 {
+			p("  ! %s: %d of its renames would collide with a CN another object already holds (warning cn-taken)\n", c.Name, n)
+		}
+	}
 	if r.EntraConfigured {
 		p("\nMembers: %d in AD; cloud members resolved as the engine would: %d resolvable, %d unresolvable; writeback would add %d and remove %d\n",
 			s.Members, s.Resolvable, s.Unresolvable, s.WouldAdd, s.WouldRemove)
@@ -56,6 +70,26 @@ func WriteText(w io.Writer, r *Report) error {
 				name = u.Name + " (" + u.Member + ")"
 			}
 			p("  %s\n    in %s\n    %s\n", name, u.Group, u.Reason)
+		}
+	}
+	if n := len(r.Losing); n > 0 {
+		// Every one, by name: this is what approvers sign off.
+		p("\nMembers who would lose access (%d):\n", n)
+		group := ""
+		for _, l := range r.Losing {
+			if l.Group != group {
+				group = l.Group
+				acc := ""
+				if l.Accepted {
+					acc = " (removal accepted)"
+				}
+				p("  from %s%s\n    %s\n", l.GroupName, acc, l.Group)
+			}
+			typ := l.Type
+			if typ == "" {
+				typ = "unknown"
+			}
+			p("    - %s [%s] %s\n        %s\n", l.Name, typ, l.DN, l.Why)
 		}
 	}
 	v := r.Verdict

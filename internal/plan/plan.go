@@ -365,8 +365,9 @@ func Calculate(in Input) *Plan {
 		}
 		if dn, ok := in.Unprepared[t.d.ID]; ok && t.act == nil {
 			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
-				Reason: "an AD group written by Connect Sync group writeback (adminDescription " + t.d.Anchor +
-					") exists without msDS-ExternalDirectoryObjectId; prepare it with 'writeback migrate' to take it over (or delete it); no duplicate is created"})
+				Reason: "an AD group already names this cloud group (" + t.d.Anchor + " in its adminDescription or msDS-ExternalDirectoryObjectId) " +
+					"but is not its anchored copy under sync.searchBase: a Connect Sync group not prepared for migration, or one whose anchor conflicts; " +
+					"check it with 'writeback migrate assess' (prepare it, fix its anchor, or delete it); no duplicate is created"})
 			continue
 		}
 		if isOccupied && strings.EqualFold(holder, t.d.Anchor) && t.act == nil {

@@ -145,7 +145,7 @@ func WriteText(w io.Writer, p *Plan) error {
 			s.Create, s.Update, s.Delete, s.MemberAdds, s.MemberRemoves)
 	}
 	if s.Unresolved > 0 || s.Collisions > 0 {
-		ew.printf("Warnings: %d unresolved members, %d collisions.\n", s.Unresolved, s.Collisions)
+		ew.printf("Warnings: %d unresolved members, %d groups not written (collisions and skips).\n", s.Unresolved, s.Collisions)
 	}
 	if p.Blocked {
 		ew.printf("\nError: %s\n", p.BlockedReason)

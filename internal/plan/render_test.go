@@ -41,7 +41,7 @@ func TestWriteText(t *testing.T) {
 		`# group "Created" (b) will be created`,
 		`# group "Gone" (d) will be deleted (deleted in Entra)`,
 		`Plan: 1 to create, 1 to update, 1 to delete, 2 member adds, 1 member removes.`,
-		`Warnings: 1 unresolved members, 0 collisions.`,
+		`Warnings: 1 unresolved members, 0 groups not written (collisions and skips).`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -20,18 +20,27 @@ const (
 	CheckEntraGroups = "entra.groups"
 	CheckEntraUsers  = "entra.users"
 	CheckEntraDelta  = "entra.delta"
-	entraStepsValue  = "entra.steps"
+	// CheckEntraMembers and CheckEntraUsersDelta check the other calls
+	// writeback makes, each with the permission it needs.
+	CheckEntraMembers    = "entra.members"
+	CheckEntraUsersDelta = "entra.usersdelta"
+	entraStepsValue      = "entra.steps"
 )
 
 // EntraChecks are the Microsoft Entra ID (Graph) checks: a token can be
-// acquired, groups and users can be read, and groups delta is available. They
-// need the configuration's entra section.
+// acquired, then every call writeback makes works with the application
+// permission it needs (a 403 names the missing one): groups, members,
+// groups delta, users with their on-premises anchors, users delta. They need
+// the configuration's entra section.
 func EntraChecks() []Check {
+	tok := []string{CheckEntraToken}
 	return []Check{
 		{Name: CheckEntraToken, Run: checkEntraToken},
-		{Name: CheckEntraGroups, Needs: []string{CheckEntraToken}, Run: entraStep("groups", "groups readable")},
-		{Name: CheckEntraUsers, Needs: []string{CheckEntraGroups}, Run: entraStep("users", "users and their on-premises anchors readable")},
-		{Name: CheckEntraDelta, Needs: []string{CheckEntraUsers}, Run: entraStep("delta", "groups delta supported")},
+		{Name: CheckEntraGroups, Needs: tok, Run: entraStep("groups", "groups readable (Group.Read.All)")},
+		{Name: CheckEntraMembers, Needs: tok, Run: entraStep("members", "group members readable (Group.Read.All)")},
+		{Name: CheckEntraUsers, Needs: tok, Run: entraStep("users", "users and their on-premises anchors readable (User.Read.All)")},
+		{Name: CheckEntraDelta, Needs: tok, Run: entraStep("delta", "groups delta supported (Group.Read.All)")},
+		{Name: CheckEntraUsersDelta, Needs: tok, Run: entraStep("usersdelta", "users delta supported (User.Read.All)")},
 	}
 }
 
@@ -76,6 +85,8 @@ func entraStep(name, detail string) func(context.Context, *Env) Result {
 			return skip("not reached")
 		case s.Err != nil:
 			return fail(oneLine(s.Err), s.Fix)
+		case s.Note != "":
+			return ok(detail + "; " + s.Note)
 		}
 		return ok(detail)
 	}

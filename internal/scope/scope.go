@@ -88,6 +88,22 @@ func New(c config.Scope) (*Scope, error) {
 	return s, nil
 }
 
+// Properties are the cloud group properties the scoping filters read, each
+// once, for the Graph $select (objectId, the id, is always read and left out).
+func (s *Scope) Properties() []string {
+	var out []string
+	seen := map[string]bool{"objectid": true, "id": true}
+	for _, f := range s.filters {
+		for _, c := range f {
+			if k := strings.ToLower(c.attr); !seen[k] {
+				seen[k] = true
+				out = append(out, c.attr)
+			}
+		}
+	}
+	return out
+}
+
 // normOp accepts "IS TRUE", "IS_TRUE", "is true", "NOT_EQUALS", "REGEX_MATCH".
 func normOp(op string) string {
 	o := strings.ToUpper(strings.TrimSpace(op))

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/mapping"
+	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/scope"
+	"github.com/writeback/writeback/internal/state"
+)
+
+// reconfigureSelecting is reconfigure with the Graph client selecting what
+// the mappings and scoping filters read, as `writeback run` builds it.
+func (f *fixture) reconfigureSelecting(edit func(*config.Config)) *bytes.Buffer {
+	t := f.t
+	t.Helper()
+	path, prev := f.cfg.State.Path, f.cfg
+	f.db.Close()
+	f.cfg = loadConfig(t, f.lab, f.env, func(c *config.Config) {
+		c.Scope, c.Mappings, c.Safety = prev.Scope, prev.Mappings, prev.Safety
+		c.AD.TargetOU, c.Sync.SearchBase = prev.AD.TargetOU, prev.Sync.SearchBase
+		edit(c)
+		c.State.Path = path
+	})
+	m, err := mapping.Compile(f.cfg.Mappings, "OU=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scope.New(f.cfg.Scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	src, err := entra.New(context.Background(), *f.cfg.Entra, entra.WithLogger(logger),
+		entra.WithGroupProperties(append(m.Properties(), sc.Properties()...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := New(context.Background(), Options{Config: f.cfg, State: db, DC: f.lab.Conn(t), GC: f.lab.GC(t), Source: src, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.db, f.eng = db, eng
+	return &logs
+}
+
+// A mapping on a directory extension attribute flows into AD: the property
+// is selected (Graph returns only what is selected), the changed selection
+// restarts the delta links once with a full snapshot, and the rounds after
+// it are incremental again.
+func TestLabExtensionMappingFlowsIntoAD(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 6, "wbext")
+	tenant := sampleTenant(users)
+	tenant.Groups[0].Extra = map[string]any{"extension_0a1b2c3d4e5f_costCenter": "CC-42"}
+	f := newFixtureOn(t, l, tenant, nil)
+	f.round(RoundOptions{})
+
+	logs := f.reconfigureSelecting(func(c *config.Config) {
+		c.Mappings.Attributes = map[string]config.Mapping{"description": {Expression: `IIF(IsPresent([extension_0a1b2c3d4e5f_costCenter]), Append("cost center ", [extension_0a1b2c3d4e5f_costCenter]), [displayName])`}}
+	})
+	res := f.round(RoundOptions{})
+	if !res.Planned.Full {
+		t.Errorf("round after the mapping changed: not full (basis %q)", res.Planned.Plan.Basis)
+	}
+	if n := strings.Count(logs.String(), "the Graph properties selected changed"); n != 1 {
+		t.Errorf("delta restarted %d times, want once:\n%s", n, logs)
+	}
+	got := f.adGroups()
+	if g := got[plan.Anchor(gSales)]; g.Description != "cost center CC-42" {
+		t.Errorf("Sales description %q, want the extension's value (cost center CC-42)", g.Description)
+	}
+	if g := got[plan.Anchor(gParent)]; g.Description != "All Staff" {
+		t.Errorf("All Staff description %q, want its display name (no extension value)", g.Description)
+	}
+	// Converged: the next rounds are incremental and quiet, the extension
+	// still selected (a change to it arrives through the delta).
+	res = f.round(RoundOptions{})
+	if res.Planned.Full || !res.Planned.Plan.Empty() {
+		t.Errorf("round after convergence: full=%v, %d changes", res.Planned.Full, len(res.Planned.Plan.Changes))
+	}
+	if _, err := f.env.Admin.UpdateGroup(gSales, func(g *emulator.Group) { g.Extra = map[string]any{"extension_0a1b2c3d4e5f_costCenter": "CC-7"} }); err != nil {
+		t.Fatal(err)
+	}
+	res = f.round(RoundOptions{})
+	if res.Planned.Full {
+		t.Error("an extension change made a full round")
+	}
+	if g := f.adGroups()[plan.Anchor(gSales)]; g.Description != "cost center CC-7" {
+		t.Errorf("Sales description %q after the extension changed, want cost center CC-7", g.Description)
+	}
+	if n := strings.Count(logs.String(), "the Graph properties selected changed"); n != 1 {
+		t.Errorf("delta restarted %d times in all, want once", n)
+	}
+}
