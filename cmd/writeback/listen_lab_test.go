@@ -50,7 +50,7 @@ func startListenDaemon(t *testing.T) *listenDaemon {
 	yes := true
 	env := emulatortest.Start(t, &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: listenSynced, DisplayName: "Synced Sam", UserPrincipalName: "sam@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String()},
+			{ID: listenSynced, DisplayName: "Synced Sam", UserPrincipalName: "sam@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID},
 			{ID: listenCloudOnly, DisplayName: listenCloudName, UserPrincipalName: "carol@lab.test"},
 		},
 		Groups: []emulator.Group{
