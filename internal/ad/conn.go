@@ -49,6 +49,10 @@ type Conn struct {
 	base     string
 	baseErr  error
 
+	// permissive: the DC lists the permissive-modify control (read once).
+	permOnce   sync.Once
+	permissive bool
+
 	// bind spaces out binds after the DC rejected the password.
 	bind bindGuard
 }
@@ -157,6 +161,7 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 	if c.batch <= 0 {
 		c.batch = 1000
 	}
+	c.batch = min(c.batch, MaxMemberBatch)
 	ldaps := u.Scheme == "ldaps"
 	c.connect = func(ctx context.Context) (*ldap.Conn, error) {
 		// During a backoff the DC is not asked: each rejected bind counts
