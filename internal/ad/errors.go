@@ -58,6 +58,9 @@ func (e *OpError) Error() string {
 	case e.Err != nil:
 		msg = e.Err.Error()
 	}
+	if f, ok := DecodeBindFailure(e); ok {
+		msg += " — " + f.Reason + ": " + f.Fix
+	}
 	if e.DN == "" {
 		return e.Op + ": " + msg
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/plan"
@@ -28,6 +29,7 @@ const (
 	CheckGCAttr      = "ad.gc-attribute"
 	CheckTargetOU    = "ad.target-ou"
 	CheckWrite       = "ad.write-probe"
+	CheckPwExpiry    = "ad.password-expiry"
 	dialErrorValue   = "ad.dial-error"
 )
 
@@ -39,6 +41,7 @@ func ADChecks() []Check {
 		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
 		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
 		{Name: CheckBind, Needs: []string{CheckTLS}, Run: checkBind},
+		{Name: CheckPwExpiry, Needs: []string{CheckBind}, Run: checkPasswordExpiry},
 		{Name: CheckSchema, Needs: []string{CheckBind}, Run: checkSchema},
 		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
 		{Name: CheckGCAttr, Needs: []string{CheckGC, CheckSchema}, Run: checkGCAttr},
@@ -148,11 +151,38 @@ func checkBind(ctx context.Context, e *Env) Result {
 	case err == nil:
 		return ok("bound as " + cfg.BindDN)
 	case ad.IsInvalidCredentials(err):
+		if f, ok := ad.DecodeBindFailure(err); ok && f.SubCode != "52e" {
+			return fail(err.Error(), f.Fix)
+		}
 		return fail(err.Error(), "wrong account or password: check ad.bindDN (a DN, user@domain or DOMAIN\\user), the secret in "+secretRef(e)+", and that the account is enabled and not locked out")
 	case ad.Code(err) == ad.CodeStrongAuthRequired || ad.Code(err) == ad.CodeConfidentialityRequired:
 		return fail(err.Error(), "the DC requires an encrypted connection: use ldaps:// or remove ad.insecure so StartTLS is used")
 	}
 	return fail(err.Error(), "check ad.bindDN and "+secretRef(e))
+}
+
+// passwordWarnBefore is how long before the bind account's password
+// expires check starts warning: every bind fails from then on (LDAP 49,
+// data 532) and writeback stops.
+const passwordWarnBefore = 14 * 24 * time.Hour
+
+func checkPasswordExpiry(ctx context.Context, e *Env) Result {
+	name := e.Config.AD.BindDN
+	at, never, known, err := e.DC.PasswordExpiry(ctx, name)
+	switch {
+	case err != nil:
+		return warn(err.Error(), "give the service account read access to its own msDS-UserPasswordExpiryTimeComputed, or watch its password expiry yourself")
+	case !known:
+		return ok("the DC does not say when the password of " + name + " expires")
+	case never:
+		return ok("the password of " + name + " does not expire")
+	}
+	left := time.Until(at)
+	if left < passwordWarnBefore {
+		return warn(fmt.Sprintf("the password of %s expires %s (in %s); from then every bind fails (LDAP 49, data 532) and writeback stops", name, at.Format(time.RFC3339), left.Round(time.Hour)),
+			"set a new password on the account in AD and in "+secretRef(e)+" before then (writeback reads the secret again at each bind)")
+	}
+	return ok(fmt.Sprintf("the password of %s expires %s", name, at.Format(time.DateOnly)))
 }
 
 func secretRef(e *Env) string {

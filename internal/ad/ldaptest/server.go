@@ -118,6 +118,7 @@ type Server struct {
 	live    map[net.Conn]bool
 	addr    string
 
+	bindSub string // when set, every bind answers 49 with this sub-code
 	inject  []Result          // answers for the next modifies, in order
 	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
 }
@@ -251,6 +252,16 @@ func (s *Server) Values(dn, attr string) []string {
 	return nil
 }
 
+// SetBindFailure makes every bind answer 49 with Windows' diagnostic for
+// sub-code sub ("532" password expired, "533" disabled, "773" must change
+// password, "775" locked out), even with the right password; "" restores
+// normal binds.
+func (s *Server) SetBindFailure(sub string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bindSub = sub
+}
+
 // Inject makes the next modifies (any DN) answer rs in order instead of
 // being applied, e.g. {51, DiagBusy} for a busy DC.
 func (s *Server) Inject(rs ...Result) {
@@ -362,8 +373,14 @@ func (s *Server) handle(c net.Conn) {
 		case appBindRequest:
 			name, pw := str(op.Children[1]), str(op.Children[2])
 			r := result{}
-			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password {
-				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"}
+			s.mu.Lock()
+			sub := s.bindSub
+			s.mu.Unlock()
+			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password || sub != "" {
+				if sub == "" {
+					sub = "52e"
+				}
+				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data " + sub + ", v4563"}
 				s.mu.Lock()
 				s.stats.BindFailures++
 				s.mu.Unlock()
