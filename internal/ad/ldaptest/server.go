@@ -118,7 +118,7 @@ type Server struct {
 	live    map[net.Conn]bool
 	addr    string
 
-	bindSub string // when set, every bind answers 49 with this sub-code
+	bindSub string            // when set, every bind answers 49 with this sub-code
 	inject  []Result          // answers for the next modifies, in order
 	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
 }
