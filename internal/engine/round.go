@@ -195,7 +195,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	// protected on Windows: SDProp gives it AdminSDHolder's ACL within the
 	// hour, and its members would control Tier 0 from the cloud.
 	if len(actual) > 0 {
-		nested, err := e.nestedInProtected(ctx)
+		nested, err := ad.NestedInProtected(ctx, e.dir, e.domain, e.base)
 		if err != nil {
 			return nil, err
 		}
@@ -873,42 +873,6 @@ func toActual(g ad.Group) plan.Actual {
 	}
 	a.Protected = protectedReason(g)
 	return a
-}
-
-// inChainOID is LDAP_MATCHING_RULE_IN_CHAIN: memberOf through any depth of
-// nesting (Windows and Samba both implement it).
-const inChainOID = "1.2.840.113556.1.4.1941"
-
-// nestedInProtected returns, by lower-case anchor, the owned groups under
-// the search base that are members, directly or through other groups, of a
-// protected group: one of the domain with adminCount=1 that writeback does
-// not own (Domain Admins, Administrators, Account Operators, Backup
-// Operators, ... as SDProp marks them). One search for those groups, then
-// one in-chain search per group; a dozen on a default domain.
-func (e *Engine) nestedInProtected(ctx context.Context) (map[string]string, error) {
-	var roots []string
-	err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, "(&(objectCategory=group)(adminCount=1)(!("+ad.AttrExternalDirectoryObjectID+"=Group_*)))", []string{"1.1"}, func(en *ldap.Entry) error {
-		roots = append(roots, en.DN)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find the protected groups (adminCount=1) of the domain: %w", err)
-	}
-	out := map[string]string{}
-	for _, root := range roots {
-		f := "(&(" + ad.AttrExternalDirectoryObjectID + "=Group_*)(memberOf:" + inChainOID + ":=" + ad.EscapeFilter(root) + "))"
-		err := e.dir.Groups(ctx, e.base, f, ad.GroupQuery{}, func(g ad.Group) error {
-			k := strings.ToLower(g.Anchor)
-			if _, seen := out[k]; !seen {
-				out[k] = "nested in the protected group " + root + ": AdminSDHolder takes over its permissions and Entra group owners would control Tier-0 membership; remove it from that group"
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find groups nested in the protected group %s: %w", root, err)
-		}
-	}
-	return out, nil
 }
 
 // protectionAttrs are read with every owned group to tell protected objects

@@ -30,6 +30,7 @@ const (
 	CheckTargetOU    = "ad.target-ou"
 	CheckWrite       = "ad.write-probe"
 	CheckPwExpiry    = "ad.password-expiry"
+	CheckProtected   = "ad.protected-groups"
 	dialErrorValue   = "ad.dial-error"
 )
 
@@ -46,6 +47,7 @@ func ADChecks() []Check {
 		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
 		{Name: CheckGCAttr, Needs: []string{CheckGC, CheckSchema}, Run: checkGCAttr},
 		{Name: CheckTargetOU, Needs: []string{CheckBind}, Run: checkTargetOU},
+		{Name: CheckProtected, Needs: []string{CheckTargetOU}, Run: checkProtected},
 		{Name: CheckWrite, Needs: []string{CheckTargetOU}, Run: checkWrite},
 	}
 }
@@ -264,6 +266,62 @@ func checkTargetOU(ctx context.Context, e *Env) Result {
 			"put ad.targetOU under "+base+", or widen sync.searchBase")
 	}
 	return ok(ou + " exists, inside " + base)
+}
+
+// checkProtected lists the groups carrying a cloud anchor under the search
+// base that writeback will not touch because they are protected: adminCount=1
+// or nested in a protected group (ad.NestedInProtected). It warns: the
+// rounds skip and report them, but an administrator should resolve it.
+func checkProtected(ctx context.Context, e *Env) Result {
+	domain, err := e.DC.BaseDN(ctx)
+	if err != nil {
+		return fail(err.Error(), "the bind account must be able to read the RootDSE")
+	}
+	base := e.Config.Sync.SearchBase
+	if base == "" {
+		base = domain
+	}
+	why := map[string][]string{} // DN -> reasons
+	var order []string
+	note := func(dn, reason string) {
+		if _, ok := why[dn]; !ok {
+			order = append(order, dn)
+		}
+		why[dn] = append(why[dn], reason)
+	}
+	byAnchor := map[string]string{}
+	err = e.DC.Groups(ctx, base, "(&("+ad.AttrExternalDirectoryObjectID+"=Group_*)(adminCount=1))", ad.GroupQuery{}, func(g ad.Group) error {
+		note(g.DN, "adminCount=1")
+		return nil
+	})
+	if err == nil {
+		err = e.DC.Groups(ctx, base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{}, func(g ad.Group) error {
+			byAnchor[strings.ToLower(g.Anchor)] = g.DN
+			return nil
+		})
+	}
+	var nested map[string]string
+	if err == nil {
+		nested, err = ad.NestedInProtected(ctx, e.DC, domain, base)
+	}
+	if err != nil {
+		return fail(err.Error(), "the bind account must be able to read groups, adminCount and memberOf under "+base)
+	}
+	for anchor, reason := range nested {
+		if dn := byAnchor[anchor]; dn != "" {
+			note(dn, reason)
+		}
+	}
+	if len(order) == 0 {
+		return ok("no group with a cloud anchor under " + base + " is protected (adminCount=1 or nested in a protected group)")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d group(s) with a cloud anchor are protected; writeback leaves them untouched:", len(order))
+	for _, dn := range order {
+		fmt.Fprintf(&b, " %s (%s);", dn, strings.Join(why[dn], "; "))
+	}
+	return warn(strings.TrimSuffix(b.String(), ";"),
+		"remove these groups from the protected groups they are nested in (then clear adminCount and re-enable inheritance on them), or remove their anchor (msDS-ExternalDirectoryObjectId) if writeback must not manage them")
 }
 
 // checkWrite creates, modifies and deletes a probe group in the target OU. The
