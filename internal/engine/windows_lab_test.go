@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -114,5 +115,47 @@ func TestLabProtectedByNestingAndLineFeed(t *testing.T) {
 	}
 	if g, err := dc.GroupByDN(ctx, okDN, false); err != nil || g == nil || strings.Contains(g.CN, "\n") {
 		t.Errorf("group with a line feed in its name: %+v %v", g, err)
+	}
+}
+
+// Issue 17, group types: changing mappings.groupType converts existing
+// groups in Windows' order (global -> domain local through universal, each
+// its own modify: Samba refuses the direct change too), and universal ->
+// global in one; the new description lands with it. Read back from AD.
+func TestLabGroupTypeMappingChange(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 1, "wbt")
+	ctx := context.Background()
+	dc := l.Conn(t)
+	id := uniqueID("c4c4c4c4")
+	tf := sampleTenant(users)
+	tf.Groups = []emulator.Group{{ID: id, DisplayName: "Typed", SecurityEnabled: true, Members: []string{tf.Users[0].ID}}}
+	f := newFixtureOn(t, l, tf, nil)
+	f.round(RoundOptions{})
+	st, _ := f.db.Status(id)
+	read := func() *ad.Group {
+		g, err := dc.GroupByDN(ctx, st.DN, false)
+		if err != nil || g == nil {
+			t.Fatalf("read %s: %v", st.DN, err)
+		}
+		return g
+	}
+	if g := read(); g.GroupType != ad.GroupTypeUniversalSecurity {
+		t.Fatalf("created as %d, want universal security", g.GroupType)
+	}
+	for i, to := range []struct {
+		mapping string
+		want    int32
+	}{{"globalSecurity", ad.GroupTypeGlobalSecurity}, {"domainLocalSecurity", ad.GroupTypeDomainLocalSecurity}} {
+		f.cfg.Mappings.GroupType = to.mapping
+		f.db.Close() // one process per state: the next engine opens it again
+		f.open()
+		if _, err := f.env.Admin.UpdateGroup(id, func(g *emulator.Group) { g.Description = fmt.Sprint("step ", i) }); err != nil {
+			t.Fatal(err)
+		}
+		f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
+		if g := read(); g.GroupType != to.want || g.Description != fmt.Sprint("step ", i) {
+			t.Errorf("after mapping %s: groupType %d description %q; want %d and the new description", to.mapping, g.GroupType, g.Description, to.want)
+		}
 	}
 }

@@ -793,6 +793,11 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 					}
 					return result{68, DiagWindowsMemberExists}
 				}
+				if strings.EqualFold(attr, "member") {
+					if r := s.checkNesting(work, v); r.code != 0 {
+						return r
+					}
+				}
 				have[valueKey(v)] = true
 				cur = append(cur, v)
 			}
@@ -823,6 +828,11 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 			}
 			work.set(attr, cur)
 		case 2: // replace
+			if strings.EqualFold(attr, "groupType") && len(vals) == 1 {
+				if r := s.checkGroupType(work, vals[0]); r.code != 0 {
+					return r
+				}
+			}
 			work.set(attr, vals)
 		}
 	}
@@ -836,6 +846,85 @@ func valueKey(v string) string {
 		return ad.NormalizeDN(v)
 	}
 	return strings.ToLower(v)
+}
+
+// Win32 codes of Windows' nesting rules, in LDAP 53 diagnostics.
+const (
+	diagGlobalLocal     = "00002145: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8517
+	diagGlobalUniversal = "00002146: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8518
+	diagUniversalLocal  = "00002147: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8519
+	// A direct global <-> domain local change (Windows: via universal only).
+	diagScopeChange = "00000057: LdapErr: DSID-0C090D7A, comment: Error in attribute conversion operation, data 0, v4563"
+)
+
+// scopeOf is the scope bits of an entry's groupType, 0 for a non-group.
+func scopeOf(e *entry) int32 {
+	_, v := e.get("groupType")
+	if len(v) != 1 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v[0], 10, 64)
+	return int32(n) & 0xE
+}
+
+// nestingRule: may a group of scope parent have a group of scope child as a
+// member? "" when yes, else Windows' diagnostic.
+func nestingRule(parent, child int32) string {
+	switch {
+	case parent == 0x2 && child == 0x4:
+		return diagGlobalLocal
+	case parent == 0x2 && child == 0x8:
+		return diagGlobalUniversal
+	case parent == 0x8 && child == 0x4:
+		return diagUniversalLocal
+	}
+	return ""
+}
+
+// checkNesting applies Windows' nesting rules (ModeWindows only) to adding
+// member v to group g.
+func (s *Server) checkNesting(g *entry, v string) result {
+	child := s.entries[ad.NormalizeDN(v)]
+	if s.opts.Mode != ModeWindows || child == nil || scopeOf(g) == 0 || scopeOf(child) == 0 {
+		return result{}
+	}
+	if d := nestingRule(scopeOf(g), scopeOf(child)); d != "" {
+		return result{53, d}
+	}
+	return result{}
+}
+
+// checkGroupType applies Windows' conversion rules (ModeWindows only) to
+// giving g the groupType gt: global and domain local convert only to and
+// from universal, and the new scope must fit g's member groups and the
+// groups g is a member of.
+func (s *Server) checkGroupType(g *entry, gt string) result {
+	n, err := strconv.ParseInt(gt, 10, 64)
+	from := scopeOf(g)
+	if s.opts.Mode != ModeWindows || err != nil || from == 0 {
+		return result{}
+	}
+	to := int32(n) & 0xE
+	if (from == 0x2 && to == 0x4) || (from == 0x4 && to == 0x2) {
+		return result{53, diagScopeChange}
+	}
+	_, members := g.get("member")
+	for _, m := range members {
+		if c := s.entries[ad.NormalizeDN(m)]; c != nil && scopeOf(c) != 0 {
+			if d := nestingRule(to, scopeOf(c)); d != "" {
+				return result{53, d}
+			}
+		}
+	}
+	for _, p := range s.entries {
+		_, pm := p.get("member")
+		if scopeOf(p) != 0 && contains(pm, g.dn) {
+			if d := nestingRule(scopeOf(p), to); d != "" {
+				return result{53, d}
+			}
+		}
+	}
+	return result{}
 }
 
 func contains(vals []string, v string) bool {
