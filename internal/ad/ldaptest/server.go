@@ -21,6 +21,7 @@
 package ldaptest
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -478,6 +479,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 		attrs = append(attrs, str(a))
 	}
 	paged, pageSize, cookie := false, 0, ""
+	ext := extendedDNFlag(controls)
 	for _, c := range controls {
 		if len(c.Children) > 0 && str(c.Children[0]) == pagingOID {
 			paged = true
@@ -509,7 +511,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 			// Samba lists permissive modify too, but ignores it for member.
 			"supportedControl": {pagingOID, PermissiveModifyOID},
 		}}
-		return []*ber.Packet{s.encodeEntry(e, attrs)}, ldapResult(appSearchDone, result{}), nil
+		return []*ber.Packet{s.encodeEntry(e, attrs, -1)}, ldapResult(appSearchDone, result{}), nil
 	}
 
 	var dns []string
@@ -555,7 +557,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 	}
 	for _, k := range dns {
 		if e := s.entries[k]; e != nil {
-			entries = append(entries, s.encodeEntry(e, attrs))
+			entries = append(entries, s.encodeEntry(e, attrs, ext))
 		}
 	}
 	s.stats.MaxPageReturned = max(s.stats.MaxPageReturned, len(entries))
@@ -582,13 +584,82 @@ func inScope(dn, base string, scope int64) bool {
 	return base == "" || dn == base || strings.HasSuffix(dn, ","+base)
 }
 
+// extendedDNFlag is the flag of the extended DN control (0 hex, 1 string
+// form) among controls, or -1 without it.
+func extendedDNFlag(controls []*ber.Packet) int {
+	for _, c := range controls {
+		if len(c.Children) == 0 || str(c.Children[0]) != ad.OIDExtendedDN {
+			continue
+		}
+		v := c.Children[len(c.Children)-1]
+		if len(c.Children) < 2 || v == c.Children[0] {
+			return 0
+		}
+		if inner, err := ber.DecodePacketErr(v.ByteValue); err == nil && len(inner.Children) == 1 {
+			return int(integer(inner.Children[0]))
+		}
+		return 0
+	}
+	return -1
+}
+
+// dnAttrs are the DN-valued attributes the extended DN control extends.
+var dnAttrs = map[string]bool{"member": true, "memberof": true, "managedby": true, "manager": true}
+
+// extendDN writes dn as the extended DN control does: "<GUID=g>;<SID=s>;dn"
+// from the object's objectGUID and objectSid (SID only when it has one), in
+// hex (flag 0) or string form (flag 1); a DN the server does not hold is
+// returned as it is.
+func (s *Server) extendDN(dn string, flag int) string {
+	e := s.entries[ad.NormalizeDN(dn)]
+	if e == nil {
+		return dn
+	}
+	_, g := e.get("objectGUID")
+	if len(g) != 1 {
+		return dn
+	}
+	out := ""
+	if flag == 1 {
+		guid, err := ad.GUIDFromAD([]byte(g[0]))
+		if err != nil {
+			return dn
+		}
+		out = "<GUID=" + guid.String() + ">;"
+	} else {
+		out = "<GUID=" + hex.EncodeToString([]byte(g[0])) + ">;"
+	}
+	if _, sid := e.get("objectSid"); len(sid) == 1 {
+		if flag == 1 {
+			if str, err := ad.SIDFromAD([]byte(sid[0])); err == nil {
+				out += "<SID=" + str + ">;"
+			}
+		} else {
+			out += "<SID=" + hex.EncodeToString([]byte(sid[0])) + ">;"
+		}
+	}
+	return out + dn
+}
+
 // encodeEntry writes the requested attributes, splitting multi-valued ones
-// at MaxValRange the way Windows does.
-func (s *Server) encodeEntry(e *entry, attrs []string) *ber.Packet {
+// at MaxValRange the way Windows does, and (ext >= 0) extending DNs as the
+// extended DN control asks, inside ranged answers too.
+func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, appSearchEntry, nil, "")
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, e.dn, ""))
+	name := e.dn
+	if ext >= 0 {
+		name = s.extendDN(e.dn, ext)
+	}
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, ""))
 	list := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 	add := func(name string, vals []string) {
+		if base, _, _ := strings.Cut(name, ";"); ext >= 0 && dnAttrs[strings.ToLower(base)] {
+			x := make([]string, len(vals))
+			for i, v := range vals {
+				x[i] = s.extendDN(v, ext)
+			}
+			vals = x
+		}
 		a := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 		a.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, ""))
 		set := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "")

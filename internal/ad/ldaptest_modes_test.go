@@ -164,3 +164,55 @@ func TestLdaptestInjectedAnswers(t *testing.T) {
 		t.Errorf("refused removal changed the group: %v", got)
 	}
 }
+
+// The full round's read (members with their GUIDs and SIDs through the
+// extended DN control) under Windows' MaxValRange: every member of a
+// 4,000-member group comes with its identifiers, in ranges of at most 1,500.
+func TestExtendedDNMembersUnderMaxValRange(t *testing.T) {
+	defer ad.SetMemberIDRange(5000)()
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	ou := "OU=G,DC=contoso,DC=test"
+	srv.Put(ou, map[string][]string{"objectClass": {"organizationalUnit"}})
+	const n = 4000
+	var members []string
+	guids := map[string]ad.GUID{}
+	for i := range n {
+		dn := fmt.Sprintf("CN=u%05d,%s", i, ou)
+		g, err := ad.ParseGUID(fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid, err := ad.SIDToAD(fmt.Sprintf("S-1-5-21-1-2-3-%d", 2000+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Put(dn, map[string][]string{"objectClass": {"user"}, "objectGUID": {string(g.AD())}, "objectSid": {string(sid)}})
+		members = append(members, dn)
+		guids[strings.ToLower(dn)] = g
+	}
+	srv.Put("CN=big,"+ou, map[string][]string{"objectClass": {"group"}, ad.AttrExternalDirectoryObjectID: {"Group_big"}, "member": members})
+	c, err := ad.Dial(t.Context(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got ad.Group
+	err = c.Groups(t.Context(), ou, "", ad.GroupQuery{WithMembers: true, MemberIDs: true}, func(g ad.Group) error {
+		got = g
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DN != "CN=big,"+ou || len(got.Members) != n || len(got.MemberIDs) != n {
+		t.Fatalf("group %q: %d members, %d identifiers; want %d of each and a plain DN", got.DN, len(got.Members), len(got.MemberIDs), n)
+	}
+	for i, m := range got.Members {
+		if strings.HasPrefix(m, "<") || got.MemberIDs[i].GUID != guids[strings.ToLower(m)] || got.MemberIDs[i].SID != fmt.Sprintf("S-1-5-21-1-2-3-%d", 2000+i) {
+			t.Fatalf("member %d: %q %+v", i, m, got.MemberIDs[i])
+		}
+	}
+	if st := srv.Stats(); st.MaxValsReturned > 1500 || st.RangedRequests < 3 {
+		t.Errorf("server stats %+v: want at most 1500 values per answer and ranged follow-ups", st)
+	}
+}
