@@ -351,12 +351,54 @@ func checkWrite(ctx context.Context, e *Env) Result {
 	if err := c.CreateGroup(ctx, dn, attrs); err != nil {
 		return fail(err.Error(), rightsFix)
 	}
+	ou := e.Config.AD.TargetOU
+	grant := func(what string) string {
+		return "the bind account lacks the right to " + what + " on " + ou + ": grant it as in docs/ad.md (Least-privilege delegation), e.g. " + what2cmd(what, ou) + ", or run with --no-write to skip this probe"
+	}
+	cleanup := func(dns ...string) {
+		for _, d := range dns {
+			c.Delete(context.WithoutCancel(ctx), d)
+		}
+	}
 	if err := c.Modify(ctx, dn, map[string][]string{"description": {"writeback check probe (modified); safe to delete"}}); err != nil {
-		c.Delete(context.WithoutCancel(ctx), dn)
+		cleanup(dn)
+		return fail(err.Error(), grant("write attributes of groups"))
+	}
+	// Members: a second probe group goes in and out of the first.
+	dn2, _ := ad.JoinDN("CN", name+"-m", ou)
+	attrs2 := map[string][]string{"sAMAccountName": {name + "-m"}, "description": attrs["description"], "adminDescription": attrs["adminDescription"]}
+	if err := c.CreateGroup(ctx, dn2, attrs2); err != nil {
+		cleanup(dn)
 		return fail(err.Error(), rightsFix)
 	}
-	if err := c.Delete(ctx, dn); err != nil {
-		return fail(err.Error(), rightsFix+"; then delete "+dn+" by hand")
+	if err := c.AddMembers(ctx, dn, []string{dn2}); err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("write member"))
 	}
-	return ok("created, modified and deleted probe group " + dn)
+	if err := c.RemoveMembers(ctx, dn, []string{dn2}); err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("write member"))
+	}
+	renamed, err := c.Move(ctx, dn, "CN="+ad.EscapeRDNValue(name+"-renamed"), "")
+	if err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("rename groups"))
+	}
+	for _, d := range []string{dn2, renamed} {
+		if err := c.Delete(ctx, d); err != nil {
+			return fail(err.Error(), rightsFix+"; then delete "+d+" by hand")
+		}
+	}
+	return ok("created, modified, added and removed a member of, renamed and deleted probe group " + dn)
+}
+
+// what2cmd is the dsacls command that grants what on ou.
+func what2cmd(what, ou string) string {
+	switch what {
+	case "write member":
+		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;member;group"`
+	case "rename groups":
+		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;cn;group" "DOMAIN\account:WP;name;group"`
+	}
+	return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;description;group"`
 }
