@@ -533,6 +533,9 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 	case plan.Rename, plan.Move:
 		rdn, parent := firstRDN(c.NewDN), ad.ParentDN(c.NewDN)
 		_, err := e.dir.Move(ctx, c.DN, rdn, parent)
+		if c.Action == plan.Move && ad.IsInsufficientAccess(err) {
+			err = fmt.Errorf("%w (is the group protected from accidental deletion? A move deletes it from its OU: clear the protection, or grant the rights in docs/ad.md)", err)
+		}
 		return entry, err
 	case plan.AddMembers:
 		entry.Members = firstN(c.Members, 1000)
@@ -544,6 +547,9 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		err := e.dir.Delete(ctx, c.DN)
 		if ad.IsNoSuchObject(err) {
 			return entry, nil
+		}
+		if ad.IsInsufficientAccess(err) {
+			err = fmt.Errorf("%w (the group is probably protected from accidental deletion, a Deny Delete entry: clear \"Protect object from accidental deletion\" if writeback should delete it, or set safety.onDelete to leave or convert; it is left as it is)", err)
 		}
 		return entry, err
 	}
