@@ -217,3 +217,24 @@ func TestProtectedGroupsListed(t *testing.T) {
 		t.Errorf("%s = %s %q fix %q; want a warning listing %s and %s only", preflight.CheckProtected, r.Status, r.Detail, r.Fix, nested, marked)
 	}
 }
+
+// The lab's least-privilege account (svc-writeback, delegated as docs/ad.md
+// says) passes every AD check, the write probe included (create, modify,
+// member add/remove, rename, delete) in the test's OU.
+func TestDelegatedAccountPasses(t *testing.T) {
+	l := labtest.AD(t)
+	if l.Env["LAB_SVC_UPN"] == "" {
+		t.Skip("this lab has no svc-writeback account (provisioned before it existed): 'writeback lab up' after a reset creates it")
+	}
+	cfg := l.Config
+	cfg.BindDN = l.Env["LAB_SVC_UPN"]
+	cfg.Password = config.Secret{File: l.Env["LAB_SVC_PASSWORD_FILE"]}
+	for name, r := range run(t, cfg, false) {
+		if (name == preflight.CheckPwExpiry || name == preflight.CheckProtected) && r.Status == preflight.Warn {
+			continue
+		}
+		if r.Status != preflight.OK {
+			t.Errorf("%s: %s %s (fix: %s)", name, r.Status, r.Detail, r.Fix)
+		}
+	}
+}
