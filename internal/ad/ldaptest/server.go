@@ -11,9 +11,13 @@
 // ModeSamba it answers like Samba 4.17 (68/53 with Samba's texts, 16 on a
 // group without members, permissive modify ignored). Both modes refuse a CN
 // over 64 characters (19) and, in ModeWindows, one with a control character
-// (64 namingViolation). Tests can inject busy/unavailable answers (51/52)
-// and refusals "by policy" (53 with another Win32 code), see Inject and
-// RefuseMember.
+// (64 namingViolation). In ModeWindows it also refuses group type changes
+// and nestings as Windows does (53 with Win32 8517-8519; global <-> domain
+// local only through universal). Both honour the extended DN control
+// (1.2.840.113556.1.4.529), inside ranged member answers too. Tests can
+// inject busy/unavailable answers (51/52), refusals "by policy" (53 with
+// another Win32 code) and rejected binds with a sub-code (expired, locked
+// out, ...): see Inject, RefuseMember and SetBindFailure.
 //
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
