@@ -49,6 +49,10 @@ type Conn struct {
 	base     string
 	baseErr  error
 
+	// permissive: the DC lists the permissive-modify control (read once).
+	permOnce   sync.Once
+	permissive bool
+
 	// bind spaces out binds after the DC rejected the password.
 	bind bindGuard
 }
@@ -157,6 +161,7 @@ func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, er
 	if c.batch <= 0 {
 		c.batch = 1000
 	}
+	c.batch = min(c.batch, MaxMemberBatch)
 	ldaps := u.Scheme == "ldaps"
 	c.connect = func(ctx context.Context) (*ldap.Conn, error) {
 		// During a backoff the DC is not asked: each rejected bind counts
@@ -413,6 +418,14 @@ type BindRejectedError struct {
 
 func (e *BindRejectedError) Error() string {
 	when := fmt.Sprintf("%s (in %s)", e.RetryAt.Format(time.TimeOnly), time.Until(e.RetryAt).Round(time.Second))
+	// Not the password itself (expired, locked out, disabled, ...): say
+	// what is wrong with the account; e.Err carries the fix.
+	if f, ok := DecodeBindFailure(e.Err); ok && f.SubCode != "52e" {
+		if e.Waiting {
+			return fmt.Sprintf("AD rejected the bind of %s at the last bind because %s; not binding again before %s (%v)", e.BindDN, f.Reason, when, e.Err)
+		}
+		return fmt.Sprintf("AD rejected the bind of %s because %s; writeback binds next at %s, waiting longer after each rejection (%v)", e.BindDN, f.Reason, when, e.Err)
+	}
 	if e.Waiting {
 		return fmt.Sprintf("AD rejected the password of %s at the last bind; not binding again before %s so the account is not locked out: correct %s, it is read again then (%v)",
 			e.BindDN, when, e.Secret, e.Err)

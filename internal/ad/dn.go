@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -97,6 +98,13 @@ func ValidateRDNValue(rdnAttr, value string) error {
 		return fmt.Errorf("%s %q is not valid UTF-8", rdnAttr, value)
 	case strings.IndexByte(value, 0) >= 0:
 		return fmt.Errorf("%s %q contains a NUL character, which AD does not allow in a name", rdnAttr, value)
+	}
+	// Windows answers namingViolation (64) for a line feed or any other
+	// control character in an RDN; Samba accepts them, so the lab would not
+	// notice.
+	if i := strings.IndexFunc(value, unicode.IsControl); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(value[i:])
+		return fmt.Errorf("%s %q contains the control character %U, which AD does not allow in a name: rename the group in Entra", rdnAttr, value, c)
 	}
 	if n := len(utf16.Encode([]rune(value))); n > MaxRDNLength {
 		return fmt.Errorf("%s %q is %d characters (UTF-16 units) long; AD allows at most %d: shorten the name or its mapping (e.g. Left(..., %d))",

@@ -25,6 +25,10 @@ const (
 	CodeInvalidDNSyntax         uint16 = 34
 	CodeStrongAuthRequired      uint16 = 8
 	CodeConfidentialityRequired uint16 = 13
+	CodeInvalidAttributeSyntax  uint16 = 21
+	CodeBusy                    uint16 = 51
+	CodeUnavailable             uint16 = 52
+	CodeNamingViolation         uint16 = 64
 )
 
 // OpError is a failed directory operation: what was attempted (Op), on which DN,
@@ -53,6 +57,9 @@ func (e *OpError) Error() string {
 		}
 	case e.Err != nil:
 		msg = e.Err.Error()
+	}
+	if f, ok := DecodeBindFailure(e); ok {
+		msg += " — " + f.Reason + ": " + f.Fix
 	}
 	if e.DN == "" {
 		return e.Op + ": " + msg

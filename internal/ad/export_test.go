@@ -28,3 +28,10 @@ func (c *Conn) DropConnection() {
 	defer c.mu.Unlock()
 	c.l.Close()
 }
+
+// ShortenBusyBackoff makes busy-DC retries wait 1 ms for the test.
+func ShortenBusyBackoff(t interface{ Cleanup(func()) }) {
+	old := busyBackoff
+	busyBackoff = time.Millisecond
+	t.Cleanup(func() { busyBackoff = old })
+}

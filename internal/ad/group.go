@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -322,29 +323,70 @@ func (c *Conn) SwapValue(ctx context.Context, dn, attr string, old, new *string)
 	return opErr("swap "+attr+" of", dn, c.do(ctx, func(l *ldap.Conn) error { return l.Modify(req) }))
 }
 
-// AddMembers adds member values to the group at dn in batches of ad.memberBatch.
-// A value that is already there (LDAP 68 on Samba, 20 on Windows) counts as
-// done. When a batch fails for any reason it is split to find the offending
-// values, so one bad member does not block the others; their errors are joined.
+// MaxMemberBatch is the most member values writeback puts in one modify:
+// Microsoft advises "no more than 5,000 operations per LDAP transaction",
+// beyond which a DC may hit resource limits and roll the whole modify back.
+const MaxMemberBatch = 5000
+
+// PermissiveModifyOID is LDAP_SERVER_PERMISSIVE_MODIFY_OID: with it a
+// Windows DC answers success for a member that is already there or already
+// gone ([MS-ADTS] 3.1.1.3.4.1.8), so one such value does not fail its batch.
+const PermissiveModifyOID = "1.2.840.113556.1.4.1413"
+
+// Busy-DC retries of a member batch; variables so tests can shorten them.
+var (
+	busyRetries = 4
+	busyBackoff = 500 * time.Millisecond
+)
+
+// AddMembers adds member values to the group at dn in batches of ad.memberBatch,
+// sent with the permissive-modify control when the DC supports it. A value
+// the DC says is already there (LDAP 68 with Win32 00000562 on Windows,
+// "already exists" on Samba, which ignores the control for member; or
+// confirmed by a search) counts as done. When a batch fails for a reason
+// tied to its values it is split to find the offending ones, so one bad
+// member does not block the others; their errors are joined. A busy or
+// unavailable DC (51/52) is retried with backoff, not split.
 func (c *Conn) AddMembers(ctx context.Context, dn string, members []string) error {
 	return c.changeMembers(ctx, dn, members, true)
 }
 
-// RemoveMembers removes member values in batches. A value that is not there
-// (LDAP 53 on Samba, 16 on Windows) counts as done.
+// RemoveMembers removes member values in batches. A value the DC says is
+// not there (LDAP 53 with Win32 00000561 on Windows, "doesn't exist" or 16
+// on an empty group on Samba; or confirmed by a search) counts as done. Any
+// other refusal, e.g. 53 by policy, is an error for that member.
 func (c *Conn) RemoveMembers(ctx context.Context, dn string, members []string) error {
 	return c.changeMembers(ctx, dn, members, false)
 }
 
 func (c *Conn) changeMembers(ctx context.Context, dn string, members []string, add bool) error {
 	var errs []error
-	for start := 0; start < len(members); start += c.batch {
-		end := min(start+c.batch, len(members))
+	batch := min(c.batch, MaxMemberBatch)
+	for start := 0; start < len(members); start += batch {
+		end := min(start+batch, len(members))
 		if err := c.memberBatch(ctx, dn, members[start:end], add, &errs); err != nil {
 			return err // the group itself, the connection or ctx failed: stop
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// permissiveControls is the permissive-modify control when the DC lists
+// it in its RootDSE (read once per connection), else nil.
+func (c *Conn) permissiveControls(ctx context.Context) []ldap.Control {
+	c.permOnce.Do(func() {
+		req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"supportedControl"}, nil)
+		var res *ldap.SearchResult
+		err := c.retry(ctx, func(l *ldap.Conn) (err error) { res, err = l.Search(req); return err })
+		if err != nil || len(res.Entries) != 1 {
+			return // without the control the split path still gets there
+		}
+		c.permissive = slices.Contains(res.Entries[0].GetAttributeValues("supportedControl"), PermissiveModifyOID)
+	})
+	if !c.permissive {
+		return nil
+	}
+	return []ldap.Control{ldap.NewControlString(PermissiveModifyOID, false, "")}
 }
 
 // memberBatch applies one batch; value-level failures are appended to errs,
@@ -354,13 +396,25 @@ func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bo
 	if add {
 		op = "add members to"
 	}
-	req := ldap.NewModifyRequest(dn, nil)
+	req := ldap.NewModifyRequest(dn, c.permissiveControls(ctx))
 	if add {
 		req.Add("member", vals)
 	} else {
 		req.Delete("member", vals)
 	}
-	err := c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) })
+	var err error
+	for attempt, wait := 0, busyBackoff; ; attempt, wait = attempt+1, 2*wait {
+		err = c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) })
+		if !isBusy(Code(err)) || attempt == busyRetries {
+			break
+		}
+		c.log.Warn("AD is busy; retrying the member change", "group", dn, "values", len(vals), "code", Code(err), "in", wait)
+		select {
+		case <-ctx.Done():
+			return opErr(op, dn, errors.Join(ctx.Err(), err))
+		case <-time.After(wait):
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -368,18 +422,25 @@ func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bo
 		return opErr(op, dn, err)
 	}
 	code := Code(err)
-	switch code {
-	case 0, // network
-		CodeInsufficientAccess, CodeStrongAuthRequired, CodeConfidentialityRequired:
+	switch {
+	case !valueLevel(code):
+		// not about a value: splitting would only repeat it per member
+		if isBusy(code) {
+			return fmt.Errorf("%w: the DC stayed busy after %d retries; writeback retries next round", opErr(op, dn, err), busyRetries)
+		}
 		return opErr(op, dn, err)
-	case CodeNoSuchObject:
+	case code == CodeNoSuchObject:
 		// the group itself, or a member DN? Servers differ in matchedDN, so ask.
 		if e, serr := c.SearchOne(ctx, dn, []string{"1.1"}); serr != nil || e == nil {
 			return opErr(op, dn, err)
 		}
 	}
 	if len(vals) == 1 {
-		if already(code, add) {
+		done, cerr := c.alreadyDone(ctx, dn, vals[0], add, err)
+		if cerr != nil {
+			return cerr
+		}
+		if done {
 			return nil
 		}
 		*errs = append(*errs, opErr(fmt.Sprintf("%s (member %s)", op, vals[0]), dn, err))
@@ -392,12 +453,81 @@ func (c *Conn) memberBatch(ctx context.Context, dn string, vals []string, add bo
 	return c.memberBatch(ctx, dn, vals[mid:], add, errs)
 }
 
-// already: the server says the value is already in the wanted state.
+// isBusy: the DC refused the request for now (51 busy, 52 unavailable),
+// not because of its values.
+func isBusy(code uint16) bool { return code == CodeBusy || code == CodeUnavailable }
+
+// valueLevel: code can be caused by one of a batch's values, so splitting
+// the batch finds it (19, 21, 32 for a member DN, 34, 53, 68, 20, 16, 11
+// too many values). Anything else concerns the request or the group.
+func valueLevel(code uint16) bool {
+	switch code {
+	case CodeConstraintViolation, CodeInvalidAttributeSyntax, CodeNoSuchObject, CodeInvalidDNSyntax,
+		CodeUnwillingToPerform, CodeEntryAlreadyExists, CodeAttributeOrValueExists, CodeNoSuchAttribute,
+		CodeAdminLimitExceeded:
+		return true
+	}
+	return false
+}
+
+// alreadyDone decides whether the failed change of one member value (err)
+// means the value is already in the wanted state. The code alone does not
+// say so: Windows answers 53 for an absent member and for refusals by
+// policy alike. A diagnostic that names the membership decides; otherwise
+// one base search on the group for (member=value) does.
+func (c *Conn) alreadyDone(ctx context.Context, dn, val string, add bool, err error) (bool, error) {
+	code := Code(err)
+	if !already(code, add) {
+		return false, nil
+	}
+	switch membershipDiagnostic(err) {
+	case "present":
+		return add, nil
+	case "absent":
+		return !add, nil
+	}
+	var found bool
+	serr := c.Search(ctx, dn, ScopeBase, "(member="+EscapeFilter(val)+")", []string{"1.1"}, func(*ldap.Entry) error {
+		found = true
+		return nil
+	})
+	if serr != nil {
+		return false, fmt.Errorf("check whether %s is a member of %s after %v: %w", val, dn, err, serr)
+	}
+	return found == add, nil
+}
+
+// already: the code is one a server gives for a member change that is
+// already done (which membershipDiagnostic or a search must confirm).
 func already(code uint16, add bool) bool {
 	if add {
 		return code == CodeEntryAlreadyExists || code == CodeAttributeOrValueExists
 	}
 	return code == CodeUnwillingToPerform || code == CodeNoSuchAttribute
+}
+
+// membershipDiagnostic reads a member change's diagnostic: "present" when
+// it says the value is already a member, "absent" when it says it is not
+// one, "" when it says neither (then only a search can tell).
+func membershipDiagnostic(err error) string {
+	var le *ldap.Error
+	if !errors.As(err, &le) || le.Err == nil {
+		return ""
+	}
+	d := strings.ToLower(le.Err.Error())
+	switch {
+	// Windows: Win32 ERROR_MEMBER_IN_ALIAS / ERROR_MEMBER_NOT_IN_ALIAS.
+	case strings.HasPrefix(d, "00000562"):
+		return "present"
+	case strings.HasPrefix(d, "00000561"):
+		return "absent"
+	// Samba 4.17 (repl_meta_data.c).
+	case strings.Contains(d, "already exists for target guid"):
+		return "present"
+	case strings.Contains(d, "doesn't exist for target guid"):
+		return "absent"
+	}
+	return ""
 }
 
 // DiffMembers returns the exact changes that turn current into want, comparing

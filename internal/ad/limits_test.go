@@ -2,6 +2,8 @@ package ad_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -102,27 +104,141 @@ func TestRangedMembersUnderMaxValRange(t *testing.T) {
 	}
 }
 
-// TestMemberChangesWindowsCodes: Windows says 20 for an existing member and 16
-// for an absent one; both mean "already done".
-func TestMemberChangesWindowsCodes(t *testing.T) {
+// TestMemberChangesAlreadyDone: Windows says 68 (00000562) for an existing
+// member and 53 (00000561) for an absent one; Samba 68/53 with its own texts
+// and 16 on an empty group. All of them mean "already done", in both modes,
+// with and without the permissive-modify control.
+func TestMemberChangesAlreadyDone(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		mode       ldaptest.Mode
+		permissive bool // the client should send the control and the server honour it
+	}{
+		{"windows", ldaptest.ModeWindows, true},
+		{"samba", ldaptest.ModeSamba, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := ldaptest.Start(t, ldaptest.Options{Mode: tc.mode})
+			g := "CN=g,DC=contoso,DC=test"
+			srv.Put(g, map[string][]string{"objectClass": {"group"}, "member": {"CN=a,DC=contoso,DC=test"}})
+			empty := "CN=empty,DC=contoso,DC=test"
+			srv.Put(empty, map[string][]string{"objectClass": {"group"}})
+			cfg := srv.Config()
+			cfg.MemberBatch = 2
+			c, err := ad.Dial(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.AddMembers(t.Context(), g, []string{"CN=b,DC=contoso,DC=test", "CN=a,DC=contoso,DC=test", "CN=c,DC=contoso,DC=test"}); err != nil {
+				t.Fatalf("add with one existing: %v", err)
+			}
+			if err := c.RemoveMembers(t.Context(), g, []string{"CN=x,DC=contoso,DC=test", "CN=a,DC=contoso,DC=test"}); err != nil {
+				t.Fatalf("remove with one absent: %v", err)
+			}
+			if err := c.RemoveMembers(t.Context(), empty, []string{"CN=x,DC=contoso,DC=test"}); err != nil {
+				t.Fatalf("remove from an empty group: %v", err)
+			}
+			got := srv.Values(g, "member")
+			if len(got) != 2 || got[0] != "CN=b,DC=contoso,DC=test" || got[1] != "CN=c,DC=contoso,DC=test" {
+				t.Errorf("members = %v, want b and c", got)
+			}
+			st := srv.Stats()
+			if tc.permissive && st.PermissiveModifies != st.Modifies {
+				t.Errorf("%d of %d modifies sent permissive modify; want all (the DC lists it)", st.PermissiveModifies, st.Modifies)
+			}
+			// Windows honours it: no batch needed splitting (3 modifies of 2+1, 2 values, 1 value).
+			if tc.permissive && st.Modifies != 4 {
+				t.Errorf("%d modifies; want 4 (no batch split under permissive modify)", st.Modifies)
+			}
+		})
+	}
+}
+
+// TestMemberRemovalRefusedByPolicy: Windows answers 53 for an absent member
+// and also for a refusal by policy. A refusal must be an error naming the
+// member, never counted as done, and the member stays in AD.
+func TestMemberRemovalRefusedByPolicy(t *testing.T) {
+	for _, mode := range []ldaptest.Mode{ldaptest.ModeWindows, ldaptest.ModeSamba} {
+		srv := ldaptest.Start(t, ldaptest.Options{Mode: mode})
+		g := "CN=g,DC=contoso,DC=test"
+		a, b := "CN=a,DC=contoso,DC=test", "CN=b,DC=contoso,DC=test"
+		srv.Put(g, map[string][]string{"objectClass": {"group"}, "member": {a, b}})
+		srv.RefuseMember(g, a, ldaptest.Result{Code: 53, Msg: ldaptest.DiagPolicy})
+		c, err := ad.Dial(t.Context(), srv.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.RemoveMembers(t.Context(), g, []string{a, b})
+		if ad.Code(err) != ad.CodeUnwillingToPerform || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), "0000054F") {
+			t.Errorf("mode %d: remove refused by policy: err = %v; want 53 naming member %s with the DC's diagnostic", mode, err, a)
+		}
+		if got := srv.Values(g, "member"); len(got) != 1 || got[0] != a {
+			t.Errorf("mode %d: members = %v; want only %s left (b removed, a refused)", mode, got, a)
+		}
+		c.Close()
+	}
+}
+
+// TestMemberBatchBusyRetried: a busy (51) or unavailable (52) DC is asked
+// again after a pause, with the same batch, not split into single values.
+func TestMemberBatchBusyRetried(t *testing.T) {
+	ad.ShortenBusyBackoff(t)
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	g := "CN=g,DC=contoso,DC=test"
-	srv.Put(g, map[string][]string{"objectClass": {"group"}, "member": {"CN=a,DC=contoso,DC=test"}})
+	srv.Put(g, map[string][]string{"objectClass": {"group"}})
+	c, err := ad.Dial(t.Context(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var vals []string
+	for i := range 8 {
+		vals = append(vals, fmt.Sprintf("CN=u%d,DC=contoso,DC=test", i))
+	}
+	srv.Inject(ldaptest.Result{Code: 51, Msg: ldaptest.DiagBusy}, ldaptest.Result{Code: 52, Msg: "unavailable"})
+	before := srv.Stats().Modifies
+	if err := c.AddMembers(t.Context(), g, vals); err != nil {
+		t.Fatalf("add after two busy answers: %v", err)
+	}
+	if n := srv.Stats().Modifies - before; n != 3 {
+		t.Errorf("%d modifies; want 3 (two refused, one whole batch), not a split", n)
+	}
+	if got := srv.Values(g, "member"); len(got) != 8 {
+		t.Errorf("%d members in AD, want 8", len(got))
+	}
+	// A DC that stays busy fails the batch once, not once per member.
+	srv.Inject(slices.Repeat([]ldaptest.Result{{Code: 51, Msg: ldaptest.DiagBusy}}, 20)...)
+	err = c.RemoveMembers(t.Context(), g, vals)
+	if ad.Code(err) != ad.CodeBusy || strings.Count(err.Error(), "busy") < 1 || strings.Contains(err.Error(), "(member ") {
+		t.Errorf("remove while busy: %v; want one busy error for the batch", err)
+	}
+}
+
+// TestMemberBatchCapped: at most 5,000 values per modify, whatever the
+// configuration says (the server answers 11 beyond, as Windows may).
+func TestMemberBatchCapped(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	g := "CN=g,DC=contoso,DC=test"
+	srv.Put(g, map[string][]string{"objectClass": {"group"}})
 	cfg := srv.Config()
-	cfg.MemberBatch = 2
+	cfg.MemberBatch = 100000
 	c, err := ad.Dial(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.AddMembers(t.Context(), g, []string{"CN=b,DC=contoso,DC=test", "CN=a,DC=contoso,DC=test", "CN=c,DC=contoso,DC=test"}); err != nil {
-		t.Fatalf("add with one existing: %v", err)
+	vals := make([]string, 12000)
+	for i := range vals {
+		vals[i] = fmt.Sprintf("CN=u%05d,DC=contoso,DC=test", i)
 	}
-	if err := c.RemoveMembers(t.Context(), g, []string{"CN=x,DC=contoso,DC=test", "CN=a,DC=contoso,DC=test"}); err != nil {
-		t.Fatalf("remove with one absent: %v", err)
+	if err := c.AddMembers(t.Context(), g, vals); err != nil {
+		t.Fatal(err)
 	}
-	got := srv.Values(g, "member")
-	if len(got) != 2 || got[0] != "CN=b,DC=contoso,DC=test" || got[1] != "CN=c,DC=contoso,DC=test" {
-		t.Errorf("members = %v, want b and c", got)
+	if st := srv.Stats(); st.ModifyValues > ad.MaxMemberBatch || st.Modifies != 3 {
+		t.Errorf("server stats %+v: want 3 modifies of at most %d values", st, ad.MaxMemberBatch)
+	}
+	if got := srv.Values(g, "member"); len(got) != len(vals) {
+		t.Errorf("%d members, want %d", len(got), len(vals))
 	}
 }

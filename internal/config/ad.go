@@ -79,8 +79,9 @@ func (a *AD) validate() []error {
 	if a.PageSize < 1 || a.PageSize > 100000 {
 		errs = append(errs, fmt.Errorf("ad.pageSize %d: want 1..100000 (Windows caps pages at 1000)", a.PageSize))
 	}
-	if a.MemberBatch < 1 || a.MemberBatch > 100000 {
-		errs = append(errs, fmt.Errorf("ad.memberBatch %d: want 1..100000", a.MemberBatch))
+	if a.MemberBatch < 1 || a.MemberBatch > 5000 {
+		// Not ad.MaxMemberBatch: config must not import the ad layer.
+		errs = append(errs, fmt.Errorf("ad.memberBatch %d: want 1..5000 (Microsoft advises at most 5,000 values per LDAP modify; a larger one can be rolled back whole)", a.MemberBatch))
 	}
 	if a.TargetOU != "" && !strings.Contains(a.TargetOU, "=") {
 		errs = append(errs, fmt.Errorf("ad.targetOU %q: want a DN such as OU=Groups,DC=contoso,DC=com", a.TargetOU))

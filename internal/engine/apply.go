@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,10 +517,29 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		}
 		return entry, err
 	case plan.Update, plan.Convert:
+		// A groupType change is its own modify (or two), after the other
+		// attributes: Windows refuses some conversions, and a refusal must
+		// not hold back a new description or display name.
+		for k, gt := range after {
+			if !strings.EqualFold(k, "groupType") || len(gt) != 1 || len(before[k]) != 1 {
+				continue
+			}
+			rest := maps.Clone(after)
+			delete(rest, k)
+			if len(rest) > 0 {
+				if err := e.dir.Modify(ctx, c.DN, rest); err != nil {
+					return entry, err
+				}
+			}
+			return entry, e.convertGroupType(ctx, c.DN, before[k][0], gt[0])
+		}
 		return entry, e.dir.Modify(ctx, c.DN, after)
 	case plan.Rename, plan.Move:
 		rdn, parent := firstRDN(c.NewDN), ad.ParentDN(c.NewDN)
 		_, err := e.dir.Move(ctx, c.DN, rdn, parent)
+		if c.Action == plan.Move && ad.IsInsufficientAccess(err) {
+			err = fmt.Errorf("%w (is the group protected from accidental deletion? A move deletes it from its OU: clear the protection, or grant the rights in docs/ad.md)", err)
+		}
 		return entry, err
 	case plan.AddMembers:
 		entry.Members = firstN(c.Members, 1000)
@@ -530,6 +551,9 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		err := e.dir.Delete(ctx, c.DN)
 		if ad.IsNoSuchObject(err) {
 			return entry, nil
+		}
+		if ad.IsInsufficientAccess(err) {
+			err = fmt.Errorf("%w (the group is probably protected from accidental deletion, a Deny Delete entry: clear \"Protect object from accidental deletion\" if writeback should delete it, or set safety.onDelete to leave or convert; it is left as it is)", err)
 		}
 		return entry, err
 	}
@@ -549,4 +573,31 @@ func firstN(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// convertGroupType changes dn's groupType from one value to another in
+// Windows' order (global <-> domain local through universal, each step its
+// own modify), after checking that the new scope fits the group's member
+// groups and the groups it is a member of, so a refusal is explained rather
+// than a bare "unwilling to perform".
+func (e *Engine) convertGroupType(ctx context.Context, dn, fromS, toS string) error {
+	from64, err1 := strconv.ParseInt(fromS, 10, 32)
+	to64, err2 := strconv.ParseInt(toS, 10, 32)
+	if err1 != nil || err2 != nil {
+		return e.dir.Modify(ctx, dn, map[string][]string{"groupType": {toS}})
+	}
+	from, to := int32(from64), int32(to64)
+	if ad.GroupScope(from) != ad.GroupScope(to) {
+		if err := ad.CheckConversion(ctx, e.dir, e.domain, dn, to); err != nil {
+			return err
+		}
+	}
+	steps := ad.GroupTypeSteps(from, to)
+	for i, gt := range steps {
+		if err := e.dir.Modify(ctx, dn, map[string][]string{"groupType": {strconv.Itoa(int(gt))}}); err != nil {
+			return fmt.Errorf("change the group type of %s from %s to %s (step %d of %d): %w",
+				dn, ad.ScopeName(ad.GroupScope(from)), ad.ScopeName(ad.GroupScope(to)), i+1, len(steps), ad.ExplainGroupType(err))
+		}
+	}
+	return nil
 }

@@ -191,6 +191,23 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 	}
 
+	// A group nested (through any chain) in a protected group is itself
+	// protected on Windows: SDProp gives it AdminSDHolder's ACL within the
+	// hour, and its members would control Tier 0 from the cloud.
+	if len(actual) > 0 {
+		nested, err := ad.NestedInProtected(ctx, e.dir, e.domain, e.base)
+		if err != nil {
+			return nil, err
+		}
+		for k, why := range nested {
+			if a, ok := actual[k]; ok {
+				a.Protected = strings.Join(slices.DeleteFunc([]string{a.Protected, why}, func(s string) bool { return s == "" }), ", ")
+				actual[k] = a
+			}
+		}
+	}
+	timer.done("protectedNesting")
+
 	// Cloud side, scope and mappings.
 	now := e.now()
 	in := plan.Input{Actual: actual, Gone: map[string]plan.GoneReason{}, Occupied: map[string]string{}, Policy: e.policy}

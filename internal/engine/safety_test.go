@@ -152,6 +152,7 @@ func TestConnectionLost(t *testing.T) {
 // memTenant is a tenant whose groups have the user alice as their member.
 func memTenant(ids ...string) *memSource {
 	src := &memSource{groups: map[string]entra.Group{}}
+	// Synced from AD (onPremisesSyncEnabled), or the resolver refuses her.
 	src.users = []entra.User{{ID: "u1", UserPrincipalName: "alice@test", OnPremisesObjectIdentifier: uGUID, OnPremisesSyncEnabled: yes()}}
 	for _, id := range ids {
 		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-4:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}

@@ -195,6 +195,30 @@ EOF
   touch "$dir/.ous"
 }
 
+# create_svc creates svc-writeback, a least-privilege service account, with
+# the delegation docs/ad.md documents (samba-tool dsacl form) on the target
+# OU and on the tests' parent OU: create/delete group objects, read/write
+# their properties. Tests that run as it read LAB_SVC_*.
+create_svc() {
+  [[ -f $dir/.svc ]] && return 0
+  local pw sid ou
+  st() { samba-tool "$@" -s "$conf" -H "$dir/private/sam.ldb"; }
+  pw="Wb-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')-1a"
+  st user create svc-writeback --random-password >/dev/null 2>&1 || true
+  st user setpassword svc-writeback --newpassword="$pw" >/dev/null 2>&1 ||
+    { echo "create svc-writeback failed" >&2; return 1; }
+  (umask 077; printf '%s\n' "$pw" >"$dir/svc-password")
+  sid=$(st user show svc-writeback --attributes=objectSid 2>/dev/null | awk '/^objectSid:/{print $2}')
+  printf 'dn: OU=writeback-tests,%s\nobjectClass: organizationalUnit\n' "$BASE" |
+    ldapadd -c -x -H "ldap://$ADDR" -D "$BIND" -y "$dir/password.raw" >/dev/null 2>&1 || true
+  for ou in "OU=Writeback,$BASE" "OU=writeback-tests,$BASE"; do
+    st dsacl set --objectdn="$ou" --sddl="(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;$sid)" >/dev/null &&
+      st dsacl set --objectdn="$ou" --sddl="(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;$sid)" >/dev/null ||
+      { echo "delegate $ou to svc-writeback failed" >&2; return 1; }
+  done
+  touch "$dir/.svc"
+}
+
 print_env() {
   cat <<EOF >"$dir/lab.env"
 LAB_DIR=$dir
@@ -209,6 +233,9 @@ LAB_BIND_UPN=Administrator@$realm_lc
 LAB_BIND_NT=$DOMAIN\\Administrator
 LAB_TARGET_OU=OU=Writeback,$BASE
 LAB_PASSWORD_FILE=$dir/password
+LAB_SVC_DN=CN=svc-writeback,CN=Users,$BASE
+LAB_SVC_UPN=svc-writeback@$realm_lc
+LAB_SVC_PASSWORD_FILE=$dir/svc-password
 LAB_CA_CERT=$dir/tls/ca.pem
 LAB_TLS_SERVER_NAME=$HOST.$realm_lc
 LAB_SCHEMA_EXTENDED=$([[ -f $dir/.schema-extended ]] && echo 1 || echo 0)
@@ -232,7 +259,7 @@ case $cmd in
         start_samba
       fi
     fi
-    extend_schema; create_ous; print_env ;;
+    extend_schema; create_ous; create_svc; print_env ;;
   stop) stop_samba ;;
   reset)
     stop_samba

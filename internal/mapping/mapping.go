@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/expr"
@@ -296,13 +297,13 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 	if m.samOnCreate {
 		r.OnCreate["samaccountname"] = true
 	}
-	if exists && m.samOnCreate {
-		return r, nil
-	}
 	// Names AD would refuse, or that disguise themselves, are refused
-	// before anything is looked up or written.
+	// before anything is looked up or written: also on a rename.
 	if err := checkValues(g.ID, r); err != nil {
 		return r, err
+	}
+	if exists && m.samOnCreate {
+		return r, nil
 	}
 	if m.sam != nil {
 		v, err := m.sam.Expr.Eval(ctx)
@@ -312,7 +313,26 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 		if !v.IgnoreFlow && v.Text() != "" {
 			r.Attrs[m.sam.Target] = []string{v.Text()}
 		}
-		return r, checkValues(g.ID, Result{Attrs: map[string][]string{m.sam.Target: r.Attrs[m.sam.Target]}})
+		if err := checkValues(g.ID, Result{Attrs: map[string][]string{m.sam.Target: r.Attrs[m.sam.Target]}}); err != nil {
+			return r, err
+		}
+		if v.IgnoreFlow || v.Text() == "" {
+			return r, nil
+		}
+		if reason := samProblem(v.Text()); reason != "" {
+			return r, &RefusedError{GroupID: g.ID, Attr: "sAMAccountName", Reason: "mapping sAMAccountName gave " + reason + " (fix the mapping or rename the group in Entra)"}
+		}
+		// Only at create: an existing group's own name is "taken" by itself.
+		if !exists && unique != nil {
+			ok, err := unique(v.Text())
+			if err != nil {
+				return r, fmt.Errorf("group %s: check sAMAccountName %q: %w", g.ID, v.Text(), err)
+			}
+			if !ok {
+				return r, &RefusedError{GroupID: g.ID, Attr: "sAMAccountName", Reason: fmt.Sprintf("mapping sAMAccountName gave %q, which a user, group or computer in the domain already has; AD requires it to be unique (make the mapping unique, e.g. append part of the object ID)", v.Text())}
+			}
+		}
+		return r, nil
 	}
 	sam, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, unique)
 	if err != nil {
@@ -367,6 +387,12 @@ func checkValues(id string, r Result) error {
 				continue
 			}
 			for _, c := range v {
+				// Windows refuses a line feed or any other control
+				// character in a CN (namingViolation; Samba accepts it)
+				// and in a sAMAccountName.
+				if unicode.IsControl(c) && k != "displayname" {
+					return &RefusedError{GroupID: id, Attr: k, Reason: fmt.Sprintf("%s %q contains %s, a control character, which AD does not allow in a name; rename the group in Entra (or map %s without it)", k, v, controlName(c), k)}
+				}
 				if IsBidiControl(c) {
 					return &RefusedError{GroupID: id, Attr: k, Reason: fmt.Sprintf("%s %q contains %U, a bidirectional control character that can make a name display as another; rename the group in Entra", k, v, c)}
 				}
@@ -374,6 +400,42 @@ func checkValues(id string, r Result) error {
 		}
 	}
 	return nil
+}
+
+// controlName names a control character for a person: "a line feed (U+000A)".
+func controlName(c rune) string {
+	switch c {
+	case '\n':
+		return "a line feed (U+000A)"
+	case '\r':
+		return "a carriage return (U+000D)"
+	case '\t':
+		return "a tab (U+0009)"
+	}
+	return fmt.Sprintf("%U", c)
+}
+
+// samProblem says why AD would refuse s as a sAMAccountName, or "".
+// The rules are those DefaultSAM's names follow: none of
+// " / \ [ ] : ; | = , + * ? < > @ or a control character, not only spaces
+// and periods, and no period at the end.
+func samProblem(s string) string {
+	if i := strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r)
+	}); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsControl(c) {
+			return fmt.Sprintf("%q, which contains %s; AD does not allow control characters in a sAMAccountName", s, controlName(c))
+		}
+		return fmt.Sprintf("%q, which contains %q; AD does not allow any of \" / \\ [ ] : ; | = , + * ? < > @ in a sAMAccountName", s, c)
+	}
+	if strings.Trim(s, " .") == "" {
+		return fmt.Sprintf("%q, only spaces and periods; AD does not allow that as a sAMAccountName", s)
+	}
+	if strings.HasSuffix(s, ".") {
+		return fmt.Sprintf("%q, which ends in a period; AD does not allow that in a sAMAccountName", s)
+	}
+	return ""
 }
 
 // IsBidiControl reports the explicit embedding, override and isolate

@@ -630,10 +630,18 @@ func Calculate(in Input) *Plan {
 			tail = append(tail, c)
 		case "convert":
 			gt := in.Policy.DistributionGroupType
-			if gt == "" {
-				gt = "8"
-			}
 			before := a.Attrs["grouptype"]
+			if gt == "" {
+				// Keep the scope (2 global, 4 domain local, 8 universal):
+				// Windows refuses a scope change of a nested group, and
+				// convert only clears the security bit.
+				gt = "8"
+				if len(before) == 1 {
+					if n, err := strconv.ParseInt(before[0], 10, 32); err == nil && n&0xE != 0 {
+						gt = strconv.Itoa(int(n & 0xE))
+					}
+				}
+			}
 			if slices.Equal(before, []string{gt}) {
 				continue
 			}

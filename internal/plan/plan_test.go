@@ -262,3 +262,21 @@ func FuzzNormDN(f *testing.F) {
 		_ = parentDN(dn)
 	})
 }
+
+// convert only clears the security bit: a global or domain local group keeps
+// its scope (Windows refuses a scope change of a nested group).
+func TestConvertKeepsScope(t *testing.T) {
+	for before, want := range map[string]string{"-2147483646": "2", "-2147483644": "4", "-2147483640": "8", "": "8"} {
+		a := actual("c", "C")
+		if before != "" {
+			a.Attrs["grouptype"] = []string{before}
+		} else {
+			delete(a.Attrs, "grouptype")
+		}
+		p := Calculate(Input{Actual: map[string]Actual{Anchor("c"): a}, Gone: map[string]GoneReason{"c": OutOfScope},
+			Policy: Policy{OnDelete: "leave", OnOutOfScope: "convert"}})
+		if len(p.Changes) != 1 || p.Changes[0].Action != Convert || len(p.Changes[0].Attrs) != 1 || !cmp.Equal(p.Changes[0].Attrs[0].After, []string{want}) {
+			t.Errorf("convert from groupType %q: %+v; want groupType %s", before, p.Changes, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/plan"
@@ -28,6 +29,8 @@ const (
 	CheckGCAttr      = "ad.gc-attribute"
 	CheckTargetOU    = "ad.target-ou"
 	CheckWrite       = "ad.write-probe"
+	CheckPwExpiry    = "ad.password-expiry"
+	CheckProtected   = "ad.protected-groups"
 	dialErrorValue   = "ad.dial-error"
 )
 
@@ -39,10 +42,12 @@ func ADChecks() []Check {
 		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
 		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
 		{Name: CheckBind, Needs: []string{CheckTLS}, Run: checkBind},
+		{Name: CheckPwExpiry, Needs: []string{CheckBind}, Run: checkPasswordExpiry},
 		{Name: CheckSchema, Needs: []string{CheckBind}, Run: checkSchema},
 		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
 		{Name: CheckGCAttr, Needs: []string{CheckGC, CheckSchema}, Run: checkGCAttr},
 		{Name: CheckTargetOU, Needs: []string{CheckBind}, Run: checkTargetOU},
+		{Name: CheckProtected, Needs: []string{CheckTargetOU}, Run: checkProtected},
 		{Name: CheckWrite, Needs: []string{CheckTargetOU}, Run: checkWrite},
 	}
 }
@@ -148,11 +153,38 @@ func checkBind(ctx context.Context, e *Env) Result {
 	case err == nil:
 		return ok("bound as " + cfg.BindDN)
 	case ad.IsInvalidCredentials(err):
+		if f, ok := ad.DecodeBindFailure(err); ok && f.SubCode != "52e" {
+			return fail(err.Error(), f.Fix)
+		}
 		return fail(err.Error(), "wrong account or password: check ad.bindDN (a DN, user@domain or DOMAIN\\user), the secret in "+secretRef(e)+", and that the account is enabled and not locked out")
 	case ad.Code(err) == ad.CodeStrongAuthRequired || ad.Code(err) == ad.CodeConfidentialityRequired:
 		return fail(err.Error(), "the DC requires an encrypted connection: use ldaps:// or remove ad.insecure so StartTLS is used")
 	}
 	return fail(err.Error(), "check ad.bindDN and "+secretRef(e))
+}
+
+// passwordWarnBefore is how long before the bind account's password
+// expires check starts warning: every bind fails from then on (LDAP 49,
+// data 532) and writeback stops.
+const passwordWarnBefore = 14 * 24 * time.Hour
+
+func checkPasswordExpiry(ctx context.Context, e *Env) Result {
+	name := e.Config.AD.BindDN
+	at, never, known, err := e.DC.PasswordExpiry(ctx, name)
+	switch {
+	case err != nil:
+		return warn(err.Error(), "give the service account read access to its own msDS-UserPasswordExpiryTimeComputed, or watch its password expiry yourself")
+	case !known:
+		return ok("the DC does not say when the password of " + name + " expires")
+	case never:
+		return ok("the password of " + name + " does not expire")
+	}
+	left := time.Until(at)
+	if left < passwordWarnBefore {
+		return warn(fmt.Sprintf("the password of %s expires %s (in %s); from then every bind fails (LDAP 49, data 532) and writeback stops", name, at.Format(time.RFC3339), left.Round(time.Hour)),
+			"set a new password on the account in AD and in "+secretRef(e)+" before then (writeback reads the secret again at each bind)")
+	}
+	return ok(fmt.Sprintf("the password of %s expires %s", name, at.Format(time.DateOnly)))
 }
 
 func secretRef(e *Env) string {
@@ -236,6 +268,62 @@ func checkTargetOU(ctx context.Context, e *Env) Result {
 	return ok(ou + " exists, inside " + base)
 }
 
+// checkProtected lists the groups carrying a cloud anchor under the search
+// base that writeback will not touch because they are protected: adminCount=1
+// or nested in a protected group (ad.NestedInProtected). It warns: the
+// rounds skip and report them, but an administrator should resolve it.
+func checkProtected(ctx context.Context, e *Env) Result {
+	domain, err := e.DC.BaseDN(ctx)
+	if err != nil {
+		return fail(err.Error(), "the bind account must be able to read the RootDSE")
+	}
+	base := e.Config.Sync.SearchBase
+	if base == "" {
+		base = domain
+	}
+	why := map[string][]string{} // DN -> reasons
+	var order []string
+	note := func(dn, reason string) {
+		if _, ok := why[dn]; !ok {
+			order = append(order, dn)
+		}
+		why[dn] = append(why[dn], reason)
+	}
+	byAnchor := map[string]string{}
+	err = e.DC.Groups(ctx, base, "(&("+ad.AttrExternalDirectoryObjectID+"=Group_*)(adminCount=1))", ad.GroupQuery{}, func(g ad.Group) error {
+		note(g.DN, "adminCount=1")
+		return nil
+	})
+	if err == nil {
+		err = e.DC.Groups(ctx, base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{}, func(g ad.Group) error {
+			byAnchor[strings.ToLower(g.Anchor)] = g.DN
+			return nil
+		})
+	}
+	var nested map[string]string
+	if err == nil {
+		nested, err = ad.NestedInProtected(ctx, e.DC, domain, base)
+	}
+	if err != nil {
+		return fail(err.Error(), "the bind account must be able to read groups, adminCount and memberOf under "+base)
+	}
+	for anchor, reason := range nested {
+		if dn := byAnchor[anchor]; dn != "" {
+			note(dn, reason)
+		}
+	}
+	if len(order) == 0 {
+		return ok("no group with a cloud anchor under " + base + " is protected (adminCount=1 or nested in a protected group)")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d group(s) with a cloud anchor are protected; writeback leaves them untouched:", len(order))
+	for _, dn := range order {
+		fmt.Fprintf(&b, " %s (%s);", dn, strings.Join(why[dn], "; "))
+	}
+	return warn(strings.TrimSuffix(b.String(), ";"),
+		"remove these groups from the protected groups they are nested in (then clear adminCount and re-enable inheritance on them), or remove their anchor (msDS-ExternalDirectoryObjectId) if writeback must not manage them")
+}
+
 // checkWrite creates, modifies and deletes a probe group in the target OU. The
 // probe carries a marker in adminDescription so it is recognisable as ours if
 // a run is interrupted before the delete.
@@ -263,12 +351,54 @@ func checkWrite(ctx context.Context, e *Env) Result {
 	if err := c.CreateGroup(ctx, dn, attrs); err != nil {
 		return fail(err.Error(), rightsFix)
 	}
+	ou := e.Config.AD.TargetOU
+	grant := func(what string) string {
+		return "the bind account lacks the right to " + what + " on " + ou + ": grant it as in docs/ad.md (Least-privilege delegation), e.g. " + what2cmd(what, ou) + ", or run with --no-write to skip this probe"
+	}
+	cleanup := func(dns ...string) {
+		for _, d := range dns {
+			c.Delete(context.WithoutCancel(ctx), d)
+		}
+	}
 	if err := c.Modify(ctx, dn, map[string][]string{"description": {"writeback check probe (modified); safe to delete"}}); err != nil {
-		c.Delete(context.WithoutCancel(ctx), dn)
+		cleanup(dn)
+		return fail(err.Error(), grant("write attributes of groups"))
+	}
+	// Members: a second probe group goes in and out of the first.
+	dn2, _ := ad.JoinDN("CN", name+"-m", ou)
+	attrs2 := map[string][]string{"sAMAccountName": {name + "-m"}, "description": attrs["description"], "adminDescription": attrs["adminDescription"]}
+	if err := c.CreateGroup(ctx, dn2, attrs2); err != nil {
+		cleanup(dn)
 		return fail(err.Error(), rightsFix)
 	}
-	if err := c.Delete(ctx, dn); err != nil {
-		return fail(err.Error(), rightsFix+"; then delete "+dn+" by hand")
+	if err := c.AddMembers(ctx, dn, []string{dn2}); err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("write member"))
 	}
-	return ok("created, modified and deleted probe group " + dn)
+	if err := c.RemoveMembers(ctx, dn, []string{dn2}); err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("write member"))
+	}
+	renamed, err := c.Move(ctx, dn, "CN="+ad.EscapeRDNValue(name+"-renamed"), "")
+	if err != nil {
+		cleanup(dn, dn2)
+		return fail(err.Error(), grant("rename groups"))
+	}
+	for _, d := range []string{dn2, renamed} {
+		if err := c.Delete(ctx, d); err != nil {
+			return fail(err.Error(), rightsFix+"; then delete "+d+" by hand")
+		}
+	}
+	return ok("created, modified, added and removed a member of, renamed and deleted probe group " + dn)
+}
+
+// what2cmd is the dsacls command that grants what on ou.
+func what2cmd(what, ou string) string {
+	switch what {
+	case "write member":
+		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;member;group"`
+	case "rename groups":
+		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;cn;group" "DOMAIN\account:WP;name;group"`
+	}
+	return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;description;group"`
 }

@@ -3,8 +3,21 @@
 // MaxPageSize (at most 1000 entries per page; an unpaged search that matches
 // more returns 1000 and sizeLimitExceeded) and MaxValRange (at most 1500
 // values of a multi-valued attribute per response, the rest by ranged
-// retrieval "member;range=1500-*"). It also answers like Windows for member
-// changes that are already done (20 attributeOrValueExists, 16 noSuchAttribute).
+// retrieval "member;range=1500-*"). In ModeWindows (the default) it answers
+// member changes like a Windows DC: 68 with Win32 00000562 for a member that
+// is already there, 53 with 00000561 for one that is not, at most
+// MaxValuesPerModify values per modify (11 adminLimitExceeded beyond), and
+// it honours the permissive-modify control (1.2.840.113556.1.4.1413). In
+// ModeSamba it answers like Samba 4.17 (68/53 with Samba's texts, 16 on a
+// group without members, permissive modify ignored). Both modes refuse a CN
+// over 64 characters (19) and, in ModeWindows, one with a control character
+// (64 namingViolation). In ModeWindows it also refuses group type changes
+// and nestings as Windows does (53 with Win32 8517-8519; global <-> domain
+// local only through universal). Both honour the extended DN control
+// (1.2.840.113556.1.4.529), inside ranged member answers too. Tests can
+// inject busy/unavailable answers (51/52), refusals "by policy" (53 with
+// another Win32 code) and rejected binds with a sub-code (expired, locked
+// out, ...): see Inject, RefuseMember and SetBindFailure.
 //
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
@@ -12,6 +25,7 @@
 package ldaptest
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf16"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 
@@ -37,6 +53,42 @@ type Options struct {
 	Password    string // default "secret"
 	MaxPageSize int    // default 1000 (Windows)
 	MaxValRange int    // default 1500 (Windows)
+	// MaxValuesPerModify caps the values of one modify (Windows' documented
+	// 5,000 operations per LDAP transaction); default 5000, -1 for no cap.
+	MaxValuesPerModify int
+	Mode               Mode // default ModeWindows
+}
+
+// Mode selects whose answers the server imitates.
+type Mode int
+
+const (
+	// ModeWindows answers like a Windows Server DC.
+	ModeWindows Mode = iota
+	// ModeSamba answers like Samba 4.17 (the lab's DC).
+	ModeSamba
+)
+
+// Diagnostic texts of the answers ldaptest gives, as the DCs write them.
+const (
+	DiagWindowsMemberExists = "00000562: UpdErr: DSID-031A11C4, problem 6005 (ENTRY_EXISTS), data 0"
+	DiagWindowsMemberAbsent = "00000561: SvcErr: DSID-031A1254, problem 5003 (WILL_NOT_PERFORM), data 0"
+	DiagSambaMemberExists   = "Attribute member already exists for target GUID 6e4d2a1c-0000-4000-8000-000000000000"
+	DiagSambaMemberAbsent   = "Attribute member doesn't exist for target GUID 6e4d2a1c-0000-4000-8000-000000000000"
+	DiagSambaNoSuchAttr     = "No such attribute during LDB_MODIFY"
+	// DiagPolicy is a refusal for another reason than membership (Win32
+	// 0000054F ERROR_INTERNAL_ERROR, as seen when syncing groups into AD).
+	DiagPolicy = "0000054F: SvcErr: DSID-031A1254, problem 5003 (WILL_NOT_PERFORM), data 0"
+	DiagBusy   = "00002024: SvcErr: DSID-03380A0D, problem 5001 (BUSY), data 0"
+)
+
+// PermissiveModifyOID is LDAP_SERVER_PERMISSIVE_MODIFY_OID.
+const PermissiveModifyOID = "1.2.840.113556.1.4.1413"
+
+// Result is an LDAP answer a test injects.
+type Result struct {
+	Code uint16
+	Msg  string
 }
 
 // Stats counts what the server did, so tests can prove the client paged.
@@ -48,8 +100,12 @@ type Stats struct {
 	RangedRequests  int // searches that asked for attr;range=
 	SizeLimitErrors int
 	Modifies, Adds  int
-	Binds           int // successful binds
-	BindFailures    int // binds rejected with invalidCredentials (49)
+	// ModifyValues is the most values one modify carried.
+	ModifyValues int
+	// PermissiveModifies counts modifies sent with the permissive-modify control.
+	PermissiveModifies int
+	Binds              int // successful binds
+	BindFailures       int // binds rejected with invalidCredentials (49)
 }
 
 // Server is a running test LDAP server.
@@ -66,6 +122,10 @@ type Server struct {
 	conns   sync.WaitGroup
 	live    map[net.Conn]bool
 	addr    string
+
+	bindSub string            // when set, every bind answers 49 with this sub-code
+	inject  []Result          // answers for the next modifies, in order
+	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
 }
 
 type entry struct {
@@ -109,11 +169,14 @@ func Start(t testing.TB, o Options) *Server {
 	if o.MaxValRange == 0 {
 		o.MaxValRange = 1500
 	}
+	if o.MaxValuesPerModify == 0 {
+		o.MaxValuesPerModify = 5000
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("ldaptest: %v", err)
 	}
-	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String()}
+	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{}}
 	schema := "CN=Schema,CN=Configuration," + o.BaseDN
 	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}})
 	s.Put("CN=Configuration,"+o.BaseDN, map[string][]string{"objectClass": {"configuration"}})
@@ -192,6 +255,32 @@ func (s *Server) Values(dn, attr string) []string {
 		return append([]string(nil), v...)
 	}
 	return nil
+}
+
+// SetBindFailure makes every bind answer 49 with Windows' diagnostic for
+// sub-code sub ("532" password expired, "533" disabled, "773" must change
+// password, "775" locked out), even with the right password; "" restores
+// normal binds.
+func (s *Server) SetBindFailure(sub string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bindSub = sub
+}
+
+// Inject makes the next modifies (any DN) answer rs in order instead of
+// being applied, e.g. {51, DiagBusy} for a busy DC.
+func (s *Server) Inject(rs ...Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inject = append(s.inject, rs...)
+}
+
+// RefuseMember makes every modify that removes member from group answer r
+// (e.g. {53, DiagPolicy}: refused by policy) and change nothing.
+func (s *Server) RefuseMember(group, member string, r Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused[ad.NormalizeDN(group)+"|"+ad.NormalizeDN(member)] = r
 }
 
 // Stats returns a copy of the counters.
@@ -289,8 +378,14 @@ func (s *Server) handle(c net.Conn) {
 		case appBindRequest:
 			name, pw := str(op.Children[1]), str(op.Children[2])
 			r := result{}
-			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password {
-				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 52e, v4563"}
+			s.mu.Lock()
+			sub := s.bindSub
+			s.mu.Unlock()
+			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password || sub != "" {
+				if sub == "" {
+					sub = "52e"
+				}
+				r = result{49, "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data " + sub + ", v4563"}
 				s.mu.Lock()
 				s.stats.BindFailures++
 				s.mu.Unlock()
@@ -329,7 +424,7 @@ func (s *Server) handle(c net.Conn) {
 				return
 			}
 		case appModifyRequest:
-			if !w(ldapResult(appModifyResponse, s.modify(op))) {
+			if !w(ldapResult(appModifyResponse, s.modify(op, hasControl(controls, PermissiveModifyOID)))) {
 				return
 			}
 		case appAddRequest:
@@ -348,6 +443,15 @@ func (s *Server) handle(c net.Conn) {
 			w(ldapResult(appExtendedResp, result{2, fmt.Sprintf("operation %d not supported", op.Tag)}))
 		}
 	}
+}
+
+func hasControl(controls []*ber.Packet, oid string) bool {
+	for _, c := range controls {
+		if len(c.Children) > 0 && str(c.Children[0]) == oid {
+			return true
+		}
+	}
+	return false
 }
 
 func str(p *ber.Packet) string {
@@ -379,6 +483,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 		attrs = append(attrs, str(a))
 	}
 	paged, pageSize, cookie := false, 0, ""
+	ext := extendedDNFlag(controls)
 	for _, c := range controls {
 		if len(c.Children) > 0 && str(c.Children[0]) == pagingOID {
 			paged = true
@@ -407,9 +512,10 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 			"schemaNamingContext":        {"CN=Schema,CN=Configuration," + s.opts.BaseDN},
 			"domainFunctionality":        {"7"}, "forestFunctionality": {"7"}, "domainControllerFunctionality": {"7"},
 			"dnsHostName": {"ldaptest.contoso.test"}, "isGlobalCatalogReady": {"TRUE"},
-			"supportedControl": {pagingOID},
+			// Samba lists permissive modify too, but ignores it for member.
+			"supportedControl": {pagingOID, PermissiveModifyOID},
 		}}
-		return []*ber.Packet{s.encodeEntry(e, attrs)}, ldapResult(appSearchDone, result{}), nil
+		return []*ber.Packet{s.encodeEntry(e, attrs, -1)}, ldapResult(appSearchDone, result{}), nil
 	}
 
 	var dns []string
@@ -455,7 +561,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 	}
 	for _, k := range dns {
 		if e := s.entries[k]; e != nil {
-			entries = append(entries, s.encodeEntry(e, attrs))
+			entries = append(entries, s.encodeEntry(e, attrs, ext))
 		}
 	}
 	s.stats.MaxPageReturned = max(s.stats.MaxPageReturned, len(entries))
@@ -482,13 +588,82 @@ func inScope(dn, base string, scope int64) bool {
 	return base == "" || dn == base || strings.HasSuffix(dn, ","+base)
 }
 
+// extendedDNFlag is the flag of the extended DN control (0 hex, 1 string
+// form) among controls, or -1 without it.
+func extendedDNFlag(controls []*ber.Packet) int {
+	for _, c := range controls {
+		if len(c.Children) == 0 || str(c.Children[0]) != ad.OIDExtendedDN {
+			continue
+		}
+		v := c.Children[len(c.Children)-1]
+		if len(c.Children) < 2 || v == c.Children[0] {
+			return 0
+		}
+		if inner, err := ber.DecodePacketErr(v.ByteValue); err == nil && len(inner.Children) == 1 {
+			return int(integer(inner.Children[0]))
+		}
+		return 0
+	}
+	return -1
+}
+
+// dnAttrs are the DN-valued attributes the extended DN control extends.
+var dnAttrs = map[string]bool{"member": true, "memberof": true, "managedby": true, "manager": true}
+
+// extendDN writes dn as the extended DN control does: "<GUID=g>;<SID=s>;dn"
+// from the object's objectGUID and objectSid (SID only when it has one), in
+// hex (flag 0) or string form (flag 1); a DN the server does not hold is
+// returned as it is.
+func (s *Server) extendDN(dn string, flag int) string {
+	e := s.entries[ad.NormalizeDN(dn)]
+	if e == nil {
+		return dn
+	}
+	_, g := e.get("objectGUID")
+	if len(g) != 1 {
+		return dn
+	}
+	out := ""
+	if flag == 1 {
+		guid, err := ad.GUIDFromAD([]byte(g[0]))
+		if err != nil {
+			return dn
+		}
+		out = "<GUID=" + guid.String() + ">;"
+	} else {
+		out = "<GUID=" + hex.EncodeToString([]byte(g[0])) + ">;"
+	}
+	if _, sid := e.get("objectSid"); len(sid) == 1 {
+		if flag == 1 {
+			if str, err := ad.SIDFromAD([]byte(sid[0])); err == nil {
+				out += "<SID=" + str + ">;"
+			}
+		} else {
+			out += "<SID=" + hex.EncodeToString([]byte(sid[0])) + ">;"
+		}
+	}
+	return out + dn
+}
+
 // encodeEntry writes the requested attributes, splitting multi-valued ones
-// at MaxValRange the way Windows does.
-func (s *Server) encodeEntry(e *entry, attrs []string) *ber.Packet {
+// at MaxValRange the way Windows does, and (ext >= 0) extending DNs as the
+// extended DN control asks, inside ranged answers too.
+func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 	p := ber.Encode(ber.ClassApplication, ber.TypeConstructed, appSearchEntry, nil, "")
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, e.dn, ""))
+	name := e.dn
+	if ext >= 0 {
+		name = s.extendDN(e.dn, ext)
+	}
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, ""))
 	list := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 	add := func(name string, vals []string) {
+		if base, _, _ := strings.Cut(name, ";"); ext >= 0 && dnAttrs[strings.ToLower(base)] {
+			x := make([]string, len(vals))
+			for i, v := range vals {
+				x[i] = s.extendDN(v, ext)
+			}
+			vals = x
+		}
 		a := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 		a.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, ""))
 		set := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "")
@@ -633,15 +808,33 @@ func substrMatch(v string, parts []*ber.Packet) bool {
 	return true
 }
 
-func (s *Server) modify(op *ber.Packet) result {
+func (s *Server) modify(op *ber.Packet, permissive bool) result {
 	dn := str(op.Children[0])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Modifies++
+	if permissive {
+		s.stats.PermissiveModifies++
+	}
+	if len(s.inject) > 0 {
+		r := s.inject[0]
+		s.inject = s.inject[1:]
+		return result{r.Code, r.Msg}
+	}
 	e := s.entries[ad.NormalizeDN(dn)]
 	if e == nil {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
+	nvals := 0
+	for _, ch := range op.Children[1].Children {
+		nvals += len(ch.Children[1].Children[1].Children)
+	}
+	s.stats.ModifyValues = max(s.stats.ModifyValues, nvals)
+	if s.opts.MaxValuesPerModify > 0 && nvals > s.opts.MaxValuesPerModify {
+		return result{11, fmt.Sprintf("00002024: SvcErr: DSID-02080490, problem 5008 (ADMIN_LIMIT_EXCEEDED), data 0 (%d values, at most %d per modify)", nvals, s.opts.MaxValuesPerModify)}
+	}
+	// Samba ignores permissive modify for member (probe in reviews/windows-ad.md).
+	permissive = permissive && s.opts.Mode == ModeWindows
 	work := &entry{dn: e.dn, attrs: map[string][]string{}}
 	for k, v := range e.attrs {
 		work.attrs[k] = append([]string(nil), v...)
@@ -656,10 +849,31 @@ func (s *Server) modify(op *ber.Packet) result {
 		_, cur := work.get(attr)
 		switch kind {
 		case 0: // add
+			// A set, not contains: a 5,000-value add to a large group
+			// would otherwise compare every pair of DNs.
+			have := make(map[string]bool, len(cur)+len(vals))
+			for _, x := range cur {
+				have[valueKey(x)] = true
+			}
 			for _, v := range vals {
-				if contains(cur, v) {
-					return result{20, "00002083: AtrErr: DSID-03151904, #1: 0: 00002083: DSID-03151904, problem 1006 (ATT_OR_VALUE_EXISTS), data 0, Att 1f (member)"}
+				if have[valueKey(v)] {
+					if permissive {
+						continue
+					}
+					if !strings.EqualFold(attr, "member") {
+						return result{20, "00002083: AtrErr: DSID-03151904, #1: 0: 00002083: DSID-03151904, problem 1006 (ATT_OR_VALUE_EXISTS), data 0"}
+					}
+					if s.opts.Mode == ModeSamba {
+						return result{68, DiagSambaMemberExists}
+					}
+					return result{68, DiagWindowsMemberExists}
 				}
+				if strings.EqualFold(attr, "member") {
+					if r := s.checkNesting(work, v); r.code != 0 {
+						return r
+					}
+				}
+				have[valueKey(v)] = true
 				cur = append(cur, v)
 			}
 			work.set(attr, cur)
@@ -669,17 +883,122 @@ func (s *Server) modify(op *ber.Packet) result {
 				continue
 			}
 			for _, v := range vals {
+				if r, ok := s.refused[ad.NormalizeDN(dn)+"|"+ad.NormalizeDN(v)]; ok && strings.EqualFold(attr, "member") {
+					return result{r.Code, r.Msg}
+				}
 				if !contains(cur, v) {
-					return result{16, "00002080: AtrErr: DSID-03153943, #1: 0: 00002080: DSID-03153943, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0, Att 1f (member)"}
+					switch {
+					case permissive:
+						continue
+					case !strings.EqualFold(attr, "member"):
+						return result{16, "00002080: AtrErr: DSID-03153943, #1: 0: 00002080: DSID-03153943, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0"}
+					case s.opts.Mode == ModeSamba && len(cur) == 0:
+						return result{16, DiagSambaNoSuchAttr}
+					case s.opts.Mode == ModeSamba:
+						return result{53, DiagSambaMemberAbsent}
+					}
+					return result{53, DiagWindowsMemberAbsent}
 				}
 				cur = remove(cur, v)
 			}
 			work.set(attr, cur)
 		case 2: // replace
+			if strings.EqualFold(attr, "groupType") && len(vals) == 1 {
+				if r := s.checkGroupType(work, vals[0]); r.code != 0 {
+					return r
+				}
+			}
 			work.set(attr, vals)
 		}
 	}
 	s.entries[ad.NormalizeDN(dn)] = work
+	return result{}
+}
+
+// valueKey is how values compare: DNs normalized, others case-insensitively.
+func valueKey(v string) string {
+	if strings.Contains(v, "=") {
+		return ad.NormalizeDN(v)
+	}
+	return strings.ToLower(v)
+}
+
+// Win32 codes of Windows' nesting rules, in LDAP 53 diagnostics.
+const (
+	diagGlobalLocal     = "00002145: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8517
+	diagGlobalUniversal = "00002146: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8518
+	diagUniversalLocal  = "00002147: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0" // 8519
+	// A direct global <-> domain local change (Windows: via universal only).
+	diagScopeChange = "00000057: LdapErr: DSID-0C090D7A, comment: Error in attribute conversion operation, data 0, v4563"
+)
+
+// scopeOf is the scope bits of an entry's groupType, 0 for a non-group.
+func scopeOf(e *entry) int32 {
+	_, v := e.get("groupType")
+	if len(v) != 1 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v[0], 10, 64)
+	return int32(n) & 0xE
+}
+
+// nestingRule: may a group of scope parent have a group of scope child as a
+// member? "" when yes, else Windows' diagnostic.
+func nestingRule(parent, child int32) string {
+	switch {
+	case parent == 0x2 && child == 0x4:
+		return diagGlobalLocal
+	case parent == 0x2 && child == 0x8:
+		return diagGlobalUniversal
+	case parent == 0x8 && child == 0x4:
+		return diagUniversalLocal
+	}
+	return ""
+}
+
+// checkNesting applies Windows' nesting rules (ModeWindows only) to adding
+// member v to group g.
+func (s *Server) checkNesting(g *entry, v string) result {
+	child := s.entries[ad.NormalizeDN(v)]
+	if s.opts.Mode != ModeWindows || child == nil || scopeOf(g) == 0 || scopeOf(child) == 0 {
+		return result{}
+	}
+	if d := nestingRule(scopeOf(g), scopeOf(child)); d != "" {
+		return result{53, d}
+	}
+	return result{}
+}
+
+// checkGroupType applies Windows' conversion rules (ModeWindows only) to
+// giving g the groupType gt: global and domain local convert only to and
+// from universal, and the new scope must fit g's member groups and the
+// groups g is a member of.
+func (s *Server) checkGroupType(g *entry, gt string) result {
+	n, err := strconv.ParseInt(gt, 10, 64)
+	from := scopeOf(g)
+	if s.opts.Mode != ModeWindows || err != nil || from == 0 {
+		return result{}
+	}
+	to := int32(n) & 0xE
+	if (from == 0x2 && to == 0x4) || (from == 0x4 && to == 0x2) {
+		return result{53, diagScopeChange}
+	}
+	_, members := g.get("member")
+	for _, m := range members {
+		if c := s.entries[ad.NormalizeDN(m)]; c != nil && scopeOf(c) != 0 {
+			if d := nestingRule(to, scopeOf(c)); d != "" {
+				return result{53, d}
+			}
+		}
+	}
+	for _, p := range s.entries {
+		_, pm := p.get("member")
+		if scopeOf(p) != 0 && contains(pm, g.dn) {
+			if d := nestingRule(scopeOf(p), to); d != "" {
+				return result{53, d}
+			}
+		}
+	}
 	return result{}
 }
 
@@ -714,6 +1033,9 @@ func (s *Server) add(op *ber.Packet) result {
 	if _, ok := s.entries[ad.NormalizeDN(ad.ParentDN(dn))]; !ok {
 		return result{32, "0000208D: NameErr: DSID-0310028C, problem 2001 (NO_OBJECT)"}
 	}
+	if r := s.checkRDN(dn); r.code != 0 {
+		return r
+	}
 	e := &entry{dn: dn, attrs: map[string][]string{}}
 	for _, a := range op.Children[1].Children {
 		var vals []string
@@ -723,6 +1045,24 @@ func (s *Server) add(op *ber.Packet) result {
 		e.set(str(a.Children[0]), vals)
 	}
 	s.entries[k] = e
+	return result{}
+}
+
+// checkRDN applies the naming rules of a CN: at most 64 characters (the
+// schema's rangeUpper of cn, 19 on both servers) and, on Windows, no line
+// feed or other control character (64 namingViolation; Samba accepts them).
+func (s *Server) checkRDN(dn string) result {
+	rdns, err := ad.ParseDN(dn)
+	if err != nil || len(rdns) == 0 || len(rdns[0]) != 1 || !strings.EqualFold(rdns[0][0].Type, "CN") {
+		return result{}
+	}
+	v := rdns[0][0].Value
+	if n := len(utf16.Encode([]rune(v))); n > 64 {
+		return result{19, fmt.Sprintf("00002082: AtrErr: DSID-03152E8A, #1: 0: 00002082: DSID-03152E8A, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 3 (cn): %d characters, at most 64", n)}
+	}
+	if s.opts.Mode == ModeWindows && strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return result{64, "00002099: NamErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0, best match of:\n\t'" + ad.ParentDN(dn) + "'"}
+	}
 	return result{}
 }
 
@@ -759,6 +1099,9 @@ func (s *Server) modDN(op *ber.Packet) result {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
 	newDN := newRDN + "," + parent
+	if r := s.checkRDN(newDN); r.code != 0 {
+		return r
+	}
 	if _, ok := s.entries[ad.NormalizeDN(newDN)]; ok {
 		return result{68, "00002071: UpdErr: DSID-0305038D, problem 6005 (ENTRY_EXISTS), data 0"}
 	}

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/entra"
+)
+
+// A member removal that a Windows DC refuses by policy (53 with a Win32
+// code other than "not a member") is a failed change of that group, with
+// the DC's reason in its status, and the member stays: it is never recorded
+// as applied (reviews/windows-ad.md D2).
+func TestRemovalRefusedByPolicyFails(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"})
+	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
+	dc, err := ad.Dial(t.Context(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	mem := newMemDir()
+	src := memTenant(idA)
+	src.users[0].OnPremisesSyncEnabled = yes()
+	eng, db := newEngineOn(t, dc, mem, src, "sync: {workers: 1}")
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := db.Status(idA)
+	if st.DN == "" || len(srv.Values(st.DN, "member")) != 1 {
+		t.Fatalf("first round: status %+v, members in AD %v", st, srv.Values(st.DN, "member"))
+	}
+
+	srv.RefuseMember(st.DN, uDN, ldaptest.Result{Code: 53, Msg: ldaptest.DiagPolicy})
+	src.change(entra.Group{ID: idA, DisplayName: src.groups[idA].DisplayName, SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user", Removed: true}}})
+	g := src.groups[idA]
+	g.MembersDelta = nil
+	src.groups[idA] = g
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied == nil || res.Applied.Failed != 1 {
+		t.Errorf("applied = %+v; want the refused removal failed", res.Applied)
+	}
+	if got := srv.Values(st.DN, "member"); len(got) != 1 || !ad.EqualDN(got[0], uDN) {
+		t.Errorf("members in AD = %v; want %s still there", got, uDN)
+	}
+	if st, _ := db.Status(idA); st.Failures != 1 || !strings.Contains(st.LastError, "0000054F") || !strings.Contains(st.LastError, uDN) {
+		t.Errorf("status = %+v; want one failure naming the member and the DC's reason", st)
+	}
+}
+
+// denyDeleteDir refuses deletes as a group protected from accidental
+// deletion does (Deny Delete for Everyone: LDAP 50).
+type denyDeleteDir struct{ *memDir }
+
+func (d denyDeleteDir) Delete(_ context.Context, dn string) error {
+	return &ad.OpError{Op: "delete", DN: dn, Code: ad.CodeInsufficientAccess,
+		Err: ldap.NewError(ad.CodeInsufficientAccess, errors.New("00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0"))}
+}
+
+// A delete refused by "protect from accidental deletion" quarantines the
+// group with that reason, and the group stays in AD.
+func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
+	mem := newMemDir()
+	src := memTenant(idA, idB)
+	src.users[0].OnPremisesSyncEnabled = yes()
+	eng, db := newEngineOn(t, denyDeleteDir{mem}, mem, src, "sync: {workers: 1}\nsafety: {deleteThreshold: 5}")
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	src.change(entra.Group{ID: idA, Removed: &entra.Removed{Reason: "deleted"}})
+	res, err := eng.RunOnce(ctx, RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied == nil || res.Applied.Failed != 1 {
+		t.Fatalf("applied = %+v; want the delete failed", res.Applied)
+	}
+	st, _ := db.Status(idA)
+	if !strings.Contains(st.LastError, "protected from accidental deletion") || st.DN == "" {
+		t.Errorf("status = %+v; want the accidental-deletion reason and the group still known", st)
+	}
+	if len(mem.groups) != 2 {
+		t.Errorf("%d groups in AD, want 2", len(mem.groups))
+	}
+}
