@@ -73,7 +73,11 @@ debroot=${WRITEBACK_DEB_ROOT:-/var/tmp/writeback-debroot}
 if [[ ! -x $debroot/lib/systemd/systemd || ! -x $debroot/usr/bin/dpkg ]]; then
   command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   rm -rf "$debroot"
-  debootstrap --variant=minbase --include=systemd,procps bookworm "$debroot" http://deb.debian.org/debian >/dev/null
+  # the Debian mirror this machine's apt is set up with
+  mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/debian.sources | head -n1 | awk '{print $2}')
+  [[ -n $mirror ]] || mirror=$(grep -hsE '^deb ' /etc/apt/sources.list | head -n1 | awk '{print $2}')
+  [[ -n $mirror ]] || { echo "test.sh: no Debian mirror in the apt sources, needed by debootstrap" >&2; exit 1; }
+  debootstrap --variant=minbase --include=systemd,procps bookworm "$debroot" "$mirror" >/dev/null
 fi
 (cd packaging && WRITEBACK_DEB_ROOT=$debroot go test -count=1 ./...)
 
