@@ -20,7 +20,14 @@ type Members struct {
 	Allow []string `yaml:"allow,omitempty"`
 	// InetOrgPerson lets cloud users resolve to inetOrgPerson objects.
 	InetOrgPerson bool `yaml:"inetOrgPerson,omitempty"`
+	// Devices: device members synced from AD (onPremisesSecurityIdentifier)
+	// are written as their computer objects. On unless set to false.
+	Devices *bool `yaml:"devices,omitempty"`
 }
+
+// DevicesEnabled says whether device members resolve to computer objects
+// (members.devices, default true).
+func (m Members) DevicesEnabled() bool { return m.Devices == nil || *m.Devices }
 
 func (m Members) validate() []error {
 	var errs []error

@@ -32,3 +32,14 @@ members:
 		}
 	}
 }
+
+func TestMembersDevices(t *testing.T) {
+	c, err := Parse([]byte(syncTestBase))
+	if err != nil || !c.Members.DevicesEnabled() {
+		t.Errorf("default: devices enabled = %v, %v; want on", c.Members.DevicesEnabled(), err)
+	}
+	c, err = Parse([]byte(syncTestBase + "members: {devices: false}\n"))
+	if err != nil || c.Members.DevicesEnabled() {
+		t.Errorf("members.devices: false: enabled = %v, %v; want off", c.Members.DevicesEnabled(), err)
+	}
+}

@@ -154,7 +154,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	} else {
 		e.resolver = resolve.New(cat)
 	}
-	e.resolver.SetPolicy(resolve.Policy{Allow: o.Config.Members.Allow, InetOrgPerson: o.Config.Members.InetOrgPerson})
+	e.resolver.SetPolicy(resolve.Policy{Allow: o.Config.Members.Allow, InetOrgPerson: o.Config.Members.InetOrgPerson, Devices: o.Config.Members.DevicesEnabled()})
 	misses, err := e.db.ConsistencyMisses()
 	if err != nil {
 		return nil, err

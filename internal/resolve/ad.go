@@ -165,7 +165,8 @@ func dcObject(o ad.Object) Object {
 // AdminSDHolder: guid -> the attribute that says so. Neither attribute is in
 // the Global Catalog, nor indexed: a few objects are read by objectGUID (200
 // per search, indexed); for many, one pass over the domain's users that
-// carry either attribute (a small set), matched here.
+// carry either attribute (a small set), matched here. Computers are
+// included: device members resolve to them.
 func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string]string, error) {
 	out := map[string]string{}
 	record := func(want map[string]bool) func(e *ldap.Entry) error {
@@ -193,7 +194,7 @@ func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string
 		for _, s := range guids {
 			want[s] = true
 		}
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)(|(isCriticalSystemObject=TRUE)(adminCount=1)))", attrs, record(want))
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(|(objectCategory=person)(objectCategory=computer))(|(isCriticalSystemObject=TRUE)(adminCount=1)))", attrs, record(want))
 		if err != nil {
 			return nil, fmt.Errorf("find critical and protected users: %w", err)
 		}

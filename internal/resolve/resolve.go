@@ -71,6 +71,26 @@ type Policy struct {
 	Allow []string
 	// InetOrgPerson lets users of class inetOrgPerson resolve.
 	InetOrgPerson bool
+	// Devices lets synced device members resolve to their computer objects
+	// by onPremisesSecurityIdentifier. Off in the zero Policy; the
+	// configuration turns it on unless members.devices is false.
+	Devices bool
+}
+
+// Device is what resolution needs to know about a cloud device member.
+type Device struct {
+	ID   string
+	Name string // display name, for reports
+	SID  string // onPremisesSecurityIdentifier: the computer object's objectSid
+	// SyncEnabled is onPremisesSyncEnabled: only a device the tenant says is
+	// synced from AD has an on-premises SID writeback believes.
+	SyncEnabled *bool
+}
+
+// DeviceSource is a Source that knows devices. A Source without it has its
+// device members reported as unresolved.
+type DeviceSource interface {
+	Device(id string) (*Device, error) // nil, nil when unknown
 }
 
 // Member is one direct member of a cloud group.
@@ -145,6 +165,7 @@ type Resolver struct {
 	allowDN  map[string]bool // normalised DNs of Policy.Allow
 	allowSID map[string]bool
 	inetOrg  bool
+	devices  bool
 	// cache indexes the objects found or learned since the last Forget.
 	cache map[cacheKey]*object
 	// known holds every object by objectGUID across Forget: its class and
@@ -254,6 +275,7 @@ func (r *Resolver) SetPolicy(p Policy) {
 		}
 	}
 	r.inetOrg = p.InetOrgPerson
+	r.devices = p.Devices
 }
 
 // SetDirectory replaces the directory (after a reconnect), keeping the cache.
@@ -481,6 +503,11 @@ func (r *Resolver) Stats() Stats {
 func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src Source) (map[string]Result, error) {
 	// Pass 1: classify members and collect the lookups.
 	users := map[string]*userRef{}
+	devices := map[string]*deviceRef{}
+	r.mu.Lock()
+	wantDevices := r.devices
+	r.mu.Unlock()
+	dsrc, _ := src.(DeviceSource)
 	var (
 		guids   = map[string]bool{}
 		anchors = map[string]bool{}
@@ -521,6 +548,18 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 				if gi := src.Group(m.ID); !gi.InScope {
 					anchors["Group_"+strings.ToLower(m.ID)] = true
 				}
+			case "device":
+				if _, ok := devices[m.ID]; ok || !wantDevices {
+					continue
+				}
+				var d *Device
+				if dsrc != nil {
+					var err error
+					if d, err = dsrc.Device(m.ID); err != nil {
+						return nil, fmt.Errorf("read cached device %s: %w", m.ID, err)
+					}
+				}
+				devices[m.ID] = newDeviceRef(d)
 			}
 		}
 	}
@@ -547,10 +586,20 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			sids[ref.sid] = true
 		}
 	}
+	for _, d := range devices {
+		if d.eligible() {
+			sids[d.sid] = true
+		}
+	}
 	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
-		return nil, fmt.Errorf("find users by objectSid: %w", err)
+		return nil, fmt.Errorf("find users and devices by objectSid: %w", err)
 	}
 	sids = nil
+	for _, d := range devices {
+		if d.eligible() {
+			d.obj = r.complete(kindSID, d.sid)
+		}
+	}
 	for _, ref := range users {
 		if ref.obj != nil || ref.settled || !ref.eligible() {
 			continue
@@ -609,6 +658,11 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			prot[ref.obj.guid] = true
 		}
 	}
+	for _, d := range devices {
+		if d.obj != nil && !r.protKnown(d.obj) {
+			prot[d.obj.guid] = true
+		}
+	}
 	if err := r.lookupProtected(ctx, keys(prot)); err != nil {
 		return nil, err
 	}
@@ -618,6 +672,9 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	for _, ref := range users {
 		r.settle(ref)
 		ref.dropIDs()
+	}
+	for _, d := range devices {
+		r.settleDevice(d)
 	}
 
 	// Groups found by anchor that are not in scope.
@@ -665,12 +722,23 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 					reason = "child group is out of scope (" + gi.Why + "); add it to the scope to provision it"
 				}
 				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: reason})
+			case "device":
+				if !wantDevices {
+					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Reason: reasonDevicesOff})
+					continue
+				}
+				d := devices[m.ID]
+				if d.dn == "" {
+					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: d.name, Reason: d.reason})
+					continue
+				}
+				res.addDN(d.dn)
 			default:
 				t := m.Type
 				if t == "" {
 					t = "unknown"
 				}
-				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: t, Reason: "unsupported member type " + t + " (only synced users and cloud security groups are written to AD)"})
+				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: t, Reason: "unsupported member type " + t + " (only synced users and devices and cloud security groups are written to AD)"})
 			}
 		}
 		res.DNs = sortUniqueFold(res.DNs)
@@ -903,7 +971,7 @@ func cmpOr(a, b *object) *object {
 func (r *Resolver) protKnown(o *object) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if o.protGen == r.gen || o.kind != classUser && o.kind != classInetOrgPerson {
+	if o.protGen == r.gen || o.kind != classUser && o.kind != classInetOrgPerson && o.kind != classComputer {
 		return true
 	}
 	d := ""
@@ -946,6 +1014,25 @@ func (r *Resolver) userRefusal(o *object) string {
 		return "refused: " + o.dn + " is not a user object"
 	}
 	return r.privileged(o)
+}
+
+// deviceRefusal says why a device member may not be o, or "": only a
+// computer object that is not a domain controller, nor a well-known or
+// critical principal (the rules users get); r.mu is held.
+func (r *Resolver) deviceRefusal(o *object) string {
+	switch o.kind {
+	case classComputer:
+		return r.privileged(o)
+	case classUser, classInetOrgPerson:
+		return "refused: " + o.dn + " is a user, not a computer"
+	case classGroup:
+		return "refused: " + o.dn + " is a group, not a computer"
+	case classContact:
+		return "refused: " + o.dn + " is a contact, not a computer"
+	case kindUnknownClass:
+		return "refused: the class of " + o.dn + " could not be read"
+	}
+	return "refused: " + o.dn + " is not a computer object"
 }
 
 // groupRefusal says why a group found by anchor may not be a member, or "";
@@ -1298,4 +1385,60 @@ func GUIDFromBytes(b []byte) string {
 		out = append(out, hex[b[i]>>4], hex[b[i]&15])
 	}
 	return string(out)
+}
+
+// deviceRef is one distinct device member of a Resolve call.
+type deviceRef struct {
+	known, synced bool
+	name          string
+	sid, rawSID   string // canonical lookup key; as Graph spelled it
+	obj           *object
+	dn, reason    string
+}
+
+func newDeviceRef(d *Device) *deviceRef {
+	if d == nil {
+		return &deviceRef{}
+	}
+	ref := &deviceRef{known: true, name: d.Name, synced: d.SyncEnabled != nil && *d.SyncEnabled, rawSID: d.SID}
+	if s, ok := canonSID(d.SID); ok {
+		ref.sid = s
+	}
+	return ref
+}
+
+// eligible: the device's SID is worth looking up. A cloud-only device's
+// SID, whoever wrote it, is never followed (docs/trust.md).
+func (d *deviceRef) eligible() bool { return d.known && d.synced && d.sid != "" }
+
+// Reasons for device members.
+const (
+	reasonDevicesOff      = "device members are not written (members.devices is false)"
+	reasonUnknownDevice   = "device not known to writeback (not read from Graph)"
+	reasonCloudOnlyDevice = "cloud-only device (onPremisesSyncEnabled is not true): it has no computer object in AD"
+	reasonDeviceNoSID     = "device synced from AD without onPremisesSecurityIdentifier: its computer object cannot be found"
+)
+
+// settleDevice gives d its DN, or the reason it has none.
+func (r *Resolver) settleDevice(d *deviceRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case !d.known:
+		d.reason = reasonUnknownDevice
+	case !d.synced:
+		d.reason = reasonCloudOnlyDevice
+	case d.rawSID == "":
+		d.reason = reasonDeviceNoSID
+	case d.sid == "":
+		d.reason = "not found in the forest; onPremisesSecurityIdentifier " + strconv.Quote(d.rawSID) + " is not a valid SID"
+	case d.obj == nil || d.obj.dn == "":
+		d.reason = "not found in the forest (objectSid " + d.sid + ")"
+	default:
+		if why := r.deviceRefusal(d.obj); why != "" {
+			d.reason = why
+			return
+		}
+		d.dn = d.obj.dn
+	}
 }

@@ -171,7 +171,7 @@ func TestResolve(t *testing.T) {
 	}
 	for id, want := range map[string]string{
 		"u4": "cloud-only user", "u5": "not found in the forest", "nobody": "not known",
-		"out": "out of scope (not selected)", "d1": "unsupported member type device",
+		"out": "out of scope (not selected)", "d1": "device members are not written",
 	} {
 		if !strings.Contains(reasons[id], want) {
 			t.Errorf("reason for %s = %q, want it to contain %q", id, reasons[id], want)
