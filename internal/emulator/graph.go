@@ -108,7 +108,48 @@ func (e *entry) prop(name string) any {
 	case "displayName":
 		return e.obj.DisplayName
 	}
+	if e.obj.Type == "device" {
+		switch name {
+		case "onPremisesSecurityIdentifier":
+			return nullIfEmpty(e.obj.OnPremisesSecurityIdentifier)
+		case "onPremisesSyncEnabled":
+			return e.obj.OnPremisesSyncEnabled
+		}
+	}
 	return nil
+}
+
+// deviceProps are the device properties the emulator serves.
+var deviceProps = []string{"id", "displayName", "onPremisesSecurityIdentifier", "onPremisesSyncEnabled"}
+
+// getDevice is GET /devices/{id}: a device, by object ID.
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
+	s.t.mu.RLock()
+	defer s.t.mu.RUnlock()
+	var sel []string
+	for _, p := range strings.Split(r.URL.Query().Get("$select"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(deviceProps, p) {
+			graphError(w, r, 400, "Request_BadRequest", fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.device'.", p))
+			return
+		}
+		sel = append(sel, p)
+	}
+	if len(sel) == 0 {
+		sel = deviceProps
+	}
+	e, ok := s.liveEntry(w, r, kindObject)
+	if !ok || e.obj.Type != "device" {
+		if ok {
+			graphError(w, r, 404, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.PathValue("id")))
+		}
+		return
+	}
+	m := e.render(sel, false)
+	m["@odata.context"] = baseURL(r) + "/v1.0/$metadata#devices/$entity"
+	writeJSON(w, 200, m)
 }
 
 func nullIfEmpty(s string) any {

@@ -132,8 +132,9 @@ func New(opts Options) (*Server, error) {
 }
 
 // DefaultRoles are the application permissions the emulator's tokens carry
-// unless Options.Roles says otherwise.
-var DefaultRoles = []string{"Group.Read.All", "User.Read.All"}
+// unless Options.Roles says otherwise; Device.Read.All lets device members
+// resolve (docs/trust.md).
+var DefaultRoles = []string{"Group.Read.All", "User.Read.All", "Device.Read.All"}
 
 func randomSecret() string {
 	var b [24]byte
@@ -214,6 +215,8 @@ func (s *Server) routes() {
 	g("GET /v1.0/groups/{id}", s.getGroup, groupRead...)
 	g("GET /v1.0/users/{id}", s.getUser, userRead...)
 	g("GET /v1.0/groups/{id}/members", s.listMembers, groupRead...)
+	// Devices: Device.Read.All is the least privileged application permission.
+	g("GET /v1.0/devices/{id}", s.getDevice, "Device.Read.All", "Directory.Read.All")
 	g("POST /v1.0/directoryObjects/getByIds", s.getByIDs, "Directory.Read.All")
 	s.adminRoutes(m)
 	s.mux = m

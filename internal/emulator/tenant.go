@@ -66,6 +66,11 @@ type Object struct {
 	ID          string `json:"id"`
 	Type        string `json:"type"` // device, orgContact, servicePrincipal
 	DisplayName string `json:"displayName"`
+	// A device synced from AD (hybrid joined) carries its computer
+	// object's objectSid and onPremisesSyncEnabled true; a cloud-only
+	// (Entra joined or registered) device carries neither.
+	OnPremisesSecurityIdentifier string `json:"onPremisesSecurityIdentifier,omitempty"`
+	OnPremisesSyncEnabled        *bool  `json:"onPremisesSyncEnabled,omitempty"`
 }
 
 // TenantFile is the tenant file (JSON or YAML) and the export of the admin API.

@@ -214,7 +214,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	in.Policy.AllowDeletes = o.AllowDeletes
 	members := map[string][]resolve.Member{}
 	desired := map[string]*plan.Desired{}
-	src := &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}}
+	src := &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}, devices: e.deviceReader(ctx)}
 	reserved := map[string]bool{}
 	free, err := e.prefetchSAM(ctx, keys(cands), actual)
 	if err != nil {
@@ -981,6 +981,17 @@ type cloudView struct {
 	scope *scope.Scope
 	info  map[string]resolve.GroupInfo
 	reads atomic.Int64 // users read, for TrimMapped
+	// devices reads a device member from Graph (devices.go); nil: device
+	// members are reported as unknown.
+	devices func(id string) (*resolve.Device, error)
+}
+
+// Device answers resolve.DeviceSource.
+func (c *cloudView) Device(id string) (*resolve.Device, error) {
+	if c.devices == nil {
+		return nil, nil
+	}
+	return c.devices(id)
 }
 
 // lookup returns the cached group and whether it is in scope.

@@ -19,6 +19,26 @@ func (c *Client) Group(ctx context.Context, id string) (Group, error) {
 	return decodeGroup(raw)
 }
 
+// deviceSelect is what writeback reads of a device member: whether it is
+// synced from AD, and its computer object's objectSid.
+const deviceSelect = "id,displayName,onPremisesSecurityIdentifier,onPremisesSyncEnabled"
+
+// Device reads one device by object ID (application permission
+// Device.Read.All). A missing device is ErrNotFound (wrapped).
+func (c *Client) Device(ctx context.Context, id string) (Device, error) {
+	var d struct {
+		ID                           string `json:"id"`
+		DisplayName                  string `json:"displayName"`
+		OnPremisesSecurityIdentifier string `json:"onPremisesSecurityIdentifier"`
+		OnPremisesSyncEnabled        *bool  `json:"onPremisesSyncEnabled"`
+	}
+	u := c.base + "/devices/" + url.PathEscape(id) + "?$select=" + deviceSelect
+	if err := c.get(ctx, u, nil, &d); err != nil {
+		return Device{}, fmt.Errorf("read device %s: %w", id, err)
+	}
+	return Device{ID: d.ID, DisplayName: d.DisplayName, OnPremisesSecurityIdentifier: d.OnPremisesSecurityIdentifier, OnPremisesSyncEnabled: d.OnPremisesSyncEnabled}, nil
+}
+
 // Members calls fn for each direct member of the group, page by page.
 func (c *Client) Members(ctx context.Context, groupID string, fn func(MemberRef) error) error {
 	link := c.base + "/groups/" + url.PathEscape(groupID) + "/members?$select=id&$top=999"

@@ -69,6 +69,14 @@ func (g Group) IsUnified() bool {
 	return false
 }
 
+// Device is a device member: a device synced from AD (hybrid joined) carries
+// onPremisesSyncEnabled true and its computer object's objectSid.
+type Device struct {
+	ID, DisplayName              string
+	OnPremisesSecurityIdentifier string
+	OnPremisesSyncEnabled        *bool
+}
+
 // MemberRef is one direct member of a group.
 type MemberRef struct {
 	ID string

@@ -85,6 +85,10 @@ type Device struct {
 	// SyncEnabled is onPremisesSyncEnabled: only a device the tenant says is
 	// synced from AD has an on-premises SID writeback believes.
 	SyncEnabled *bool
+	// Unreadable, when set, says why the device could not be read (for
+	// instance a missing Device.Read.All permission): it is reported, and
+	// the rest of the group is written.
+	Unreadable string
 }
 
 // DeviceSource is a Source that knows devices. A Source without it has its
@@ -1390,6 +1394,7 @@ func GUIDFromBytes(b []byte) string {
 // deviceRef is one distinct device member of a Resolve call.
 type deviceRef struct {
 	known, synced bool
+	unreadable    string
 	name          string
 	sid, rawSID   string // canonical lookup key; as Graph spelled it
 	obj           *object
@@ -1400,7 +1405,7 @@ func newDeviceRef(d *Device) *deviceRef {
 	if d == nil {
 		return &deviceRef{}
 	}
-	ref := &deviceRef{known: true, name: d.Name, synced: d.SyncEnabled != nil && *d.SyncEnabled, rawSID: d.SID}
+	ref := &deviceRef{known: true, name: d.Name, synced: d.SyncEnabled != nil && *d.SyncEnabled, rawSID: d.SID, unreadable: d.Unreadable}
 	if s, ok := canonSID(d.SID); ok {
 		ref.sid = s
 	}
@@ -1409,7 +1414,7 @@ func newDeviceRef(d *Device) *deviceRef {
 
 // eligible: the device's SID is worth looking up. A cloud-only device's
 // SID, whoever wrote it, is never followed (docs/trust.md).
-func (d *deviceRef) eligible() bool { return d.known && d.synced && d.sid != "" }
+func (d *deviceRef) eligible() bool { return d.known && d.unreadable == "" && d.synced && d.sid != "" }
 
 // Reasons for device members.
 const (
@@ -1426,6 +1431,8 @@ func (r *Resolver) settleDevice(d *deviceRef) {
 	switch {
 	case !d.known:
 		d.reason = reasonUnknownDevice
+	case d.unreadable != "":
+		d.reason = "device could not be read from Graph: " + d.unreadable
 	case !d.synced:
 		d.reason = reasonCloudOnlyDevice
 	case d.rawSID == "":
