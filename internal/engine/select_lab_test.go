@@ -107,3 +107,43 @@ func TestLabExtensionMappingFlowsIntoAD(t *testing.T) {
 		t.Errorf("delta restarted %d times in all, want once", n)
 	}
 }
+
+// A scoping filter on a directory extension (Microsoft's WritebackEnabled
+// example) selects from Graph and decides which groups reach AD; a change
+// of the extension's value brings the group in.
+func TestLabExtensionScopingFilter(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 6, "wbexs")
+	tenant := sampleTenant(users)
+	const ext = "extension_0a1b2c3d4e5f67890a1b2c3d4e5f6789_WritebackEnabled"
+	tenant.Groups[0].Extra = map[string]any{ext: true}  // Sales
+	tenant.Groups[1].Extra = map[string]any{ext: false} // All Staff
+	f := newFixtureOn(t, l, tenant, nil)
+	// The Graph client selects what the filter reads, as `writeback run` builds it.
+	f.reconfigureSelecting(func(c *config.Config) {
+		c.Scope.Filters = []config.Filter{{Clauses: []config.Clause{{Attribute: ext, Operator: "IS TRUE"}}}}
+	})
+	f.round(RoundOptions{})
+	got := f.adGroups()
+	if _, ok := got[plan.Anchor(gSales)]; !ok {
+		t.Errorf("Sales (%s true) not in AD: %v", ext, keysOf(got))
+	}
+	if _, ok := got[plan.Anchor(gParent)]; ok {
+		t.Errorf("All Staff (%s false) is in AD", ext)
+	}
+	if _, err := f.env.Admin.UpdateGroup(gParent, func(g *emulator.Group) { g.Extra = map[string]any{ext: true} }); err != nil {
+		t.Fatal(err)
+	}
+	f.round(RoundOptions{})
+	if _, ok := f.adGroups()[plan.Anchor(gParent)]; !ok {
+		t.Errorf("All Staff not in AD after its %s became true", ext)
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
