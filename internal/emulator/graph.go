@@ -757,3 +757,54 @@ func (s *Server) getByIDs(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 200, map[string]any{"@odata.context": baseURL(r) + "/v1.0/$metadata#directoryObjects", "value": items})
 }
+
+// syncBehaviorRole is the only application permission the
+// onPremisesSyncBehavior page lists, for GET as for PATCH.
+const syncBehaviorRole = "Group-OnPremisesSyncBehavior.ReadWrite.All"
+
+// getSyncBehavior is GET /groups/{id}/onPremisesSyncBehavior.
+func (s *Server) getSyncBehavior(w http.ResponseWriter, r *http.Request) {
+	s.t.mu.RLock()
+	defer s.t.mu.RUnlock()
+	e, ok := s.liveEntry(w, r, kindGroup)
+	if !ok {
+		return
+	}
+	writeJSON(w, 200, map[string]any{
+		"@odata.context": baseURL(r) + "/v1.0/$metadata#groups('" + e.id() + "')/onPremisesSyncBehavior/$entity",
+		"id":             e.id(), "isCloudManaged": e.group.IsCloudManaged,
+	})
+}
+
+// patchSyncBehavior is PATCH /groups/{id}/onPremisesSyncBehavior
+// {"isCloudManaged": bool}: converting a synced group to cloud-managed
+// clears onPremisesSyncEnabled (dirSyncEnabled becomes null); rolling back
+// sets it again, as the next on-premises sync would. Both are changes the
+// groups delta reports.
+func (s *Server) patchSyncBehavior(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		IsCloudManaged *bool `json:"isCloudManaged"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil || body.IsCloudManaged == nil {
+		graphError(w, r, 400, "Request_BadRequest", "Invalid request body: want {\"isCloudManaged\": true|false}")
+		return
+	}
+	id := r.PathValue("id")
+	_, err := s.t.UpdateGroup(id, func(g *Group) {
+		if g.IsCloudManaged == *body.IsCloudManaged {
+			return
+		}
+		g.IsCloudManaged = *body.IsCloudManaged
+		if g.IsCloudManaged {
+			g.OnPremisesSyncEnabled = nil
+		} else {
+			on := true
+			g.OnPremisesSyncEnabled = &on
+		}
+	})
+	if err != nil {
+		graphError(w, r, 404, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+		return
+	}
+	w.WriteHeader(204)
+}

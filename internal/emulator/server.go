@@ -215,6 +215,11 @@ func (s *Server) routes() {
 	g("GET /v1.0/groups/{id}", s.getGroup, groupRead...)
 	g("GET /v1.0/users/{id}", s.getUser, userRead...)
 	g("GET /v1.0/groups/{id}/members", s.listMembers, groupRead...)
+	// Source of authority (SOA) conversion, served on v1.0 and beta.
+	for _, v := range []string{"v1.0", "beta"} {
+		g("GET /"+v+"/groups/{id}/onPremisesSyncBehavior", s.getSyncBehavior, syncBehaviorRole)
+		g("PATCH /"+v+"/groups/{id}/onPremisesSyncBehavior", s.patchSyncBehavior, syncBehaviorRole)
+	}
 	// Devices: Device.Read.All is the least privileged application permission.
 	g("GET /v1.0/devices/{id}", s.getDevice, "Device.Read.All", "Directory.Read.All")
 	g("POST /v1.0/directoryObjects/getByIds", s.getByIDs, "Directory.Read.All")

@@ -21,18 +21,23 @@ import (
 
 // Group is a group as the tenant file and the admin API write it.
 type Group struct {
-	ID                    string         `json:"id"`
-	DisplayName           string         `json:"displayName"`
-	Description           string         `json:"description,omitempty"`
-	MailNickname          string         `json:"mailNickname,omitempty"`
-	Mail                  string         `json:"mail,omitempty"`
-	SecurityEnabled       bool           `json:"securityEnabled"`
-	MailEnabled           bool           `json:"mailEnabled"`
-	GroupTypes            []string       `json:"groupTypes,omitempty"`
-	OnPremisesSyncEnabled *bool          `json:"onPremisesSyncEnabled,omitempty"`
-	Visibility            string         `json:"visibility,omitempty"`
-	CreatedDateTime       string         `json:"createdDateTime,omitempty"`
-	Extra                 map[string]any `json:"extra,omitempty"` // more properties, served as given
+	ID                    string   `json:"id"`
+	DisplayName           string   `json:"displayName"`
+	Description           string   `json:"description,omitempty"`
+	MailNickname          string   `json:"mailNickname,omitempty"`
+	Mail                  string   `json:"mail,omitempty"`
+	SecurityEnabled       bool     `json:"securityEnabled"`
+	MailEnabled           bool     `json:"mailEnabled"`
+	GroupTypes            []string `json:"groupTypes,omitempty"`
+	OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled,omitempty"`
+	// IsCloudManaged is onPremisesSyncBehavior.isCloudManaged: the group's
+	// source of authority was converted to the cloud (SOA). Such a group
+	// keeps its on-premises identity (onPremisesSecurityIdentifier,
+	// onPremisesSamAccountName, onPremisesDomainName, given in Extra).
+	IsCloudManaged  bool           `json:"isCloudManaged,omitempty"`
+	Visibility      string         `json:"visibility,omitempty"`
+	CreatedDateTime string         `json:"createdDateTime,omitempty"`
+	Extra           map[string]any `json:"extra,omitempty"` // more properties, served as given
 	// Members are member object IDs (users, groups, other objects). In the
 	// admin API's responses and in Snapshot they are filled; on PATCH ignored.
 	Members []string `json:"members,omitempty"`
