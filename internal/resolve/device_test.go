@@ -142,3 +142,25 @@ func TestDeviceMembersOptOut(t *testing.T) {
 		t.Errorf("devices off made %d directory calls", dir.calls)
 	}
 }
+
+// A device that could not be read is that member's problem: reported with
+// why, the rest of the group resolved.
+func TestDeviceUnreadable(t *testing.T) {
+	on := true
+	dir := &fakeDir{sid: map[string]string{dom + "-1600": "CN=PC1,OU=Computers,DC=x"},
+		objs: map[string]Object{"CN=PC1,OU=Computers,DC=x": computerObj(dom + "-1600")}}
+	src := devSrc{devices: map[string]*Device{
+		"pc1": {ID: "pc1", SID: dom + "-1600", SyncEnabled: &on},
+		"bad": {ID: "bad", Unreadable: "403 Authorization_RequestDenied (grant Device.Read.All)"},
+	}}
+	r := New(dir)
+	r.SetPolicy(Policy{Devices: true})
+	res, err := r.Resolve(context.Background(), map[string][]Member{"g": {{ID: "pc1", Type: "device"}, {ID: "bad", Type: "device"}}}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res["g"]
+	if len(g.DNs) != 1 || len(g.Unresolved) != 1 || !strings.Contains(g.Unresolved[0].Reason, "could not be read from Graph: 403") {
+		t.Errorf("got %+v", g)
+	}
+}
