@@ -16,6 +16,7 @@ import (
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/migrate"
+	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
 )
 
@@ -189,7 +190,9 @@ func (e *migrateEnv) orphanFunc(ctx context.Context) (func(string) bool, error) 
 }
 
 func (e *migrateEnv) assess(ctx context.Context, accept []string) (*migrate.Report, error) {
-	o := migrate.AssessOptions{Base: e.base, Domain: e.domain, DC: e.dc, GCErr: e.gcErr, AcceptRemovals: accept}
+	m := e.cfg.Members
+	o := migrate.AssessOptions{Base: e.base, Domain: e.domain, DC: e.dc, GCErr: e.gcErr, AcceptRemovals: accept,
+		Members: resolve.Policy{Allow: m.Allow, InetOrgPerson: m.InetOrgPerson, Devices: m.DevicesEnabled()}}
 	if e.gc != nil {
 		o.GC = e.gc
 	}

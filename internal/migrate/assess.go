@@ -63,8 +63,12 @@ type AssessOptions struct {
 	// removals the approver accepts: their removal is a warning, not a
 	// blocker, and handover takes them over.
 	AcceptRemovals []string
-	Now            func() time.Time
-	Log            *slog.Logger
+	// Members is who may be a member, as the engine's members settings say
+	// (members.allow, inetOrgPerson, devices), so members resolve as the
+	// engine would resolve them.
+	Members resolve.Policy
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // Report is the whole assessment. Its JSON is the --json output.
@@ -640,7 +644,7 @@ func memberReason(e *ldap.Entry) string {
 	case "foreignSecurityPrincipal":
 		return "foreign security principal (an account from another forest): a cloud group cannot hold it, so writeback would remove it"
 	case "computer":
-		return "computer (a written-back device): writeback does not provision device members"
+		return "" // a device synced from AD: onPremisesSecurityIdentifier = objectSid (members.devices)
 	case "contact":
 		return "contact: writeback provisions users and groups only"
 	case "user":
@@ -702,7 +706,9 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 		src.users[strings.ToLower(u.ID)] = &resolve.User{ID: u.ID, Name: name, ObjectIdentifier: u.OnPremisesObjectIdentifier,
 			SID: u.OnPremisesSecurityIdentifier, ImmutableID: u.OnPremisesImmutableId, SyncEnabled: u.OnPremisesSyncEnabled}
 	}
-	res, err := resolve.New(&resolve.ADDirectory{GC: o.GC, DC: o.DC, Base: r.Domain}).Resolve(ctx, in, src)
+	rs := resolve.New(&resolve.ADDirectory{GC: o.GC, DC: o.DC, Base: r.Domain})
+	rs.SetPolicy(o.Members)
+	res, err := rs.Resolve(ctx, in, src)
 	if err != nil {
 		return fmt.Errorf("assess: resolve members: %w", err)
 	}
