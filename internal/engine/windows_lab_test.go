@@ -22,7 +22,7 @@ func TestLabProtectedByNestingAndLineFeed(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 2, "wbw")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	idAdmin, idNested, idOK := uniqueID("c1c1c1c1"), uniqueID("c2c2c2c2"), uniqueID("c3c3c3c3")
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{
@@ -127,7 +127,7 @@ func TestLabGroupTypeMappingChange(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbt")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	id := uniqueID("c4c4c4c4")
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{{ID: id, DisplayName: "Typed", SecurityEnabled: true, Members: []string{tf.Users[0].ID}}}
@@ -171,7 +171,7 @@ func TestLabNestedPairGroupTypeMappingChange(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbt")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	parent, child := uniqueID("c5c5c5c5"), uniqueID("c6c6c6c6")
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{
