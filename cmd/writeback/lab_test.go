@@ -95,7 +95,7 @@ func TestLabUpIsIdempotent(t *testing.T) {
 func TestApplyProvisionsSampleTenant(t *testing.T) {
 	tl := labtest.AD(t)
 	ctx := context.Background()
-	dc := tl.Conn(t)
+	dc := tl.AdminConn(t)
 	anchors, err := sample.EnsureUsers(ctx, dc, tl.BaseDN)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func migrateEdgeLab(t *testing.T) (l *labtest.Lab, dc *ad.Conn, cfg, cs string, 
 	t.Helper()
 	ctx := context.Background()
 	l = labtest.AD(t)
-	dc = l.Conn(t)
+	dc = l.AdminConn(t)
 	cs = "OU=CS," + l.OU
 	if err := dc.CreateOU(ctx, cs); err != nil {
 		t.Fatal(err)

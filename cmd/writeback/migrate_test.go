@@ -24,7 +24,7 @@ import (
 func TestLabMigrateCLI(t *testing.T) {
 	ctx := context.Background()
 	l := labtest.AD(t)
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	users := l.CreateUsers(t, 1, "wbmig")
 	ids := []string{"cccccccc-2222-4000-8000-000000000001", "cccccccc-2222-4000-8000-000000000002", "cccccccc-2222-4000-8000-000000000003"}
 	groups := []struct {

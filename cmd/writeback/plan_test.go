@@ -163,7 +163,7 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000001", func(g *emulator.Group) { g.DisplayName = "Finance EU" }); err != nil {
 		t.Fatal(err)
 	}
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	// While it runs, a second apply is refused at once, naming it, and
 	// status answers.
 	for {

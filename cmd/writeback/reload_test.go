@@ -92,7 +92,7 @@ func TestLabRunReloadsOnSIGHUP(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	group := func() *ad.Group {
 		g, err := dc.GroupByAnchor(context.Background(), l.OU, plan.Anchor(gid), false)
 		if err != nil {

@@ -44,8 +44,13 @@ func TestRootDSEFindsSchemaAttribute(t *testing.T) {
 
 func TestBindForms(t *testing.T) {
 	l := labtest.AD(t)
-	for _, name := range []string{l.Env["LAB_BIND_DN"], l.Env["LAB_BIND_UPN"], l.Env["LAB_BIND_NT"]} {
-		cfg := l.Config
+	// Administrator's three forms of name with its password (l.Admin), and
+	// the service account as l.Config names it.
+	for _, name := range []string{l.Env["LAB_BIND_DN"], l.Env["LAB_BIND_UPN"], l.Env["LAB_BIND_NT"], ""} {
+		cfg := l.Admin
+		if name == "" {
+			cfg, name = l.Config, l.Config.BindDN
+		}
 		cfg.BindDN = name
 		c, err := ad.Dial(t.Context(), cfg)
 		if err != nil {
@@ -290,7 +295,7 @@ func TestMoveAndRename(t *testing.T) {
 	c := l.Conn(t)
 	ctx := t.Context()
 	other := "OU=moved," + l.OU
-	if err := c.CreateOU(ctx, other); err != nil {
+	if err := l.AdminConn(t).CreateOU(ctx, other); err != nil { // the service account creates groups only
 		t.Fatal(err)
 	}
 	dn, _ := ad.JoinDN("CN", "before", l.OU)

@@ -27,7 +27,7 @@ func TestLabDelegatedAccountLifecycle(t *testing.T) {
 		t.Skip("this lab has no svc-writeback account (provisioned before it existed)")
 	}
 	users := l.CreateUsers(t, 2, "wbd")
-	admin := l.Conn(t)
+	admin := l.AdminConn(t)
 	ctx := context.Background()
 	id := uniqueID("d1d1d1d1")
 	tf := sampleTenant(users)

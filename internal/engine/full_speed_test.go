@@ -144,7 +144,7 @@ func TestLabManyCreatesFindUnpreparedGroups(t *testing.T) {
 	}
 	unprepared := tf.Groups[137].ID
 	dn := "CN=Group_" + unprepared + "," + l.OU
-	if err := l.Conn(t).CreateGroup(context.Background(), dn, map[string][]string{"adminDescription": {plan.Anchor(unprepared)}, "sAMAccountName": {"cs-" + l.Tag}}); err != nil {
+	if err := l.AdminConn(t).CreateGroup(context.Background(), dn, map[string][]string{"adminDescription": {plan.Anchor(unprepared)}, "sAMAccountName": {"cs-" + l.Tag}}); err != nil {
 		t.Fatal(err)
 	}
 	f := newFixtureOn(t, l, tf, nil)

@@ -66,7 +66,7 @@ func TestLabKill9DuringApply(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	count := func() int {
 		n := 0
 		if err := dc.Search(context.Background(), l.OU, ad.ScopeOne, "(objectClass=group)", []string{"1.1"}, func(*ldap.Entry) error { n++; return nil }); err != nil {

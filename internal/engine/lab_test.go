@@ -300,7 +300,7 @@ func newFixtureOn(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, edi
 // onPremisesObjectIdentifier, which Graph v1.0 does not declare).
 func newFixtureWith(t *testing.T, l *labtest.Lab, tenant *emulator.TenantFile, opts emulator.Options, edit func(*config.Config)) *fixture {
 	env := emulatortest.StartWith(t, tenant, opts)
-	f := &fixture{t: t, lab: l, env: env, dc: l.Conn(t)}
+	f := &fixture{t: t, lab: l, env: env, dc: l.AdminConn(t)}
 	f.cfg = loadConfig(t, l, env, edit)
 	f.open()
 	return f
@@ -327,7 +327,7 @@ func TestLabTakeoverConnectSyncGroup(t *testing.T) {
 	tf.Groups = []emulator.Group{{ID: gSales, DisplayName: "Sales", SecurityEnabled: true, Members: []string{tf.Users[0].ID, tf.Users[1].ID, tf.Users[2].ID}}}
 	// The group Connect Sync wrote: CN=Group_<id>, anchor and adminDescription set, two members.
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	dn := "CN=Group_" + gSales + "," + l.OU
 	if err := dc.CreateGroup(ctx, dn, map[string][]string{
 		"msDS-ExternalDirectoryObjectId": {plan.Anchor(gSales)}, "adminDescription": {plan.Anchor(gSales)},
@@ -365,7 +365,7 @@ func TestLabForeignCollisionUntouched(t *testing.T) {
 		{ID: gParent, DisplayName: "Written by Connect Sync", SecurityEnabled: true, Members: []string{tf.Users[0].ID}},
 	}
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	// A Connect Sync group not prepared for migration: adminDescription, no anchor.
 	unprepared := "CN=Group_" + gParent + "," + l.OU
 	if err := dc.CreateGroup(ctx, unprepared, map[string][]string{"adminDescription": {plan.Anchor(gParent)}, "sAMAccountName": {"cs-" + gParent[:8] + "p"}}); err != nil {
@@ -443,7 +443,7 @@ func TestLabForeignAnchoredGroupSurvivesFullRound(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 6, "wbf")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	target, other := "OU=Target,"+l.OU, "OU=Other tool,"+l.OU
 	for _, ou := range []string{target, other} {
 		if err := dc.CreateOU(ctx, ou); err != nil {

@@ -177,7 +177,7 @@ func TestLabDCOutageMidApply(t *testing.T) {
 		t.Fatalf("round after the DC is back: %v %+v", err, res.Applied)
 	}
 	t.Logf("round after the DC is back: %d changes in %s", res.Applied.Applied, time.Since(start).Round(time.Millisecond))
-	check := l.Conn(t)
+	check := l.AdminConn(t)
 	for _, id := range ids {
 		gs := byAnchor(t, check, l.BaseDN, plan.Anchor(id))
 		if len(gs) != 1 || len(gs[0].Members) != 1 {

@@ -52,7 +52,7 @@ func TestLabDomainAdminsWithForgedAnchorIsUntouched(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbp")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	domain, err := dc.BaseDN(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestLabGroupMovedOutOfSearchBase(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbo")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	domain, err := dc.BaseDN(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestLabNamesAndSwap(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbn")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	domain, err := dc.BaseDN(ctx)
 	if err != nil {
 		t.Fatal(err)

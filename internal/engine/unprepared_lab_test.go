@@ -22,7 +22,7 @@ func TestLabAnchorConflictIsNotCreatedTwice(t *testing.T) {
 		{ID: gParent, DisplayName: "Written by Connect Sync", SecurityEnabled: true, Members: []string{tf.Users[0].ID}},
 	}
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	const stale = "eeeeeeee-0000-4000-8000-000000000009"
 	conflict := "CN=Group_" + gParent + "," + l.OU
 	if err := dc.CreateGroup(ctx, conflict, map[string][]string{"adminDescription": {plan.Anchor(gParent)},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/plan"
@@ -21,7 +22,7 @@ func TestLabProtectedByNestingAndLineFeed(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 2, "wbw")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	idAdmin, idNested, idOK := uniqueID("c1c1c1c1"), uniqueID("c2c2c2c2"), uniqueID("c3c3c3c3")
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{
@@ -126,7 +127,7 @@ func TestLabGroupTypeMappingChange(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 1, "wbt")
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	id := uniqueID("c4c4c4c4")
 	tf := sampleTenant(users)
 	tf.Groups = []emulator.Group{{ID: id, DisplayName: "Typed", SecurityEnabled: true, Members: []string{tf.Users[0].ID}}}
@@ -156,6 +157,53 @@ func TestLabGroupTypeMappingChange(t *testing.T) {
 		f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
 		if g := read(); g.GroupType != to.want || g.Description != fmt.Sprint("step ", i) {
 			t.Errorf("after mapping %s: groupType %d description %q; want %d and the new description", to.mapping, g.GroupType, g.Description, to.want)
+		}
+	}
+}
+
+// Issue 17, group types across groups: a mapping change that converts a
+// parent and its member group converges in one round, in Windows' order
+// (universal -> global: the member first; global -> universal and
+// universal -> domain local: the parent first). Samba does not check
+// nesting on a conversion, writeback's own check does: without the order
+// the parent's conversion is refused until a later round. Read back from AD.
+func TestLabNestedPairGroupTypeMappingChange(t *testing.T) {
+	l := labtest.AD(t)
+	users := l.CreateUsers(t, 1, "wbt")
+	ctx := context.Background()
+	dc := l.AdminConn(t)
+	parent, child := uniqueID("c5c5c5c5"), uniqueID("c6c6c6c6")
+	tf := sampleTenant(users)
+	tf.Groups = []emulator.Group{
+		{ID: child, DisplayName: "Typed child", SecurityEnabled: true, Members: []string{tf.Users[0].ID}},
+		{ID: parent, DisplayName: "Typed parent", SecurityEnabled: true, Members: []string{child, tf.Users[0].ID}},
+	}
+	f := newFixtureOn(t, l, tf, func(c *config.Config) { c.Sync.Workers = 4 })
+	f.round(RoundOptions{})
+	var dns []string
+	for _, id := range []string{parent, child} {
+		st, _ := f.db.Status(id)
+		dns = append(dns, st.DN)
+	}
+	if g, err := dc.GroupByDN(ctx, dns[0], true); err != nil || g == nil || len(g.Members) != 2 {
+		t.Fatalf("parent %s: %+v %v; want the child and a user as members", dns[0], g, err)
+	}
+	for _, to := range []struct {
+		mapping string
+		want    int32
+	}{
+		{"globalSecurity", ad.GroupTypeGlobalSecurity},
+		{"universalSecurity", ad.GroupTypeUniversalSecurity},
+		{"domainLocalSecurity", ad.GroupTypeDomainLocalSecurity},
+	} {
+		f.cfg.Mappings.GroupType = to.mapping
+		f.db.Close() // one process per state: the next engine opens it again
+		f.open()
+		f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}}) // fails the test on a failed group
+		for _, dn := range dns {
+			if g, err := dc.GroupByDN(ctx, dn, false); err != nil || g == nil || g.GroupType != to.want {
+				t.Errorf("after mapping %s in one round: %s is %+v (%v); want groupType %d", to.mapping, dn, g, err, to.want)
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -10,7 +12,9 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/state"
 )
 
 // A member removal that a Windows DC refuses by policy (53 with a Win32
@@ -93,4 +97,72 @@ func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
 	if len(mem.groups) != 2 {
 		t.Errorf("%d groups in AD, want 2", len(mem.groups))
 	}
+}
+
+// Issue 17: a mapping change from universal to global that converts a
+// nested pair converges in one round against a DC that checks nesting as
+// Windows does: the member group is converted before its parent (the
+// parent first would be refused, 8518), and back to universal the parent
+// goes first (the member first would be refused, 8518 again). Read back
+// from the server.
+func TestNestedPairConvertsInOneRound(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"}) // ModeWindows
+	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
+	dc, err := ad.Dial(t.Context(), srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	mem := newMemDir()
+	src := memTenant(idA, idB)
+	// A (parent) has B (child) as a member, besides alice.
+	a := src.groups[idA]
+	a.MembersDelta = append(a.MembersDelta, entra.MemberRef{ID: idB, Type: "group"})
+	src.groups[idA] = a
+	eng, db := newEngineOn(t, dc, mem, src, "sync: {workers: 4}")
+	ctx := context.Background()
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stA, _ := db.Status(idA)
+	stB, _ := db.Status(idB)
+	if got := srv.Values(stA.DN, "member"); len(got) != 2 {
+		t.Fatalf("first round: members of the parent %v; want alice and the child group", got)
+	}
+	for _, tc := range []struct{ mapping, want string }{
+		{"globalSecurity", "-2147483646"},
+		{"universalSecurity", "-2147483640"},
+	} {
+		eng := engineOnDB(t, dc, mem, src, db, "sync: {workers: 4}\nmappings: {groupType: "+tc.mapping+"}")
+		res, err := eng.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Applied == nil || res.Applied.Failed != 0 {
+			t.Errorf("%s: applied %+v; want no failure", tc.mapping, res.Applied)
+		}
+		for _, dn := range []string{stA.DN, stB.DN} {
+			if got := srv.Values(dn, "groupType"); len(got) != 1 || got[0] != tc.want {
+				t.Errorf("%s: groupType of %s is %v; want %s in one round", tc.mapping, dn, got, tc.want)
+			}
+		}
+	}
+}
+
+// engineOnDB is newEngineOn on an existing state database: the next
+// process after a configuration change.
+func engineOnDB(t *testing.T, dc Directory, mem *memDir, src *memSource, db *state.DB, extraYAML string) *Engine {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
+entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
+` + extraYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }

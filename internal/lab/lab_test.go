@@ -59,7 +59,7 @@ func TestLabConfigIsComplete(t *testing.T) {
 	if e, err := c.SearchOne(t.Context(), cfg.AD.TargetOU, nil); err != nil || e == nil {
 		t.Errorf("target OU %s: %v %v", cfg.AD.TargetOU, e, err)
 	}
-	if !strings.Contains(l.ShellEnv(), "export LAB_LDAPS_URL='ldaps://127.0.0.1:636'") {
+	if !strings.Contains(l.ShellEnv(), "export LAB_LDAPS_URL='ldaps://"+l.Env["LAB_ADDR"]+":636'") { // WRITEBACK_LAB_ADDR may move it from 127.0.0.1
 		t.Errorf("ShellEnv:\n%s", l.ShellEnv())
 	}
 }

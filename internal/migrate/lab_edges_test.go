@@ -30,7 +30,7 @@ func TestLabAssessPermissionsWithoutRights(t *testing.T) {
 	ctx := context.Background()
 	const pw = "Migr4te-Edges!pw"
 	user := "CN=svc-readonly," + f.lab.OU
-	err := f.dc.Add(ctx, user, map[string][]string{
+	err := f.admin.Add(ctx, user, map[string][]string{
 		"objectClass":        {"top", "person", "organizationalPerson", "user"},
 		"sAMAccountName":     {"ro" + f.lab.Tag},
 		"unicodePwd":         {utf16Password(pw)},

@@ -25,6 +25,7 @@ import (
 type fixture struct {
 	lab    *labtest.Lab
 	dc, gc *ad.Conn
+	admin  *ad.Conn // Administrator, for objects the service account may not create (contacts, users)
 	env    *emulatortest.Env
 	cloud  *entra.Client
 	ids    map[string]string // fixture name -> cloud object ID
@@ -55,13 +56,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	l := labtest.AD(t)
-	f := &fixture{lab: l, dc: l.Conn(t), gc: l.GC(t), ids: map[string]string{}, dns: map[string]string{}}
+	f := &fixture{lab: l, dc: l.Conn(t), gc: l.GC(t), admin: l.AdminConn(t), ids: map[string]string{}, dns: map[string]string{}}
 	f.users = l.CreateUsers(t, 2, "migu")
 	for i, n := range []string{"sales", "eng", "fin", "clash", "mail", "global", "orphan", "cloudonly", "other"} {
 		f.ids[n] = oid(i + 1)
 	}
 	contact := "CN=Some Contact," + l.OU
-	if err := f.dc.Add(ctx, contact, map[string][]string{"objectClass": {"top", "person", "organizationalPerson", "contact"}}); err != nil {
+	if err := f.admin.Add(ctx, contact, map[string][]string{"objectClass": {"top", "person", "organizationalPerson", "contact"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.dns["contact"] = contact

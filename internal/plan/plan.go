@@ -189,8 +189,11 @@ type Change struct {
 	// Reason for delete/move/convert.
 	Reason string `json:"reason,omitempty"`
 	// Step orders the renames of one plan: a group taking a DN another of
-	// its groups gives up is renamed after that one (Apply runs the changes
-	// of one step in parallel). 0 for every other change.
+	// its groups gives up is renamed after that one; and the group-type
+	// conversions: of two nested groups both converted, the one Windows
+	// would refuse to convert first comes after the other (see
+	// orderConversions). Apply runs the changes of one step in parallel.
+	// 0 for every other change.
 	Step int `json:"step,omitempty"`
 }
 
@@ -464,6 +467,7 @@ func Calculate(in Input) *Plan {
 	}
 
 	var creates, renames, updates, adds, removes, tail []Change
+	var convs []conversion
 	for i, t := range targets {
 		d := t.d
 		unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
@@ -545,6 +549,10 @@ func Calculate(in Input) *Plan {
 		if len(attrs) > 0 {
 			c := base
 			c.Action, c.DN, c.Attrs = Update, cur, attrs
+			if cv, ok := scopeChange(attrs); ok {
+				cv.update, cv.dn, cv.members = len(updates), NormDN(a.DN), a.Members
+				convs = append(convs, cv)
+			}
 			updates = append(updates, c)
 		}
 		if d.MembersUnknown {
@@ -590,6 +598,8 @@ func Calculate(in Input) *Plan {
 			removes = append(removes, c)
 		}
 	}
+
+	orderConversions(updates, convs)
 
 	// Owned groups that are gone from the cloud side.
 	desiredAnchors := make(map[string]bool, len(desired))
@@ -833,3 +843,104 @@ func sortedValues(m map[string]string) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// conversion is a group whose scope an update changes, for orderConversions.
+type conversion struct {
+	update   int // index in the plan's updates
+	dn       string
+	members  []string // as read from AD, before this plan
+	from, to int      // scopeRank of the scope before and after
+}
+
+// scopeRank orders the scopes by what they may contain: a group may contain
+// groups of its own rank or lower (global only global, universal global and
+// universal, domain local any), and nothing else (Win32 8517-8519).
+func scopeRank(groupType string) (int, bool) {
+	n, err := strconv.ParseInt(groupType, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	switch n & 0xE {
+	case 0x2:
+		return 0, true
+	case 0x8:
+		return 1, true
+	case 0x4:
+		return 2, true
+	}
+	return 0, false
+}
+
+// scopeChange finds a groupType change of one scope to another among attrs.
+func scopeChange(attrs []AttrChange) (conversion, bool) {
+	for _, a := range attrs {
+		if !strings.EqualFold(a.Name, "groupType") || len(a.Before) != 1 || len(a.After) != 1 {
+			continue
+		}
+		from, ok1 := scopeRank(a.Before[0])
+		to, ok2 := scopeRank(a.After[0])
+		if ok1 && ok2 && from != to {
+			return conversion{from: from, to: to}, true
+		}
+	}
+	return conversion{}, false
+}
+
+// orderConversions gives the updates that change the scope of nested groups
+// steps, so that a mapping change converting a parent and its member group
+// converges in one round: Windows checks every conversion against the
+// current scopes of the group's members and parents, so when both narrow
+// (universal to global, domain local to universal) the member goes first,
+// and when both widen (global to universal, universal to domain local) the
+// parent does. A parent narrowing while its member widens needs no order:
+// either conversion alone keeps the parent's rank at or above the member's
+// if the end state does. Groups in a nesting cycle keep the step of the
+// first of them reached; the engine's check then explains the refusal.
+func orderConversions(updates []Change, convs []conversion) {
+	if len(convs) < 2 {
+		return
+	}
+	byDN := make(map[string]int, len(convs))
+	for i, c := range convs {
+		byDN[c.dn] = i
+	}
+	after := make([][]int, len(convs)) // after[i]: the conversions i waits for
+	for p, c := range convs {
+		for _, m := range c.members {
+			k, ok := byDN[NormDN(m)]
+			if !ok || k == p {
+				continue
+			}
+			m := convs[k]
+			switch {
+			case c.to < c.from && m.to < m.from: // both narrow: member first
+				after[p] = append(after[p], k)
+			case c.to > c.from && m.to > m.from: // both widen: parent first
+				after[k] = append(after[k], p)
+			}
+		}
+	}
+	const unseen, onPath = -1, -2
+	level := make([]int, len(convs))
+	for i := range level {
+		level[i] = unseen
+	}
+	var stepOf func(i int) int
+	stepOf = func(i int) int {
+		switch level[i] {
+		case onPath:
+			return 0 // a cycle: no order satisfies it
+		case unseen:
+			level[i] = onPath
+			l := 0
+			for _, j := range after[i] {
+				l = max(l, stepOf(j)+1)
+			}
+			level[i] = l
+		}
+		return level[i]
+	}
+	for i, c := range convs {
+		updates[c.update].Step = stepOf(i)
+	}
+}

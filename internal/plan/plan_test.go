@@ -280,3 +280,96 @@ func TestConvertKeepsScope(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17: a mapping change that converts a nested pair is ordered the way
+// Windows accepts it, so it converges in one round: narrowing (universal to
+// global, domain local to universal) converts the member group first,
+// widening (global to universal, universal to domain local) the parent.
+func TestConversionsOfNestedGroupsOrdered(t *testing.T) {
+	const (
+		global      = "-2147483646"
+		domainLocal = "-2147483644"
+		universal   = "-2147483640"
+	)
+	childDN := "CN=Child," + ou
+	for _, tc := range []struct {
+		name, from, to string
+		first          string // the group converted in the earlier step
+	}{
+		{"universal to global", universal, global, "c"},
+		{"domain local to universal", domainLocal, universal, "c"},
+		{"domain local to global", domainLocal, global, "c"},
+		{"global to universal", global, universal, "p"},
+		{"universal to domain local", universal, domainLocal, "p"},
+		{"global to domain local", global, domainLocal, "p"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The grandchild makes a chain of three, and the
+			// unrelated group u is converted too: it needs no order.
+			var in Input
+			in.Actual = map[string]Actual{}
+			add := func(id, cn string, memberGroups []string, members ...string) {
+				d := desired(id, cn, members...)
+				d.Attrs["groupType"] = []string{tc.to}
+				d.MemberGroups = memberGroups
+				in.Desired = append(in.Desired, d)
+				a := actual(id, cn, members...)
+				a.Attrs["grouptype"] = []string{tc.from}
+				in.Actual[Anchor(id)] = a
+			}
+			add("g", "Grandchild", nil)
+			add("c", "Child", []string{"g"}, "CN=Grandchild,"+ou)
+			add("p", "Parent", []string{"c"}, childDN)
+			add("u", "Unrelated", nil)
+			p := Calculate(in)
+			steps := map[string]int{}
+			for _, c := range p.Changes {
+				if c.Action != Update {
+					t.Fatalf("unexpected change %+v", c)
+				}
+				steps[c.GroupID] = c.Step
+			}
+			want := map[string]int{"g": 0, "c": 1, "p": 2, "u": 0}
+			if tc.first == "p" {
+				want = map[string]int{"p": 0, "c": 1, "g": 2, "u": 0}
+			}
+			if !cmp.Equal(steps, want) {
+				t.Errorf("steps %v; want %v", steps, want)
+			}
+			for i := 1; i < len(p.Changes); i++ {
+				if p.Changes[i].Step < p.Changes[i-1].Step {
+					t.Errorf("changes not in step order: %v", brief(p))
+				}
+			}
+		})
+	}
+}
+
+// A parent narrowing while its member widens (or the reverse) needs no order,
+// and an update that keeps the scope is not ordered either.
+func TestConversionsWithoutOrder(t *testing.T) {
+	in := Input{Actual: map[string]Actual{}}
+	d := desired("p", "Parent", "CN=Child,"+ou)
+	d.MemberGroups = []string{"c"}
+	d.Attrs["groupType"] = []string{"-2147483640"} // domain local -> universal
+	in.Desired = append(in.Desired, d)
+	a := actual("p", "Parent", "CN=Child,"+ou)
+	a.Attrs["grouptype"] = []string{"-2147483644"}
+	in.Actual[Anchor("p")] = a
+	d = desired("c", "Child")
+	d.Attrs["groupType"] = []string{"-2147483640"} // global -> universal
+	in.Desired = append(in.Desired, d)
+	a = actual("c", "Child")
+	a.Attrs["grouptype"] = []string{"-2147483646"}
+	in.Actual[Anchor("c")] = a
+	d = desired("x", "Other", "CN=Child,"+ou)
+	d.MemberGroups = []string{"c"}
+	d.Attrs["description"] = []string{"new"}
+	in.Desired = append(in.Desired, d)
+	in.Actual[Anchor("x")] = actual("x", "Other", "CN=Child,"+ou)
+	for _, c := range Calculate(in).Changes {
+		if c.Step != 0 {
+			t.Errorf("%s %s has step %d, want 0", c.Action, c.GroupID, c.Step)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func TestSchemaWithoutAttribute(t *testing.T) {
 // create groups; the probe says so and how to delegate.
 func TestWriteProbeWithoutRights(t *testing.T) {
 	l := labtest.AD(t)
-	c, err := ad.Dial(t.Context(), l.Config)
+	c, err := ad.Dial(t.Context(), l.Admin) // creates the ordinary user
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestTargetOUOutsideSearchBase(t *testing.T) {
 func TestProtectedGroupsListed(t *testing.T) {
 	l := labtest.AD(t)
 	ctx := context.Background()
-	dc := l.Conn(t)
+	dc := l.AdminConn(t)
 	root, mid := "CN=PF Tier0,"+l.OU, "CN=PF Mid,"+l.OU
 	nested, marked, plain := "CN=PF Nested,"+l.OU, "CN=PF Marked,"+l.OU, "CN=PF Plain,"+l.OU
 	for dn, attrs := range map[string]map[string][]string{

@@ -15,7 +15,7 @@ import (
 func TestLabConsistencyGUIDLookups(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 2, "cg")
-	c := l.Conn(t)
+	c := l.AdminConn(t)
 	ctx := context.Background()
 	var cg [2]ad.GUID
 	for i, u := range users {

@@ -26,8 +26,16 @@ import (
 
 // Lab is one test's view of the lab AD.
 type Lab struct {
-	// Config connects to the lab over LDAPS with the lab CA verified; TargetOU is the test's OU.
+	// Config connects to the lab over LDAPS with the lab CA verified,
+	// bound as svc-writeback, the least-privilege account docs/ad.md
+	// delegates (Administrator in a lab provisioned before it existed), so
+	// that what writeback does in a test it can do with the documented
+	// rights; TargetOU is the test's OU.
 	Config config.AD
+	// Admin is Config bound as Administrator: for a test's setup that
+	// writeback's account must not be able to do (OUs, users, objects it
+	// does not own, protected groups) and for cleaning up.
+	Admin  config.AD
 	OU     string // this test's OU, empty at start, deleted at the end
 	BaseDN string
 	Env    map[string]string // the lab's LAB_* settings
@@ -106,10 +114,14 @@ func Instance(t testing.TB, o lab.Options) *lab.Lab {
 func AD(t testing.TB) *Lab {
 	t.Helper()
 	sl := Get(t)
-	l := &Lab{Config: sl.ADConfig(), BaseDN: sl.Env["LAB_BASE_DN"], Env: sl.Env}
+	l := &Lab{Config: sl.ADConfig(), Admin: sl.ADConfig(), BaseDN: sl.Env["LAB_BASE_DN"], Env: sl.Env}
+	if upn := sl.Env["LAB_SVC_UPN"]; upn != "" {
+		l.Config.BindDN = upn
+		l.Config.Password = config.Secret{File: sl.Env["LAB_SVC_PASSWORD_FILE"]}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.Dial(ctx, l.Config)
+	c, err := ad.Dial(ctx, l.Admin)
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -125,6 +137,7 @@ func AD(t testing.TB) *Lab {
 		t.Fatalf("labtest: %v", err)
 	}
 	l.Config.TargetOU = l.OU
+	l.Admin.TargetOU = l.OU
 	t.Cleanup(func() {
 		defer c.Close()
 		if os.Getenv("WRITEBACK_KEEP_OU") != "" {
@@ -157,12 +170,24 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Conn dials the lab DC (closed at test end).
+// Conn dials the lab DC as Config's account, svc-writeback (closed at test end).
 func (l *Lab) Conn(t testing.TB) *ad.Conn {
+	t.Helper()
+	return l.dial(t, l.Config)
+}
+
+// AdminConn dials the lab DC as Administrator, for a test's setup
+// (closed at test end).
+func (l *Lab) AdminConn(t testing.TB) *ad.Conn {
+	t.Helper()
+	return l.dial(t, l.Admin)
+}
+
+func (l *Lab) dial(t testing.TB, cfg config.AD) *ad.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.Dial(ctx, l.Config)
+	c, err := ad.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatalf("labtest: dial lab DC: %v", err)
 	}
@@ -187,7 +212,7 @@ func (l *Lab) GC(t testing.TB) *ad.Conn {
 // them with their objectGUID and objectSid, in order.
 func (l *Lab) CreateUsers(t testing.TB, n int, prefix string) []User {
 	t.Helper()
-	users, err := createUsers(t, l.Config, l.OU, n, prefix)
+	users, err := createUsers(t, l.Admin, l.OU, n, prefix)
 	if err != nil {
 		t.Fatalf("labtest: create %d users: %v", n, err)
 	}
@@ -207,7 +232,7 @@ func (l *Lab) SharedUsers(t testing.TB, n int) []User {
 	}
 	defer unlock()
 	ou := "OU=writeback-fixtures," + l.BaseDN
-	cfg := l.Config
+	cfg := l.Admin
 	c, err := ad.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatalf("labtest: %v", err)
