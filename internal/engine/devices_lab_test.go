@@ -21,7 +21,7 @@ import (
 func TestLabDeviceMembersResolveToComputers(t *testing.T) {
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 6, "wbdev")
-	dc := l.Conn(t)
+	dc := l.AdminConn(t) // creating a computer is setup, not writeback's right
 	ctx := context.Background()
 
 	pcDN := "CN=WBPC1," + l.OU
