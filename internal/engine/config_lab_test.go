@@ -13,13 +13,16 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/scope"
 	"github.com/writeback/writeback/internal/state"
 )
 
 // reconfigure closes the engine's state and opens a new engine on the same
 // state with the configuration edited, as a restarted daemon or a new
-// `writeback plan` would. It returns what the engine logs.
+// `writeback plan` would (the Graph client selecting what the mappings and
+// scoping filters read). It returns what the engine logs.
 func (f *fixture) reconfigure(edit func(*config.Config)) *bytes.Buffer {
 	t := f.t
 	t.Helper()
@@ -39,12 +42,23 @@ func (f *fixture) reconfigure(edit func(*config.Config)) *bytes.Buffer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	src, err := entra.New(context.Background(), *f.cfg.Entra)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The Graph client selects what the mappings and scoping filters read,
+	// as `writeback run` builds it.
+	m, err := mapping.Compile(f.cfg.Mappings, "OU=x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	sc, err := scope.New(f.cfg.Scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := entra.New(context.Background(), *f.cfg.Entra, entra.WithLogger(logger),
+		entra.WithGroupProperties(append(m.Properties(), sc.Properties()...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng, err := New(context.Background(), Options{Config: f.cfg, State: db, DC: f.lab.Conn(t), GC: f.lab.GC(t), Source: src, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

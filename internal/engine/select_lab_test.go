@@ -1,62 +1,14 @@
 package engine
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
-	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
-	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
-	"github.com/writeback/writeback/internal/scope"
-	"github.com/writeback/writeback/internal/state"
 )
-
-// reconfigureSelecting is reconfigure with the Graph client selecting what
-// the mappings and scoping filters read, as `writeback run` builds it.
-func (f *fixture) reconfigureSelecting(edit func(*config.Config)) *bytes.Buffer {
-	t := f.t
-	t.Helper()
-	path, prev := f.cfg.State.Path, f.cfg
-	f.db.Close()
-	f.cfg = loadConfig(t, f.lab, f.env, func(c *config.Config) {
-		c.Scope, c.Mappings, c.Safety = prev.Scope, prev.Mappings, prev.Safety
-		c.AD.TargetOU, c.Sync.SearchBase = prev.AD.TargetOU, prev.Sync.SearchBase
-		edit(c)
-		c.State.Path = path
-	})
-	m, err := mapping.Compile(f.cfg.Mappings, "OU=x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scope.New(f.cfg.Scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := state.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	src, err := entra.New(context.Background(), *f.cfg.Entra, entra.WithLogger(logger),
-		entra.WithGroupProperties(append(m.Properties(), sc.Properties()...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := New(context.Background(), Options{Config: f.cfg, State: db, DC: f.lab.Conn(t), GC: f.lab.GC(t), Source: src, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.db, f.eng = db, eng
-	return &logs
-}
 
 // A mapping on a directory extension attribute flows into AD: the property
 // is selected (Graph returns only what is selected), the changed selection
@@ -70,7 +22,7 @@ func TestLabExtensionMappingFlowsIntoAD(t *testing.T) {
 	f := newFixtureOn(t, l, tenant, nil)
 	f.round(RoundOptions{})
 
-	logs := f.reconfigureSelecting(func(c *config.Config) {
+	logs := f.reconfigure(func(c *config.Config) {
 		c.Mappings.Attributes = map[string]config.Mapping{"description": {Expression: `IIF(IsPresent([extension_0a1b2c3d4e5f_costCenter]), Append("cost center ", [extension_0a1b2c3d4e5f_costCenter]), [displayName])`}}
 	})
 	res := f.round(RoundOptions{})
@@ -120,7 +72,7 @@ func TestLabExtensionScopingFilter(t *testing.T) {
 	tenant.Groups[1].Extra = map[string]any{ext: false} // All Staff
 	f := newFixtureOn(t, l, tenant, nil)
 	// The Graph client selects what the filter reads, as `writeback run` builds it.
-	f.reconfigureSelecting(func(c *config.Config) {
+	f.reconfigure(func(c *config.Config) {
 		c.Scope.Filters = []config.Filter{{Clauses: []config.Clause{{Attribute: ext, Operator: "IS TRUE"}}}}
 	})
 	f.round(RoundOptions{})
