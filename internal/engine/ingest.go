@@ -47,7 +47,7 @@ const (
 func (e *Engine) Ingest(ctx context.Context, full bool) (Ingested, error) {
 	var in Ingested
 	if err := e.restartDeltaIfSelectChanged(); err != nil {
-		return in, fmt.Errorf("compare the Graph properties selected with the delta links': %w", err)
+		return in, fmt.Errorf("check whether the stored delta links were made with the Graph properties selected now (state %s): %w", e.db.Path(), err)
 	}
 	gl, ul, err := e.db.Links()
 	if err != nil {

@@ -208,8 +208,7 @@ func (e *Engine) fullReason(asked bool) (string, error) {
 	}
 	if len(changed) > 0 {
 		why := "configuration changed since the last applied round (" + strings.Join(changed, ", ") + "): every group compared"
-		// Mappings lists cn, then parentDistinguishedName.
-		if slices.Contains(changed, "targetOU") && e.mapper.Mappings()[1].OnCreate {
+		if slices.Contains(changed, "targetOU") && e.mapper.ParentOnCreate() {
 			why += "; existing groups stay in their OU (parentDistinguishedName applies on create)"
 		}
 		return why, nil

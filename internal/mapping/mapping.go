@@ -179,6 +179,10 @@ func Compile(m config.Mappings, defaultParent string) (*Mapper, error) {
 	return mp, nil
 }
 
+// ParentOnCreate reports whether parentDistinguishedName applies on create
+// only (the default): a changed target OU then moves no existing group.
+func (m *Mapper) ParentOnCreate() bool { return m.parent.OnCreate }
+
 // Mappings lists the compiled mappings, for `writeback provision` and docs.
 func (m *Mapper) Mappings() []Mapping {
 	out := []Mapping{m.cn, m.parent}
