@@ -3,7 +3,7 @@
 # end to end in the lab, on a fresh Debian 12 machine, as root:
 #   ./scripts/demo-migrate.sh
 #
-# 1. builds bin/writeback and brings up (or resets) the lab with
+# 1. builds bin/writeback (and bin/writeback-lab, the test instruments) and brings up (or resets) the lab with
 #    --connect-sync: besides the sample tenant, OU=ConnectSync holds 5 groups
 #    as Connect Sync group writeback v2 left them (both CN formats, a
 #    mail-enabled and a global group, an anchor conflict, an AD contact the
@@ -34,22 +34,24 @@ fi
 step "building bin/writeback"
 mkdir -p bin
 go build -o bin/writeback ./cmd/writeback
+go build -o bin/writeback-lab ./cmd/writeback-lab   # the test instruments: lab AD and Graph emulator
 W=$PWD/bin/writeback
+L=$PWD/bin/writeback-lab
 
-if "$W" lab env >/dev/null 2>&1; then
-  step "writeback lab --connect-sync reset   (pristine AD and tenant, plus the Connect-Sync-shaped OU)"
-  "$W" lab --connect-sync reset >/dev/null
+if "$L" env >/dev/null 2>&1; then
+  step "writeback-lab --connect-sync reset   (pristine AD and tenant, plus the Connect-Sync-shaped OU)"
+  "$L" --connect-sync reset >/dev/null
 else
-  step "writeback lab --connect-sync up   (Samba AD DC + Graph emulator + a Connect-Sync-shaped OU)"
-  "$W" lab --connect-sync up >/dev/null
+  step "writeback-lab --connect-sync up   (Samba AD DC + Graph emulator + a Connect-Sync-shaped OU)"
+  "$L" --connect-sync up >/dev/null
 fi
-eval "$("$W" lab env)"
+eval "$("$L" env)"
 OUT=$LAB_DIR/migrate-demo
 rm -rf "$OUT"; mkdir -p "$OUT"
 CFG=$OUT/writeback.yaml
-"$W" lab config >"$CFG"
+"$L" config >"$CFG"
 BASE="OU=ConnectSync,$LAB_BASE_DN"
-echo "config: $CFG (the output of 'writeback lab config'); Connect Sync wrote to $BASE"
+echo "config: $CFG (the output of 'writeback-lab config'); Connect Sync wrote to $BASE"
 
 ldap() {
   local base=$1; shift

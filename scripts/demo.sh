@@ -2,7 +2,7 @@
 # scripts/demo.sh - the demo, on a fresh Debian 12 machine, as root:
 #   ./scripts/demo.sh
 #
-# 1. builds bin/writeback;
+# 1. builds bin/writeback (and bin/writeback-lab, the test instruments);
 # 2. brings up the lab: a throwaway Samba AD DC on loopback (installed from
 #    Debian packages on first use) with 20 users in OU=SyncedUsers, and beside
 #    it writeback's Graph emulator serving a sample tenant whose synced users
@@ -34,23 +34,25 @@ fi
 step "building bin/writeback"
 mkdir -p bin
 go build -o bin/writeback ./cmd/writeback
+go build -o bin/writeback-lab ./cmd/writeback-lab   # the test instruments: lab AD and Graph emulator
 W=$PWD/bin/writeback
+L=$PWD/bin/writeback-lab
 "$W" version
 
-if "$W" lab env >/dev/null 2>&1; then
-  step "writeback lab reset   (a lab is running: back to a pristine AD and sample tenant)"
-  "$W" lab reset >/dev/null
+if "$L" env >/dev/null 2>&1; then
+  step "writeback-lab reset   (a lab is running: back to a pristine AD and sample tenant)"
+  "$L" reset >/dev/null
 else
-  step "writeback lab up   (Samba AD DC + Graph emulator + sample tenant)"
-  "$W" lab up >/dev/null
+  step "writeback-lab up   (Samba AD DC + Graph emulator + sample tenant)"
+  "$L" up >/dev/null
 fi
-eval "$("$W" lab env)"
+eval "$("$L" env)"
 CFG=$LAB_DIR/writeback.yaml
-"$W" lab config >"$CFG"
-echo "config: $CFG (the output of 'writeback lab config')"
+"$L" config >"$CFG"
+echo "config: $CFG (the output of 'writeback-lab config')"
 
-step "writeback check --config <(writeback lab config)"
-"$W" check --config <("$W" lab config)
+step "writeback check --config <(writeback-lab config)"
+"$W" check --config <("$L" config)
 
 step "writeback plan"
 rc=0
@@ -136,5 +138,5 @@ grep -E 'level=(INFO|WARN|ERROR) msg=("?round|change|stopped|writeback running)'
 [[ $rc == 0 ]] || { echo "demo.sh: writeback run exited $rc" >&2; exit 1; }
 
 step "done"
-echo "The lab keeps running: 'writeback lab env' for its settings, 'writeback lab down' to stop it,"
+echo "The lab keeps running: 'writeback-lab env' for its settings, 'writeback-lab down' to stop it,"
 echo "'writeback status --config $CFG' for the rounds, './scripts/demo.sh' again for a fresh demo."

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/lab/labcli"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
 
@@ -97,7 +98,7 @@ func TestCheckUsage(t *testing.T) {
 func TestLabCommand(t *testing.T) {
 	labtest.Get(t)
 	var out, errb bytes.Buffer
-	if err := runLab(context.Background(), []string{"config"}, &out, &errb); err != nil {
+	if err := labcli.Lab(context.Background(), []string{"config"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	l, err := lab.Running(lab.Default())
@@ -108,13 +109,13 @@ func TestLabCommand(t *testing.T) {
 		t.Errorf("lab config printed:\n%s", out.String())
 	}
 	out.Reset()
-	if err := runLab(context.Background(), []string{"-q", "up"}, &out, &errb); err != nil {
+	if err := labcli.Lab(context.Background(), []string{"-q", "up"}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "export LAB_BASE_DN=") {
 		t.Errorf("lab up printed:\n%s", out.String())
 	}
-	if err := runLab(context.Background(), []string{"bogus"}, &out, &errb); !errors.Is(err, errUsage) {
+	if err := labcli.Lab(context.Background(), []string{"bogus"}, &out, &errb); !errors.Is(err, labcli.ErrUsage) {
 		t.Errorf("bogus action: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/lab/labcli"
 	"github.com/writeback/writeback/internal/lab/sample"
 )
 
@@ -29,7 +30,7 @@ func TestLabConnectSyncSeedMigratesEndToEnd(t *testing.T) {
 	l := labWithEmulator(t)
 	ctx := context.Background()
 	var out, errb bytes.Buffer
-	if err := runLab(ctx, []string{"-q", "--connect-sync", "up"}, &out, &errb); err != nil {
+	if err := labcli.Lab(ctx, []string{"-q", "--connect-sync", "up"}, &out, &errb); err != nil {
 		t.Fatalf("lab --connect-sync up: %v\n%s", err, errb.String())
 	}
 	base := lab.ConnectSyncOUName + "," + l.Env["LAB_BASE_DN"]

@@ -18,22 +18,28 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/lab/labcli"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/lab/sample"
 )
 
-// TestMain lets the test binary stand in for the writeback binary: `lab up`
-// starts the Graph emulator as `<os.Executable()> emulator ...`, which in a
-// test is this binary, so with WRITEBACK_TEST_MAIN set it runs main instead of
-// the tests. An emulator the tests started is stopped when they end.
+// TestMain lets the test binary stand in for the writeback and writeback-lab
+// binaries: `lab up` starts the Graph emulator as `<os.Executable()> emulator
+// ...`, which in a test is this binary, so with WRITEBACK_TEST_MAIN set it runs
+// writeback-lab's emulator (or writeback's main) instead of the tests. An
+// emulator the tests started is stopped when they end.
 func TestMain(m *testing.M) {
 	if os.Getenv("WRITEBACK_TEST_MAIN") == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "emulator" {
+			os.Exit(labcli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		}
 		main()
 		return
 	}
 	os.Setenv("WRITEBACK_TEST_MAIN", "1")
-	wasRunning := false
-	if l, err := lab.Running(lab.Default()); err == nil && l.Env["LAB_EMULATOR_URL"] != "" {
+	// Without the lab tests asked for, no lab is touched at all.
+	wasRunning := !labtest.Requested()
+	if l, err := lab.Running(lab.Default()); !wasRunning && err == nil && l.Env["LAB_EMULATOR_URL"] != "" {
 		wasRunning = true
 	}
 	code := m.Run()
@@ -49,7 +55,7 @@ func labWithEmulator(t *testing.T) *lab.Lab {
 	t.Helper()
 	labtest.Get(t) // skip (or fail under WRITEBACK_REQUIRE_LAB) when there is no lab
 	var out, errb bytes.Buffer
-	if err := runLab(context.Background(), []string{"-q", "up"}, &out, &errb); err != nil {
+	if err := labcli.Lab(context.Background(), []string{"-q", "up"}, &out, &errb); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "export LAB_EMULATOR_URL='https://127.0.0.1:") {

@@ -20,6 +20,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
+	"github.com/writeback/writeback/internal/lab/labcli"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/opsserver"
 )
@@ -230,7 +231,7 @@ func TestLabReadyzFollowsTheDC(t *testing.T) {
 	eventually(t, "/readyz ready", 60*time.Second, func() bool { code, _ := d.get(t, "/readyz", ""); return code == 200 }, d.logs)
 	lab := func(cmd string) {
 		var out lockedBuffer
-		if err := runLab(context.Background(), []string{cmd}, &out, &out); err != nil {
+		if err := labcli.Lab(context.Background(), []string{cmd}, &out, &out); err != nil {
 			t.Fatalf("writeback lab %s: %v\n%s", cmd, err, out.String())
 		}
 	}

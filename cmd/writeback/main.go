@@ -25,7 +25,7 @@ type command struct {
 
 // commands is the table printed by `writeback help`, in the order a newcomer meets them.
 var commands = []command{
-	{"lab", "start, stop or reset the throwaway Samba AD DC and Graph emulator (test instrument)", runLab},
+	{"lab", "test instrument, in writeback-lab: the throwaway Samba AD DC and Graph emulator", runLab},
 	{"check", "preflight: can writeback reach, bind to and write into AD and Entra?", runCheck},
 	{"init", "write a commented configuration file", runInit},
 	{"plan", "show what a sync would change in AD, without changing anything", runPlan},
@@ -36,7 +36,7 @@ var commands = []command{
 	{"log", "provisioning log entries with before/after values", runLog},
 	{"migrate", "migrate groups written by Connect Sync group writeback v2", runMigrate},
 	{"expr", "evaluate or check an attribute-mapping expression", runExpr},
-	{"emulator", "run the Microsoft Graph emulator (test instrument)", runEmulator},
+	{"emulator", "test instrument, in writeback-lab: the Microsoft Graph emulator", runEmulator},
 	{"version", "print the version, commit and build date (also --version)", runVersion},
 }
 
@@ -117,6 +117,6 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Run 'writeback <command> -h' for a command's flags and examples.
-Start here: 'writeback lab up' then 'writeback check --config <(writeback lab config)'.
+Start here: 'writeback-lab up' then 'writeback check --config <(writeback-lab config)'.
 `)
 }

@@ -2,8 +2,11 @@
 // the lab (see package lab), gives each test its own OU (deleted when the test
 // ends), and creates users to use as group members.
 //
-// Without a lab the tests skip, unless WRITEBACK_REQUIRE_LAB is set (CI), in
-// which case they fail.
+// Lab tests run only when asked: with WRITEBACK_REQUIRE_LAB=1 (scripts/test.sh
+// and CI; an unavailable lab is then a failure) or WRITEBACK_LAB=1 (use or
+// start a lab, skip when there is none). Otherwise they skip without touching
+// any lab, even as root and even when one is running, so that `go test ./...`
+// stays fast and never provisions Samba or writes into someone's lab.
 package labtest
 
 import (
@@ -63,6 +66,7 @@ var (
 // OU; tests that only need settings use it.
 func Get(t testing.TB) *lab.Lab {
 	t.Helper()
+	requireOptIn(t)
 	once.Do(func() {
 		if l, err := lab.Running(lab.Default()); err == nil {
 			shared = l
@@ -82,9 +86,28 @@ func Get(t testing.TB) *lab.Lab {
 	return shared
 }
 
+// Requested reports whether the lab tests were asked for: WRITEBACK_REQUIRE_LAB
+// or WRITEBACK_LAB is set to anything but "" or "0".
+func Requested() bool {
+	return on("WRITEBACK_REQUIRE_LAB") || on("WRITEBACK_LAB")
+}
+
+func on(name string) bool {
+	v := os.Getenv(name)
+	return v != "" && v != "0"
+}
+
+// requireOptIn skips t unless the lab tests were asked for.
+func requireOptIn(t testing.TB) {
+	t.Helper()
+	if !Requested() {
+		t.Skip("skipping: lab test (set WRITEBACK_LAB=1 to use or start a lab, or WRITEBACK_REQUIRE_LAB=1 as CI does)")
+	}
+}
+
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv("WRITEBACK_REQUIRE_LAB") != "" {
+	if on("WRITEBACK_REQUIRE_LAB") {
 		t.Fatalf("lab AD required (WRITEBACK_REQUIRE_LAB is set) but unavailable: %v", err)
 	}
 	t.Skipf("skipping: lab AD unavailable: %v (set WRITEBACK_REQUIRE_LAB=1 to make this a failure)", err)
@@ -94,6 +117,7 @@ func unavailable(t testing.TB, err error) {
 // when possible; it skips or fails like AD when that cannot be done.
 func Instance(t testing.TB, o lab.Options) *lab.Lab {
 	t.Helper()
+	requireOptIn(t)
 	if l, err := lab.Running(o); err == nil {
 		return l
 	}

@@ -1,4 +1,4 @@
-package main
+package labcli
 
 import (
 	"context"
@@ -16,12 +16,12 @@ import (
 
 // runEmulator runs the Microsoft Graph emulator, a test instrument, or
 // generates a synthetic tenant for it.
-func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Emulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "generate" {
-		return runEmulatorGenerate(args[1:], stdout, stderr)
+		return emulatorGenerate(args[1:], stdout, stderr)
 	}
-	fs := newFlagSet("emulator", `Usage: writeback emulator [flags]
-       writeback emulator generate [flags] > tenant.json
+	fs := newFlagSet("emulator", `Usage: writeback-lab emulator [flags]
+       writeback-lab emulator generate [flags] > tenant.json
 
 Runs an emulator of Microsoft Graph and its OAuth2 token endpoint over HTTPS on
 loopback, for tests and demos. It is a test instrument: writeback never needs it
@@ -30,9 +30,9 @@ DIR/emulator.env and DIR/entra.yaml (an entra: config section pointing at it).
 Change the tenant and inject faults while it runs through /_emulator/ (docs/emulator.md).
 
 Examples:
-  writeback emulator --dir /tmp/wbemu
-  writeback emulator generate --groups 2000 --users 10000 --memberships 50000 > big.json
-  writeback emulator --dir /tmp/wbemu --tenant big.json --reset --throttle-rate 0.05
+  writeback-lab emulator --dir /tmp/wbemu
+  writeback-lab emulator generate --groups 2000 --users 10000 --memberships 50000 > big.json
+  writeback-lab emulator --dir /tmp/wbemu --tenant big.json --reset --throttle-rate 0.05
 `, stderr)
 	var (
 		c          emulator.RunConfig
@@ -126,17 +126,17 @@ func splitList(v string) []string {
 	return out
 }
 
-func runEmulatorGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("emulator generate", `Usage: writeback emulator generate [flags] > tenant.json
+func emulatorGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("emulator generate", `Usage: writeback-lab emulator generate [flags] > tenant.json
 
 Writes a synthetic tenant for the emulator: groups with non-ASCII, DN-special,
 duplicate and very long names; users synced from AD (with onPremises* anchors)
 and cloud-only users; nested groups; a few devices and contacts as members.
 
 Examples:
-  writeback emulator generate --groups 50 --users 200 --memberships 800 > small.json
-  writeback emulator generate --groups 20000 --users 300000 --memberships 500000 --largest 250000 --nested 500 > bench.json
-  writeback emulator generate --anchors lab-users.csv --cloud-only-ratio 0 > lab.json
+  writeback-lab emulator generate --groups 50 --users 200 --memberships 800 > small.json
+  writeback-lab emulator generate --groups 20000 --users 300000 --memberships 500000 --largest 250000 --nested 500 > bench.json
+  writeback-lab emulator generate --anchors lab-users.csv --cloud-only-ratio 0 > lab.json
 `, stderr)
 	var (
 		o       emulator.GenOptions

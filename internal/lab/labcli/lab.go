@@ -1,7 +1,8 @@
-package main
+package labcli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,17 +12,25 @@ import (
 	"github.com/writeback/writeback/internal/lab"
 )
 
-func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// labArgs are the flags and action of writeback-lab.
+type labArgs struct {
+	dir, action             string
+	rest                    []string // seed-users' own arguments
+	noSchema, quiet         bool
+	noEmulator, connectSync bool
+}
+
+func labFlags(a *labArgs, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "lab directory (default $WRITEBACK_LAB_DIR or "+lab.DefaultDir+")")
-	noSchema := fs.Bool("no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
-	quiet := fs.Bool("q", false, "do not show the lab script's progress")
-	noEmulator := fs.Bool("no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
-	connectSync := fs.Bool("connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
+	fs.StringVar(&a.dir, "dir", "", "lab directory (default $WRITEBACK_LAB_DIR or "+lab.DefaultDir+")")
+	fs.BoolVar(&a.noSchema, "no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
+	fs.BoolVar(&a.quiet, "q", false, "do not show the lab script's progress")
+	fs.BoolVar(&a.noEmulator, "no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
+	fs.BoolVar(&a.connectSync, "connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: writeback lab [flags] up|down|reset|env|config
-       writeback lab [flags] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
+		fmt.Fprintf(stderr, `Usage: writeback-lab [flags] up|down|reset|env|config
+       writeback-lab [flags] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
 
 A throwaway lab on loopback, for trying writeback and for its tests: a Samba
 AD domain controller (realm CONTOSO.TEST) and, beside it, writeback's Graph
@@ -49,67 +58,84 @@ samba-ad-dc from Debian packages on first use and listens on ports
           manages 20-150/s): stops this instance's Samba, writes them into its
           database, starts it again; use a lab of your own (WRITEBACK_LAB_DIR)
 
-Environment: WRITEBACK_LAB_DIR (default `+lab.DefaultDir+`), WRITEBACK_LAB_ADDR
+Environment: WRITEBACK_LAB_DIR (default %s), WRITEBACK_LAB_ADDR
 (loopback address of the default instance, default 127.0.0.1).
 
 Flags:
-`)
+`, lab.DefaultDir)
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, `
 Examples:
-  writeback lab up
-  writeback check --config <(writeback lab config)
-  writeback plan --config <(writeback lab config)
-  eval "$(writeback lab env)"; ldapsearch -H "$LAB_LDAPS_URL" ...
-  writeback lab --no-schema up     # a DC without msDS-ExternalDirectoryObjectId
-  writeback lab --connect-sync up  # plus a Connect-Sync-shaped OU for 'writeback migrate'
-  writeback migrate assess --config <(writeback lab config) --base OU=ConnectSync,DC=contoso,DC=test
-  WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback lab --no-emulator up
-  WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback lab seed-users --count 250000
+  writeback-lab up
+  writeback check --config <(writeback-lab config)
+  writeback plan --config <(writeback-lab config)
+  eval "$(writeback-lab env)"; ldapsearch -H "$LAB_LDAPS_URL" ...
+  writeback-lab --no-schema up     # a DC without msDS-ExternalDirectoryObjectId
+  writeback-lab --connect-sync up  # plus a Connect-Sync-shaped OU for 'writeback migrate'
+  writeback migrate assess --config <(writeback-lab config) --base OU=ConnectSync,DC=contoso,DC=test
+  WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback-lab --no-emulator up
+  WRITEBACK_LAB_DIR=/var/tmp/wb-large WRITEBACK_LAB_ADDR=127.0.0.6 writeback-lab seed-users --count 250000
 `)
 	}
+	return fs
+}
+
+// Lab runs writeback-lab's lab actions: up, down, reset, env, config, seed-users.
+func Lab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var a labArgs
+	fs := labFlags(&a, stderr)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil
 		}
-		return errUsage
+		return ErrUsage
 	}
 	if fs.NArg() < 1 || (fs.NArg() > 1 && fs.Arg(0) != "seed-users") {
 		fs.Usage()
-		return errUsage
+		return ErrUsage
+	}
+	a.action, a.rest = fs.Arg(0), fs.Args()[1:]
+	if a.connectSync && (a.noEmulator || (a.action != "up" && a.action != "reset")) {
+		fmt.Fprintln(stderr, "writeback-lab: --connect-sync goes with up or reset, and needs the emulator (not --no-emulator)")
+		return ErrUsage
 	}
 	o := lab.Default()
-	if *noSchema {
+	if a.noSchema {
 		o = lab.NoSchema()
 	}
-	o.Dir = *dir
-	if !*quiet {
+	o.Dir = a.dir
+	if !a.quiet {
 		o.Log = stderr
 	}
-	if !*noEmulator {
+	if !a.noEmulator {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("lab: find the writeback binary to run the Graph emulator: %w (or use --no-emulator)", err)
+			return fmt.Errorf("lab: find the writeback-lab binary to run the Graph emulator: %w (or use --no-emulator)", err)
 		}
 		o.Executable = exe
 	}
-	flagSuffix := map[bool]string{true: " --no-schema"}[*noSchema]
-	if *connectSync && (*noEmulator || (fs.Arg(0) != "up" && fs.Arg(0) != "reset")) {
-		fmt.Fprintln(stderr, "writeback lab: --connect-sync goes with up or reset, and needs the emulator (not --no-emulator)")
-		return errUsage
+	err := labAction(ctx, a, o, stdout, stderr)
+	if errors.Is(err, ErrUsage) {
+		fs.Usage()
 	}
+	return err
+}
+
+// labAction does a's action on the lab instance o.
+func labAction(ctx context.Context, a labArgs, o lab.Options, stdout, stderr io.Writer) error {
+	flagSuffix := map[bool]string{true: " --no-schema"}[a.noSchema]
 	seed := func(l *lab.Lab) error {
-		if !*connectSync {
+		if !a.connectSync {
 			return nil
 		}
 		ou, err := lab.SeedConnectSync(ctx, l)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "Connect-Sync-shaped groups written to %s (and their cloud groups to the emulator)\nnext: writeback migrate assess --config <(writeback lab%s config) --base '%s'\n", ou, flagSuffix, ou)
+		fmt.Fprintf(stderr, "Connect-Sync-shaped groups written to %s (and their cloud groups to the emulator)\nnext: writeback migrate assess --config <(writeback-lab%s config) --base '%s'\n", ou, flagSuffix, ou)
 		return nil
 	}
-	switch fs.Arg(0) {
+	switch a.action {
 	case "up":
 		start := time.Now()
 		l, err := lab.Up(ctx, o)
@@ -121,7 +147,7 @@ Examples:
 		if l.Env["LAB_EMULATOR_URL"] != "" {
 			what = "lab AD and Graph emulator (" + l.Env["LAB_EMULATOR_URL"] + ", sample tenant) are up"
 		}
-		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback lab%s config)\n",
+		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback-lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
 		return seed(l)
 	case "down":
@@ -136,26 +162,25 @@ Examples:
 		fmt.Fprintf(stderr, "lab reset to pristine in %s\n", time.Since(start).Round(100*time.Millisecond))
 		return seed(l)
 	case "seed-users":
-		return runLabSeed(ctx, o, fs.Args()[1:], stderr)
+		return labSeed(ctx, o, a.rest, stderr)
 	case "env", "config":
 		l, err := lab.Running(o)
 		if err != nil {
 			return err
 		}
-		if fs.Arg(0) == "env" {
+		if a.action == "env" {
 			fmt.Fprint(stdout, l.ShellEnv())
 		} else {
 			fmt.Fprint(stdout, l.ConfigYAML())
 		}
+		return nil
 	default:
-		fmt.Fprintf(stderr, "writeback lab: unknown action %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+		fmt.Fprintf(stderr, "writeback-lab: unknown action %q\n", a.action)
+		return ErrUsage
 	}
-	return nil
 }
 
-func runLabSeed(ctx context.Context, o lab.Options, args []string, stderr io.Writer) error {
+func labSeed(ctx context.Context, o lab.Options, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lab seed-users", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	count := fs.Int("count", 0, "how many users to add (required)")
@@ -165,7 +190,7 @@ func runLabSeed(ctx context.Context, o lab.Options, args []string, stderr io.Wri
 	from := fs.Int("from", 0, "index of the first user (to add more to an OU seeded before)")
 	digits := fs.Int("digits", 0, "zero-pad the index to this many digits (7: \"Bench User 0000042\")")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback lab [--dir DIR] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
+		fmt.Fprint(stderr, `Usage: writeback-lab [--dir DIR] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
 
 Adds N disabled users to the lab AD without going through LDAP: the lab's
 Samba is stopped, the users are written into its database in bulk (the first
@@ -181,7 +206,7 @@ Flags:
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, `
 Example (the benchmark's L users, "Bench User 0000000" / bu0000000 ...):
-  WRITEBACK_LAB_DIR=/var/tmp/wb-seed WRITEBACK_LAB_ADDR=127.0.0.7 writeback lab seed-users --count 270000 \
+  WRITEBACK_LAB_DIR=/var/tmp/wb-seed WRITEBACK_LAB_ADDR=127.0.0.7 writeback-lab seed-users --count 270000 \
     --ou OU=BenchUsers,DC=contoso,DC=test --prefix 'Bench User ' --sam-prefix bu --digits 7
 `)
 	}
@@ -189,11 +214,11 @@ Example (the benchmark's L users, "Bench User 0000000" / bu0000000 ...):
 		if err == flag.ErrHelp {
 			return nil
 		}
-		return errUsage
+		return ErrUsage
 	}
 	if *count < 1 || *from < 0 || fs.NArg() != 0 {
 		fs.Usage()
-		return errUsage
+		return ErrUsage
 	}
 	l, err := lab.Running(o)
 	if err != nil {
