@@ -36,8 +36,8 @@ Examples:
 	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
 	var groups listFlag
 	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()

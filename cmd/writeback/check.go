@@ -16,7 +16,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML; - for stdin)")
 	noWrite := fs.Bool("no-write", false, "skip the probe that creates, modifies and deletes a group in the target OU")
-	asJSON := fs.Bool("json", false, "print the results as JSON")
+	asJSON := jsonFlags(fs, "print the results as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: writeback check --config FILE [--no-write] [--json]
 
@@ -37,7 +37,7 @@ check failed.
 
 Flags:
 `)
-		fs.PrintDefaults()
+		printFlags(fs, stderr)
 		fmt.Fprint(stderr, `
 Examples:
   writeback check --config /etc/writeback/writeback.yaml
@@ -45,11 +45,8 @@ Examples:
   writeback check --config writeback.yaml --no-write --json
 `)
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *cfgPath == "" || fs.NArg() != 0 {
 		fs.Usage()

@@ -103,7 +103,7 @@ func runExpr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func printExprUsage(w io.Writer) {
 	fmt.Fprint(w, exprUsage)
-	newExprEvalFlags(w, new(exprAttrFlag), new(string), new(bool), new(exprListFlag)).PrintDefaults()
+	printFlags(newExprEvalFlags(w, new(exprAttrFlag), new(string), new(bool), new(exprListFlag)), w)
 }
 
 func newExprEvalFlags(out io.Writer, attrs *exprAttrFlag, now *string, asJSON *bool, taken *exprListFlag) *flag.FlagSet {
@@ -112,6 +112,8 @@ func newExprEvalFlags(out io.Writer, attrs *exprAttrFlag, now *string, asJSON *b
 	fs.Var(attrs, "attr", "`NAME=VALUE` of a source attribute; repeat NAME for a multi-valued attribute")
 	fs.StringVar(now, "now", "", "pin Now() to this `RFC3339` time, e.g. 2021-08-25T17:41:18Z (default: the clock)")
 	fs.BoolVar(asJSON, "json", false, `print {"result": …} instead of plain lines`)
+	fs.Var(outputFlag{asJSON}, "output", "output `FORMAT`: text or json (json is --json)")
+	fs.Var(outputFlag{asJSON}, "o", "short for --output")
 	fs.Var(taken, "taken", "a `VALUE` SelectUniqueValue must treat as already used in AD; repeatable")
 	return fs
 }
@@ -119,22 +121,10 @@ func newExprEvalFlags(out io.Writer, attrs *exprAttrFlag, now *string, asJSON *b
 // exprParseArgs lets flags come before or after the expression
 // (`writeback expr eval 'Left([a], 3)' --attr a=xyz` reads naturally).
 func exprParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 func runExprEval(args []string, stdout, stderr io.Writer) error {
@@ -218,7 +208,7 @@ func runExprCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("expr check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { printExprUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

@@ -125,10 +125,10 @@ Examples:
 
 Flags:
 `)
-		fs.PrintDefaults()
+		printFlags(fs, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()

@@ -29,7 +29,7 @@ Examples:
 	cfgPath := configFlag(fs)
 	group := fs.String("group", "", "only entries for this Entra group `ID`")
 	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
-	asJSON := fs.Bool("json", false, "print JSON lines")
+	asJSON := jsonFlags(fs, "print JSON lines")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}

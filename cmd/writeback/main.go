@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand's name.
@@ -21,23 +23,29 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// steps are the subcommands (migrate assess, expr eval), for completion.
+	steps []string
+	// hidden commands work but are not listed (the forwards to writeback-lab).
+	hidden bool
 }
 
 // commands is the table printed by `writeback help`, in the order a newcomer meets them.
 var commands = []command{
-	{"lab", "test instrument, in writeback-lab: the throwaway Samba AD DC and Graph emulator", runLab},
-	{"check", "preflight: can writeback reach, bind to and write into AD and Entra?", runCheck},
-	{"init", "write a commented configuration file", runInit},
-	{"plan", "show what a sync would change in AD, without changing anything", runPlan},
-	{"apply", "compute (or load) a plan and apply it to AD", runApply},
-	{"run", "the daemon: full sync, then incremental rounds every interval", runRun},
-	{"provision", "provision one group on demand, with a step-by-step report", runProvision},
-	{"status", "last rounds, quarantined groups (the daemon also serves them: run --listen)", runStatus},
-	{"log", "provisioning log entries with before/after values", runLog},
-	{"migrate", "migrate groups written by Connect Sync group writeback v2", runMigrate},
-	{"expr", "evaluate or check an attribute-mapping expression", runExpr},
-	{"emulator", "test instrument, in writeback-lab: the Microsoft Graph emulator", runEmulator},
-	{"version", "print the version, commit and build date (also --version)", runVersion},
+	{name: "check", summary: "preflight: can writeback reach, bind to and write into AD and Entra?", run: runCheck},
+	{name: "init", summary: "write a commented configuration file", run: runInit},
+	{name: "plan", summary: "show what a sync would change in AD, without changing anything", run: runPlan},
+	{name: "apply", summary: "compute (or load) a plan and apply it to AD", run: runApply},
+	{name: "run", summary: "the daemon: full sync, then incremental rounds every interval", run: runRun},
+	{name: "provision", summary: "provision one group on demand, with a step-by-step report", run: runProvision},
+	{name: "status", summary: "last rounds, quarantined groups (the daemon also serves them: run --listen)", run: runStatus},
+	{name: "log", summary: "provisioning log entries with before/after values", run: runLog},
+	{name: "migrate", summary: "migrate groups written by Connect Sync group writeback v2", run: runMigrate,
+		steps: []string{"assess", "prepare", "verify", "rollback", "connect-sync-script", "handover"}},
+	{name: "expr", summary: "evaluate or check an attribute-mapping expression", run: runExpr, steps: []string{"eval", "check"}},
+	{name: "version", summary: "print the version, commit and build date (also --version)", run: runVersion},
+	// The test instruments moved to writeback-lab; these forward to it.
+	{name: "lab", summary: "test instrument: run writeback-lab", run: runLab, hidden: true},
+	{name: "emulator", summary: "test instrument: run writeback-lab emulator", run: runEmulator, hidden: true},
 }
 
 // exitError carries a specific process exit code (e.g. plan's 2 = "changes present").
@@ -66,40 +74,44 @@ func main() {
 	os.Exit(code)
 }
 
+// dispatch runs the command line args (without the program name) and
+// returns the process exit code; see root.go.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			return dispatch(ctx, []string{args[1], "-h"}, stdout, stderr)
-		}
-		usage(stdout)
-		return 0
-	}
-	if args[0] == "--version" || args[0] == "-version" {
+	root := newRoot(stdout, stderr)
+	if len(args) > 0 && args[0] == "-version" {
 		args = append([]string{"version"}, args[1:]...)
 	}
-	for _, c := range commands {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, args[1:], stdout, stderr)
-		var ee *exitError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &ee):
-			if ee.err != nil {
-				fmt.Fprintf(stderr, "writeback %s: %v\n", c.name, ee.err)
-			}
-			return ee.code
-		case errors.Is(err, errUsage):
-			return 2
-		default:
-			fmt.Fprintf(stderr, "writeback %s: %v\n", c.name, err)
-			return 1
-		}
+	root.SetArgs(args)
+	c, err := root.ExecuteContextC(ctx)
+	return commandExit(c, err, stderr)
+}
+
+// commandExit turns what a command returned into the process exit code, and
+// prints its error as "writeback <command>: <error>".
+func commandExit(c *cobra.Command, err error, stderr io.Writer) int {
+	name := "writeback"
+	if c != nil && c.HasParent() {
+		name = "writeback " + c.Name()
 	}
-	fmt.Fprintf(stderr, "writeback: unknown command %q; run 'writeback help' for the list\n", args[0])
-	return 2
+	var ee *exitError
+	switch {
+	case err == nil, isHelp(err):
+		return 0
+	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, ee.err)
+		}
+		return ee.code
+	case errors.Is(err, errUsage):
+		return 2
+	case c == nil || !c.HasParent():
+		// cobra's own: an unknown command or flag of writeback itself.
+		fmt.Fprintf(stderr, "writeback: %v; run 'writeback help' for the list\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
 }
 
 // errUsage means the command already printed a usage message for bad arguments.
@@ -113,9 +125,14 @@ Usage: writeback <command> [flags]
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprint(w, `
+  completion  shell completion: writeback completion bash|zsh|fish|powershell
+
+Flags may follow arguments. -o json (or --json) where a command prints data.
 Run 'writeback <command> -h' for a command's flags and examples.
 Start here: 'writeback-lab up' then 'writeback check --config <(writeback-lab config)'.
 `)

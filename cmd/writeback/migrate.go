@@ -222,7 +222,7 @@ Examples:
   writeback migrate assess --base OU=Writeback,DC=contoso,DC=com --html assessment.html
   writeback migrate assess --json > assessment.json
 `, stderr)
-	asJSON := m.fs.Bool("json", false, "print the report as JSON")
+	asJSON := jsonFlags(m.fs, "print the report as JSON")
 	htmlOut := m.fs.String("html", "", "also write the report as one self-contained HTML `FILE`")
 	noEntra := m.fs.Bool("no-entra", false, "assess AD only, even if Entra is configured")
 	m.acceptFlag()
@@ -280,7 +280,7 @@ Examples:
 	conns := m.fs.Int("connections", 1, "LDAP connections to spread the modifies over (1..16; one was fastest against Samba, a Windows DC may take more)")
 	workers := m.fs.Int("workers", 4, "modifies in flight at once (1..64)")
 	batch := m.fs.Int("batch", 200, "changes journaled and flushed together before they are sent (1..5000)")
-	asJSON := m.fs.Bool("json", false, "print the result as JSON")
+	asJSON := jsonFlags(m.fs, "print the result as JSON")
 	noEntra := m.fs.Bool("no-entra", false, "do not ask Entra which cloud groups still exist (orphans then get their anchor too)")
 	if err := m.parse(args, stderr); err != nil {
 		return err
@@ -415,7 +415,7 @@ Examples:
   writeback migrate verify --config writeback.yaml
   writeback migrate verify --json
 `, stderr)
-	asJSON := m.fs.Bool("json", false, "print the result as JSON")
+	asJSON := jsonFlags(m.fs, "print the result as JSON")
 	noEntra := m.fs.Bool("no-entra", false, "check AD only, even if Entra is configured")
 	m.acceptFlag()
 	if err := m.parse(args, stderr); err != nil {
@@ -484,7 +484,7 @@ Examples:
 `, stderr)
 	journal := m.fs.String("journal", "", "the prepare journal `FILE` (required)")
 	dry := m.fs.Bool("dry-run", false, "list what would be restored; write nothing")
-	asJSON := m.fs.Bool("json", false, "print the result as JSON")
+	asJSON := jsonFlags(m.fs, "print the result as JSON")
 	if err := m.parse(args, stderr); err != nil {
 		return err
 	}

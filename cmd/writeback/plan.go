@@ -41,7 +41,7 @@ Examples:
   writeback plan -out tonight.plan && writeback apply tonight.plan
 `, stderr)
 	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	asJSON := jsonFlags(fs, "print the plan as JSON")
 	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
 	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
 	var groups listFlag
@@ -266,7 +266,7 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fmt.Fprint(stderr, "\nFlags:\n")
-		fs.PrintDefaults()
+		printFlags(fs, stderr)
 	}
 	return fs
 }
@@ -275,8 +275,8 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 // arguments. Its errors are errUsage; a -h also matches flag.ErrHelp, for the
 // commands that treat asking for help as success.
 func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "writeback %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))

@@ -23,9 +23,9 @@ Examples:
 `, stderr)
 	cfgPath := configFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "show the steps and the plan, write nothing")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	asJSON := jsonFlags(fs, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

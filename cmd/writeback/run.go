@@ -51,10 +51,10 @@ Examples:
 
 Flags:
 `)
-		fs.PrintDefaults()
+		printFlags(fs, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return err
 	}
 	s, err := openSession(ctx, "run", *cfgPath, stderr)
 	if err != nil {

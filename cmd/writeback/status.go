@@ -40,7 +40,7 @@ Examples:
 `, stderr)
 	cfgPath := configFlag(fs)
 	n := fs.Int("n", 10, "show the last `N` rounds")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlags(fs, "print JSON")
 	exitCode := fs.Bool("exit-code", false, "exit 2 when an operator is needed (quarantined groups, blocked deletes, no successful round within 3 intervals)")
 	group := fs.String("group", "", "show every skipped member of this Entra group `ID`")
 	if err := parseNoArgs(fs, args, stderr); err != nil {

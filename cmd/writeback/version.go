@@ -76,7 +76,7 @@ Prints the release version, the commit and the build date of this binary
 (also shown by 'writeback status' and on the status page). 'writeback
 --version' is the same.
 `, stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlags(fs, "print JSON")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// parseFlags parses a command's flags wherever they stand among its
+// arguments (`writeback apply p.plan --config x` as well as `apply --config x
+// p.plan`); "--" ends the flags. Afterwards fs.Args() holds the positional
+// arguments in order. Its errors are errUsage (the flag package has printed
+// the problem and the usage); -h also matches flag.ErrHelp, which exits 0.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// Parsing "--" alone leaves the flags set and the positionals as Args.
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// isHelp reports whether err is a request for help (-h, --help).
+func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+
+// printFlags lists fs's flags as the docs write them (--config FILE), one
+// per line with its usage and default.
+func printFlags(fs *flag.FlagSet, w io.Writer) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		line := "  " + dash + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if len(line) <= 4 {
+			line += "\t"
+		} else {
+			line += "\n    \t"
+		}
+		line += strings.ReplaceAll(usage, "\n", "\n    \t")
+		if _, isOutput := f.Value.(outputFlag); isOutput {
+			// no default: text unless asked
+		} else if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// outputFlag is -o/--output json|text, the conventional spelling of --json.
+type outputFlag struct{ json *bool }
+
+func (o outputFlag) String() string {
+	if o.json != nil && *o.json {
+		return "json"
+	}
+	return "text"
+}
+
+func (o outputFlag) Set(v string) error {
+	switch v {
+	case "json":
+		*o.json = true
+	case "text":
+		*o.json = false
+	default:
+		return fmt.Errorf("want json or text")
+	}
+	return nil
+}
+
+// jsonFlags registers --json (what it prints is usage) and its synonym
+// -o/--output json|text on fs.
+func jsonFlags(fs *flag.FlagSet, usage string) *bool {
+	asJSON := fs.Bool("json", false, usage)
+	o := outputFlag{asJSON}
+	fs.Var(o, "output", "output `FORMAT`: text or json (json is --json)")
+	fs.Var(o, "o", "short for --output `FORMAT`")
+	return asJSON
+}
