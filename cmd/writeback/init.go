@@ -107,19 +107,28 @@ log:
   level: info                             # debug, info, warn, error
 `
 
-func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// initArgs are init's flags and argument.
+type initArgs struct {
+	force bool
+	path  string // "-" for stdout
+}
+
+func parseInitArgs(args []string, stderr io.Writer) (initArgs, error) {
+	a := initArgs{path: "writeback.yaml"}
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	force := fs.Bool("force", false, "overwrite an existing file")
+	fs.BoolVar(&a.force, "force", false, "overwrite an existing file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: writeback init [--force] [FILE]
 
 Writes a commented configuration file (default writeback.yaml; "-" for stdout)
 with every section and its defaults. Edit the marked values, then run
-'writeback check' and 'writeback plan'.
+'writeback check' and 'writeback plan'. 'writeback init > FILE' works too:
+the shell has created FILE as stdout, so init writes the template there.
 
 Examples:
   writeback init
+  writeback init > writeback.yaml
   writeback init /etc/writeback/writeback.yaml
   writeback init - | less
 
@@ -128,22 +137,37 @@ Flags:
 		printFlags(fs, stderr)
 	}
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return a, err
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()
-		return errUsage
+		return a, errUsage
 	}
-	path := "writeback.yaml"
 	if fs.NArg() == 1 {
-		path = fs.Arg(0)
+		a.path = fs.Arg(0)
 	}
-	if path == "-" {
+	return a, nil
+}
+
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseInitArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	return writeInit(a, stdout)
+}
+
+// writeInit writes the template to a.path, or to stdout for "-" and when
+// stdout is a.path already ('writeback init > writeback.yaml': the shell
+// made the file, empty, before init ran).
+func writeInit(a initArgs, stdout io.Writer) error {
+	path := a.path
+	if path == "-" || isFile(stdout, path) {
 		_, err := io.WriteString(stdout, configTemplate)
 		return err
 	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if *force {
+	if a.force {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	f, err := os.OpenFile(path, flags, 0o600)
@@ -162,6 +186,20 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "Wrote %s. Edit the ad and entra sections, then: writeback check --config %s\n", path, path)
 	return nil
+}
+
+// isFile reports whether w is an open file that is path (the same inode).
+func isFile(w io.Writer, path string) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	a, err := f.Stat()
+	if err != nil || !a.Mode().IsRegular() {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 // parseTemplate is used by the tests: the template must be a valid config.

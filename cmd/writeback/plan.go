@@ -307,11 +307,15 @@ const gcPercentUnderLimit = 400
 
 // configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.
 func configFlag(fs *flag.FlagSet) *string {
-	def := os.Getenv("WRITEBACK_CONFIG")
-	if def == "" {
-		def = "writeback.yaml"
+	return fs.String("config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+}
+
+// defaultConfig is $WRITEBACK_CONFIG, else writeback.yaml.
+func defaultConfig() string {
+	if def := os.Getenv("WRITEBACK_CONFIG"); def != "" {
+		return def
 	}
-	return fs.String("config", def, "configuration `FILE` (env WRITEBACK_CONFIG)")
+	return "writeback.yaml"
 }
 
 // listFlag is a repeatable (or comma-separated) string flag.
