@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // Exit status of migrate subcommands when the work ran but something needs
@@ -69,6 +71,7 @@ mismatch, conflicts, values left alone).
 // migrateFlags are shared by the steps that talk to AD.
 type migrateFlags struct {
 	fs      *flag.FlagSet
+	stderr  io.Writer // where the configured logger writes
 	cfgPath *string
 	base    *string
 	accept  groupListFlag
@@ -76,7 +79,7 @@ type migrateFlags struct {
 
 func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
 	fs := newFlagSet("migrate "+name, usage, stderr)
-	m := &migrateFlags{fs: fs, cfgPath: configFlag(fs)}
+	m := &migrateFlags{fs: fs, stderr: stderr, cfgPath: configFlag(fs)}
 	m.base = fs.String("base", "", "where Connect Sync wrote the groups: the writeback `OU` (default: sync.searchBase, else the whole domain)")
 	return m
 }
@@ -126,6 +129,7 @@ type migrateEnv struct {
 	gc     *ad.Conn
 	gcErr  error
 	cloud  *entra.Client
+	log    *slog.Logger
 	domain string
 	base   string
 }
@@ -144,9 +148,9 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	if err != nil {
 		return nil, err
 	}
-	e := &migrateEnv{cfg: cfg}
-	if e.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
-		return nil, fmt.Errorf("connect to AD: %w", err)
+	e := &migrateEnv{cfg: cfg, log: wire.Logger(cfg.Log, m.stderr)}
+	if e.dc, err = wire.DC(ctx, cfg.AD, e.log); err != nil {
+		return nil, err
 	}
 	root, err := e.dc.RootDSE(ctx)
 	if err != nil {
@@ -166,10 +170,13 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	}
 	if withGC {
 		// A GC that cannot be reached is an assessment finding, not an error.
-		e.gc, e.gcErr = ad.DialGC(ctx, cfg.AD)
+		if e.gc, e.gcErr = ad.DialGC(ctx, cfg.AD); e.gcErr == nil {
+			e.gc.SetLogger(e.log)
+		}
 	}
 	if withCloud && cfg.Entra != nil {
-		if e.cloud, err = entra.New(ctx, *cfg.Entra); err != nil {
+		// Only the groups' IDs are read: no properties to select.
+		if e.cloud, err = entra.NewClient(ctx, entra.FromConfig(*cfg.Entra), entra.WithLogger(e.log)); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("connect to Entra: %w", err)
 		}
@@ -361,7 +368,7 @@ func migrateExtraConns(ctx context.Context, e *migrateEnv, n int) ([]migrate.Dir
 		}
 	}
 	for i := 1; i < n; i++ {
-		c, err := ad.Dial(ctx, e.cfg.AD)
+		c, err := wire.DC(ctx, e.cfg.AD, e.log)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("open AD connection %d of %d: %w", i+1, n, err)

@@ -8,19 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
-	"github.com/writeback/writeback/internal/entra"
-	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
-	"github.com/writeback/writeback/internal/resolve"
-	"github.com/writeback/writeback/internal/scope"
-	"github.com/writeback/writeback/internal/state"
 )
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -103,159 +96,6 @@ func writePlanned(w io.Writer, p *engine.Planned) error {
 		fmt.Fprintf(w, "Skipped %d quarantined group(s); see writeback status.\n", n)
 	}
 	return nil
-}
-
-// session is what plan, apply, run and provision share: config, state, AD
-// connections, the Graph client and the engine.
-type session struct {
-	cfg    *config.Config
-	db     *state.DB
-	dc, gc *ad.Conn
-	src    *entra.Client
-	eng    *engine.Engine
-	log    *slog.Logger
-	// resolver keeps resolved members across the daemon's rounds.
-	resolver *resolve.Resolver
-	// logOut is where the logger writes (a reloaded configuration makes a new logger).
-	logOut io.Writer
-	// lock is this process's claim on the state, held until Close; srv
-	// answers status and log meanwhile (see statesock.go).
-	lock *state.Lock
-	srv  *stateServer
-	// ops, for the daemon only, receives each round (metrics, readiness).
-	ops *ops
-	// progress counts the work of the engine's rounds as they run.
-	progress engine.Progress
-}
-
-// connect makes the connections the session does not have yet: all of them
-// at first, and after a reload those whose settings changed.
-func (s *session) connect(ctx context.Context) error {
-	var err error
-	if s.dc == nil {
-		if s.dc, err = ad.Dial(ctx, s.cfg.AD); err != nil {
-			return fmt.Errorf("connect to AD: %w", err)
-		}
-		s.dc.SetLogger(s.log)
-	}
-	if s.gc == nil {
-		if s.gc, err = ad.DialGC(ctx, s.cfg.AD); err != nil {
-			return fmt.Errorf("connect to the Global Catalog: %w", err)
-		}
-		s.gc.SetLogger(s.log)
-	}
-	if s.src == nil {
-		props, err := graphProperties(s.cfg)
-		if err != nil {
-			return err
-		}
-		if s.src, err = entra.New(ctx, *s.cfg.Entra, entra.WithLogger(s.log), entra.WithGroupProperties(props...)); err != nil {
-			return fmt.Errorf("connect to Entra: %w", err)
-		}
-	}
-	return nil
-}
-
-// graphProperties are the group properties the mappings and scoping filters
-// read, which Graph must be asked for by name ($select): a mapping on
-// [classification] or [extension_<appId>_<name>] would otherwise get nothing.
-func graphProperties(cfg *config.Config) ([]string, error) {
-	m, err := mapping.Compile(cfg.Mappings, "OU=placeholder")
-	if err != nil {
-		return nil, err
-	}
-	sc, err := scope.New(cfg.Scope)
-	if err != nil {
-		return nil, err
-	}
-	return append(m.Properties(), sc.Properties()...), nil
-}
-
-func (s *session) Close() {
-	s.srv.Close()
-	if s.db != nil {
-		s.db.Close()
-	}
-	s.lock.Release()
-	if s.gc != nil {
-		s.gc.Close()
-	}
-	if s.dc != nil {
-		s.dc.Close()
-	}
-}
-
-// openSession opens what command (run, apply, plan, ...) needs. The state is
-// claimed for the session's life: a second process on the same state is
-// refused at once, naming this one. plan claims it too: it records Graph's
-// delta links in the state.
-func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer) (*session, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Entra == nil {
-		return nil, fmt.Errorf("config %s: the entra section is required to provision (run 'writeback init' for an example)", cfgPath)
-	}
-	s := &session{cfg: cfg, log: newLogger(cfg.Log, stderr), logOut: stderr}
-	applyMemoryLimit(cfg.Sync, s.log)
-	for _, w := range cfg.LooseSecretFiles() {
-		s.log.Warn("secret file permissions too open", "problem", w)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.Close()
-		}
-	}()
-	path := statePath(cfg)
-	if s.lock, err = state.AcquireLock(path, command); err != nil {
-		return nil, err
-	}
-	if s.db, err = state.Open(path); err != nil {
-		return nil, err
-	}
-	s.srv = serveState(s.db, s.log)
-	if err := s.connect(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.newEngine(ctx); err != nil {
-		return nil, err
-	}
-	ok = true
-	return s, nil
-}
-
-func (s *session) newEngine(ctx context.Context) error {
-	if s.resolver == nil {
-		s.resolver = resolve.New(nil) // the engine sets its directory
-	}
-	eng, err := engine.New(ctx, engine.Options{Config: s.cfg, State: s.db, DC: s.dc, GC: s.gc, Source: s.src, Logger: s.log, Resolver: s.resolver})
-	if err != nil {
-		return err
-	}
-	eng.SetProgress(&s.progress)
-	s.eng = eng
-	return nil
-}
-
-// statePath resolves state.path relative to the config file's directory.
-func statePath(cfg *config.Config) string {
-	p := cfg.State.Path
-	if filepath.IsAbs(p) || cfg.Path == "" || cfg.Path == "-" {
-		return p
-	}
-	return filepath.Join(filepath.Dir(cfg.Path), p)
-}
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // newFlagSet starts a subcommand's flags; usage is printed above the flag list

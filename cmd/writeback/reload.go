@@ -9,6 +9,7 @@ import (
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // reloadSignal delivers SIGHUP, the conventional "read your configuration
@@ -41,14 +42,14 @@ func (s *session) reload(cfgPath, running string) {
 			"file", cfgPath, "err", err)
 		return
 	}
-	if p := statePath(cfg); p != running {
+	if p := wire.StatePath(cfg); p != running {
 		s.log.Warn("state.path changed: it takes effect when writeback restarts; this run keeps its state file",
 			"file", cfgPath, "running", running, "new", p)
 		cfg.State.Path = running
 	}
 	old := s.cfg
 	s.cfg = cfg
-	s.log = newLogger(cfg.Log, s.logOut)
+	s.log = wire.Logger(cfg.Log, s.logOut)
 	applyMemoryLimit(cfg.Sync, s.log)
 	for _, w := range cfg.LooseSecretFiles() {
 		s.log.Warn("secret file permissions too open", "problem", w)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // stateQuery is a status or log request, answered by whoever can read the state.
@@ -69,7 +70,7 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	path := statePath(cfg)
+	path := wire.StatePath(cfg)
 	held, h, err := state.Held(path)
 	if err != nil {
 		return fmt.Errorf("read the lock of state %s: %w", path, err)

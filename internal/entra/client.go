@@ -23,8 +23,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
-	"github.com/writeback/writeback/internal/config"
 )
 
 // Endpoints of one cloud.
@@ -120,9 +118,9 @@ var UserProperties = []string{"id", "displayName", "userPrincipalName",
 // Client.ObjectIdentifierRefused).
 const ObjectIdentifierProperty = "onPremisesObjectIdentifier"
 
-// New builds a client from the entra section: the credential, the trusted
-// roots and the pipeline. It does not contact Graph; the first request does.
-func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error) {
+// NewClient builds a client: the credential, the trusted roots and the
+// pipeline. It does not contact Graph; the first request does.
+func NewClient(ctx context.Context, cfg Options, opts ...Option) (*Client, error) {
 	o := options{
 		log: slog.Default(),
 		retry: policy.RetryOptions{
@@ -233,7 +231,7 @@ func (c *Client) dropObjectIdentifier(err error, what, sel string) bool {
 }
 
 // endpoints resolves the cloud and its overrides, checking that both are https URLs.
-func endpoints(cfg config.Entra) (Endpoints, error) {
+func endpoints(cfg Options) (Endpoints, error) {
 	cl := strings.ToLower(cfg.Cloud)
 	if cl == "" {
 		cl = "public"
@@ -283,7 +281,7 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, log *slog.Logger) (azcore.TokenCredential, error) {
+func newCredential(cfg Options, ep Endpoints, copts azcore.ClientOptions, log *slog.Logger) (azcore.TokenCredential, error) {
 	host := ""
 	if u, err := url.Parse(ep.AuthorityHost); err == nil {
 		host = strings.ToLower(u.Hostname())
@@ -298,6 +296,9 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, l
 	cr := cfg.Credential
 	switch cr.Kind {
 	case "", "secret":
+		if cr.Secret == nil {
+			return nil, fmt.Errorf("entra.credential.secret: not set")
+		}
 		// Read once now so a missing or empty secret fails at start, not at
 		// the first token request.
 		if _, err := cr.Secret.Value("entra.credential.secret"); err != nil {
@@ -322,7 +323,7 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, l
 			if err != nil {
 				return nil, fmt.Errorf("entra.credential.certificateFile: %w", err)
 			}
-			if cr.CertificatePassword.IsSet() {
+			if isSet(cr.CertificatePassword) {
 				p, err := cr.CertificatePassword.Value("entra.credential.certificatePassword")
 				if err != nil {
 					return nil, err
@@ -336,7 +337,7 @@ func newCredential(cfg config.Entra, ep Endpoints, copts azcore.ClientOptions, l
 		}
 		build := func(m []byte) (azcore.TokenCredential, error) {
 			data, pw := m, []byte(nil)
-			if cr.CertificatePassword.IsSet() {
+			if isSet(cr.CertificatePassword) {
 				i := bytes.LastIndexByte(m, 0)
 				data, pw = m[:i], m[i+1:]
 			}
