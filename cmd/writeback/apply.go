@@ -95,6 +95,13 @@ func applySaved(ctx context.Context, s *session, path string, allowDeletes bool,
 	if err != nil {
 		return err
 	}
+	t, err := s.planTarget(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f.CheckTarget(path, t); err != nil {
+		return err
+	}
 	p := f.Planned
 	if p.Plan.Blocked && !allowDeletes {
 		return fmt.Errorf("plan %s is blocked: %s", path, p.Plan.BlockedReason)

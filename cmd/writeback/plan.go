@@ -53,7 +53,11 @@ Examples:
 	}
 	p := res.Planned
 	if *out != "" {
-		if err := s.eng.SavePlan(*out, p); err != nil {
+		t, err := s.planTarget(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.eng.SavePlan(*out, p, t); err != nil {
 			return err
 		}
 	}

@@ -127,3 +127,25 @@ func (s *session) newEngine(ctx context.Context) error {
 	s.eng = eng
 	return nil
 }
+
+// planTarget is what a plan made in this session is for: this build, the
+// configured DC, the domain (ad.baseDN, else the DC's default naming
+// context) and the tenant.
+func (s *session) planTarget(ctx context.Context) (engine.PlanTarget, error) {
+	b := buildInfo()
+	t := engine.PlanTarget{Version: b.Version, ADServer: s.cfg.AD.URL, BaseDN: s.cfg.AD.BaseDN}
+	if b.Commit != "" {
+		t.Version += " (" + b.Commit + ")"
+	}
+	if s.cfg.Entra != nil {
+		t.TenantID = s.cfg.Entra.TenantID
+	}
+	if t.BaseDN == "" {
+		root, err := s.dc.RootDSE(ctx)
+		if err != nil {
+			return t, fmt.Errorf("read the domain's naming context for the plan file: %w", err)
+		}
+		t.BaseDN = root.DefaultNamingContext
+	}
+	return t, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -227,27 +228,20 @@ func (e *Engine) fullReason(asked bool) (string, error) {
 type PlanFile struct {
 	Version int       `json:"version"`
 	Created time.Time `json:"created"`
+	// Target is what the plan was made for (see CheckTarget).
+	Target *PlanTarget `json:"target,omitempty"`
 	// StatePath identifies the state the plan was computed against.
 	StatePath string   `json:"statePath"`
 	Planned   *Planned `json:"planned"`
 }
 
-// SavePlan writes p to path atomically.
-func (e *Engine) SavePlan(path string, p *Planned) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	err = writePlanFileJSON(f, &PlanFile{Version: 1, Created: e.now().UTC(), StatePath: e.db.Path(), Planned: p})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save plan %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+// planFileVersion 2 added Target; an older file is refused by LoadPlan.
+const planFileVersion = 2
+
+// SavePlan writes p, made for target t, to path atomically.
+func (e *Engine) SavePlan(path string, p *Planned, t PlanTarget) error {
+	f := &PlanFile{Version: planFileVersion, Created: e.now().UTC(), Target: &t, StatePath: e.db.Path(), Planned: p}
+	if err := writeFileAtomic(path, 0o600, func(w io.Writer) error { return writePlanFileJSON(w, f) }); err != nil {
 		return fmt.Errorf("save plan %s: %w", path, err)
 	}
 	return nil
@@ -263,7 +257,7 @@ func LoadPlan(path string) (*PlanFile, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("plan %s is not a writeback plan file: %w", path, err)
 	}
-	if f.Version != 1 || f.Planned == nil || f.Planned.Plan == nil {
+	if f.Version != planFileVersion || f.Planned == nil || f.Planned.Plan == nil {
 		return nil, fmt.Errorf("plan %s: unsupported plan file (version %d); run writeback plan -out again", path, f.Version)
 	}
 	return &f, nil
