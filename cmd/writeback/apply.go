@@ -43,15 +43,22 @@ Examples:
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openSession(ctx, "apply", *cfgPath, stderr)
+	// On a terminal the log shares stderr with the live bars: through
+	// termOut, a log line appears above the bar, not inside it.
+	logOut := stderr
+	if isTerminal(stderr) {
+		logOut = newTermOut(stderr)
+	}
+	s, err := openSession(ctx, "apply", *cfgPath, logOut)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	stdout = colorOutput(stdout)
 	prog := newProgress(stderr)
 	if isTerminal(stderr) {
 		// A bar per phase (read, resolve, write) instead of the changes' alone.
-		defer liveBars(stderr, &s.progress)()
+		defer liveBars(logOut, &s.progress)()
 		prog = newProgress(io.Discard)
 	}
 	if fs.NArg() == 1 {

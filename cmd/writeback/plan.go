@@ -52,6 +52,9 @@ Examples:
 		return err
 	}
 	p := res.Planned
+	if !*asJSON {
+		stdout = colorOutput(stdout)
+	}
 	if *out != "" {
 		t, err := s.planTarget(ctx)
 		if err != nil {

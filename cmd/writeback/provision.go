@@ -83,6 +83,7 @@ func provision(ctx context.Context, a provisionArgs, stdout, stderr io.Writer) e
 		}
 		return err
 	}
+	stdout = colorOutput(stdout)
 	if perr := printProvision(stdout, r, a.dryRun); perr != nil {
 		return perr
 	}

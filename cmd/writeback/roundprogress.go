@@ -66,8 +66,10 @@ func bar(done, total int64) string {
 
 // liveBars draws, on a terminal, a bar per phase of the rounds counted by
 // p, redrawn in place; a finished phase keeps its last line. The returned
-// func stops it.
+// func stops it. Log lines written through the same termOut appear above
+// the bar, never inside it.
 func liveBars(w io.Writer, p *engine.Progress) func() {
+	term := asTermOut(w)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -79,7 +81,7 @@ func liveBars(w io.Writer, p *engine.Progress) func() {
 			prev  phaseSnapshot
 		)
 		draw := func(s phaseSnapshot, phase string) {
-			fmt.Fprintf(w, "\r\033[K%s", s.line(phase, time.Since(since)))
+			term.draw(s.line(phase, time.Since(since)))
 		}
 		for {
 			stop := false
@@ -91,7 +93,7 @@ func liveBars(w io.Writer, p *engine.Progress) func() {
 			s := snapshot(p)
 			if shown != "" && s.phase != shown {
 				draw(s, shown) // its final counts
-				fmt.Fprintln(w)
+				term.keep()
 				shown = ""
 			}
 			if s.phase != "" && !stop {
@@ -104,9 +106,7 @@ func liveBars(w io.Writer, p *engine.Progress) func() {
 			}
 			prev = s
 			if stop {
-				if shown != "" {
-					fmt.Fprintln(w)
-				}
+				term.keep()
 				return
 			}
 		}

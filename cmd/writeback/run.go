@@ -56,7 +56,11 @@ Flags:
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return err
 	}
-	s, err := openSession(ctx, "run", *cfgPath, stderr)
+	logOut := stderr
+	if isTerminal(stderr) {
+		logOut = newTermOut(stderr) // log lines above the live bars
+	}
+	s, err := openSession(ctx, "run", *cfgPath, logOut)
 	if err != nil {
 		return err
 	}
@@ -85,7 +89,7 @@ Flags:
 	// of the start: a reload's new format applies to it at the next start.)
 	go logProgress(wdCtx, s.log, &s.progress, 10*time.Second)
 	if isTerminal(stderr) {
-		defer liveBars(stderr, &s.progress)()
+		defer liveBars(logOut, &s.progress)()
 	}
 	// Ready once the state is open and the listener up, before the first
 	// round: a first sync of a large tenant outlasts any start timeout, and
