@@ -14,7 +14,18 @@ import (
 	"github.com/writeback/writeback/internal/engine"
 )
 
-func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// applyArgs are apply's flags and argument.
+type applyArgs struct {
+	config       string
+	yes          bool
+	allowDeletes bool
+	full         bool
+	groups       []string
+	planFile     string // apply this saved plan; "" to plan now
+}
+
+func parseApplyArgs(args []string, stderr io.Writer) (applyArgs, error) {
+	var a applyArgs
 	fs := newFlagSet("apply", `Usage: writeback apply [flags] [PLANFILE]
 
 Without PLANFILE: computes the plan, shows it, asks for confirmation (unless
@@ -30,26 +41,39 @@ Examples:
   writeback plan -out p.plan && writeback apply p.plan
   writeback apply --allow-deletes     # past the deletion threshold, on purpose
 `, stderr)
-	cfgPath := configFlag(fs)
-	yes := fs.Bool("yes", false, "apply without asking for confirmation")
-	allowDeletes := fs.Bool("allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
-	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
-	var groups listFlag
-	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.BoolVar(&a.yes, "yes", false, "apply without asking for confirmation")
+	fs.BoolVar(&a.allowDeletes, "allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
+	fs.BoolVar(&a.full, "full", false, "plan every group (full reconcile) instead of only those changed since the last round")
+	fs.Var((*listFlag)(&a.groups), "group", "apply only for this Entra group `ID` (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return a, err
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()
-		return errUsage
+		return a, errUsage
 	}
+	a.planFile = fs.Arg(0)
+	return a, nil
+}
+
+func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseApplyArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	return applyCmd(ctx, a, stdout, stderr)
+}
+
+// applyCmd applies a saved plan, or plans, asks and applies.
+func applyCmd(ctx context.Context, a applyArgs, stdout, stderr io.Writer) error {
 	// On a terminal the log shares stderr with the live bars: through
 	// termOut, a log line appears above the bar, not inside it.
 	logOut := stderr
 	if isTerminal(stderr) {
 		logOut = newTermOut(stderr)
 	}
-	s, err := openSession(ctx, "apply", *cfgPath, logOut)
+	s, err := openSession(ctx, "apply", a.config, logOut)
 	if err != nil {
 		return err
 	}
@@ -61,20 +85,20 @@ Examples:
 		defer liveBars(logOut, &s.progress)()
 		prog = newProgress(io.Discard)
 	}
-	if fs.NArg() == 1 {
-		return applySaved(ctx, s, fs.Arg(0), *allowDeletes, stdout, prog)
+	if a.planFile != "" {
+		return applySaved(ctx, s, a.planFile, a.allowDeletes, stdout, prog)
 	}
 	confirm := func(p *engine.Planned) bool {
 		if err := writePlanned(stdout, p); err != nil {
 			return false
 		}
-		if *yes {
+		if a.yes {
 			return true
 		}
 		return askYes(stdout)
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{
-		PlanOptions: engine.PlanOptions{Full: *full, Groups: groups, AllowDeletes: *allowDeletes},
+		PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups, AllowDeletes: a.allowDeletes},
 		Confirm:     confirm,
 		Apply:       engine.ApplyOptions{Progress: prog.update},
 	})

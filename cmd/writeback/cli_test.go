@@ -156,3 +156,31 @@ func TestInitRedirectedToItsTarget(t *testing.T) {
 		t.Errorf("init -: exit %d", code)
 	}
 }
+
+func TestParsePlanAndApplyArgs(t *testing.T) {
+	t.Setenv("WRITEBACK_CONFIG", "")
+	p, err := parsePlanArgs([]string{"-out", "p.plan", "--group", "a,b", "--group", "c", "-o", "json", "--full"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.config != "writeback.yaml" || p.out != "p.plan" || !p.json || !p.full || !slices.Equal(p.groups, []string{"a", "b", "c"}) {
+		t.Errorf("plan: %+v", p)
+	}
+	if _, err := parsePlanArgs([]string{"stray"}, io.Discard); err == nil {
+		t.Error("plan with an argument: want a usage error")
+	}
+	a, err := parseApplyArgs([]string{"p.plan", "--config", "c.yaml", "--allow-deletes"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.planFile != "p.plan" || a.config != "c.yaml" || !a.allowDeletes || a.yes {
+		t.Errorf("apply: %+v", a)
+	}
+	if _, err := parseApplyArgs([]string{"a.plan", "b.plan"}, io.Discard); err == nil {
+		t.Error("apply with two plans: want a usage error")
+	}
+	t.Setenv("WRITEBACK_CONFIG", "/etc/wb.yaml")
+	if a, _ := parseApplyArgs(nil, io.Discard); a.config != "/etc/wb.yaml" || a.planFile != "" {
+		t.Errorf("apply defaults: %+v", a)
+	}
+}

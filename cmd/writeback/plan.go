@@ -16,7 +16,17 @@ import (
 	"github.com/writeback/writeback/internal/plan"
 )
 
-func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// planArgs are plan's flags.
+type planArgs struct {
+	config string
+	json   bool
+	out    string // save the plan to this file
+	full   bool
+	groups []string
+}
+
+func parsePlanArgs(args []string, stderr io.Writer) (planArgs, error) {
+	var a planArgs
 	fs := newFlagSet("plan", `Usage: writeback plan [flags]
 
 Shows what a sync would change in AD, without changing anything: per group
@@ -33,38 +43,51 @@ Examples:
   writeback plan --json > plan.json
   writeback plan -out tonight.plan && writeback apply tonight.plan
 `, stderr)
-	cfgPath := configFlag(fs)
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
 	asJSON := jsonFlags(fs, "print the plan as JSON")
-	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
-	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
-	var groups listFlag
-	fs.Var(&groups, "group", "plan only this Entra group `ID` (repeatable)")
+	fs.StringVar(&a.out, "out", "", "save the plan to `FILE` for 'writeback apply FILE'")
+	fs.BoolVar(&a.full, "full", false, "plan every group (full reconcile), not only those changed since the last round")
+	fs.Var((*listFlag)(&a.groups), "group", "plan only this Entra group `ID` (repeatable)")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parsePlanArgs(args, stderr)
+	if err != nil {
 		return err
 	}
-	s, err := openSession(ctx, "plan", *cfgPath, stderr)
+	return planCmd(ctx, a, stdout, stderr)
+}
+
+// planCmd computes a plan, prints it and saves it when asked.
+func planCmd(ctx context.Context, a planArgs, stdout, stderr io.Writer) error {
+	s, err := openSession(ctx, "plan", a.config, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: *full, Groups: groups}})
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups}})
 	if err != nil {
 		return err
 	}
 	p := res.Planned
-	if !*asJSON {
+	if !a.json {
 		stdout = colorOutput(stdout)
 	}
-	if *out != "" {
+	if a.out != "" {
 		t, err := s.planTarget(ctx)
 		if err != nil {
 			return err
 		}
-		if err := s.eng.SavePlan(*out, p, t); err != nil {
+		if err := s.eng.SavePlan(a.out, p, t); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
+	if a.json {
 		if err := engine.WritePlannedJSON(stdout, p); err != nil {
 			return err
 		}
@@ -72,8 +95,8 @@ Examples:
 		if err := writePlanned(stdout, p); err != nil {
 			return err
 		}
-		if *out != "" {
-			fmt.Fprintf(stdout, "\nSaved the plan to %s. To apply exactly this plan: writeback apply %s\n", *out, *out)
+		if a.out != "" {
+			fmt.Fprintf(stdout, "\nSaved the plan to %s. To apply exactly this plan: writeback apply %s\n", a.out, a.out)
 		}
 	}
 	if p.Plan.Blocked {
