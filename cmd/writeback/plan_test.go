@@ -44,7 +44,17 @@ func exitCode(t *testing.T, run func(context.Context, []string, io.Writer, io.Wr
 	return code, out.String(), errb.String()
 }
 
-func TestLabPlanApplyCLI(t *testing.T) {
+// cliLab is a lab OU with two users, an emulated tenant of two groups and a
+// configuration file for both.
+type cliLab struct {
+	l       *labtest.Lab
+	env     *emulatortest.Env
+	dir     string
+	cfgFile string
+}
+
+func newCLILab(t *testing.T) cliLab {
+	t.Helper()
 	l := labtest.AD(t)
 	users := l.CreateUsers(t, 2, "wbcli")
 	yes := true
@@ -72,6 +82,12 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return cliLab{l: l, env: env, dir: dir, cfgFile: cfgFile}
+}
+
+func TestLabPlanApplyCLI(t *testing.T) {
+	cl := newCLILab(t)
+	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
 	plan, apply := runPlan, runApply
 
 	code, out, stderr := exitCode(t, plan, "--config", cfgFile)
@@ -98,10 +114,12 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		t.Fatalf("stale plan: exit %d, stderr %q", code, stderr)
 	}
 
-	// Fresh saved plan applies exactly.
+	// Fresh saved plan applies exactly; made for another target (here
+	// another writeback version), it is refused, naming the difference.
 	if code, out, stderr := exitCode(t, plan, "--config", cfgFile, "-out", planFile); code != 2 {
 		t.Fatalf("plan -out exit %d\n%s%s", code, out, stderr)
 	}
+	checkPlanTarget(t, cfgFile, planFile)
 	code, out, stderr = exitCode(t, apply, "--config", cfgFile, planFile)
 	if code != 0 || !strings.Contains(out, "Apply complete: 4 changes applied, 0 groups failed") {
 		t.Fatalf("apply plan file: exit %d\n%s\n%s", code, out, stderr)
@@ -155,7 +173,37 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		t.Errorf("provision: exit %d\n%s", code, out)
 	}
 
-	// The daemon: a change in the tenant reaches AD within a round; cancelling stops it cleanly.
+	checkDaemonCLI(t, cl)
+}
+
+// checkPlanTarget: the saved plan names its target, and a plan whose target
+// differs is refused before anything is read or written.
+func checkPlanTarget(t *testing.T, cfgFile, planFile string) {
+	t.Helper()
+	b, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f engine.PlanFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Target == nil || f.Target.BaseDN == "" || f.Target.TenantID == "" || f.Target.ADServer == "" {
+		t.Fatalf("plan file target: %+v (%v)", f.Target, err)
+	}
+	other := filepath.Join(filepath.Dir(planFile), "other.plan")
+	if err := os.WriteFile(other, bytes.Replace(b, []byte(`"writebackVersion": "`), []byte(`"writebackVersion": "0.0.1-other `), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := exitCode(t, runApply, "--config", cfgFile, other)
+	if code != 1 || !strings.Contains(stderr, "made for another target: writeback version") {
+		t.Errorf("plan for another target: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// checkDaemonCLI: a change in the tenant reaches AD within a round of
+// writeback run; a second apply beside it is refused, status answers, and
+// cancelling stops it cleanly.
+func checkDaemonCLI(t *testing.T, cl cliLab) {
+	t.Helper()
+	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var runOut, runErr bytes.Buffer
@@ -172,11 +220,11 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	code, _, stderr = exitCode(t, apply, "--config", cfgFile, "--yes")
+	code, _, stderr := exitCode(t, runApply, "--config", cfgFile, "--yes")
 	if code != 1 || !strings.Contains(stderr, "already running (pid ") {
 		t.Errorf("apply beside run: exit %d: %s", code, stderr)
 	}
-	code, out, stderr = exitCode(t, runStatus, "--config", cfgFile)
+	code, out, stderr := exitCode(t, runStatus, "--config", cfgFile)
 	if code != 0 || !strings.Contains(out, "Running: writeback run, pid ") {
 		t.Errorf("status beside run: exit %d %s\n%s", code, stderr, out)
 	}
