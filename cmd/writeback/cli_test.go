@@ -184,3 +184,20 @@ func TestParsePlanAndApplyArgs(t *testing.T) {
 		t.Errorf("apply defaults: %+v", a)
 	}
 }
+
+func TestParseStatusAndLogArgs(t *testing.T) {
+	s, err := parseStatusArgs([]string{"-n", "50", "--exit-code", "-o", "json", "--group", "G"}, io.Discard)
+	if err != nil || s.n != 50 || !s.exitCode || !s.json || s.group != "G" {
+		t.Errorf("status: %+v, %v", s, err)
+	}
+	if s, _ := parseStatusArgs(nil, io.Discard); s.n != 10 || s.json {
+		t.Errorf("status defaults: %+v", s)
+	}
+	l, err := parseLogArgs([]string{"--json", "-n", "0", "--group", "ABC"}, io.Discard)
+	if err != nil || l.n != 0 || !l.json || l.group != "ABC" {
+		t.Errorf("log: %+v, %v", l, err)
+	}
+	if l, _ := parseLogArgs(nil, io.Discard); l.n != 50 {
+		t.Errorf("log defaults: %+v", l)
+	}
+}

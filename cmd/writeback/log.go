@@ -12,7 +12,16 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// logArgs are log's flags.
+type logArgs struct {
+	config string
+	group  string
+	n      int
+	json   bool
+}
+
+func parseLogArgs(args []string, stderr io.Writer) (logArgs, error) {
+	var a logArgs
 	fs := newFlagSet("log", `Usage: writeback log [flags]
 
 Shows the provisioning log: what each round did to which group, newest first,
@@ -26,14 +35,23 @@ Examples:
   writeback log --group 3f2a...-... -n 0
   writeback log --json | jq .
 `, stderr)
-	cfgPath := configFlag(fs)
-	group := fs.String("group", "", "only entries for this Entra group `ID`")
-	n := fs.Int("n", 50, "show at most `N` entries (newest first; 0 = all)")
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.StringVar(&a.group, "group", "", "only entries for this Entra group `ID`")
+	fs.IntVar(&a.n, "n", 50, "show at most `N` entries (newest first; 0 = all)")
 	asJSON := jsonFlags(fs, "print JSON lines")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseLogArgs(args, stderr)
+	if err != nil {
 		return err
 	}
-	return queryState(ctx, *cfgPath, stateQuery{Cmd: "log", N: *n, JSON: *asJSON, Group: strings.ToLower(*group)}, stdout)
+	return queryState(ctx, a.config, stateQuery{Cmd: "log", N: a.n, JSON: a.json, Group: strings.ToLower(a.group)}, stdout)
 }
 
 func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {

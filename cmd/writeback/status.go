@@ -14,7 +14,17 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// statusArgs are status's flags.
+type statusArgs struct {
+	config   string
+	n        int
+	json     bool
+	exitCode bool
+	group    string
+}
+
+func parseStatusArgs(args []string, stderr io.Writer) (statusArgs, error) {
+	var a statusArgs
 	fs := newFlagSet("status", `Usage: writeback status [flags]
 
 Shows the last rounds, the groups waiting for the next round, quarantined
@@ -38,22 +48,36 @@ Examples:
   writeback status --group 5ef56a4c-...      # every skipped member of one group
   writeback status --exit-code >/dev/null || alert
 `, stderr)
-	cfgPath := configFlag(fs)
-	n := fs.Int("n", 10, "show the last `N` rounds")
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.IntVar(&a.n, "n", 10, "show the last `N` rounds")
 	asJSON := jsonFlags(fs, "print JSON")
-	exitCode := fs.Bool("exit-code", false, "exit 2 when an operator is needed (quarantined groups, blocked deletes, no successful round within 3 intervals)")
-	group := fs.String("group", "", "show every skipped member of this Entra group `ID`")
+	fs.BoolVar(&a.exitCode, "exit-code", false, "exit 2 when an operator is needed (quarantined groups, blocked deletes, no successful round within 3 intervals)")
+	fs.StringVar(&a.group, "group", "", "show every skipped member of this Entra group `ID`")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
-		return err
+		return a, err
 	}
-	cfg, err := config.Load(*cfgPath)
+	a.json = *asJSON
+	return a, nil
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseStatusArgs(args, stderr)
 	if err != nil {
 		return err
 	}
-	err = queryState(ctx, *cfgPath, stateQuery{Cmd: "status", N: *n, JSON: *asJSON, Group: *group,
+	return statusCmd(ctx, a, stdout)
+}
+
+// statusCmd prints the status, from the process holding the state or the file.
+func statusCmd(ctx context.Context, a statusArgs, stdout io.Writer) error {
+	cfg, err := config.Load(a.config)
+	if err != nil {
+		return err
+	}
+	err = queryState(ctx, a.config, stateQuery{Cmd: "status", N: a.n, JSON: a.json, Group: a.group,
 		Interval: time.Duration(cfg.Sync.Interval)}, stdout)
 	if errors.Is(err, errNeedsOperator) {
-		if *exitCode {
+		if a.exitCode {
 			return withExitCode(2, nil)
 		}
 		return nil
