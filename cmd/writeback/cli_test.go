@@ -47,6 +47,12 @@ func TestVersionFlagAndCompletion(t *testing.T) {
 	if code := dispatch(context.Background(), []string{"completion", "bash"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "bash completion") {
 		t.Errorf("completion bash: exit %d\n%.200s", code, out.String())
 	}
+	for _, args := range [][]string{{"completion", "-h"}, {"completion", "bash", "-h"}, {"help", "completion"}} {
+		out.Reset()
+		if code := dispatch(context.Background(), args, &out, &errb); code != 0 || !strings.Contains(out.String(), "autocompletion script") {
+			t.Errorf("%v: exit %d\n%.200s", args, code, out.String())
+		}
+	}
 	out.Reset()
 	if code := dispatch(context.Background(), []string{"__complete", "plan", "--o"}, &out, &errb); code != 0 ||
 		!strings.Contains(out.String(), "--out\n") || !strings.Contains(out.String(), "--output\n") {

@@ -30,19 +30,20 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.SetHelpFunc(func(cmd *cobra.Command, args []string) { usage(stdout) })
+	// writeback's own command list for itself; cobra's help for what cobra
+	// adds (completion). Each of writeback's commands has its own (below).
+	cobraHelp := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		if cmd == root {
+			usage(stdout)
+			return
+		}
+		cobraHelp(cmd, args)
+	})
 	for _, c := range commands {
 		root.AddCommand(subcommand(c, stdout, stderr))
 	}
 	root.InitDefaultCompletionCmd()
-	if comp, _, err := root.Find([]string{"completion"}); err == nil && comp != root {
-		// cobra's own help for completion, not writeback's command list.
-		comp.SetHelpFunc(func(cmd *cobra.Command, args []string) {
-			cmd.SetHelpFunc(nil)
-			root.SetHelpFunc(nil)
-			_ = cmd.Help()
-		})
-	}
 	return root
 }
 
