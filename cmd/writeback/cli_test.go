@@ -207,3 +207,13 @@ func TestParseStatusAndLogArgs(t *testing.T) {
 		t.Errorf("log defaults: %+v", l)
 	}
 }
+
+func TestParseRunArgs(t *testing.T) {
+	r, err := parseRunArgs([]string{"--once", "--listen", "127.0.0.1:9464", "--config", "c.yaml", "--allow-deletes"}, io.Discard)
+	if err != nil || r != (runArgs{config: "c.yaml", once: true, allowDeletes: true, listen: "127.0.0.1:9464"}) {
+		t.Errorf("run: %+v, %v", r, err)
+	}
+	if _, err := parseRunArgs([]string{"now"}, io.Discard); err == nil {
+		t.Error("run with an argument: want a usage error")
+	}
+}

@@ -15,13 +15,22 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// runArgs are run's flags.
+type runArgs struct {
+	config       string
+	once         bool
+	allowDeletes bool
+	listen       string
+}
+
+func parseRunArgs(args []string, stderr io.Writer) (runArgs, error) {
+	var a runArgs
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	once := fs.Bool("once", false, "run one round and exit")
-	allowDeletes := fs.Bool("allow-deletes", false, "lift the deletion threshold for the first round only")
-	listen := fs.String("listen", "", "serve /metrics, /healthz, /readyz and the status page on `host:port` (default sync.listen; off when neither is set)")
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.BoolVar(&a.once, "once", false, "run one round and exit")
+	fs.BoolVar(&a.allowDeletes, "allow-deletes", false, "lift the deletion threshold for the first round only")
+	fs.StringVar(&a.listen, "listen", "", "serve /metrics, /healthz, /readyz and the status page on `host:port` (default sync.listen; off when neither is set)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: writeback run [flags]
 
@@ -54,20 +63,33 @@ Flags:
 		printFlags(fs, stderr)
 	}
 	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseRunArgs(args, stderr)
+	if err != nil {
 		return err
 	}
+	return runCmd(ctx, a, stdout, stderr)
+}
+
+// runCmd is the daemon: rounds every interval until ctx ends.
+func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 	logOut := stderr
 	if isTerminal(stderr) {
 		logOut = newTermOut(stderr) // log lines above the live bars
 	}
-	s, err := openSession(ctx, "run", *cfgPath, logOut)
+	s, err := openSession(ctx, "run", a.config, logOut)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	o := newOps(s.db, *cfgPath, s.cfg)
+	o := newOps(s.db, a.config, s.cfg)
 	s.ops = o
-	stopListener, err := startListener(s, *listen, o)
+	stopListener, err := startListener(s, a.listen, o)
 	if err != nil {
 		return err
 	}
@@ -77,7 +99,7 @@ Flags:
 	// The state stays open (and locked) for the daemon's life: a second
 	// run or apply is refused even between rounds, and 'writeback status'
 	// and 'writeback log' ask this process (statesock.go).
-	allow := *allowDeletes
+	allow := a.allowDeletes
 	hup := notifyReload()
 	defer hup.stop()
 	sd := newNotifier(s.log)
@@ -109,7 +131,7 @@ Flags:
 			s.log.Info("stopped", "reason", context.Cause(ctx))
 			return nil
 		}
-		if *once {
+		if a.once {
 			return err
 		}
 		select {
@@ -121,7 +143,7 @@ Flags:
 			// A new configuration takes effect in a round at once (a full
 			// one when it changes what AD should hold: see the engine's
 			// configuration fingerprint).
-			s.reload(*cfgPath, s.db.Path())
+			s.reload(a.config, s.db.Path())
 			o.setConfig(s.cfg)
 		}
 	}
