@@ -41,7 +41,7 @@ Flags:
 		fmt.Fprint(stderr, `
 Examples:
   writeback check --config /etc/writeback/writeback.yaml
-  writeback check --config <(writeback lab config)     # the lab AD and Graph emulator
+  writeback check --config <(writeback-lab config)     # the lab AD and Graph emulator
   writeback check --config writeback.yaml --no-write --json
 `)
 	}

@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// RunConfig starts a standalone emulator (the `writeback emulator` command
-// and `writeback lab up`).
+// RunConfig starts a standalone emulator (the `writeback-lab emulator` command
+// and `writeback-lab up`).
 type RunConfig struct {
 	Addr string // loopback host:port; port 0 picks a free one
 	// Dir keeps the CA, the client credentials, the tenant state (delta tokens
@@ -236,7 +236,7 @@ func keepFile(path string, gen func() string) (string, error) {
 }
 
 func (r *Running) writeFiles() error {
-	env := fmt.Sprintf(`# Written by 'writeback emulator'. Source it: . %s
+	env := fmt.Sprintf(`# Written by 'writeback-lab emulator'. Source it: . %s
 WRITEBACK_EMULATOR_URL=%s
 WRITEBACK_EMULATOR_CA=%s
 WRITEBACK_EMULATOR_TOKEN_URL=%s

@@ -21,7 +21,7 @@ import (
 	"github.com/writeback/writeback/internal/lab/sample"
 )
 
-// ConnectSyncOUName is the OU 'writeback lab up --connect-sync' fills with
+// ConnectSyncOUName is the OU 'writeback-lab up --connect-sync' fills with
 // groups shaped as Entra Connect Sync group writeback v2 left them, for
 // trying 'writeback migrate' end to end.
 const ConnectSyncOUName = "OU=ConnectSync"
@@ -85,7 +85,7 @@ func ConnectSyncCN(g ConnectSyncGroup) string {
 // over and resets the cloud groups' members, so a demo can repeat.
 func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 	if l.Env["LAB_EMULATOR_ADMIN_URL"] == "" {
-		return "", errors.New("connect-sync seed: the lab's Graph emulator is not running (run 'writeback lab up' without --no-emulator)")
+		return "", errors.New("connect-sync seed: the lab's Graph emulator is not running (run 'writeback-lab up' without --no-emulator)")
 	}
 	base := l.Env["LAB_BASE_DN"]
 	c, err := ad.Dial(ctx, l.ADConfig())

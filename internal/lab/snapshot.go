@@ -38,7 +38,7 @@ func SaveSnapshot(ctx context.Context, o Options, name string) error {
 		return fmt.Errorf("save lab snapshot %q: use letters, digits, '.', '_' and '-'", name)
 	}
 	if _, err := os.Stat(filepath.Join(o.InstanceDir(), "private", "sam.ldb")); err != nil {
-		return fmt.Errorf("save lab snapshot %s: no provisioned lab in %s (start it with 'writeback lab up')", name, o.InstanceDir())
+		return fmt.Errorf("save lab snapshot %s: no provisioned lab in %s (start it with 'writeback-lab up')", name, o.InstanceDir())
 	}
 	if o.Executable != "" {
 		if err := StopEmulator(ctx, o); err != nil {

@@ -73,7 +73,7 @@ func Get(t testing.TB) *lab.Lab {
 			return
 		}
 		if os.Geteuid() != 0 {
-			initErr = fmt.Errorf("no lab AD running and starting one needs root (run 'sudo writeback lab up')")
+			initErr = fmt.Errorf("no lab AD running and starting one needs root (run 'sudo writeback-lab up' (and set WRITEBACK_LAB=1))")
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
