@@ -11,11 +11,19 @@ import (
 	"github.com/writeback/writeback/internal/preflight"
 )
 
-func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// checkArgs are check's flags.
+type checkArgs struct {
+	config  string // required; - for stdin
+	noWrite bool
+	json    bool
+}
+
+func parseCheckArgs(args []string, stderr io.Writer) (checkArgs, error) {
+	var a checkArgs
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (YAML; - for stdin)")
-	noWrite := fs.Bool("no-write", false, "skip the probe that creates, modifies and deletes a group in the target OU")
+	fs.StringVar(&a.config, "config", "", "configuration file (YAML; - for stdin)")
+	fs.BoolVar(&a.noWrite, "no-write", false, "skip the probe that creates, modifies and deletes a group in the target OU")
 	asJSON := jsonFlags(fs, "print the results as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: writeback check --config FILE [--no-write] [--json]
@@ -46,15 +54,29 @@ Examples:
 `)
 	}
 	if err := parseFlags(fs, args); err != nil {
+		return a, err
+	}
+	if a.config == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return a, errUsage
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseCheckArgs(args, stderr)
+	if err != nil {
 		return err
 	}
-	if *cfgPath == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return errUsage
-	}
+	return checkCmd(ctx, a, stdout)
+}
+
+// checkCmd runs the preflight checks and prints each result as it comes.
+func checkCmd(ctx context.Context, a checkArgs, stdout io.Writer) error {
 	var results []preflight.Result
 	print := func(r preflight.Result) {
-		if *asJSON {
+		if a.json {
 			return
 		}
 		label := map[preflight.Status]string{preflight.OK: "ok", preflight.Fail: "FAIL", preflight.Skip: "skip", preflight.Warn: "WARN"}[r.Status]
@@ -64,16 +86,16 @@ Examples:
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(a.config)
 	if err != nil {
 		r := preflight.Result{Name: "config", Status: preflight.Fail, Detail: err.Error(),
 			Fix: "correct the fields named above ('writeback init' writes a commented example)"}
 		print(r)
 		results = append(results, r)
 	} else {
-		env := &preflight.Env{Config: cfg, NoWrite: *noWrite}
+		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite}
 		defer env.Close()
-		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: *cfgPath + " is valid"}
+		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: a.config + " is valid"}
 		print(r)
 		results = append(results, r)
 		checks := preflight.ADChecks()
@@ -83,7 +105,7 @@ Examples:
 		results = append(results, preflight.Run(ctx, env, checks, print)...)
 	}
 	failed := preflight.Failed(results)
-	if *asJSON {
+	if a.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {

@@ -217,3 +217,13 @@ func TestParseRunArgs(t *testing.T) {
 		t.Error("run with an argument: want a usage error")
 	}
 }
+
+func TestParseCheckArgs(t *testing.T) {
+	c, err := parseCheckArgs([]string{"--no-write", "-o", "json", "--config", "-"}, io.Discard)
+	if err != nil || c != (checkArgs{config: "-", noWrite: true, json: true}) {
+		t.Errorf("check: %+v, %v", c, err)
+	}
+	if _, err := parseCheckArgs([]string{"--no-write"}, io.Discard); err == nil {
+		t.Error("check without --config: want a usage error")
+	}
+}
