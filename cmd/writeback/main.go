@@ -2,8 +2,12 @@
 // memberships, into on-premises Active Directory, and migrates groups written by
 // Entra Connect Sync group writeback v2.
 //
-// Each subcommand lives in its own file as a function of (ctx, args, stdout, stderr);
-// main only dispatches, so every command can be tested without a process.
+// Each subcommand lives in its own file as a function of (ctx, args, stdout, stderr)
+// that parses its flags into a typed struct (parsePlanArgs, ...) and hands that to
+// a plain body (planCmd, ...); root.go hangs them on cobra for help, --version and
+// completion, and internal/wire builds what they talk to. main only dispatches, so
+// every command can be tested without a process. The test instruments (lab,
+// Graph emulator) are in cmd/writeback-lab.
 package main
 
 import (
