@@ -65,7 +65,7 @@ func TestVersionFlagAndCompletion(t *testing.T) {
 }
 
 func TestUnknownCommandAndStrayArguments(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"status", "extra"}, {"log", "extra"}, {"run", "extra"}, {"init", "a", "b"}, {"plan", "--nope"}} {
+	for _, args := range [][]string{{"bogus"}, {"status", "extra"}, {"log", "extra"}, {"run", "extra"}, {"init", "a", "b"}, {"plan", "--nope"}, {"help", "bogus"}} {
 		var out, errb bytes.Buffer
 		if code := dispatch(context.Background(), args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2\n%s", args, code, errb.String())

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -43,6 +44,18 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	for _, c := range commands {
 		root.AddCommand(subcommand(c, stdout, stderr))
 	}
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || c == nil || len(rest) > 0 {
+				fmt.Fprintf(stderr, "writeback help: unknown command %q; run 'writeback help' for the list\n", strings.Join(args, " "))
+				return errUsage
+			}
+			return c.Help()
+		},
+	})
 	root.InitDefaultCompletionCmd()
 	return root
 }
