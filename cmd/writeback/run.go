@@ -192,16 +192,12 @@ func startListener(s *session, flagAddr string, o *ops) (func(), error) {
 }
 
 func fullDue(s *session, every time.Duration) (bool, error) {
-	last, err := s.db.Meta("lastFull")
+	t, set, err := s.db.LastFull()
 	if err != nil {
 		return false, err
 	}
-	if last == "" {
-		return true, nil
-	}
-	t, err := time.Parse(time.RFC3339, last)
-	if err != nil {
-		return true, nil
+	if !set || t.IsZero() {
+		return true, nil // never, or an unreadable record
 	}
 	return time.Since(t) >= every, nil
 }

@@ -344,14 +344,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			// Only the pending round this plan covered: a snapshot begun
 			// since (a saved plan applied later) refreshed objects the plan
 			// has not seen.
-			if cur, err := e.db.Meta(metaFullPending); err != nil {
+			if err := e.db.ClearFullPending(p.Preconditions.FullPending); err != nil {
 				return res, err
-			} else if cur == p.Preconditions.FullPending {
-				if err := e.db.SetMeta(metaFullPending, ""); err != nil {
-					return res, err
-				}
 			}
-			if err := e.db.SetMeta(metaLastFull, now.UTC().Format(time.RFC3339)); err != nil {
+			if err := e.db.SetLastFull(now); err != nil {
 				return res, err
 			}
 			if p.Fingerprint != "" && !p.Targeted {
@@ -364,7 +360,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 							return err
 						}
 					}
-					return tx.SetMeta(metaConfig, p.Fingerprint)
+					return tx.SetConfigFingerprint(p.Fingerprint)
 				}); err != nil {
 					return res, fmt.Errorf("record the configuration this full round applied: %w", err)
 				}

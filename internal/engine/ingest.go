@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,12 +21,6 @@ type Ingested struct {
 	GroupsLink    string
 	UsersLink     string
 }
-
-const (
-	metaFullPending = "fullPending"
-	// metaLastFull is when a full round was last applied (RFC 3339).
-	metaLastFull = "lastFull"
-)
 
 // batchSize and batchWeight bound one bbolt write transaction while
 // ingesting: at most batchSize objects and batchWeight keys written (a group
@@ -185,7 +178,7 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		// A snapshot refreshes the cache in place and marks nothing dirty, so
 		// the full round is pending from its start: a snapshot cut short
 		// leaves refreshed objects that only a full round plans.
-		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
+		if err := markFullPending(e.db); err != nil {
 			return 0, "", false, fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
 		}
 		if snap, err = e.db.BeginFull(k.name); err != nil {
@@ -264,7 +257,7 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 			batches <- batch{restart: true}
 			return
 		}
-		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
+		if err := markFullPending(e.db); err != nil {
 			beginErr = fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
 			return
 		}
@@ -538,4 +531,12 @@ func userFromEntra(old *state.User, u entra.User) state.User {
 		s.SyncEnabled = u.OnPremisesSyncEnabled
 	}
 	return s
+}
+
+// markFullPending marks a full round pending from the start of a snapshot.
+// The mark is wall-clock time, not e.now: it identifies the snapshot, so two
+// snapshots must not share one even under a fixed test clock.
+func markFullPending(db *state.DB) error {
+	_, err := db.MarkFullPending(time.Now())
+	return err
 }

@@ -97,7 +97,7 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	}
 	// The snapshot refreshed groups in place without marking them: the full
 	// round must be pending.
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Fatal("no full round pending after a cut snapshot")
 	}
 
@@ -118,7 +118,7 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	if len(dir.groups) != 2 {
 		t.Errorf("%d AD groups after the round, want 2", len(dir.groups))
 	}
-	if p, _ := db.Meta(metaFullPending); p != "" {
+	if p, _ := db.FullPending(); p != "" {
 		t.Errorf("fullPending = %q after an applied full round", p)
 	}
 }
@@ -181,7 +181,7 @@ func TestFullSnapshotMarksVanished(t *testing.T) {
 	if dirty[idB] != "deleted" {
 		t.Errorf("B marked %q, want deleted", dirty[idB])
 	}
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Error("no full round pending after a snapshot")
 	}
 }
@@ -272,7 +272,7 @@ func TestSavedFullPlanKeepsALaterPendingRound(t *testing.T) {
 	if _, err := eng.Apply(ctx, saved, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Error("applying an older full plan cleared the full round a later snapshot left pending")
 	}
 }

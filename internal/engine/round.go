@@ -104,7 +104,7 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 // while Graph was being read (RunOnce of a full round).
 func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Planned, error) {
 	timer := newPhaseTimer(e.log)
-	pending, err := e.db.Meta(metaFullPending)
+	pending, err := e.db.FullPending()
 	if err != nil {
 		return nil, err
 	}

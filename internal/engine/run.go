@@ -192,11 +192,11 @@ func (e *Engine) ApplySaved(ctx context.Context, p *Planned, o ApplyOptions) (*A
 // the last full round was applied with. A delta link Graph refuses during
 // the round also makes it full (plan asks again after ingesting).
 func (e *Engine) fullReason(asked bool) (string, error) {
-	last, err := e.db.Meta(metaLastFull)
+	_, done, err := e.db.LastFull()
 	if err != nil {
 		return "", err
 	}
-	if last == "" {
+	if !done {
 		return "first sync (no full round applied yet): every group compared", nil
 	}
 	if asked {
@@ -213,7 +213,7 @@ func (e *Engine) fullReason(asked bool) (string, error) {
 		}
 		return why, nil
 	}
-	pending, err := e.db.Meta(metaFullPending)
+	pending, err := e.db.FullPending()
 	if err != nil {
 		return "", err
 	}

@@ -109,7 +109,7 @@ func TestDCOutageQuarantinesNobody(t *testing.T) {
 		}
 	}
 	// The first sync is a full round: it stays pending as a whole.
-	if pending, _ := db.Meta(metaFullPending); pending == "" {
+	if pending, _ := db.FullPending(); pending == "" {
 		t.Errorf("the full round is no longer pending after the outage")
 	}
 
