@@ -251,17 +251,13 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			deleted = append(deleted, id)
 			continue
 		}
-		if dn := finalDN[id]; dn != "" {
-			st.DN = dn
-		} else if st.DN == "" {
-			st.DN = p.Owned[id]
-		}
+		e.ownership().record(&st, finalDN[id], p.Owned[id])
 		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
 		st.LastApplied = now
 		st.Unresolved = unresolved[id]
 		statuses = append(statuses, st)
 	}
-	owned, err := e.newlyOwned(p, touched)
+	owned, err := e.ownership().newlyOwned(p, touched)
 	if err != nil {
 		return res, err
 	}
@@ -428,46 +424,6 @@ func (e *Engine) withoutNotCreated(c plan.Change, notCreated map[string]string) 
 	}
 	c.Members = keep
 	return c, len(keep) == 0
-}
-
-// newlyOwned returns statuses for the groups of p.Owned that the state does not
-// record as writeback's yet (taken over, or converged without a change): from
-// now on their leaving the cloud side may act on them. Touched groups get their
-// status in Apply's main loop.
-func (e *Engine) newlyOwned(p *Planned, touched map[string]bool) ([]state.GroupStatus, error) {
-	pending := make(map[string]string, len(p.Owned))
-	for id, dn := range p.Owned {
-		if !touched[id] {
-			pending[id] = dn
-		}
-	}
-	if len(pending) == 0 {
-		return nil, nil
-	}
-	partial := map[string]state.GroupStatus{} // statuses without a DN (a create that failed)
-	if err := e.db.Statuses(func(s state.GroupStatus) error {
-		if _, ok := pending[s.ID]; !ok {
-			return nil
-		}
-		if s.DN != "" {
-			delete(pending, s.ID)
-		} else {
-			partial[s.ID] = s
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read group statuses: %w", err)
-	}
-	out := make([]state.GroupStatus, 0, len(pending))
-	for _, id := range keys(pending) {
-		st, ok := partial[id]
-		if !ok {
-			st = state.GroupStatus{ID: id}
-		}
-		st.DN = pending[id]
-		out = append(out, st)
-	}
-	return out, nil
 }
 
 // applyOne writes one change and returns its log entry.
