@@ -158,7 +158,7 @@ func (e *Engine) ApplySaved(ctx context.Context, p *Planned, o ApplyOptions) (*A
 	start := e.now()
 	round := state.Round{Start: start.UTC(), Saved: true, Full: p.Full, Groups: len(p.Planned),
 		Changes: len(p.Plan.Changes), Unresolved: p.Plan.Summary.Unresolved}
-	if p.Plan.Blocked {
+	if p.Plan.Blocked && !o.AllowDeletes {
 		round.Blocked = p.Plan.BlockedReason
 	}
 	a, err := func() (*Applied, error) {
