@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -427,5 +428,29 @@ func (d *ldapDir) put(g ad.Group) {
 	if len(g.Members) > 0 {
 		attrs["member"] = g.Members
 	}
+	// Every AD object has an objectGUID; one derived from the DN will do.
+	if g.GUID.IsZero() {
+		sum := sha256.Sum256([]byte(strings.ToLower(g.DN)))
+		copy(g.GUID[:], sum[:16])
+	}
+	attrs["objectGUID"] = []string{string(g.GUID.AD())}
+	if g.SID != "" {
+		sid, err := ad.SIDToAD(g.SID)
+		if err != nil {
+			panic(err)
+		}
+		attrs["objectSid"] = []string{string(sid)}
+	}
+	for k, v := range g.Attrs {
+		attrs[k] = v
+	}
 	d.srv.Put(g.DN, attrs)
+}
+
+// del deletes an entry from the directory, as an administrator would.
+func (d *ldapDir) del(t *testing.T, dn string) {
+	t.Helper()
+	if err := d.dc.Delete(t.Context(), dn); err != nil {
+		t.Fatal(err)
+	}
 }
