@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
 )
 
@@ -12,14 +13,13 @@ import (
 // (the add carries the create in Change.Requires): the parent gets its
 // other members and is not failed for its child's problem.
 func TestParentSkipsAChildWhoseCreateFailed(t *testing.T) {
-	mem := newMemDir()
 	src := memTenant(idA, idB)
 	b := src.groups[idB]
 	b.MembersDelta = append(b.MembersDelta, entra.MemberRef{ID: idA, Type: "group"})
 	src.groups[idB] = b
-	eng, db := newEngineOn(t, mem, mem, src, "sync: {workers: 1}")
 	childDN := "CN=G 000a_00000000000a,OU=G,DC=test"
-	mem.failOn[strings.ToLower(childDN)] = true
+	fc := &failCreate{dns: map[string]bool{strings.ToLower(childDN): true}}
+	eng, dir, db := newLDAPEngineWrapped(t, src, "sync: {workers: 1}", func(d Directory) Directory { fc.Directory = d; return fc })
 	res, err := eng.RunOnce(context.Background(), RoundOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +40,8 @@ func TestParentSkipsAChildWhoseCreateFailed(t *testing.T) {
 	if stB.DN == "" || stB.Failures != 0 {
 		t.Fatalf("parent status = %+v; want provisioned, not failed", stB)
 	}
-	g := mem.groups[strings.ToLower(stB.DN)]
-	if g == nil || len(g.Members) != 1 || g.Members[0] != uDN {
+	g := dir.get(t, stB.DN)
+	if g == nil || len(g.Members) != 1 || !ad.EqualDN(g.Members[0], uDN) {
 		t.Errorf("parent in AD = %+v; want only the user as member", g)
 	}
 	if stA, _ := db.Status(idA); stA.Failures != 1 {

@@ -22,8 +22,11 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-// memDir is an in-memory directory: enough of a DC and GC for the engine's
-// unit tests (integration tests use the real Samba lab).
+// memDir is an in-memory directory whose searches parse the engine's filters
+// with regular expressions. The engine's unit tests run on the in-process
+// LDAP server instead (ldapdir_test.go); memDir remains for
+// TestProtectedChildIsNotNested only, whose assertion relies on a Global
+// Catalog that returns DNs without the objects' protection.
 type memDir struct {
 	groups   map[string]*ad.Group // lower DN -> group (Anchor "" = foreign)
 	users    map[string]string    // GUID string -> DN
@@ -325,10 +328,6 @@ const (
 )
 
 func newMemEngine(t *testing.T) (*Engine, *memDir, *memSource, *state.DB) {
-	return newMemEngineWith(t, "")
-}
-
-func newMemEngineWith(t *testing.T, extraYAML string) (*Engine, *memDir, *memSource, *state.DB) {
 	t.Helper()
 	dir := newMemDir()
 	dir.users[uGUID] = uDN
@@ -341,7 +340,7 @@ func newMemEngineWith(t *testing.T, extraYAML string) (*Engine, *memDir, *memSou
 ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
 entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
 safety: {deleteThreshold: 1}
-` + extraYAML))
+`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,10 +11,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/plan"
-	"github.com/writeback/writeback/internal/state"
 )
 
 // D2: Domain Admins given a cloud group's anchor is not renamed, retyped or
@@ -157,30 +152,6 @@ func memTenant(ids ...string) *memSource {
 		src.groups[id] = entra.Group{ID: id, DisplayName: "G " + id[len(id)-4:], SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}}
 	}
 	return src
-}
-
-// newEngineOn is an engine on dc (mem, or a wrapper of it) with the default
-// configuration plus extraYAML.
-func newEngineOn(t *testing.T, dc Directory, mem *memDir, src *memSource, extraYAML string) (*Engine, *state.DB) {
-	t.Helper()
-	mem.users[uGUID] = uDN
-	cfg, err := config.Parse([]byte(`
-ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
-entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
-` + extraYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, db
 }
 
 // The share of the default threshold ("500 or 5%") is of every group
