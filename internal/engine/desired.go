@@ -36,7 +36,7 @@ type wanted struct {
 func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selection, actual map[string]plan.Actual, ambiguous map[string]bool, out *Planned, timer *phaseTimer) (*wanted, error) {
 	w := &wanted{desired: map[string]*plan.Desired{}, members: map[string][]resolve.Member{}, gone: map[string]plan.GoneReason{},
 		provisioned: map[string]bool{},
-		cloud:       &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}, devices: e.deviceReader(ctx), trim: e.db.TrimEvery(1000)}}
+		cloud:       e.newCloudView(ctx)}
 	ids := keys(sel.ids)
 	names, err := e.newSAMNames(ctx, ids, actual)
 	if err != nil {
@@ -327,6 +327,12 @@ func (c *cloudView) Device(id string) (*resolve.Device, error) {
 		return nil, nil
 	}
 	return c.devices(id)
+}
+
+// newCloudView is the cloud side of one round (or one provision), read
+// from the state's cache.
+func (e *Engine) newCloudView(ctx context.Context) *cloudView {
+	return &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}, devices: e.deviceReader(ctx), trim: e.db.TrimEvery(1000)}
 }
 
 // lookup returns the cached group and whether it is in scope.
