@@ -137,8 +137,7 @@ func applySaved(ctx context.Context, s *session, path string, allowDeletes bool,
 	if p.Plan.Blocked && !allowDeletes {
 		return fmt.Errorf("plan %s is blocked: %s", path, p.Plan.BlockedReason)
 	}
-	p.Plan.Blocked = false
-	a, err := s.eng.ApplySaved(ctx, p, engine.ApplyOptions{Progress: prog.update})
+	a, err := s.eng.ApplySaved(ctx, p, engine.ApplyOptions{Progress: prog.update, AllowDeletes: allowDeletes})
 	prog.done()
 	if err != nil {
 		return err

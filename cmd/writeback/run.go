@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/opsserver"
-	"github.com/writeback/writeback/internal/state"
 )
 
 // runArgs are run's flags.
@@ -99,7 +99,6 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 	// The state stays open (and locked) for the daemon's life: a second
 	// run or apply is refused even between rounds, and 'writeback status'
 	// and 'writeback log' ask this process (statesock.go).
-	allow := a.allowDeletes
 	hup := notifyReload()
 	defer hup.stop()
 	sd := newNotifier(s.log)
@@ -120,37 +119,25 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 	defer sd.notify("STOPPING=1")
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
-	for {
-		err := oneRound(ctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
-		allow = false
-		if state.IsDamaged(err) {
-			// Every following round would fail the same way.
-			return err
-		}
-		if ctx.Err() != nil {
-			s.log.Info("stopped", "reason", context.Cause(ctx))
-			return nil
-		}
-		if a.once {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			s.log.Info("stopped", "reason", context.Cause(ctx))
-			return nil
-		case <-time.After(time.Duration(s.cfg.Sync.Interval)):
-		case <-hup.c:
-			// A new configuration takes effect in a round at once (a full
-			// one when it changes what AD should hold: see the engine's
-			// configuration fingerprint).
+	d := &engine.Daemon{
+		Round:         func(ctx context.Context, full, allow bool) error { return oneRound(ctx, s, full, allow) },
+		Interval:      func() time.Duration { return time.Duration(s.cfg.Sync.Interval) },
+		FullReconcile: func() time.Duration { return time.Duration(s.cfg.Sync.FullReconcile) },
+		LastFull:      func() (time.Time, bool, error) { return s.db.LastFull() },
+		Once:          a.once,
+		AllowDeletes:  a.allowDeletes,
+		Reload:        hup.c,
+		OnReload: func() {
 			s.reload(a.config, s.db.Path())
 			o.setConfig(s.cfg)
-		}
+		},
+		Log: func() *slog.Logger { return s.log },
 	}
+	return d.Run(ctx)
 }
 
-// oneRound runs a round and logs it.
-func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bool) error {
+// oneRound runs a round of the daemon (engine.Daemon decides full) and logs it.
+func oneRound(ctx context.Context, s *session, full, allow bool) error {
 	start := time.Now()
 	if err := s.connect(ctx); err != nil {
 		s.log.Error("round skipped", "err", err)
@@ -160,10 +147,6 @@ func oneRound(ctx context.Context, s *session, fullEvery time.Duration, allow bo
 		return err
 	}
 	if err := s.newEngine(ctx); err != nil {
-		return err
-	}
-	full, err := fullDue(s, fullEvery)
-	if err != nil {
 		return err
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
@@ -215,21 +198,6 @@ func startListener(s *session, flagAddr string, o *ops) (func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
-}
-
-func fullDue(s *session, every time.Duration) (bool, error) {
-	last, err := s.db.Meta("lastFull")
-	if err != nil {
-		return false, err
-	}
-	if last == "" {
-		return true, nil
-	}
-	t, err := time.Parse(time.RFC3339, last)
-	if err != nil {
-		return true, nil
-	}
-	return time.Since(t) >= every, nil
 }
 
 func logRound(s *session, res *engine.Result) {

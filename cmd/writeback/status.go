@@ -144,12 +144,12 @@ func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 		return r, err
 	}
 	r.Pending = len(dirty)
-	fp, err := db.Meta("fullPending")
+	fp, err := db.FullPending()
 	if err != nil {
 		return r, err
 	}
 	r.FullPending = fp != ""
-	if r.LastFull, err = db.Meta("lastFull"); err != nil {
+	if r.LastFull, err = db.LastFullText(); err != nil {
 		return r, err
 	}
 	now := time.Now()

@@ -1,8 +1,3 @@
-// Package engine owns a provisioning round: it ingests Graph deltas into the
-// state, works out which groups are affected, reads their AD side, plans
-// (package plan) and applies the plan through the directory layer, recording
-// progress, status, quarantine and the provisioning log. RunOnce is one round;
-// a daemon calls it in a loop.
 package engine
 
 import (

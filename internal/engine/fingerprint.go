@@ -12,16 +12,6 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-// Meta keys of the configuration the state was last reconciled with.
-const (
-	// metaConfig holds the fingerprint (section -> hash) of the last
-	// configuration a full round was applied with.
-	metaConfig = "configFingerprint"
-	// metaSelect holds the Graph $select the stored delta links were made
-	// with: a delta link replays its own $select, so a new one needs new links.
-	metaSelect = "graphSelect"
-)
-
 // mappingDefaultsVersion changes whenever writeback's built-in mappings (the
 // default CN, sAMAccountName generation, group type) change meaning, so that
 // an upgrade is a configuration change like any other.
@@ -99,7 +89,7 @@ func (f fingerprint) String() string {
 // the same). A state that has applied full rounds without recording one
 // (written by an earlier version) counts as changed.
 func (e *Engine) configChange() (sections []string, err error) {
-	stored, err := e.db.Meta(metaConfig)
+	stored, err := e.db.ConfigFingerprint()
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration fingerprint: %w", err)
 	}
@@ -133,7 +123,7 @@ func (e *Engine) restartDeltaIfSelectChanged() error {
 	if sel == "" {
 		return nil
 	}
-	stored, err := e.db.Meta(metaSelect)
+	stored, err := e.db.GraphSelect()
 	if err != nil {
 		return err
 	}
@@ -150,6 +140,6 @@ func (e *Engine) restartDeltaIfSelectChanged() error {
 				return err
 			}
 		}
-		return tx.SetMeta(metaSelect, sel)
+		return tx.SetGraphSelect(sel)
 	})
 }

@@ -33,7 +33,7 @@ func graphEngine(t *testing.T, opts emulator.Options) (*Engine, *emulatortest.En
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, _, _, db := newMemEngine(t)
+	eng, _, _, db := newLDAPTestEngine(t, "")
 	eng.src = c
 	return eng, env, db
 }

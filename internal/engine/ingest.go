@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,12 +21,6 @@ type Ingested struct {
 	GroupsLink    string
 	UsersLink     string
 }
-
-const (
-	metaFullPending = "fullPending"
-	// metaLastFull is when a full round was last applied (RFC 3339).
-	metaLastFull = "lastFull"
-)
 
 // batchSize and batchWeight bound one bbolt write transaction while
 // ingesting: at most batchSize objects and batchWeight keys written (a group
@@ -172,159 +165,194 @@ type deltaKind[T any] struct {
 // commit waits for the disk). At most one batch waits for the writer, so
 // memory stays bounded by the batch limits.
 func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link string) (int, string, bool, error) {
-	full := link == ""
-	var (
-		w         writer = e.db
-		snap      *state.FullIngest
-		err       error
-		buf       []T
-		n         int
-		bufWeight int // keys buf will write
-	)
-	if full {
+	r := &deltaRead[T]{e: e, k: k, full: link == ""}
+	if r.full {
 		// A snapshot refreshes the cache in place and marks nothing dirty, so
 		// the full round is pending from its start: a snapshot cut short
 		// leaves refreshed objects that only a full round plans.
-		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
+		if err := markFullPending(e.db); err != nil {
 			return 0, "", false, fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
 		}
-		if snap, err = e.db.BeginFull(k.name); err != nil {
+		snap, err := e.db.BeginFull(k.name)
+		if err != nil {
 			return 0, "", false, err
 		}
-		w = snap
+		r.snap = snap
 	}
-	// A batch with restart set carries no items: the snapshot is read again
-	// from the start, after the batches before it are written. One with
-	// begin set switches the writer from the current data to that snapshot
-	// (an incremental read that Graph turned into a full one).
-	type batch struct {
-		items   []T
-		restart bool
-		begin   *state.FullIngest
-	}
-	batches := make(chan batch, 1)
-	written := make(chan error, 1)
-	var writeErr atomic.Pointer[error]
-	var busy time.Duration // the writer's time in commits, for the phase log
-	t0 := time.Now()
-	go func(w writer, snap *state.FullIngest, full bool) {
-		var first error
-		for b := range batches {
-			if first != nil {
-				continue // drain: the reader stops at its next item
-			}
-			if b.begin != nil {
-				w, snap, full = b.begin, b.begin, true
-				continue
-			}
-			if b.restart {
-				snap.Restart()
-				continue
-			}
-			tw := time.Now()
-			first = w.Update(func(tx *state.Tx) error {
-				for _, item := range b.items {
-					if err := k.put(tx, item, full); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			busy += time.Since(tw)
-			if first != nil {
-				writeErr.Store(&first)
-			}
-			if full {
-				// A snapshot reads the whole state file: at L, 260 MiB of
-				// mapped pages, all counted in RSS.
-				e.db.TrimMapped()
-			}
-		}
-		written <- first
-	}(w, snap, full)
-	flush := func() error {
-		if p := writeErr.Load(); p != nil {
-			return *p
-		}
-		if len(buf) == 0 {
-			return nil
-		}
-		batches <- batch{items: buf}
-		buf, bufWeight = make([]T, 0, batchSize), 0
-		return nil
-	}
-	// When Graph refuses the token (410, syncStateNotFound) the client
-	// starts a full enumeration itself. An incremental read turns into a
-	// snapshot there and then, so one refused token costs one enumeration,
-	// not a second one read again afterwards.
-	var beginErr error
-	rctx := entra.WithRestart(ctx, func() {
-		_ = flush() // a writer error surfaces at the next item
-		if full {
-			batches <- batch{restart: true}
-			return
-		}
-		if err := e.db.SetMeta(metaFullPending, strconv.FormatInt(time.Now().UnixNano(), 36)); err != nil {
-			beginErr = fmt.Errorf("mark a full round pending before the %s snapshot: %w", k.name, err)
-			return
-		}
-		s, err := e.db.BeginFull(k.name)
-		if err != nil {
-			beginErr = err
-			return
-		}
-		snap, full, n = s, true, 0
-		batches <- batch{begin: s}
-	})
-	counter := func(p *Progress) *atomic.Int64 { return &p.UsersRead }
-	if k.name == "groups" {
-		counter = func(p *Progress) *atomic.Int64 { return &p.GroupsRead }
-	}
-	next, restarted, err := k.read(rctx, link, func(item T) error {
-		if beginErr != nil {
-			return beginErr
-		}
-		n++
-		e.progress.add(counter, 1)
-		buf = append(buf, item)
-		bufWeight += k.weight(item)
-		if len(buf) >= batchSize || bufWeight >= batchWeight {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	read := time.Since(t0)
-	close(batches)
-	if werr := <-written; err == nil {
-		err = werr
-	}
-	e.log.Debug("ingest phases", "delta", k.name, "full", full, "objects", n,
-		"read", read.Round(time.Millisecond).String(), "writing", busy.Round(time.Millisecond).String(),
-		"total", time.Since(t0).Round(time.Millisecond).String())
-	if err == nil && beginErr != nil {
-		err = beginErr
-	}
-	if err == nil && restarted && !full {
+	next, restarted, err := r.read(ctx, link)
+	if err == nil && restarted && !r.full {
 		// A source that restarted without telling (no NotifyRestart): the
 		// cache may hold objects Graph no longer has; redo it as a snapshot.
 		return ingestDelta(ctx, e, k, "")
 	}
 	if err != nil {
-		if snap != nil {
-			_ = snap.Abort()
+		if r.snap != nil {
+			_ = r.snap.Abort()
 		}
 		return 0, "", false, fmt.Errorf("read %s delta: %w", k.name, err)
 	}
-	if full {
-		// Only now, with the whole snapshot read, is an object it lacks known
-		// to be gone: a half-read snapshot never makes groups look deleted.
-		// Dropping them, their marks and the new link are one transaction.
-		err := snap.CommitWith(next, func(tx *state.Tx, vanished []string) error {
+	return r.commit(next)
+}
+
+// deltaRead is one ingestDelta: the reader's batch, the writer goroutine's
+// channel, and whether it has become a snapshot.
+type deltaRead[T any] struct {
+	e    *Engine
+	k    deltaKind[T]
+	full bool              // a snapshot is being read
+	snap *state.FullIngest // the snapshot's writer, when full
+	n    int               // objects read
+	buf  []T               // the batch being filled
+	// bufWeight is about how many keys buf will write.
+	bufWeight int
+	batches   chan deltaBatch[T]
+	written   chan error
+	writeErr  atomic.Pointer[error]
+	busy      time.Duration // the writer's time in commits, for the phase log
+	beginErr  error         // a snapshot that could not begin on Graph's restart
+}
+
+// deltaBatch is one batch for the writer. One with restart set carries no
+// items: the snapshot is read again from the start, after the batches before
+// it are written. One with begin set switches the writer from the current
+// data to that snapshot (an incremental read that Graph turned into a full
+// one).
+type deltaBatch[T any] struct {
+	items   []T
+	restart bool
+	begin   *state.FullIngest
+}
+
+// read reads the delta into the state through the writer goroutine and
+// returns the next link and whether the source restarted the read.
+func (r *deltaRead[T]) read(ctx context.Context, link string) (string, bool, error) {
+	r.batches, r.written = make(chan deltaBatch[T], 1), make(chan error, 1)
+	var w writer = r.e.db
+	if r.snap != nil {
+		w = r.snap
+	}
+	t0 := time.Now()
+	go r.write(w, r.snap, r.full)
+	// When Graph refuses the token (410, syncStateNotFound) the client
+	// starts a full enumeration itself. An incremental read turns into a
+	// snapshot there and then, so one refused token costs one enumeration,
+	// not a second one read again afterwards.
+	rctx := entra.WithRestart(ctx, r.restart)
+	counter := func(p *Progress) *atomic.Int64 { return &p.UsersRead }
+	if r.k.name == "groups" {
+		counter = func(p *Progress) *atomic.Int64 { return &p.GroupsRead }
+	}
+	next, restarted, err := r.k.read(rctx, link, func(item T) error {
+		if r.beginErr != nil {
+			return r.beginErr
+		}
+		r.n++
+		r.e.progress.add(counter, 1)
+		r.buf = append(r.buf, item)
+		r.bufWeight += r.k.weight(item)
+		if len(r.buf) >= batchSize || r.bufWeight >= batchWeight {
+			return r.flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = r.flush()
+	}
+	read := time.Since(t0)
+	close(r.batches)
+	if werr := <-r.written; err == nil {
+		err = werr
+	}
+	r.e.log.Debug("ingest phases", "delta", r.k.name, "full", r.full, "objects", r.n,
+		"read", read.Round(time.Millisecond).String(), "writing", r.busy.Round(time.Millisecond).String(),
+		"total", time.Since(t0).Round(time.Millisecond).String())
+	if err == nil && r.beginErr != nil {
+		err = r.beginErr
+	}
+	return next, restarted, err
+}
+
+// write is the writer goroutine: it commits the batches in order and
+// reports its first error on r.written once the batches are closed.
+func (r *deltaRead[T]) write(w writer, snap *state.FullIngest, full bool) {
+	var first error
+	for b := range r.batches {
+		if first != nil {
+			continue // drain: the reader stops at its next item
+		}
+		if b.begin != nil {
+			w, snap, full = b.begin, b.begin, true
+			continue
+		}
+		if b.restart {
+			snap.Restart()
+			continue
+		}
+		tw := time.Now()
+		first = w.Update(func(tx *state.Tx) error {
+			for _, item := range b.items {
+				if err := r.k.put(tx, item, full); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		r.busy += time.Since(tw)
+		if first != nil {
+			r.writeErr.Store(&first)
+		}
+		if full {
+			// A snapshot reads the whole state file: at L, 260 MiB of
+			// mapped pages, all counted in RSS.
+			r.e.db.TrimMapped()
+		}
+	}
+	r.written <- first
+}
+
+// flush hands the batch to the writer; it returns the writer's error, if any.
+func (r *deltaRead[T]) flush() error {
+	if p := r.writeErr.Load(); p != nil {
+		return *p
+	}
+	if len(r.buf) == 0 {
+		return nil
+	}
+	r.batches <- deltaBatch[T]{items: r.buf}
+	r.buf, r.bufWeight = make([]T, 0, batchSize), 0
+	return nil
+}
+
+// restart is called when the source starts the enumeration again: a
+// snapshot restarts; an incremental read becomes a snapshot.
+func (r *deltaRead[T]) restart() {
+	_ = r.flush() // a writer error surfaces at the next item
+	if r.full {
+		r.batches <- deltaBatch[T]{restart: true}
+		return
+	}
+	if err := markFullPending(r.e.db); err != nil {
+		r.beginErr = fmt.Errorf("mark a full round pending before the %s snapshot: %w", r.k.name, err)
+		return
+	}
+	s, err := r.e.db.BeginFull(r.k.name)
+	if err != nil {
+		r.beginErr = err
+		return
+	}
+	r.snap, r.full, r.n = s, true, 0
+	r.batches <- deltaBatch[T]{begin: s}
+}
+
+// commit stores the next link. After a snapshot, only now, with the whole
+// snapshot read, is an object it lacks known to be gone: a half-read
+// snapshot never makes groups look deleted. Dropping them, their marks and
+// the new link are one transaction.
+func (r *deltaRead[T]) commit(next string) (int, string, bool, error) {
+	if r.full {
+		err := r.snap.CommitWith(next, func(tx *state.Tx, vanished []string) error {
 			for _, id := range vanished {
-				if err := k.vanished(tx, id); err != nil {
+				if err := r.k.vanished(tx, id); err != nil {
 					return err
 				}
 			}
@@ -333,12 +361,12 @@ func ingestDelta[T any](ctx context.Context, e *Engine, k deltaKind[T], link str
 		if err != nil {
 			return 0, "", false, err
 		}
-		return n, next, true, nil
+		return r.n, next, true, nil
 	}
-	if err := e.db.Update(func(tx *state.Tx) error { return tx.SetLink(k.name, next) }); err != nil {
+	if err := r.e.db.Update(func(tx *state.Tx) error { return tx.SetLink(r.k.name, next) }); err != nil {
 		return 0, "", false, err
 	}
-	return n, next, false, nil
+	return r.n, next, false, nil
 }
 
 // putGroup stores one groups-delta item and marks what it affects dirty.
@@ -538,4 +566,12 @@ func userFromEntra(old *state.User, u entra.User) state.User {
 		s.SyncEnabled = u.OnPremisesSyncEnabled
 	}
 	return s
+}
+
+// markFullPending marks a full round pending from the start of a snapshot.
+// The mark is wall-clock time, not e.now: it identifies the snapshot, so two
+// snapshots must not share one even under a fixed test clock.
+func markFullPending(db *state.DB) error {
+	_, err := db.MarkFullPending(time.Now())
+	return err
 }

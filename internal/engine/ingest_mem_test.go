@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/writeback/writeback/internal/entra"
@@ -69,13 +68,13 @@ func cachedGroups(t *testing.T, db *state.DB) (n int, hasB bool) {
 // way must neither drop cached groups it had not sent yet (B would look
 // deleted) nor lose the fact that a full round is due.
 func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
-	eng, dir, src, db := newMemEngine(t)
+	eng, dir, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(dir.groups) != 2 {
-		t.Fatalf("first round made %d groups, want 2", len(dir.groups))
+	if len(dir.groups(t)) != 2 {
+		t.Fatalf("first round made %d groups, want 2", len(dir.groups(t)))
 	}
 	addOutOfScope(src, 3*batchSize)
 	cut := &cutSource{memSource: src, after: 3*batchSize + 1} // the extras and A, not B
@@ -97,7 +96,7 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 	}
 	// The snapshot refreshed groups in place without marking them: the full
 	// round must be pending.
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Fatal("no full round pending after a cut snapshot")
 	}
 
@@ -115,10 +114,10 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 			t.Errorf("unexpected change to a provisioned group: %+v", c)
 		}
 	}
-	if len(dir.groups) != 2 {
-		t.Errorf("%d AD groups after the round, want 2", len(dir.groups))
+	if len(dir.groups(t)) != 2 {
+		t.Errorf("%d AD groups after the round, want 2", len(dir.groups(t)))
 	}
-	if p, _ := db.Meta(metaFullPending); p != "" {
+	if p, _ := db.FullPending(); p != "" {
 		t.Errorf("fullPending = %q after an applied full round", p)
 	}
 }
@@ -127,7 +126,7 @@ func TestCutFullSnapshotKeepsGroupsAndFullRoundPending(t *testing.T) {
 // nothing: after a restart the cached groups are all there and the next round
 // is a full one that changes nothing in AD.
 func TestKilledFullSnapshotKeepsGroups(t *testing.T) {
-	eng, dir, src, db := newMemEngine(t)
+	eng, dir, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -148,7 +147,7 @@ func TestKilledFullSnapshotKeepsGroups(t *testing.T) {
 	if n, hasB := cachedGroups(t, db2); n < 2 || !hasB {
 		t.Fatalf("after restart the cache holds %d groups (B: %v), want at least the 2 from before", n, hasB)
 	}
-	eng2, err := New(ctx, Options{Config: eng.cfg, State: db2, DC: dir, GC: dir, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	eng2, err := New(ctx, Options{Config: eng.cfg, State: db2, DC: dir.dc, GC: dir.dc, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,15 +155,15 @@ func TestKilledFullSnapshotKeepsGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Planned.Full || len(dir.groups) != 2 {
-		t.Fatalf("round after restart: full %v, %d AD groups, changes %+v", res.Planned.Full, len(dir.groups), res.Planned.Plan.Changes)
+	if !res.Planned.Full || len(dir.groups(t)) != 2 {
+		t.Fatalf("round after restart: full %v, %d AD groups, changes %+v", res.Planned.Full, len(dir.groups(t)), res.Planned.Plan.Changes)
 	}
 }
 
 // A complete snapshot that no longer has a group drops it and marks it
 // deleted, in the same transaction as the new link.
 func TestFullSnapshotMarksVanished(t *testing.T) {
-	eng, _, src, db := newMemEngine(t)
+	eng, _, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -181,7 +180,7 @@ func TestFullSnapshotMarksVanished(t *testing.T) {
 	if dirty[idB] != "deleted" {
 		t.Errorf("B marked %q, want deleted", dirty[idB])
 	}
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Error("no full round pending after a snapshot")
 	}
 }
@@ -190,7 +189,7 @@ func TestFullSnapshotMarksVanished(t *testing.T) {
 // missed delta) are found by the full round's snapshot, refreshed in place:
 // a member no longer listed is removed from AD, a renamed group renamed.
 func TestFullSnapshotInPlaceFindsMissedChanges(t *testing.T) {
-	eng, dir, src, _ := newMemEngine(t)
+	eng, dir, src, _ := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -206,7 +205,7 @@ func TestFullSnapshotInPlaceFindsMissedChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := dir.groups[strings.ToLower("CN=Quietly renamed_00000000000a,OU=G,DC=test")]
+	g := dir.get(t, "CN=Quietly renamed_00000000000a,OU=G,DC=test")
 	if g == nil || len(g.Members) != 0 {
 		t.Fatalf("after the full round: group %+v (changes %+v)", g, res.Planned.Plan.Changes)
 	}
@@ -234,7 +233,7 @@ func (s *restartSource) GroupsDelta(ctx context.Context, link string, fn func(en
 // What only the abandoned pass of a restarted snapshot sent does not count
 // as present: B, gone by the second pass, is dropped and marked deleted.
 func TestRestartedSnapshotCountsTheLastPassOnly(t *testing.T) {
-	eng, _, src, db := newMemEngine(t)
+	eng, _, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -255,7 +254,7 @@ func TestRestartedSnapshotCountsTheLastPassOnly(t *testing.T) {
 // only the pending round it covered: the cut snapshot refreshed groups the
 // saved plan never saw, so a full round stays pending.
 func TestSavedFullPlanKeepsALaterPendingRound(t *testing.T) {
-	eng, _, src, db := newMemEngine(t)
+	eng, _, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -272,7 +271,7 @@ func TestSavedFullPlanKeepsALaterPendingRound(t *testing.T) {
 	if _, err := eng.Apply(ctx, saved, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := db.Meta(metaFullPending); p == "" {
+	if p, _ := db.FullPending(); p == "" {
 		t.Error("applying an older full plan cleared the full round a later snapshot left pending")
 	}
 }

@@ -13,16 +13,16 @@ import (
 // An anchor alone does not make a group writeback's: only groups this state
 // provisioned or took over are deleted when Graph says they are gone.
 func TestOnlyKnownGroupsAreDeleted(t *testing.T) {
-	eng, dir, src, db := newMemEngine(t)
+	eng, dir, src, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	const foreignID = "ffffffff-0000-4000-8000-00000000000f"
 	foreignDN := "CN=Other tool,OU=Elsewhere,DC=test"
-	dir.groups[strings.ToLower(foreignDN)] = &ad.Group{DN: foreignDN, CN: "Other tool", Anchor: plan.Anchor(foreignID), USNChanged: 7}
+	dir.put(ad.Group{DN: foreignDN, CN: "Other tool", Anchor: plan.Anchor(foreignID), USNChanged: 7})
 	// A group Connect Sync wrote for idB: taken over, converged, no change.
 	takenDN := "CN=G b_00000000000b,OU=G,DC=test"
-	dir.groups[strings.ToLower(takenDN)] = &ad.Group{DN: takenDN, CN: "G b_00000000000b", Anchor: plan.Anchor(idB),
+	dir.put(ad.Group{DN: takenDN, CN: "G b_00000000000b", Anchor: plan.Anchor(idB),
 		AdminDescription: plan.Anchor(idB), DisplayName: "G b", SAMAccountName: "G b", Description: "",
-		GroupType: ad.GroupTypeUniversalSecurity, Members: []string{uDN}, USNChanged: 3}
+		GroupType: ad.GroupTypeUniversalSecurity, Members: []string{uDN}, USNChanged: 3})
 
 	full := RoundOptions{PlanOptions: PlanOptions{Full: true}}
 	res, err := eng.RunOnce(ctx, full)
@@ -54,10 +54,10 @@ func TestOnlyKnownGroupsAreDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir.groups[strings.ToLower(takenDN)] != nil {
+	if dir.get(t, takenDN) != nil {
 		t.Errorf("known group deleted in Entra is still in AD; plan: %+v", res.Planned.Plan.Changes)
 	}
-	if g := dir.groups[strings.ToLower(foreignDN)]; g == nil || g.USNChanged != 7 {
+	if g := dir.get(t, foreignDN); g == nil || g.USNChanged != 7 {
 		t.Errorf("foreign group touched: %+v", g)
 	}
 
@@ -68,8 +68,8 @@ func TestOnlyKnownGroupsAreDeleted(t *testing.T) {
 		if _, err := eng.RunOnce(ctx, o); err != nil {
 			t.Fatal(err)
 		}
-		if len(dir.groups) != 2 {
-			t.Fatalf("soft-deleted group removed from AD (full=%v): %v", o.Full, sortedKeys(dir.groups))
+		if len(dir.groups(t)) != 2 {
+			t.Fatalf("soft-deleted group removed from AD (full=%v): %v", o.Full, keys(dir.groups(t)))
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 // A round counts its work as it goes: groups read from Graph, memberships
 // resolved, changes written, and is between phases when done.
 func TestRoundCountsProgress(t *testing.T) {
-	eng, _, _, _ := newMemEngine(t)
+	eng, _, _, _ := newLDAPTestEngine(t, "")
 	var p Progress
 	eng.SetProgress(&p)
 	res, err := eng.RunOnce(context.Background(), RoundOptions{})

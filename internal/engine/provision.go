@@ -46,7 +46,7 @@ func (e *Engine) Provision(ctx context.Context, id string, dryRun bool) (*Report
 	if _, err := e.Ingest(ctx, false); err != nil {
 		return r, err
 	}
-	src := &cloudView{db: e.db, scope: e.scope, info: map[string]resolve.GroupInfo{}, devices: e.deviceReader(ctx)}
+	src := e.newCloudView(ctx)
 	g, in, why, err := src.lookup(id)
 	if err != nil {
 		return r, err

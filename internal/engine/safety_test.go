@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,23 +11,21 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/plan"
-	"github.com/writeback/writeback/internal/state"
 )
 
 // D2: Domain Admins given a cloud group's anchor is not renamed, retyped or
 // emptied, in an incremental and a full round, and the skip says why.
 func TestProtectedGroupUntouched(t *testing.T) {
-	eng, dir, _, db := newMemEngine(t)
+	eng, dir, _, db := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	daDN := "CN=Domain Admins,CN=Users,DC=test"
 	admin := "CN=Administrator,CN=Users,DC=test"
-	dir.groups[strings.ToLower(daDN)] = &ad.Group{DN: daDN, CN: "Domain Admins", Anchor: plan.Anchor(idA),
+	dir.put(ad.Group{DN: daDN, CN: "Domain Admins", Anchor: plan.Anchor(idA),
 		SID: "S-1-5-21-1-2-3-512", GroupType: -2147483646, Description: "Designated administrators of the domain",
 		Members: []string{admin}, USNChanged: 5,
-		Attrs: map[string][]string{"isCriticalSystemObject": {"TRUE"}, "adminCount": {"1"}}}
+		Attrs: map[string][]string{"isCriticalSystemObject": {"TRUE"}, "adminCount": {"1"}}})
 	for _, o := range []RoundOptions{{}, {PlanOptions: PlanOptions{Full: true}}} {
 		res, err := eng.RunOnce(ctx, o)
 		if err != nil {
@@ -46,11 +41,11 @@ func TestProtectedGroupUntouched(t *testing.T) {
 			t.Errorf("full=%v: skip = %+v", o.Full, skip)
 		}
 	}
-	g := dir.groups[strings.ToLower(daDN)]
+	g := dir.get(t, daDN)
 	if g == nil || g.USNChanged != 5 || g.GroupType != -2147483646 || len(g.Members) != 1 || g.Members[0] != admin || g.DisplayName != "" {
 		t.Errorf("Domain Admins changed: %+v", g)
 	}
-	for _, g := range dir.groups {
+	for _, g := range dir.groups(t) {
 		if strings.EqualFold(g.Anchor, plan.Anchor(idA)) && g.DN != daDN {
 			t.Errorf("a second group with the anchor was created: %s", g.DN)
 		}
@@ -60,9 +55,9 @@ func TestProtectedGroupUntouched(t *testing.T) {
 	}
 }
 
-// flakyDir is memDir whose writes fail with a network error once down.
+// flakyDir is a directory whose writes fail with a network error once down.
 type flakyDir struct {
-	*memDir
+	Directory
 	down   atomic.Bool
 	writes atomic.Int64
 }
@@ -76,24 +71,23 @@ func (d *flakyDir) CreateGroup(ctx context.Context, dn string, a map[string][]st
 	if d.down.Load() {
 		return &ad.OpError{Op: "create group", DN: dn, Err: errNet}
 	}
-	return d.memDir.CreateGroup(ctx, dn, a)
+	return d.Directory.CreateGroup(ctx, dn, a)
 }
 
 func (d *flakyDir) AddMembers(ctx context.Context, dn string, m []string) error {
 	if d.down.Load() {
 		return &ad.OpError{Op: "add members", DN: dn, Err: errNet}
 	}
-	return d.memDir.AddMembers(ctx, dn, m)
+	return d.Directory.AddMembers(ctx, dn, m)
 }
 
 // D9: the DC going away mid-apply fails the round; no group is quarantined
 // and every group is still pending, so the round after the DC is back
 // converges at once.
 func TestDCOutageQuarantinesNobody(t *testing.T) {
-	mem := newMemDir()
-	dir := &flakyDir{memDir: mem}
+	dir := &flakyDir{}
 	src := memTenant(idA, idB)
-	eng, db := newEngineOn(t, dir, mem, src, "sync: {workers: 1}")
+	eng, mem, db := newLDAPEngineWrapped(t, src, "sync: {workers: 1}", func(d Directory) Directory { dir.Directory = d; return dir })
 	ctx := context.Background()
 	res, err := eng.RunOnce(ctx, RoundOptions{})
 	if err == nil || !strings.Contains(err.Error(), "connection to the domain controller failed") {
@@ -109,7 +103,7 @@ func TestDCOutageQuarantinesNobody(t *testing.T) {
 		}
 	}
 	// The first sync is a full round: it stays pending as a whole.
-	if pending, _ := db.Meta(metaFullPending); pending == "" {
+	if pending, _ := db.FullPending(); pending == "" {
 		t.Errorf("the full round is no longer pending after the outage")
 	}
 
@@ -120,13 +114,13 @@ func TestDCOutageQuarantinesNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, g := range mem.groups {
+	for _, g := range mem.groups(t) {
 		if len(g.Members) == 1 && g.Members[0] == uDN {
 			n++
 		}
 	}
-	if n != 2 || len(mem.groups) != 2 {
-		t.Errorf("after the DC is back: %d groups with their member, %d groups", n, len(mem.groups))
+	if n != 2 || len(mem.groups(t)) != 2 {
+		t.Errorf("after the DC is back: %d groups with their member, %d groups", n, len(mem.groups(t)))
 	}
 }
 
@@ -160,30 +154,6 @@ func memTenant(ids ...string) *memSource {
 	return src
 }
 
-// newEngineOn is an engine on dc (mem, or a wrapper of it) with the default
-// configuration plus extraYAML.
-func newEngineOn(t *testing.T, dc Directory, mem *memDir, src *memSource, extraYAML string) (*Engine, *state.DB) {
-	t.Helper()
-	mem.users[uGUID] = uDN
-	cfg, err := config.Parse([]byte(`
-ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
-entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
-` + extraYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng, db
-}
-
 // The share of the default threshold ("500 or 5%") is of every group
 // writeback owns, also in an incremental round that reads only the groups
 // it deletes: 2 of 40 (5 %) go, 3 of 40 are blocked.
@@ -192,25 +162,24 @@ func TestDeleteShareCountsEveryOwnedGroup(t *testing.T) {
 	for i := range 40 {
 		ids = append(ids, fmt.Sprintf("aaaaaaaa-0000-0000-0000-%012d", i))
 	}
-	mem := newMemDir()
 	src := memTenant(ids...)
-	eng, _ := newEngineOn(t, mem, mem, src, "")
+	eng, mem, _ := newLDAPEngine(t, src, "")
 	ctx := context.Background()
-	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups) != 40 {
-		t.Fatalf("first sync: %v, %d groups", err, len(mem.groups))
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups(t)) != 40 {
+		t.Fatalf("first sync: %v, %d groups", err, len(mem.groups(t)))
 	}
 	for _, id := range ids[:2] {
 		src.change(entra.Group{ID: id, Removed: &entra.Removed{Reason: "deleted"}})
 	}
-	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups) != 38 {
-		t.Fatalf("2 of 40 deleted: %v, %d groups left", err, len(mem.groups))
+	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil || len(mem.groups(t)) != 38 {
+		t.Fatalf("2 of 40 deleted: %v, %d groups left", err, len(mem.groups(t)))
 	}
 	for _, id := range ids[2:5] {
 		src.change(entra.Group{ID: id, Removed: &entra.Removed{Reason: "deleted"}})
 	}
 	res, err := eng.RunOnce(ctx, RoundOptions{})
-	if !errors.Is(err, ErrBlocked) || len(mem.groups) != 38 || !strings.Contains(res.Planned.Plan.BlockedReason, "3 of the 38 groups writeback owns") {
-		t.Fatalf("3 of 38: %v, %d groups left", err, len(mem.groups))
+	if !errors.Is(err, ErrBlocked) || len(mem.groups(t)) != 38 || !strings.Contains(res.Planned.Plan.BlockedReason, "3 of the 38 groups writeback owns") {
+		t.Fatalf("3 of 38: %v, %d groups left", err, len(mem.groups(t)))
 	}
 }
 
@@ -218,12 +187,11 @@ func TestDeleteShareCountsEveryOwnedGroup(t *testing.T) {
 // group outside sync.searchBase creates nothing and says why; the other
 // groups go on.
 func TestParentOutsideSearchBaseIsSkipped(t *testing.T) {
-	mem := newMemDir()
 	src := memTenant(idA, idB)
 	g := src.groups[idB]
 	g.Description = "OU=Domain Controllers,DC=test" // the tenant chooses the OU
 	src.groups[idB] = g
-	eng, db := newEngineOn(t, mem, mem, src, `
+	eng, mem, db := newLDAPEngine(t, src, `
 sync: {searchBase: "OU=G,DC=test"}
 mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty([description]), "OU=G,DC=test", [description])'}}}
 `)
@@ -235,13 +203,13 @@ mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty
 	if s == nil || s.Kind != plan.SkipOutside || !strings.Contains(s.Reason, "outside sync.searchBase OU=G,DC=test") || !strings.HasPrefix(s.DN, "CN=G 000b_") {
 		t.Errorf("skip = %+v", s)
 	}
-	for _, g := range mem.groups {
+	for _, g := range mem.groups(t) {
 		if !plan.Within(g.DN, "OU=G,DC=test") {
 			t.Errorf("created outside the search base: %s", g.DN)
 		}
 	}
-	if len(mem.groups) != 1 {
-		t.Errorf("%d groups created, want A only", len(mem.groups))
+	if len(mem.groups(t)) != 1 {
+		t.Errorf("%d groups created, want A only", len(mem.groups(t)))
 	}
 	if st, _ := db.Status(idB); !st.QuarantinedUntil.IsZero() || !strings.Contains(st.LastError, "outside sync.searchBase") {
 		t.Errorf("status of B: %+v", st)
@@ -251,6 +219,11 @@ mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty
 // A parent planned without its child (an incremental round) does not nest
 // a protected group that carries the child's anchor: the full round would
 // not either.
+//
+// It stays on memDir: on an LDAP directory the resolver itself drops a
+// protected object found by anchor, so the engine reports the child as
+// "not provisioned yet" rather than as protected (see the final report
+// of the engine restructuring; the nesting is refused either way).
 func TestProtectedChildIsNotNested(t *testing.T) {
 	eng, dir, src, _ := newMemEngine(t)
 	ctx := context.Background()
@@ -314,7 +287,7 @@ func TestCreateCollisionSaysWhatHoldsTheDN(t *testing.T) {
 		{"", "taken by an AD object without writeback's anchor"},
 		{"Group_00000000-0000-0000-0000-000000000bad", "carrying another anchor, Group_00000000-0000-0000-0000-000000000bad"},
 	} {
-		eng, dir, _, _ := newMemEngine(t)
+		eng, dir, _, _ := newLDAPTestEngine(t, "")
 		ctx := context.Background()
 		if _, err := eng.Ingest(ctx, false); err != nil {
 			t.Fatal(err)
@@ -324,7 +297,7 @@ func TestCreateCollisionSaysWhatHoldsTheDN(t *testing.T) {
 			t.Fatal(err)
 		}
 		dn := "CN=G a_00000000000a,OU=G,DC=test"
-		dir.groups[strings.ToLower(dn)] = &ad.Group{DN: dn, Anchor: tt.holder, USNChanged: 9}
+		dir.put(ad.Group{DN: dn, Anchor: tt.holder, USNChanged: 9})
 		res, err := eng.Apply(ctx, p, ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -338,7 +311,7 @@ func TestCreateCollisionSaysWhatHoldsTheDN(t *testing.T) {
 		if !strings.Contains(got, tt.want) {
 			t.Errorf("holder %q: error %q, want it to contain %q", tt.holder, got, tt.want)
 		}
-		if g := dir.groups[strings.ToLower(dn)]; g.USNChanged != 9 {
+		if g := dir.get(t, dn); g.USNChanged != 9 {
 			t.Errorf("the holder was written: %+v", g)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 // too, not with one search per group, and every group still gets a unique
 // name.
 func TestManySameNamesCheckFallbacksInBatches(t *testing.T) {
-	eng, dir, src, _ := newMemEngine(t)
-	dir.groups["cn=foreign,dc=test"] = &ad.Group{DN: "CN=foreign,DC=test", SAMAccountName: "Team"}
+	eng, dir, src, _ := newLDAPTestEngine(t, "")
+	dir.put(ad.Group{DN: "CN=foreign,DC=test", SAMAccountName: "Team"})
 	for i := range 60 {
 		id := fmt.Sprintf("bbbbbbbb-0000-0000-0000-%012d", i)
 		name := "Team"
@@ -24,22 +24,21 @@ func TestManySameNamesCheckFallbacksInBatches(t *testing.T) {
 		}
 		src.groups[id] = entra.Group{ID: id, DisplayName: name, SecurityEnabled: true}
 	}
-	dir.searches = 0
 	res, err := eng.RunOnce(context.Background(), RoundOptions{})
 	if err != nil || res.Applied.Failed != 0 {
 		t.Fatalf("%v %+v", err, res.Applied)
 	}
 	sams := map[string]bool{}
-	for _, g := range dir.groups {
+	for _, g := range dir.groups(t) {
 		if sams[g.SAMAccountName] {
 			t.Errorf("duplicate sAMAccountName %q", g.SAMAccountName)
 		}
 		sams[g.SAMAccountName] = true
 	}
-	if len(sams) != len(dir.groups) || !sams["Crew 0"] || !sams["Crew 1"] || !sams["Team_0001"] {
+	if len(sams) != len(dir.groups(t)) || !sams["Crew 0"] || !sams["Crew 1"] || !sams["Team_0001"] {
 		t.Errorf("names: %v", sams)
 	}
-	if dir.searches > 10 {
-		t.Errorf("%d searches for 60 creates sharing 3 names; fallbacks should be checked in batches", dir.searches)
+	if res.LDAP.Searches > 10 {
+		t.Errorf("%d searches for 60 creates sharing 3 names; fallbacks should be checked in batches", res.LDAP.Searches)
 	}
 }

@@ -22,17 +22,10 @@ import (
 // the DC's reason in its status, and the member stays: it is never recorded
 // as applied (reviews/windows-ad.md D2).
 func TestRemovalRefusedByPolicyFails(t *testing.T) {
-	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"})
-	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
-	dc, err := ad.Dial(t.Context(), srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
-	mem := newMemDir()
 	src := memTenant(idA)
 	src.users[0].OnPremisesSyncEnabled = yes()
-	eng, db := newEngineOn(t, dc, mem, src, "sync: {workers: 1}")
+	eng, dir, db := newLDAPEngine(t, src, "sync: {workers: 1}")
+	srv := dir.srv
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -64,7 +57,7 @@ func TestRemovalRefusedByPolicyFails(t *testing.T) {
 
 // denyDeleteDir refuses deletes as a group protected from accidental
 // deletion does (Deny Delete for Everyone: LDAP 50).
-type denyDeleteDir struct{ *memDir }
+type denyDeleteDir struct{ Directory }
 
 func (d denyDeleteDir) Delete(_ context.Context, dn string) error {
 	return &ad.OpError{Op: "delete", DN: dn, Code: ad.CodeInsufficientAccess,
@@ -74,10 +67,9 @@ func (d denyDeleteDir) Delete(_ context.Context, dn string) error {
 // A delete refused by "protect from accidental deletion" quarantines the
 // group with that reason, and the group stays in AD.
 func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
-	mem := newMemDir()
 	src := memTenant(idA, idB)
 	src.users[0].OnPremisesSyncEnabled = yes()
-	eng, db := newEngineOn(t, denyDeleteDir{mem}, mem, src, "sync: {workers: 1}\nsafety: {deleteThreshold: 5}")
+	eng, mem, db := newLDAPEngineWrapped(t, src, "sync: {workers: 1}\nsafety: {deleteThreshold: 5}", func(d Directory) Directory { return denyDeleteDir{d} })
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -94,8 +86,8 @@ func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
 	if !strings.Contains(st.LastError, "protected from accidental deletion") || st.DN == "" {
 		t.Errorf("status = %+v; want the accidental-deletion reason and the group still known", st)
 	}
-	if len(mem.groups) != 2 {
-		t.Errorf("%d groups in AD, want 2", len(mem.groups))
+	if len(mem.groups(t)) != 2 {
+		t.Errorf("%d groups in AD, want 2", len(mem.groups(t)))
 	}
 }
 
@@ -106,20 +98,13 @@ func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
 // goes first (the member first would be refused, 8518 again). Read back
 // from the server.
 func TestNestedPairConvertsInOneRound(t *testing.T) {
-	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"}) // ModeWindows
-	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
-	dc, err := ad.Dial(t.Context(), srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dc.Close()
-	mem := newMemDir()
 	src := memTenant(idA, idB)
 	// A (parent) has B (child) as a member, besides alice.
 	a := src.groups[idA]
 	a.MembersDelta = append(a.MembersDelta, entra.MemberRef{ID: idB, Type: "group"})
 	src.groups[idA] = a
-	eng, db := newEngineOn(t, dc, mem, src, "sync: {workers: 4}")
+	eng, dir, db := newLDAPEngine(t, src, "sync: {workers: 4}") // ldaptest in ModeWindows
+	srv, dc := dir.srv, dir.dc
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
@@ -133,7 +118,7 @@ func TestNestedPairConvertsInOneRound(t *testing.T) {
 		{"globalSecurity", "-2147483646"},
 		{"universalSecurity", "-2147483640"},
 	} {
-		eng := engineOnDB(t, dc, mem, src, db, "sync: {workers: 4}\nmappings: {groupType: "+tc.mapping+"}")
+		eng := engineOnDB(t, dc, dc, src, db, "sync: {workers: 4}\nmappings: {groupType: "+tc.mapping+"}")
 		res, err := eng.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}})
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +136,7 @@ func TestNestedPairConvertsInOneRound(t *testing.T) {
 
 // engineOnDB is newEngineOn on an existing state database: the next
 // process after a configuration change.
-func engineOnDB(t *testing.T, dc Directory, mem *memDir, src *memSource, db *state.DB, extraYAML string) *Engine {
+func engineOnDB(t *testing.T, dc Directory, gc Catalog, src *memSource, db *state.DB, extraYAML string) *Engine {
 	t.Helper()
 	cfg, err := config.Parse([]byte(`
 ad: {url: "ldaps://dc.test", bindDN: x, password: {env: X}, targetOU: "OU=G,DC=test"}
@@ -160,7 +145,7 @@ entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: mem, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: gc, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,6 +195,10 @@ type Change struct {
 	// orderConversions). Apply runs the changes of one step in parallel.
 	// 0 for every other change.
 	Step int `json:"step,omitempty"`
+	// Requires lists the groups whose Create in the same plan this change
+	// depends on (a member add naming a group the plan creates): apply
+	// leaves their DNs out of it when that create failed (linkRequires).
+	Requires []string `json:"requires,omitempty"`
 }
 
 // AttrChange is one attribute, before → after. Empty After = remove the attribute.
@@ -672,6 +676,7 @@ func Calculate(in Input) *Plan {
 		}
 		return a.Step < b.Step
 	})
+	linkRequires(p.Changes)
 	sort.Slice(p.Collisions, func(i, j int) bool { return p.Collisions[i].GroupID < p.Collisions[j].GroupID })
 	p.Summary = Summarize(p)
 	pol := in.Policy

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/plan"
+)
+
+// readObstacles fills in what in AD stands in the plan's way: objects at
+// the DNs it creates or renames to (Occupied), Connect Sync groups it would
+// duplicate (Unprepared), groups of this state moved out of the search base
+// (Outside), and, for a percentage delete threshold, how many groups
+// writeback owns.
+func (e *Engine) readObstacles(ctx context.Context, in *plan.Input, provisioned map[string]bool, timer *phaseTimer) error {
+	if err := e.occupied(ctx, *in); err != nil {
+		return err
+	}
+	timer.done("occupied")
+	var err error
+	if in.Unprepared, err = e.unprepared(ctx, *in); err != nil {
+		return err
+	}
+	timer.done("unprepared")
+	if in.Outside, err = e.outside(ctx, *in, provisioned); err != nil {
+		return err
+	}
+	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
+		// The share of safety.deleteThreshold is of every group writeback
+		// owns, not of the few an incremental round read.
+		if in.Policy.Owned, err = e.ownership().count(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// occupied fills in.Occupied with the holders of DNs the plan will create or
+// rename to. Few DNs: one base search each; many: one listing per container.
+func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
+	var want []string
+	for _, d := range in.Desired {
+		a, ok := in.Actual[strings.ToLower(d.Anchor)]
+		target := d.DN
+		if ok {
+			target = plan.TargetDN(d, a.DN)
+			if plan.NormDN(target) == plan.NormDN(a.DN) {
+				continue
+			}
+		}
+		want = append(want, target)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	attrs := []string{ad.AttrExternalDirectoryObjectID}
+	record := func(e *ldap.Entry) {
+		in.Occupied[e.DN] = e.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
+	}
+	if len(want) <= 10 {
+		for _, dn := range want {
+			err := e.dir.Search(ctx, dn, ad.ScopeBase, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+			if err != nil && !ad.IsNoSuchObject(err) {
+				return fmt.Errorf("check whether %s is free: %w", dn, err)
+			}
+		}
+		return nil
+	}
+	parents := map[string]string{}
+	for _, dn := range want {
+		p := ad.ParentDN(dn)
+		parents[plan.NormDN(p)] = p
+	}
+	for _, p := range parents {
+		err := e.dir.Search(ctx, p, ad.ScopeOne, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+		if err != nil && !ad.IsNoSuchObject(err) {
+			return fmt.Errorf("list %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// unprepared finds, for the groups the plan would create, AD groups that are
+// already that cloud group's copy: adminDescription Group_<id> (Connect Sync
+// group writeback's mark) or an msDS-ExternalDirectoryObjectId naming it that
+// the owned-group read did not match (a different anchor on a group Connect
+// Sync wrote, or an anchored group outside the search base). Creating a group
+// then would make a second copy; the plan reports a collision instead. 200
+// anchors per search.
+func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]string, error) {
+	var anchors []string
+	want := map[string]bool{}
+	for _, d := range in.Desired {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok {
+			anchors = append(anchors, d.Anchor)
+			want[strings.ToLower(d.Anchor)] = true
+		}
+	}
+	out := map[string]string{}
+	attrs := []string{"adminDescription", ad.AttrExternalDirectoryObjectID}
+	// collect records a group under every cloud group it names; either
+	// attribute is enough to make it that group's copy.
+	collect := func(en *ldap.Entry) error {
+		for _, v := range []string{en.GetAttributeValue("adminDescription"), en.GetAttributeValue(ad.AttrExternalDirectoryObjectID)} {
+			if v != "" && want[strings.ToLower(v)] {
+				if id := plan.IDFromAnchor(v); out[id] == "" {
+					out[id] = en.DN
+				}
+			}
+		}
+		return nil
+	}
+	if len(anchors) > 200 {
+		// adminDescription is not indexed: each OR batch would scan every
+		// group of the domain, so many batches cost more than one pass over
+		// the groups carrying either mark.
+		f := "(&(objectCategory=group)(|(adminDescription=Group_*)(" + ad.AttrExternalDirectoryObjectID + "=Group_*)))"
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, attrs, collect); err != nil {
+			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+		return out, nil
+	}
+	for start := 0; start < len(anchors); start += 200 {
+		end := min(start+200, len(anchors))
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=group)(|")
+		for _, a := range anchors[start:end] {
+			v := ad.EscapeFilter(a)
+			f.WriteString("(adminDescription=" + v + ")(" + ad.AttrExternalDirectoryObjectID + "=" + v + ")")
+		}
+		f.WriteString("))")
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), attrs, collect); err != nil {
+			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// outside finds, for the groups this state provisioned that the plan would
+// create again, an AD group carrying their anchor anywhere in the domain:
+// under sync.searchBase the plan's read would have found it, so one found now
+// is outside it, moved there by hand. Creating the group again would put its
+// anchor on two groups (reliability review D3, H5). Only groups the state
+// knows it wrote are looked for: a group it never provisioned cannot have
+// been moved out from under it, and other copies of a tenant elsewhere in
+// the domain (another OU's writeback, a test lab's other runs) are not its
+// business. One indexed search per 100 anchors; none when the search base is
+// the domain.
+func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
+		return out, nil
+	}
+	var anchors []string
+	for _, d := range in.Desired {
+		if _, ok := in.Actual[strings.ToLower(d.Anchor)]; !ok && provisioned[d.ID] {
+			anchors = append(anchors, d.Anchor)
+		}
+	}
+	for start := 0; start < len(anchors); start += 100 {
+		end := min(start+100, len(anchors))
+		var f strings.Builder
+		f.WriteString("(&(objectCategory=group)(|")
+		for _, a := range anchors[start:end] {
+			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
+		}
+		f.WriteString("))")
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+			if !plan.Within(en.DN, e.base) {
+				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look for groups moved out of sync.searchBase %s: %w", e.base, err)
+		}
+	}
+	return out, nil
+}
