@@ -217,6 +217,9 @@ func logRound(s *session, res *engine.Result) {
 	if res.Applied != nil && res.Applied.Failed > 0 {
 		attrs = append(attrs, "failed", res.Applied.Failed)
 	}
+	if res.Applied != nil && res.Applied.Repaired > 0 {
+		attrs = append(attrs, "repaired", res.Applied.Repaired) // edits made by hand in AD undone
+	}
 	if p.Summary.Unresolved > 0 {
 		attrs = append(attrs, "unresolved", p.Summary.Unresolved)
 	}

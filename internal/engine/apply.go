@@ -31,6 +31,9 @@ type Applied struct {
 	Errors   []GroupError  `json:"errors,omitempty"`
 	Duration time.Duration `json:"-"` // JSON: durationSeconds (MarshalJSON in run.go)
 	Writes   int64         `json:"ldapWrites"`
+	// Repaired counts the changes that undid an edit made by hand in AD
+	// (groups compared because they changed in AD: tamper.go).
+	Repaired int `json:"repaired,omitempty"`
 	// Interrupted: the context ended; the rest of the plan was not applied
 	// (re-running converges).
 	Interrupted bool `json:"interrupted,omitempty"`
@@ -111,6 +114,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 				}
 			}
 			e.log.Info("applied", "group", c.GroupID, "action", c.Action, "dn", c.DN)
+			// Hook (tamper.go): a change to a group edited by hand is a repair.
+			if entry.Repair = e.repairNote(p, c); entry.Repair != "" {
+				res.Repaired++
+			}
 		}
 		logs = append(logs, entry)
 		if len(logs) >= 500 && logErr == nil {

@@ -32,6 +32,9 @@ type PlanOptions struct {
 	Groups []string
 	// AllowDeletes lifts the deletion threshold.
 	AllowDeletes bool
+	// adReset, when set, makes the round full and says why: no AD
+	// high-water mark for this DC (tamper.go).
+	adReset string
 }
 
 // Planned is a computed plan with what is needed to apply it and to check,
@@ -112,6 +115,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if len(o.Groups) == 0 {
 		if why, err = e.fullReason(o.Full); err != nil {
 			return nil, err
+		}
+		if why == "" {
+			why = o.adReset // hook (tamper.go)
 		}
 	}
 	full := why != ""

@@ -118,6 +118,9 @@ type Entry struct {
 	After   map[string][]string `json:"after,omitempty"`
 	Members []string            `json:"members,omitempty"`
 	Error   string              `json:"error,omitempty"`
+	// Repair says which edit made by hand in AD the change undid (the
+	// group was compared because it changed in AD, not in Entra).
+	Repair string `json:"repair,omitempty"`
 }
 
 // AppendLog adds entries, numbering them.
@@ -199,11 +202,13 @@ type Round struct {
 	DryRun   bool          `json:"dryRun,omitempty"`
 	// Saved: the round applied a plan saved by 'writeback plan -out'
 	// (ingest and plan happened in the round that saved it).
-	Saved      bool   `json:"saved,omitempty"`
-	Groups     int    `json:"groups"` // groups planned
-	Changes    int    `json:"changes"`
-	Applied    int    `json:"applied"`
-	Failed     int    `json:"failed"`
+	Saved   bool `json:"saved,omitempty"`
+	Groups  int  `json:"groups"` // groups planned
+	Changes int  `json:"changes"`
+	Applied int  `json:"applied"`
+	Failed  int  `json:"failed"`
+	// Repaired: changes that undid edits made by hand in AD.
+	Repaired   int    `json:"repaired,omitempty"`
 	Blocked    string `json:"blocked,omitempty"`
 	Unresolved int    `json:"unresolved"`
 	Error      string `json:"error,omitempty"`
