@@ -469,6 +469,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		out.Plan.Basis = fmt.Sprintf("compared the %d group(s) asked for", len(o.Groups))
 	case !full:
 		out.Plan.Basis = fmt.Sprintf("compared %d group(s) changed in Entra since the last round", len(out.Planned))
+		out.Plan.Basis += adBasis(out) // hook (tamper.go)
 	}
 	out.Fingerprint = e.fp.String()
 	timer.done("calculate")

@@ -206,6 +206,21 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 	return out, nil
 }
 
+// adBasis completes an incremental plan's basis with the groups it compared
+// because they changed in AD: "" when none did.
+func adBasis(p *Planned) string {
+	n := 0
+	for _, r := range p.Dirty {
+		if r == dirtyADChanged {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them because they changed in AD: writeback's own writes of the last round, or edits made by hand)", n)
+}
+
 // fullWhy is why the round compares every group because of the mark, or "".
 func (c *adChanges) fullWhy() string {
 	if c == nil {
