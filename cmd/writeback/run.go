@@ -27,8 +27,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 The daemon: a full round first (when no delta tokens are stored, or a full
 reconcile is due), then incremental rounds from Graph's delta tokens every
-sync.interval, and a full reconcile every sync.fullReconcile that also repairs
-changes made by hand in AD. A group that keeps failing is quarantined with
+sync.interval, and a full reconcile every sync.fullReconcile. Each round also
+asks the DC (one search) for the owned groups changed in AD since the last
+round and repairs edits made by hand to them (members, managed attributes),
+logged as repairs; the full reconcile also finds groups deleted or moved out
+of sync.searchBase by hand. A group that keeps failing is quarantined with
 exponential backoff and does not stop the others. SIGTERM or Ctrl-C finishes
 the write in flight and stops cleanly.
 
