@@ -162,7 +162,7 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		round.Applied, round.Failed, round.Repaired = a.Applied, a.Failed, a.Repaired
 	}
 	// Hook (tamper.go): the AD high-water mark moves once the round applied.
-	if merr := e.recordADMark(adc, o, a, err); merr != nil && err == nil {
+	if merr := e.recordADMark(ctx, adc, o, p, a, err); merr != nil && err == nil {
 		err = merr
 	}
 	return finish(err)

@@ -63,6 +63,13 @@ type adChanges struct {
 	next *adMark
 	// changed are the owned groups found changed (marked pending).
 	changed []string
+	// For settleOwnWrites: the DC, its identity and connection generation
+	// when the round started, and the USN above which changes have not
+	// been compared by this round.
+	src   changeSource
+	id    ad.DCIdentity
+	gen   uint64
+	since int64
 }
 
 // checkADChanges finds the owned groups changed in AD since the recorded
@@ -106,7 +113,10 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 		// Read before the full read of every group: whatever changes
 		// during it is above the mark and compared again next round.
 		next, err := readMark()
-		return &adChanges{next: next}, err
+		if err != nil {
+			return nil, err
+		}
+		return &adChanges{next: next, src: src, id: id, gen: gen, since: next.USN}, nil
 	}
 	reconnected := func() *adChanges {
 		// The search reconnected, maybe to another DC: its answer means
@@ -127,7 +137,10 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 				"dc", dcName(id), "invocationId", id.InvocationID, "previousDC", mark.DC, "previousInvocationId", mark.InvocationID)
 		}
 		next, err := readMark()
-		return &adChanges{reset: why, next: next}, err
+		if err != nil {
+			return nil, err
+		}
+		return &adChanges{reset: why, next: next, src: src, id: id, gen: gen, since: next.USN}, nil
 	}
 
 	// The one search of a quiet round.
@@ -146,7 +159,7 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 		return reconnected(), nil
 	}
 	if len(found) == 0 {
-		return &adChanges{}, nil // nothing changed: the mark stays
+		return &adChanges{src: src, id: id, gen: gen, since: mark.USN}, nil // nothing changed: the mark stays
 	}
 	// Something changed: read the DC's highest committed USN, then search
 	// again, so the new mark is one every change below it was searched
@@ -162,7 +175,7 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 	if src.Generation() != gen {
 		return reconnected(), nil
 	}
-	out := &adChanges{next: next}
+	out := &adChanges{next: next, src: src, id: id, gen: gen, since: next.USN}
 	ids := keys(found)
 	status, err := e.statuses(ids)
 	if err != nil {
@@ -231,8 +244,14 @@ func (c *adChanges) fullWhy() string {
 
 // recordADMark records the mark once the round applied without error: the
 // groups changed below it have been compared (and repaired).
-func (e *Engine) recordADMark(c *adChanges, o RoundOptions, a *Applied, err error) error {
-	if c == nil || c.next == nil || o.DryRun || err != nil || a == nil || a.Interrupted {
+func (e *Engine) recordADMark(ctx context.Context, c *adChanges, o RoundOptions, p *Planned, a *Applied, err error) error {
+	if c == nil || o.DryRun || err != nil || a == nil || a.Interrupted {
+		return nil
+	}
+	if serr := e.settleOwnWrites(ctx, c, p); serr != nil {
+		return serr
+	}
+	if c.next == nil {
 		return nil
 	}
 	b, jerr := json.Marshal(c.next)
@@ -242,6 +261,89 @@ func (e *Engine) recordADMark(c *adChanges, o RoundOptions, a *Applied, err erro
 	if serr := e.db.SetMeta(metaADMark, string(b)); serr != nil {
 		return fmt.Errorf("record the AD high-water mark (uSNChanged %d): %w", c.next.USN, serr)
 	}
+	return nil
+}
+
+// echoMax is how many groups a round may write and still have them compared
+// once more by the next round (their uSNChanged moved). Past it, and after
+// every full round, the round settles its own writes at once instead.
+const echoMax = 100
+
+// settleOwnWrites moves the mark past the round's own writes when comparing
+// the written groups again next round would cost too much (a full round, a
+// first sync: up to every group): it reads highestCommittedUSN after the
+// writes, searches once for the groups changed since the round's own mark,
+// marks pending those it did not write (edited by hand meanwhile) and takes
+// the new USN as the mark. Two searches instead of a second comparison of
+// every written group; the cost is that an edit made by hand to a group the
+// round wrote, while it was being planned and written, waits for the next
+// full round (or the group's next change).
+func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) error {
+	if c.src == nil || p == nil {
+		return nil
+	}
+	written := map[string]bool{}
+	for _, ch := range p.Plan.Changes {
+		written[strings.ToLower(ch.GroupID)] = true
+	}
+	if len(written) == 0 || (!p.Full && len(written) <= echoMax) {
+		return nil // nothing written, or few: the next round compares them once more
+	}
+	src := c.src
+	n0 := src.Searches()
+	defer func() { e.dir.searches.Add(src.Searches() - n0) }()
+	usn, err := src.HighestCommittedUSN(ctx)
+	if err != nil {
+		return fmt.Errorf("poll AD for groups edited by hand after this round's writes: %w", err)
+	}
+	found := map[string]bool{}
+	err = e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, ad.ChangedSinceFilter(c.since), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+		if a := en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID); strings.HasPrefix(strings.ToLower(a), "group_") {
+			if id := strings.ToLower(plan.IDFromAnchor(a)); !written[id] {
+				found[id] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("poll AD for groups edited by hand after this round's writes (uSNChanged above %d under %s): %w", c.since, e.base, err)
+	}
+	if src.Generation() != c.gen {
+		return nil // another connection since the round began: the mark stays, the next round compares again
+	}
+	ids := keys(found)
+	status, err := e.statuses(ids)
+	if err != nil {
+		return err
+	}
+	dirty, err := e.db.Dirty()
+	if err != nil {
+		return fmt.Errorf("read pending groups: %w", err)
+	}
+	var edited []string
+	for _, id := range ids {
+		st, err := status(id)
+		if err != nil {
+			return err
+		}
+		if _, pending := dirty[id]; st.DN != "" && !pending {
+			edited = append(edited, id)
+		}
+	}
+	if len(edited) > 0 {
+		if err := e.db.Update(func(tx *state.Tx) error {
+			for _, id := range edited {
+				if err := tx.MarkDirty(id, dirtyADChanged); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("mark the groups changed in AD as pending: %w", err)
+		}
+	}
+	e.log.Debug("settled this round's own writes in AD", "written", len(written), "editedMeanwhile", len(edited), "markUSN", usn)
+	c.next = &adMark{InvocationID: c.id.InvocationID, DC: c.id.DSServiceName, USN: usn}
 	return nil
 }
 
