@@ -21,11 +21,12 @@ import (
 
 // repairLatency starts the daemon and times edits made by hand in AD to
 // groups it owns (issue 20 item 4): alternately a member added that Entra
-// does not have, and a description changed. Each is timed from the edit to
+// does not have, and a managed attribute changed (description, or
+// displayName for a group created without a description). Each is timed from the edit to
 // the moment the DC shows it undone. The edits come at random points of the
 // poll cycle, one after the other.
 func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Change, cfg string, anchors []emulator.Anchor) (*latencyResult, error) {
-	type target struct{ dn, description string }
+	type target struct{ dn, attr, value string }
 	var groups []target
 	for _, ch := range changes {
 		if ch.Action != plan.Create {
@@ -33,8 +34,11 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 		}
 		t := target{dn: ch.DN}
 		for _, a := range ch.Attrs {
-			if strings.EqualFold(a.Name, "description") && len(a.After) == 1 {
-				t.description = a.After[0]
+			if len(a.After) != 1 {
+				continue
+			}
+			if strings.EqualFold(a.Name, "description") || (strings.EqualFold(a.Name, "displayName") && t.attr == "") {
+				t.attr, t.value = a.Name, a.After[0]
 			}
 		}
 		groups = append(groups, t)
@@ -79,14 +83,14 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 		}
 		g := groups[rng.IntN(len(groups))]
 		var repaired func() (bool, error)
-		if i%2 == 1 && g.description != "" {
+		if i%2 == 1 && g.attr != "" {
 			// A managed attribute edited by hand: repaired when restored.
-			if err := c.Modify(modify(g.dn, "description", fmt.Sprintf("edited by hand %d", i))); err != nil {
-				return nil, fmt.Errorf("edit the description of %s: %w", g.dn, err)
+			if err := c.Modify(modify(g.dn, g.attr, fmt.Sprintf("edited by hand %d", i))); err != nil {
+				return nil, fmt.Errorf("edit the %s of %s: %w", g.attr, g.dn, err)
 			}
 			repaired = func() (bool, error) {
-				v, err := readAttr(c, g.dn, "description")
-				return v == g.description, err
+				v, err := readAttr(c, g.dn, g.attr)
+				return v == g.value, err
 			}
 		} else {
 			// A member added by hand: repaired when gone.
