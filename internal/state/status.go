@@ -202,13 +202,12 @@ type Round struct {
 	DryRun   bool          `json:"dryRun,omitempty"`
 	// Saved: the round applied a plan saved by 'writeback plan -out'
 	// (ingest and plan happened in the round that saved it).
-	Saved   bool `json:"saved,omitempty"`
-	Groups  int  `json:"groups"` // groups planned
-	Changes int  `json:"changes"`
-	Applied int  `json:"applied"`
-	Failed  int  `json:"failed"`
-	// Repaired: changes that undid edits made by hand in AD.
-	Repaired   int    `json:"repaired,omitempty"`
+	Saved      bool   `json:"saved,omitempty"`
+	Groups     int    `json:"groups"` // groups planned
+	Changes    int    `json:"changes"`
+	Applied    int    `json:"applied"`
+	Failed     int    `json:"failed"`
+	Repaired   int    `json:"repaired,omitempty"` // changes that undid edits made by hand in AD
 	Blocked    string `json:"blocked,omitempty"`
 	Unresolved int    `json:"unresolved"`
 	Error      string `json:"error,omitempty"`
