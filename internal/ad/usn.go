@@ -66,7 +66,7 @@ func (c *Conn) DCIdentity(ctx context.Context) (DCIdentity, error) {
 		return id, nil
 	}
 	c.usn.mu.Unlock()
-	root, err := c.searchOne(ctx, "", []string{"dsServiceName", "dnsHostName"}, nil)
+	root, err := c.rootDSE(ctx, "dsServiceName", "dnsHostName")
 	if err != nil {
 		return DCIdentity{}, fmt.Errorf("read the RootDSE of %s: %w", c.url, err)
 	}
@@ -100,7 +100,7 @@ func (c *Conn) DCIdentity(ctx context.Context) (DCIdentity, error) {
 // the DC committed so far has a uSNChanged at most this, so after a search
 // made once this was read, the next poll can start above it.
 func (c *Conn) HighestCommittedUSN(ctx context.Context) (int64, error) {
-	root, err := c.searchOne(ctx, "", []string{"highestCommittedUSN"}, nil)
+	root, err := c.rootDSE(ctx, "highestCommittedUSN")
 	if err != nil {
 		return 0, fmt.Errorf("read highestCommittedUSN from the RootDSE of %s: %w", c.url, err)
 	}
@@ -108,6 +108,21 @@ func (c *Conn) HighestCommittedUSN(ctx context.Context) (int64, error) {
 		return 0, &OpError{Op: "read highestCommittedUSN from the RootDSE of", DN: c.url, Err: fmt.Errorf("no RootDSE")}
 	}
 	return ParseUSN(root, "highestCommittedUSN")
+}
+
+// rootDSE reads attrs of the RootDSE in one unpaged base search (as RootDSE
+// does: paging is for result sets), counted in Searches.
+func (c *Conn) rootDSE(ctx context.Context, attrs ...string) (*ldap.Entry, error) {
+	c.searches.Add(1)
+	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
+	var res *ldap.SearchResult
+	if err := c.retry(ctx, func(l *ldap.Conn) (err error) { res, err = l.Search(req); return err }); err != nil {
+		return nil, opErr("read RootDSE of", c.url, err)
+	}
+	if len(res.Entries) != 1 {
+		return nil, nil
+	}
+	return res.Entries[0], nil
 }
 
 // ParseUSN reads a USN attribute (uSNChanged, highestCommittedUSN) of e.
