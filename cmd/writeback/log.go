@@ -87,6 +87,9 @@ func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {
 		if len(e.Members) > 0 {
 			fmt.Fprintf(stdout, "    members (%d): %s\n", len(e.Members), strings.Join(first(e.Members, 5), "; "))
 		}
+		if e.Repair != "" {
+			fmt.Fprintf(stdout, "    repair: %s\n", e.Repair)
+		}
 		if e.Error != "" {
 			fmt.Fprintf(stdout, "    error: %s\n", e.Error)
 		}

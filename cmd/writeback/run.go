@@ -36,8 +36,11 @@ func parseRunArgs(args []string, stderr io.Writer) (runArgs, error) {
 
 The daemon: a full round first (when no delta tokens are stored, or a full
 reconcile is due), then incremental rounds from Graph's delta tokens every
-sync.interval, and a full reconcile every sync.fullReconcile that also repairs
-changes made by hand in AD. A group that keeps failing is quarantined with
+sync.interval, and a full reconcile every sync.fullReconcile. Each round also
+asks the DC (one search) for the owned groups changed in AD since the last
+round and repairs edits made by hand to them (members, managed attributes),
+logged as repairs; the full reconcile also finds groups deleted or moved out
+of sync.searchBase by hand. A group that keeps failing is quarantined with
 exponential backoff and does not stop the others. SIGTERM or Ctrl-C finishes
 the write in flight and stops cleanly.
 
@@ -210,6 +213,9 @@ func logRound(s *session, res *engine.Result) {
 	}
 	if res.Applied != nil && res.Applied.Failed > 0 {
 		attrs = append(attrs, "failed", res.Applied.Failed)
+	}
+	if res.Applied != nil && res.Applied.Repaired > 0 {
+		attrs = append(attrs, "repaired", res.Applied.Repaired) // edits made by hand in AD undone
 	}
 	if p.Summary.Unresolved > 0 {
 		attrs = append(attrs, "unresolved", p.Summary.Unresolved)

@@ -226,6 +226,9 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  #%-5d %s %s %8s  groups %d, changes %d, applied %d, failed %d, unresolved %d",
 			x.Seq, x.Start.Local().Format("2006-01-02 15:04:05"), kind, x.Duration.Round(time.Millisecond), x.Groups, x.Changes, x.Applied, x.Failed, x.Unresolved)
+		if x.Repaired > 0 {
+			fmt.Fprintf(stdout, ", repaired %d (edited in AD by hand)", x.Repaired)
+		}
 		if x.Blocked != "" {
 			fmt.Fprintf(stdout, "  BLOCKED: %s", x.Blocked)
 		}

@@ -55,6 +55,9 @@ type Conn struct {
 
 	// bind spaces out binds after the DC rejected the password.
 	bind bindGuard
+
+	// usn caches the DC's identity per connection generation (usn.go).
+	usn usnCache
 }
 
 // Dial connects to the domain controller in cfg.URL, verifies its certificate

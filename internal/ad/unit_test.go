@@ -306,3 +306,16 @@ func FuzzEscapeFilter(f *testing.F) {
 		}
 	})
 }
+
+func TestChangedSinceFilter(t *testing.T) {
+	if got, want := ChangedSinceFilter(41), "(&(msDS-ExternalDirectoryObjectId=Group_*)(uSNChanged>=42))"; got != want {
+		t.Errorf("ChangedSinceFilter(41) = %s, want %s", got, want)
+	}
+	e := ldap.NewEntry("CN=x", map[string][]string{"uSNChanged": {"12345"}, "bad": {"x"}})
+	if n, err := ParseUSN(e, "usnchanged"); n != 12345 || err != nil {
+		t.Errorf("ParseUSN = %d, %v", n, err)
+	}
+	if _, err := ParseUSN(e, "bad"); err == nil {
+		t.Error("ParseUSN of a non-number: no error")
+	}
+}

@@ -34,6 +34,9 @@ type Applied struct {
 	Errors   []GroupError  `json:"errors,omitempty"`
 	Duration time.Duration `json:"-"` // JSON: durationSeconds (MarshalJSON in round.go)
 	Writes   int64         `json:"ldapWrites"`
+	// Repaired counts the changes that undid an edit made by hand in AD
+	// (groups compared because they changed in AD: tamper.go).
+	Repaired int `json:"repaired,omitempty"`
 	// Interrupted: the context ended; the rest of the plan was not applied
 	// (re-running converges).
 	Interrupted bool `json:"interrupted,omitempty"`
@@ -61,8 +64,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		return res, fmt.Errorf("%w: %s", ErrBlocked, p.Plan.BlockedReason)
 	}
-	x := e.execute(ctx, p.Plan.Changes, o)
-	res.Applied, res.Interrupted = x.applied, x.interrupted
+	x := e.execute(ctx, p, o)
+	res.Applied, res.Interrupted, res.Repaired = x.applied, x.interrupted, x.repaired
 	e.resolver.Moved(x.moved) // D8: a nested group's cached DN follows writeback's own renames
 	if x.logErr != nil {
 		return res, x.logErr
@@ -89,12 +92,14 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 // and the provisioning log entries not yet stored.
 type execution struct {
 	e        *Engine
+	planned  *Planned
 	progress func(done, total int)
 	total    int
 
 	mu       sync.Mutex
 	done     int
 	applied  int
+	repaired int // changes that undid an edit made by hand in AD (tamper.go)
 	failed   map[string]error  // group ID -> its failure
 	failStep map[string]string // group ID -> the action that failed
 	// failedCreate maps a group whose create failed to the DN it was to have
@@ -113,8 +118,9 @@ type execution struct {
 // rename phase (a group takes a DN after the group that had it moved away);
 // inside a step every change belongs to a different group, so they run in
 // parallel on the DC.
-func (e *Engine) execute(ctx context.Context, changes []plan.Change, o ApplyOptions) *execution {
-	x := &execution{e: e, progress: o.Progress, total: len(changes), failed: map[string]error{}, failStep: map[string]string{},
+func (e *Engine) execute(ctx context.Context, p *Planned, o ApplyOptions) *execution {
+	changes := p.Plan.Changes
+	x := &execution{e: e, planned: p, progress: o.Progress, total: len(changes), failed: map[string]error{}, failStep: map[string]string{},
 		failedCreate: map[string]string{}, finalDN: map[string]string{}, moved: map[string]string{}}
 	e.progress.SetPhase("write")
 	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.WritesTotal }, int64(x.total))
@@ -241,6 +247,10 @@ func (x *execution) record(c plan.Change, entry state.Entry, err error) {
 		x.applied++
 		x.noteDN(c)
 		e.log.Info("applied", "group", c.GroupID, "action", c.Action, "dn", c.DN)
+		// A change to a group edited by hand in AD is a repair (tamper.go).
+		if entry.Repair = e.repairNote(x.planned, c); entry.Repair != "" {
+			x.repaired++
+		}
 	}
 	x.logs = append(x.logs, entry)
 	if len(x.logs) >= 500 && x.logErr == nil {

@@ -31,6 +31,9 @@ func (e *Engine) selectGroups(o PlanOptions) (selection, error) {
 		if err != nil {
 			return sel, err
 		}
+		if why == "" {
+			why = o.adReset // tamper.go
+		}
 		sel.why, sel.full = why, why != ""
 	}
 	dirty, err := e.db.Dirty()

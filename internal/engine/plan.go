@@ -17,6 +17,9 @@ type PlanOptions struct {
 	Groups []string
 	// AllowDeletes lifts the deletion threshold.
 	AllowDeletes bool
+	// adReset, when set, makes the round full and says why: no AD
+	// high-water mark for this DC (tamper.go).
+	adReset string
 }
 
 // Planned is a computed plan with what is needed to apply it and to check,
@@ -172,6 +175,7 @@ func (e *Engine) describePlan(out *Planned, o PlanOptions, sel selection) {
 		out.Plan.Basis = fmt.Sprintf("compared the %d group(s) asked for", len(o.Groups))
 	case !sel.full:
 		out.Plan.Basis = fmt.Sprintf("compared %d group(s) changed in Entra since the last round", len(out.Planned))
+		out.Plan.Basis += adBasis(out) // tamper.go
 	}
 	out.Fingerprint = e.fp.String()
 }

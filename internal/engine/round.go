@@ -107,6 +107,13 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	defer func() { timer.report("round phases") }()
 	e.progress.start()
 	defer e.progress.SetPhase("")
+	// Owned groups changed in AD since the last round are marked pending;
+	// no high-water mark for this DC makes the round full (tamper.go).
+	adc, err := e.checkADChanges(ctx, o)
+	if err != nil {
+		return finish(err)
+	}
+	o.adReset = adc.fullWhy()
 	// A full round reads every owned AD group; that read does not depend on
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead
@@ -114,6 +121,9 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 		why, err := e.fullReason(o.Full)
 		if err != nil {
 			return finish(err)
+		}
+		if why == "" {
+			why = o.adReset
 		}
 		if why != "" {
 			pre = e.startOwnedRead(ctx, e.extraAttrs())
@@ -146,7 +156,11 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	timer.done("apply")
 	res.Applied = a
 	if a != nil {
-		round.Applied, round.Failed = a.Applied, a.Failed
+		round.Applied, round.Failed, round.Repaired = a.Applied, a.Failed, a.Repaired
+	}
+	// The AD high-water mark moves once the round applied (tamper.go).
+	if merr := e.recordADMark(ctx, adc, o, p, a, err); merr != nil && err == nil {
+		err = merr
 	}
 	return finish(err)
 }

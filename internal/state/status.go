@@ -118,6 +118,9 @@ type Entry struct {
 	After   map[string][]string `json:"after,omitempty"`
 	Members []string            `json:"members,omitempty"`
 	Error   string              `json:"error,omitempty"`
+	// Repair says which edit made by hand in AD the change undid (the
+	// group was compared because it changed in AD, not in Entra).
+	Repair string `json:"repair,omitempty"`
 }
 
 // AppendLog adds entries, numbering them.
@@ -204,6 +207,7 @@ type Round struct {
 	Changes    int    `json:"changes"`
 	Applied    int    `json:"applied"`
 	Failed     int    `json:"failed"`
+	Repaired   int    `json:"repaired,omitempty"` // changes that undid edits made by hand in AD
 	Blocked    string `json:"blocked,omitempty"`
 	Unresolved int    `json:"unresolved"`
 	Error      string `json:"error,omitempty"`

@@ -104,6 +104,9 @@ func markdown(r report) string {
 		if x := s.Latency; x != nil {
 			row("(4) incremental latency, change in emulator → readable in AD", fmt.Sprintf("%d changes, interval %.0f s: p50 %.2f s, p95 **%.2f s**, max %.2f s, %d timed out", len(x.All), x.Interval, x.P50, x.P95, x.Max, x.TimedOut), fmt.Sprintf("p95 < %.0f s", x.Interval+2), yes(x.P95 < x.Interval+2 && x.TimedOut == 0))
 		}
+		if x := s.Repair; x != nil {
+			row("(4b) repair latency, edit by hand in AD → undone in AD", fmt.Sprintf("%d edits, interval %.0f s: p50 %.2f s, p95 **%.2f s**, max %.2f s, %d timed out", len(x.All), x.Interval, x.P50, x.P95, x.Max, x.TimedOut), fmt.Sprintf("p95 < %.0f s", x.Interval+2), yes(x.P95 < x.Interval+2 && x.TimedOut == 0))
+		}
 		var rss []string
 		peak := 0.0
 		addRSS := func(what string, mib float64, split string) {

@@ -41,10 +41,13 @@ type sizeResult struct {
 	NoChange     *roundResult   `json:"noChangeRound,omitempty"`
 	NoChangeFull *roundResult   `json:"noChangeFullRound,omitempty"`
 	Latency      *latencyResult `json:"incrementalLatency,omitempty"`
-	Migration    *migResult     `json:"migrationPrepare,omitempty"`
-	Probe        *probeResult   `json:"planProbe,omitempty"`
-	Profiles     []string       `json:"profiles,omitempty"`
-	Notes        []string       `json:"notes,omitempty"`
+	// Repair: edits made by hand in AD to owned groups, from the edit to
+	// the DC showing it undone by the daemon (issue 20 item 4).
+	Repair    *latencyResult `json:"repairLatency,omitempty"`
+	Migration *migResult     `json:"migrationPrepare,omitempty"`
+	Probe     *probeResult   `json:"planProbe,omitempty"`
+	Profiles  []string       `json:"profiles,omitempty"`
+	Notes     []string       `json:"notes,omitempty"`
 }
 
 type repeatResult struct {
@@ -368,6 +371,14 @@ func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeRes
 		return res, err
 	}
 	logf("latency p50 %.2fs p95 %.2fs max %.2fs", res.Latency.P50, res.Latency.P95, res.Latency.Max)
+
+	// 9b. Repair latency: edits made by hand in AD, undone by the daemon.
+	if o.repairEdits > 0 {
+		if res.Repair, err = repairLatency(ctx, o, d, p.Changes, mainCfg, anchors); err != nil {
+			return res, err
+		}
+		logf("repair latency p50 %.2fs p95 %.2fs max %.2fs, %d timed out", res.Repair.P50, res.Repair.P95, res.Repair.Max, res.Repair.TimedOut)
+	}
 
 	// 10. Profiles of a full no-change round of the writeback process
 	// (largest size only), through writeback's WRITEBACK_*PROFILE.

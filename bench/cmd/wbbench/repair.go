@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/emulator"
+	"github.com/writeback/writeback/internal/plan"
+)
+
+// repairLatency starts the daemon and times edits made by hand in AD to
+// groups it owns (issue 20 item 4): alternately a member added that Entra
+// does not have, and a managed attribute changed (description, or
+// displayName for a group created without a description). Each is timed from the edit to
+// the moment the DC shows it undone. The edits come at random points of the
+// poll cycle, one after the other.
+func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Change, cfg string, anchors []emulator.Anchor) (*latencyResult, error) {
+	type target struct{ dn, attr, value string }
+	var groups []target
+	for _, ch := range changes {
+		if ch.Action != plan.Create {
+			continue
+		}
+		t := target{dn: ch.DN}
+		for _, a := range ch.Attrs {
+			if len(a.After) != 1 {
+				continue
+			}
+			if strings.EqualFold(a.Name, "description") || (strings.EqualFold(a.Name, "displayName") && t.attr == "") {
+				t.attr, t.value = a.Name, a.After[0]
+			}
+		}
+		groups = append(groups, t)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].dn < groups[j].dn })
+	var users []string // AD users to add by hand
+	for _, a := range anchors {
+		users = append(users, a.DN)
+	}
+	if len(groups) == 0 || len(users) == 0 {
+		return nil, errors.New("repair latency: no provisioned groups or AD users")
+	}
+	dctx, stopDaemon := context.WithCancel(ctx)
+	defer stopDaemon()
+	cmd, peak := measuredCommand(dctx, o.bin, "run", "--config", cfg)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), "daemon-repair.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start writeback run: %w", err)
+	}
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	// Let the daemon open its sessions and do its first rounds (the one
+	// after the earlier runs' writes compares those groups once more).
+	if err := sleep(ctx, 2*o.interval+time.Second); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := &latencyResult{Changes: o.repairEdits, Interval: o.interval.Seconds()}
+	for i := 0; i < o.repairEdits; i++ {
+		if err := sleep(ctx, time.Duration(rng.Int64N(int64(o.interval)))); err != nil {
+			return nil, err
+		}
+		g := groups[rng.IntN(len(groups))]
+		var repaired func() (bool, error)
+		if i%2 == 1 && g.attr != "" {
+			// A managed attribute edited by hand: repaired when restored.
+			if err := c.Modify(modify(g.dn, g.attr, fmt.Sprintf("edited by hand %d", i))); err != nil {
+				return nil, fmt.Errorf("edit the %s of %s: %w", g.attr, g.dn, err)
+			}
+			repaired = func() (bool, error) {
+				v, err := readAttr(c, g.dn, g.attr)
+				return v == g.value, err
+			}
+		} else {
+			// A member added by hand: repaired when gone.
+			var u string
+			for tries := 0; ; tries++ {
+				u = users[rng.IntN(len(users))]
+				in, err := memberVisible(c, g.dn, u)
+				if err != nil {
+					return nil, err
+				}
+				if !in {
+					break
+				}
+				if tries > 100 {
+					return nil, errors.New("repair latency: no group/user pair found")
+				}
+			}
+			m := ldap.NewModifyRequest(g.dn, nil)
+			m.Add("member", []string{u})
+			if err := c.Modify(m); err != nil {
+				return nil, fmt.Errorf("add %s to %s by hand: %w", u, g.dn, err)
+			}
+			repaired = func() (bool, error) {
+				in, err := memberVisible(c, g.dn, u)
+				return !in, err
+			}
+		}
+		t0 := time.Now()
+		for {
+			ok, err := repaired()
+			if err != nil {
+				return nil, fmt.Errorf("poll %s: %w", g.dn, err)
+			}
+			if ok {
+				r.All = append(r.All, time.Since(t0).Seconds())
+				break
+			}
+			if time.Since(t0) > 60*time.Second {
+				r.TimedOut++
+				break
+			}
+			if err := sleep(ctx, 20*time.Millisecond); err != nil {
+				return nil, err
+			}
+		}
+	}
+	stopDaemon()
+	err = cmd.Wait()
+	m := peak()
+	r.PeakRSSMiB, r.PeakSplit = m.MiB, m.Split()
+	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
+		slog.Warn("writeback run exited with an error", "err", err)
+	}
+	sorted := append([]float64(nil), r.All...)
+	sort.Float64s(sorted)
+	if n := len(sorted); n > 0 {
+		r.P50 = round2(pct(sorted, 0.50))
+		r.P95 = round2(pct(sorted, 0.95))
+		r.Max = round2(sorted[n-1])
+	}
+	for i := range r.All {
+		r.All[i] = round2(r.All[i])
+	}
+	return r, nil
+}
+
+func modify(dn, attr, value string) *ldap.ModifyRequest {
+	m := ldap.NewModifyRequest(dn, nil)
+	m.Replace(attr, []string{value})
+	return m
+}
+
+// readAttr reads one value of attr at dn ("" when absent).
+func readAttr(c *ldap.Conn, dn, attr string) (string, error) {
+	res, err := c.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		return "", err
+	}
+	if len(res.Entries) == 0 {
+		return "", nil
+	}
+	return res.Entries[0].GetAttributeValue(attr), nil
+}
