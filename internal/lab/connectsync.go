@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
@@ -97,12 +101,31 @@ func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}
-	ou := ConnectSyncOUName + "," + base
-	if err := c.DeleteTree(ctx, ou); err != nil {
-		return "", fmt.Errorf("connect-sync seed: clear %s: %w", ou, err)
+	// A lab started before samba-lab.sh delegated OU=ConnectSync: its start
+	// verb, idempotent on a running instance, adds what is missing.
+	if _, err := os.Stat(filepath.Join(l.Dir, ".svc-connectsync")); errors.Is(err, fs.ErrNotExist) && l.Env["LAB_SVC_UPN"] != "" {
+		o := Options{Dir: filepath.Dir(l.Dir), Instance: filepath.Base(l.Dir), Addr: l.Env["LAB_ADDR"]}.withDefaults()
+		if err := run(ctx, o, "start"); err != nil {
+			return "", fmt.Errorf("connect-sync seed: delegate %s,%s to svc-writeback: %w", ConnectSyncOUName, base, err)
+		}
 	}
+	ou := ConnectSyncOUName + "," + base
+	// Empty the OU but keep it: the lab delegates it to svc-writeback
+	// (samba-lab.sh), which migrates and then manages these groups.
 	if err := c.CreateOU(ctx, ou); err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
+	}
+	var old []string
+	if err := c.Search(ctx, ou, ad.ScopeOne, "(objectClass=*)", []string{"1.1"}, func(e *ldap.Entry) error {
+		old = append(old, e.DN)
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("connect-sync seed: read %s: %w", ou, err)
+	}
+	for _, dn := range old {
+		if err := c.DeleteTree(ctx, dn); err != nil {
+			return "", fmt.Errorf("connect-sync seed: clear %s: %w", ou, err)
+		}
 	}
 	member := func(m string) (string, error) {
 		if name, ok := strings.CutPrefix(m, "contact:"); ok {

@@ -219,6 +219,26 @@ create_svc() {
   touch "$dir/.svc"
 }
 
+# delegate_connect_sync gives svc-writeback the same delegation on
+# OU=ConnectSync, where 'lab --connect-sync' writes groups as Connect Sync
+# left them: 'writeback migrate prepare' writes their anchors, and after the
+# handover writeback manages them there. The seed keeps the OU (and so this
+# ACL) and replaces only what is in it. Its own marker, so labs provisioned
+# before get it on their next start.
+delegate_connect_sync() {
+  [[ -f $dir/.svc-connectsync ]] && return 0
+  local sid ou="OU=ConnectSync,$BASE"
+  st() { samba-tool "$@" -s "$conf" -H "$dir/private/sam.ldb"; }
+  sid=$(st user show svc-writeback --attributes=objectSid 2>/dev/null | awk '/^objectSid:/{print $2}')
+  [[ -n $sid ]] || { echo "delegate $ou: no svc-writeback" >&2; return 1; }
+  printf 'dn: %s\nobjectClass: organizationalUnit\n' "$ou" |
+    ldapadd -c -x -H "ldap://$ADDR" -D "$BIND" -y "$dir/password.raw" >/dev/null 2>&1 || true
+  st dsacl set --objectdn="$ou" --sddl="(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;$sid)" >/dev/null &&
+    st dsacl set --objectdn="$ou" --sddl="(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;$sid)" >/dev/null ||
+    { echo "delegate $ou to svc-writeback failed" >&2; return 1; }
+  touch "$dir/.svc-connectsync"
+}
+
 print_env() {
   cat <<EOF >"$dir/lab.env"
 LAB_DIR=$dir
@@ -259,7 +279,7 @@ case $cmd in
         start_samba
       fi
     fi
-    extend_schema; create_ous; create_svc; print_env ;;
+    extend_schema; create_ous; create_svc; delegate_connect_sync; print_env ;;
   stop) stop_samba ;;
   reset)
     stop_samba
