@@ -239,6 +239,24 @@ delegate_connect_sync() {
   touch "$dir/.svc-connectsync"
 }
 
+# delegate_delete_objects grants svc-writeback Delete on the group objects
+# below its OUs (docs/ad.md): "Protect object from accidental deletion" on
+# one group denies Everyone Delete child on the group's OU, which takes the
+# OU's Delete child right away for every other group in it too; Delete on
+# the group itself still lets writeback delete or move those.
+delegate_delete_objects() {
+  [[ -f $dir/.svc-delete ]] && return 0
+  local sid ou
+  st() { samba-tool "$@" -s "$conf" -H "$dir/private/sam.ldb"; }
+  sid=$(st user show svc-writeback --attributes=objectSid 2>/dev/null | awk '/^objectSid:/{print $2}')
+  [[ -n $sid ]] || { echo "delegate Delete: no svc-writeback" >&2; return 1; }
+  for ou in "OU=Writeback,$BASE" "OU=writeback-tests,$BASE" "OU=ConnectSync,$BASE"; do
+    st dsacl set --objectdn="$ou" --sddl="(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;$sid)" >/dev/null ||
+      { echo "delegate Delete on group objects in $ou to svc-writeback failed" >&2; return 1; }
+  done
+  touch "$dir/.svc-delete"
+}
+
 print_env() {
   cat <<EOF >"$dir/lab.env"
 LAB_DIR=$dir
@@ -279,7 +297,7 @@ case $cmd in
         start_samba
       fi
     fi
-    extend_schema; create_ous; create_svc; delegate_connect_sync; print_env ;;
+    extend_schema; create_ous; create_svc; delegate_connect_sync; delegate_delete_objects; print_env ;;
   stop) stop_samba ;;
   reset)
     stop_samba
