@@ -428,9 +428,11 @@ type right struct {
 }
 
 var (
+	// SD on the groups themselves: a group protected from accidental
+	// deletion denies Everyone Delete child on its OU (docs/ad.md).
 	rightCreateDelete = right{"create and delete group objects",
-		[]string{`/I:T /G "%[1]s:CCDC;group"`},
-		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)"}}
+		[]string{`/I:T /G "%[1]s:CCDC;group"`, `/I:S /G "%[1]s:SD;;group"`},
+		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)", "(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
 	rightWriteAttrs = right{"write the attributes of group objects",
 		[]string{`/I:S /G "%[1]s:WP;description;group"`},
 		[]string{"(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
@@ -445,8 +447,8 @@ var (
 	// writeback's own onDelete: delete of a moved group) or moved back
 	// when it returns to scope, which is a delete here.
 	rightMoveTo = right{"move group objects into it (create and delete group objects, rename them)",
-		[]string{`/I:T /G "%[1]s:CCDC;group"`, `/I:S /G "%[1]s:WP;cn;group" "%[1]s:WP;name;group"`},
-		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)", "(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+		[]string{`/I:T /G "%[1]s:CCDC;group"`, `/I:S /G "%[1]s:SD;;group" "%[1]s:WP;cn;group" "%[1]s:WP;name;group"`},
+		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)", "(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)", "(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
 )
 
 // grant is the commands that give the bind account r on ou: dsacls on

@@ -79,6 +79,7 @@ func TestWriteProbeMoveToWithoutRights(t *testing.T) {
 	// The commands it names, run as a lab admin would, make it pass.
 	l.DSACL(t, moveTo, "(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;"+sid+")")
 	l.DSACL(t, moveTo, "(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;"+sid+")")
+	l.DSACL(t, moveTo, "(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;"+sid+")")
 	rs = runConfig(t, cfg)
 	want(t, rs, preflight.CheckWrite, preflight.OK, "moved to "+moveTo, "")
 	left := 0
