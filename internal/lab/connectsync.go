@@ -103,7 +103,7 @@ func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 	}
 	// A lab started before samba-lab.sh delegated OU=ConnectSync: its start
 	// verb, idempotent on a running instance, adds what is missing.
-	if _, err := os.Stat(filepath.Join(l.Dir, ".svc-connectsync")); errors.Is(err, fs.ErrNotExist) && l.Env["LAB_SVC_UPN"] != "" {
+	if _, err := os.Stat(filepath.Join(l.Dir, ".svc-v2")); errors.Is(err, fs.ErrNotExist) && l.Env["LAB_SVC_UPN"] != "" {
 		o := Options{Dir: filepath.Dir(l.Dir), Instance: filepath.Base(l.Dir), Addr: l.Env["LAB_ADDR"]}.withDefaults()
 		if err := run(ctx, o, "start"); err != nil {
 			return "", fmt.Errorf("connect-sync seed: delegate %s,%s to svc-writeback: %w", ConnectSyncOUName, base, err)
