@@ -392,6 +392,10 @@ func checkWrite(ctx context.Context, e *Env) Result {
 		moved, err := c.Move(ctx, renamed, "", moveTo)
 		if err != nil {
 			cleanup(dn2, renamed)
+			// Windows answers 32 for a missing new parent, Samba 80: ask.
+			if e, serr := c.SearchOne(context.WithoutCancel(ctx), moveTo, []string{"1.1"}); serr == nil && e == nil {
+				return fail(err.Error(), "safety.moveTo "+moveTo+" does not exist: create the OU or correct safety.moveTo")
+			}
 			return fail(err.Error(), grant(rightMoveTo, moveTo))
 		}
 		last, done = moved, "created, modified, added and removed a member of, renamed, moved to "+moveTo+" (safety.moveTo) and deleted probe group "+dn

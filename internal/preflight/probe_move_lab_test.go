@@ -42,6 +42,10 @@ func TestWriteProbeMovesToMoveTo(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d probe groups left under %s", left, l.OU)
 	}
+	// A moveTo that does not exist is named as such, not as a missing right.
+	cfg.Safety.MoveTo = "OU=Missing," + l.OU
+	rs = runConfig(t, cfg)
+	want(t, rs, preflight.CheckWrite, preflight.Fail, "move", "safety.moveTo OU=Missing,"+l.OU+" does not exist")
 }
 
 // Without the right to create groups in safety.moveTo (an OU the lab's
