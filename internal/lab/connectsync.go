@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,13 +99,8 @@ func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}
-	// A lab started before samba-lab.sh delegated OU=ConnectSync: its start
-	// verb, idempotent on a running instance, adds what is missing.
-	if _, err := os.Stat(filepath.Join(l.Dir, ".svc-v2")); errors.Is(err, fs.ErrNotExist) && l.Env["LAB_SVC_UPN"] != "" {
-		o := Options{Dir: filepath.Dir(l.Dir), Instance: filepath.Base(l.Dir), Addr: l.Env["LAB_ADDR"]}.withDefaults()
-		if err := run(ctx, o, "start"); err != nil {
-			return "", fmt.Errorf("connect-sync seed: delegate %s,%s to svc-writeback: %w", ConnectSyncOUName, base, err)
-		}
+	if err := EnsureDelegated(ctx, l); err != nil {
+		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}
 	ou := ConnectSyncOUName + "," + base
 	// Empty the OU but keep it: the lab delegates it to svc-writeback

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -339,6 +340,25 @@ func (l *Lab) ADConfig() config.AD {
 		MemberBatch: 1000,
 		Timeout:     config.Duration(30 * time.Second),
 	}
+}
+
+// EnsureDelegated gives svc-writeback the delegation the current lab script
+// grants (samba-lab.sh delegate_svc: OU=ConnectSync, Delete on group
+// objects) in a lab started by an earlier version: the script's start verb
+// is idempotent on a running instance and adds only what its markers say is
+// missing. Nothing to do (and no root needed) when the lab has it.
+func EnsureDelegated(ctx context.Context, l *Lab) error {
+	if l.Env["LAB_SVC_UPN"] == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir, ".svc-v2")); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	o := Options{Dir: filepath.Dir(l.Dir), Instance: filepath.Base(l.Dir), Addr: l.Env["LAB_ADDR"]}.withDefaults()
+	if err := run(ctx, o, "start"); err != nil {
+		return fmt.Errorf("delegate to svc-writeback as samba-lab.sh does now: %w", err)
+	}
+	return nil
 }
 
 // ServiceADConfig is ADConfig bound as svc-writeback, the least-privilege
