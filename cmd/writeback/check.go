@@ -32,8 +32,9 @@ Preflight: checks, in order, that writeback can use Active Directory as
 configured: the bind password can be read, the DC is reachable, its TLS
 certificate verifies, the bind works, the schema has msDS-ExternalDirectoryObjectId,
 the Global Catalog answers and replicates that attribute, the target OU exists,
-and the bind account may create, modify and delete a group there (a probe group
-it removes again). With an entra section it then checks Microsoft Graph: a
+and the bind account may create, modify, rename and delete a group there, and
+move it to safety.moveTo when a policy moves groups (a probe group it removes
+again; a missing right is named with the dsacls or samba-tool command). With an entra section it then checks Microsoft Graph: a
 token can be acquired, then every call writeback makes, each with the
 application permission it needs (groups, members, groups delta: Group.Read.All;
 users with their on-premises anchors, users delta: User.Read.All); a 403 names

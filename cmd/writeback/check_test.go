@@ -49,7 +49,7 @@ func TestCheckAgainstLab(t *testing.T) {
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("wrong\n"), 0o600)
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte(strings.Replace(l.ConfigYAML(), l.Env["LAB_PASSWORD_FILE"], pw, 1)), 0o600)
+	os.WriteFile(bad, []byte(strings.Replace(l.ConfigYAML(), l.ServiceADConfig().Password.File, pw, 1)), 0o600)
 	out.Reset()
 	err := runCheck(context.Background(), []string{"--config", bad}, &out, &errb)
 	var ee *exitError

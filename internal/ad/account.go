@@ -69,19 +69,9 @@ const neverExpires = math.MaxInt64
 // when it does not expire; known is false when the DC does not say (the
 // attribute or the account could not be read).
 func (c *Conn) PasswordExpiry(ctx context.Context, bindName string) (at time.Time, never, known bool, err error) {
-	base, scope, filter := bindName, ScopeBase, "(objectClass=user)"
-	if !strings.Contains(bindName, "=") {
-		if base, err = c.BaseDN(ctx); err != nil {
-			return at, false, false, err
-		}
-		scope = ScopeSubtree
-		switch {
-		case strings.Contains(bindName, "\\"):
-			_, name, _ := strings.Cut(bindName, "\\")
-			filter = "(&(objectClass=user)(sAMAccountName=" + EscapeFilter(name) + "))"
-		default:
-			filter = "(&(objectClass=user)(userPrincipalName=" + EscapeFilter(bindName) + "))"
-		}
+	base, scope, filter, err := c.accountQuery(ctx, bindName)
+	if err != nil {
+		return at, false, false, err
 	}
 	var val string
 	err = c.Search(ctx, base, scope, filter, []string{"msDS-UserPasswordExpiryTimeComputed"}, func(e *ldap.Entry) error {
@@ -102,6 +92,45 @@ func (c *Conn) PasswordExpiry(ctx context.Context, bindName string) (at time.Tim
 		return at, true, true, nil
 	}
 	return FileTime(n), false, true, nil
+}
+
+// accountQuery is the search that finds the account bindName names (a DN,
+// user@domain or DOMAIN\\user).
+func (c *Conn) accountQuery(ctx context.Context, bindName string) (base string, scope Scope, filter string, err error) {
+	base, scope, filter = bindName, ScopeBase, "(objectClass=user)"
+	if !strings.Contains(bindName, "=") {
+		if base, err = c.BaseDN(ctx); err != nil {
+			return "", 0, "", err
+		}
+		scope = ScopeSubtree
+		switch {
+		case strings.Contains(bindName, "\\"):
+			_, name, _ := strings.Cut(bindName, "\\")
+			filter = "(&(objectClass=user)(sAMAccountName=" + EscapeFilter(name) + "))"
+		default:
+			filter = "(&(objectClass=user)(userPrincipalName=" + EscapeFilter(bindName) + "))"
+		}
+	}
+	return base, scope, filter, nil
+}
+
+// AccountSID returns the objectSid (S-1-5-...) of the account bindName
+// names, e.g. for the commands that delegate rights to it; "" when it is
+// not found.
+func (c *Conn) AccountSID(ctx context.Context, bindName string) (string, error) {
+	base, scope, filter, err := c.accountQuery(ctx, bindName)
+	if err != nil {
+		return "", err
+	}
+	var sid string
+	err = c.Search(ctx, base, scope, filter, []string{"objectSid"}, func(e *ldap.Entry) error {
+		sid, _ = SIDFromAD(e.GetEqualFoldRawAttributeValue("objectSid"))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read the objectSid of %s: %w", bindName, err)
+	}
+	return sid, nil
 }
 
 // FileTime converts a Windows FILETIME (100 ns since 1601-01-01 UTC).

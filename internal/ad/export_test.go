@@ -1,6 +1,11 @@
 package ad
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
 
 // SetMemberIDRange sets how many extended-DN member values one request asks
 // for, and returns the function that restores it.
@@ -34,4 +39,18 @@ func ShortenBusyBackoff(t interface{ Cleanup(func()) }) {
 	old := busyBackoff
 	busyBackoff = time.Millisecond
 	t.Cleanup(func() { busyBackoff = old })
+}
+
+// NestedInProtectedInChain is the reference NestedInProtected's walk must
+// agree with: one in-chain search per protected group.
+func NestedInProtectedInChain(ctx context.Context, dir GroupSearcher, domain, base string) (map[string]string, error) {
+	var roots []string
+	err := dir.Search(ctx, domain, ScopeSubtree, protectedRootsFilter, []string{"1.1"}, func(en *ldap.Entry) error {
+		roots = append(roots, en.DN)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nestedInProtectedInChain(ctx, dir, roots, base)
 }

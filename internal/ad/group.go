@@ -589,7 +589,11 @@ func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, 
 		op = "move"
 	}
 	if err := c.do(ctx, func(l *ldap.Conn) error { return l.ModifyDN(req) }); err != nil {
-		return "", fmt.Errorf("%w (to %s,%s)", opErr(op, dn, err), newRDN, orParent(newParent, dn))
+		err = fmt.Errorf("%w (to %s,%s)", opErr(op, dn, err), newRDN, orParent(newParent, dn))
+		if newParent != "" {
+			err = c.explainDenied(ctx, op, dn, err) // issue 17: deny-delete
+		}
+		return "", err
 	}
 	return newRDN + "," + orParent(newParent, dn), nil
 }
@@ -611,7 +615,8 @@ func firstRDN(dn string) string {
 
 // Delete deletes the leaf object at dn.
 func (c *Conn) Delete(ctx context.Context, dn string) error {
-	return opErr("delete", dn, c.do(ctx, func(l *ldap.Conn) error { return l.Del(ldap.NewDelRequest(dn, nil)) }))
+	err := opErr("delete", dn, c.do(ctx, func(l *ldap.Conn) error { return l.Del(ldap.NewDelRequest(dn, nil)) }))
+	return c.explainDenied(ctx, "delete", dn, err) // issue 17: deny-delete
 }
 
 // DeleteTree deletes dn and everything below it, deepest first. A missing dn is

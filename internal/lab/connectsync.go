@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/sample"
@@ -97,12 +99,26 @@ func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}
-	ou := ConnectSyncOUName + "," + base
-	if err := c.DeleteTree(ctx, ou); err != nil {
-		return "", fmt.Errorf("connect-sync seed: clear %s: %w", ou, err)
+	if err := EnsureDelegated(ctx, l); err != nil {
+		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}
+	ou := ConnectSyncOUName + "," + base
+	// Empty the OU but keep it: the lab delegates it to svc-writeback
+	// (samba-lab.sh), which migrates and then manages these groups.
 	if err := c.CreateOU(ctx, ou); err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
+	}
+	var old []string
+	if err := c.Search(ctx, ou, ad.ScopeOne, "(objectClass=*)", []string{"1.1"}, func(e *ldap.Entry) error {
+		old = append(old, e.DN)
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("connect-sync seed: read %s: %w", ou, err)
+	}
+	for _, dn := range old {
+		if err := c.DeleteTree(ctx, dn); err != nil {
+			return "", fmt.Errorf("connect-sync seed: clear %s: %w", ou, err)
+		}
 	}
 	member := func(m string) (string, error) {
 		if name, ok := strings.CutPrefix(m, "contact:"); ok {

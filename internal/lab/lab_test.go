@@ -51,6 +51,10 @@ func TestLabConfigIsComplete(t *testing.T) {
 	if cfg.AD.TargetOU == "" || cfg.AD.CAFile == "" || cfg.AD.Insecure || cfg.AD.Password.File == "" {
 		t.Errorf("lab config ad section = %+v", cfg.AD)
 	}
+	// Least privilege: the delegated account, not Administrator.
+	if svc := l.Env["LAB_SVC_UPN"]; svc != "" && (cfg.AD.BindDN != svc || cfg.AD.Password.File != l.Env["LAB_SVC_PASSWORD_FILE"]) {
+		t.Errorf("lab config binds as %s (password %s); want %s", cfg.AD.BindDN, cfg.AD.Password.File, svc)
+	}
 	c, err := ad.Dial(t.Context(), cfg.AD)
 	if err != nil {
 		t.Fatal(err)

@@ -195,28 +195,44 @@ EOF
   touch "$dir/.ous"
 }
 
-# create_svc creates svc-writeback, a least-privilege service account, with
-# the delegation docs/ad.md documents (samba-tool dsacl form) on the target
-# OU and on the tests' parent OU: create/delete group objects, read/write
-# their properties. Tests that run as it read LAB_SVC_*.
+# create_svc creates svc-writeback, a least-privilege service account (tests
+# and 'lab config' bind as it: LAB_SVC_*); delegate_svc gives it its rights.
 create_svc() {
   [[ -f $dir/.svc ]] && return 0
-  local pw sid ou
+  local pw
   st() { samba-tool "$@" -s "$conf" -H "$dir/private/sam.ldb"; }
   pw="Wb-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')-1a"
   st user create svc-writeback --random-password >/dev/null 2>&1 || true
   st user setpassword svc-writeback --newpassword="$pw" >/dev/null 2>&1 ||
     { echo "create svc-writeback failed" >&2; return 1; }
   (umask 077; printf '%s\n' "$pw" >"$dir/svc-password")
+  touch "$dir/.svc"
+}
+
+# delegate_svc delegates to svc-writeback what docs/ad.md documents
+# (samba-tool dsacl form) on the target OU, the tests' parent OU and
+# OU=ConnectSync (where 'lab --connect-sync' writes groups as Connect Sync
+# left them: 'migrate prepare' writes their anchors, and after the handover
+# writeback manages them there; the seed keeps that OU and so its ACL):
+# create/delete group objects, read/write their properties, and Delete on
+# the group objects themselves, because "Protect object from accidental
+# deletion" on one group denies Everyone Delete child on its OU, which would
+# take the OU's Delete child away for every other group in it. One dsacl
+# call per OU (it skips ACEs already there). Its own marker (.svc-v2), so a
+# lab delegated by an earlier version gets what is new at its next start.
+delegate_svc() {
+  [[ -f $dir/.svc-v2 ]] && return 0
+  local sid ou g=bf967a9c-0de6-11d0-a285-00aa003049e2
+  st() { samba-tool "$@" -s "$conf" -H "$dir/private/sam.ldb"; }
   sid=$(st user show svc-writeback --attributes=objectSid 2>/dev/null | awk '/^objectSid:/{print $2}')
-  printf 'dn: OU=writeback-tests,%s\nobjectClass: organizationalUnit\n' "$BASE" |
+  [[ -n $sid ]] || { echo "delegate to svc-writeback: no such account" >&2; return 1; }
+  printf 'dn: OU=writeback-tests,%s\nobjectClass: organizationalUnit\n\ndn: OU=ConnectSync,%s\nobjectClass: organizationalUnit\n' "$BASE" "$BASE" |
     ldapadd -c -x -H "ldap://$ADDR" -D "$BIND" -y "$dir/password.raw" >/dev/null 2>&1 || true
-  for ou in "OU=Writeback,$BASE" "OU=writeback-tests,$BASE"; do
-    st dsacl set --objectdn="$ou" --sddl="(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;$sid)" >/dev/null &&
-      st dsacl set --objectdn="$ou" --sddl="(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;$sid)" >/dev/null ||
+  for ou in "OU=Writeback,$BASE" "OU=writeback-tests,$BASE" "OU=ConnectSync,$BASE"; do
+    st dsacl set --objectdn="$ou" --sddl="(OA;CI;CCDC;$g;;$sid)(OA;CIIO;RPWP;;$g;$sid)(OA;CIIO;SD;;$g;$sid)" >/dev/null ||
       { echo "delegate $ou to svc-writeback failed" >&2; return 1; }
   done
-  touch "$dir/.svc"
+  touch "$dir/.svc-v2"
 }
 
 print_env() {
@@ -259,7 +275,7 @@ case $cmd in
         start_samba
       fi
     fi
-    extend_schema; create_ous; create_svc; print_env ;;
+    extend_schema; create_ous; create_svc; delegate_svc; print_env ;;
   stop) stop_samba ;;
   reset)
     stop_samba

@@ -324,9 +324,10 @@ func checkProtected(ctx context.Context, e *Env) Result {
 		"remove these groups from the protected groups they are nested in (then clear adminCount and re-enable inheritance on them), or remove their anchor (msDS-ExternalDirectoryObjectId) if writeback must not manage them")
 }
 
-// checkWrite creates, modifies and deletes a probe group in the target OU. The
-// probe carries a marker in adminDescription so it is recognisable as ours if
-// a run is interrupted before the delete.
+// checkWrite creates, modifies and deletes a probe group in the target OU,
+// and moves it to safety.moveTo when a policy moves groups there. The probe
+// carries a marker in adminDescription so it is recognisable as ours if a
+// run is interrupted before the delete.
 func checkWrite(ctx context.Context, e *Env) Result {
 	if e.NoWrite {
 		return skip("--no-write")
@@ -335,7 +336,8 @@ func checkWrite(ctx context.Context, e *Env) Result {
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "writeback-preflight-" + hex.EncodeToString(b)
-	dn, err := ad.JoinDN("CN", name, e.Config.AD.TargetOU)
+	ou := e.Config.AD.TargetOU
+	dn, err := ad.JoinDN("CN", name, ou)
 	if err != nil {
 		return fail(err.Error(), "correct ad.targetOU")
 	}
@@ -347,13 +349,14 @@ func checkWrite(ctx context.Context, e *Env) Result {
 	if e.RootDSE != nil && e.RootDSE.HasExternalDirectoryObjectID {
 		attrs[ad.AttrExternalDirectoryObjectID] = []string{"Group_writeback-preflight-" + hex.EncodeToString(b)}
 	}
-	rightsFix := "delegate to the bind account on " + e.Config.AD.TargetOU + ": Create, Delete and Manage group objects (Delegation of Control wizard), or run with --no-write to skip this probe"
-	if err := c.CreateGroup(ctx, dn, attrs); err != nil {
-		return fail(err.Error(), rightsFix)
+	rightsFix := func() string {
+		return "delegate to the bind account on " + ou + ": Create, Delete and Manage group objects (Delegation of Control wizard), e.g. " + e.grant(ctx, rightCreateDelete, ou) + "; or run with --no-write to skip this probe"
 	}
-	ou := e.Config.AD.TargetOU
-	grant := func(what string) string {
-		return "the bind account lacks the right to " + what + " on " + ou + ": grant it as in docs/ad.md (Least-privilege delegation), e.g. " + what2cmd(what, ou) + ", or run with --no-write to skip this probe"
+	if err := c.CreateGroup(ctx, dn, attrs); err != nil {
+		return fail(err.Error(), rightsFix())
+	}
+	grant := func(r right, where string) string {
+		return "the bind account lacks the right to " + r.what + " on " + where + ": grant it as in docs/ad.md (Least-privilege delegation): " + e.grant(ctx, r, where) + "; or run with --no-write to skip this probe"
 	}
 	cleanup := func(dns ...string) {
 		for _, d := range dns {
@@ -362,43 +365,122 @@ func checkWrite(ctx context.Context, e *Env) Result {
 	}
 	if err := c.Modify(ctx, dn, map[string][]string{"description": {"writeback check probe (modified); safe to delete"}}); err != nil {
 		cleanup(dn)
-		return fail(err.Error(), grant("write attributes of groups"))
+		return fail(err.Error(), grant(rightWriteAttrs, ou))
 	}
 	// Members: a second probe group goes in and out of the first.
 	dn2, _ := ad.JoinDN("CN", name+"-m", ou)
 	attrs2 := map[string][]string{"sAMAccountName": {name + "-m"}, "description": attrs["description"], "adminDescription": attrs["adminDescription"]}
 	if err := c.CreateGroup(ctx, dn2, attrs2); err != nil {
 		cleanup(dn)
-		return fail(err.Error(), rightsFix)
+		return fail(err.Error(), rightsFix())
 	}
 	if err := c.AddMembers(ctx, dn, []string{dn2}); err != nil {
 		cleanup(dn, dn2)
-		return fail(err.Error(), grant("write member"))
+		return fail(err.Error(), grant(rightWriteMember, ou))
 	}
 	if err := c.RemoveMembers(ctx, dn, []string{dn2}); err != nil {
 		cleanup(dn, dn2)
-		return fail(err.Error(), grant("write member"))
+		return fail(err.Error(), grant(rightWriteMember, ou))
 	}
 	renamed, err := c.Move(ctx, dn, "CN="+ad.EscapeRDNValue(name+"-renamed"), "")
 	if err != nil {
 		cleanup(dn, dn2)
-		return fail(err.Error(), grant("rename groups"))
+		return fail(err.Error(), grant(rightRename, ou))
 	}
-	for _, d := range []string{dn2, renamed} {
-		if err := c.Delete(ctx, d); err != nil {
-			return fail(err.Error(), rightsFix+"; then delete "+d+" by hand")
+	last, done := renamed, "created, modified, added and removed a member of, renamed and deleted probe group "+dn
+	if moveTo := probeMoveTo(e); moveTo != "" {
+		moved, err := c.Move(ctx, renamed, "", moveTo)
+		if err != nil {
+			cleanup(dn2, renamed)
+			// Windows answers 32 for a missing new parent, Samba 80: ask.
+			if e, serr := c.SearchOne(context.WithoutCancel(ctx), moveTo, []string{"1.1"}); serr == nil && e == nil {
+				return fail(err.Error(), "safety.moveTo "+moveTo+" does not exist: create the OU or correct safety.moveTo")
+			}
+			return fail(err.Error(), grant(rightMoveTo, moveTo))
 		}
+		last, done = moved, "created, modified, added and removed a member of, renamed, moved to "+moveTo+" (safety.moveTo) and deleted probe group "+dn
 	}
-	return ok("created, modified, added and removed a member of, renamed and deleted probe group " + dn)
+	if err := c.Delete(ctx, dn2); err != nil {
+		cleanup(last)
+		return fail(err.Error(), rightsFix()+"; then delete "+dn2+" by hand")
+	}
+	if err := c.Delete(ctx, last); err != nil {
+		where := ad.ParentDN(last)
+		return fail(err.Error(), grant(rightCreateDelete, where)+"; then delete "+last+" by hand")
+	}
+	return ok(done)
 }
 
-// what2cmd is the dsacls command that grants what on ou.
-func what2cmd(what, ou string) string {
-	switch what {
-	case "write member":
-		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;member;group"`
-	case "rename groups":
-		return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;cn;group" "DOMAIN\account:WP;name;group"`
+// probeMoveTo is the OU the write probe moves its group to: safety.moveTo
+// when onDelete or onOutOfScope moves groups there.
+func probeMoveTo(e *Env) string {
+	s := e.Config.Safety
+	if s.MoveTo == "" || (s.OnDelete != "move" && s.OnOutOfScope != "move") {
+		return ""
 	}
-	return `dsacls "` + ou + `" /I:S /G "DOMAIN\account:WP;description;group"`
+	return s.MoveTo
+}
+
+// right is one delegation the write probe needs, as docs/ad.md grants it:
+// dsacls arguments for Windows and the SDDL ACEs of samba-tool dsacl for the
+// lab (bf967a9c-0de6-11d0-a285-00aa003049e2 is the group class; Samba has
+// no per-attribute shorthand, so the lab grants all properties of groups).
+type right struct {
+	what   string
+	dsacls []string // /I:<inherit> and the permission after "ACCOUNT:"
+	sddl   []string // with %s for the SID
+}
+
+var (
+	// SD on the groups themselves: a group protected from accidental
+	// deletion denies Everyone Delete child on its OU (docs/ad.md).
+	rightCreateDelete = right{"create and delete group objects",
+		[]string{`/I:T /G "%[1]s:CCDC;group"`, `/I:S /G "%[1]s:SD;;group"`},
+		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)", "(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+	rightWriteAttrs = right{"write the attributes of group objects",
+		[]string{`/I:S /G "%[1]s:WP;description;group"`},
+		[]string{"(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+	rightWriteMember = right{"write member of group objects",
+		[]string{`/I:S /G "%[1]s:WP;member;group"`},
+		[]string{"(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+	rightRename = right{"rename group objects",
+		[]string{`/I:S /G "%[1]s:WP;cn;group" "%[1]s:WP;name;group"`},
+		[]string{"(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+	// A move is a delete in the target OU (granted there) and a create
+	// here; the group is deleted here later (the probe's cleanup, and
+	// writeback's own onDelete: delete of a moved group) or moved back
+	// when it returns to scope, which is a delete here.
+	rightMoveTo = right{"move group objects into it (create and delete group objects, rename them)",
+		[]string{`/I:T /G "%[1]s:CCDC;group"`, `/I:S /G "%[1]s:SD;;group" "%[1]s:WP;cn;group" "%[1]s:WP;name;group"`},
+		[]string{"(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;%[1]s)", "(OA;CIIO;RPWP;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)", "(OA;CIIO;SD;;bf967a9c-0de6-11d0-a285-00aa003049e2;%[1]s)"}}
+)
+
+// grant is the commands that give the bind account r on ou: dsacls on
+// Windows, samba-tool dsacl in the Samba lab, with the account's name and
+// SID when the DC says them.
+func (e *Env) grant(ctx context.Context, r right, ou string) string {
+	acct := e.Config.AD.BindDN
+	if !strings.Contains(acct, "@") && !strings.Contains(acct, "\\") {
+		acct = `DOMAIN\account` // dsacls takes DOMAIN\user or user@domain, not a DN
+	}
+	sid := "<objectSid of the account>"
+	if e.DC != nil {
+		if s, err := e.DC.AccountSID(context.WithoutCancel(ctx), e.Config.AD.BindDN); err == nil && s != "" {
+			sid = s
+		}
+	}
+	dc := e.Config.AD.URL
+	if dc == "" {
+		dc = "ldaps://<DC>"
+	}
+	var cmds []string
+	for _, a := range r.dsacls {
+		cmds = append(cmds, `dsacls "`+ou+`" `+fmt.Sprintf(a, acct))
+	}
+	win := strings.Join(cmds, " and ")
+	cmds = cmds[:0]
+	for _, a := range r.sddl {
+		cmds = append(cmds, `samba-tool dsacl set -H `+dc+` -U Administrator --objectdn="`+ou+`" --sddl="`+fmt.Sprintf(a, sid)+`"`)
+	}
+	return win + " (Windows); in the Samba lab: " + strings.Join(cmds, " and ")
 }

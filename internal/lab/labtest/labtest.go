@@ -70,6 +70,11 @@ func Get(t testing.TB) *lab.Lab {
 	once.Do(func() {
 		if l, err := lab.Running(lab.Default()); err == nil {
 			shared = l
+			if os.Geteuid() == 0 { // a lab started by an earlier version: its newer delegation
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				initErr = lab.EnsureDelegated(ctx, l)
+			}
 			return
 		}
 		if os.Geteuid() != 0 {
@@ -138,11 +143,7 @@ func Instance(t testing.TB, o lab.Options) *lab.Lab {
 func AD(t testing.TB) *Lab {
 	t.Helper()
 	sl := Get(t)
-	l := &Lab{Config: sl.ADConfig(), Admin: sl.ADConfig(), BaseDN: sl.Env["LAB_BASE_DN"], Env: sl.Env}
-	if upn := sl.Env["LAB_SVC_UPN"]; upn != "" {
-		l.Config.BindDN = upn
-		l.Config.Password = config.Secret{File: sl.Env["LAB_SVC_PASSWORD_FILE"]}
-	}
+	l := &Lab{Config: sl.ServiceADConfig(), Admin: sl.ADConfig(), BaseDN: sl.Env["LAB_BASE_DN"], Env: sl.Env}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := ad.Dial(ctx, l.Admin)
