@@ -29,10 +29,12 @@ Examples:
   writeback apply --yes
   writeback plan -out p.plan && writeback apply p.plan
   writeback apply --allow-deletes     # past the deletion threshold, on purpose
+  writeback apply --allow-removals    # take over converted groups even when members are removed
 `, stderr)
 	cfgPath := configFlag(fs)
 	yes := fs.Bool("yes", false, "apply without asking for confirmation")
 	allowDeletes := fs.Bool("allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
+	allowRemovals := fs.Bool("allow-removals", false, "take over groups converted to the cloud even when that removes members AD has and the cloud group has not (or soa.acceptRemovals)")
 	full := fs.Bool("full", false, "plan every group (full reconcile) instead of only those changed since the last round")
 	var groups listFlag
 	fs.Var(&groups, "group", "apply only for this Entra group `ID` (repeatable)")
@@ -67,7 +69,7 @@ Examples:
 		return askYes(stdout)
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{
-		PlanOptions: engine.PlanOptions{Full: *full, Groups: groups, AllowDeletes: *allowDeletes},
+		PlanOptions: engine.PlanOptions{Full: *full, Groups: groups, AllowDeletes: *allowDeletes, AllowRemovals: *allowRemovals},
 		Confirm:     confirm,
 		Apply:       engine.ApplyOptions{Progress: prog.update},
 	})

@@ -44,6 +44,7 @@ Examples:
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	out := fs.String("out", "", "save the plan to `FILE` for 'writeback apply FILE'")
 	full := fs.Bool("full", false, "plan every group (full reconcile), not only those changed since the last round")
+	allowRemovals := fs.Bool("allow-removals", false, "plan the takeover of groups converted to the cloud even when it removes members (as apply --allow-removals)")
 	var groups listFlag
 	fs.Var(&groups, "group", "plan only this Entra group `ID` (repeatable)")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
@@ -54,7 +55,7 @@ Examples:
 		return err
 	}
 	defer s.Close()
-	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: *full, Groups: groups}})
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: *full, Groups: groups, AllowRemovals: *allowRemovals}})
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,13 @@ type Mappings struct {
 	Attributes map[string]Mapping `yaml:"attributes,omitempty"`
 	// GroupType: universalSecurity (default), globalSecurity, domainLocalSecurity.
 	GroupType string `yaml:"groupType,omitempty"`
+	// groupTypeDefault: GroupType was not in the file (see GroupTypeSet).
+	groupTypeDefault bool
 }
+
+// GroupTypeSet reports whether mappings.groupType was set in the file: a
+// group taken over from AD keeps its own group type unless it was.
+func (m Mappings) GroupTypeSet() bool { return m.GroupType != "" && !m.groupTypeDefault }
 
 // Mapping is one attribute's expression in Microsoft's expression language.
 type Mapping struct {
@@ -184,6 +190,7 @@ func (s *Scope) validate() []error {
 func (m *Mappings) applyDefaults() {
 	if m.GroupType == "" {
 		m.GroupType = "universalSecurity"
+		m.groupTypeDefault = true
 	}
 }
 

@@ -105,6 +105,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			case plan.Delete:
 				finalDN[c.GroupID] = ""
 				moved[c.DN] = ""
+			case plan.Release:
+				finalDN[c.GroupID] = "" // SOA hook: no longer writeback's (soa.go)
 			default:
 				if _, ok := finalDN[c.GroupID]; !ok {
 					finalDN[c.GroupID] = c.DN
@@ -258,6 +260,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		}
 		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
 		st.LastApplied = now
+		if t := p.Takeovers[id]; t != nil {
+			st.TakenOver = t // SOA hook: taken over in place (soa.go)
+		}
 		st.Unresolved = unresolved[id]
 		statuses = append(statuses, st)
 	}
@@ -516,6 +521,12 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 			return entry, fmt.Errorf("%w (another object already has one of its unique values, usually the sAMAccountName; it was free when planned)", err)
 		}
 		return entry, err
+	case plan.Release:
+		// SOA hook (soa.go): the anchor attributes back as they were.
+		if len(after) == 0 {
+			return entry, nil
+		}
+		return entry, e.dir.Modify(ctx, c.DN, after)
 	case plan.Update, plan.Convert:
 		// A groupType change is its own modify (or two), after the other
 		// attributes: Windows refuses some conversions, and a refusal must

@@ -32,6 +32,9 @@ type PlanOptions struct {
 	Groups []string
 	// AllowDeletes lifts the deletion threshold.
 	AllowDeletes bool
+	// AllowRemovals lets the takeover of a group converted to the cloud
+	// remove members AD has and the cloud group has not (soa.go).
+	AllowRemovals bool
 }
 
 // Planned is a computed plan with what is needed to apply it and to check,
@@ -62,6 +65,9 @@ type Planned struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Targeted: the plan covers only the groups asked for (--group).
 	Targeted bool `json:"targeted,omitempty"`
+	// Takeovers: groups converted to the cloud whose AD group this plan
+	// takes over in place; Apply records them in their status (soa.go).
+	Takeovers map[string]*state.Takeover `json:"takeovers,omitempty"`
 }
 
 // Untouched is an anchored AD group the round left alone, with why.
@@ -152,6 +158,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 	}
 
+	if o.AllowRemovals && len(o.Groups) == 0 {
+		// SOA hook (soa.go): the takeovers held for their removals are
+		// compared again now that they are accepted.
+		if err := e.soaHeld(cands); err != nil {
+			return nil, err
+		}
+	}
 	timer.done("candidates")
 
 	// Actual AD side.
@@ -251,6 +264,11 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
+	// SOA hook (soa.go): groups converted to the cloud to take over or release.
+	soa, err := e.soaPrepare(ctx, ids, actual, status, src.lookup, extra)
+	if err != nil {
+		return nil, err
+	}
 	for i, id := range ids {
 		if i%200 == 199 {
 			// Reading every group's members touches the state file's
@@ -277,6 +295,18 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		g, inScope, why, err := src.lookup(id)
 		if err != nil {
 			return nil, err
+		}
+		// SOA hook (soa.go): a converted group's AD group is taken over in
+		// place; one to release or skip gets no other change.
+		if _, ok := soa.release[id]; ok {
+			continue
+		}
+		if _, ok := soa.skip[id]; ok {
+			continue
+		}
+		if m, ok := soa.takeover[id]; ok {
+			act, exists = m.act, true
+			actual[strings.ToLower(anchor)] = act
 		}
 		if g == nil || !inScope {
 			if !exists {
@@ -319,6 +349,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
 		}
+		res = soa.keepNames(e, id, res) // SOA hook (soa.go)
 		d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: anchor, Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
 		cn, parent := res.CN, res.Parent
 		if res.KeepCN {
@@ -389,10 +420,21 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 		_ = id
 	}
-	var outsideDN, protectedChild map[string]string
+	var outsideDN, protectedChild, soaChild map[string]string
 	if len(outside) > 0 {
 		if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
 			return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+		}
+		// SOA hook (soa.go): converted child groups not anchored yet are
+		// members as the AD groups they came from.
+		var missing []string
+		for _, a := range outside {
+			if _, ok := outsideDN[a]; !ok {
+				missing = append(missing, plan.IDFromAnchor(a))
+			}
+		}
+		if soaChild, err = e.soaChildren(ctx, missing); err != nil {
+			return nil, err
 		}
 		// A protected group carrying a child's anchor is not the child: it
 		// is not nested either, as a full round would not (the plan skips it).
@@ -411,6 +453,8 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 					Reason: "child group is not provisioned: the AD group carrying its anchor is protected (" + why + ")"})
 			} else if dn, ok := outsideDN["Group_"+c]; ok {
 				d.Members = append(d.Members, dn)
+			} else if dn, ok := soaChild[c]; ok {
+				d.Members = append(d.Members, dn) // SOA hook
 			} else {
 				d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: c, Type: "group", Name: src.info[c].Name,
 					Reason: "child group is in scope but not provisioned yet (it failed or is quarantined)"})
@@ -457,6 +501,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		}
 	}
 	out.Plan = plan.Calculate(in)
+	e.soaFinish(out, soa, o.AllowRemovals) // SOA hook (soa.go)
 	out.Plan.Basis, out.Plan.Partial = why, !full
 	switch {
 	case len(o.Groups) > 0:
@@ -475,6 +520,11 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	for k, a := range actual {
 		out.Preconditions.USN[k] = a.USNChanged
+	}
+	// SOA hook (soa.go): a saved plan finds owned groups by anchor, which a
+	// group taken over carries only once applied (the takeover is idempotent).
+	for id := range soa.takeover {
+		delete(out.Preconditions.USN, strings.ToLower(plan.Anchor(id)))
 	}
 	timer.report("plan phases", "full", full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil
