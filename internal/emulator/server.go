@@ -217,6 +217,7 @@ func (s *Server) routes() {
 	g("GET /v1.0/groups/{id}", s.getGroup, groupRead...)
 	g("GET /v1.0/users/{id}", s.getUser, userRead...)
 	g("GET /v1.0/groups/{id}/members", s.listMembers, groupRead...)
+	g("GET /v1.0/groups/{id}/owners", s.listOwners, groupRead...)
 	// Source of authority (SOA) conversion, served on v1.0 and beta.
 	for _, v := range []string{"v1.0", "beta"} {
 		g("GET /"+v+"/groups/{id}/onPremisesSyncBehavior", s.getSyncBehavior, syncBehaviorRole)

@@ -442,6 +442,10 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			return nil, err
 		}
 	}
+	// Owners hook (owners.go): managedBy from the first resolvable owner.
+	if err := e.managedByOwners(ctx, desired, src); err != nil {
+		return nil, err
+	}
 	for id, d := range desired {
 		r := resolved[id]
 		d.Members = r.DNs
@@ -806,6 +810,9 @@ func (e *Engine) extraAttrs() []string {
 		if !known[strings.ToLower(m.Target)] {
 			out = append(out, m.Target)
 		}
+	}
+	if e.cfg.Mappings.ManagedByOwner {
+		out = append(out, "managedBy") // owners hook (owners.go)
 	}
 	return out
 }
