@@ -45,3 +45,15 @@ func TestCloudManaged(t *testing.T) {
 		t.Errorf("cloud group: %v, %v", ok, err)
 	}
 }
+
+// Owners come in the tenant's order, with their types; an owner that no
+// longer exists is left out.
+func TestOwners(t *testing.T) {
+	tf := sample()
+	tf.Groups[0].Owners = []string{tf.Users[1].ID, "gone-user", tf.Users[0].ID}
+	c := newClient(t, emulatortest.Start(t, tf))
+	got, err := c.Owners(context.Background(), tf.Groups[0].ID)
+	if err != nil || len(got) != 2 || got[0].ID != tf.Users[1].ID || got[1].ID != tf.Users[0].ID || got[0].Type != "user" {
+		t.Errorf("owners = %+v, %v", got, err)
+	}
+}
