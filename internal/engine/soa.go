@@ -82,6 +82,9 @@ func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string
 		}
 		anchor := plan.Anchor(id)
 		act, exists := actual[strings.ToLower(anchor)]
+		if exists && st.TakenOver == nil {
+			continue // owned already, or another's: no cloud read (most groups of a full round)
+		}
 		g, inScope, _, err := lookup(id)
 		if err != nil {
 			return nil, err
