@@ -61,7 +61,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	failStep := map[string]string{}
 	notCreated := map[string]string{} // normalised DN of a group whose create failed -> its ID
 	finalDN := map[string]string{}
-	moved := map[string]string{} // old DN -> new DN ("" deleted), for the resolver's cache
+	moved := map[string]string{}             // old DN -> new DN ("" deleted), for the resolver's cache
+	released := map[string]*state.Released{} // SOA hook: groups given back to AD (soa.go)
 	var logs []state.Entry
 	total := len(p.Plan.Changes)
 	e.progress.SetPhase("write")
@@ -107,6 +108,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 				moved[c.DN] = ""
 			case plan.Release:
 				finalDN[c.GroupID] = "" // SOA hook: no longer writeback's (soa.go)
+				released[c.GroupID] = &state.Released{At: e.now().UTC(), DN: c.DN, Reason: c.Reason}
 			default:
 				if _, ok := finalDN[c.GroupID]; !ok {
 					finalDN[c.GroupID] = c.DN
@@ -249,6 +251,11 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			statuses = append(statuses, st)
 			continue
 		}
+		if r := released[id]; r != nil {
+			// SOA hook: kept, without a DN, so status says it was released.
+			statuses = append(statuses, state.GroupStatus{ID: id, LastApplied: now, Released: r})
+			continue
+		}
 		if dn, ok := finalDN[id]; ok && dn == "" {
 			deleted = append(deleted, id)
 			continue
@@ -261,7 +268,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
 		st.LastApplied = now
 		if t := p.Takeovers[id]; t != nil {
-			st.TakenOver = t // SOA hook: taken over in place (soa.go)
+			st.TakenOver, st.Released = t, nil // SOA hook: taken over in place (soa.go)
 		}
 		st.Unresolved = unresolved[id]
 		statuses = append(statuses, st)

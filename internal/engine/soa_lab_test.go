@@ -194,8 +194,8 @@ func TestLabSOAConvertedGroupTakenOverInPlace(t *testing.T) {
 	if g.GUID != orig.GUID || g.Anchor != "" || g.AdminDescription != "" || len(g.Members) != 3 || !containsAll(memberOf, origMemberOf) {
 		t.Errorf("after release: anchor %q %q, members %v, memberOf %v", g.Anchor, g.AdminDescription, rdns(g.Members), memberOf)
 	}
-	if st, _ := f.db.Status(gSOA); st.DN != "" || st.TakenOver != nil {
-		t.Errorf("released group still writeback's: %+v", st)
+	if st, _ := f.db.Status(gSOA); st.DN != "" || st.TakenOver != nil || st.Released == nil || !strings.Contains(st.Released.Reason, "back in AD") {
+		t.Errorf("released group still writeback's, or not said released: %+v", st)
 	}
 	res = f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
 	for _, c := range res.Planned.Plan.Changes {
