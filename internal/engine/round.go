@@ -349,7 +349,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
 		}
-		res = soa.keepNames(e, id, res) // SOA hook (soa.go)
+		res = soa.keepNames(e, id, g, act, res) // SOA hook (soa.go)
 		d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: anchor, Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
 		cn, parent := res.CN, res.Parent
 		if res.KeepCN {
@@ -935,6 +935,7 @@ func toActual(g ad.Group) plan.Actual {
 	set("admindescription", g.AdminDescription)
 	set("msds-externaldirectoryobjectid", g.Anchor)
 	set("mail", g.Mail)
+	set("objectsid", g.SID) // SOA hook: a converted group's original is known by it (soa.go)
 	if g.GroupType != 0 {
 		set("grouptype", strconv.Itoa(int(g.GroupType)))
 	}

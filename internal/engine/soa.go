@@ -270,8 +270,16 @@ func releaseChange(id, name string, act plan.Actual, t *state.Takeover, why stri
 // sAMAccountName and group type its AD group had, unless a mapping for
 // them is configured: its DN and sAMAccountName are what scripts and
 // people know it by, and changing its scope could break its nesting.
-func (r *soaRound) keepNames(e *Engine, id string, res mapping.Result) mapping.Result {
-	if _, ok := r.takeover[id]; !ok && !r.taken[id] {
+//
+// A group is known as taken over by its status, or — should the state file
+// have been moved away — by its objectSid being the cloud group's
+// onPremisesSecurityIdentifier (a group writeback created has a SID of its
+// own), so a lost state never renames or converts it.
+func (r *soaRound) keepNames(e *Engine, id string, g *state.Group, act plan.Actual, res mapping.Result) mapping.Result {
+	_, now := r.takeover[id]
+	sid := rawString(g.Raw, "onPremisesSecurityIdentifier")
+	same := sid != "" && len(act.Attrs["objectsid"]) == 1 && strings.EqualFold(act.Attrs["objectsid"][0], sid)
+	if !now && !r.taken[id] && !same {
 		return res
 	}
 	configured := func(attr string) bool {

@@ -177,6 +177,20 @@ func TestLabSOAConvertedGroupTakenOverInPlace(t *testing.T) {
 		t.Errorf("after a cloud add: %s members %v", g.DN, rdns(g.Members))
 	}
 
+	// 3b. The state file moved away: the first (full) round of a new state
+	// knows the group by its SID and renames or converts nothing.
+	keep := f.cfg.State.Path
+	f.db.Close()
+	f.cfg.State.Path = keep + ".other"
+	f.open()
+	f.round(RoundOptions{})
+	if g, _ := adGroupAt(t, dc, origDN); g.DN != orig.DN || g.GroupType != -2147483646 || g.SAMAccountName != sam {
+		t.Errorf("a new state renamed or converted the taken-over group: %s, groupType %d, %s", g.DN, g.GroupType, g.SAMAccountName)
+	}
+	f.db.Close()
+	f.cfg.State.Path = keep
+	f.open()
+
 	// 4. Rolled back: released, nothing removed, the anchor as it was.
 	convert(false)
 	res = f.round(RoundOptions{})
