@@ -3,6 +3,7 @@ package sample
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -33,6 +34,12 @@ const OnPremGroupsOU = "OU=On-Premises Groups"
 // ConvertedSAM is the original's sAMAccountName; the anchors of EnsureOnPrem
 // carry its SID under this key.
 const ConvertedSAM = "FileShareReaders"
+
+// GroupDNExtension is the directory extension Microsoft's SOA guide has
+// Cloud Sync users fill with a group's DN before converting it
+// (extension_<appIdWithoutHyphens>_GroupDN); the converted sample group
+// carries it, for trying the GroupDN expressions of docs/expressions.md.
+var GroupDNExtension = "extension_" + strings.ReplaceAll(ID("extension-app"), "-", "") + "_GroupDN"
 
 // Device is a sample device synced from AD (hybrid joined).
 type Device struct{ Name, SAM string }

@@ -272,7 +272,10 @@ func Tenant(anchors map[string]emulator.Anchor) (emulator.TenantFile, error) {
 			// it: no longer synced, its on-premises identity kept.
 			a := anchors[ConvertedSAM]
 			g.IsCloudManaged = true
-			g.Extra = map[string]any{"onPremisesSecurityIdentifier": a.SID, "onPremisesSamAccountName": a.SAM, "onPremisesDomainName": Domain}
+			g.Extra = map[string]any{"onPremisesSecurityIdentifier": a.SID, "onPremisesSamAccountName": a.SAM, "onPremisesDomainName": Domain,
+				// Microsoft's preparation for Cloud Sync: the original DN in a
+				// directory extension (writeback needs none of it).
+				GroupDNExtension: a.DN}
 		}
 		if sg.Key == DeviceGroup {
 			for _, d := range Devices {
