@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -146,7 +147,7 @@ func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string
 	if len(bySID) == 0 {
 		return r, nil
 	}
-	found, err := e.groupsBySID(ctx, slices.Sorted(mapKeys(bySID)), extra)
+	found, err := e.groupsBySID(ctx, slices.Sorted(maps.Keys(bySID)), extra)
 	if err != nil {
 		return nil, err
 	}
@@ -190,16 +191,6 @@ func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string
 		}
 	}
 	return r, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // groupsBySID reads the domain's groups with these SIDs (upper-case SID ->
@@ -308,7 +299,7 @@ func (r *soaRound) keepNames(e *Engine, id string, g *state.Group, act plan.Actu
 // the takeovers.
 func (e *Engine) soaFinish(out *Planned, r *soaRound, allowRemovals bool) {
 	p := out.Plan
-	for _, id := range slices.Sorted(mapKeys(r.release)) {
+	for _, id := range slices.Sorted(maps.Keys(r.release)) {
 		p.Changes = append(p.Changes, r.release[id])
 		delete(out.Owned, id)
 		e.log.Info("a taken-over group's conversion to the cloud was rolled back: it is released", "group", id, "dn", r.release[id].DN, "why", r.release[id].Reason)
@@ -318,7 +309,7 @@ func (e *Engine) soaFinish(out *Planned, r *soaRound, allowRemovals bool) {
 		blocked[c.GroupID] = true
 	}
 	held := map[string]bool{}
-	for _, id := range slices.Sorted(mapKeys(r.takeover)) {
+	for _, id := range slices.Sorted(maps.Keys(r.takeover)) {
 		m := r.takeover[id]
 		if blocked[id] {
 			delete(out.Owned, id)
@@ -356,7 +347,7 @@ func (e *Engine) soaFinish(out *Planned, r *soaRound, allowRemovals bool) {
 	if len(held) > 0 {
 		p.Changes = slices.DeleteFunc(p.Changes, func(c plan.Change) bool { return held[c.GroupID] })
 	}
-	for _, id := range slices.Sorted(mapKeys(r.skip)) {
+	for _, id := range slices.Sorted(maps.Keys(r.skip)) {
 		p.Collisions = append(p.Collisions, r.skip[id])
 	}
 	sort.SliceStable(p.Changes, func(i, j int) bool {
@@ -398,7 +389,7 @@ func (e *Engine) soaChildren(ctx context.Context, ids []string) (map[string]stri
 	if len(bySID) == 0 {
 		return out, nil
 	}
-	found, err := e.groupsBySID(ctx, slices.Sorted(mapKeys(bySID)), nil)
+	found, err := e.groupsBySID(ctx, slices.Sorted(maps.Keys(bySID)), nil)
 	if err != nil {
 		return nil, err
 	}
