@@ -87,14 +87,14 @@ func TestLabSOAConvertedGroupTakenOverInPlace(t *testing.T) {
 	f := newFixtureOn(t, l, tf, nil)
 	// The group converted to the cloud, as PATCH onPremisesSyncBehavior
 	// {"isCloudManaged": true} does in the emulator.
+	// Rolled back, it is as Microsoft documents it until the sync client
+	// takes the group over again: isCloudManaged false, onPremisesSyncEnabled
+	// still null (only the GET of onPremisesSyncBehavior tells).
 	convert := func(cloud bool) {
 		t.Helper()
 		if _, err := f.env.Admin.UpdateGroup(gSOA, func(g *emulator.Group) {
 			g.IsCloudManaged = cloud
 			g.OnPremisesSyncEnabled = nil
-			if !cloud {
-				g.OnPremisesSyncEnabled = yes()
-			}
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -191,9 +191,12 @@ func TestLabSOAConvertedGroupTakenOverInPlace(t *testing.T) {
 	f.cfg.State.Path = keep
 	f.open()
 
-	// 4. Rolled back: released, nothing removed, the anchor as it was.
+	// 4. Rolled back: released, nothing removed, the anchor as it was. The
+	// rollback alone changes nothing the groups delta shows (the sync
+	// client's takeover will: onPremisesSyncEnabled true); a full round
+	// reads isCloudManaged of every taken-over group.
 	convert(false)
-	res = f.round(RoundOptions{})
+	res = f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
 	released := false
 	for _, c := range res.Planned.Plan.Changes {
 		released = released || c.GroupID == gSOA && c.Action == plan.Release
