@@ -312,6 +312,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 			if !exists {
 				continue
 			}
+			if soa.releaseOriginal(id, g, act) { // SOA hook (soa.go): never gone, given back
+				continue
+			}
 			if st.DN == "" {
 				// The anchor alone does not make a group ours: another tenant,
 				// another tool or another writeback may have written it. Only a

@@ -240,6 +240,25 @@ func (e *Engine) nestedInProtected(ctx context.Context, dn string) (string, erro
 	return out, nil
 }
 
+// releaseOriginal: a cloud group that left the scope because it is synced
+// from AD again, whose AD group's objectSid is its on-premises SID, is the
+// original of a group converted to the cloud and rolled back — also when
+// the state that took it over is lost. It is released, never deleted,
+// moved or converted by the safety policy. Its anchor attributes are
+// cleared where they hold writeback's anchor (their values before the
+// takeover are in the lost status only).
+func (r *soaRound) releaseOriginal(id string, g *state.Group, act plan.Actual) bool {
+	if g == nil || g.OnPremisesSyncEnabled == nil || !*g.OnPremisesSyncEnabled {
+		return false
+	}
+	sid := rawString(g.Raw, "onPremisesSecurityIdentifier")
+	if sid == "" || len(act.Attrs["objectsid"]) != 1 || !strings.EqualFold(act.Attrs["objectsid"][0], sid) {
+		return false
+	}
+	r.release[id] = releaseChange(id, g.DisplayName, act, &state.Takeover{SID: sid}, "onPremisesSyncEnabled is true again")
+	return true
+}
+
 // releaseChange gives a taken-over group back: the anchor attributes get the
 // values they had before the takeover, where they still hold writeback's
 // anchor (a value changed since is left alone, as migrate rollback does).

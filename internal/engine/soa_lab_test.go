@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/plan"
@@ -219,6 +220,31 @@ func TestLabSOAConvertedGroupTakenOverInPlace(t *testing.T) {
 		if c.GroupID == gSOA {
 			t.Errorf("released group changed again: %s %s", c.Action, c.DN)
 		}
+	}
+
+	// 5. Converted again and taken over; then the state file is lost, the
+	// safety policy says delete out-of-scope groups, and the conversion is
+	// rolled back and the sync client takes the group over (synced again):
+	// the group is recognised by its SID and released, not deleted.
+	convert(true)
+	f.round(RoundOptions{PlanOptions: PlanOptions{Full: true}})
+	if g, _ := adGroupAt(t, dc, origDN); g.Anchor != plan.Anchor(gSOA) {
+		t.Fatalf("not taken over again: anchor %q", g.Anchor)
+	}
+	f.cfg.State.Path += ".lost"
+	f.reconfigure(func(c *config.Config) { c.Safety.OnOutOfScope = "delete" })
+	f.round(RoundOptions{})
+	if _, err := f.env.Admin.UpdateGroup(gSOA, func(g *emulator.Group) { g.IsCloudManaged, g.OnPremisesSyncEnabled = false, yes() }); err != nil {
+		t.Fatal(err)
+	}
+	res = f.round(RoundOptions{})
+	for _, c := range res.Planned.Plan.Changes {
+		if c.GroupID == gSOA && c.Action != plan.Release {
+			t.Errorf("rolled-back group under a lost state: planned %s %s", c.Action, c.DN)
+		}
+	}
+	if g, _ := adGroupAt(t, dc, origDN); g.GUID != orig.GUID || g.Anchor != "" || len(g.Members) != 3 {
+		t.Errorf("after the rollback under a lost state: anchor %q, members %v", g.Anchor, rdns(g.Members))
 	}
 }
 
