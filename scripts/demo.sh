@@ -7,7 +7,8 @@
 #    Debian packages on first use) with 20 users in OU=SyncedUsers, and beside
 #    it writeback's Graph emulator serving a sample tenant whose synced users
 #    are those AD users (same objectGUIDs), plus cloud-only users, 11 security
-#    groups in scope and 2 out of scope. When a lab is already running (a
+#    groups in scope and 2 out of scope, a group converted from AD to the cloud
+#    (taken over in place) and a synced device. When a lab is already running (a
 #    previous demo) it is reset to pristine first, so every run starts alike;
 # 3. writeback check, writeback plan, writeback apply --yes, and the groups in AD;
 # 4. starts 'writeback run', changes the tenant through the emulator's admin

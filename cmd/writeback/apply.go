@@ -16,12 +16,13 @@ import (
 
 // applyArgs are apply's flags and argument.
 type applyArgs struct {
-	config       string
-	yes          bool
-	allowDeletes bool
-	full         bool
-	groups       []string
-	planFile     string // apply this saved plan; "" to plan now
+	config        string
+	yes           bool
+	allowDeletes  bool
+	allowRemovals bool
+	full          bool
+	groups        []string
+	planFile      string // apply this saved plan; "" to plan now
 }
 
 func parseApplyArgs(args []string, stderr io.Writer) (applyArgs, error) {
@@ -40,10 +41,12 @@ Examples:
   writeback apply --yes
   writeback plan -out p.plan && writeback apply p.plan
   writeback apply --allow-deletes     # past the deletion threshold, on purpose
+  writeback apply --allow-removals    # take over converted groups even when members are removed
 `, stderr)
 	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
 	fs.BoolVar(&a.yes, "yes", false, "apply without asking for confirmation")
 	fs.BoolVar(&a.allowDeletes, "allow-deletes", false, "apply even when the plan deletes more groups than safety.deleteThreshold")
+	fs.BoolVar(&a.allowRemovals, "allow-removals", false, "take over groups converted to the cloud even when that removes members AD has and the cloud group has not (or soa.acceptRemovals)")
 	fs.BoolVar(&a.full, "full", false, "plan every group (full reconcile) instead of only those changed since the last round")
 	fs.Var((*listFlag)(&a.groups), "group", "apply only for this Entra group `ID` (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -98,7 +101,7 @@ func applyCmd(ctx context.Context, a applyArgs, stdout, stderr io.Writer) error 
 		return askYes(stdout)
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{
-		PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups, AllowDeletes: a.allowDeletes},
+		PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups, AllowDeletes: a.allowDeletes, AllowRemovals: a.allowRemovals},
 		Confirm:     confirm,
 		Apply:       engine.ApplyOptions{Progress: prog.update},
 	})

@@ -23,6 +23,8 @@ type planArgs struct {
 	out    string // save the plan to this file
 	full   bool
 	groups []string
+	// allowRemovals plans held takeovers as apply --allow-removals would.
+	allowRemovals bool
 }
 
 func parsePlanArgs(args []string, stderr io.Writer) (planArgs, error) {
@@ -47,6 +49,7 @@ Examples:
 	asJSON := jsonFlags(fs, "print the plan as JSON")
 	fs.StringVar(&a.out, "out", "", "save the plan to `FILE` for 'writeback apply FILE'")
 	fs.BoolVar(&a.full, "full", false, "plan every group (full reconcile), not only those changed since the last round")
+	fs.BoolVar(&a.allowRemovals, "allow-removals", false, "plan the takeover of groups converted to the cloud even when it removes members (as apply --allow-removals)")
 	fs.Var((*listFlag)(&a.groups), "group", "plan only this Entra group `ID` (repeatable)")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return a, err
@@ -70,7 +73,7 @@ func planCmd(ctx context.Context, a planArgs, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups}})
+	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{DryRun: true, PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups, AllowRemovals: a.allowRemovals}})
 	if err != nil {
 		return err
 	}

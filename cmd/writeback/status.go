@@ -102,7 +102,9 @@ type statusReport struct {
 	LastFullRun *state.Round        `json:"lastFullRound,omitempty"`
 	Quarantined []state.GroupStatus `json:"quarantined"`
 	Failing     []state.GroupStatus `json:"failing"`
-	Groups      int                 `json:"groupsProvisioned"`
+	// Released: groups converted to the cloud and taken over, then given back to AD (status_soa.go).
+	Released []state.GroupStatus `json:"released,omitempty"`
+	Groups   int                 `json:"groupsProvisioned"`
 	attention
 }
 
@@ -156,6 +158,9 @@ func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 	if err := db.Statuses(func(s state.GroupStatus) error {
 		if s.DN != "" {
 			r.Groups++
+		}
+		if s.Released != nil {
+			r.Released = append(r.Released, s) // SOA hook (status_soa.go)
 		}
 		if s.Quarantined(now) {
 			r.Quarantined = append(r.Quarantined, s)
@@ -254,6 +259,7 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "  %s  %s\n", label(names[s.ID], s.ID), s.LastError)
 		}
 	}
+	writeReleased(stdout, db, r.Released) // SOA hook (status_soa.go)
 	writeAttention(stdout, r.attention, "")
 	return healthy()
 }

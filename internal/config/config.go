@@ -29,6 +29,7 @@ type Config struct {
 	Sync     Sync     `yaml:"sync,omitempty"`
 	Log      Log      `yaml:"log,omitempty"`
 	Members  Members  `yaml:"members,omitempty"` // members.go
+	SOA      SOA      `yaml:"soa,omitempty"`     // soa.go: groups converted to the cloud
 
 	// Path is the file the config was read from ("" for stdin or inline); used to
 	// resolve relative paths and in error messages.
@@ -264,6 +265,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.searchBaseErrors()...)
 	errs = append(errs, c.Members.validate()...)
+	errs = append(errs, c.SOA.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -44,7 +44,16 @@ type Mappings struct {
 	Attributes map[string]Mapping `yaml:"attributes,omitempty"`
 	// GroupType: universalSecurity (default), globalSecurity, domainLocalSecurity.
 	GroupType string `yaml:"groupType,omitempty"`
+	// ManagedByOwner writes the group's first owner that resolves to an AD
+	// user (as a member would) to managedBy. Off by default.
+	ManagedByOwner bool `yaml:"managedByOwner,omitempty"`
+	// groupTypeDefault: GroupType was not in the file (see GroupTypeSet).
+	groupTypeDefault bool
 }
+
+// GroupTypeSet reports whether mappings.groupType was set in the file: a
+// group taken over from AD keeps its own group type unless it was.
+func (m Mappings) GroupTypeSet() bool { return m.GroupType != "" && !m.groupTypeDefault }
 
 // Mapping is one attribute's expression in Microsoft's expression language.
 type Mapping struct {
@@ -184,6 +193,7 @@ func (s *Scope) validate() []error {
 func (m *Mappings) applyDefaults() {
 	if m.GroupType == "" {
 		m.GroupType = "universalSecurity"
+		m.groupTypeDefault = true
 	}
 }
 
@@ -193,6 +203,11 @@ func (m *Mappings) validate() []error {
 	case "universalSecurity", "globalSecurity", "domainLocalSecurity":
 	default:
 		errs = append(errs, fmt.Errorf("mappings.groupType %q: want universalSecurity, globalSecurity or domainLocalSecurity", m.GroupType))
+	}
+	for name := range m.Attributes {
+		if m.ManagedByOwner && strings.EqualFold(name, "managedBy") {
+			errs = append(errs, fmt.Errorf("mappings.attributes.%s and mappings.managedByOwner both write managedBy: keep one", name))
+		}
 	}
 	for name, mp := range m.Attributes {
 		switch mp.Apply {

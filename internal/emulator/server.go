@@ -133,8 +133,10 @@ func New(opts Options) (*Server, error) {
 
 // DefaultRoles are the application permissions the emulator's tokens carry
 // unless Options.Roles says otherwise; Device.Read.All lets device members
-// resolve (docs/trust.md).
-var DefaultRoles = []string{"Group.Read.All", "User.Read.All", "Device.Read.All"}
+// resolve (docs/trust.md), Group-OnPremisesSyncBehavior.ReadWrite.All lets
+// writeback confirm that a group was converted to the cloud (the only
+// permission Microsoft lists for reading onPremisesSyncBehavior).
+var DefaultRoles = []string{"Group.Read.All", "User.Read.All", "Device.Read.All", syncBehaviorRole}
 
 func randomSecret() string {
 	var b [24]byte
@@ -215,6 +217,7 @@ func (s *Server) routes() {
 	g("GET /v1.0/groups/{id}", s.getGroup, groupRead...)
 	g("GET /v1.0/users/{id}", s.getUser, userRead...)
 	g("GET /v1.0/groups/{id}/members", s.listMembers, groupRead...)
+	g("GET /v1.0/groups/{id}/owners", s.listOwners, groupRead...)
 	// Source of authority (SOA) conversion, served on v1.0 and beta.
 	for _, v := range []string{"v1.0", "beta"} {
 		g("GET /"+v+"/groups/{id}/onPremisesSyncBehavior", s.getSyncBehavior, syncBehaviorRole)

@@ -41,6 +41,9 @@ type Group struct {
 	// Members are member object IDs (users, groups, other objects). In the
 	// admin API's responses and in Snapshot they are filled; on PATCH ignored.
 	Members []string `json:"members,omitempty"`
+	// Owners are the object IDs of the group's owners (users, service
+	// principals), in order; served by GET /groups/{id}/owners.
+	Owners []string `json:"owners,omitempty"`
 }
 
 // User is a user as the tenant file and the admin API write it.

@@ -93,6 +93,9 @@ func (e *Engine) extraAttrs() []string {
 			out = append(out, m.Target)
 		}
 	}
+	if e.cfg.Mappings.ManagedByOwner {
+		out = append(out, "managedBy") // owners.go
+	}
 	return out
 }
 
@@ -217,6 +220,7 @@ func toActual(g ad.Group) plan.Actual {
 	set("admindescription", g.AdminDescription)
 	set("msds-externaldirectoryobjectid", g.Anchor)
 	set("mail", g.Mail)
+	set("objectsid", g.SID) // a converted group's original is known by it (soa.go)
 	if g.GroupType != 0 {
 		set("grouptype", strconv.Itoa(int(g.GroupType)))
 	}

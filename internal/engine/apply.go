@@ -99,14 +99,15 @@ type execution struct {
 	mu       sync.Mutex
 	done     int
 	applied  int
-	repaired int // changes that undid an edit made by hand in AD (tamper.go)
+	repaired int               // changes that undid an edit made by hand in AD (tamper.go)
 	failed   map[string]error  // group ID -> its failure
 	failStep map[string]string // group ID -> the action that failed
 	// failedCreate maps a group whose create failed to the DN it was to have
 	// (see Change.Requires).
 	failedCreate map[string]string
-	finalDN      map[string]string // group ID -> DN after the apply ("" deleted)
-	moved        map[string]string // old DN -> new DN ("" deleted), for the resolver's cache
+	finalDN      map[string]string          // group ID -> DN after the apply ("" deleted)
+	moved        map[string]string          // old DN -> new DN ("" deleted), for the resolver's cache
+	released     map[string]*state.Released // groups given back to AD (soa.go)
 	logs         []state.Entry
 	logErr       error
 	lost         error // the first connection-level failure
@@ -121,7 +122,7 @@ type execution struct {
 func (e *Engine) execute(ctx context.Context, p *Planned, o ApplyOptions) *execution {
 	changes := p.Plan.Changes
 	x := &execution{e: e, planned: p, progress: o.Progress, total: len(changes), failed: map[string]error{}, failStep: map[string]string{},
-		failedCreate: map[string]string{}, finalDN: map[string]string{}, moved: map[string]string{}}
+		failedCreate: map[string]string{}, finalDN: map[string]string{}, moved: map[string]string{}, released: map[string]*state.Released{}}
 	e.progress.SetPhase("write")
 	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.WritesTotal }, int64(x.total))
 	workers := max(1, e.cfg.Sync.Workers)
@@ -275,6 +276,9 @@ func (x *execution) noteDN(c plan.Change) {
 	case plan.Delete:
 		x.finalDN[c.GroupID] = ""
 		x.moved[c.DN] = ""
+	case plan.Release:
+		x.finalDN[c.GroupID] = "" // no longer writeback's (soa.go)
+		x.released[c.GroupID] = &state.Released{At: x.e.now().UTC(), DN: c.DN, Reason: c.Reason}
 	default:
 		if _, ok := x.finalDN[c.GroupID]; !ok {
 			x.finalDN[c.GroupID] = c.DN
@@ -324,6 +328,12 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 			return entry, fmt.Errorf("%w (another object already has one of its unique values, usually the sAMAccountName; it was free when planned)", err)
 		}
 		return entry, err
+	case plan.Release:
+		// The anchor attributes back as they were (soa.go).
+		if len(after) == 0 {
+			return entry, nil
+		}
+		return entry, e.dir.Modify(ctx, c.DN, after)
 	case plan.Update, plan.Convert:
 		// A groupType change is its own modify (or two), after the other
 		// attributes: Windows refuses some conversions, and a refusal must

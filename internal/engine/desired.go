@@ -27,6 +27,8 @@ type wanted struct {
 	skips       []plan.Collision
 	provisioned map[string]bool // groups this state has an AD group for
 	cloud       *cloudView
+	// soa: groups converted to the cloud to take over or release (soa.go).
+	soa *soaRound
 }
 
 // computeDesired maps each selected cloud group through scope and the
@@ -45,6 +47,9 @@ func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selectio
 	timer.done("samPrefetch")
 	status, err := e.statuses(ids)
 	if err != nil {
+		return nil, err
+	}
+	if w.soa, err = e.soaPrepare(ctx, ids, actual, status, w.cloud.lookup, e.extraAttrs()); err != nil {
 		return nil, err
 	}
 	own := e.ownership()
@@ -84,8 +89,23 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 	if err != nil {
 		return err
 	}
+	// A converted group's AD group is taken over in place; one to release
+	// or skip gets no other change (soa.go).
+	if _, ok := w.soa.release[id]; ok {
+		return nil
+	}
+	if _, ok := w.soa.skip[id]; ok {
+		return nil
+	}
+	if m, ok := w.soa.takeover[id]; ok {
+		act, exists = m.act, true
+		actual[strings.ToLower(anchor)] = act
+	}
 	if g == nil || !inScope {
 		if !exists {
+			return nil
+		}
+		if w.soa.releaseOriginal(id, g, act) { // never gone: given back
 			return nil
 		}
 		reason, untouched := e.ownership().leaving(id, st, g, why, act, sel.dirty[id])
@@ -97,7 +117,7 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 		e.log.Debug("group leaves AD", "group", id, "reason", reason, "why", why)
 		return nil
 	}
-	d, skip, gerr := e.mapGroup(id, g, act, exists, names.unique)
+	d, skip, gerr := e.mapGroup(id, g, act, exists, names.unique, w.soa)
 	switch {
 	case skip != nil:
 		w.skips = append(w.skips, *skip)
@@ -127,7 +147,7 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 // mapGroup runs the mappings for one in-scope group and places it: the
 // desired group, or why it is skipped (a name the mappings refuse, a DN
 // outside sync.searchBase), or the mapping's error.
-func (e *Engine) mapGroup(id string, g *state.Group, act plan.Actual, exists bool, unique func(string) (bool, error)) (*plan.Desired, *plan.Collision, *GroupError) {
+func (e *Engine) mapGroup(id string, g *state.Group, act plan.Actual, exists bool, unique func(string) (bool, error), soa *soaRound) (*plan.Desired, *plan.Collision, *GroupError) {
 	res, err := e.mapper.Map(mapping.Group{ID: id, Raw: g.Raw}, exists, unique)
 	var refused *mapping.RefusedError
 	if errors.As(err, &refused) {
@@ -138,6 +158,7 @@ func (e *Engine) mapGroup(id string, g *state.Group, act plan.Actual, exists boo
 	if err != nil {
 		return nil, nil, &GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()}
 	}
+	res = soa.keepNames(e, id, g, act, res) // a group taken over keeps its names (soa.go)
 	d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: plan.Anchor(id), Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
 	cn, parent := res.CN, res.Parent
 	if res.KeepCN {

@@ -53,6 +53,13 @@ func (e *Engine) computeFingerprint() fingerprint {
 		"safety":     hashJSON(e.cfg.Safety),
 		"members":    hashJSON(e.cfg.Members),
 	}
+	if e.cfg.Mappings.ManagedByOwner {
+		fp["owners"] = "managedBy"
+	}
+	if e.cfg.SOA.CreateMissing || len(e.cfg.SOA.AcceptRemovals) > 0 {
+		// Only when set: an upgrade adding the section compares nothing anew.
+		fp["soa"] = hashJSON(e.cfg.SOA)
+	}
 	if sel := e.selected(); sel != "" {
 		fp["graph"] = hashJSON(sel)
 	}

@@ -34,8 +34,12 @@ func (e *Engine) resolveMembers(ctx context.Context, w *wanted) ([]plan.Desired,
 	}
 	e.progress.add(func(p *Progress) *atomic.Int64 { return &p.MembersResolved }, nMembers)
 	w.members = nil // at L, 500,000 memberships the plan no longer needs
-	outsideDN, protectedChild, err := e.nestedOutsidePlan(ctx, resolved, w.desired)
+	outsideDN, protectedChild, soaChild, err := e.nestedOutsidePlan(ctx, resolved, w.desired)
 	if err != nil {
+		return nil, err
+	}
+	// managedBy from the first resolvable owner (owners.go).
+	if err := e.managedByOwners(ctx, w.desired, w.cloud); err != nil {
 		return nil, err
 	}
 	out := make([]plan.Desired, 0, len(w.desired))
@@ -50,6 +54,8 @@ func (e *Engine) resolveMembers(ctx context.Context, w *wanted) ([]plan.Desired,
 					Reason: "child group is not provisioned: the AD group carrying its anchor is protected (" + why + ")"})
 			} else if dn, ok := outsideDN["Group_"+c]; ok {
 				d.Members = append(d.Members, dn)
+			} else if dn, ok := soaChild[c]; ok {
+				d.Members = append(d.Members, dn) // a converted group: its AD original (soa.go)
 			} else {
 				d.Unresolved = append(d.Unresolved, plan.Unresolved{ID: c, Type: "group", Name: w.cloud.info[c].Name,
 					Reason: "child group is in scope but not provisioned yet (it failed or is quarantined)"})
@@ -69,8 +75,9 @@ func (e *Engine) resolveMembers(ctx context.Context, w *wanted) ([]plan.Desired,
 // in this plan, by anchor (anchor -> DN), and which of those are protected
 // (anchor -> why): a protected group carrying a child's anchor is not the
 // child, so it is not nested either, as a full round would not (the plan
-// skips it).
-func (e *Engine) nestedOutsidePlan(ctx context.Context, resolved map[string]resolve.Result, desired map[string]*plan.Desired) (outsideDN, protectedChild map[string]string, err error) {
+// skips it). Converted child groups not anchored yet are members as the AD
+// groups they came from (soaChild: ID -> DN, soa.go).
+func (e *Engine) nestedOutsidePlan(ctx context.Context, resolved map[string]resolve.Result, desired map[string]*plan.Desired) (outsideDN, protectedChild, soaChild map[string]string, err error) {
 	var outside []string
 	for _, r := range resolved {
 		for _, c := range r.Groups {
@@ -80,15 +87,24 @@ func (e *Engine) nestedOutsidePlan(ctx context.Context, resolved map[string]reso
 		}
 	}
 	if len(outside) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
-		return nil, nil, fmt.Errorf("find nested groups by anchor: %w", err)
+		return nil, nil, nil, fmt.Errorf("find nested groups by anchor: %w", err)
+	}
+	var missing []string
+	for _, a := range outside {
+		if _, ok := outsideDN[a]; !ok {
+			missing = append(missing, plan.IDFromAnchor(a))
+		}
+	}
+	if soaChild, err = e.soaChildren(ctx, missing); err != nil {
+		return nil, nil, nil, err
 	}
 	if protectedChild, err = e.protectedAnchors(ctx, keys(outsideDN)); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return outsideDN, protectedChild, nil
+	return outsideDN, protectedChild, soaChild, nil
 }
 
 // logLookups logs, at debug level, the directory lookups the resolver made

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/state"
 )
 
 // PlanOptions select what a round plans.
@@ -20,6 +22,9 @@ type PlanOptions struct {
 	// adReset, when set, makes the round full and says why: no AD
 	// high-water mark for this DC (tamper.go).
 	adReset string
+	// AllowRemovals lets the takeover of a group converted to the cloud
+	// remove members AD has and the cloud group has not (soa.go).
+	AllowRemovals bool
 }
 
 // Planned is a computed plan with what is needed to apply it and to check,
@@ -50,6 +55,9 @@ type Planned struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Targeted: the plan covers only the groups asked for (--group).
 	Targeted bool `json:"targeted,omitempty"`
+	// Takeovers: groups converted to the cloud whose AD group this plan
+	// takes over in place; Apply records them in their status (soa.go).
+	Takeovers map[string]*state.Takeover `json:"takeovers,omitempty"`
 }
 
 // Untouched is an anchored AD group the round left alone, with why.
@@ -98,6 +106,13 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
+	if o.AllowRemovals && len(o.Groups) == 0 {
+		// The takeovers held for their removals are compared again now
+		// that they are accepted (soa.go).
+		if err := e.soaHeld(sel.ids); err != nil {
+			return nil, err
+		}
+	}
 	out, err := e.newPlanned(o, sel)
 	if err != nil {
 		return nil, err
@@ -141,11 +156,17 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	out.Plan = plan.Calculate(in)
+	e.soaFinish(out, want.soa, o.AllowRemovals)
 	e.describePlan(out, o, sel)
 	timer.done("calculate")
 	e.reportUntouched(out.Untouched)
 	for k, a := range actual {
 		out.Preconditions.USN[k] = a.USNChanged
+	}
+	// A saved plan finds owned groups by anchor, which a group taken over
+	// carries only once applied (the takeover is idempotent: soa.go).
+	for id := range want.soa.takeover {
+		delete(out.Preconditions.USN, strings.ToLower(plan.Anchor(id)))
 	}
 	timer.report("plan phases", "full", sel.full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil

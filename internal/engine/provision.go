@@ -102,6 +102,11 @@ func (e *Engine) Provision(ctx context.Context, id string, dryRun bool) (*Report
 		return r, err
 	}
 	r.Planned = p
+	for _, t := range p.Plan.Takeovers { // SOA hook (soa.go): matched by SID, not by anchor
+		if t.GroupID == id && r.MatchedDN == "" {
+			r.MatchedDN = t.DN
+		}
+	}
 	if dryRun {
 		return r, nil
 	}

@@ -103,6 +103,11 @@ func (e *Engine) recordStatuses(p *Planned, x *execution, res *Applied, now time
 			statuses = append(statuses, st)
 			continue
 		}
+		if r := x.released[id]; r != nil {
+			// Kept, without a DN, so status says it was released (soa.go).
+			statuses = append(statuses, state.GroupStatus{ID: id, LastApplied: now, Released: r})
+			continue
+		}
 		if dn, ok := x.finalDN[id]; ok && dn == "" {
 			deleted = append(deleted, id)
 			continue
@@ -110,6 +115,9 @@ func (e *Engine) recordStatuses(p *Planned, x *execution, res *Applied, now time
 		e.ownership().record(&st, x.finalDN[id], p.Owned[id])
 		st.Failures, st.LastError, st.QuarantinedUntil = 0, "", time.Time{}
 		st.LastApplied = now
+		if t := p.Takeovers[id]; t != nil {
+			st.TakenOver, st.Released = t, nil // taken over in place (soa.go)
+		}
 		st.Unresolved = unresolved[id]
 		statuses = append(statuses, st)
 	}

@@ -26,6 +26,11 @@ var Permissions = map[string][]string{
 	"delta":      {"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"},
 	"users":      {"User.Read.All", "Directory.Read.All"},
 	"usersdelta": {"User.Read.All", "Directory.Read.All"},
+	// Optional (check_optional.go): without them device members are
+	// reported unresolved, and groups converted to the cloud are reported
+	// instead of taken over.
+	"devices":      {"Device.Read.All", "Directory.Read.All"},
+	"syncbehavior": {SyncBehaviorPermission},
 }
 
 // Check runs the preflight `writeback check` reports: a token can be
@@ -106,6 +111,9 @@ func (c *Client) checkStep(name string, err error) CheckStep {
 
 func permissionFix(step string) string {
 	p := Permissions[step]
+	if len(p) == 1 {
+		return fmt.Sprintf("grant the app registration the Microsoft Graph application permission %s with admin consent", p[0])
+	}
 	return fmt.Sprintf("grant the app registration the Microsoft Graph application permission %s (or %s) with admin consent",
 		p[0], joinOr(p[1:]))
 }

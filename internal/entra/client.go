@@ -102,7 +102,10 @@ func WithUserProperties(p ...string) Option {
 
 // GroupProperties are the group properties always selected.
 var GroupProperties = []string{"id", "displayName", "description", "mailNickname", "mail",
-	"securityEnabled", "mailEnabled", "groupTypes", "onPremisesSyncEnabled"}
+	"securityEnabled", "mailEnabled", "groupTypes", "onPremisesSyncEnabled",
+	// A group's on-premises identity (SOAProperties): an SOA-converted
+	// group is matched by it to the AD group it came from (docs/engine.md).
+	"onPremisesSecurityIdentifier", "onPremisesSamAccountName", "onPremisesDomainName"}
 
 // UserProperties are the user properties always selected. All are declared
 // on user in Graph v1.0.

@@ -122,6 +122,10 @@ func ensureEmulator(ctx context.Context, o Options, l *Lab) error {
 		return fmt.Errorf("lab sample users: %w", err)
 	}
 	anchors, err := sample.EnsureUsers(ctx, c, l.Env["LAB_BASE_DN"])
+	if err == nil {
+		// The converted group's original and a synced computer (onprem.go).
+		err = sample.EnsureOnPrem(ctx, c, l.Env["LAB_BASE_DN"], l.Env["LAB_TARGET_OU"], anchors)
+	}
 	c.Close()
 	if err != nil {
 		return err

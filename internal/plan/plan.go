@@ -42,7 +42,7 @@ func (a Action) Phase() int {
 		return 3
 	case RemoveMembers:
 		return 4
-	case Move, Convert:
+	case Move, Convert, Release:
 		return 5
 	case Delete:
 		return 6
@@ -254,6 +254,9 @@ type Plan struct {
 	Unresolved []GroupUnresolved `json:"unresolved,omitempty"`
 	Collisions []Collision       `json:"collisions,omitempty"`
 	Left       []Left            `json:"left,omitempty"`
+	// Takeovers are the AD groups this plan takes over in place for cloud
+	// groups converted to the cloud (soa.go); their changes are in Changes.
+	Takeovers []Takeover `json:"takeovers,omitempty"`
 	// Blocked: the plan must not be applied (deletion threshold).
 	Blocked       bool   `json:"blocked,omitempty"`
 	BlockedReason string `json:"blockedReason,omitempty"`
@@ -276,6 +279,8 @@ type Summary struct {
 	MemberRemoves int `json:"memberRemoves"`
 	Unresolved    int `json:"unresolved"`
 	Collisions    int `json:"collisions"`
+	Takeovers     int `json:"takeovers,omitempty"` // groups taken over in place (also in Update)
+	Releases      int `json:"releases,omitempty"`  // groups given back to AD (also in Update)
 }
 
 // Empty reports whether the plan changes nothing in AD.
@@ -729,7 +734,10 @@ func Summarize(p *Plan) Summary {
 			s.Create++
 		case Delete:
 			s.Delete++
-		case Update, Rename, Move, Convert:
+		case Update, Rename, Move, Convert, Release:
+			if c.Action == Release {
+				s.Releases++
+			}
 			if !updated[c.GroupID] {
 				updated[c.GroupID] = true
 				s.Update++
@@ -744,6 +752,7 @@ func Summarize(p *Plan) Summary {
 		s.Unresolved += len(u.Unresolved)
 	}
 	s.Collisions = len(p.Collisions)
+	s.Takeovers = len(p.Takeovers)
 	return s
 }
 

@@ -33,6 +33,10 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, u := range p.Unresolved {
 		unresolved[u.GroupID] = u
 	}
+	takeovers := map[string]Takeover{}
+	for _, t := range p.Takeovers {
+		takeovers[t.GroupID] = t
+	}
 	if p.Basis != "" {
 		ew.printf("%s.\n", upperFirst(p.Basis))
 	}
@@ -55,6 +59,11 @@ func WriteText(w io.Writer, p *Plan) error {
 			verb, sym = "moved to "+ParentOf(first.NewDN)+" ("+first.Reason+")", "~"
 		case Convert:
 			verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
+		case Release:
+			verb, sym = "released ("+first.Reason+")", "~"
+		}
+		if t, ok := takeovers[id]; ok {
+			verb = takeoverVerb(t)
 		}
 		ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), id, verb)
 		ew.printf("  %s group %s\n", sym, first.DN)
@@ -68,7 +77,7 @@ func WriteText(w io.Writer, p *Plan) error {
 				for _, a := range c.Attrs {
 					ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
 				}
-			case Update, Convert:
+			case Update, Convert, Release:
 				width := 0
 				for _, a := range c.Attrs {
 					width = max(width, len(a.Name))
@@ -124,6 +133,8 @@ func WriteText(w io.Writer, p *Plan) error {
 				ew.printf("  ! group %s (%s) is skipped, outside sync.searchBase %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
 			case c.Kind == SkipRefused:
 				ew.printf("  ! group %s (%s) is skipped, refused: %s\n", displayQuote(c.Name), c.GroupID, c.Reason)
+			case c.Kind != "":
+				ew.printf("  ! group %s (%s) is skipped (%s) %s: %s\n", displayQuote(c.Name), c.GroupID, c.Kind, c.DN, c.Reason)
 			default:
 				ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
 			}
@@ -143,6 +154,9 @@ func WriteText(w io.Writer, p *Plan) error {
 	default:
 		ew.printf("\nPlan: %d to create, %d to update, %d to delete, %d member adds, %d member removes.\n",
 			s.Create, s.Update, s.Delete, s.MemberAdds, s.MemberRemoves)
+		if s.Takeovers > 0 || s.Releases > 0 {
+			ew.printf("Of the updates: %d taken over in place (converted to the cloud), %d released (given back to AD).\n", s.Takeovers, s.Releases)
+		}
 	}
 	if s.Unresolved > 0 || s.Collisions > 0 {
 		ew.printf("Warnings: %d unresolved members, %d groups not written (collisions and skips).\n", s.Unresolved, s.Collisions)

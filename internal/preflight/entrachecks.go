@@ -24,7 +24,12 @@ const (
 	// writeback makes, each with the permission it needs.
 	CheckEntraMembers    = "entra.members"
 	CheckEntraUsersDelta = "entra.usersdelta"
-	entraStepsValue      = "entra.steps"
+	// CheckEntraDevices (when members.devices is on) and
+	// CheckEntraSyncBehavior check the optional permissions: without them
+	// writeback runs, with device members and converted groups reported.
+	CheckEntraDevices      = "entra.devices"
+	CheckEntraSyncBehavior = "entra.syncbehavior"
+	entraStepsValue        = "entra.steps"
 )
 
 // EntraChecks are the Microsoft Entra ID (Graph) checks: a token can be
@@ -41,6 +46,10 @@ func EntraChecks() []Check {
 		{Name: CheckEntraUsers, Needs: tok, Run: entraStep("users", "users and their on-premises anchors readable (User.Read.All)")},
 		{Name: CheckEntraDelta, Needs: tok, Run: entraStep("delta", "groups delta supported (Group.Read.All)")},
 		{Name: CheckEntraUsersDelta, Needs: tok, Run: entraStep("usersdelta", "users delta supported (User.Read.All)")},
+		{Name: CheckEntraDevices, Needs: tok, Run: optionalStep("devices", "device members readable (Device.Read.All)",
+			"without it every device member is reported unresolved; or set members.devices: false")},
+		{Name: CheckEntraSyncBehavior, Needs: tok, Run: optionalStep("syncbehavior", "groups converted to the cloud can be confirmed ("+entra.SyncBehaviorPermission+")",
+			"without it a group converted from AD to the cloud is reported, neither taken over in place nor created (docs/engine.md)")},
 	}
 }
 
@@ -61,6 +70,10 @@ func checkEntraToken(ctx context.Context, e *Env) Result {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	steps := c.Check(ctx)
+	if e.Config.Members.DevicesEnabled() {
+		steps = append(steps, c.CheckDevices(ctx))
+	}
+	steps = append(steps, c.CheckSyncBehavior(ctx))
 	byName := map[string]entra.CheckStep{}
 	for _, s := range steps {
 		byName[s.Name] = s
@@ -87,6 +100,24 @@ func entraStep(name, detail string) func(context.Context, *Env) Result {
 			return fail(oneLine(s.Err), s.Fix)
 		case s.Note != "":
 			return ok(detail + "; " + s.Note)
+		}
+		return ok(detail)
+	}
+}
+
+// optionalStep is entraStep for a permission writeback runs without: a
+// refusal is a warning that says what is lost.
+func optionalStep(name, detail, without string) func(context.Context, *Env) Result {
+	return func(ctx context.Context, e *Env) Result {
+		steps, _ := e.Values[entraStepsValue].(map[string]entra.CheckStep)
+		s, found := steps[name]
+		switch {
+		case !found && name == "devices":
+			return skip("members.devices is false: device members are not read")
+		case !found:
+			return skip("not reached")
+		case s.Err != nil:
+			return warn(oneLine(s.Err), s.Fix+"; "+without)
 		}
 		return ok(detail)
 	}

@@ -20,6 +20,11 @@ type GroupStatus struct {
 	// QuarantinedUntil: the group is skipped by rounds until then (exponential backoff).
 	QuarantinedUntil time.Time `json:"quarantinedUntil,omitzero"`
 	Unresolved       int       `json:"unresolved,omitempty"`
+	// TakenOver: the AD group was an SOA-converted group's original, taken
+	// over in place (takeover.go); nil for groups writeback created.
+	TakenOver *Takeover `json:"takenOver,omitempty"`
+	// Released: the group was given back to AD (takeover.go).
+	Released *Released `json:"released,omitempty"`
 }
 
 // Quarantined reports whether the group is skipped at now.

@@ -12,6 +12,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -76,6 +77,9 @@ type Group struct {
 	InScope bool
 	// mailEnabled / syncedFromAD make a group fall outside the default scope.
 	mailEnabled, syncedFromAD bool
+	// converted: its source of authority moved from AD to the cloud
+	// (onprem.go); it is in the tenant only when its original's SID is known.
+	converted bool
 }
 
 // Groups is the sample tenant's groups, in scope first.
@@ -243,7 +247,17 @@ func Tenant(anchors map[string]emulator.Anchor) (emulator.TenantFile, error) {
 		f.Users = append(f.Users, emulator.User{ID: ID(p.SAM), DisplayName: p.Display, GivenName: p.Given, Surname: p.Surname,
 			UserPrincipalName: p.SAM + "@contosolab.onmicrosoft.com"})
 	}
-	for _, sg := range Groups {
+	for _, d := range Devices {
+		if a, ok := anchors[d.SAM]; ok {
+			f.Objects = append(f.Objects, emulator.Object{ID: ID("device:" + d.Name), Type: "device", DisplayName: d.Name,
+				OnPremisesSecurityIdentifier: a.SID, OnPremisesSyncEnabled: &yes})
+		}
+	}
+	groups := Groups
+	if _, ok := anchors[ConvertedSAM]; ok {
+		groups = append(slices.Clip(groups), Converted)
+	}
+	for _, sg := range groups {
 		g := emulator.Group{ID: GroupID(sg.Key), DisplayName: sg.DisplayName, Description: sg.Description,
 			MailNickname: strings.ReplaceAll(sg.Key, "-", ""), SecurityEnabled: true, MailEnabled: sg.mailEnabled,
 			CreatedDateTime: "2026-01-05T09:00:00Z"}
@@ -252,6 +266,23 @@ func Tenant(anchors map[string]emulator.Anchor) (emulator.TenantFile, error) {
 		}
 		if sg.syncedFromAD {
 			g.OnPremisesSyncEnabled = &yes
+		}
+		if sg.converted {
+			// As PATCH onPremisesSyncBehavior {"isCloudManaged": true} left
+			// it: no longer synced, its on-premises identity kept.
+			a := anchors[ConvertedSAM]
+			g.IsCloudManaged = true
+			g.Extra = map[string]any{"onPremisesSecurityIdentifier": a.SID, "onPremisesSamAccountName": a.SAM, "onPremisesDomainName": Domain,
+				// Microsoft's preparation for Cloud Sync: the original DN in a
+				// directory extension (writeback needs none of it).
+				GroupDNExtension: a.DN}
+		}
+		if sg.Key == DeviceGroup {
+			for _, d := range Devices {
+				if _, ok := anchors[d.SAM]; ok {
+					g.Members = append(g.Members, ID("device:"+d.Name))
+				}
+			}
 		}
 		for _, m := range sg.Members {
 			if k, ok := strings.CutPrefix(m, "group:"); ok {
