@@ -1,4 +1,4 @@
-// Package dn is writeback's one implementation of LDAP distinguished names
+// Package ldapdn is writeback's one implementation of LDAP distinguished names
 // (RFC 4514, also accepting RFC 2253 quoted values and ';' separators): parse,
 // escape, compare, parent, first RDN and the normal form used as a
 // comparison key. ad, plan, resolve, migrate, engine and expr all use it, so
@@ -7,7 +7,7 @@
 // go-ldap's ldap.ParseDN (v3.4) refuses RFC 2253 quoted values
 // (CN="a,b",...), which AD accepts in a search base, so the parser is our own;
 // only #hex (BER) values are decoded through go-ldap.
-package dn
+package ldapdn
 
 import (
 	"encoding/hex"

@@ -1,4 +1,4 @@
-package dn
+package ldapdn
 
 import (
 	"strings"
