@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // groupType values (flags: 0x80000000 security, 0x2 global, 0x4 domain local, 0x8 universal).
@@ -535,11 +536,11 @@ func membershipDiagnostic(err error) string {
 func DiffMembers(current, want []string) (add, remove []string) {
 	cur := make(map[string]bool, len(current))
 	for _, m := range current {
-		cur[NormalizeDN(m)] = true
+		cur[ldapdn.Norm(m)] = true
 	}
 	wanted := make(map[string]bool, len(want))
 	for _, m := range want {
-		n := NormalizeDN(m)
+		n := ldapdn.Norm(m)
 		if wanted[n] {
 			continue
 		}
@@ -550,7 +551,7 @@ func DiffMembers(current, want []string) (add, remove []string) {
 	}
 	seen := make(map[string]bool, len(current))
 	for _, m := range current {
-		n := NormalizeDN(m)
+		n := ldapdn.Norm(m)
 		if !wanted[n] && !seen[n] {
 			remove = append(remove, m)
 		}
@@ -581,7 +582,7 @@ func (c *Conn) SetMembers(ctx context.Context, dn string, want []string) (added,
 // the new DN.
 func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, error) {
 	if newRDN == "" {
-		newRDN = firstRDN(dn)
+		newRDN = ldapdn.FirstRDN(dn)
 	}
 	req := ldap.NewModifyDNRequest(dn, newRDN, true, newParent)
 	op := "rename"
@@ -598,15 +599,7 @@ func orParent(p, dn string) string {
 	if p != "" {
 		return p
 	}
-	return ParentDN(dn)
-}
-
-func firstRDN(dn string) string {
-	p := ParentDN(dn)
-	if p == "" {
-		return dn
-	}
-	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ","))
+	return ldapdn.Parent(dn)
 }
 
 // Delete deletes the leaf object at dn.
@@ -639,7 +632,7 @@ func (c *Conn) DeleteTree(ctx context.Context, dn string) error {
 
 func depth(dn string) int {
 	n := 0
-	for p := dn; p != ""; p = ParentDN(p) {
+	for p := dn; p != ""; p = ldapdn.Parent(p) {
 		n++
 	}
 	return n

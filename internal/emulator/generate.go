@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/writeback/writeback/internal/ldapdn"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -199,7 +200,7 @@ func Generate(o GenOptions) (TenantFile, error) {
 					sam = fmt.Sprintf("%s%d", sam, n)
 				}
 				u.OnPremisesSamAccountName = sam
-				u.OnPremisesDistinguishedName = "CN=" + escapeDN(u.DisplayName) + fmt.Sprintf(" %d,OU=Users,", i) + dc
+				u.OnPremisesDistinguishedName = "CN=" + ldapdn.Escape(u.DisplayName) + fmt.Sprintf(" %d,OU=Users,", i) + dc
 				u.UserPrincipalName = sam + "@" + o.Domain
 			}
 			u.OnPremisesImmutableId = immutableID(u.OnPremisesObjectIdentifier)
@@ -312,18 +313,6 @@ func asciiName(s string) string {
 	}
 	if b.Len() == 0 {
 		return "user"
-	}
-	return b.String()
-}
-
-func escapeDN(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case strings.ContainsRune(`,+"\<>;=`, r), r == '#' && i == 0, r == ' ' && (i == 0 || i == len(s)-1):
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }

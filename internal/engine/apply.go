@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -90,7 +91,7 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			failed[c.GroupID] = err
 			failStep[c.GroupID] = string(c.Action)
 			if c.Action == plan.Create {
-				notCreated[plan.NormDN(c.DN)] = c.GroupID
+				notCreated[ldapdn.Norm(c.DN)] = c.GroupID
 			}
 			entry.Action, entry.Error = "error", err.Error()
 			e.log.Warn("change failed", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)
@@ -421,7 +422,7 @@ func connectionLost(err error) bool {
 func (e *Engine) withoutNotCreated(c plan.Change, notCreated map[string]string) (plan.Change, bool) {
 	var keep []string
 	for _, m := range c.Members {
-		if child, ok := notCreated[plan.NormDN(m)]; ok {
+		if child, ok := notCreated[ldapdn.Norm(m)]; ok {
 			e.log.Warn("member group was not created: left out of its parent until it is", "group", c.GroupID, "dn", c.DN, "member", m, "memberGroup", child)
 			continue
 		}
@@ -494,7 +495,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		if ad.IsAlreadyExists(err) {
 			// Re-run after an interrupted apply: ours if it carries our anchor.
 			g, lerr := e.dir.GroupByAnchor(ctx, e.base, c.Anchor, false)
-			if lerr == nil && g != nil && plan.NormDN(g.DN) == plan.NormDN(c.DN) {
+			if lerr == nil && g != nil && ldapdn.Norm(g.DN) == ldapdn.Norm(c.DN) {
 				return entry, nil
 			}
 			taken, holder := false, ""
@@ -535,7 +536,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		}
 		return entry, e.dir.Modify(ctx, c.DN, after)
 	case plan.Rename, plan.Move:
-		rdn, parent := firstRDN(c.NewDN), ad.ParentDN(c.NewDN)
+		rdn, parent := ldapdn.FirstRDN(c.NewDN), ldapdn.Parent(c.NewDN)
 		_, err := e.dir.Move(ctx, c.DN, rdn, parent)
 		if c.Action == plan.Move && ad.IsInsufficientAccess(err) {
 			err = fmt.Errorf("%w (is the group protected from accidental deletion? A move deletes it from its OU: clear the protection, or grant the rights in docs/ad.md)", err)
@@ -558,14 +559,6 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		return entry, err
 	}
 	return entry, fmt.Errorf("unknown action %q", c.Action)
-}
-
-func firstRDN(dn string) string {
-	p := ad.ParentDN(dn)
-	if p == "" {
-		return dn
-	}
-	return strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ",")
 }
 
 func firstN(s []string, n int) []string {

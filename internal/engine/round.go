@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
@@ -322,17 +323,17 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: anchor, Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
 		cn, parent := res.CN, res.Parent
 		if res.KeepCN {
-			cn = ad.RDNValue(act.DN)
+			cn = ldapdn.RDNValue(act.DN)
 		}
 		if res.KeepParent {
-			parent = ad.ParentDN(act.DN)
+			parent = ldapdn.Parent(act.DN)
 		}
 		dn, err := ad.JoinDN("CN", cn, parent)
 		if err != nil {
 			out.Errors = append(out.Errors, GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()})
 			continue
 		}
-		if !plan.Within(dn, e.base) {
+		if !ldapdn.Within(dn, e.base) {
 			// writeback finds its groups by anchor under the search base
 			// only: one created elsewhere would be created again at its
 			// next change (reliability review D3, P3).
@@ -717,7 +718,7 @@ func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[st
 // the domain.
 func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[string]bool) (map[string]string, error) {
 	out := map[string]string{}
-	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
+	if ldapdn.Norm(e.base) == ldapdn.Norm(e.domain) {
 		return out, nil
 	}
 	var anchors []string
@@ -735,7 +736,7 @@ func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[str
 		}
 		f.WriteString("))")
 		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-			if !plan.Within(en.DN, e.base) {
+			if !ldapdn.Within(en.DN, e.base) {
 				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
 			}
 			return nil
@@ -915,7 +916,7 @@ func protectedReason(g ad.Group) string {
 	if v := attrValue(g, "adminCount"); v != "" && v != "0" {
 		why = append(why, "adminCount="+v)
 	}
-	if strings.Contains(plan.NormDN(g.DN), ",cn=builtin,dc=") {
+	if strings.Contains(ldapdn.Norm(g.DN), ",cn=builtin,dc=") {
 		why = append(why, "under CN=Builtin")
 	}
 	return strings.Join(why, ", ")
@@ -939,7 +940,7 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 		target := d.DN
 		if ok {
 			target = plan.TargetDN(d, a.DN)
-			if plan.NormDN(target) == plan.NormDN(a.DN) {
+			if ldapdn.Norm(target) == ldapdn.Norm(a.DN) {
 				continue
 			}
 		}
@@ -963,8 +964,8 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 	}
 	parents := map[string]string{}
 	for _, dn := range want {
-		p := ad.ParentDN(dn)
-		parents[plan.NormDN(p)] = p
+		p := ldapdn.Parent(dn)
+		parents[ldapdn.Norm(p)] = p
 	}
 	for _, p := range parents {
 		err := e.dir.Search(ctx, p, ad.ScopeOne, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })

@@ -207,6 +207,75 @@ func FuzzNorm(f *testing.F) {
 	})
 }
 
+func TestEscapeTable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Sales", "Sales"},
+		{"a,b", `a\,b`},
+		{`x+y"z\w<v>;u=t`, `x\+y\"z\\w\<v\>\;u\=t`},
+		{"#hash", `\#hash`},
+		{"mid#dle", "mid#dle"},
+		{" lead", `\ lead`},
+		{"trail ", `trail\ `},
+		{" ", `\ `},
+		{"a\x00b", `a\00b`},
+		{"line\nbreak", `line\0Abreak`},
+		{"Ünïcødé 🎉", "Ünïcødé 🎉"},
+	}
+	for _, tt := range tests {
+		if got := Escape(tt.in); got != tt.want {
+			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseAD(t *testing.T) {
+	tests := []struct {
+		dn   string
+		want []RDN
+	}{
+		{"CN=a\\,b,OU=x,DC=t", []RDN{{{"CN", "a,b"}}, {{"OU", "x"}}, {{"DC", "t"}}}},
+		{`CN=\ lead\20 and trail\ ,DC=t`, []RDN{{{"CN", " lead  and trail "}}, {{"DC", "t"}}}},
+		{`CN = spaced , DC=t`, []RDN{{{"CN", "spaced"}}, {{"DC", "t"}}}},
+		{`CN=\C3\BC,DC=t`, []RDN{{{"CN", "ü"}}, {{"DC", "t"}}}},
+		{`CN="quoted, value";DC=t`, []RDN{{{"CN", "quoted, value"}}, {{"DC", "t"}}}},
+		{`CN=a+SN=b,DC=t`, []RDN{{{"CN", "a"}, {"SN", "b"}}, {{"DC", "t"}}}},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.dn)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.dn, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("Parse(%q) (-want +got):\n%s", tt.dn, diff)
+		}
+	}
+	for _, bad := range []string{"CN", "CN=a,", "=a", `CN=a\`, `CN=a\0`, `CN="open`} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParentAndRDN(t *testing.T) {
+	dn := `CN=a\,b,OU=x\+y,DC=contoso,DC=test`
+	if p := Parent(dn); p != `OU=x\+y,DC=contoso,DC=test` {
+		t.Errorf("ParentDN = %q", p)
+	}
+	if v := RDNValue(dn); v != "a,b" {
+		t.Errorf("RDNValue = %q", v)
+	}
+	if p := Parent("DC=test"); p != "" {
+		t.Errorf("ParentDN of a single RDN = %q", p)
+	}
+	if r := FirstRDN(dn); r != `CN=a\,b` {
+		t.Errorf("firstRDN = %q", r)
+	}
+	if !Equal(`cn=A\2Cb,ou=X\+Y,dc=Contoso,dc=test`, dn) {
+		t.Error("EqualDN: case and escaping style should not matter")
+	}
+}
+
 func emptyNil(r []RDN) []RDN {
 	if len(r) == 0 {
 		return nil

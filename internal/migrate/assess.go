@@ -12,6 +12,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
 )
@@ -575,7 +576,7 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 	for i, g := range groups {
 		if r.Groups[i].InScope {
 			for _, m := range g.Members {
-				want[ad.NormalizeDN(m)] = true
+				want[ldapdn.Norm(m)] = true
 			}
 		}
 	}
@@ -589,9 +590,9 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 	notMigrating := map[string]string{}
 	for i, g := range groups {
 		if r.Groups[i].InScope {
-			migrating[ad.NormalizeDN(g.DN)] = true
+			migrating[ldapdn.Norm(g.DN)] = true
 		} else if r.Groups[i].ObjectID != "" {
-			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
+			notMigrating[ldapdn.Norm(g.DN)] = r.Groups[i].ClassWhy
 		}
 	}
 	for i, g := range groups {
@@ -600,12 +601,12 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			continue
 		}
 		for _, m := range g.Members {
-			e := found[ad.NormalizeDN(m)]
+			e := found[ldapdn.Norm(m)]
 			reason := memberReason(e)
-			if e != nil && migrating[ad.NormalizeDN(m)] {
+			if e != nil && migrating[ldapdn.Norm(m)] {
 				reason = ""
 			}
-			if why, ok := notMigrating[ad.NormalizeDN(m)]; ok && e != nil {
+			if why, ok := notMigrating[ldapdn.Norm(m)]; ok && e != nil {
 				reason = "nested group not migrated: " + why
 			}
 			if reason == "" {
@@ -717,16 +718,16 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 		gr := &r.Groups[i]
 		want := map[string]string{}
 		for _, dn := range rr.DNs {
-			want[ad.NormalizeDN(dn)] = dn
+			want[ldapdn.Norm(dn)] = dn
 		}
 		for _, gid := range rr.Groups {
 			if j, ok := adByID[strings.ToLower(gid)]; ok {
-				want[ad.NormalizeDN(groups[j].DN)] = groups[j].DN
+				want[ldapdn.Norm(groups[j].DN)] = groups[j].DN
 			}
 		}
 		have := map[string]bool{}
 		for _, m := range groups[i].Members {
-			n := ad.NormalizeDN(m)
+			n := ldapdn.Norm(m)
 			have[n] = true
 			if _, ok := want[n]; !ok {
 				gr.WouldRemove = append(gr.WouldRemove, m)
@@ -917,7 +918,7 @@ func acceptSet(names []string) accepts {
 	for _, n := range names {
 		if n = strings.TrimSpace(n); n != "" {
 			a[strings.ToLower(n)] = true
-			a[ad.NormalizeDN(n)] = true
+			a[ldapdn.Norm(n)] = true
 		}
 	}
 	return a
@@ -925,13 +926,13 @@ func acceptSet(names []string) accepts {
 
 // has matches a group by DN, CN, object ID or display name.
 func (a accepts) has(g GroupReport) bool {
-	return len(a) > 0 && (a[ad.NormalizeDN(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
+	return len(a) > 0 && (a[ldapdn.Norm(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
 		(g.DisplayName != "" && a[strings.ToLower(g.DisplayName)]))
 }
 
 func (a accepts) hasDN(r *Report, dn string) bool {
 	for _, g := range r.Groups {
-		if ad.EqualDN(g.DN, dn) {
+		if ldapdn.Equal(g.DN, dn) {
 			return g.RemovalAccepted
 		}
 	}
@@ -956,7 +957,7 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 		if r.EntraConfigured {
 			for _, m := range gr.WouldRemove {
 				all = append(all, lost{group: i, dn: m})
-				want[ad.NormalizeDN(m)] = true
+				want[ldapdn.Norm(m)] = true
 			}
 			continue
 		}
@@ -964,7 +965,7 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 		// ones the GC check could not produce.
 		for _, u := range gr.Unresolved {
 			all = append(all, lost{group: i, dn: u.Member, why: u.Reason})
-			want[ad.NormalizeDN(u.Member)] = true
+			want[ldapdn.Norm(u.Member)] = true
 		}
 	}
 	if len(all) == 0 {
@@ -978,17 +979,17 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 	notMigrating := map[string]string{}
 	for i, g := range groups {
 		if !r.Groups[i].InScope {
-			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
+			notMigrating[ldapdn.Norm(g.DN)] = r.Groups[i].ClassWhy
 		}
 	}
 	for _, l := range all {
 		gr := &r.Groups[l.group]
-		e := found[ad.NormalizeDN(l.dn)]
+		e := found[ldapdn.Norm(l.dn)]
 		ml := MemberLoss{Group: gr.DN, GroupName: gr.DisplayName, DN: l.dn, Name: memberName(e, l.dn), Type: objectKind(e)}
 		if ml.GroupName == "" {
 			ml.GroupName = gr.CN
 		}
-		switch why, nested := notMigrating[ad.NormalizeDN(l.dn)]; {
+		switch why, nested := notMigrating[ldapdn.Norm(l.dn)]; {
 		case nested:
 			ml.Why = LossNestedGroup + ": " + why
 		case memberReason(e) != "":
@@ -1021,8 +1022,8 @@ func memberName(e *ldap.Entry, dn string) string {
 			return v
 		}
 	}
-	if d, err := ldap.ParseDN(dn); err == nil && len(d.RDNs) > 0 && len(d.RDNs[0].Attributes) > 0 {
-		return d.RDNs[0].Attributes[0].Value
+	if rdns, err := ldapdn.Parse(dn); err == nil && len(rdns) > 0 {
+		return rdns[0][0].Value
 	}
 	return dn
 }
@@ -1042,16 +1043,16 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		if !g.InScope {
 			continue
 		}
-		parent := ad.ParentDN(g.DN)
+		parent := ldapdn.Parent(g.DN)
 		for _, c := range r.Candidates {
 			if !g.Renamed[c.Name] {
 				continue
 			}
 			dn, err := ad.JoinDN("CN", g.CNs[c.Name], parent)
-			if err != nil || ad.EqualDN(dn, g.DN) {
+			if err != nil || ldapdn.Equal(dn, g.DN) {
 				continue // a case-only rename keeps the group's own DN
 			}
-			n := ad.NormalizeDN(dn)
+			n := ldapdn.Norm(dn)
 			if _, ok := byDN[n]; !ok {
 				dns = append(dns, dn)
 			}
@@ -1066,7 +1067,7 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		}
 		f.WriteString(")")
 		err := dc.Search(ctx, r.Domain, ad.ScopeSubtree, f.String(), []string{"objectClass"}, func(e *ldap.Entry) error {
-			for _, t := range byDN[ad.NormalizeDN(e.DN)] {
+			for _, t := range byDN[ldapdn.Norm(e.DN)] {
 				g := &r.Groups[t.group]
 				if g.CNTaken == nil {
 					g.CNTaken = map[string]string{}
@@ -1099,7 +1100,7 @@ func entriesByDN(ctx context.Context, gc Catalog, want map[string]bool, attrs []
 		}
 		f.WriteString(")")
 		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
-			found[ad.NormalizeDN(e.DN)] = e
+			found[ldapdn.Norm(e.DN)] = e
 			return nil
 		})
 		if err != nil {

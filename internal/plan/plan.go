@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Action is what one Change does to AD.
@@ -287,7 +289,7 @@ func Calculate(in Input) *Plan {
 	}
 	occupied := make(map[string]string, len(in.Occupied))
 	for dn, holder := range in.Occupied {
-		occupied[NormDN(dn)] = holder
+		occupied[ldapdn.Norm(dn)] = holder
 	}
 
 	desired := slices.Clone(in.Desired)
@@ -299,7 +301,7 @@ func Calculate(in Input) *Plan {
 	claimed := make(map[string]string)               // normalized target DN -> group ID
 	// Existing owned groups hold their current DN until they move.
 	for _, a := range actual {
-		claimed[NormDN(a.DN)] = strings.ToLower(a.Anchor)
+		claimed[ldapdn.Norm(a.DN)] = strings.ToLower(a.Anchor)
 	}
 	type target struct {
 		d       Desired
@@ -328,7 +330,7 @@ func Calculate(in Input) *Plan {
 	// (and may give up its current one).
 	moves := func(j int) bool {
 		u := targets[j]
-		return u.act != nil && u.act.Protected == "" && NormDN(u.dn) != NormDN(u.act.DN)
+		return u.act != nil && u.act.Protected == "" && ldapdn.Norm(u.dn) != ldapdn.Norm(u.act.DN)
 	}
 	skipped := map[string]string{} // group ID -> why it is not provisioned, for its parents
 	block := func(t *target, c Collision) {
@@ -347,19 +349,19 @@ func Calculate(in Input) *Plan {
 	}
 	for i := range targets {
 		t := &targets[i]
-		n := NormDN(t.dn)
+		n := ldapdn.Norm(t.dn)
 		if t.act != nil && t.act.Protected != "" {
 			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.act.DN, Holder: t.act.Anchor, Kind: SkipProtected,
 				Reason: "the AD group carrying this group's anchor is protected (" + t.act.Protected + "); writeback never modifies, moves or deletes it, whatever anchor it carries: remove the anchor (msDS-ExternalDirectoryObjectId) from it"})
 			continue
 		}
-		if t.act != nil && n == NormDN(t.act.DN) {
+		if t.act != nil && n == ldapdn.Norm(t.act.DN) {
 			finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
 			continue
 		}
 		holder, isOccupied := occupied[n]
 		holderOwned := false // the holder is one of the owned groups this plan read
-		if a, ok := actual[strings.ToLower(holder)]; ok && holder != "" && NormDN(a.DN) == n {
+		if a, ok := actual[strings.ToLower(holder)]; ok && holder != "" && ldapdn.Norm(a.DN) == n {
 			holderOwned = true
 		}
 		if dn, ok := in.Outside[t.d.ID]; ok && t.act == nil {
@@ -460,8 +462,8 @@ func Calculate(in Input) *Plan {
 	renamed := make(map[string]string)
 	for _, t := range targets {
 		if t.act != nil {
-			if f := finalDN[t.d.ID]; f != "" && NormDN(f) != NormDN(t.act.DN) {
-				renamed[NormDN(t.act.DN)] = NormDN(f)
+			if f := finalDN[t.d.ID]; f != "" && ldapdn.Norm(f) != ldapdn.Norm(t.act.DN) {
+				renamed[ldapdn.Norm(t.act.DN)] = ldapdn.Norm(f)
 			}
 		}
 	}
@@ -487,7 +489,7 @@ func Calculate(in Input) *Plan {
 		normalized := func() map[string]string { // norm -> DN as written
 			want := make(map[string]string, len(wantDNs))
 			for _, m := range wantDNs {
-				want[NormDN(m)] = m
+				want[ldapdn.Norm(m)] = m
 			}
 			return want
 		}
@@ -523,10 +525,10 @@ func Calculate(in Input) *Plan {
 		}
 		a := *t.act
 		cur := a.DN
-		if f := finalDN[d.ID]; NormDN(f) != NormDN(cur) || (f != cur && rdnValue(f) != rdnValue(cur)) {
+		if f := finalDN[d.ID]; ldapdn.Norm(f) != ldapdn.Norm(cur) || (f != cur && rdnValue(f) != rdnValue(cur)) {
 			if temp[i] {
 				c := base
-				c.Action, c.DN, c.NewDN = Rename, cur, "CN="+d.Anchor+","+parentDN(cur)
+				c.Action, c.DN, c.NewDN = Rename, cur, "CN="+d.Anchor+","+ldapdn.Parent(cur)
 				renames = append(renames, c)
 				cur = c.NewDN
 			}
@@ -550,7 +552,7 @@ func Calculate(in Input) *Plan {
 			c := base
 			c.Action, c.DN, c.Attrs = Update, cur, attrs
 			if cv, ok := scopeChange(attrs); ok {
-				cv.update, cv.dn, cv.members = len(updates), NormDN(a.DN), a.Members
+				cv.update, cv.dn, cv.members = len(updates), ldapdn.Norm(a.DN), a.Members
 				convs = append(convs, cv)
 			}
 			updates = append(updates, c)
@@ -570,7 +572,7 @@ func Calculate(in Input) *Plan {
 		have := make(map[string]bool, len(a.Members))
 		var remove []string
 		for _, m := range a.Members {
-			n := NormDN(m)
+			n := ldapdn.Norm(m)
 			if r, ok := renamed[n]; ok {
 				n = r
 			}
@@ -633,10 +635,10 @@ func Calculate(in Input) *Plan {
 			c.Action = Delete
 			tail = append(tail, c)
 		case "move":
-			if in.Policy.MoveTo == "" || isUnder(a.DN, in.Policy.MoveTo) {
+			if in.Policy.MoveTo == "" || ldapdn.Equal(ldapdn.Parent(a.DN), in.Policy.MoveTo) {
 				continue
 			}
-			c.Action, c.NewDN = Move, rdn(a.DN)+","+in.Policy.MoveTo
+			c.Action, c.NewDN = Move, ldapdn.FirstRDN(a.DN)+","+in.Policy.MoveTo
 			tail = append(tail, c)
 		case "convert":
 			gt := in.Policy.DistributionGroupType
@@ -782,15 +784,15 @@ func quoteName(s string) string { return strconv.Quote(s) }
 // TargetDN is where an existing group should be: the desired DN, except for the
 // parts whose mapping applies on create only.
 func TargetDN(d Desired, current string) string {
-	r, parent := rdn(d.DN), parentDN(d.DN)
+	r, parent := ldapdn.FirstRDN(d.DN), ldapdn.Parent(d.DN)
 	if d.KeepCN {
-		r = rdn(current)
+		r = ldapdn.FirstRDN(current)
 	}
 	if d.KeepParent {
-		parent = parentDN(current)
+		parent = ldapdn.Parent(current)
 	}
-	if NormDN(parent) == NormDN(parentDN(current)) {
-		parent = parentDN(current) // keep AD's spelling so an unchanged parent is not a move
+	if ldapdn.Norm(parent) == ldapdn.Norm(ldapdn.Parent(current)) {
+		parent = ldapdn.Parent(current) // keep AD's spelling so an unchanged parent is not a move
 	}
 	if parent == "" {
 		return r
@@ -907,7 +909,7 @@ func orderConversions(updates []Change, convs []conversion) {
 	after := make([][]int, len(convs)) // after[i]: the conversions i waits for
 	for p, c := range convs {
 		for _, m := range c.members {
-			k, ok := byDN[NormDN(m)]
+			k, ok := byDN[ldapdn.Norm(m)]
 			if !ok || k == p {
 				continue
 			}

@@ -250,19 +250,6 @@ func TestCreateOmitsEmptyAttributes(t *testing.T) {
 	}
 }
 
-func FuzzNormDN(f *testing.F) {
-	f.Add(`CN=a\,b,OU=x,DC=y`)
-	f.Add(`cn=a\2cb, ou=X`)
-	f.Fuzz(func(t *testing.T, dn string) {
-		n := NormDN(dn)
-		if NormDN(n) != n {
-			t.Fatalf("NormDN not idempotent: %q -> %q -> %q", dn, n, NormDN(n))
-		}
-		_ = rdnValue(dn)
-		_ = parentDN(dn)
-	})
-}
-
 // convert only clears the security bit: a global or domain local group keeps
 // its scope (Windows refuses a scope change of a nested group).
 func TestConvertKeepsScope(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // maxNames is how many member names a group's block shows.
@@ -52,7 +54,7 @@ func WriteText(w io.Writer, p *Plan) error {
 		case Delete:
 			verb, sym = "deleted ("+first.Reason+")", "-"
 		case Move:
-			verb, sym = "moved to "+ParentOf(first.NewDN)+" ("+first.Reason+")", "~"
+			verb, sym = "moved to "+ldapdn.Parent(first.NewDN)+" ("+first.Reason+")", "~"
 		case Convert:
 			verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
 		}
@@ -224,9 +226,6 @@ func displayQuote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-
-// ParentOf returns the parent DN.
-func ParentOf(dn string) string { return parentDN(dn) }
 
 type errWriter struct {
 	w   io.Writer

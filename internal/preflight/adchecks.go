@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // AD check names, for Needs.
@@ -261,7 +261,7 @@ func checkTargetOU(ctx context.Context, e *Env) Result {
 	if base == "" && e.RootDSE != nil {
 		base, name = e.RootDSE.DefaultNamingContext, "the domain"
 	}
-	if !plan.Within(ou, base) {
+	if !ldapdn.Within(ou, base) {
 		return fail("target OU "+ou+" is outside "+name+" "+base+": writeback finds its groups only there, so each group created in the target OU would be created again",
 			"put ad.targetOU under "+base+", or widen sync.searchBase")
 	}
@@ -379,7 +379,7 @@ func checkWrite(ctx context.Context, e *Env) Result {
 		cleanup(dn, dn2)
 		return fail(err.Error(), grant("write member"))
 	}
-	renamed, err := c.Move(ctx, dn, "CN="+ad.EscapeRDNValue(name+"-renamed"), "")
+	renamed, err := c.Move(ctx, dn, "CN="+ldapdn.Escape(name+"-renamed"), "")
 	if err != nil {
 		cleanup(dn, dn2)
 		return fail(err.Error(), grant("rename groups"))

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Directory finds objects in the forest (the Global Catalog), in batches. Each
@@ -275,7 +276,7 @@ func (r *Resolver) SetPolicy(p Policy) {
 		if len(a) > 2 && strings.EqualFold(a[:2], "S-") {
 			r.allowSID[strings.ToUpper(a)] = true
 		} else if a != "" {
-			r.allowDN[ad.NormalizeDN(a)] = true
+			r.allowDN[ldapdn.Norm(a)] = true
 		}
 	}
 	r.inetOrg = p.InetOrgPerson
@@ -328,7 +329,7 @@ func (r *Resolver) Moved(dns map[string]string) {
 	byNorm := make(map[string]string, len(dns))
 	for old, nw := range dns {
 		byLower[strings.ToLower(old)] = nw
-		byNorm[ad.NormalizeDN(old)] = nw
+		byNorm[ldapdn.Norm(old)] = nw
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -339,7 +340,7 @@ func (r *Resolver) Moved(dns map[string]string) {
 		}
 		nw, ok := byLower[strings.ToLower(o.dn)]
 		if !ok && strings.ContainsRune(o.dn, '\\') { // another escaping of the same DN
-			nw, ok = byNorm[ad.NormalizeDN(o.dn)]
+			nw, ok = byNorm[ldapdn.Norm(o.dn)]
 		}
 		if !ok {
 			continue
@@ -989,10 +990,9 @@ func (r *Resolver) protKnown(o *object) bool {
 // trailing DC= components ("DC=child,DC=x" for an object of a child domain
 // of DC=x).
 func domainOf(dn string) string {
-	l := strings.ToLower(dn)
-	for i := 0; i < len(l); i++ {
-		if (i == 0 || l[i-1] == ',' && (i < 2 || l[i-2] != '\\')) && strings.HasPrefix(l[i:], "dc=") {
-			return dn[i:]
+	for p := dn; p != ""; p = ldapdn.Parent(p) {
+		if len(p) >= 3 && strings.EqualFold(p[:3], "dc=") {
+			return p
 		}
 	}
 	return ""
@@ -1051,13 +1051,13 @@ func (r *Resolver) groupRefusal(o *object) string {
 // privileged says why o is a well-known or critical principal that no
 // member may resolve to unless the configuration allows it; r.mu is held.
 func (r *Resolver) privileged(o *object) string {
-	if r.allowDN[ad.NormalizeDN(o.dn)] || o.sid != "" && r.allowSID[o.sid] {
+	if r.allowDN[ldapdn.Norm(o.dn)] || o.sid != "" && r.allowSID[o.sid] {
 		return ""
 	}
 	const allow = " (name it in members.allow to permit it)"
 	rid, domainSID := ridOf(o.sid)
-	rdn := strings.ToLower(ad.RDNValue(o.dn))
-	parent := strings.ToLower(ad.ParentDN(o.dn))
+	rdn := strings.ToLower(ldapdn.RDNValue(o.dn))
+	parent := strings.ToLower(ldapdn.Parent(o.dn))
 	switch {
 	case strings.HasPrefix(parent, "cn=builtin,dc="):
 		return "refused: " + o.dn + " is a built-in principal (CN=Builtin)" + allow
