@@ -198,7 +198,7 @@ func FuzzEscapeFilter(f *testing.F) {
 		if p.Tag != ldap.FilterEqualityMatch || len(p.Children) != 2 {
 			t.Fatalf("%q compiled to tag %d with %d children, want one equality match", filter, p.Tag, len(p.Children))
 		}
-		if got := string(p.Children[1].Data.Bytes()); got != v {
+		if got := p.Children[1].Data.String(); got != v {
 			t.Fatalf("value %q came out as %q", v, got)
 		}
 	})

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the emulator's error messages are Graph's own, word for word, capitals and full stops included.
+
 package emulator
 
 import (

@@ -1303,11 +1303,7 @@ type cacheKey struct {
 	key  string
 }
 
-func describe(u *User) string {
-	return describeAfter("", u)
-}
-
-// describeAfter is prefix + describe(u) in one allocation: a large round
+// describeAfter is prefix + "(objectGUID …, objectSid …, immutableId …)" in one allocation: a large round
 // keeps one such reason per unresolved user.
 func describeAfter(prefix string, u *User) string {
 	var b strings.Builder
