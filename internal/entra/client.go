@@ -72,7 +72,6 @@ type options struct {
 	retry       policy.RetryOptions
 	pageSize    int
 	groupExtra  []string
-	userExtra   []string
 	httpTimeout time.Duration
 }
 
@@ -95,11 +94,6 @@ func WithPageSize(n int) Option { return func(o *options) { o.pageSize = n } }
 // and attribute mappings).
 func WithGroupProperties(p ...string) Option {
 	return func(o *options) { o.groupExtra = append(o.groupExtra, p...) }
-}
-
-// WithUserProperties adds user properties to $select.
-func WithUserProperties(p ...string) Option {
-	return func(o *options) { o.userExtra = append(o.userExtra, p...) }
 }
 
 // GroupProperties are the group properties always selected.
@@ -170,7 +164,7 @@ func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error)
 		sem:      make(chan struct{}, conc),
 		pageSize: o.pageSize,
 		groupSel: dedupe(append(append([]string{}, GroupProperties...), o.groupExtra...), ""),
-		userSel:  dedupe(append(append([]string{}, UserProperties...), o.userExtra...), ObjectIdentifierProperty),
+		userSel:  dedupe(UserProperties, ObjectIdentifierProperty),
 	}
 	scope := strings.TrimRight(ep.GraphURL, "/") + "/.default"
 	c.pl = runtime.NewPipeline("writeback", "v1", runtime.PipelineOptions{

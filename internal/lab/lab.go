@@ -32,9 +32,6 @@ import (
 //go:embed samba-lab.sh
 var script []byte
 
-// Script returns the embedded lab script (for `writeback lab script` users and CI).
-func Script() []byte { return bytes.Clone(script) }
-
 // DefaultDir is where the lab lives unless WRITEBACK_LAB_DIR or Options.Dir says otherwise.
 const DefaultDir = "/var/tmp/writeback-lab"
 
@@ -246,12 +243,6 @@ func replace(ctx context.Context, o Options, verb string, extra ...string) (*Lab
 		return nil, err
 	}
 	return Running(o)
-}
-
-// Install installs the Debian packages the lab needs (root only).
-func Install(ctx context.Context, o Options) error {
-	o = o.withDefaults()
-	return run(ctx, o, "install")
 }
 
 // run runs `samba-lab.sh VERB DIR [EXTRA...]` (install takes no DIR).
