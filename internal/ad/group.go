@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -257,7 +258,7 @@ func (c *Conn) Add(ctx context.Context, dn string, attrs map[string][]string) er
 
 func (c *Conn) add(ctx context.Context, what, dn string, attrs map[string][]string) error {
 	req := ldap.NewAddRequest(dn, nil)
-	for _, k := range sortedKeys(attrs) {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		if vals := nonEmpty(attrs[k]); len(vals) > 0 {
 			req.Attribute(k, vals)
 		}
@@ -297,7 +298,7 @@ func (c *Conn) Modify(ctx context.Context, dn string, replace map[string][]strin
 		return nil
 	}
 	req := ldap.NewModifyRequest(dn, nil)
-	for _, k := range sortedKeys(replace) {
+	for _, k := range slices.Sorted(maps.Keys(replace)) {
 		req.Replace(k, nonEmpty(replace[k]))
 	}
 	return opErr("modify", dn, c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) }))
@@ -636,15 +637,6 @@ func depth(dn string) int {
 		n++
 	}
 	return n
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func hasKey(m map[string][]string, k string) bool {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -814,7 +816,7 @@ func groupProblems(r *Report) {
 					"not taken over: prepare skips it, handover leaves it out of scope, writeback never touches it; delete it in AD when no longer needed")
 			}
 		}
-		for _, c := range sortedKeys(g.CNTaken) {
+		for _, c := range slices.Sorted(maps.Keys(g.CNTaken)) {
 			add("cn-taken", false, fmt.Sprintf("the cn mapping %s would rename it to CN=%s, which %s already holds", c, g.CNs[c], g.CNTaken[c]),
 				"that rename would fail: use this mapping on create only (existing groups keep their CN), or rename or remove the other object first")
 		}

@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -509,7 +510,7 @@ func Calculate(in Input) *Plan {
 		if t.act == nil {
 			c := base
 			c.Action, c.DN = Create, t.dn
-			for _, name := range sortedKeys(d.Attrs) {
+			for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
 				if len(d.Attrs[name]) == 0 {
 					continue
 				}
@@ -538,7 +539,7 @@ func Calculate(in Input) *Plan {
 			cur = f
 		}
 		var attrs []AttrChange
-		for _, name := range sortedKeys(d.Attrs) {
+		for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
 			l := strings.ToLower(name)
 			if d.OnCreate[l] {
 				continue
@@ -608,7 +609,7 @@ func Calculate(in Input) *Plan {
 	for _, d := range desired {
 		desiredAnchors[strings.ToLower(d.Anchor)] = true
 	}
-	for _, key := range sortedKeys(actual) {
+	for _, key := range slices.Sorted(maps.Keys(actual)) {
 		if desiredAnchors[key] {
 			continue
 		}
@@ -802,15 +803,6 @@ func TargetDN(d Desired, current string) string {
 
 func sortUnresolved(u []Unresolved) {
 	sort.Slice(u, func(i, j int) bool { return u[i].ID < u[j].ID })
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // sameStrings reports whether a and b hold the same strings, exactly,

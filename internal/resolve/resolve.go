@@ -574,7 +574,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	}
 
 	// Pass 2: batched lookups, each stage only for what the previous one missed.
-	if err := r.lookup(ctx, kindGUID, keys(guids), r.directory().FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, kindGUID, slices.Sorted(maps.Keys(guids)), r.directory().FindByGUIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectGUID: %w", err)
 	}
 	guids = nil
@@ -596,7 +596,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			sids[d.sid] = true
 		}
 	}
-	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
+	if err := r.lookup(ctx, kindSID, slices.Sorted(maps.Keys(sids)), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users and devices by objectSid: %w", err)
 	}
 	sids = nil
@@ -647,7 +647,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 		}
 	}
 	r.mu.Unlock()
-	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
+	if err := r.lookup(ctx, kindSID, slices.Sorted(maps.Keys(sids)), r.directory().FindBySIDs); err != nil {
 		return nil, fmt.Errorf("find users by objectSid: %w", err)
 	}
 	if err := r.lookupImmutable(ctx, immut); err != nil {
@@ -668,7 +668,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			prot[d.obj.guid] = true
 		}
 	}
-	if err := r.lookupProtected(ctx, keys(prot)); err != nil {
+	if err := r.lookupProtected(ctx, slices.Sorted(maps.Keys(prot))); err != nil {
 		return nil, err
 	}
 
@@ -683,7 +683,7 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 	}
 
 	// Groups found by anchor that are not in scope.
-	if err := r.lookup(ctx, kindAnchor, keys(anchors), r.directory().FindByAnchors); err != nil {
+	if err := r.lookup(ctx, kindAnchor, slices.Sorted(maps.Keys(anchors)), r.directory().FindByAnchors); err != nil {
 		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
 	}
 
@@ -759,7 +759,7 @@ func (r *Resolver) lookupImmutable(ctx context.Context, immut map[string]bool) e
 	if len(immut) == 0 {
 		return nil
 	}
-	if err := r.lookup(ctx, kindGUID, keys(immut), r.directory().FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, kindGUID, slices.Sorted(maps.Keys(immut)), r.directory().FindByGUIDs); err != nil {
 		return fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
 	}
 	rest := map[string]bool{}
@@ -768,7 +768,7 @@ func (r *Resolver) lookupImmutable(ctx context.Context, immut map[string]bool) e
 			rest[g] = true
 		}
 	}
-	if err := r.lookup(ctx, kindCGUID, keys(rest), r.directory().FindByConsistencyGUIDs); err != nil {
+	if err := r.lookup(ctx, kindCGUID, slices.Sorted(maps.Keys(rest)), r.directory().FindByConsistencyGUIDs); err != nil {
 		return fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
 	}
 	return nil
@@ -1326,15 +1326,6 @@ func describeAfter(prefix string, u *User) string {
 func normType(t string) string {
 	t = strings.TrimPrefix(strings.ToLower(t), "#microsoft.graph.")
 	return t
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // canonGUID validates and lower-cases a GUID string ("{...}" accepted).
