@@ -235,12 +235,7 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Report{Generated: o.Now().UTC(), Base: o.Base, Domain: o.Domain, EntraConfigured: o.Cloud != nil, Candidates: Candidates}
-	r.Summary.ByClass = map[Class]int{}
-	r.Summary.ByAnchor = map[string]int{}
-	r.Summary.ByNaming = map[Naming]int{}
-	r.Summary.Renames = map[string]int{}
-
+	r := newReport(o)
 	root, err := o.DC.RootDSE(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("assess: %w", err)
@@ -253,115 +248,161 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	}
 	r.Preflight = append(r.Preflight, schemaChecks(root)...)
 
-	// One scan with members and the effective-rights attributes.
-	var groups []ad.Group
-	byObjectID := map[string][]int{}
-	anchorHolders := map[string][]int{}
+	sc, err := scanConnectSyncGroups(ctx, o.DC, r.Base)
+	if err != nil {
+		return nil, err
+	}
+	var cloud map[string]*cloudGroup
+	if o.Cloud != nil {
+		if cloud, err = readCloud(ctx, o.Cloud); err != nil {
+			return nil, err
+		}
+	}
+	r.Groups = make([]GroupReport, len(sc.groups))
+	for i := range sc.groups {
+		reportGroup(r, &r.Groups[i], sc, i, cloud)
+	}
+	if err := cnTaken(ctx, o.DC, r); err != nil {
+		return nil, err
+	}
+	recommend(r)
+	if err := membership(ctx, o, r, sc.groups, cloud); err != nil {
+		return nil, err
+	}
+	r.Preflight = append(r.Preflight, permissionCheck(r, sc.groups))
+	if cloud != nil {
+		r.CloudOnly = cloudOnly(cloud, namedInAD(sc), o.Scope)
+		r.Summary.CloudOnly = len(r.CloudOnly)
+	}
+	countMembers(r, acceptSet(o.AcceptRemovals))
+	groupProblems(r)
+	r.Verdict = verdict(r)
+	return r, nil
+}
+
+func newReport(o AssessOptions) *Report {
+	r := &Report{Generated: o.Now().UTC(), Base: o.Base, Domain: o.Domain, EntraConfigured: o.Cloud != nil, Candidates: Candidates}
+	r.Summary.ByClass = map[Class]int{}
+	r.Summary.ByAnchor = map[string]int{}
+	r.Summary.ByNaming = map[Naming]int{}
+	r.Summary.Renames = map[string]int{}
+	return r
+}
+
+// scanConnectSyncGroups reads, in one scan, the groups Connect Sync wrote
+// under base, with their members and the effective-rights attributes.
+func scanConnectSyncGroups(ctx context.Context, dc DC, base string) (*scanned, error) {
+	sc := &scanned{byObjectID: map[string][]int{}, anchorHolders: map[string][]int{}}
 	q := ad.GroupQuery{WithMembers: true, ExtraAttrs: append([]string{"allowedAttributesEffective"}, extraAttrs...)}
-	err = o.DC.Groups(ctx, r.Base, connectSyncFilter, q, func(g ad.Group) error {
-		i := len(groups)
-		groups = append(groups, g)
+	err := dc.Groups(ctx, base, connectSyncFilter, q, func(g ad.Group) error {
+		i := len(sc.groups)
+		sc.groups = append(sc.groups, g)
 		if id, ok := ObjectIDFromAnchor(g.AdminDescription); ok {
-			byObjectID[id] = append(byObjectID[id], i)
+			sc.byObjectID[id] = append(sc.byObjectID[id], i)
 		}
 		if g.Anchor != "" {
-			anchorHolders[strings.ToLower(g.Anchor)] = append(anchorHolders[strings.ToLower(g.Anchor)], i)
+			sc.anchorHolders[strings.ToLower(g.Anchor)] = append(sc.anchorHolders[strings.ToLower(g.Anchor)], i)
 		}
 		return nil
 	})
 	if err != nil {
 		if ad.IsNoSuchObject(err) {
-			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", r.Base)
+			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", base)
 		}
-		return nil, fmt.Errorf("assess: read the groups Connect Sync wrote under %s: %w", r.Base, err)
+		return nil, fmt.Errorf("assess: read the groups Connect Sync wrote under %s: %w", base, err)
 	}
-	sc := &scanned{groups: groups, byObjectID: byObjectID, anchorHolders: anchorHolders}
+	return sc, nil
+}
 
-	var cloud map[string]*cloudGroup
-	if o.Cloud != nil {
-		cloud, err = readCloud(ctx, o.Cloud)
-		if err != nil {
-			return nil, err
-		}
+// reportGroup fills gr for group i of the scan (class, anchor, naming,
+// cloud state, candidate CNs) and counts it in the summary.
+func reportGroup(r *Report, gr *GroupReport, sc *scanned, i int, cloud map[string]*cloudGroup) {
+	g := sc.groups[i]
+	*gr = GroupReport{DN: g.DN, CN: g.CN, GUID: g.GUID.String(), AdminDescription: g.AdminDescription, Anchor: g.Anchor,
+		GroupType: g.GroupType, Mail: g.Mail, Members: len(g.Members), CNs: map[string]string{}, Renamed: map[string]bool{}}
+	id, ok := ObjectIDFromAnchor(g.AdminDescription)
+	gr.ObjectID = id
+	var cg *cloudGroup
+	if cloud != nil && ok {
+		cg = cloud[id]
 	}
-
-	r.Groups = make([]GroupReport, len(groups))
-	for i, g := range groups {
-		gr := &r.Groups[i]
-		*gr = GroupReport{DN: g.DN, CN: g.CN, GUID: g.GUID.String(), AdminDescription: g.AdminDescription, Anchor: g.Anchor,
-			GroupType: g.GroupType, Mail: g.Mail, Members: len(g.Members), CNs: map[string]string{}, Renamed: map[string]bool{}}
-		id, ok := ObjectIDFromAnchor(g.AdminDescription)
-		gr.ObjectID = id
-		var cg *cloudGroup
-		if cloud != nil && ok {
-			cg = cloud[id]
-		}
-		unified := cg != nil && cg.unified()
-		gr.Class = Classify(g.GroupType, g.Mail, g.Attrs["proxyaddresses"], unified)
-		gr.InScope = ok && gr.Class.InScope()
-		gr.ClassWhy = gr.Class.Why()
-		if !ok {
-			gr.InScope = false
-			gr.ClassWhy = "adminDescription is not Group_<object ID>: not written by Connect Sync; ignored"
-		}
-		gr.AnchorState = CompareAnchor(g.AdminDescription, g.Anchor)
-		gr.Duplicates = sc.duplicateOf(i)
-		gr.Naming = DetectNaming(g.CN, id)
-		gr.DisplayName = g.DisplayName
-		if cloud != nil && ok {
-			st := &CloudState{}
-			if cg != nil {
-				st.Found = true
-				st.Deleted = cg.g.Removed != nil
-				st.DisplayName = cg.g.DisplayName
-				st.Members = len(cg.members)
-				st.ADName = g.DisplayName
-				st.Drift = cg.g.DisplayName != "" && g.DisplayName != cg.g.DisplayName
-				if cg.g.DisplayName != "" {
-					gr.DisplayName = cg.g.DisplayName
-				}
-			}
-			gr.Cloud = st
-		}
-		for _, c := range Candidates {
-			cn, err := CandidateCN(c, gr.DisplayName, id)
-			if err != nil || cn == "" || !ok {
-				continue
-			}
-			gr.CNs[c.Name] = cn
-			gr.Renamed[c.Name] = cn != g.CN
-		}
-		if !ok {
-			// Not Connect Sync's mark: the report says it is ignored, so
-			// it counts in no total but its own.
-			r.Summary.Ignored++
+	unified := cg != nil && cg.unified()
+	gr.Class = Classify(g.GroupType, g.Mail, g.Attrs["proxyaddresses"], unified)
+	gr.InScope = ok && gr.Class.InScope()
+	gr.ClassWhy = gr.Class.Why()
+	if !ok {
+		gr.InScope = false
+		gr.ClassWhy = "adminDescription is not Group_<object ID>: not written by Connect Sync; ignored"
+	}
+	gr.AnchorState = CompareAnchor(g.AdminDescription, g.Anchor)
+	gr.Duplicates = sc.duplicateOf(i)
+	gr.Naming = DetectNaming(g.CN, id)
+	gr.DisplayName = g.DisplayName
+	if cloud != nil && ok {
+		gr.Cloud = cloudState(gr, g, cg)
+	}
+	for _, c := range Candidates {
+		cn, err := CandidateCN(c, gr.DisplayName, id)
+		if err != nil || cn == "" || !ok {
 			continue
 		}
-		r.Summary.Groups++
-		r.Summary.ByClass[gr.Class]++
-		if !gr.InScope {
-			continue
-		}
-		r.Summary.InScope++
-		r.Summary.ByAnchor[string(gr.AnchorState)]++
-		r.Summary.ByNaming[gr.Naming]++
-		for name, ren := range gr.Renamed {
-			if ren {
-				r.Summary.Renames[name]++
-			}
-		}
-		if gr.Cloud != nil {
-			if !gr.Cloud.Found || gr.Cloud.Deleted {
-				r.Summary.Orphans++
-			}
-			if gr.Cloud.Drift {
-				r.Summary.Drift++
-			}
+		gr.CNs[c.Name] = cn
+		gr.Renamed[c.Name] = cn != g.CN
+	}
+	if !ok {
+		// Not Connect Sync's mark: the report says it is ignored, so
+		// it counts in no total but its own.
+		r.Summary.Ignored++
+		return
+	}
+	countGroup(&r.Summary, gr)
+}
+
+// cloudState compares AD group g with its cloud group cg (nil: not found);
+// the cloud's display name, when set, becomes gr's.
+func cloudState(gr *GroupReport, g ad.Group, cg *cloudGroup) *CloudState {
+	st := &CloudState{}
+	if cg != nil {
+		st.Found = true
+		st.Deleted = cg.g.Removed != nil
+		st.DisplayName = cg.g.DisplayName
+		st.Members = len(cg.members)
+		st.ADName = g.DisplayName
+		st.Drift = cg.g.DisplayName != "" && g.DisplayName != cg.g.DisplayName
+		if cg.g.DisplayName != "" {
+			gr.DisplayName = cg.g.DisplayName
 		}
 	}
-	if err := cnTaken(ctx, o.DC, r); err != nil {
-		return nil, err
+	return st
+}
+
+// countGroup counts a Connect Sync group in the summary.
+func countGroup(s *Summary, gr *GroupReport) {
+	s.Groups++
+	s.ByClass[gr.Class]++
+	if !gr.InScope {
+		return
 	}
+	s.InScope++
+	s.ByAnchor[string(gr.AnchorState)]++
+	s.ByNaming[gr.Naming]++
+	for name, ren := range gr.Renamed {
+		if ren {
+			s.Renames[name]++
+		}
+	}
+	if gr.Cloud != nil {
+		if !gr.Cloud.Found || gr.Cloud.Deleted {
+			s.Orphans++
+		}
+		if gr.Cloud.Drift {
+			s.Drift++
+		}
+	}
+}
+
+// recommend picks the cn mapping to use and says why.
+func recommend(r *Report) {
 	rec, onCreate := Recommend(r.Summary.Renames, r.Summary.InScope)
 	r.Recommended = Recommendation{Candidate: rec, OnCreate: onCreate}
 	switch {
@@ -372,8 +413,12 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	default:
 		r.Recommended.Why = fmt.Sprintf("gives every one of the %d groups its current CN", r.Summary.InScope)
 	}
+}
 
-	// Membership.
+// membership resolves the groups' members through the Global Catalog (the
+// cloud's members when Entra is configured) and finds the memberships a
+// takeover would lose; without a GC it reports the failed check.
+func membership(ctx context.Context, o AssessOptions, r *Report, groups []ad.Group, cloud map[string]*cloudGroup) error {
 	if o.GC == nil {
 		msg := "not reachable"
 		if o.GCErr != nil {
@@ -381,40 +426,42 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 		}
 		r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: false, Detail: msg,
 			Fix: "open TCP 3268/3269 from this host to a Global Catalog server and set ad.gcUrl; writeback resolves every member through the GC"})
-	} else {
-		r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: true, Detail: "reachable"})
-		if cloud != nil {
-			err = cloudMembership(ctx, o, r, groups, cloud)
-		} else {
-			err = adMembership(ctx, o.GC, r, groups)
-		}
-		if err == nil {
-			err = losses(ctx, o.GC, r, groups)
-		}
-		if err != nil {
-			return nil, err
-		}
+		return nil
 	}
-	r.Preflight = append(r.Preflight, permissionCheck(r, groups))
-
+	r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: true, Detail: "reachable"})
+	var err error
 	if cloud != nil {
-		// A cloud group named by an AD group's anchor (a conflict) has an
-		// AD copy too, even though its adminDescription names another.
-		named := make(map[string][]int, len(byObjectID))
-		for id, idx := range byObjectID {
-			named[id] = idx
-		}
-		for a, idx := range anchorHolders { // keys are lower-case
-			if rest, ok := strings.CutPrefix(a, "group_"); ok {
-				if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
-					named[id] = append(named[id], idx...)
-				}
+		err = cloudMembership(ctx, o, r, groups, cloud)
+	} else {
+		err = adMembership(ctx, o.GC, r, groups)
+	}
+	if err == nil {
+		err = losses(ctx, o.GC, r, groups)
+	}
+	return err
+}
+
+// namedInAD maps each cloud group ID to the AD groups that name it. A cloud
+// group named by an AD group's anchor (a conflict) has an AD copy too, even
+// though its adminDescription names another.
+func namedInAD(sc *scanned) map[string][]int {
+	named := make(map[string][]int, len(sc.byObjectID))
+	for id, idx := range sc.byObjectID {
+		named[id] = idx
+	}
+	for a, idx := range sc.anchorHolders { // keys are lower-case
+		if rest, ok := strings.CutPrefix(a, "group_"); ok {
+			if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
+				named[id] = append(named[id], idx...)
 			}
 		}
-		r.CloudOnly = cloudOnly(cloud, named, o.Scope)
-		r.Summary.CloudOnly = len(r.CloudOnly)
 	}
-	accepted := acceptSet(o.AcceptRemovals)
+	return named
+}
+
+// countMembers adds the in-scope groups' member figures to the summary and
+// marks the removals the operator accepted.
+func countMembers(r *Report, accepted accepts) {
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		g.RemovalAccepted = len(g.WouldRemove) > 0 && accepted.has(*g)
@@ -431,9 +478,6 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	for i := range r.Losing {
 		r.Losing[i].Accepted = accepted.hasDN(r, r.Losing[i].Group)
 	}
-	groupProblems(r)
-	r.Verdict = verdict(r)
-	return r, nil
 }
 
 func schemaChecks(root ad.RootDSE) []Check {
