@@ -6,7 +6,8 @@
 //
 // go-ldap's ldap.ParseDN (v3.4) refuses RFC 2253 quoted values
 // (CN="a,b",...), which AD accepts in a search base, so the parser is our own;
-// only #hex (BER) values are decoded through go-ldap.
+// only #hex (BER) values are decoded through go-ldap. (The package is not
+// called dn because dn is what every caller names its DN variables.)
 package ldapdn
 
 import (
