@@ -360,3 +360,23 @@ func TestConversionsWithoutOrder(t *testing.T) {
 		}
 	}
 }
+
+// An owned group whose DN AD spells with a quoted value keeps its CN when the
+// cn mapping applies on create only: the first RDN ends after the closing
+// quote (the old split at the first comma gave CN="a and renamed the group
+// to a DN that does not parse).
+func TestKeepCNOfQuotedDN(t *testing.T) {
+	a := actual("q", "Q")
+	a.DN = `CN="a,b",` + ou
+	d := desired("q", "Other")
+	d.KeepCN = true
+	if got := TargetDN(d, a.DN); got != a.DN {
+		t.Fatalf("TargetDN = %q, want the current %q", got, a.DN)
+	}
+	p := Calculate(Input{Desired: []Desired{d}, Actual: map[string]Actual{Anchor("q"): a}})
+	for _, c := range p.Changes {
+		if c.Action == Rename || c.Action == Move {
+			t.Errorf("unexpected %s %s -> %s", c.Action, c.DN, c.NewDN)
+		}
+	}
+}
