@@ -7,7 +7,8 @@
 # ldap-utils via the lab script), brings up the lab AD (or reuses a running
 # one) and resets it to pristine, then runs go vet, the whole test suite with the race detector (lab
 # required: tests that need it fail instead of skipping), and a short bounded
-# run of every fuzz target.
+# run of every fuzz target (found by name: a new func Fuzz... in any *_test.go, such as
+# internal/ldapdn's FuzzParse and FuzzNorm, runs without changing this script).
 # Knobs: FUZZTIME (default 20000x: executions per target; 0 skips fuzzing), GOFLAGS.
 # The budget is a count, not a duration: with a duration, Go 1.26's fuzz coordinator can
 # report a spurious "context deadline exceeded" on a loaded machine (golang/go#75804,

@@ -21,6 +21,7 @@ import (
 	"github.com/writeback/writeback/internal/lab/labcli"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/lab/sample"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // TestMain lets the test binary stand in for the writeback and writeback-lab
@@ -144,7 +145,7 @@ func TestApplyProvisionsSampleTenant(t *testing.T) {
 
 	userDN := map[string]string{} // DN -> sAMAccountName
 	for sam, a := range anchors {
-		userDN[ad.NormalizeDN(a.DN)] = sam
+		userDN[ldapdn.Norm(a.DN)] = sam
 	}
 	got := map[string]ad.Group{} // by displayName
 	err = dc.Groups(ctx, tl.OU, "", ad.GroupQuery{WithMembers: true}, func(g ad.Group) error {
@@ -176,12 +177,12 @@ func TestApplyProvisionsSampleTenant(t *testing.T) {
 			}
 		}
 		for _, dn := range g.Members {
-			if sam, ok := userDN[ad.NormalizeDN(dn)]; ok {
+			if sam, ok := userDN[ldapdn.Norm(dn)]; ok {
 				gotMembers = append(gotMembers, sam)
 				continue
 			}
 			for _, other := range got {
-				if ad.NormalizeDN(other.DN) == ad.NormalizeDN(dn) {
+				if ldapdn.Norm(other.DN) == ldapdn.Norm(dn) {
 					gotMembers = append(gotMembers, "group:"+strings.TrimPrefix(other.Anchor, "Group_"))
 				}
 			}

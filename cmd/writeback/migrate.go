@@ -16,6 +16,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
@@ -115,7 +116,7 @@ func (m *migrateFlags) parse(args []string, stderr io.Writer) error {
 		return err
 	}
 	if *m.base != "" {
-		if _, err := ad.ParseDN(*m.base); err != nil || !strings.Contains(*m.base, "=") {
+		if _, err := ldapdn.Parse(*m.base); err != nil || !strings.Contains(*m.base, "=") {
 			return fmt.Errorf("--base %q: want a DN such as OU=Writeback,DC=contoso,DC=com", *m.base)
 		}
 	}

@@ -10,11 +10,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 )
 
@@ -108,7 +108,7 @@ func TestLabMigrateCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc.Scope.Mode != "selected" || len(hc.Scope.Groups) != 2 || !ad.EqualDN(hc.AD.TargetOU, l.OU) {
+	if hc.Scope.Mode != "selected" || len(hc.Scope.Groups) != 2 || !ldapdn.Equal(hc.AD.TargetOU, l.OU) {
 		t.Fatalf("handover config: %+v %s", hc.Scope, hc.AD.TargetOU)
 	}
 	if code, out, errs = exitCode(t, runMigrate, "rollback", "--config", cfg, "--journal", journal, "--dry-run"); code != 0 || !strings.Contains(out, "2 would restore") {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 func TestParseExtendedDN(t *testing.T) {
@@ -91,14 +92,14 @@ func checkMemberIDs(t *testing.T, c *ad.Conn, ou, parent string, users []labtest
 		t.Fatalf("Groups = %d groups, %v", len(got), err)
 	}
 	g := got[0]
-	if !ad.EqualDN(g.DN, parent) || !ad.EqualDN(g.Attrs["managedby"][0], users[0].DN) {
+	if !ldapdn.Equal(g.DN, parent) || !ldapdn.Equal(g.Attrs["managedby"][0], users[0].DN) {
 		t.Errorf("DN %q, managedBy %q: want plain DNs", g.DN, g.Attrs["managedby"])
 	}
 	if len(g.Members) != 4 || len(g.MemberIDs) != 4 {
 		t.Fatalf("members %q ids %v", g.Members, g.MemberIDs)
 	}
 	for _, u := range users {
-		i := slices.IndexFunc(g.Members, func(m string) bool { return ad.EqualDN(m, u.DN) })
+		i := slices.IndexFunc(g.Members, func(m string) bool { return ldapdn.Equal(m, u.DN) })
 		if i < 0 {
 			t.Errorf("member %s missing from %q", u.DN, g.Members)
 			continue

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // TestLookupsReturnWhatDecidesMembership: the Global Catalog lookups return,
@@ -25,7 +26,7 @@ func TestLookupsReturnWhatDecidesMembership(t *testing.T) {
 		t.Fatalf("LookupSIDs with malformed values = %v, %v; want the user alone", got, err)
 	}
 	u := got[users[0].SID]
-	if !ad.EqualDN(u.DN, users[0].DN) || u.GUID != users[0].GUID || !contains(u.Classes, "user") || contains(u.Classes, "computer") {
+	if !ldapdn.Equal(u.DN, users[0].DN) || u.GUID != users[0].GUID || !contains(u.Classes, "user") || contains(u.Classes, "computer") {
 		t.Errorf("user = %+v", u)
 	}
 	if _, err := gc.FindBySIDs(ctx, []string{"garbage"}); err == nil {

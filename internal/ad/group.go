@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // groupType values (flags: 0x80000000 security, 0x2 global, 0x4 domain local, 0x8 universal).
@@ -256,7 +258,7 @@ func (c *Conn) Add(ctx context.Context, dn string, attrs map[string][]string) er
 
 func (c *Conn) add(ctx context.Context, what, dn string, attrs map[string][]string) error {
 	req := ldap.NewAddRequest(dn, nil)
-	for _, k := range sortedKeys(attrs) {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		if vals := nonEmpty(attrs[k]); len(vals) > 0 {
 			req.Attribute(k, vals)
 		}
@@ -296,7 +298,7 @@ func (c *Conn) Modify(ctx context.Context, dn string, replace map[string][]strin
 		return nil
 	}
 	req := ldap.NewModifyRequest(dn, nil)
-	for _, k := range sortedKeys(replace) {
+	for _, k := range slices.Sorted(maps.Keys(replace)) {
 		req.Replace(k, nonEmpty(replace[k]))
 	}
 	return opErr("modify", dn, c.retry(ctx, func(l *ldap.Conn) error { return l.Modify(req) }))
@@ -535,11 +537,11 @@ func membershipDiagnostic(err error) string {
 func DiffMembers(current, want []string) (add, remove []string) {
 	cur := make(map[string]bool, len(current))
 	for _, m := range current {
-		cur[NormalizeDN(m)] = true
+		cur[ldapdn.Norm(m)] = true
 	}
 	wanted := make(map[string]bool, len(want))
 	for _, m := range want {
-		n := NormalizeDN(m)
+		n := ldapdn.Norm(m)
 		if wanted[n] {
 			continue
 		}
@@ -550,7 +552,7 @@ func DiffMembers(current, want []string) (add, remove []string) {
 	}
 	seen := make(map[string]bool, len(current))
 	for _, m := range current {
-		n := NormalizeDN(m)
+		n := ldapdn.Norm(m)
 		if !wanted[n] && !seen[n] {
 			remove = append(remove, m)
 		}
@@ -581,7 +583,7 @@ func (c *Conn) SetMembers(ctx context.Context, dn string, want []string) (added,
 // the new DN.
 func (c *Conn) Move(ctx context.Context, dn, newRDN, newParent string) (string, error) {
 	if newRDN == "" {
-		newRDN = firstRDN(dn)
+		newRDN = ldapdn.FirstRDN(dn)
 	}
 	req := ldap.NewModifyDNRequest(dn, newRDN, true, newParent)
 	op := "rename"
@@ -602,15 +604,7 @@ func orParent(p, dn string) string {
 	if p != "" {
 		return p
 	}
-	return ParentDN(dn)
-}
-
-func firstRDN(dn string) string {
-	p := ParentDN(dn)
-	if p == "" {
-		return dn
-	}
-	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ","))
+	return ldapdn.Parent(dn)
 }
 
 // Delete deletes the leaf object at dn.
@@ -644,19 +638,10 @@ func (c *Conn) DeleteTree(ctx context.Context, dn string) error {
 
 func depth(dn string) int {
 	n := 0
-	for p := dn; p != ""; p = ParentDN(p) {
+	for p := dn; p != ""; p = ldapdn.Parent(p) {
 		n++
 	}
 	return n
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func hasKey(m map[string][]string, k string) bool {

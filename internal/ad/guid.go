@@ -86,7 +86,7 @@ func SIDFromAD(b []byte) (string, error) {
 func SIDToAD(s string) ([]byte, error) {
 	parts := strings.Split(s, "-")
 	if len(parts) < 3 || !strings.EqualFold(parts[0], "S") || parts[1] != "1" || len(parts)-3 > 15 {
-		return nil, fmt.Errorf("SID %q: want S-1-<authority>-<subauthority>...", s)
+		return nil, fmt.Errorf("SID %q: want S-1-<authority>-<subauthority>, with at most 15 subauthorities", s)
 	}
 	auth, err := strconv.ParseUint(parts[2], 10, 48)
 	if err != nil {

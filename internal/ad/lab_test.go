@@ -24,6 +24,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Integration tests against the real Samba AD DC of the lab (see package labtest).
@@ -207,7 +208,7 @@ func TestGUIDMatchesServer(t *testing.T) {
 		if err != nil || e == nil {
 			t.Fatalf("<GUID=%s>: %v %v", u.GUID, e, err)
 		}
-		if !ad.EqualDN(e.DN, u.DN) {
+		if !ldapdn.Equal(e.DN, u.DN) {
 			t.Errorf("<GUID=%s> is %s, want %s", u.GUID, e.DN, u.DN)
 		}
 	}
@@ -251,10 +252,10 @@ func TestNastyNames(t *testing.T) {
 			if g.CN != name {
 				t.Errorf("cn = %q, want %q", g.CN, name)
 			}
-			if got := ad.RDNValue(g.DN); got != name {
+			if got := ldapdn.RDNValue(g.DN); got != name {
 				t.Errorf("server DN %q has RDN value %q, want %q", g.DN, got, name)
 			}
-			if !ad.EqualDN(g.DN, dn) {
+			if !ldapdn.Equal(g.DN, dn) {
 				t.Errorf("server DN %q != our DN %q", g.DN, dn)
 			}
 			// find it by its DN as the server spells it and as we do
@@ -269,16 +270,16 @@ func TestNastyNames(t *testing.T) {
 				t.Errorf("filter on cn found %d, err %v", n, err)
 			}
 			// rename it to another nasty name and back
-			newRDN := "CN=" + ad.EscapeRDNValue(name+"!")
+			newRDN := "CN=" + ldapdn.Escape(name+"!")
 			if len(name) > 60 {
-				newRDN = "CN=" + ad.EscapeRDNValue("r"+name[1:])
+				newRDN = "CN=" + ldapdn.Escape("r"+name[1:])
 			}
 			newDN, err := c.Move(ctx, g.DN, newRDN, "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			g2, err := c.GroupByAnchor(ctx, l.OU, anchor, false)
-			if err != nil || g2 == nil || !ad.EqualDN(g2.DN, newDN) || g2.GUID != g.GUID {
+			if err != nil || g2 == nil || !ldapdn.Equal(g2.DN, newDN) || g2.GUID != g.GUID {
 				t.Errorf("after rename: %+v (%v), want DN %s", g2, err, newDN)
 			}
 		})
@@ -312,7 +313,7 @@ func TestMoveAndRename(t *testing.T) {
 		t.Fatalf("move = %q, %v", moved, err)
 	}
 	g, err := c.GroupByAnchor(ctx, l.OU, "Group_move", false)
-	if err != nil || g == nil || !ad.EqualDN(g.DN, moved) || g.GUID != before.GUID {
+	if err != nil || g == nil || !ldapdn.Equal(g.DN, moved) || g.GUID != before.GUID {
 		t.Errorf("after move: %+v %v", g, err)
 	}
 	_, err = c.Move(ctx, moved, "", "OU=missing,"+l.OU)
@@ -488,11 +489,11 @@ func TestGlobalCatalogLookups(t *testing.T) {
 	}
 	guids := []ad.GUID{users[0].GUID, users[4].GUID, {1, 2, 3}}
 	byGUID, err := gc.FindByGUIDs(ctx, guids)
-	if err != nil || len(byGUID) != 2 || !ad.EqualDN(byGUID[users[4].GUID], users[4].DN) {
+	if err != nil || len(byGUID) != 2 || !ldapdn.Equal(byGUID[users[4].GUID], users[4].DN) {
 		t.Errorf("FindByGUIDs = %v, %v", byGUID, err)
 	}
 	bySID, err := gc.FindBySIDs(ctx, []string{users[1].SID, "S-1-5-21-1-2-3-4"})
-	if err != nil || len(bySID) != 1 || !ad.EqualDN(bySID[users[1].SID], users[1].DN) {
+	if err != nil || len(bySID) != 1 || !ldapdn.Equal(bySID[users[1].SID], users[1].DN) {
 		t.Errorf("FindBySIDs = %v, %v", bySID, err)
 	}
 	// the DC connection answers the same lookups within its domain
@@ -515,7 +516,7 @@ func TestGlobalCatalogLookups(t *testing.T) {
 		t.Fatalf("FindByGUIDs of %d values found %d, %v; want the %d users", len(many), len(byGUID), err, len(users))
 	}
 	for _, u := range users {
-		if !ad.EqualDN(byGUID[u.GUID], u.DN) {
+		if !ldapdn.Equal(byGUID[u.GUID], u.DN) {
 			t.Errorf("FindByGUIDs(%s) = %q, want %q", u.GUID, byGUID[u.GUID], u.DN)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // These tests pin down how ldaptest imitates each DC, so the tests built on
@@ -120,7 +121,7 @@ func TestLdaptestCNRules(t *testing.T) {
 		srv := ldaptest.Start(t, ldaptest.Options{Mode: tc.mode})
 		lc := rawConn(t, srv)
 		add := func(cn string) uint16 {
-			r := ldap.NewAddRequest("CN="+ad.EscapeRDNValue(cn)+",DC=contoso,DC=test", nil)
+			r := ldap.NewAddRequest("CN="+ldapdn.Escape(cn)+",DC=contoso,DC=test", nil)
 			r.Attribute("objectClass", []string{"group"})
 			c, _ := ldapAnswer(lc.Add(r))
 			return c
@@ -135,7 +136,7 @@ func TestLdaptestCNRules(t *testing.T) {
 			t.Errorf("mode %d: CN of 64 characters: %d, want success", tc.mode, c)
 		}
 		// a rename follows the same rules
-		r := ldap.NewModifyDNRequest("CN="+strings.Repeat("x", 64)+",DC=contoso,DC=test", "CN="+ad.EscapeRDNValue("a\nb"), true, "")
+		r := ldap.NewModifyDNRequest("CN="+strings.Repeat("x", 64)+",DC=contoso,DC=test", "CN="+ldapdn.Escape("a\nb"), true, "")
 		if c, _ := ldapAnswer(lc.ModifyDN(r)); c != tc.lf {
 			t.Errorf("mode %d: rename to a CN with a line feed: %d, want %d", tc.mode, c, tc.lf)
 		}

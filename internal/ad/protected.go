@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // InChainOID is LDAP_MATCHING_RULE_IN_CHAIN: memberOf through any depth of
@@ -73,7 +74,7 @@ func NestedInProtected(ctx context.Context, dir GroupSearcher, domain, base stri
 		// path, so ask the DC which protected group each is in.
 		return nestedInProtectedInChain(ctx, dir, roots, base)
 	}
-	nb := NormalizeDN(base)
+	nb := ldapdn.Norm(base)
 	// The same reason, naming the same protected group, as the in-chain
 	// search per protected group in the order the DC returned them.
 	for ri := range roots {
@@ -122,7 +123,7 @@ type nestingWalk struct {
 type walkNode struct{ dn, norm, anchor string }
 
 func (w *nestingWalk) node(dn, anchor string) (int, bool) {
-	k := NormalizeDN(dn)
+	k := ldapdn.Norm(dn)
 	if i, ok := w.index[k]; ok {
 		return i, false
 	}
@@ -163,7 +164,7 @@ func (w *nestingWalk) run(ctx context.Context, dir GroupSearcher, domain string,
 				}
 				linked := false
 				for _, v := range rangeValues(en, "memberOf") {
-					if p, ok := in[NormalizeDN(v)]; ok {
+					if p, ok := in[ldapdn.Norm(v)]; ok {
 						w.children[p] = append(w.children[p], c)
 						linked = true
 					}

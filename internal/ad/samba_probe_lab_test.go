@@ -10,9 +10,9 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // The lab's Samba answers member changes, permissive modify and a CN with a
@@ -77,7 +77,7 @@ func TestSambaAnswersMatchLdaptestSambaMode(t *testing.T) {
 		}
 	}
 	// Samba accepts a line feed in a CN (Windows does not; writeback refuses it).
-	r := ldap.NewAddRequest("CN="+ad.EscapeRDNValue("line\nfeed")+","+l.OU, nil)
+	r := ldap.NewAddRequest("CN="+ldapdn.Escape("line\nfeed")+","+l.OU, nil)
 	r.Attribute("objectClass", []string{"group"})
 	if code, diag := ldapAnswer(lc.Add(r)); code != 0 {
 		t.Errorf("CN with a line feed: Samba answers %d %q; ldaptest's ModeSamba accepts it", code, diag)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Members is how cloud members may resolve to AD objects beyond the defaults
@@ -41,7 +41,7 @@ func (m Members) validate() []error {
 				errs = append(errs, fmt.Errorf("members.allow[%d]: %q is not a SID: want S-1-<authority>-<subauthority>..., each a decimal number", i, a))
 			}
 		default:
-			if _, err := ldap.ParseDN(a); err != nil || !strings.Contains(a, "=") {
+			if _, err := ldapdn.Parse(a); err != nil || !strings.Contains(a, "=") {
 				errs = append(errs, fmt.Errorf("members.allow[%d]: %q is neither a SID (S-1-5-21-...) nor a DN: %w", i, a, err))
 			}
 		}

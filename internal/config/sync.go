@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2"
-	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/expr"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Scope selects which cloud groups are provisioned.
@@ -388,15 +388,13 @@ func constantString(expr string) (string, bool) {
 // dnWithin reports whether dn is base or under it (case-insensitive); an
 // unparsable DN is left to the other checks.
 func dnWithin(dn, base string) bool {
-	d, err := ldap.ParseDN(dn)
-	if err != nil {
+	if _, err := ldapdn.Parse(dn); err != nil {
 		return true
 	}
-	b, err := ldap.ParseDN(base)
-	if err != nil {
+	if _, err := ldapdn.Parse(base); err != nil {
 		return true
 	}
-	return b.EqualFold(d) || b.AncestorOfFold(d)
+	return ldapdn.Within(dn, base)
 }
 
 // Threshold is safety.deleteThreshold: a count of groups, a percentage of the

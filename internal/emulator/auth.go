@@ -37,6 +37,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	// MSAL adds the OIDC scopes (openid profile offline_access) to every request.
 	scope := ""
+scopes:
 	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
 		switch sc {
 		case "openid", "profile", "offline_access":
@@ -45,7 +46,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 				scope = sc
 			} else {
 				scope = "" // more than one resource: invalid below
-				break
+				break scopes
 			}
 		}
 	}

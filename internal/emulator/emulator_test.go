@@ -155,6 +155,28 @@ func TestTokenEndpointDown(t *testing.T) {
 	}
 }
 
+// TestTokenRefusesSeveralResources: a client-credentials request names one
+// resource; two or three ".default" scopes are invalid_scope, as Entra answers
+// (a third scope used to be taken as the only one).
+func TestTokenRefusesSeveralResources(t *testing.T) {
+	env := emulatortest.StartWith(t, nil, emulator.Options{})
+	hc := httpsClient(t, env.CAFile)
+	tokenURL := env.URL + "/" + env.Config.TenantID + "/oauth2/v2.0/token"
+	for _, scope := range []string{
+		env.URL + "/.default other/.default",
+		env.URL + "/.default other/.default third/.default",
+		"openid " + env.URL + "/.default profile other/.default offline_access third/.default",
+	} {
+		status, body := getToken(t, hc, tokenURL, env.Config.ClientID, env.Server.ClientSecret(), scope)
+		if status != 400 || body["error"] != "invalid_scope" {
+			t.Errorf("scope %q: %d %v, want 400 invalid_scope", scope, status, body)
+		}
+	}
+	if status, body := getToken(t, hc, tokenURL, env.Config.ClientID, env.Server.ClientSecret(), "openid "+env.URL+"/.default profile"); status != 200 {
+		t.Errorf("one resource with the OIDC scopes: %d %v", status, body)
+	}
+}
+
 // TestDeltaTokensSurviveRestart: a client's stored deltaLink keeps working
 // after the emulator restarts on the same directory.
 func TestDeltaTokensSurviveRestart(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/writeback/writeback/internal/ldapdn"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -127,109 +128,153 @@ var (
 
 // Generate builds a synthetic tenant. The same options give the same tenant.
 func Generate(o GenOptions) (TenantFile, error) {
-	switch {
-	case o.Groups < 0 || o.Users < 0 || o.Memberships < 0 || o.Nested < 0 || o.Largest < 0:
-		return TenantFile{}, fmt.Errorf("generate: counts must not be negative")
-	case o.Largest > o.Users:
-		return TenantFile{}, fmt.Errorf("generate: --largest %d exceeds --users %d (the largest group's members are users)", o.Largest, o.Users)
-	case o.Nested > 0 && o.Groups < 2:
-		return TenantFile{}, fmt.Errorf("generate: --nested needs at least 2 groups")
-	case o.Largest+o.Nested > o.Memberships:
-		return TenantFile{}, fmt.Errorf("generate: --memberships %d is less than --largest + --nested (%d)", o.Memberships, o.Largest+o.Nested)
-	case o.CloudOnlyRatio < 0 || o.CloudOnlyRatio > 1:
-		return TenantFile{}, fmt.Errorf("generate: --cloud-only-ratio %v: want 0..1", o.CloudOnlyRatio)
-	case o.Groups > 0 && o.Users == 0 && o.Memberships > o.Nested:
-		return TenantFile{}, fmt.Errorf("generate: memberships need users")
-	}
-	maxNested := o.Groups * (o.Groups - 1) / 2
-	if o.Nested > maxNested {
-		return TenantFile{}, fmt.Errorf("generate: --nested %d: at most %d without cycles for %d groups", o.Nested, maxNested, o.Groups)
+	if err := o.validate(); err != nil {
+		return TenantFile{}, err
 	}
 	if o.Domain == "" {
 		o.Domain = "contoso.com"
 	}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
-	uuid := func() string {
-		var b [16]byte
-		binary.LittleEndian.PutUint64(b[:8], rng.Uint64())
-		binary.LittleEndian.PutUint64(b[8:], rng.Uint64())
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-	}
+	g := &generator{o: o, rng: rand.New(rand.NewPCG(o.Seed, 0x5eed)), sams: map[string]int{}}
 	f := TenantFile{TenantID: o.TenantID}
 	if f.TenantID == "" {
-		f.TenantID = uuid()
+		f.TenantID = g.uuid()
 	}
-	dc := "DC=" + strings.ReplaceAll(o.Domain, ".", ",DC=")
-	domainSID := fmt.Sprintf("S-1-5-21-%d-%d-%d", 1000000000+rng.IntN(1000000000), 1000000000+rng.IntN(1000000000), 1000000000+rng.IntN(1000000000))
-	synced := 0
-	sams := map[string]int{}
-	f.Users = make([]User, 0, o.Users)
-	for i := range o.Users {
-		first, last := firstNames[rng.IntN(len(firstNames))], lastNames[rng.IntN(len(lastNames))]
-		u := User{ID: uuid(), DisplayName: first + " " + last, GivenName: first, Surname: last}
-		cloud := rng.Float64() < o.CloudOnlyRatio && synced >= len(o.Anchors)
-		if cloud {
-			u.UserPrincipalName = fmt.Sprintf("%s.%d@%s", asciiName(first+"."+last), i, strings.Split(o.Domain, ".")[0]+".onmicrosoft.com")
-		} else {
-			u.OnPremisesSyncEnabled = ptrTrue()
-			u.OnPremisesDomainName = o.Domain
-			if synced < len(o.Anchors) {
-				a := o.Anchors[synced]
-				u.OnPremisesObjectIdentifier, u.OnPremisesSecurityIdentifier = strings.ToLower(a.GUID), a.SID
-				u.OnPremisesSamAccountName, u.OnPremisesDistinguishedName = a.SAM, a.DN
-				if a.DisplayName != "" {
-					u.DisplayName = a.DisplayName
-				}
-				u.UserPrincipalName = a.UPN
-				if u.UserPrincipalName == "" {
-					u.UserPrincipalName = a.SAM + "@" + o.Domain
-				}
-			} else {
-				u.OnPremisesObjectIdentifier = uuid()
-				u.OnPremisesSecurityIdentifier = fmt.Sprintf("%s-%d", domainSID, 1105+i)
-				sam := asciiName(first + "." + last)
-				if len(sam) > 15 {
-					sam = sam[:15]
-				}
-				sam = strings.Trim(sam, ".") // AD refuses a trailing period
-				sams[sam]++
-				if n := sams[sam]; n > 1 {
-					sam = fmt.Sprintf("%s%d", sam, n)
-				}
-				u.OnPremisesSamAccountName = sam
-				u.OnPremisesDistinguishedName = "CN=" + escapeDN(u.DisplayName) + fmt.Sprintf(" %d,OU=Users,", i) + dc
-				u.UserPrincipalName = sam + "@" + o.Domain
-			}
-			u.OnPremisesImmutableId = immutableID(u.OnPremisesObjectIdentifier)
-			u.OnPremisesUserPrincipalName = u.UserPrincipalName
-			synced++
-		}
-		f.Users = append(f.Users, u)
-	}
+	g.dc = "DC=" + strings.ReplaceAll(o.Domain, ".", ",DC=")
+	g.domainSID = fmt.Sprintf("S-1-5-21-%d-%d-%d", 1000000000+g.rng.IntN(1000000000), 1000000000+g.rng.IntN(1000000000), 1000000000+g.rng.IntN(1000000000))
+	g.users(&f)
 	// A few non-user members: writeback must report these, not drop them.
 	if o.Groups > 0 && o.Users > 0 {
-		f.Objects = []Object{{ID: uuid(), Type: "device", DisplayName: "LAPTOP-0001"}, {ID: uuid(), Type: "orgContact", DisplayName: "Partner Contact"}}
+		f.Objects = []Object{{ID: g.uuid(), Type: "device", DisplayName: "LAPTOP-0001"}, {ID: g.uuid(), Type: "orgContact", DisplayName: "Partner Contact"}}
 	}
-	f.Groups = make([]Group, o.Groups)
-	for i := range f.Groups {
-		d, p := departments[rng.IntN(len(departments))], places[rng.IntN(len(places))]
-		name := decorate[rng.IntN(len(decorate))](d, p, i)
-		g := Group{ID: uuid(), DisplayName: name, SecurityEnabled: true, MailNickname: fmt.Sprintf("grp%05d", i)}
-		if i%10 == 3 {
-			g.Description = "Synthetic group for " + d + " in " + p
-		}
-		if i%97 == 5 {
-			g.GroupTypes = []string{"Unified"}
-			g.MailEnabled = true
-			g.Mail = g.MailNickname + "@" + o.Domain
-		}
-		f.Groups[i] = g
-	}
+	g.groups(&f)
 	if o.Groups == 0 {
 		return f, nil
 	}
+	g.memberships(&f)
+	return f, nil
+}
+
+func (o GenOptions) validate() error {
+	switch {
+	case o.Groups < 0 || o.Users < 0 || o.Memberships < 0 || o.Nested < 0 || o.Largest < 0:
+		return fmt.Errorf("generate: counts must not be negative")
+	case o.Largest > o.Users:
+		return fmt.Errorf("generate: --largest %d exceeds --users %d (the largest group's members are users)", o.Largest, o.Users)
+	case o.Nested > 0 && o.Groups < 2:
+		return fmt.Errorf("generate: --nested needs at least 2 groups")
+	case o.Largest+o.Nested > o.Memberships:
+		return fmt.Errorf("generate: --memberships %d is less than --largest + --nested (%d)", o.Memberships, o.Largest+o.Nested)
+	case o.CloudOnlyRatio < 0 || o.CloudOnlyRatio > 1:
+		return fmt.Errorf("generate: --cloud-only-ratio %v: want 0..1", o.CloudOnlyRatio)
+	case o.Groups > 0 && o.Users == 0 && o.Memberships > o.Nested:
+		return fmt.Errorf("generate: memberships need users")
+	}
+	if maxNested := o.Groups * (o.Groups - 1) / 2; o.Nested > maxNested {
+		return fmt.Errorf("generate: --nested %d: at most %d without cycles for %d groups", o.Nested, maxNested, o.Groups)
+	}
+	return nil
+}
+
+// generator is one Generate: every random draw comes from rng, in a fixed
+// order, so the same options give the same tenant.
+type generator struct {
+	o         GenOptions
+	rng       *rand.Rand
+	dc        string // the domain's DN
+	domainSID string
+	sams      map[string]int // sAMAccountName -> times used
+	synced    int            // synced users so far
+}
+
+func (g *generator) uuid() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], g.rng.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], g.rng.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// users makes the users: cloud-only by CloudOnlyRatio, else synced, the
+// first ones with the given anchors (real lab users).
+func (g *generator) users(f *TenantFile) {
+	o := g.o
+	f.Users = make([]User, 0, o.Users)
+	for i := range o.Users {
+		first, last := firstNames[g.rng.IntN(len(firstNames))], lastNames[g.rng.IntN(len(lastNames))]
+		u := User{ID: g.uuid(), DisplayName: first + " " + last, GivenName: first, Surname: last}
+		cloud := g.rng.Float64() < o.CloudOnlyRatio && g.synced >= len(o.Anchors)
+		if cloud {
+			u.UserPrincipalName = fmt.Sprintf("%s.%d@%s", asciiName(first+"."+last), i, strings.Split(o.Domain, ".")[0]+".onmicrosoft.com")
+		} else {
+			g.sync(&u, i, first, last)
+		}
+		f.Users = append(f.Users, u)
+	}
+}
+
+// sync gives user i its on-premises identity: the next anchor, else a
+// made-up one in the domain.
+func (g *generator) sync(u *User, i int, first, last string) {
+	o := g.o
+	u.OnPremisesSyncEnabled = ptrTrue()
+	u.OnPremisesDomainName = o.Domain
+	if g.synced < len(o.Anchors) {
+		a := o.Anchors[g.synced]
+		u.OnPremisesObjectIdentifier, u.OnPremisesSecurityIdentifier = strings.ToLower(a.GUID), a.SID
+		u.OnPremisesSamAccountName, u.OnPremisesDistinguishedName = a.SAM, a.DN
+		if a.DisplayName != "" {
+			u.DisplayName = a.DisplayName
+		}
+		u.UserPrincipalName = a.UPN
+		if u.UserPrincipalName == "" {
+			u.UserPrincipalName = a.SAM + "@" + o.Domain
+		}
+	} else {
+		u.OnPremisesObjectIdentifier = g.uuid()
+		u.OnPremisesSecurityIdentifier = fmt.Sprintf("%s-%d", g.domainSID, 1105+i)
+		sam := asciiName(first + "." + last)
+		if len(sam) > 15 {
+			sam = sam[:15]
+		}
+		sam = strings.Trim(sam, ".") // AD refuses a trailing period
+		g.sams[sam]++
+		if n := g.sams[sam]; n > 1 {
+			sam = fmt.Sprintf("%s%d", sam, n)
+		}
+		u.OnPremisesSamAccountName = sam
+		u.OnPremisesDistinguishedName = "CN=" + ldapdn.Escape(u.DisplayName) + fmt.Sprintf(" %d,OU=Users,", i) + g.dc
+		u.UserPrincipalName = sam + "@" + o.Domain
+	}
+	u.OnPremisesImmutableId = immutableID(u.OnPremisesObjectIdentifier)
+	u.OnPremisesUserPrincipalName = u.UserPrincipalName
+	g.synced++
+}
+
+// groups makes the groups, without members.
+func (g *generator) groups(f *TenantFile) {
+	f.Groups = make([]Group, g.o.Groups)
+	for i := range f.Groups {
+		d, p := departments[g.rng.IntN(len(departments))], places[g.rng.IntN(len(places))]
+		name := decorate[g.rng.IntN(len(decorate))](d, p, i)
+		gr := Group{ID: g.uuid(), DisplayName: name, SecurityEnabled: true, MailNickname: fmt.Sprintf("grp%05d", i)}
+		if i%10 == 3 {
+			gr.Description = "Synthetic group for " + d + " in " + p
+		}
+		if i%97 == 5 {
+			gr.GroupTypes = []string{"Unified"}
+			gr.MailEnabled = true
+			gr.Mail = gr.MailNickname + "@" + g.o.Domain
+		}
+		f.Groups[i] = gr
+	}
+}
+
+// memberships places the members: the largest group (group 0, users only),
+// the nested groups, and the rest skewed like a real directory. A member
+// index below len(Users) is a user, then come the groups, then the objects.
+func (g *generator) memberships(f *TenantFile) {
+	o, rng := g.o, g.rng
 	memberSets := make([]map[int32]struct{}, o.Groups)
 	add := func(g int, m int32) bool {
 		if memberSets[g] == nil {
@@ -242,11 +287,10 @@ func Generate(o GenOptions) (TenantFile, error) {
 		return true
 	}
 	nUsers := int32(o.Users)
-	// Largest group: group 0, users only.
 	for _, ui := range rng.Perm(o.Users)[:o.Largest] {
 		add(0, int32(ui))
 	}
-	// Nested: parent index < child index, so no cycles. Members >= nUsers are groups.
+	// Nested: parent index < child index, so no cycles.
 	for n := 0; n < o.Nested; {
 		p := rng.IntN(o.Groups - 1)
 		c := p + 1 + rng.IntN(o.Groups-p-1)
@@ -254,7 +298,7 @@ func Generate(o GenOptions) (TenantFile, error) {
 			n++
 		}
 	}
-	// The rest, skewed: most groups small, a few large, like a real directory.
+	// The rest, skewed: most groups small, a few large.
 	rest := o.Memberships - o.Largest - o.Nested
 	others := o.Groups - 1
 	if others == 0 {
@@ -290,7 +334,6 @@ func Generate(o GenOptions) (TenantFile, error) {
 			f.Groups[gi].Members = append(f.Groups[gi].Members, id)
 		}
 	}
-	return f, nil
 }
 
 func ptrTrue() *bool { t := true; return &t }
@@ -312,18 +355,6 @@ func asciiName(s string) string {
 	}
 	if b.Len() == 0 {
 		return "user"
-	}
-	return b.String()
-}
-
-func escapeDN(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case strings.ContainsRune(`,+"\<>;=`, r), r == '#' && i == 0, r == ' ' && (i == 0 || i == len(s)-1):
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
 	}
 	return b.String()
 }

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 the emulator's error messages are Graph's own, word for word, capitals and full stops included.
+
 package emulator
 
 import (
@@ -449,56 +451,40 @@ func (s *Server) deltaPage(st deltaState, k kind) (items []any, next *deltaState
 		}
 		objBudget--
 		if withMembers {
-			var all []memberOut
-			if full || e.created > st.Since {
-				sorted := e.sortedMembers()
-				chunk := sorted[min(off, len(sorted)):]
-				more := len(chunk) > memBudget
-				if more {
-					chunk = chunk[:memBudget]
-				}
-				all = make([]memberOut, len(chunk))
-				for j, m := range chunk {
-					me := t.entries[m]
-					all[j] = memberOut{Type: me.odataType(), ID: me.id()}
-				}
-				memBudget -= len(chunk)
-				if len(all) > 0 {
-					// Graph sends no members@delta at all for a group
-					// without members (not an empty list).
-					obj["members@delta"] = all
-				}
-				items = append(items, obj)
-				if more {
-					n := st
-					n.After, n.Off = e.idx, off+len(chunk)
-					return items, &n
-				}
+			// A first round lists the members; a later one the changes since.
+			changes := !full && e.created <= st.Since
+			var list []int32
+			if changes {
+				list = e.memberChangesSince(st.Since)
 			} else {
-				changes := e.memberChangesSince(st.Since)
-				chunk := changes[min(off, len(changes)):]
-				more := len(chunk) > memBudget
-				if more {
-					chunk = chunk[:memBudget]
-				}
-				all = make([]memberOut, len(chunk))
-				for j, m := range chunk {
-					me := t.entries[m]
-					all[j] = memberOut{Type: me.odataType(), ID: me.id()}
+				list = e.sortedMembers()
+			}
+			chunk := list[min(off, len(list)):]
+			more := len(chunk) > memBudget
+			if more {
+				chunk = chunk[:memBudget]
+			}
+			all := make([]memberOut, len(chunk))
+			for j, m := range chunk {
+				me := t.entries[m]
+				all[j] = memberOut{Type: me.odataType(), ID: me.id()}
+				if changes {
 					if _, in := e.members[m]; !in {
 						all[j].Removed = removedDeleted
 					}
 				}
-				memBudget -= len(chunk)
-				if len(all) > 0 {
-					obj["members@delta"] = all
-				}
-				items = append(items, obj)
-				if more {
-					n := st
-					n.After, n.Off = e.idx, off+len(chunk)
-					return items, &n
-				}
+			}
+			memBudget -= len(chunk)
+			if len(all) > 0 {
+				// Graph sends no members@delta at all for a group
+				// without members (not an empty list).
+				obj["members@delta"] = all
+			}
+			items = append(items, obj)
+			if more {
+				n := st
+				n.After, n.Off = e.idx, off+len(chunk)
+				return items, &n
 			}
 		} else {
 			items = append(items, obj)

@@ -69,12 +69,9 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	host, _, err := net.SplitHostPort(c.Addr)
+	host, err := c.checkAddr()
 	if err != nil {
-		return nil, fmt.Errorf("--addr %q: %w (want 127.0.0.1:8443)", c.Addr, err)
-	}
-	if !IsLoopback(host) {
-		return nil, fmt.Errorf("--addr %q: the emulator listens on loopback only (127.0.0.1, ::1 or localhost)", c.Addr)
+		return nil, err
 	}
 	if c.Dir == "" {
 		return nil, errors.New("emulator: a directory is required (--dir)")
@@ -86,47 +83,14 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	clientID := c.ClientID
-	if clientID == "" {
-		if clientID, err = keepFile(filepath.Join(c.Dir, "client-id"), newID); err != nil {
-			return nil, err
-		}
-	}
-	secretFile := c.ClientSecretFile
-	if secretFile == "" {
-		secretFile = filepath.Join(c.Dir, "client-secret")
-	}
-	secret, err := keepFile(secretFile, randomSecret)
+	clientID, secretFile, secret, err := c.credentials()
 	if err != nil {
 		return nil, err
 	}
-
 	statePath := filepath.Join(c.Dir, "state.json")
-	var (
-		t     *Tenant
-		fresh bool // not yet saved to statePath
-	)
-	if _, serr := os.Stat(statePath); serr == nil && !c.Reset {
-		if t, err = LoadState(statePath); err != nil {
-			return nil, err
-		}
-		if c.TenantFile != "" {
-			log.Warn("emulator: using the saved tenant state; --tenant is ignored (use --reset to reload it)", "state", statePath)
-		}
-	} else {
-		if c.TenantFile != "" {
-			t, err = NewTenantFromFile(c.TenantFile)
-		} else {
-			var f TenantFile
-			f, err = Generate(SampleOptions())
-			if err == nil {
-				t, err = NewTenant(f)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		fresh = true
+	t, fresh, err := c.loadTenant(statePath, log)
+	if err != nil {
+		return nil, err
 	}
 	// Loading a large tenant leaves hundreds of MB of decoded JSON behind.
 	debug.FreeOSMemory()
@@ -155,11 +119,73 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 		ln.Close()
 		return nil, err
 	}
+	stopSaver := r.startSaver(t, statePath, fresh, log)
+	r.serve(ctx, ln, ca, log, stopSaver)
+	return r, nil
+}
 
-	// Save the state after changes (at most every saveEvery: a large tenant's
-	// state is tens of MB), never inside the tenant's lock, and at shutdown.
-	// A crash loses at most saveEvery of changes; tokens issued after the last
-	// save then get 410 and the client resyncs, which is safe.
+// checkAddr returns the host of c.Addr, which must be a loopback address.
+func (c RunConfig) checkAddr() (string, error) {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "", fmt.Errorf("--addr %q: %w (want 127.0.0.1:8443)", c.Addr, err)
+	}
+	if !IsLoopback(host) {
+		return "", fmt.Errorf("--addr %q: the emulator listens on loopback only (127.0.0.1, ::1 or localhost)", c.Addr)
+	}
+	return host, nil
+}
+
+// credentials returns the client ID and secret, made once and kept in
+// c.Dir unless given.
+func (c RunConfig) credentials() (clientID, secretFile, secret string, err error) {
+	clientID = c.ClientID
+	if clientID == "" {
+		if clientID, err = keepFile(filepath.Join(c.Dir, "client-id"), newID); err != nil {
+			return "", "", "", err
+		}
+	}
+	secretFile = c.ClientSecretFile
+	if secretFile == "" {
+		secretFile = filepath.Join(c.Dir, "client-secret")
+	}
+	secret, err = keepFile(secretFile, randomSecret)
+	return clientID, secretFile, secret, err
+}
+
+// loadTenant loads the saved state, or (the first time, or with Reset) the
+// tenant file or the sample tenant; fresh: not yet saved to statePath.
+func (c RunConfig) loadTenant(statePath string, log *slog.Logger) (t *Tenant, fresh bool, err error) {
+	if _, serr := os.Stat(statePath); serr == nil && !c.Reset {
+		if t, err = LoadState(statePath); err != nil {
+			return nil, false, err
+		}
+		if c.TenantFile != "" {
+			log.Warn("emulator: using the saved tenant state; --tenant is ignored (use --reset to reload it)", "state", statePath)
+		}
+		return t, false, nil
+	}
+	if c.TenantFile != "" {
+		t, err = NewTenantFromFile(c.TenantFile)
+	} else {
+		var f TenantFile
+		f, err = Generate(SampleOptions())
+		if err == nil {
+			t, err = NewTenant(f)
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return t, true, nil
+}
+
+// startSaver saves the state after changes (at most every saveEvery: a large
+// tenant's state is tens of MB), never inside the tenant's lock, and at
+// shutdown. A crash loses at most saveEvery of changes; tokens issued after
+// the last save then get 410 and the client resyncs, which is safe. Closing
+// the returned channel stops it.
+func (r *Running) startSaver(t *Tenant, statePath string, fresh bool, log *slog.Logger) chan struct{} {
 	dirty := make(chan struct{}, 1)
 	t.OnChange(func() {
 		select {
@@ -194,8 +220,13 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 			}
 		}
 	}()
+	return stopSaver
+}
 
-	r.srv = &http.Server{Handler: s.Handler(), TLSConfig: ca.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+// serve serves HTTPS on ln until ctx ends, then stops the saver and saves
+// a last time.
+func (r *Running) serve(ctx context.Context, ln net.Listener, ca *CA, log *slog.Logger, stopSaver chan struct{}) {
+	r.srv = &http.Server{Handler: r.Server.Handler(), TLSConfig: ca.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() {
 		err := r.srv.ServeTLS(ln, "", "")
@@ -203,7 +234,7 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 			err = nil
 		}
 		close(stopSaver)
-		save()
+		r.saver()
 		r.done <- err
 	}()
 	go func() {
@@ -212,7 +243,6 @@ func Run(ctx context.Context, c RunConfig) (*Running, error) {
 		defer cancel()
 		_ = r.srv.Shutdown(sctx)
 	}()
-	return r, nil
 }
 
 const saveEvery = 2 * time.Second

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
 )
@@ -258,7 +259,7 @@ func protectedReason(g ad.Group) string {
 	if v := attrValue(g, "adminCount"); v != "" && v != "0" {
 		why = append(why, "adminCount="+v)
 	}
-	if strings.Contains(plan.NormDN(g.DN), ",cn=builtin,dc=") {
+	if strings.Contains(ldapdn.Norm(g.DN), ",cn=builtin,dc=") {
 		why = append(why, "under CN=Builtin")
 	}
 	return strings.Join(why, ", ")

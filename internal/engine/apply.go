@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -200,7 +201,7 @@ func (x *execution) withoutFailedRequirements(c plan.Change) (plan.Change, bool)
 	missing := map[string]string{} // normalised DN -> child group ID
 	for _, id := range c.Requires {
 		if dn, ok := x.failedCreate[id]; ok {
-			missing[plan.NormDN(dn)] = id
+			missing[ldapdn.Norm(dn)] = id
 		}
 	}
 	if len(missing) == 0 {
@@ -208,7 +209,7 @@ func (x *execution) withoutFailedRequirements(c plan.Change) (plan.Change, bool)
 	}
 	var keep []string
 	for _, m := range c.Members {
-		if child, ok := missing[plan.NormDN(m)]; ok {
+		if child, ok := missing[ldapdn.Norm(m)]; ok {
 			x.e.log.Warn("member group was not created: left out of its parent until it is", "group", c.GroupID, "dn", c.DN, "member", m, "memberGroup", child)
 			continue
 		}
@@ -306,7 +307,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		if ad.IsAlreadyExists(err) {
 			// Re-run after an interrupted apply: ours if it carries our anchor.
 			g, lerr := e.dir.GroupByAnchor(ctx, e.base, c.Anchor, false)
-			if lerr == nil && g != nil && plan.NormDN(g.DN) == plan.NormDN(c.DN) {
+			if lerr == nil && g != nil && ldapdn.Norm(g.DN) == ldapdn.Norm(c.DN) {
 				return entry, nil
 			}
 			taken, holder := false, ""
@@ -353,7 +354,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		}
 		return entry, e.dir.Modify(ctx, c.DN, after)
 	case plan.Rename, plan.Move:
-		rdn, parent := firstRDN(c.NewDN), ad.ParentDN(c.NewDN)
+		rdn, parent := ldapdn.FirstRDN(c.NewDN), ldapdn.Parent(c.NewDN)
 		_, err := e.dir.Move(ctx, c.DN, rdn, parent)
 		if c.Action == plan.Move && ad.IsInsufficientAccess(err) {
 			err = fmt.Errorf("%w (is the group protected from accidental deletion? A move deletes it from its OU: clear the protection, or grant the rights in docs/ad.md)", err)
@@ -376,14 +377,6 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 		return entry, err
 	}
 	return entry, fmt.Errorf("unknown action %q", c.Action)
-}
-
-func firstRDN(dn string) string {
-	p := ad.ParentDN(dn)
-	if p == "" {
-		return dn
-	}
-	return strings.TrimSuffix(strings.TrimSpace(dn[:len(dn)-len(p)]), ",")
 }
 
 func firstN(s []string, n int) []string {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // A child group whose create fails is left out of its parent's member add
@@ -41,7 +41,7 @@ func TestParentSkipsAChildWhoseCreateFailed(t *testing.T) {
 		t.Fatalf("parent status = %+v; want provisioned, not failed", stB)
 	}
 	g := dir.get(t, stB.DN)
-	if g == nil || len(g.Members) != 1 || !ad.EqualDN(g.Members[0], uDN) {
+	if g == nil || len(g.Members) != 1 || !ldapdn.Equal(g.Members[0], uDN) {
 		t.Errorf("parent in AD = %+v; want only the user as member", g)
 	}
 	if stA, _ := db.Status(idA); stA.Failures != 1 {

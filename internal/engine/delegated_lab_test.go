@@ -13,6 +13,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -78,7 +79,7 @@ func TestLabDelegatedAccountLifecycle(t *testing.T) {
 		return &gs[0]
 	}
 	round("create")
-	if g := read(); g == nil || len(g.Members) != 1 || !ad.EqualDN(g.Members[0], users[0].DN) {
+	if g := read(); g == nil || len(g.Members) != 1 || !ldapdn.Equal(g.Members[0], users[0].DN) {
 		t.Fatalf("after create: %+v", g)
 	}
 	if _, err := env.Admin.UpdateGroup(id, func(g *emulator.Group) { g.DisplayName = "Delegated Renamed" }); err != nil {
@@ -91,7 +92,7 @@ func TestLabDelegatedAccountLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	round("rename and members")
-	if g := read(); g == nil || g.DisplayName != "Delegated Renamed" || !slices.ContainsFunc(g.Members, func(m string) bool { return ad.EqualDN(m, users[1].DN) }) || len(g.Members) != 1 {
+	if g := read(); g == nil || g.DisplayName != "Delegated Renamed" || !slices.ContainsFunc(g.Members, func(m string) bool { return ldapdn.Equal(m, users[1].DN) }) || len(g.Members) != 1 {
 		t.Fatalf("after rename and member changes: %+v", g)
 	}
 	if err := env.Admin.DeleteGroup(id, true); err != nil {

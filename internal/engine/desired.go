@@ -9,6 +9,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
@@ -162,16 +163,16 @@ func (e *Engine) mapGroup(id string, g *state.Group, act plan.Actual, exists boo
 	d := plan.Desired{ID: id, Name: g.DisplayName, Anchor: plan.Anchor(id), Attrs: res.Attrs, OnCreate: res.OnCreate, KeepCN: res.KeepCN, KeepParent: res.KeepParent}
 	cn, parent := res.CN, res.Parent
 	if res.KeepCN {
-		cn = ad.RDNValue(act.DN)
+		cn = ldapdn.RDNValue(act.DN)
 	}
 	if res.KeepParent {
-		parent = ad.ParentDN(act.DN)
+		parent = ldapdn.Parent(act.DN)
 	}
 	dn, err := ad.JoinDN("CN", cn, parent)
 	if err != nil {
 		return nil, nil, &GroupError{GroupID: id, Name: g.DisplayName, Step: "mapping", Error: err.Error()}
 	}
-	if !plan.Within(dn, e.base) {
+	if !ldapdn.Within(dn, e.base) {
 		// writeback finds its groups by anchor under the search base
 		// only: one created elsewhere would be created again at its
 		// next change (reliability review D3, P3).

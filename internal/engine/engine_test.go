@@ -18,7 +18,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
-	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -72,7 +72,7 @@ func (d *memDir) Search(_ context.Context, base string, s ad.Scope, filter strin
 		return fn(ldap.NewEntry(g.DN, map[string][]string{ad.AttrExternalDirectoryObjectID: {g.Anchor}}))
 	case ad.ScopeOne:
 		for _, g := range d.groups {
-			if plan.NormDN(ad.ParentDN(g.DN)) == plan.NormDN(base) {
+			if ldapdn.Norm(ldapdn.Parent(g.DN)) == ldapdn.Norm(base) {
 				if err := fn(ldap.NewEntry(g.DN, map[string][]string{ad.AttrExternalDirectoryObjectID: {g.Anchor}})); err != nil {
 					return err
 				}
@@ -127,7 +127,7 @@ func (d *memDir) CreateGroup(_ context.Context, dn string, attrs map[string][]st
 	if _, ok := d.groups[k]; ok {
 		return &ad.OpError{Op: "create group", DN: dn, Code: ad.CodeEntryAlreadyExists, Err: errors.New("exists")}
 	}
-	g := &ad.Group{DN: dn, CN: ad.RDNValue(dn), GroupType: ad.GroupTypeUniversalSecurity, USNChanged: 1}
+	g := &ad.Group{DN: dn, CN: ldapdn.RDNValue(dn), GroupType: ad.GroupTypeUniversalSecurity, USNChanged: 1}
 	d.groups[k] = g
 	d.set(g, attrs)
 	return nil
@@ -206,7 +206,7 @@ func (d *memDir) Move(_ context.Context, dn, rdn, parent string) (string, error)
 	g := d.groups[strings.ToLower(dn)]
 	delete(d.groups, strings.ToLower(dn))
 	g.DN = rdn + "," + parent
-	g.CN = ad.RDNValue(g.DN)
+	g.CN = ldapdn.RDNValue(g.DN)
 	d.groups[strings.ToLower(g.DN)] = g
 	for _, o := range d.groups { // AD rewrites references to a moved object
 		for i, m := range o.Members {

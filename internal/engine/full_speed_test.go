@@ -13,6 +13,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -94,7 +95,7 @@ func TestLabFullRoundUsesADReadForMembers(t *testing.T) {
 	r := f.round(RoundOptions{})
 	var acts []string
 	for _, c := range r.Planned.Plan.Changes {
-		acts = append(acts, string(c.Action)+" "+ad.RDNValue(c.Members[0]))
+		acts = append(acts, string(c.Action)+" "+ldapdn.RDNValue(c.Members[0]))
 	}
 	if !slices.Equal(acts, []string{"add-members " + cn(users[3])}) {
 		t.Errorf("incremental round after a user moved: %q, want only the new member added", acts)
@@ -150,7 +151,7 @@ func TestLabManyCreatesFindUnpreparedGroups(t *testing.T) {
 	f := newFixtureOn(t, l, tf, nil)
 	res := f.round(RoundOptions{DryRun: true})
 	p := res.Planned.Plan
-	if p.Summary.Create != 249 || len(p.Collisions) != 1 || p.Collisions[0].GroupID != unprepared || !ad.EqualDN(p.Collisions[0].DN, dn) {
+	if p.Summary.Create != 249 || len(p.Collisions) != 1 || p.Collisions[0].GroupID != unprepared || !ldapdn.Equal(p.Collisions[0].DN, dn) {
 		t.Errorf("creates %d, collisions %+v; want 249 and the unprepared group", p.Summary.Create, p.Collisions)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -111,13 +112,13 @@ func (f *fixture) adGroups() map[string]ad.Group {
 func rdns(dns []string) []string {
 	out := make([]string, len(dns))
 	for i, dn := range dns {
-		out[i] = ad.RDNValue(dn)
+		out[i] = ldapdn.RDNValue(dn)
 	}
 	sort.Strings(out)
 	return out
 }
 
-func cn(u labtest.User) string { return ad.RDNValue(u.DN) }
+func cn(u labtest.User) string { return ldapdn.RDNValue(u.DN) }
 
 func yes() *bool { b := true; return &b }
 

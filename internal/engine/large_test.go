@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -88,7 +88,7 @@ func TestLargeGroup(t *testing.T) {
 	}
 	want := map[string]bool{}
 	for _, u := range users[:n] {
-		want[ad.NormalizeDN(u.DN)] = true
+		want[ldapdn.Norm(u.DN)] = true
 	}
 	f.checkMembers(g.DN, want)
 
@@ -97,8 +97,8 @@ func TestLargeGroup(t *testing.T) {
 	for i := range churn {
 		out = append(out, uid(i))
 		in = append(in, uid(n+i))
-		delete(want, ad.NormalizeDN(users[i].DN))
-		want[ad.NormalizeDN(users[n+i].DN)] = true
+		delete(want, ldapdn.Norm(users[i].DN))
+		want[ldapdn.Norm(users[n+i].DN)] = true
 	}
 	if err := f.env.Admin.RemoveMembers(gid, out...); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func (f *fixture) checkMembers(dn string, want map[string]bool) {
 	seen := make(map[string]bool, len(got))
 	var extra, missing []string
 	for _, m := range got {
-		k := ad.NormalizeDN(m)
+		k := ldapdn.Norm(m)
 		seen[k] = true
 		if !want[k] {
 			extra = append(extra, m)

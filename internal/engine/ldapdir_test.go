@@ -21,6 +21,7 @@ import (
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -128,7 +129,7 @@ func TestRounds(t *testing.T) {
 		t.Fatalf("first round: %d applied, %d groups", res.Applied.Applied, n)
 	}
 	g, ok := dir.group(t, "CN=G a_00000000000a,OU=G,DC=test")
-	if !ok || len(g.Members) != 1 || !ad.EqualDN(g.Members[0], uDN) || g.SAMAccountName != "G a" {
+	if !ok || len(g.Members) != 1 || !ldapdn.Equal(g.Members[0], uDN) || g.SAMAccountName != "G a" {
 		t.Fatalf("group A: %+v", g)
 	}
 
@@ -408,7 +409,7 @@ func (d *ldapDir) get(t *testing.T, dn string) *ad.Group {
 // put stores g in the directory as a group written by someone else (a
 // test's setup: another tool, Connect Sync, a name's holder).
 func (d *ldapDir) put(g ad.Group) {
-	attrs := map[string][]string{"objectClass": {"top", "group"}, "cn": {cmp.Or(g.CN, ad.RDNValue(g.DN))}}
+	attrs := map[string][]string{"objectClass": {"top", "group"}, "cn": {cmp.Or(g.CN, ldapdn.RDNValue(g.DN))}}
 	set := func(k, v string) {
 		if v != "" {
 			attrs[k] = []string{v}

@@ -8,6 +8,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -48,7 +49,7 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 		target := d.DN
 		if ok {
 			target = plan.TargetDN(d, a.DN)
-			if plan.NormDN(target) == plan.NormDN(a.DN) {
+			if ldapdn.Norm(target) == ldapdn.Norm(a.DN) {
 				continue
 			}
 		}
@@ -72,8 +73,8 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 	}
 	parents := map[string]string{}
 	for _, dn := range want {
-		p := ad.ParentDN(dn)
-		parents[plan.NormDN(p)] = p
+		p := ldapdn.Parent(dn)
+		parents[ldapdn.Norm(p)] = p
 	}
 	for _, p := range parents {
 		err := e.dir.Search(ctx, p, ad.ScopeOne, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
@@ -152,7 +153,7 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 // the domain.
 func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[string]bool) (map[string]string, error) {
 	out := map[string]string{}
-	if plan.NormDN(e.base) == plan.NormDN(e.domain) {
+	if ldapdn.Norm(e.base) == ldapdn.Norm(e.domain) {
 		return out, nil
 	}
 	var anchors []string
@@ -170,7 +171,7 @@ func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[str
 		}
 		f.WriteString("))")
 		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-			if !plan.Within(en.DN, e.base) {
+			if !ldapdn.Within(en.DN, e.base) {
 				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
 			}
 			return nil

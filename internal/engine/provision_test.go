@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Provision on demand reports each step for one group, resolving its members
@@ -17,7 +17,7 @@ func TestProvisionReportsAndCreates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.InScope || r.MatchedDN != "" || len(r.Members) != 1 || !ad.EqualDN(r.Members[0].DN, uDN) || r.Applied != nil {
+	if !r.InScope || r.MatchedDN != "" || len(r.Members) != 1 || !ldapdn.Equal(r.Members[0].DN, uDN) || r.Applied != nil {
 		t.Fatalf("dry run report: %+v", r)
 	}
 	if n := len(dir.groups(t)); n != 0 {
@@ -27,7 +27,7 @@ func TestProvisionReportsAndCreates(t *testing.T) {
 		t.Fatalf("provision: %v %+v", err, r)
 	}
 	g := dir.get(t, "CN=G a_00000000000a,OU=G,DC=test")
-	if g == nil || len(g.Members) != 1 || !ad.EqualDN(g.Members[0], uDN) {
+	if g == nil || len(g.Members) != 1 || !ldapdn.Equal(g.Members[0], uDN) {
 		t.Fatalf("group in AD after provision: %+v", g)
 	}
 }

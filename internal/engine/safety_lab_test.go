@@ -13,6 +13,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -164,7 +165,7 @@ func TestLabGroupMovedOutOfSearchBase(t *testing.T) {
 		t.Fatalf("%d groups after the first sync", len(gs))
 	}
 	// By hand: to CN=Users, outside the test's OU (the search base).
-	moved, err := dc.Move(ctx, gs[0].DN, "CN="+ad.EscapeRDNValue(gs[0].CN), "CN=Users,"+domain)
+	moved, err := dc.Move(ctx, gs[0].DN, "CN="+ldapdn.Escape(gs[0].CN), "CN=Users,"+domain)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -204,7 +205,7 @@ mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty
 		t.Errorf("skip = %+v", s)
 	}
 	for _, g := range mem.groups(t) {
-		if !plan.Within(g.DN, "OU=G,DC=test") {
+		if !ldapdn.Within(g.DN, "OU=G,DC=test") {
 			t.Errorf("created outside the search base: %s", g.DN)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -168,7 +169,7 @@ func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string
 			skip(plan.SkipSOARefused, g.DN, "the AD group with this SID carries another anchor, "+g.Anchor+" (another cloud group's, written by another tool or by hand); it is left untouched")
 		case strings.HasPrefix(strings.ToLower(g.AdminDescription), "group_") && !strings.EqualFold(g.AdminDescription, anchor):
 			skip(plan.SkipSOARefused, g.DN, "the AD group with this SID has adminDescription "+g.AdminDescription+", another cloud group's mark (Connect Sync or Cloud Sync wrote it); it is left untouched")
-		case !plan.Within(g.DN, e.base):
+		case !ldapdn.Within(g.DN, e.base):
 			skip(plan.SkipOutside, g.DN, "the AD group with this SID is outside sync.searchBase "+e.base+", where writeback does not manage groups; it is left untouched and no new group is created: widen sync.searchBase")
 		default:
 			if why, err := e.nestedInProtected(ctx, g.DN); err != nil {
@@ -349,7 +350,7 @@ func (e *Engine) soaFinish(out *Planned, r *soaRound, allowRemovals bool) {
 			delete(out.Owned, id)
 			names := make([]string, len(removed))
 			for i, dn := range removed {
-				names[i] = ad.RDNValue(dn)
+				names[i] = ldapdn.RDNValue(dn)
 			}
 			sort.Strings(names)
 			p.Collisions = append(p.Collisions, plan.Collision{GroupID: id, Name: name, DN: m.act.DN, Kind: plan.SkipTakeoverHeld,

@@ -13,6 +13,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -138,12 +139,12 @@ func TestLabPrivilegedMembersRefused(t *testing.T) {
 
 	res := f.round(RoundOptions{})
 	got := f.adGroups()[plan.Anchor(gPriv)]
-	if w := []string{ad.RDNValue(users[0].DN), ad.RDNValue(users[1].DN), ad.RDNValue(users[2].DN)}; !slices.Equal(rdns(got.Members), sortedCopy(w)) {
+	if w := []string{ldapdn.RDNValue(users[0].DN), ldapdn.RDNValue(users[1].DN), ldapdn.RDNValue(users[2].DN)}; !slices.Equal(rdns(got.Members), sortedCopy(w)) {
 		t.Errorf("PrivTest members in AD = %v, want only the legitimate users %v", got.Members, w)
 	}
 	for _, p := range targets {
 		for _, m := range got.Members {
-			if ad.EqualDN(m, p.dn) {
+			if ldapdn.Equal(m, p.dn) {
 				t.Errorf("%s (%s) is a member of PrivTest", p.name, p.dn)
 			}
 		}
@@ -214,7 +215,7 @@ func TestLabRenamedNestedGroupKeepsCurrentDN(t *testing.T) {
 	}
 	f.round(RoundOptions{})
 	q := f.adGroups()[plan.Anchor(gQ)]
-	if !slices.ContainsFunc(q.Members, func(m string) bool { return ad.EqualDN(m, child.DN) }) {
+	if !slices.ContainsFunc(q.Members, func(m string) bool { return ldapdn.Equal(m, child.DN) }) {
 		t.Errorf("Q members = %v, want the renamed child %s", q.Members, child.DN)
 	}
 }

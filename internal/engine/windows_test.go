@@ -14,6 +14,7 @@ import (
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -47,7 +48,7 @@ func TestRemovalRefusedByPolicyFails(t *testing.T) {
 	if res.Applied == nil || res.Applied.Failed != 1 {
 		t.Errorf("applied = %+v; want the refused removal failed", res.Applied)
 	}
-	if got := srv.Values(st.DN, "member"); len(got) != 1 || !ad.EqualDN(got[0], uDN) {
+	if got := srv.Values(st.DN, "member"); len(got) != 1 || !ldapdn.Equal(got[0], uDN) {
 		t.Errorf("members in AD = %v; want %s still there", got, uDN)
 	}
 	if st, _ := db.Status(idA); st.Failures != 1 || !strings.Contains(st.LastError, "0000054F") || !strings.Contains(st.LastError, uDN) {

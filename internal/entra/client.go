@@ -70,7 +70,6 @@ type options struct {
 	retry       policy.RetryOptions
 	pageSize    int
 	groupExtra  []string
-	userExtra   []string
 	httpTimeout time.Duration
 }
 
@@ -93,11 +92,6 @@ func WithPageSize(n int) Option { return func(o *options) { o.pageSize = n } }
 // and attribute mappings).
 func WithGroupProperties(p ...string) Option {
 	return func(o *options) { o.groupExtra = append(o.groupExtra, p...) }
-}
-
-// WithUserProperties adds user properties to $select.
-func WithUserProperties(p ...string) Option {
-	return func(o *options) { o.userExtra = append(o.userExtra, p...) }
 }
 
 // GroupProperties are the group properties always selected.
@@ -171,7 +165,7 @@ func NewClient(ctx context.Context, cfg Options, opts ...Option) (*Client, error
 		sem:      make(chan struct{}, conc),
 		pageSize: o.pageSize,
 		groupSel: dedupe(append(append([]string{}, GroupProperties...), o.groupExtra...), ""),
-		userSel:  dedupe(append(append([]string{}, UserProperties...), o.userExtra...), ObjectIdentifierProperty),
+		userSel:  dedupe(UserProperties, ObjectIdentifierProperty),
 	}
 	scope := strings.TrimRight(ep.GraphURL, "/") + "/.default"
 	c.pl = runtime.NewPipeline("writeback", "v1", runtime.PipelineOptions{

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"golang.org/x/text/language"
 )
 
@@ -1169,40 +1170,18 @@ func fnDNComponent(ev *evaluator, n *node) (Value, error) {
 	return Single(rdns[k-1]), nil
 }
 
-// splitDN returns the unescaped value of each RDN, left to right.
+// splitDN returns the unescaped value of each RDN, left to right (each
+// value of a multi-valued RDN in turn).
 func splitDN(dn string) ([]string, error) {
-	var out []string
-	var val strings.Builder
-	inValue := false
-	for i := 0; i < len(dn); i++ {
-		c := dn[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(dn) {
-				return nil, fmt.Errorf("DN %q ends with a lone backslash", dn)
-			}
-			if i+2 < len(dn) && isHexDigit(dn[i+1]) && isHexDigit(dn[i+2]) {
-				x, _ := strconv.ParseUint(dn[i+1:i+3], 16, 8)
-				val.WriteByte(byte(x))
-				i += 2
-			} else {
-				val.WriteByte(dn[i+1])
-				i++
-			}
-		case c == '=' && !inValue:
-			inValue = true
-			val.Reset()
-		case (c == ',' || c == ';' || c == '+') && inValue:
-			out = append(out, strings.TrimSpace(val.String()))
-			inValue = false
-		default:
-			if inValue {
-				val.WriteByte(c)
-			}
-		}
+	rdns, err := ldapdn.Parse(dn)
+	if err != nil {
+		return nil, err
 	}
-	if inValue {
-		out = append(out, strings.TrimSpace(val.String()))
+	var out []string
+	for _, r := range rdns {
+		for _, a := range r {
+			out = append(out, a.Value)
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%q is not a distinguished name", dn)

@@ -249,12 +249,6 @@ func replace(ctx context.Context, o Options, verb string, extra ...string) (*Lab
 	return Running(o)
 }
 
-// Install installs the Debian packages the lab needs (root only).
-func Install(ctx context.Context, o Options) error {
-	o = o.withDefaults()
-	return run(ctx, o, "install")
-}
-
 // run runs `samba-lab.sh VERB DIR [EXTRA...]` (install takes no DIR).
 func run(ctx context.Context, o Options, verb string, extra ...string) error {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {

@@ -6,7 +6,8 @@ package mapping
 
 import (
 	"fmt"
-	"math"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,7 +339,7 @@ func (m *Mapper) Map(g Group, exists bool, unique Unique) (Result, error) {
 		}
 		return r, nil
 	}
-	sam, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, unique)
+	sam, err := DefaultSAM(expr.JSONText(g.Raw["displayName"]), g.ID, unique)
 	if err != nil {
 		return r, fmt.Errorf("group %s: %w", g.ID, err)
 	}
@@ -380,7 +381,7 @@ func checkValues(id string, r Result) error {
 	if r.CN != "" {
 		vals["cn"] = []string{r.CN}
 	}
-	for _, k := range sortedKeys(vals) {
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
 		for _, v := range vals[k] {
 			if limit, ok := Limits[k]; ok {
 				if n := len(utf16.Encode([]rune(v))); n > limit {
@@ -448,22 +449,13 @@ func IsBidiControl(r rune) bool {
 	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
 }
 
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // DefaultSAMCandidate is the first sAMAccountName the default would try for
 // g; ok is false when sAMAccountName is mapped by an expression.
 func (m *Mapper) DefaultSAMCandidate(g Group) (string, bool) {
 	if m.sam != nil {
 		return "", false
 	}
-	c, err := DefaultSAM(text(g.Raw["displayName"]), g.ID, nil)
+	c, err := DefaultSAM(expr.JSONText(g.Raw["displayName"]), g.ID, nil)
 	return c, err == nil
 }
 
@@ -565,14 +557,14 @@ func Attributes(g Group) map[string][]string {
 			var vals []string
 			for _, e := range x {
 				if e != nil {
-					vals = append(vals, text(e))
+					vals = append(vals, expr.JSONText(e))
 				}
 			}
 			if len(vals) > 0 {
 				out[k] = vals
 			}
 		default:
-			out[k] = []string{text(x)}
+			out[k] = []string{expr.JSONText(x)}
 		}
 	}
 	out["objectId"] = []string{strings.ToLower(g.ID)}
@@ -580,26 +572,6 @@ func Attributes(g Group) map[string][]string {
 		out["id"] = []string{strings.ToLower(g.ID)}
 	}
 	return out
-}
-
-func text(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
-			return strconv.FormatInt(int64(x), 10)
-		}
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
 }
 
 func orDefault(s, d string) string {

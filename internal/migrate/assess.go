@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
 )
@@ -232,12 +235,7 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Report{Generated: o.Now().UTC(), Base: o.Base, Domain: o.Domain, EntraConfigured: o.Cloud != nil, Candidates: Candidates}
-	r.Summary.ByClass = map[Class]int{}
-	r.Summary.ByAnchor = map[string]int{}
-	r.Summary.ByNaming = map[Naming]int{}
-	r.Summary.Renames = map[string]int{}
-
+	r := newReport(o)
 	root, err := o.DC.RootDSE(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("assess: %w", err)
@@ -250,115 +248,161 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	}
 	r.Preflight = append(r.Preflight, schemaChecks(root)...)
 
-	// One scan with members and the effective-rights attributes.
-	var groups []ad.Group
-	byObjectID := map[string][]int{}
-	anchorHolders := map[string][]int{}
+	sc, err := scanConnectSyncGroups(ctx, o.DC, r.Base)
+	if err != nil {
+		return nil, err
+	}
+	var cloud map[string]*cloudGroup
+	if o.Cloud != nil {
+		if cloud, err = readCloud(ctx, o.Cloud); err != nil {
+			return nil, err
+		}
+	}
+	r.Groups = make([]GroupReport, len(sc.groups))
+	for i := range sc.groups {
+		reportGroup(r, &r.Groups[i], sc, i, cloud)
+	}
+	if err := cnTaken(ctx, o.DC, r); err != nil {
+		return nil, err
+	}
+	recommend(r)
+	if err := membership(ctx, o, r, sc.groups, cloud); err != nil {
+		return nil, err
+	}
+	r.Preflight = append(r.Preflight, permissionCheck(r, sc.groups))
+	if cloud != nil {
+		r.CloudOnly = cloudOnly(cloud, namedInAD(sc), o.Scope)
+		r.Summary.CloudOnly = len(r.CloudOnly)
+	}
+	countMembers(r, acceptSet(o.AcceptRemovals))
+	groupProblems(r)
+	r.Verdict = verdict(r)
+	return r, nil
+}
+
+func newReport(o AssessOptions) *Report {
+	r := &Report{Generated: o.Now().UTC(), Base: o.Base, Domain: o.Domain, EntraConfigured: o.Cloud != nil, Candidates: Candidates}
+	r.Summary.ByClass = map[Class]int{}
+	r.Summary.ByAnchor = map[string]int{}
+	r.Summary.ByNaming = map[Naming]int{}
+	r.Summary.Renames = map[string]int{}
+	return r
+}
+
+// scanConnectSyncGroups reads, in one scan, the groups Connect Sync wrote
+// under base, with their members and the effective-rights attributes.
+func scanConnectSyncGroups(ctx context.Context, dc DC, base string) (*scanned, error) {
+	sc := &scanned{byObjectID: map[string][]int{}, anchorHolders: map[string][]int{}}
 	q := ad.GroupQuery{WithMembers: true, ExtraAttrs: append([]string{"allowedAttributesEffective"}, extraAttrs...)}
-	err = o.DC.Groups(ctx, r.Base, connectSyncFilter, q, func(g ad.Group) error {
-		i := len(groups)
-		groups = append(groups, g)
+	err := dc.Groups(ctx, base, connectSyncFilter, q, func(g ad.Group) error {
+		i := len(sc.groups)
+		sc.groups = append(sc.groups, g)
 		if id, ok := ObjectIDFromAnchor(g.AdminDescription); ok {
-			byObjectID[id] = append(byObjectID[id], i)
+			sc.byObjectID[id] = append(sc.byObjectID[id], i)
 		}
 		if g.Anchor != "" {
-			anchorHolders[strings.ToLower(g.Anchor)] = append(anchorHolders[strings.ToLower(g.Anchor)], i)
+			sc.anchorHolders[strings.ToLower(g.Anchor)] = append(sc.anchorHolders[strings.ToLower(g.Anchor)], i)
 		}
 		return nil
 	})
 	if err != nil {
 		if ad.IsNoSuchObject(err) {
-			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", r.Base)
+			return nil, fmt.Errorf("%s does not exist: pass --base with the OU Connect Sync writes back to (or the domain)", base)
 		}
-		return nil, fmt.Errorf("assess: read the groups Connect Sync wrote under %s: %w", r.Base, err)
+		return nil, fmt.Errorf("assess: read the groups Connect Sync wrote under %s: %w", base, err)
 	}
-	sc := &scanned{groups: groups, byObjectID: byObjectID, anchorHolders: anchorHolders}
+	return sc, nil
+}
 
-	var cloud map[string]*cloudGroup
-	if o.Cloud != nil {
-		cloud, err = readCloud(ctx, o.Cloud)
-		if err != nil {
-			return nil, err
-		}
+// reportGroup fills gr for group i of the scan (class, anchor, naming,
+// cloud state, candidate CNs) and counts it in the summary.
+func reportGroup(r *Report, gr *GroupReport, sc *scanned, i int, cloud map[string]*cloudGroup) {
+	g := sc.groups[i]
+	*gr = GroupReport{DN: g.DN, CN: g.CN, GUID: g.GUID.String(), AdminDescription: g.AdminDescription, Anchor: g.Anchor,
+		GroupType: g.GroupType, Mail: g.Mail, Members: len(g.Members), CNs: map[string]string{}, Renamed: map[string]bool{}}
+	id, ok := ObjectIDFromAnchor(g.AdminDescription)
+	gr.ObjectID = id
+	var cg *cloudGroup
+	if cloud != nil && ok {
+		cg = cloud[id]
 	}
-
-	r.Groups = make([]GroupReport, len(groups))
-	for i, g := range groups {
-		gr := &r.Groups[i]
-		*gr = GroupReport{DN: g.DN, CN: g.CN, GUID: g.GUID.String(), AdminDescription: g.AdminDescription, Anchor: g.Anchor,
-			GroupType: g.GroupType, Mail: g.Mail, Members: len(g.Members), CNs: map[string]string{}, Renamed: map[string]bool{}}
-		id, ok := ObjectIDFromAnchor(g.AdminDescription)
-		gr.ObjectID = id
-		var cg *cloudGroup
-		if cloud != nil && ok {
-			cg = cloud[id]
-		}
-		unified := cg != nil && cg.unified()
-		gr.Class = Classify(g.GroupType, g.Mail, g.Attrs["proxyaddresses"], unified)
-		gr.InScope = ok && gr.Class.InScope()
-		gr.ClassWhy = gr.Class.Why()
-		if !ok {
-			gr.InScope = false
-			gr.ClassWhy = "adminDescription is not Group_<object ID>: not written by Connect Sync; ignored"
-		}
-		gr.AnchorState = CompareAnchor(g.AdminDescription, g.Anchor)
-		gr.Duplicates = sc.duplicateOf(i)
-		gr.Naming = DetectNaming(g.CN, id)
-		gr.DisplayName = g.DisplayName
-		if cloud != nil && ok {
-			st := &CloudState{}
-			if cg != nil {
-				st.Found = true
-				st.Deleted = cg.g.Removed != nil
-				st.DisplayName = cg.g.DisplayName
-				st.Members = len(cg.members)
-				st.ADName = g.DisplayName
-				st.Drift = cg.g.DisplayName != "" && g.DisplayName != cg.g.DisplayName
-				if cg.g.DisplayName != "" {
-					gr.DisplayName = cg.g.DisplayName
-				}
-			}
-			gr.Cloud = st
-		}
-		for _, c := range Candidates {
-			cn, err := CandidateCN(c, gr.DisplayName, id)
-			if err != nil || cn == "" || !ok {
-				continue
-			}
-			gr.CNs[c.Name] = cn
-			gr.Renamed[c.Name] = cn != g.CN
-		}
-		if !ok {
-			// Not Connect Sync's mark: the report says it is ignored, so
-			// it counts in no total but its own.
-			r.Summary.Ignored++
+	unified := cg != nil && cg.unified()
+	gr.Class = Classify(g.GroupType, g.Mail, g.Attrs["proxyaddresses"], unified)
+	gr.InScope = ok && gr.Class.InScope()
+	gr.ClassWhy = gr.Class.Why()
+	if !ok {
+		gr.InScope = false
+		gr.ClassWhy = "adminDescription is not Group_<object ID>: not written by Connect Sync; ignored"
+	}
+	gr.AnchorState = CompareAnchor(g.AdminDescription, g.Anchor)
+	gr.Duplicates = sc.duplicateOf(i)
+	gr.Naming = DetectNaming(g.CN, id)
+	gr.DisplayName = g.DisplayName
+	if cloud != nil && ok {
+		gr.Cloud = cloudState(gr, g, cg)
+	}
+	for _, c := range Candidates {
+		cn, err := CandidateCN(c, gr.DisplayName, id)
+		if err != nil || cn == "" || !ok {
 			continue
 		}
-		r.Summary.Groups++
-		r.Summary.ByClass[gr.Class]++
-		if !gr.InScope {
-			continue
-		}
-		r.Summary.InScope++
-		r.Summary.ByAnchor[string(gr.AnchorState)]++
-		r.Summary.ByNaming[gr.Naming]++
-		for name, ren := range gr.Renamed {
-			if ren {
-				r.Summary.Renames[name]++
-			}
-		}
-		if gr.Cloud != nil {
-			if !gr.Cloud.Found || gr.Cloud.Deleted {
-				r.Summary.Orphans++
-			}
-			if gr.Cloud.Drift {
-				r.Summary.Drift++
-			}
+		gr.CNs[c.Name] = cn
+		gr.Renamed[c.Name] = cn != g.CN
+	}
+	if !ok {
+		// Not Connect Sync's mark: the report says it is ignored, so
+		// it counts in no total but its own.
+		r.Summary.Ignored++
+		return
+	}
+	countGroup(&r.Summary, gr)
+}
+
+// cloudState compares AD group g with its cloud group cg (nil: not found);
+// the cloud's display name, when set, becomes gr's.
+func cloudState(gr *GroupReport, g ad.Group, cg *cloudGroup) *CloudState {
+	st := &CloudState{}
+	if cg != nil {
+		st.Found = true
+		st.Deleted = cg.g.Removed != nil
+		st.DisplayName = cg.g.DisplayName
+		st.Members = len(cg.members)
+		st.ADName = g.DisplayName
+		st.Drift = cg.g.DisplayName != "" && g.DisplayName != cg.g.DisplayName
+		if cg.g.DisplayName != "" {
+			gr.DisplayName = cg.g.DisplayName
 		}
 	}
-	if err := cnTaken(ctx, o.DC, r); err != nil {
-		return nil, err
+	return st
+}
+
+// countGroup counts a Connect Sync group in the summary.
+func countGroup(s *Summary, gr *GroupReport) {
+	s.Groups++
+	s.ByClass[gr.Class]++
+	if !gr.InScope {
+		return
 	}
+	s.InScope++
+	s.ByAnchor[string(gr.AnchorState)]++
+	s.ByNaming[gr.Naming]++
+	for name, ren := range gr.Renamed {
+		if ren {
+			s.Renames[name]++
+		}
+	}
+	if gr.Cloud != nil {
+		if !gr.Cloud.Found || gr.Cloud.Deleted {
+			s.Orphans++
+		}
+		if gr.Cloud.Drift {
+			s.Drift++
+		}
+	}
+}
+
+// recommend picks the cn mapping to use and says why.
+func recommend(r *Report) {
 	rec, onCreate := Recommend(r.Summary.Renames, r.Summary.InScope)
 	r.Recommended = Recommendation{Candidate: rec, OnCreate: onCreate}
 	switch {
@@ -369,8 +413,12 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	default:
 		r.Recommended.Why = fmt.Sprintf("gives every one of the %d groups its current CN", r.Summary.InScope)
 	}
+}
 
-	// Membership.
+// membership resolves the groups' members through the Global Catalog (the
+// cloud's members when Entra is configured) and finds the memberships a
+// takeover would lose; without a GC it reports the failed check.
+func membership(ctx context.Context, o AssessOptions, r *Report, groups []ad.Group, cloud map[string]*cloudGroup) error {
 	if o.GC == nil {
 		msg := "not reachable"
 		if o.GCErr != nil {
@@ -378,40 +426,42 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 		}
 		r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: false, Detail: msg,
 			Fix: "open TCP 3268/3269 from this host to a Global Catalog server and set ad.gcUrl; writeback resolves every member through the GC"})
-	} else {
-		r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: true, Detail: "reachable"})
-		if cloud != nil {
-			err = cloudMembership(ctx, o, r, groups, cloud)
-		} else {
-			err = adMembership(ctx, o.GC, r, groups)
-		}
-		if err == nil {
-			err = losses(ctx, o.GC, r, groups)
-		}
-		if err != nil {
-			return nil, err
-		}
+		return nil
 	}
-	r.Preflight = append(r.Preflight, permissionCheck(r, groups))
-
+	r.Preflight = append(r.Preflight, Check{Name: "global-catalog", OK: true, Detail: "reachable"})
+	var err error
 	if cloud != nil {
-		// A cloud group named by an AD group's anchor (a conflict) has an
-		// AD copy too, even though its adminDescription names another.
-		named := make(map[string][]int, len(byObjectID))
-		for id, idx := range byObjectID {
-			named[id] = idx
-		}
-		for a, idx := range anchorHolders { // keys are lower-case
-			if rest, ok := strings.CutPrefix(a, "group_"); ok {
-				if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
-					named[id] = append(named[id], idx...)
-				}
+		err = cloudMembership(ctx, o, r, groups, cloud)
+	} else {
+		err = adMembership(ctx, o.GC, r, groups)
+	}
+	if err == nil {
+		err = losses(ctx, o.GC, r, groups)
+	}
+	return err
+}
+
+// namedInAD maps each cloud group ID to the AD groups that name it. A cloud
+// group named by an AD group's anchor (a conflict) has an AD copy too, even
+// though its adminDescription names another.
+func namedInAD(sc *scanned) map[string][]int {
+	named := make(map[string][]int, len(sc.byObjectID))
+	for id, idx := range sc.byObjectID {
+		named[id] = idx
+	}
+	for a, idx := range sc.anchorHolders { // keys are lower-case
+		if rest, ok := strings.CutPrefix(a, "group_"); ok {
+			if id, ok := ObjectIDFromAnchor("Group_" + rest); ok {
+				named[id] = append(named[id], idx...)
 			}
 		}
-		r.CloudOnly = cloudOnly(cloud, named, o.Scope)
-		r.Summary.CloudOnly = len(r.CloudOnly)
 	}
-	accepted := acceptSet(o.AcceptRemovals)
+	return named
+}
+
+// countMembers adds the in-scope groups' member figures to the summary and
+// marks the removals the operator accepted.
+func countMembers(r *Report, accepted accepts) {
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		g.RemovalAccepted = len(g.WouldRemove) > 0 && accepted.has(*g)
@@ -428,9 +478,6 @@ func Assess(ctx context.Context, o AssessOptions) (*Report, error) {
 	for i := range r.Losing {
 		r.Losing[i].Accepted = accepted.hasDN(r, r.Losing[i].Group)
 	}
-	groupProblems(r)
-	r.Verdict = verdict(r)
-	return r, nil
 }
 
 func schemaChecks(root ad.RootDSE) []Check {
@@ -575,7 +622,7 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 	for i, g := range groups {
 		if r.Groups[i].InScope {
 			for _, m := range g.Members {
-				want[ad.NormalizeDN(m)] = true
+				want[ldapdn.Norm(m)] = true
 			}
 		}
 	}
@@ -589,9 +636,9 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 	notMigrating := map[string]string{}
 	for i, g := range groups {
 		if r.Groups[i].InScope {
-			migrating[ad.NormalizeDN(g.DN)] = true
+			migrating[ldapdn.Norm(g.DN)] = true
 		} else if r.Groups[i].ObjectID != "" {
-			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
+			notMigrating[ldapdn.Norm(g.DN)] = r.Groups[i].ClassWhy
 		}
 	}
 	for i, g := range groups {
@@ -600,12 +647,12 @@ func adMembership(ctx context.Context, gc Catalog, r *Report, groups []ad.Group)
 			continue
 		}
 		for _, m := range g.Members {
-			e := found[ad.NormalizeDN(m)]
+			e := found[ldapdn.Norm(m)]
 			reason := memberReason(e)
-			if e != nil && migrating[ad.NormalizeDN(m)] {
+			if e != nil && migrating[ldapdn.Norm(m)] {
 				reason = ""
 			}
-			if why, ok := notMigrating[ad.NormalizeDN(m)]; ok && e != nil {
+			if why, ok := notMigrating[ldapdn.Norm(m)]; ok && e != nil {
 				reason = "nested group not migrated: " + why
 			}
 			if reason == "" {
@@ -717,16 +764,16 @@ func cloudMembership(ctx context.Context, o AssessOptions, r *Report, groups []a
 		gr := &r.Groups[i]
 		want := map[string]string{}
 		for _, dn := range rr.DNs {
-			want[ad.NormalizeDN(dn)] = dn
+			want[ldapdn.Norm(dn)] = dn
 		}
 		for _, gid := range rr.Groups {
 			if j, ok := adByID[strings.ToLower(gid)]; ok {
-				want[ad.NormalizeDN(groups[j].DN)] = groups[j].DN
+				want[ldapdn.Norm(groups[j].DN)] = groups[j].DN
 			}
 		}
 		have := map[string]bool{}
 		for _, m := range groups[i].Members {
-			n := ad.NormalizeDN(m)
+			n := ldapdn.Norm(m)
 			have[n] = true
 			if _, ok := want[n]; !ok {
 				gr.WouldRemove = append(gr.WouldRemove, m)
@@ -813,7 +860,7 @@ func groupProblems(r *Report) {
 					"not taken over: prepare skips it, handover leaves it out of scope, writeback never touches it; delete it in AD when no longer needed")
 			}
 		}
-		for _, c := range sortedKeys(g.CNTaken) {
+		for _, c := range slices.Sorted(maps.Keys(g.CNTaken)) {
 			add("cn-taken", false, fmt.Sprintf("the cn mapping %s would rename it to CN=%s, which %s already holds", c, g.CNs[c], g.CNTaken[c]),
 				"that rename would fail: use this mapping on create only (existing groups keep their CN), or rename or remove the other object first")
 		}
@@ -917,7 +964,7 @@ func acceptSet(names []string) accepts {
 	for _, n := range names {
 		if n = strings.TrimSpace(n); n != "" {
 			a[strings.ToLower(n)] = true
-			a[ad.NormalizeDN(n)] = true
+			a[ldapdn.Norm(n)] = true
 		}
 	}
 	return a
@@ -925,13 +972,13 @@ func acceptSet(names []string) accepts {
 
 // has matches a group by DN, CN, object ID or display name.
 func (a accepts) has(g GroupReport) bool {
-	return len(a) > 0 && (a[ad.NormalizeDN(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
+	return len(a) > 0 && (a[ldapdn.Norm(g.DN)] || a[strings.ToLower(g.CN)] || (g.ObjectID != "" && a[strings.ToLower(g.ObjectID)]) ||
 		(g.DisplayName != "" && a[strings.ToLower(g.DisplayName)]))
 }
 
 func (a accepts) hasDN(r *Report, dn string) bool {
 	for _, g := range r.Groups {
-		if ad.EqualDN(g.DN, dn) {
+		if ldapdn.Equal(g.DN, dn) {
 			return g.RemovalAccepted
 		}
 	}
@@ -956,7 +1003,7 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 		if r.EntraConfigured {
 			for _, m := range gr.WouldRemove {
 				all = append(all, lost{group: i, dn: m})
-				want[ad.NormalizeDN(m)] = true
+				want[ldapdn.Norm(m)] = true
 			}
 			continue
 		}
@@ -964,7 +1011,7 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 		// ones the GC check could not produce.
 		for _, u := range gr.Unresolved {
 			all = append(all, lost{group: i, dn: u.Member, why: u.Reason})
-			want[ad.NormalizeDN(u.Member)] = true
+			want[ldapdn.Norm(u.Member)] = true
 		}
 	}
 	if len(all) == 0 {
@@ -978,17 +1025,17 @@ func losses(ctx context.Context, gc Catalog, r *Report, groups []ad.Group) error
 	notMigrating := map[string]string{}
 	for i, g := range groups {
 		if !r.Groups[i].InScope {
-			notMigrating[ad.NormalizeDN(g.DN)] = r.Groups[i].ClassWhy
+			notMigrating[ldapdn.Norm(g.DN)] = r.Groups[i].ClassWhy
 		}
 	}
 	for _, l := range all {
 		gr := &r.Groups[l.group]
-		e := found[ad.NormalizeDN(l.dn)]
+		e := found[ldapdn.Norm(l.dn)]
 		ml := MemberLoss{Group: gr.DN, GroupName: gr.DisplayName, DN: l.dn, Name: memberName(e, l.dn), Type: objectKind(e)}
 		if ml.GroupName == "" {
 			ml.GroupName = gr.CN
 		}
-		switch why, nested := notMigrating[ad.NormalizeDN(l.dn)]; {
+		switch why, nested := notMigrating[ldapdn.Norm(l.dn)]; {
 		case nested:
 			ml.Why = LossNestedGroup + ": " + why
 		case memberReason(e) != "":
@@ -1021,8 +1068,8 @@ func memberName(e *ldap.Entry, dn string) string {
 			return v
 		}
 	}
-	if d, err := ldap.ParseDN(dn); err == nil && len(d.RDNs) > 0 && len(d.RDNs[0].Attributes) > 0 {
-		return d.RDNs[0].Attributes[0].Value
+	if rdns, err := ldapdn.Parse(dn); err == nil && len(rdns) > 0 {
+		return rdns[0][0].Value
 	}
 	return dn
 }
@@ -1042,16 +1089,16 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		if !g.InScope {
 			continue
 		}
-		parent := ad.ParentDN(g.DN)
+		parent := ldapdn.Parent(g.DN)
 		for _, c := range r.Candidates {
 			if !g.Renamed[c.Name] {
 				continue
 			}
 			dn, err := ad.JoinDN("CN", g.CNs[c.Name], parent)
-			if err != nil || ad.EqualDN(dn, g.DN) {
+			if err != nil || ldapdn.Equal(dn, g.DN) {
 				continue // a case-only rename keeps the group's own DN
 			}
-			n := ad.NormalizeDN(dn)
+			n := ldapdn.Norm(dn)
 			if _, ok := byDN[n]; !ok {
 				dns = append(dns, dn)
 			}
@@ -1066,7 +1113,7 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		}
 		f.WriteString(")")
 		err := dc.Search(ctx, r.Domain, ad.ScopeSubtree, f.String(), []string{"objectClass"}, func(e *ldap.Entry) error {
-			for _, t := range byDN[ad.NormalizeDN(e.DN)] {
+			for _, t := range byDN[ldapdn.Norm(e.DN)] {
 				g := &r.Groups[t.group]
 				if g.CNTaken == nil {
 					g.CNTaken = map[string]string{}
@@ -1099,7 +1146,7 @@ func entriesByDN(ctx context.Context, gc Catalog, want map[string]bool, attrs []
 		}
 		f.WriteString(")")
 		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
-			found[ad.NormalizeDN(e.DN)] = e
+			found[ldapdn.Norm(e.DN)] = e
 			return nil
 		})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/expr"
+	"github.com/writeback/writeback/internal/mapping"
 )
 
 // Class is what kind of group Connect Sync wrote, and so whether writeback
@@ -138,9 +139,9 @@ type Candidate struct {
 // (and writeback's) default, and Connect Sync's default.
 var Candidates = mustCandidates(
 	Candidate{Name: "cloud-sync-default", Naming: NamingDisplayName,
-		Expression: `Append(Append(Left(Trim([displayName]), 51), "_"), Mid([objectId], 25, 12))`},
+		Expression: mapping.Defaults["cn"]},
 	Candidate{Name: "connect-sync-default", Naming: NamingConnectSync,
-		Expression: `Append("Group_", [objectId])`},
+		Expression: mapping.ConnectSyncCN},
 )
 
 func mustCandidates(cs ...Candidate) []Candidate {

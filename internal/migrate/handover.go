@@ -9,8 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -66,7 +66,7 @@ func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
 			continue
 		}
 		h.Groups = append(h.Groups, g.ObjectID)
-		parents[ad.NormalizeDN(ad.ParentDN(g.DN))]++
+		parents[ldapdn.Norm(ldapdn.Parent(g.DN))]++
 	}
 	if len(h.Groups) == 0 {
 		// h still lists what was left out and why.
@@ -77,8 +77,8 @@ func BuildHandover(base *config.Config, r *Report) (*Handover, error) {
 	// spelling as found in AD.
 	best, bestN := "", -1
 	for _, g := range r.Groups {
-		p := ad.ParentDN(g.DN)
-		if n := parents[ad.NormalizeDN(p)]; n > bestN {
+		p := ldapdn.Parent(g.DN)
+		if n := parents[ldapdn.Norm(p)]; n > bestN {
 			best, bestN = p, n
 		}
 	}
@@ -121,9 +121,9 @@ func underAll(r *Report, ids []string, base string) bool {
 	for _, id := range ids {
 		want[id] = true
 	}
-	b := ad.NormalizeDN(base)
+	b := ldapdn.Norm(base)
 	for _, g := range r.Groups {
-		if g.InScope && want[g.ObjectID] && !strings.HasSuffix(ad.NormalizeDN(g.DN), ","+b) {
+		if g.InScope && want[g.ObjectID] && !strings.HasSuffix(ldapdn.Norm(g.DN), ","+b) {
 			return false
 		}
 	}
@@ -187,11 +187,11 @@ func (h *Handover) YAML(r *Report) ([]byte, error) {
 func TakeoverViolations(p *plan.Plan, accepted ...string) []string {
 	ok := map[string]bool{}
 	for _, dn := range accepted {
-		ok[ad.NormalizeDN(dn)] = true
+		ok[ldapdn.Norm(dn)] = true
 	}
 	var out []string
 	for _, c := range p.Changes {
-		if c.Action == plan.RemoveMembers && ok[ad.NormalizeDN(c.DN)] {
+		if c.Action == plan.RemoveMembers && ok[ldapdn.Norm(c.DN)] {
 			continue
 		}
 		switch c.Action {

@@ -140,9 +140,6 @@ func readRecords(r io.Reader, path string) ([]Record, int64, error) {
 	return recs, off, nil
 }
 
-// Path is the journal's file name.
-func (j *Journal) Path() string { return j.path }
-
 // Append buffers r, giving intents a sequence number. Call Sync before
 // acting on an intent.
 func (j *Journal) Append(r *Record) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // utf16Password is unicodePwd's encoding: the quoted password in UTF-16LE.
@@ -116,7 +117,7 @@ func TestLabAssessNamesAndSmallerEdges(t *testing.T) {
 		byName[l.Name] = l
 	}
 	contact, ok := byName["Some Contact"]
-	if !ok || contact.Type != "contact" || !strings.HasPrefix(contact.Why, LossUnresolvable) || !ad.EqualDN(contact.Group, f.dns["fin"]) || contact.GroupName != "Finance" {
+	if !ok || contact.Type != "contact" || !strings.HasPrefix(contact.Why, LossUnresolvable) || !ldapdn.Equal(contact.Group, f.dns["fin"]) || contact.GroupName != "Finance" {
 		t.Errorf("contact loss %+v (all: %+v)", contact, r.Losing)
 	}
 	global, ok := byName["Global"]
@@ -149,7 +150,7 @@ func TestLabAssessNamesAndSmallerEdges(t *testing.T) {
 	}
 	// 6: CN taken.
 	sales := r.group(t, f.dns["sales"])
-	if !ad.EqualDN(sales.CNTaken["cloud-sync-default"], taken) || !hasProblem(sales, "cn-taken") {
+	if !ldapdn.Equal(sales.CNTaken["cloud-sync-default"], taken) || !hasProblem(sales, "cn-taken") {
 		t.Errorf("sales CN taken %v, problems %+v", sales.CNTaken, sales.Problems)
 	}
 	// 6: not counted.
@@ -176,7 +177,7 @@ func TestLabAssessNamesAndSmallerEdges(t *testing.T) {
 	h, _ := BuildHandover(&config.Config{}, r) // nothing is prepared yet: every group is left out, with why
 	orphanOut := false
 	for _, x := range h.Excluded {
-		if ad.EqualDN(x.DN, f.dns["orphan"]) {
+		if ldapdn.Equal(x.DN, f.dns["orphan"]) {
 			orphanOut = true
 			if !strings.Contains(x.Reason, "deleted in Entra") {
 				t.Errorf("orphan left out because %q", x.Reason)
@@ -190,7 +191,7 @@ func TestLabAssessNamesAndSmallerEdges(t *testing.T) {
 	ra := f.assess(t, false)
 	found := false
 	for _, u := range ra.group(t, f.dns["eng"]).Unresolved {
-		found = found || (ad.EqualDN(u.Member, f.dns["global"]) && strings.Contains(u.Reason, "convert it to universal"))
+		found = found || (ldapdn.Equal(u.Member, f.dns["global"]) && strings.Contains(u.Reason, "convert it to universal"))
 	}
 	if !found {
 		t.Errorf("AD-only: nested global group reason missing: %+v", ra.group(t, f.dns["eng"]).Unresolved)
@@ -222,12 +223,12 @@ func TestLabVerifyAdviceForDuplicatesAndConflicts(t *testing.T) {
 	seen := 0
 	for _, m := range v.Mismatches {
 		switch {
-		case ad.EqualDN(m.DN, dup), ad.EqualDN(m.DN, f.dns["sales"]):
+		case ldapdn.Equal(m.DN, dup), ldapdn.Equal(m.DN, f.dns["sales"]):
 			seen++
 			if strings.Contains(m.Problem, "run writeback migrate prepare") || !strings.Contains(m.Problem, "more than one group") {
 				t.Errorf("duplicate %s: advice %q", m.DN, m.Problem)
 			}
-		case ad.EqualDN(m.DN, f.dns["clash"]):
+		case ldapdn.Equal(m.DN, f.dns["clash"]):
 			if !strings.Contains(m.Problem, "clear it by hand") {
 				t.Errorf("conflict advice %q", m.Problem)
 			}

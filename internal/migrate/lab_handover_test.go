@@ -12,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -39,7 +40,7 @@ func TestLabHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pr.Orphans) != 1 || !ad.EqualDN(pr.Orphans[0].DN, f.dns["orphan"]) {
+	if len(pr.Orphans) != 1 || !ldapdn.Equal(pr.Orphans[0].DN, f.dns["orphan"]) {
 		t.Fatalf("prepare orphans %+v", pr.Orphans)
 	}
 	r := f.assess(t, true)
@@ -69,10 +70,10 @@ func TestLabHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Taken over: sales, eng, fin, clash (fixed); the orphan is left out.
-	if len(h.Groups) != 4 || len(h.Excluded) != 1 || !ad.EqualDN(h.Excluded[0].DN, f.dns["orphan"]) {
+	if len(h.Groups) != 4 || len(h.Excluded) != 1 || !ldapdn.Equal(h.Excluded[0].DN, f.dns["orphan"]) {
 		t.Fatalf("handover groups %v excluded %+v", h.Groups, h.Excluded)
 	}
-	if !ad.EqualDN(cfg.AD.TargetOU, f.lab.OU) || cfg.Scope.Mode != "selected" || cfg.Mappings.Attributes["cn"].Apply != "onCreate" {
+	if !ldapdn.Equal(cfg.AD.TargetOU, f.lab.OU) || cfg.Scope.Mode != "selected" || cfg.Mappings.Attributes["cn"].Apply != "onCreate" {
 		t.Fatalf("handover config: targetOU %s scope %+v cn %+v", cfg.AD.TargetOU, cfg.Scope, cfg.Mappings.Attributes["cn"])
 	}
 
@@ -146,7 +147,7 @@ func TestLabHandover(t *testing.T) {
 
 func containsDN(list []string, dn string) bool {
 	for _, m := range list {
-		if ad.EqualDN(m, dn) || strings.EqualFold(m, dn) {
+		if ldapdn.Equal(m, dn) || strings.EqualFold(m, dn) {
 			return true
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // fixture is a Connect-Sync-shaped writeback OU in the lab and a matching tenant.
@@ -160,7 +161,7 @@ func (f *fixture) assess(t *testing.T, withCloud bool) *Report {
 func (r *Report) group(t *testing.T, dn string) GroupReport {
 	t.Helper()
 	for _, g := range r.Groups {
-		if ad.EqualDN(g.DN, dn) {
+		if ldapdn.Equal(g.DN, dn) {
 			return g
 		}
 	}
@@ -221,7 +222,7 @@ func TestLabAssess(t *testing.T) {
 		t.Errorf("eng: add %v remove %v unresolved %v resolvable %d; want 3 resolvable, nothing else", eng.WouldAdd, eng.WouldRemove, eng.Unresolved, eng.Resolvable)
 	}
 	fin := r.group(t, f.dns["fin"])
-	if len(fin.WouldRemove) != 1 || !ad.EqualDN(fin.WouldRemove[0], f.dns["contact"]) {
+	if len(fin.WouldRemove) != 1 || !ldapdn.Equal(fin.WouldRemove[0], f.dns["contact"]) {
 		t.Errorf("fin would remove %v, want the contact", fin.WouldRemove)
 	}
 	if len(fin.Unresolved) != 1 || fin.Unresolved[0].Type != "device" {
@@ -365,7 +366,7 @@ func TestLabPrepareVerifyRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Changed != 3 || len(res.Conflicts) != 1 || res.AlreadyEqual != 1 || !ad.EqualDN(res.Conflicts[0].DN, f.dns["clash"]) {
+	if res.Changed != 3 || len(res.Conflicts) != 1 || res.AlreadyEqual != 1 || !ldapdn.Equal(res.Conflicts[0].DN, f.dns["clash"]) {
 		t.Fatalf("prepare: %+v", res)
 	}
 	g, _ := f.dc.GroupByDN(ctx, f.dns["clash"], false)

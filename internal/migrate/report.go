@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -27,8 +29,8 @@ func WriteText(w io.Writer, r *Report) error {
 	if s.Ignored > 0 {
 		p("  (%d more with adminDescription Group_* that is not Group_<object ID>: not written by Connect Sync, ignored and not counted)\n", s.Ignored)
 	}
-	for _, c := range sortedKeys(s.ByClass) {
-		p("  %-24s %6d  %s\n", c, s.ByClass[Class(c)], Class(c).Why())
+	for _, c := range slices.Sorted(maps.Keys(s.ByClass)) {
+		p("  %-24s %6d  %s\n", c, s.ByClass[c], c.Why())
 	}
 	p("\nAnchor (in-scope groups): ")
 	p("%d equal, %d missing, %d different\n", s.ByAnchor[string(AnchorEqual)], s.ByAnchor[string(AnchorMissing)], s.ByAnchor[string(AnchorDifferent)])
@@ -126,15 +128,6 @@ func writeFinding(b *strings.Builder, kind string, f Finding) {
 	if f.Fix != "" {
 		fmt.Fprintf(b, "      fix: %s\n", f.Fix)
 	}
-}
-
-func sortedKeys[K ~string, V any](m map[K]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, string(k))
-	}
-	sort.Strings(out)
-	return out
 }
 
 //go:embed report.html.tmpl

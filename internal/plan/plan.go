@@ -5,11 +5,14 @@
 package plan
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Action is what one Change does to AD.
@@ -287,391 +290,493 @@ type Summary struct {
 func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
 
 // Calculate compares desired with actual. It is deterministic: the same input
-// gives the same plan in the same order.
+// gives the same plan in the same order. The steps:
+//
+//  1. place: where each desired group will be after this plan, and which
+//     ones collide (with each other or with other AD objects);
+//  2. order the renames, a group after the one whose DN it takes;
+//  3. diff each group: create, rename, update attributes, add and remove members;
+//  4. decide what happens to owned groups gone from the cloud side;
+//  5. sort the changes into phases and apply the deletion threshold.
 func Calculate(in Input) *Plan {
-	p := &Plan{}
-	actual := make(map[string]Actual, len(in.Actual))
+	c := newCalc(in)
+	c.place()
+	c.blockFollowersOfBlocked()
+	c.breakRenameCycles()
+	c.indexRenamed()
+	for i := range c.targets {
+		c.diff(i)
+	}
+	orderConversions(c.updates, c.convs)
+	c.planGone()
+	return c.finish()
+}
+
+// calc is one Calculate in progress.
+type calc struct {
+	in       Input
+	p        *Plan
+	actual   map[string]Actual // lower-case anchor -> owned group
+	occupied map[string]string // normalized DN -> holder
+	desired  []Desired         // by ID
+	targets  []target          // desired, in the same order
+	byAnchor map[string]int    // lower-case anchor -> index of an owned target
+	finalDN  map[string]string // group ID -> DN after the plan ("" = will not exist)
+	claimed  map[string]string // normalized target DN -> group ID
+	skipped  map[string]string // group ID -> why it is not provisioned, for its parents
+	temp     map[int]bool      // targets first renamed to a temporary name (a cycle)
+	level    []int             // rename step of each target; 0 = not computed
+	// renamed maps an owned group's current DN to its final DN, so member values
+	// that point at a group renamed in this plan compare equal after the rename
+	// (AD rewrites linked values on ModifyDN).
+	renamed map[string]string
+
+	creates, renames, updates, adds, removes, tail []Change
+	convs                                          []conversion
+}
+
+// target is one desired group on its way to a change.
+type target struct {
+	d       Desired
+	act     *Actual
+	dn      string // final DN
+	blocked bool
+	// wait is the index of the owned group that holds dn now and gives
+	// it up in this plan (-1: none): this one is renamed after it.
+	wait int
+}
+
+func newCalc(in Input) *calc {
+	c := &calc{in: in, p: &Plan{}, skipped: map[string]string{}, temp: map[int]bool{}, renamed: map[string]string{}}
+	c.actual = make(map[string]Actual, len(in.Actual))
 	for k, a := range in.Actual {
-		actual[strings.ToLower(k)] = a
+		c.actual[strings.ToLower(k)] = a
 	}
-	occupied := make(map[string]string, len(in.Occupied))
+	c.occupied = make(map[string]string, len(in.Occupied))
 	for dn, holder := range in.Occupied {
-		occupied[NormDN(dn)] = holder
+		c.occupied[ldapdn.Norm(dn)] = holder
 	}
-
-	desired := slices.Clone(in.Desired)
-	sort.Slice(desired, func(i, j int) bool { return desired[i].ID < desired[j].ID })
-
-	// First pass: where each desired group will be after this plan, so nested
-	// memberships and collisions between our own groups can be decided.
-	finalDN := make(map[string]string, len(desired)) // group ID -> DN after the plan ("" = will not exist)
-	claimed := make(map[string]string)               // normalized target DN -> group ID
+	c.desired = slices.Clone(in.Desired)
+	sort.Slice(c.desired, func(i, j int) bool { return c.desired[i].ID < c.desired[j].ID })
+	c.finalDN = make(map[string]string, len(c.desired))
+	c.claimed = make(map[string]string)
 	// Existing owned groups hold their current DN until they move.
-	for _, a := range actual {
-		claimed[NormDN(a.DN)] = strings.ToLower(a.Anchor)
+	for _, a := range c.actual {
+		c.claimed[ldapdn.Norm(a.DN)] = strings.ToLower(a.Anchor)
 	}
-	type target struct {
-		d       Desired
-		act     *Actual
-		dn      string // final DN
-		blocked bool
-		// wait is the index of the owned group that holds dn now and gives
-		// it up in this plan (-1: none): this one is renamed after it.
-		wait int
-	}
-	targets := make([]target, 0, len(desired))
-	byAnchor := make(map[string]int, len(desired)) // lower-case anchor -> index of an owned target
-	for _, d := range desired {
+	c.targets = make([]target, 0, len(c.desired))
+	c.byAnchor = make(map[string]int, len(c.desired))
+	for _, d := range c.desired {
 		t := target{d: d, wait: -1}
-		if a, ok := actual[strings.ToLower(d.Anchor)]; ok {
-			a := a
+		if a, ok := c.actual[strings.ToLower(d.Anchor)]; ok {
 			t.act = &a
 			t.dn = TargetDN(d, a.DN)
-			byAnchor[strings.ToLower(d.Anchor)] = len(targets)
+			c.byAnchor[strings.ToLower(d.Anchor)] = len(c.targets)
 		} else {
 			t.dn = d.DN
 		}
-		targets = append(targets, t)
+		c.targets = append(c.targets, t)
 	}
-	// moves reports whether target j is an owned group that wants another DN
-	// (and may give up its current one).
-	moves := func(j int) bool {
-		u := targets[j]
-		return u.act != nil && u.act.Protected == "" && NormDN(u.dn) != NormDN(u.act.DN)
+	c.level = make([]int, len(c.targets))
+	for _, s := range in.Skips {
+		c.skipped[s.GroupID] = s.Reason
+		c.p.Collisions = append(c.p.Collisions, s)
 	}
-	skipped := map[string]string{} // group ID -> why it is not provisioned, for its parents
-	block := func(t *target, c Collision) {
-		t.blocked = true
-		p.Collisions = append(p.Collisions, c)
-		skipped[t.d.ID] = c.Reason
-		if t.act != nil && t.act.Protected == "" {
-			finalDN[t.d.ID] = t.act.DN // stays where it is
-		} else {
-			finalDN[t.d.ID] = ""
+	return c
+}
+
+// moves reports whether target j is an owned group that wants another DN
+// (and may give up its current one).
+func (c *calc) moves(j int) bool {
+	u := c.targets[j]
+	return u.act != nil && u.act.Protected == "" && ldapdn.Norm(u.dn) != ldapdn.Norm(u.act.DN)
+}
+
+// block skips t this round with the collision that says why.
+func (c *calc) block(t *target, coll Collision) {
+	t.blocked = true
+	c.p.Collisions = append(c.p.Collisions, coll)
+	c.skipped[t.d.ID] = coll.Reason
+	if t.act != nil && t.act.Protected == "" {
+		c.finalDN[t.d.ID] = t.act.DN // stays where it is
+	} else {
+		c.finalDN[t.d.ID] = ""
+	}
+}
+
+// place decides where each desired group will be after this plan, so nested
+// memberships and collisions between our own groups can be decided.
+func (c *calc) place() {
+	for i := range c.targets {
+		t := &c.targets[i]
+		if coll, ok := c.placeOne(t); ok {
+			c.block(t, coll)
 		}
 	}
-	for _, c := range in.Skips {
-		skipped[c.GroupID] = c.Reason
-		p.Collisions = append(p.Collisions, c)
+}
+
+// placeOne claims t's final DN, or returns the collision that blocks it.
+func (c *calc) placeOne(t *target) (Collision, bool) {
+	n := ldapdn.Norm(t.dn)
+	if t.act != nil && t.act.Protected != "" {
+		return Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.act.DN, Holder: t.act.Anchor, Kind: SkipProtected,
+			Reason: "the AD group carrying this group's anchor is protected (" + t.act.Protected + "); writeback never modifies, moves or deletes it, whatever anchor it carries: remove the anchor (msDS-ExternalDirectoryObjectId) from it"}, true
 	}
-	for i := range targets {
-		t := &targets[i]
-		n := NormDN(t.dn)
-		if t.act != nil && t.act.Protected != "" {
-			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.act.DN, Holder: t.act.Anchor, Kind: SkipProtected,
-				Reason: "the AD group carrying this group's anchor is protected (" + t.act.Protected + "); writeback never modifies, moves or deletes it, whatever anchor it carries: remove the anchor (msDS-ExternalDirectoryObjectId) from it"})
-			continue
-		}
-		if t.act != nil && n == NormDN(t.act.DN) {
-			finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
-			continue
-		}
-		holder, isOccupied := occupied[n]
-		holderOwned := false // the holder is one of the owned groups this plan read
-		if a, ok := actual[strings.ToLower(holder)]; ok && holder != "" && NormDN(a.DN) == n {
-			holderOwned = true
-		}
-		if dn, ok := in.Outside[t.d.ID]; ok && t.act == nil {
-			block(t, outside(t.d, dn))
-			continue
-		}
-		if dn, ok := in.Unprepared[t.d.ID]; ok && t.act == nil {
-			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
-				Reason: "an AD group already names this cloud group (" + t.d.Anchor + " in its adminDescription or msDS-ExternalDirectoryObjectId) " +
-					"but is not its anchored copy under sync.searchBase: a Connect Sync group not prepared for migration, or one whose anchor conflicts; " +
-					"check it with 'writeback migrate assess' (prepare it, fix its anchor, or delete it); no duplicate is created"})
-			continue
-		}
-		if isOccupied && strings.EqualFold(holder, t.d.Anchor) && t.act == nil {
-			// Ours by its anchor, yet not found where writeback looks for its groups.
-			block(t, outside(t.d, t.dn))
-			continue
-		}
-		if isOccupied && !strings.EqualFold(holder, t.d.Anchor) && !holderOwned {
-			block(t, collision(t.d, t.dn, holder, false))
-			continue
-		}
-		if other, ok := claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {
-			if j, ok := byAnchor[other]; ok && moves(j) {
-				// The owned group at this DN is renamed away in this plan:
-				// this group follows it (see wait below).
-				t.wait = j
-			} else {
-				block(t, collision(t.d, t.dn, other, !strings.HasPrefix(other, "group_")))
-				continue
-			}
-		}
-		claimed[n] = t.d.ID
-		finalDN[t.d.ID] = t.dn
+	if t.act != nil && n == ldapdn.Norm(t.act.DN) {
+		c.finalDN[t.d.ID] = t.dn // same DN, maybe a case-only rename
+		return Collision{}, false
 	}
-	// A group waiting for another that cannot move this round cannot move either.
+	holder, isOccupied := c.occupied[n]
+	holderOwned := false // the holder is one of the owned groups this plan read
+	if a, ok := c.actual[strings.ToLower(holder)]; ok && holder != "" && ldapdn.Norm(a.DN) == n {
+		holderOwned = true
+	}
+	if dn, ok := c.in.Outside[t.d.ID]; ok && t.act == nil {
+		return outside(t.d, dn), true
+	}
+	if dn, ok := c.in.Unprepared[t.d.ID]; ok && t.act == nil {
+		return Collision{GroupID: t.d.ID, Name: t.d.Name, DN: dn,
+			Reason: "an AD group already names this cloud group (" + t.d.Anchor + " in its adminDescription or msDS-ExternalDirectoryObjectId) " +
+				"but is not its anchored copy under sync.searchBase: a Connect Sync group not prepared for migration, or one whose anchor conflicts; " +
+				"check it with 'writeback migrate assess' (prepare it, fix its anchor, or delete it); no duplicate is created"}, true
+	}
+	if isOccupied && strings.EqualFold(holder, t.d.Anchor) && t.act == nil {
+		// Ours by its anchor, yet not found where writeback looks for its groups.
+		return outside(t.d, t.dn), true
+	}
+	if isOccupied && !strings.EqualFold(holder, t.d.Anchor) && !holderOwned {
+		return collision(t.d, t.dn, holder, false), true
+	}
+	if other, ok := c.claimed[n]; ok && !strings.EqualFold(other, t.d.Anchor) && other != t.d.ID {
+		j, ok := c.byAnchor[other]
+		if !ok || !c.moves(j) {
+			return collision(t.d, t.dn, other, !strings.HasPrefix(other, "group_")), true
+		}
+		// The owned group at this DN is renamed away in this plan:
+		// this group follows it (see wait).
+		t.wait = j
+	}
+	c.claimed[n] = t.d.ID
+	c.finalDN[t.d.ID] = t.dn
+	return Collision{}, false
+}
+
+// blockFollowersOfBlocked: a group waiting for another that cannot move this
+// round cannot move either.
+func (c *calc) blockFollowersOfBlocked() {
 	for changed := true; changed; {
 		changed = false
-		for i := range targets {
-			t := &targets[i]
-			if t.blocked || t.wait < 0 || !targets[t.wait].blocked {
+		for i := range c.targets {
+			t := &c.targets[i]
+			if t.blocked || t.wait < 0 || !c.targets[t.wait].blocked {
 				continue
 			}
-			h := targets[t.wait]
-			block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.dn, Holder: h.d.Anchor,
+			h := c.targets[t.wait]
+			c.block(t, Collision{GroupID: t.d.ID, Name: t.d.Name, DN: t.dn, Holder: h.d.Anchor,
 				Reason: "the provisioned group " + quoteName(h.d.Name) + " (" + h.d.ID + ") has this DN and cannot be renamed this round (see its entry); this group is renamed once it is"})
 			changed = true
 		}
 	}
-	// Order the renames: a group after the one whose DN it takes. In a cycle
-	// (two groups swapping names, with a cn mapping without the ID suffix)
-	// one group first moves to a temporary name, CN=Group_<id>, which is
-	// unique; then the others follow each other, and it comes last.
-	temp := map[int]bool{}
-	{
-		const unseen, onPath, finished = 0, 1, 2
-		mark := make([]int, len(targets))
-		for i := range targets {
-			var path []int
-			j := i
-			for j >= 0 && !targets[j].blocked && mark[j] == unseen {
-				mark[j] = onPath
-				path = append(path, j)
-				j = targets[j].wait
-			}
-			if j >= 0 && mark[j] == onPath { // a cycle: from j to the end of path
-				k := slices.Index(path, j)
-				breaker := j
-				for _, c := range path[k:] {
-					if targets[c].d.ID < targets[breaker].d.ID {
-						breaker = c
-					}
-				}
-				temp[breaker] = true
-			}
-			for _, c := range path {
-				mark[c] = finished
-			}
-		}
-	}
-	level := make([]int, len(targets)) // 0 = not computed
-	var stepOf func(i int) int
-	stepOf = func(i int) int {
-		if level[i] > 0 {
-			return level[i]
-		}
-		l := 1 // step 0 is for the moves to temporary names
-		if j := targets[i].wait; j >= 0 && !temp[j] {
-			l = stepOf(j) + 1
-		}
-		level[i] = l
-		return l
-	}
+}
 
-	// renamed maps an owned group's current DN to its final DN, so member values
-	// that point at a group renamed in this plan compare equal after the rename
-	// (AD rewrites linked values on ModifyDN).
-	renamed := make(map[string]string)
-	for _, t := range targets {
+// breakRenameCycles orders the renames: a group after the one whose DN it
+// takes. In a cycle (two groups swapping names, with a cn mapping without the
+// ID suffix) one group first moves to a temporary name, CN=Group_<id>, which
+// is unique; then the others follow each other, and it comes last.
+func (c *calc) breakRenameCycles() {
+	const unseen, onPath, finished = 0, 1, 2
+	mark := make([]int, len(c.targets))
+	for i := range c.targets {
+		var path []int
+		j := i
+		for j >= 0 && !c.targets[j].blocked && mark[j] == unseen {
+			mark[j] = onPath
+			path = append(path, j)
+			j = c.targets[j].wait
+		}
+		if j >= 0 && mark[j] == onPath { // a cycle: from j to the end of path
+			k := slices.Index(path, j)
+			breaker := j
+			for _, p := range path[k:] {
+				if c.targets[p].d.ID < c.targets[breaker].d.ID {
+					breaker = p
+				}
+			}
+			c.temp[breaker] = true
+		}
+		for _, p := range path {
+			mark[p] = finished
+		}
+	}
+}
+
+// stepOf is target i's rename step: 1 after nothing, else one after the
+// group whose DN it takes (step 0 is for the moves to temporary names).
+func (c *calc) stepOf(i int) int {
+	if c.level[i] > 0 {
+		return c.level[i]
+	}
+	l := 1
+	if j := c.targets[i].wait; j >= 0 && !c.temp[j] {
+		l = c.stepOf(j) + 1
+	}
+	c.level[i] = l
+	return l
+}
+
+func (c *calc) indexRenamed() {
+	for _, t := range c.targets {
 		if t.act != nil {
-			if f := finalDN[t.d.ID]; f != "" && NormDN(f) != NormDN(t.act.DN) {
-				renamed[NormDN(t.act.DN)] = NormDN(f)
+			if f := c.finalDN[t.d.ID]; f != "" && ldapdn.Norm(f) != ldapdn.Norm(t.act.DN) {
+				c.renamed[ldapdn.Norm(t.act.DN)] = ldapdn.Norm(f)
 			}
 		}
 	}
+}
 
-	var creates, renames, updates, adds, removes, tail []Change
-	var convs []conversion
-	for i, t := range targets {
-		d := t.d
-		unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
-		wantDNs := slices.Clip(d.Members)       // as written; likewise
-		for _, gid := range d.MemberGroups {
-			dn, ok := finalDN[gid]
-			if !ok || dn == "" {
-				why := "child group is not provisioned"
-				if r, ok := skipped[gid]; ok {
-					why += ": " + r
-				}
-				unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: why})
-				continue
-			}
-			wantDNs = append(wantDNs, dn)
-		}
-		normalized := func() map[string]string { // norm -> DN as written
-			want := make(map[string]string, len(wantDNs))
-			for _, m := range wantDNs {
-				want[NormDN(m)] = m
-			}
-			return want
-		}
-		if t.blocked {
-			// Nothing is written for a skipped group: not its attributes,
-			// not its members (its collision says why).
-			if len(unresolved) > 0 {
-				p.Unresolved = append(p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: t.dn, Unresolved: unresolved})
-			}
-			continue
-		}
+// diff plans the changes of target i: create it, or rename it, update its
+// attributes and its members.
+func (c *calc) diff(i int) {
+	t := c.targets[i]
+	d := t.d
+	unresolved, wantDNs := c.members(d)
+	if t.blocked {
+		// Nothing is written for a skipped group: not its attributes,
+		// not its members (its collision says why).
 		if len(unresolved) > 0 {
-			sortUnresolved(unresolved)
-			p.Unresolved = append(p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: finalDN[d.ID], Unresolved: unresolved})
+			c.p.Unresolved = append(c.p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: t.dn, Unresolved: unresolved})
 		}
-		base := Change{GroupID: d.ID, Name: d.Name, Anchor: d.Anchor}
-		if t.act == nil {
-			c := base
-			c.Action, c.DN = Create, t.dn
-			for _, name := range sortedKeys(d.Attrs) {
-				if len(d.Attrs[name]) == 0 {
-					continue
-				}
-				c.Attrs = append(c.Attrs, AttrChange{Name: name, After: d.Attrs[name]})
+		return
+	}
+	if len(unresolved) > 0 {
+		sortUnresolved(unresolved)
+		c.p.Unresolved = append(c.p.Unresolved, GroupUnresolved{GroupID: d.ID, Name: d.Name, DN: c.finalDN[d.ID], Unresolved: unresolved})
+	}
+	base := Change{GroupID: d.ID, Name: d.Name, Anchor: d.Anchor}
+	if t.act == nil {
+		c.create(t, base, wantDNs)
+		return
+	}
+	cur := c.rename(i, base)
+	c.updateAttrs(t, base, cur)
+	if !d.MembersUnknown {
+		c.updateMembers(*t.act, base, cur, wantDNs)
+	}
+}
+
+// members returns d's member DNs as written, its nested groups at their
+// final DNs, and what cannot be a member.
+func (c *calc) members(d Desired) ([]Unresolved, []string) {
+	unresolved := slices.Clip(d.Unresolved) // an append below copies; the caller's slice is never written
+	wantDNs := slices.Clip(d.Members)       // as written; likewise
+	for _, gid := range d.MemberGroups {
+		dn, ok := c.finalDN[gid]
+		if !ok || dn == "" {
+			why := "child group is not provisioned"
+			if r, ok := c.skipped[gid]; ok {
+				why += ": " + r
 			}
-			creates = append(creates, c)
-			if !d.MembersUnknown && len(wantDNs) > 0 {
-				c := base
-				c.Action, c.DN, c.Members = AddMembers, t.dn, sortedValues(normalized())
-				adds = append(adds, c)
-			}
+			unresolved = append(unresolved, Unresolved{ID: gid, Type: "group", Reason: why})
 			continue
 		}
-		a := *t.act
-		cur := a.DN
-		if f := finalDN[d.ID]; NormDN(f) != NormDN(cur) || (f != cur && rdnValue(f) != rdnValue(cur)) {
-			if temp[i] {
-				c := base
-				c.Action, c.DN, c.NewDN = Rename, cur, "CN="+d.Anchor+","+parentDN(cur)
-				renames = append(renames, c)
-				cur = c.NewDN
-			}
-			c := base
-			c.Action, c.DN, c.NewDN, c.Step = Rename, cur, f, stepOf(i)
-			renames = append(renames, c)
-			cur = f
-		}
-		var attrs []AttrChange
-		for _, name := range sortedKeys(d.Attrs) {
-			l := strings.ToLower(name)
-			if d.OnCreate[l] {
-				continue
-			}
-			before, after := a.Attrs[l], d.Attrs[name]
-			if !slices.Equal(before, after) && !(len(before) == 0 && len(after) == 0) {
-				attrs = append(attrs, AttrChange{Name: name, Before: before, After: after})
-			}
-		}
-		if len(attrs) > 0 {
-			c := base
-			c.Action, c.DN, c.Attrs = Update, cur, attrs
-			if cv, ok := scopeChange(attrs); ok {
-				cv.update, cv.dn, cv.members = len(updates), NormDN(a.DN), a.Members
-				convs = append(convs, cv)
-			}
-			updates = append(updates, c)
-		}
-		if d.MembersUnknown {
+		wantDNs = append(wantDNs, dn)
+	}
+	return unresolved, wantDNs
+}
+
+// normalizedDNs maps each DN's normal form to the DN as written.
+func normalizedDNs(dns []string) map[string]string {
+	want := make(map[string]string, len(dns))
+	for _, m := range dns {
+		want[ldapdn.Norm(m)] = m
+	}
+	return want
+}
+
+func (c *calc) create(t target, base Change, wantDNs []string) {
+	d := t.d
+	ch := base
+	ch.Action, ch.DN = Create, t.dn
+	for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
+		if len(d.Attrs[name]) == 0 {
 			continue
 		}
-		// The resolver's DNs come from the same directory read as the
-		// group's members, so a group whose members are right matches them
-		// byte for byte, and a full round (100,000 values at M) need not
-		// normalise any. Not when a group is renamed in this plan: a value
-		// may then name it by its old DN.
-		if len(renamed) == 0 && sameStrings(a.Members, wantDNs) {
+		ch.Attrs = append(ch.Attrs, AttrChange{Name: name, After: d.Attrs[name]})
+	}
+	c.creates = append(c.creates, ch)
+	if !d.MembersUnknown && len(wantDNs) > 0 {
+		ch := base
+		ch.Action, ch.DN, ch.Members = AddMembers, t.dn, sortedValues(normalizedDNs(wantDNs))
+		c.adds = append(c.adds, ch)
+	}
+}
+
+// rename plans target i's renames (through a temporary name in a cycle) and
+// returns the DN the group has after them.
+func (c *calc) rename(i int, base Change) string {
+	t := c.targets[i]
+	cur := t.act.DN
+	f := c.finalDN[t.d.ID]
+	if ldapdn.Norm(f) == ldapdn.Norm(cur) && (f == cur || rdnValue(f) == rdnValue(cur)) {
+		return cur
+	}
+	if c.temp[i] {
+		ch := base
+		ch.Action, ch.DN, ch.NewDN = Rename, cur, "CN="+t.d.Anchor+","+ldapdn.Parent(cur)
+		c.renames = append(c.renames, ch)
+		cur = ch.NewDN
+	}
+	ch := base
+	ch.Action, ch.DN, ch.NewDN, ch.Step = Rename, cur, f, c.stepOf(i)
+	c.renames = append(c.renames, ch)
+	return f
+}
+
+// updateAttrs plans the attribute changes of an owned group now at cur.
+func (c *calc) updateAttrs(t target, base Change, cur string) {
+	d, a := t.d, *t.act
+	var attrs []AttrChange
+	for _, name := range slices.Sorted(maps.Keys(d.Attrs)) {
+		l := strings.ToLower(name)
+		if d.OnCreate[l] {
 			continue
 		}
-		want := normalized()
-		have := make(map[string]bool, len(a.Members))
-		var remove []string
-		for _, m := range a.Members {
-			n := NormDN(m)
-			if r, ok := renamed[n]; ok {
-				n = r
-			}
-			have[n] = true
-			if _, ok := want[n]; !ok {
-				remove = append(remove, m)
-			}
-		}
-		var add []string
-		for n, m := range want {
-			if !have[n] {
-				add = append(add, m)
-			}
-		}
-		if len(add) > 0 {
-			sort.Strings(add)
-			c := base
-			c.Action, c.DN, c.Members = AddMembers, cur, add
-			adds = append(adds, c)
-		}
-		if len(remove) > 0 {
-			sort.Strings(remove)
-			c := base
-			c.Action, c.DN, c.Members = RemoveMembers, cur, remove
-			removes = append(removes, c)
+		before, after := a.Attrs[l], d.Attrs[name]
+		if !slices.Equal(before, after) && !(len(before) == 0 && len(after) == 0) {
+			attrs = append(attrs, AttrChange{Name: name, Before: before, After: after})
 		}
 	}
+	if len(attrs) == 0 {
+		return
+	}
+	ch := base
+	ch.Action, ch.DN, ch.Attrs = Update, cur, attrs
+	if cv, ok := scopeChange(attrs); ok {
+		cv.update, cv.dn, cv.members = len(c.updates), ldapdn.Norm(a.DN), a.Members
+		c.convs = append(c.convs, cv)
+	}
+	c.updates = append(c.updates, ch)
+}
 
-	orderConversions(updates, convs)
+// updateMembers plans the member adds and removes of owned group a, now at cur.
+func (c *calc) updateMembers(a Actual, base Change, cur string, wantDNs []string) {
+	// The resolver's DNs come from the same directory read as the
+	// group's members, so a group whose members are right matches them
+	// byte for byte, and a full round (100,000 values at M) need not
+	// normalise any. Not when a group is renamed in this plan: a value
+	// may then name it by its old DN.
+	if len(c.renamed) == 0 && sameStrings(a.Members, wantDNs) {
+		return
+	}
+	want := normalizedDNs(wantDNs)
+	have := make(map[string]bool, len(a.Members))
+	var remove []string
+	for _, m := range a.Members {
+		n := ldapdn.Norm(m)
+		if r, ok := c.renamed[n]; ok {
+			n = r
+		}
+		have[n] = true
+		if _, ok := want[n]; !ok {
+			remove = append(remove, m)
+		}
+	}
+	var add []string
+	for n, m := range want {
+		if !have[n] {
+			add = append(add, m)
+		}
+	}
+	if len(add) > 0 {
+		sort.Strings(add)
+		ch := base
+		ch.Action, ch.DN, ch.Members = AddMembers, cur, add
+		c.adds = append(c.adds, ch)
+	}
+	if len(remove) > 0 {
+		sort.Strings(remove)
+		ch := base
+		ch.Action, ch.DN, ch.Members = RemoveMembers, cur, remove
+		c.removes = append(c.removes, ch)
+	}
+}
 
-	// Owned groups that are gone from the cloud side.
-	desiredAnchors := make(map[string]bool, len(desired))
-	for _, d := range desired {
+// planGone decides, by policy, what happens to owned groups that are gone
+// from the cloud side.
+func (c *calc) planGone() {
+	desiredAnchors := make(map[string]bool, len(c.desired))
+	for _, d := range c.desired {
 		desiredAnchors[strings.ToLower(d.Anchor)] = true
 	}
-	for _, key := range sortedKeys(actual) {
+	for _, key := range slices.Sorted(maps.Keys(c.actual)) {
 		if desiredAnchors[key] {
 			continue
 		}
-		a := actual[key]
+		a := c.actual[key]
 		id := IDFromAnchor(a.Anchor)
-		reason, ok := in.Gone[id]
-		if !ok {
-			continue
-		}
-		if a.Protected != "" {
-			p.Left = append(p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason) + "; left alone: the AD group is protected (" + a.Protected + ")"})
-			continue
-		}
-		policy := in.Policy.OnOutOfScope
-		if reason == Deleted {
-			policy = in.Policy.OnDelete
-		}
-		c := Change{GroupID: id, Anchor: a.Anchor, DN: a.DN, Reason: string(reason)}
-		if names := a.Attrs["displayname"]; len(names) > 0 {
-			c.Name = names[0]
-		}
-		switch policy {
-		case "delete":
-			c.Action = Delete
-			tail = append(tail, c)
-		case "move":
-			if in.Policy.MoveTo == "" || isUnder(a.DN, in.Policy.MoveTo) {
-				continue
-			}
-			c.Action, c.NewDN = Move, rdn(a.DN)+","+in.Policy.MoveTo
-			tail = append(tail, c)
-		case "convert":
-			gt := in.Policy.DistributionGroupType
-			before := a.Attrs["grouptype"]
-			if gt == "" {
-				// Keep the scope (2 global, 4 domain local, 8 universal):
-				// Windows refuses a scope change of a nested group, and
-				// convert only clears the security bit.
-				gt = "8"
-				if len(before) == 1 {
-					if n, err := strconv.ParseInt(before[0], 10, 32); err == nil && n&0xE != 0 {
-						gt = strconv.Itoa(int(n & 0xE))
-					}
-				}
-			}
-			if slices.Equal(before, []string{gt}) {
-				continue
-			}
-			c.Action, c.Attrs = Convert, []AttrChange{{Name: "groupType", Before: before, After: []string{gt}}}
-			tail = append(tail, c)
-		default:
-			p.Left = append(p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason)})
+		if reason, ok := c.in.Gone[id]; ok {
+			c.gone(a, id, reason)
 		}
 	}
+}
 
-	for _, list := range [][]Change{creates, renames, updates, adds, removes, tail} {
+func (c *calc) gone(a Actual, id string, reason GoneReason) {
+	if a.Protected != "" {
+		c.p.Left = append(c.p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason) + "; left alone: the AD group is protected (" + a.Protected + ")"})
+		return
+	}
+	policy := c.in.Policy.OnOutOfScope
+	if reason == Deleted {
+		policy = c.in.Policy.OnDelete
+	}
+	ch := Change{GroupID: id, Anchor: a.Anchor, DN: a.DN, Reason: string(reason)}
+	if names := a.Attrs["displayname"]; len(names) > 0 {
+		ch.Name = names[0]
+	}
+	switch policy {
+	case "delete":
+		ch.Action = Delete
+	case "move":
+		if c.in.Policy.MoveTo == "" || ldapdn.Equal(ldapdn.Parent(a.DN), c.in.Policy.MoveTo) {
+			return
+		}
+		ch.Action, ch.NewDN = Move, ldapdn.FirstRDN(a.DN)+","+c.in.Policy.MoveTo
+	case "convert":
+		before := a.Attrs["grouptype"]
+		gt := distributionGroupType(c.in.Policy.DistributionGroupType, before)
+		if slices.Equal(before, []string{gt}) {
+			return
+		}
+		ch.Action, ch.Attrs = Convert, []AttrChange{{Name: "groupType", Before: before, After: []string{gt}}}
+	default:
+		c.p.Left = append(c.p.Left, Left{GroupID: id, DN: a.DN, Reason: string(reason)})
+		return
+	}
+	c.tail = append(c.tail, ch)
+}
+
+// distributionGroupType is the groupType convert writes: the configured one,
+// else the group's own scope (2 global, 4 domain local, 8 universal) without
+// the security bit: Windows refuses a scope change of a nested group, and
+// convert only clears the security bit.
+func distributionGroupType(configured string, before []string) string {
+	if configured != "" {
+		return configured
+	}
+	gt := "8"
+	if len(before) == 1 {
+		if n, err := strconv.ParseInt(before[0], 10, 32); err == nil && n&0xE != 0 {
+			gt = strconv.Itoa(int(n & 0xE))
+		}
+	}
+	return gt
+}
+
+// finish sorts the changes into phases, summarises and applies the
+// deletion threshold.
+func (c *calc) finish() *Plan {
+	p := c.p
+	for _, list := range [][]Change{c.creates, c.renames, c.updates, c.adds, c.removes, c.tail} {
 		p.Changes = append(p.Changes, list...)
 	}
 	sort.SliceStable(p.Changes, func(i, j int) bool {
@@ -684,9 +789,9 @@ func Calculate(in Input) *Plan {
 	linkRequires(p.Changes)
 	sort.Slice(p.Collisions, func(i, j int) bool { return p.Collisions[i].GroupID < p.Collisions[j].GroupID })
 	p.Summary = Summarize(p)
-	pol := in.Policy
+	pol := c.in.Policy
 	if pol.Owned == 0 {
-		pol.Owned = len(actual)
+		pol.Owned = len(c.actual)
 	}
 	ApplyThreshold(p, pol)
 	return p
@@ -796,15 +901,15 @@ func quoteName(s string) string { return strconv.Quote(s) }
 // TargetDN is where an existing group should be: the desired DN, except for the
 // parts whose mapping applies on create only.
 func TargetDN(d Desired, current string) string {
-	r, parent := rdn(d.DN), parentDN(d.DN)
+	r, parent := ldapdn.FirstRDN(d.DN), ldapdn.Parent(d.DN)
 	if d.KeepCN {
-		r = rdn(current)
+		r = ldapdn.FirstRDN(current)
 	}
 	if d.KeepParent {
-		parent = parentDN(current)
+		parent = ldapdn.Parent(current)
 	}
-	if NormDN(parent) == NormDN(parentDN(current)) {
-		parent = parentDN(current) // keep AD's spelling so an unchanged parent is not a move
+	if ldapdn.Norm(parent) == ldapdn.Norm(ldapdn.Parent(current)) {
+		parent = ldapdn.Parent(current) // keep AD's spelling so an unchanged parent is not a move
 	}
 	if parent == "" {
 		return r
@@ -814,15 +919,6 @@ func TargetDN(d Desired, current string) string {
 
 func sortUnresolved(u []Unresolved) {
 	sort.Slice(u, func(i, j int) bool { return u[i].ID < u[j].ID })
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // sameStrings reports whether a and b hold the same strings, exactly,
@@ -921,7 +1017,7 @@ func orderConversions(updates []Change, convs []conversion) {
 	after := make([][]int, len(convs)) // after[i]: the conversions i waits for
 	for p, c := range convs {
 		for _, m := range c.members {
-			k, ok := byDN[NormDN(m)]
+			k, ok := byDN[ldapdn.Norm(m)]
 			if !ok || k == p {
 				continue
 			}

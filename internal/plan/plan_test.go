@@ -250,19 +250,6 @@ func TestCreateOmitsEmptyAttributes(t *testing.T) {
 	}
 }
 
-func FuzzNormDN(f *testing.F) {
-	f.Add(`CN=a\,b,OU=x,DC=y`)
-	f.Add(`cn=a\2cb, ou=X`)
-	f.Fuzz(func(t *testing.T, dn string) {
-		n := NormDN(dn)
-		if NormDN(n) != n {
-			t.Fatalf("NormDN not idempotent: %q -> %q -> %q", dn, n, NormDN(n))
-		}
-		_ = rdnValue(dn)
-		_ = parentDN(dn)
-	})
-}
-
 // convert only clears the security bit: a global or domain local group keeps
 // its scope (Windows refuses a scope change of a nested group).
 func TestConvertKeepsScope(t *testing.T) {
@@ -370,6 +357,26 @@ func TestConversionsWithoutOrder(t *testing.T) {
 	for _, c := range Calculate(in).Changes {
 		if c.Step != 0 {
 			t.Errorf("%s %s has step %d, want 0", c.Action, c.GroupID, c.Step)
+		}
+	}
+}
+
+// An owned group whose DN AD spells with a quoted value keeps its CN when the
+// cn mapping applies on create only: the first RDN ends after the closing
+// quote (the old split at the first comma gave CN="a and renamed the group
+// to a DN that does not parse).
+func TestKeepCNOfQuotedDN(t *testing.T) {
+	a := actual("q", "Q")
+	a.DN = `CN="a,b",` + ou
+	d := desired("q", "Other")
+	d.KeepCN = true
+	if got := TargetDN(d, a.DN); got != a.DN {
+		t.Fatalf("TargetDN = %q, want the current %q", got, a.DN)
+	}
+	p := Calculate(Input{Desired: []Desired{d}, Actual: map[string]Actual{Anchor("q"): a}})
+	for _, c := range p.Changes {
+		if c.Action == Rename || c.Action == Move {
+			t.Errorf("unexpected %s %s -> %s", c.Action, c.DN, c.NewDN)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // maxNames is how many member names a group's block shows.
@@ -14,21 +16,7 @@ const maxNames = 5
 // unresolved members, collisions, and the summary line.
 func WriteText(w io.Writer, p *Plan) error {
 	ew := &errWriter{w: w}
-	type block struct {
-		id, name string
-		changes  []Change
-	}
-	var order []string
-	blocks := map[string]*block{}
-	for _, c := range p.Changes {
-		b := blocks[c.GroupID]
-		if b == nil {
-			b = &block{id: c.GroupID, name: c.Name}
-			blocks[c.GroupID] = b
-			order = append(order, c.GroupID)
-		}
-		b.changes = append(b.changes, c)
-	}
+	blocks := groupBlocks(p.Changes)
 	unresolved := map[string]GroupUnresolved{}
 	for _, u := range p.Unresolved {
 		unresolved[u.GroupID] = u
@@ -40,109 +28,153 @@ func WriteText(w io.Writer, p *Plan) error {
 	if p.Basis != "" {
 		ew.printf("%s.\n", upperFirst(p.Basis))
 	}
-	if len(order) > 0 {
+	if len(blocks) > 0 {
 		if p.Basis != "" {
 			ew.printf("\n")
 		}
 		ew.printf("writeback will perform the following actions:\n")
 	}
-	for _, id := range order {
-		b := blocks[id]
-		first := b.changes[0]
-		verb, sym := "updated in place", "~"
-		switch first.Action {
-		case Create:
-			verb, sym = "created", "+"
-		case Delete:
-			verb, sym = "deleted ("+first.Reason+")", "-"
-		case Move:
-			verb, sym = "moved to "+ParentOf(first.NewDN)+" ("+first.Reason+")", "~"
-		case Convert:
-			verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
-		case Release:
-			verb, sym = "released ("+first.Reason+")", "~"
-		}
-		if t, ok := takeovers[id]; ok {
-			verb = takeoverVerb(t)
-		}
-		ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), id, verb)
-		ew.printf("  %s group %s\n", sym, first.DN)
-		for i, c := range b.changes {
-			switch c.Action {
-			case Create:
-				width := 0
-				for _, a := range c.Attrs {
-					width = max(width, len(a.Name))
-				}
-				for _, a := range c.Attrs {
-					ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
-				}
-			case Update, Convert, Release:
-				width := 0
-				for _, a := range c.Attrs {
-					width = max(width, len(a.Name))
-				}
-				for _, a := range c.Attrs {
-					switch {
-					case len(a.After) == 0:
-						ew.printf("      - %-*s = %s -> null\n", width, a.Name, quote(a.Before))
-					case len(a.Before) == 0:
-						ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
-					default:
-						ew.printf("      ~ %-*s = %s -> %s\n", width, a.Name, quote(a.Before), quote(a.After))
-					}
-				}
-			case Rename, Move:
-				note := ""
-				if i+1 < len(b.changes) && b.changes[i+1].Action == Rename {
-					note = " (temporary name: groups swap names)"
-				}
-				ew.printf("      ~ dn = %s -> %s%s\n", c.DN, c.NewDN, note)
-			case AddMembers:
-				ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
-			case RemoveMembers:
-				ew.printf("      - members: %d to remove (%s)\n", len(c.Members), names(c.Members))
-			}
-		}
-		if u, ok := unresolved[id]; ok {
+	for _, b := range blocks {
+		writeBlock(ew, b, takeovers)
+		if u, ok := unresolved[b.id]; ok {
 			writeUnresolved(ew, u)
-			delete(unresolved, id)
+			delete(unresolved, b.id)
 		}
 	}
-	// Unresolved members of groups with no other change.
-	var rest []GroupUnresolved
-	for _, u := range p.Unresolved {
-		if _, ok := unresolved[u.GroupID]; ok {
-			rest = append(rest, u)
-		}
-	}
-	if len(rest) > 0 {
-		ew.printf("\nUnresolved members of unchanged groups (skipped, not written):\n")
-		for _, u := range rest {
-			ew.printf("\n  # group %s (%s) %s\n", displayQuote(u.Name), u.GroupID, u.DN)
-			writeUnresolved(ew, u)
-		}
-	}
-	if len(p.Collisions) > 0 {
-		ew.printf("\nCollisions and skipped groups (nothing is written for these groups):\n")
-		for _, c := range p.Collisions {
-			switch {
-			case c.Kind == SkipProtected:
-				ew.printf("  ! group %s (%s) is skipped, protected %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
-			case c.Kind == SkipOutside:
-				ew.printf("  ! group %s (%s) is skipped, outside sync.searchBase %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
-			case c.Kind == SkipRefused:
-				ew.printf("  ! group %s (%s) is skipped, refused: %s\n", displayQuote(c.Name), c.GroupID, c.Reason)
-			case c.Kind != "":
-				ew.printf("  ! group %s (%s) is skipped (%s) %s: %s\n", displayQuote(c.Name), c.GroupID, c.Kind, c.DN, c.Reason)
-			default:
-				ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
-			}
-		}
-	}
+	writeUnchangedUnresolved(ew, p.Unresolved, unresolved)
+	writeCollisions(ew, p.Collisions)
 	if len(p.Left) > 0 {
 		ew.printf("\nLeft in AD by policy (%d group(s), e.g. %s: %s)\n", len(p.Left), p.Left[0].DN, p.Left[0].Reason)
 	}
+	writeSummary(ew, p)
+	return ew.err
+}
+
+// block is one group's changes, printed together.
+type block struct {
+	id, name string
+	changes  []Change
+}
+
+// groupBlocks groups changes by group, in the order of each group's first change.
+func groupBlocks(changes []Change) []*block {
+	var order []*block
+	blocks := map[string]*block{}
+	for _, c := range changes {
+		b := blocks[c.GroupID]
+		if b == nil {
+			b = &block{id: c.GroupID, name: c.Name}
+			blocks[c.GroupID] = b
+			order = append(order, b)
+		}
+		b.changes = append(b.changes, c)
+	}
+	return order
+}
+
+// writeBlock prints one group's header and each of its changes.
+// A group taken over in place says so (takeoverVerb).
+func writeBlock(ew *errWriter, b *block, takeovers map[string]Takeover) {
+	first := b.changes[0]
+	verb, sym := "updated in place", "~"
+	switch first.Action {
+	case Create:
+		verb, sym = "created", "+"
+	case Delete:
+		verb, sym = "deleted ("+first.Reason+")", "-"
+	case Move:
+		verb, sym = "moved to "+ldapdn.Parent(first.NewDN)+" ("+first.Reason+")", "~"
+	case Convert:
+		verb, sym = "converted to a distribution group ("+first.Reason+")", "~"
+	case Release:
+		verb, sym = "released ("+first.Reason+")", "~"
+	}
+	if t, ok := takeovers[b.id]; ok {
+		verb = takeoverVerb(t)
+	}
+	ew.printf("\n  # group %s (%s) will be %s\n", displayQuote(b.name), b.id, verb)
+	ew.printf("  %s group %s\n", sym, first.DN)
+	for i, c := range b.changes {
+		switch c.Action {
+		case Create, Update, Convert, Release:
+			writeAttrs(ew, c.Attrs, c.Action == Create)
+		case Rename, Move:
+			note := ""
+			if i+1 < len(b.changes) && b.changes[i+1].Action == Rename {
+				note = " (temporary name: groups swap names)"
+			}
+			ew.printf("      ~ dn = %s -> %s%s\n", c.DN, c.NewDN, note)
+		case AddMembers:
+			ew.printf("      + members: %d to add (%s)\n", len(c.Members), names(c.Members))
+		case RemoveMembers:
+			ew.printf("      - members: %d to remove (%s)\n", len(c.Members), names(c.Members))
+		}
+	}
+}
+
+// writeAttrs prints attribute changes, names aligned; a create's as additions.
+func writeAttrs(ew *errWriter, attrs []AttrChange, create bool) {
+	width := 0
+	for _, a := range attrs {
+		width = max(width, len(a.Name))
+	}
+	for _, a := range attrs {
+		switch {
+		case create:
+			ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
+		case len(a.After) == 0:
+			ew.printf("      - %-*s = %s -> null\n", width, a.Name, quote(a.Before))
+		case len(a.Before) == 0:
+			ew.printf("      + %-*s = %s\n", width, a.Name, quote(a.After))
+		default:
+			ew.printf("      ~ %-*s = %s -> %s\n", width, a.Name, quote(a.Before), quote(a.After))
+		}
+	}
+}
+
+// writeUnchangedUnresolved prints the unresolved members of groups with no
+// other change (those still in left), in the plan's order.
+func writeUnchangedUnresolved(ew *errWriter, all []GroupUnresolved, left map[string]GroupUnresolved) {
+	var rest []GroupUnresolved
+	for _, u := range all {
+		if _, ok := left[u.GroupID]; ok {
+			rest = append(rest, u)
+		}
+	}
+	if len(rest) == 0 {
+		return
+	}
+	ew.printf("\nUnresolved members of unchanged groups (skipped, not written):\n")
+	for _, u := range rest {
+		ew.printf("\n  # group %s (%s) %s\n", displayQuote(u.Name), u.GroupID, u.DN)
+		writeUnresolved(ew, u)
+	}
+}
+
+func writeCollisions(ew *errWriter, collisions []Collision) {
+	if len(collisions) == 0 {
+		return
+	}
+	ew.printf("\nCollisions and skipped groups (nothing is written for these groups):\n")
+	for _, c := range collisions {
+		switch c.Kind {
+		case SkipProtected:
+			ew.printf("  ! group %s (%s) is skipped, protected %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+		case SkipOutside:
+			ew.printf("  ! group %s (%s) is skipped, outside sync.searchBase %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+		case SkipRefused:
+			ew.printf("  ! group %s (%s) is skipped, refused: %s\n", displayQuote(c.Name), c.GroupID, c.Reason)
+		case "":
+			ew.printf("  ! group %s (%s) wants %s: %s\n", displayQuote(c.Name), c.GroupID, c.DN, c.Reason)
+		default:
+			ew.printf("  ! group %s (%s) is skipped (%s) %s: %s\n", displayQuote(c.Name), c.GroupID, c.Kind, c.DN, c.Reason)
+		}
+	}
+}
+
+// writeSummary prints the closing lines: counts, warnings, and why a
+// blocked plan is not applied.
+func writeSummary(ew *errWriter, p *Plan) {
 	s := p.Summary
 	switch {
 	case p.Empty() && s.Collisions > 0:
@@ -164,7 +196,6 @@ func WriteText(w io.Writer, p *Plan) error {
 	if p.Blocked {
 		ew.printf("\nError: %s\n", p.BlockedReason)
 	}
-	return ew.err
 }
 
 func writeUnresolved(ew *errWriter, u GroupUnresolved) {
@@ -238,9 +269,6 @@ func displayQuote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-
-// ParentOf returns the parent DN.
-func ParentOf(dn string) string { return parentDN(dn) }
 
 type errWriter struct {
 	w   io.Writer

@@ -1,5 +1,7 @@
 package plan
 
+import "github.com/writeback/writeback/internal/ldapdn"
+
 // linkRequires records, on each member add, the groups whose create in this
 // plan it depends on (Change.Requires): a member DN that is the DN of a
 // group the plan creates exists only once that create succeeds. AD refuses
@@ -10,7 +12,7 @@ func linkRequires(changes []Change) {
 	created := map[string]string{} // normalised DN -> group ID
 	for _, c := range changes {
 		if c.Action == Create {
-			created[NormDN(c.DN)] = c.GroupID
+			created[ldapdn.Norm(c.DN)] = c.GroupID
 		}
 	}
 	if len(created) == 0 {
@@ -23,7 +25,7 @@ func linkRequires(changes []Change) {
 		}
 		seen := map[string]bool{}
 		for _, m := range c.Members {
-			if id, ok := created[NormDN(m)]; ok && !seen[id] {
+			if id, ok := created[ldapdn.Norm(m)]; ok && !seen[id] {
 				seen[id] = true
 				c.Requires = append(c.Requires, id)
 			}

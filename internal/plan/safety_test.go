@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // A protected AD group (Domain Admins, say) carrying a cloud group's anchor
@@ -63,7 +64,7 @@ func TestNameSwapConverges(t *testing.T) {
 	}
 	// Replay it as AD would, one step after the other: every rename's
 	// target is free when it runs.
-	dns := map[string]string{NormDN(a.DN): "a", NormDN(b.DN): "b"}
+	dns := map[string]string{ldapdn.Norm(a.DN): "a", ldapdn.Norm(b.DN): "b"}
 	step := -1
 	for _, c := range p.Changes {
 		if c.Action != Rename {
@@ -73,13 +74,13 @@ func TestNameSwapConverges(t *testing.T) {
 			t.Fatalf("steps out of order: %+v", p.Changes)
 		}
 		step = c.Step
-		if holder, ok := dns[NormDN(c.NewDN)]; ok {
+		if holder, ok := dns[ldapdn.Norm(c.NewDN)]; ok {
 			t.Fatalf("step %d renames %s to %s, still held by %s", c.Step, c.GroupID, c.NewDN, holder)
 		}
-		delete(dns, NormDN(c.DN))
-		dns[NormDN(c.NewDN)] = c.GroupID
+		delete(dns, ldapdn.Norm(c.DN))
+		dns[ldapdn.Norm(c.NewDN)] = c.GroupID
 	}
-	if dns[NormDN("CN=Blue,"+ou)] != "a" || dns[NormDN("CN=Red,"+ou)] != "b" {
+	if dns[ldapdn.Norm("CN=Blue,"+ou)] != "a" || dns[ldapdn.Norm("CN=Red,"+ou)] != "b" {
 		t.Errorf("after the plan: %v", dns)
 	}
 
@@ -95,7 +96,7 @@ func TestNameSwapConverges(t *testing.T) {
 	var steps []string
 	for _, ch := range p.Changes {
 		if ch.Action == Rename {
-			steps = append(steps, ch.GroupID+" "+rdn(ch.NewDN)+" step "+itoa(ch.Step))
+			steps = append(steps, ch.GroupID+" "+ldapdn.FirstRDN(ch.NewDN)+" step "+itoa(ch.Step))
 		}
 	}
 	if diff := cmp.Diff([]string{"b CN=Yellow step 1", "c CN=Blue step 2"}, steps); diff != "" {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/plan"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // AD check names, for Needs.
@@ -261,7 +261,7 @@ func checkTargetOU(ctx context.Context, e *Env) Result {
 	if base == "" && e.RootDSE != nil {
 		base, name = e.RootDSE.DefaultNamingContext, "the domain"
 	}
-	if !plan.Within(ou, base) {
+	if !ldapdn.Within(ou, base) {
 		return fail("target OU "+ou+" is outside "+name+" "+base+": writeback finds its groups only there, so each group created in the target OU would be created again",
 			"put ad.targetOU under "+base+", or widen sync.searchBase")
 	}
@@ -382,7 +382,7 @@ func checkWrite(ctx context.Context, e *Env) Result {
 		cleanup(dn, dn2)
 		return fail(err.Error(), grant(rightWriteMember, ou))
 	}
-	renamed, err := c.Move(ctx, dn, "CN="+ad.EscapeRDNValue(name+"-renamed"), "")
+	renamed, err := c.Move(ctx, dn, "CN="+ldapdn.Escape(name+"-renamed"), "")
 	if err != nil {
 		cleanup(dn, dn2)
 		return fail(err.Error(), grant(rightRename, ou))
@@ -405,7 +405,7 @@ func checkWrite(ctx context.Context, e *Env) Result {
 		return fail(err.Error(), rightsFix()+"; then delete "+dn2+" by hand")
 	}
 	if err := c.Delete(ctx, last); err != nil {
-		where := ad.ParentDN(last)
+		where := ldapdn.Parent(last)
 		return fail(err.Error(), grant(rightCreateDelete, where)+"; then delete "+last+" by hand")
 	}
 	return ok(done)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // TestLabConsistencyGUIDLookups: users are found by mS-DS-ConsistencyGuid
@@ -33,7 +34,7 @@ func TestLabConsistencyGUIDLookups(t *testing.T) {
 			want = append(want, g.String())
 		}
 		got, err := d.FindByConsistencyGUIDs(ctx, want)
-		if err != nil || len(got) != 2 || !ad.EqualDN(got[cg[0].String()].DN, users[0].DN) || !ad.EqualDN(got[cg[1].String()].DN, users[1].DN) {
+		if err != nil || len(got) != 2 || !ldapdn.Equal(got[cg[0].String()].DN, users[0].DN) || !ldapdn.Equal(got[cg[1].String()].DN, users[1].DN) {
 			t.Errorf("%d values: FindByConsistencyGUIDs = %v, %v", n, got, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Directory finds objects in the forest (the Global Catalog), in batches. Each
@@ -275,7 +276,7 @@ func (r *Resolver) SetPolicy(p Policy) {
 		if len(a) > 2 && strings.EqualFold(a[:2], "S-") {
 			r.allowSID[strings.ToUpper(a)] = true
 		} else if a != "" {
-			r.allowDN[ad.NormalizeDN(a)] = true
+			r.allowDN[ldapdn.Norm(a)] = true
 		}
 	}
 	r.inetOrg = p.InetOrgPerson
@@ -328,7 +329,7 @@ func (r *Resolver) Moved(dns map[string]string) {
 	byNorm := make(map[string]string, len(dns))
 	for old, nw := range dns {
 		byLower[strings.ToLower(old)] = nw
-		byNorm[ad.NormalizeDN(old)] = nw
+		byNorm[ldapdn.Norm(old)] = nw
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -339,7 +340,7 @@ func (r *Resolver) Moved(dns map[string]string) {
 		}
 		nw, ok := byLower[strings.ToLower(o.dn)]
 		if !ok && strings.ContainsRune(o.dn, '\\') { // another escaping of the same DN
-			nw, ok = byNorm[ad.NormalizeDN(o.dn)]
+			nw, ok = byNorm[ldapdn.Norm(o.dn)]
 		}
 		if !ok {
 			continue
@@ -505,80 +506,128 @@ func (r *Resolver) Stats() Stats {
 // over fewer distinct users, so everything per user (the cache lookups, the
 // reason it is unresolved) is worked out once and shared by its memberships.
 func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src Source) (map[string]Result, error) {
-	// Pass 1: classify members and collect the lookups.
-	users := map[string]*userRef{}
-	devices := map[string]*deviceRef{}
 	r.mu.Lock()
-	wantDevices := r.devices
+	b := &batch{users: map[string]*userRef{}, devices: map[string]*deviceRef{},
+		guids: map[string]bool{}, anchors: map[string]bool{}, wantDevices: r.devices}
 	r.mu.Unlock()
+	if err := r.classify(b, groups, src); err != nil {
+		return nil, err
+	}
+	if d, ok := src.(readDoner); ok {
+		d.ReadDone()
+	}
+	if err := r.findMembers(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := r.checkOtherIdentifiers(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := r.findProtection(ctx, b); err != nil {
+		return nil, err
+	}
+	// Every user's outcome is known now; its identifiers were only needed
+	// to get here, and for a large tenant they are tens of MB.
+	for _, ref := range b.users {
+		r.settle(ref)
+		ref.dropIDs()
+	}
+	for _, d := range b.devices {
+		r.settleDevice(d)
+	}
+	// Groups found by anchor that are not in scope.
+	if err := r.lookup(ctx, kindAnchor, slices.Sorted(maps.Keys(b.anchors)), r.directory().FindByAnchors); err != nil {
+		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
+	}
+	out := make(map[string]Result, len(groups))
+	for gid, members := range groups {
+		out[gid] = r.assemble(b, gid, members, src)
+	}
+	return out, nil
+}
+
+// batch is one Resolve's members, each user and device once.
+type batch struct {
+	users       map[string]*userRef
+	devices     map[string]*deviceRef
+	guids       map[string]bool // objectGUIDs to look up
+	anchors     map[string]bool // anchors of nested groups not in scope
+	wantDevices bool
+}
+
+// classify (pass 1) reads each distinct member from src and collects the
+// lookups; a user the cache knows and agrees with is settled at once.
+func (r *Resolver) classify(b *batch, groups map[string][]Member, src Source) error {
 	dsrc, _ := src.(DeviceSource)
-	var (
-		guids   = map[string]bool{}
-		anchors = map[string]bool{}
-	)
 	for _, members := range groups {
 		for _, m := range members {
 			switch normType(m.Type) {
 			case "user":
-				if _, ok := users[m.ID]; ok {
-					continue
-				}
-				u, err := src.User(m.ID)
-				if err != nil {
-					return nil, fmt.Errorf("read cached user %s: %w", m.ID, err)
-				}
-				ref := newUserRef(u)
-				users[m.ID] = ref
-				if !ref.eligible() {
-					continue
-				}
-				if o := r.complete(kindGUID, ref.guid); o != nil {
-					// Known already (a full round has learned most users from
-					// the groups' members): nothing to look up when its
-					// identifiers agree, and the user's identifiers can go
-					// now, not after the lookups (at L, 40 MB of a peak heap
-					// of 330).
-					ref.obj, ref.via = o, viaOI
-					if r.agrees(ref) && r.protKnown(o) {
-						r.settle(ref)
-						ref.dropIDs()
-						continue
-					}
-				}
-				if ref.guid != "" {
-					guids[ref.guid] = true
+				if err := r.classifyUser(b, m.ID, src); err != nil {
+					return err
 				}
 			case "group":
 				if gi := src.Group(m.ID); !gi.InScope {
-					anchors["Group_"+strings.ToLower(m.ID)] = true
+					b.anchors["Group_"+strings.ToLower(m.ID)] = true
 				}
 			case "device":
-				if _, ok := devices[m.ID]; ok || !wantDevices {
+				if _, ok := b.devices[m.ID]; ok || !b.wantDevices {
 					continue
 				}
 				var d *Device
 				if dsrc != nil {
 					var err error
 					if d, err = dsrc.Device(m.ID); err != nil {
-						return nil, fmt.Errorf("read cached device %s: %w", m.ID, err)
+						return fmt.Errorf("read cached device %s: %w", m.ID, err)
 					}
 				}
-				devices[m.ID] = newDeviceRef(d)
+				b.devices[m.ID] = newDeviceRef(d)
 			}
 		}
 	}
+	return nil
+}
 
-	if d, ok := src.(readDoner); ok {
-		d.ReadDone()
+func (r *Resolver) classifyUser(b *batch, id string, src Source) error {
+	if _, ok := b.users[id]; ok {
+		return nil
 	}
+	u, err := src.User(id)
+	if err != nil {
+		return fmt.Errorf("read cached user %s: %w", id, err)
+	}
+	ref := newUserRef(u)
+	b.users[id] = ref
+	if !ref.eligible() {
+		return nil
+	}
+	if o := r.complete(kindGUID, ref.guid); o != nil {
+		// Known already (a full round has learned most users from
+		// the groups' members): nothing to look up when its
+		// identifiers agree, and the user's identifiers can go
+		// now, not after the lookups (at L, 40 MB of a peak heap
+		// of 330).
+		ref.obj, ref.via = o, viaOI
+		if r.agrees(ref) && r.protKnown(o) {
+			r.settle(ref)
+			ref.dropIDs()
+			return nil
+		}
+	}
+	if ref.guid != "" {
+		b.guids[ref.guid] = true
+	}
+	return nil
+}
 
-	// Pass 2: batched lookups, each stage only for what the previous one missed.
-	if err := r.lookup(ctx, kindGUID, keys(guids), r.directory().FindByGUIDs); err != nil {
-		return nil, fmt.Errorf("find users by objectGUID: %w", err)
+// findMembers (pass 2) runs the batched lookups, each stage only for what the
+// previous one missed: objectGUID, then objectSid, then immutableId.
+func (r *Resolver) findMembers(ctx context.Context, b *batch) error {
+	if err := r.lookup(ctx, kindGUID, slices.Sorted(maps.Keys(b.guids)), r.directory().FindByGUIDs); err != nil {
+		return fmt.Errorf("find users by objectGUID: %w", err)
 	}
-	guids = nil
-	sids, immut := map[string]bool{}, map[string]bool{}
-	for _, ref := range users {
+	b.guids = nil
+	sids := map[string]bool{}
+	for _, ref := range b.users {
 		if ref.settled || !ref.eligible() {
 			continue
 		}
@@ -590,21 +639,27 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			sids[ref.sid] = true
 		}
 	}
-	for _, d := range devices {
+	for _, d := range b.devices {
 		if d.eligible() {
 			sids[d.sid] = true
 		}
 	}
-	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
-		return nil, fmt.Errorf("find users and devices by objectSid: %w", err)
+	if err := r.lookup(ctx, kindSID, slices.Sorted(maps.Keys(sids)), r.directory().FindBySIDs); err != nil {
+		return fmt.Errorf("find users and devices by objectSid: %w", err)
 	}
-	sids = nil
-	for _, d := range devices {
+	for _, d := range b.devices {
 		if d.eligible() {
 			d.obj = r.complete(kindSID, d.sid)
 		}
 	}
-	for _, ref := range users {
+	return r.findByImmutableID(ctx, b)
+}
+
+// findByImmutableID finds the users neither objectGUID nor objectSid found.
+// ImmutableId is the objectGUID (older Connect Sync) or the ms-DS-ConsistencyGuid.
+func (r *Resolver) findByImmutableID(ctx context.Context, b *batch) error {
+	immut := map[string]bool{}
+	for _, ref := range b.users {
 		if ref.obj != nil || ref.settled || !ref.eligible() {
 			continue
 		}
@@ -614,12 +669,10 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			immut[ref.immutableID] = true
 		}
 	}
-	// ImmutableId is the objectGUID (older Connect Sync) or the ms-DS-ConsistencyGuid.
 	if err := r.lookupImmutable(ctx, immut); err != nil {
-		return nil, err
+		return err
 	}
-	immut = nil
-	for _, ref := range users {
+	for _, ref := range b.users {
 		if ref.obj == nil && ref.immutableID != "" && !ref.settled {
 			if o := r.complete(kindGUID, ref.immutableID); o != nil {
 				ref.obj, ref.via = o, viaImmutable
@@ -628,13 +681,16 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 			}
 		}
 	}
+	return nil
+}
 
-	// Pass 2b: an identifier that does not name the object found is looked
-	// up on its own (rare: a SID or immutableId that is not the object's);
-	// if it names another object, the member is refused.
-	sids, immut = map[string]bool{}, map[string]bool{}
+// checkOtherIdentifiers (pass 2b): an identifier that does not name the
+// object found is looked up on its own (rare: a SID or immutableId that is
+// not the object's); if it names another object, the member is refused.
+func (r *Resolver) checkOtherIdentifiers(ctx context.Context, b *batch) error {
+	sids, immut := map[string]bool{}, map[string]bool{}
 	r.mu.Lock()
-	for _, ref := range users {
+	for _, ref := range b.users {
 		if ref.settled || ref.obj == nil {
 			continue
 		}
@@ -646,110 +702,98 @@ func (r *Resolver) Resolve(ctx context.Context, groups map[string][]Member, src 
 		}
 	}
 	r.mu.Unlock()
-	if err := r.lookup(ctx, kindSID, keys(sids), r.directory().FindBySIDs); err != nil {
-		return nil, fmt.Errorf("find users by objectSid: %w", err)
+	if err := r.lookup(ctx, kindSID, slices.Sorted(maps.Keys(sids)), r.directory().FindBySIDs); err != nil {
+		return fmt.Errorf("find users by objectSid: %w", err)
 	}
-	if err := r.lookupImmutable(ctx, immut); err != nil {
-		return nil, err
-	}
-	sids, immut = nil, nil
+	return r.lookupImmutable(ctx, immut)
+}
 
-	// Pass 2c: isCriticalSystemObject and adminCount of the users found in
-	// the DC's domain, which the Global Catalog does not hold.
+// findProtection (pass 2c) reads isCriticalSystemObject and adminCount of
+// the users and devices found in the DC's domain, which the Global Catalog
+// does not hold.
+func (r *Resolver) findProtection(ctx context.Context, b *batch) error {
 	prot := map[string]bool{}
-	for _, ref := range users {
+	for _, ref := range b.users {
 		if !ref.settled && ref.obj != nil && !r.protKnown(ref.obj) {
 			prot[ref.obj.guid] = true
 		}
 	}
-	for _, d := range devices {
+	for _, d := range b.devices {
 		if d.obj != nil && !r.protKnown(d.obj) {
 			prot[d.obj.guid] = true
 		}
 	}
-	if err := r.lookupProtected(ctx, keys(prot)); err != nil {
-		return nil, err
-	}
+	return r.lookupProtected(ctx, slices.Sorted(maps.Keys(prot)))
+}
 
-	// Every user's outcome is known now; its identifiers were only needed
-	// to get here, and for a large tenant they are tens of MB.
-	for _, ref := range users {
-		r.settle(ref)
-		ref.dropIDs()
-	}
-	for _, d := range devices {
-		r.settleDevice(d)
-	}
-
-	// Groups found by anchor that are not in scope.
-	if err := r.lookup(ctx, kindAnchor, keys(anchors), r.directory().FindByAnchors); err != nil {
-		return nil, fmt.Errorf("find nested groups by anchor: %w", err)
-	}
-
-	// Pass 3: assemble.
-	out := make(map[string]Result, len(groups))
-	for gid, members := range groups {
-		var res Result
-		for _, m := range members {
-			typ := normType(m.Type)
-			switch typ {
-			case "user":
-				ref := users[m.ID]
-				if ref.dn == "" {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: ref.name, Reason: ref.reason})
-					continue
-				}
-				res.addDN(ref.dn)
-			case "group":
-				gi := src.Group(m.ID)
-				if strings.EqualFold(m.ID, gid) {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: "refused: a group cannot be a member of itself"})
-					continue
-				}
-				if gi.InScope {
-					res.Groups = append(res.Groups, strings.ToLower(m.ID))
-					continue
-				}
-				if dn, why, ok := r.anchored("Group_" + strings.ToLower(m.ID)); ok {
-					// Provisioned earlier and still in AD (left by policy): keep the reference.
-					if why != "" {
-						res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: why})
-						continue
-					}
-					res.addDN(dn)
-					continue
-				}
-				reason := "child group is out of scope and not provisioned"
-				if !gi.Known {
-					reason = "child group not known to writeback (not returned by Graph groups delta)"
-				} else if gi.Why != "" {
-					reason = "child group is out of scope (" + gi.Why + "); add it to the scope to provision it"
-				}
-				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: reason})
-			case "device":
-				if !wantDevices {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Reason: reasonDevicesOff})
-					continue
-				}
-				d := devices[m.ID]
-				if d.dn == "" {
-					res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: d.name, Reason: d.reason})
-					continue
-				}
-				res.addDN(d.dn)
-			default:
-				t := m.Type
-				if t == "" {
-					t = "unknown"
-				}
-				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: t, Reason: "unsupported member type " + t + " (only synced users and devices and cloud security groups are written to AD)"})
+// assemble (pass 3) is group gid's result from its members' outcomes.
+func (r *Resolver) assemble(b *batch, gid string, members []Member, src Source) Result {
+	var res Result
+	for _, m := range members {
+		typ := normType(m.Type)
+		switch typ {
+		case "user":
+			ref := b.users[m.ID]
+			if ref.dn == "" {
+				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: ref.name, Reason: ref.reason})
+				continue
 			}
+			res.addDN(ref.dn)
+		case "group":
+			r.assembleGroup(&res, gid, m, src)
+		case "device":
+			if !b.wantDevices {
+				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Reason: reasonDevicesOff})
+				continue
+			}
+			d := b.devices[m.ID]
+			if d.dn == "" {
+				res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: d.name, Reason: d.reason})
+				continue
+			}
+			res.addDN(d.dn)
+		default:
+			t := m.Type
+			if t == "" {
+				t = "unknown"
+			}
+			res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: t, Reason: "unsupported member type " + t + " (only synced users and devices and cloud security groups are written to AD)"})
 		}
-		res.DNs = sortUniqueFold(res.DNs)
-		sort.Strings(res.Groups)
-		out[gid] = res
 	}
-	return out, nil
+	res.DNs = sortUniqueFold(res.DNs)
+	sort.Strings(res.Groups)
+	return res
+}
+
+// assembleGroup adds nested group m of group gid: by ID when it is in
+// scope, by DN when it was provisioned earlier, else as unresolved.
+func (r *Resolver) assembleGroup(res *Result, gid string, m Member, src Source) {
+	const typ = "group"
+	gi := src.Group(m.ID)
+	if strings.EqualFold(m.ID, gid) {
+		res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: "refused: a group cannot be a member of itself"})
+		return
+	}
+	if gi.InScope {
+		res.Groups = append(res.Groups, strings.ToLower(m.ID))
+		return
+	}
+	if dn, why, ok := r.anchored("Group_" + strings.ToLower(m.ID)); ok {
+		// Provisioned earlier and still in AD (left by policy): keep the reference.
+		if why != "" {
+			res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: why})
+			return
+		}
+		res.addDN(dn)
+		return
+	}
+	reason := "child group is out of scope and not provisioned"
+	if !gi.Known {
+		reason = "child group not known to writeback (not returned by Graph groups delta)"
+	} else if gi.Why != "" {
+		reason = "child group is out of scope (" + gi.Why + "); add it to the scope to provision it"
+	}
+	res.Unresolved = append(res.Unresolved, Unresolved{ID: m.ID, Type: typ, Name: gi.Name, Reason: reason})
 }
 
 // lookupImmutable looks immutableIds up as objectGUIDs, then those not found
@@ -758,7 +802,7 @@ func (r *Resolver) lookupImmutable(ctx context.Context, immut map[string]bool) e
 	if len(immut) == 0 {
 		return nil
 	}
-	if err := r.lookup(ctx, kindGUID, keys(immut), r.directory().FindByGUIDs); err != nil {
+	if err := r.lookup(ctx, kindGUID, slices.Sorted(maps.Keys(immut)), r.directory().FindByGUIDs); err != nil {
 		return fmt.Errorf("find users by onPremisesImmutableId as objectGUID: %w", err)
 	}
 	rest := map[string]bool{}
@@ -767,7 +811,7 @@ func (r *Resolver) lookupImmutable(ctx context.Context, immut map[string]bool) e
 			rest[g] = true
 		}
 	}
-	if err := r.lookup(ctx, kindCGUID, keys(rest), r.directory().FindByConsistencyGUIDs); err != nil {
+	if err := r.lookup(ctx, kindCGUID, slices.Sorted(maps.Keys(rest)), r.directory().FindByConsistencyGUIDs); err != nil {
 		return fmt.Errorf("find users by mS-DS-ConsistencyGuid: %w", err)
 	}
 	return nil
@@ -989,10 +1033,9 @@ func (r *Resolver) protKnown(o *object) bool {
 // trailing DC= components ("DC=child,DC=x" for an object of a child domain
 // of DC=x).
 func domainOf(dn string) string {
-	l := strings.ToLower(dn)
-	for i := 0; i < len(l); i++ {
-		if (i == 0 || l[i-1] == ',' && (i < 2 || l[i-2] != '\\')) && strings.HasPrefix(l[i:], "dc=") {
-			return dn[i:]
+	for p := dn; p != ""; p = ldapdn.Parent(p) {
+		if len(p) >= 3 && strings.EqualFold(p[:3], "dc=") {
+			return p
 		}
 	}
 	return ""
@@ -1051,13 +1094,13 @@ func (r *Resolver) groupRefusal(o *object) string {
 // privileged says why o is a well-known or critical principal that no
 // member may resolve to unless the configuration allows it; r.mu is held.
 func (r *Resolver) privileged(o *object) string {
-	if r.allowDN[ad.NormalizeDN(o.dn)] || o.sid != "" && r.allowSID[o.sid] {
+	if r.allowDN[ldapdn.Norm(o.dn)] || o.sid != "" && r.allowSID[o.sid] {
 		return ""
 	}
 	const allow = " (name it in members.allow to permit it)"
 	rid, domainSID := ridOf(o.sid)
-	rdn := strings.ToLower(ad.RDNValue(o.dn))
-	parent := strings.ToLower(ad.ParentDN(o.dn))
+	rdn := strings.ToLower(ldapdn.RDNValue(o.dn))
+	parent := strings.ToLower(ldapdn.Parent(o.dn))
 	switch {
 	case strings.HasPrefix(parent, "cn=builtin,dc="):
 		return "refused: " + o.dn + " is a built-in principal (CN=Builtin)" + allow
@@ -1303,11 +1346,7 @@ type cacheKey struct {
 	key  string
 }
 
-func describe(u *User) string {
-	return describeAfter("", u)
-}
-
-// describeAfter is prefix + describe(u) in one allocation: a large round
+// describeAfter is prefix + "(objectGUID …, objectSid …, immutableId …)" in one allocation: a large round
 // keeps one such reason per unresolved user.
 func describeAfter(prefix string, u *User) string {
 	var b strings.Builder
@@ -1330,15 +1369,6 @@ func describeAfter(prefix string, u *User) string {
 func normType(t string) string {
 	t = strings.TrimPrefix(strings.ToLower(t), "#microsoft.graph.")
 	return t
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // canonGUID validates and lower-cases a GUID string ("{...}" accepted).

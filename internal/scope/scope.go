@@ -6,7 +6,6 @@ package scope
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/dlclark/regexp2"
 
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/expr"
 )
 
 // Group is what scoping looks at: the typed flags plus every Graph property.
@@ -189,38 +189,17 @@ func lookup(raw map[string]any, name string) (any, bool) {
 	return nil, false
 }
 
-// text renders a Graph JSON value the way Microsoft's filters compare it.
-func text(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case float64:
-		if x == math.Trunc(x) {
-			return strconv.FormatInt(int64(x), 10)
-		}
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
-}
-
 func (c clause) eval(v any, present bool) bool {
 	switch c.op {
 	case "IS NULL":
-		return !present || text(v) == ""
+		return !present || expr.JSONText(v) == ""
 	case "IS NOT NULL":
-		return present && text(v) != ""
+		return present && expr.JSONText(v) != ""
 	case "IS TRUE":
-		return present && strings.EqualFold(text(v), "true")
+		return present && strings.EqualFold(expr.JSONText(v), "true")
 	case "IS FALSE":
 		// Microsoft treats an absent boolean as false.
-		return !present || strings.EqualFold(text(v), "false")
+		return !present || strings.EqualFold(expr.JSONText(v), "false")
 	}
 	if !present {
 		// Null never matches a value comparison; NOT EQUALS on null is true.
@@ -229,10 +208,10 @@ func (c clause) eval(v any, present bool) bool {
 	vals := []string{}
 	if arr, ok := v.([]any); ok {
 		for _, x := range arr {
-			vals = append(vals, text(x))
+			vals = append(vals, expr.JSONText(x))
 		}
 	} else {
-		vals = append(vals, text(v))
+		vals = append(vals, expr.JSONText(v))
 	}
 	match := func(f func(string) bool) bool {
 		for _, s := range vals {

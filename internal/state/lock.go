@@ -78,7 +78,8 @@ func AcquireLock(statePath, command string) (*Lock, error) {
 	// Ours now: say who we are. A reader that sees the file between the
 	// truncate and the write gets no PID, and says so.
 	rec := fmt.Sprintf("pid %d\nsince %s\ncommand %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339), command)
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(rec), 0)
 	}
 	if err != nil {

@@ -135,280 +135,352 @@ type migResult struct {
 }
 
 func runSize(ctx context.Context, o options, s sizeSpec, profile bool) (*sizeResult, error) {
-	res := &sizeResult{Size: s, Setup: map[string]any{}}
-	work := filepath.Join(o.work, s.Name)
-	if err := os.RemoveAll(work); err != nil {
+	r := &sizeRun{o: o, s: s, res: &sizeResult{Size: s, Setup: map[string]any{}}, work: filepath.Join(o.work, s.Name)}
+	if err := os.RemoveAll(r.work); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(r.work, 0o755); err != nil {
 		return nil, err
 	}
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, "[%s %s] %s\n", time.Now().Format("15:04:05"), s.Name, fmt.Sprintf(format, a...))
-	}
-
-	// 1. A fresh, pristine lab instance.
-	t0 := time.Now()
-	lo := lab.Options{Dir: o.labDir, Addr: o.labAddr, Log: io.Discard}
-	if _, err := lab.Up(ctx, lo); err != nil {
+	if err := r.freshLab(ctx); err != nil { // 1
 		return nil, err
 	}
-	// Sizes with many users start from a snapshot of pristine + users, taken
-	// the first time: creating them is setup, not what is measured.
-	seeded := s.ADUsers >= seedAbove && lab.HasSnapshot(lo, s.Name)
-	var (
-		l   *lab.Lab
-		err error
-	)
-	if seeded {
-		logf("restoring snapshot %q (pristine lab + %d users)", s.Name, s.ADUsers)
-		l, err = lab.RestoreSnapshot(ctx, lo, s.Name)
-	} else {
-		l, err = lab.Reset(ctx, lo)
-	}
-	if err != nil {
+	if err := r.adUsers(ctx); err != nil { // 2
 		return nil, err
 	}
-	res.Setup["labResetSeconds"] = secs(time.Since(t0))
-	res.Setup["usersFromSnapshot"] = seeded
-	d, err := newDirInfo(l.Env)
-	if err != nil {
+	if err := r.tenant(); err != nil { // 3
 		return nil, err
 	}
-	c, err := d.dial()
-	if err != nil {
-		return nil, err
-	}
-	usersOU := "OU=BenchUsers," + d.Base
-	migA := "OU=CSyncPrepare," + d.Base
-	migB := "OU=CSyncGuide," + d.Base
-	for _, ou := range []string{usersOU, migA, migB, d.TargetOU} {
-		if err := addOU(c, ou); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	c.Close()
-
-	// 2. AD users the tenant's synced users point at.
-	t0 = time.Now()
-	var anchors []emulator.Anchor
-	switch {
-	case seeded:
-		anchors, err = readUsers(d, usersOU)
-	case s.ADUsers >= seedAbove:
-		logf("seeding %d AD users into the stopped DC, then saving snapshot %q", s.ADUsers, s.Name)
-		err = lab.SeedUsers(ctx, lo, lab.Seed{OU: usersOU, Prefix: "Bench User ", SAMPrefix: "bu", Digits: 7, From: 0, To: s.ADUsers})
-		if err == nil {
-			err = lab.SaveSnapshot(ctx, lo, s.Name)
-		}
-		if err == nil {
-			anchors, err = readUsers(d, usersOU)
-		}
-	default:
-		logf("creating %d AD users", s.ADUsers)
-		anchors, err = createUsers(ctx, d, usersOU, s.ADUsers)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(anchors) != s.ADUsers {
-		return nil, fmt.Errorf("%d AD users under %s, want %d (remove the snapshot %q of %s to seed again)", len(anchors), usersOU, s.ADUsers, s.Name, o.labDir)
-	}
-	res.Setup["adUsersSeconds"] = secs(time.Since(t0))
-	logf("created %d AD users in %s", len(anchors), time.Since(t0).Round(time.Millisecond))
-	// Every measured write pass starts from this same directory: Samba's adds
-	// slow down as the directory grows, so a pass run after another's 10,000
-	// groups would be measured against a bigger DC.
-	if !seeded && s.ADUsers < seedAbove {
-		if err := lab.SaveSnapshot(ctx, lo, s.Name); err != nil {
-			return nil, err
-		}
-	}
-	fresh := func() error {
-		if _, err := lab.RestoreSnapshot(ctx, lo, s.Name); err != nil {
-			return err
-		}
-		return withConn(d, func(c *ldap.Conn) error {
-			for _, ou := range []string{usersOU, migA, migB, d.TargetOU} {
-				if err := addOU(c, ou); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-
-	// 3. The synthetic tenant.
-	t0 = time.Now()
-	tf, err := emulator.Generate(emulator.GenOptions{Groups: s.Groups, Users: s.Users, Memberships: s.Memberships,
-		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7, Anchors: anchors})
-	if err != nil {
-		return nil, err
-	}
-	res.Setup["generateSeconds"] = secs(time.Since(t0))
-
 	// 4. The emulator, in this process (its CPU is not writeback's).
-	emu, stopEmu, err := serveTenant(ctx, work, tf)
+	emu, stopEmu, err := serveTenant(ctx, r.work, r.tf)
 	if err != nil {
 		return nil, err
 	}
 	defer stopEmu()
-	cfg := configFiles{work: work, env: l.Env, emu: emu, interval: o.interval, workers: o.workers, memLimit: o.memLimit}
-	mainCfg, err := cfg.write("writeback.yaml", "state.db", "24h", true)
-	if err != nil {
+	r.emu = emu
+	if err := r.writeConfigs(); err != nil {
 		return nil, err
 	}
-	planCfg, err := cfg.write("plan.yaml", "plan.db", "24h", true)
+	res := r.res
+	if err := r.dryRunPlan(ctx); err != nil { // 5
+		return res, err
+	}
+	if err := r.firstSyncs(ctx); err != nil { // 6, 7
+		return res, err
+	}
+	if err := r.noChangeRounds(ctx); err != nil { // 8
+		return res, err
+	}
+	if o.hold {
+		r.logf("holding: emulator at %s; configs %s (incremental), %s (full round); AD at %s. Ctrl-C ends.", emu.URL, r.mainCfg, r.fullCfg, r.l.Env["LAB_LDAPS_URL"])
+		<-ctx.Done()
+		return res, ctx.Err()
+	}
+	// 9. Incremental latency with the daemon running.
+	if res.Latency, err = latency(ctx, o, r.d, emu, r.tf, r.p.Changes, r.mainCfg, r.anchors); err != nil {
+		return res, err
+	}
+	r.logf("latency p50 %.2fs p95 %.2fs max %.2fs", res.Latency.P50, res.Latency.P95, res.Latency.Max)
+	// 9b. Repair latency: edits made by hand in AD, undone by the daemon.
+	if o.repairEdits > 0 {
+		if res.Repair, err = repairLatency(ctx, o, r.d, r.p.Changes, r.mainCfg, r.anchors); err != nil {
+			return res, err
+		}
+		r.logf("repair latency p50 %.2fs p95 %.2fs max %.2fs, %d timed out", res.Repair.P50, res.Repair.P95, res.Repair.Max, res.Repair.TimedOut)
+	}
+	if profile {
+		r.profiles(ctx) // 10
+	}
+	stopEmu()
+	return res, r.migrationPrepare(ctx) // 11
+}
+
+// sizeRun is one size's run in progress.
+type sizeRun struct {
+	o    options
+	s    sizeSpec
+	res  *sizeResult
+	work string
+
+	lo                        lab.Options
+	l                         *lab.Lab
+	d                         *dirInfo
+	seeded                    bool // the users came from a snapshot
+	usersOU, migA, migB       string
+	anchors                   []emulator.Anchor
+	tf                        emulator.TenantFile
+	emu                       *emulator.Running
+	cfg                       configFiles
+	mainCfg, planCfg, fullCfg string
+	p                         plan.Plan
+}
+
+func (r *sizeRun) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "[%s %s] %s\n", time.Now().Format("15:04:05"), r.s.Name, fmt.Sprintf(format, a...))
+}
+
+// freshLab (1) brings up a fresh, pristine lab instance with the bench's OUs.
+func (r *sizeRun) freshLab(ctx context.Context) error {
+	t0 := time.Now()
+	r.lo = lab.Options{Dir: r.o.labDir, Addr: r.o.labAddr, Log: io.Discard}
+	if _, err := lab.Up(ctx, r.lo); err != nil {
+		return err
+	}
+	// Sizes with many users start from a snapshot of pristine + users, taken
+	// the first time: creating them is setup, not what is measured.
+	r.seeded = r.s.ADUsers >= seedAbove && lab.HasSnapshot(r.lo, r.s.Name)
+	var err error
+	if r.seeded {
+		r.logf("restoring snapshot %q (pristine lab + %d users)", r.s.Name, r.s.ADUsers)
+		r.l, err = lab.RestoreSnapshot(ctx, r.lo, r.s.Name)
+	} else {
+		r.l, err = lab.Reset(ctx, r.lo)
+	}
 	if err != nil {
-		return nil, err
+		return err
+	}
+	r.res.Setup["labResetSeconds"] = secs(time.Since(t0))
+	r.res.Setup["usersFromSnapshot"] = r.seeded
+	if r.d, err = newDirInfo(r.l.Env); err != nil {
+		return err
+	}
+	r.usersOU = "OU=BenchUsers," + r.d.Base
+	r.migA = "OU=CSyncPrepare," + r.d.Base
+	r.migB = "OU=CSyncGuide," + r.d.Base
+	return withConn(r.d, r.addOUs)
+}
+
+func (r *sizeRun) addOUs(c *ldap.Conn) error {
+	for _, ou := range []string{r.usersOU, r.migA, r.migB, r.d.TargetOU} {
+		if err := addOU(c, ou); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adUsers (2) creates the AD users the tenant's synced users point at, and
+// the snapshot every measured write pass starts from.
+func (r *sizeRun) adUsers(ctx context.Context) error {
+	t0 := time.Now()
+	var err error
+	switch {
+	case r.seeded:
+		r.anchors, err = readUsers(r.d, r.usersOU)
+	case r.s.ADUsers >= seedAbove:
+		r.logf("seeding %d AD users into the stopped DC, then saving snapshot %q", r.s.ADUsers, r.s.Name)
+		err = lab.SeedUsers(ctx, r.lo, lab.Seed{OU: r.usersOU, Prefix: "Bench User ", SAMPrefix: "bu", Digits: 7, From: 0, To: r.s.ADUsers})
+		if err == nil {
+			err = lab.SaveSnapshot(ctx, r.lo, r.s.Name)
+		}
+		if err == nil {
+			r.anchors, err = readUsers(r.d, r.usersOU)
+		}
+	default:
+		r.logf("creating %d AD users", r.s.ADUsers)
+		r.anchors, err = createUsers(ctx, r.d, r.usersOU, r.s.ADUsers)
+	}
+	if err != nil {
+		return err
+	}
+	if len(r.anchors) != r.s.ADUsers {
+		return fmt.Errorf("%d AD users under %s, want %d (remove the snapshot %q of %s to seed again)", len(r.anchors), r.usersOU, r.s.ADUsers, r.s.Name, r.o.labDir)
+	}
+	r.res.Setup["adUsersSeconds"] = secs(time.Since(t0))
+	r.logf("created %d AD users in %s", len(r.anchors), time.Since(t0).Round(time.Millisecond))
+	// Every measured write pass starts from this same directory: Samba's adds
+	// slow down as the directory grows, so a pass run after another's 10,000
+	// groups would be measured against a bigger DC.
+	if !r.seeded && r.s.ADUsers < seedAbove {
+		return lab.SaveSnapshot(ctx, r.lo, r.s.Name)
+	}
+	return nil
+}
+
+// fresh restores the directory every measured write pass starts from.
+func (r *sizeRun) fresh(ctx context.Context) error {
+	if _, err := lab.RestoreSnapshot(ctx, r.lo, r.s.Name); err != nil {
+		return err
+	}
+	return withConn(r.d, r.addOUs)
+}
+
+// tenant (3) generates the synthetic tenant.
+func (r *sizeRun) tenant() error {
+	t0 := time.Now()
+	s := r.s
+	var err error
+	r.tf, err = emulator.Generate(emulator.GenOptions{Groups: s.Groups, Users: s.Users, Memberships: s.Memberships,
+		Nested: s.Nested, Largest: s.Largest, CloudOnlyRatio: 0.05, Seed: 7, Anchors: r.anchors})
+	if err != nil {
+		return err
+	}
+	r.res.Setup["generateSeconds"] = secs(time.Since(t0))
+	return nil
+}
+
+func (r *sizeRun) writeConfigs() error {
+	r.cfg = configFiles{work: r.work, env: r.l.Env, emu: r.emu, interval: r.o.interval, workers: r.o.workers, memLimit: r.o.memLimit}
+	var err error
+	if r.mainCfg, err = r.cfg.write("writeback.yaml", "state.db", "24h", true); err != nil {
+		return err
+	}
+	if r.planCfg, err = r.cfg.write("plan.yaml", "plan.db", "24h", true); err != nil {
+		return err
 	}
 	// fullReconcile = interval: the full round is due whenever the last one is older than that.
-	fullCfg, err := cfg.write("full.yaml", "state.db", o.interval.String(), true)
-	if err != nil {
-		return nil, err
-	}
+	r.fullCfg, err = r.cfg.write("full.yaml", "state.db", r.o.interval.String(), true)
+	return err
+}
 
-	// 5. The plan (dry run, separate state): the LDAP work both the raw loop and apply do.
-	logf("plan")
-	out, _, _, err := runWB(ctx, o.bin, nil, "plan", "--json", "--full", "--config", planCfg)
+// dryRunPlan (5) runs the plan (dry run, separate state): the LDAP work both
+// the raw loop and apply do.
+func (r *sizeRun) dryRunPlan(ctx context.Context) error {
+	r.logf("plan")
+	out, _, _, err := runWB(ctx, r.o.bin, nil, "plan", "--json", "--full", "--config", r.planCfg)
 	if err != nil && exitCode(err) != 2 {
-		return res, fmt.Errorf("writeback plan: %w", err)
+		return fmt.Errorf("writeback plan: %w", err)
 	}
 	var planned struct {
 		Plan plan.Plan `json:"plan"`
 	}
 	if err := json.Unmarshal(out, &planned); err != nil {
-		return res, fmt.Errorf("parse plan --json: %w", err)
+		return fmt.Errorf("parse plan --json: %w", err)
 	}
-	p := planned.Plan
-	res.Setup["plan"] = p.Summary
-	res.Setup["syncWorkers"] = o.workers // 0: writeback's default (4)
+	r.p = planned.Plan
+	r.res.Setup["plan"] = r.p.Summary
+	r.res.Setup["syncWorkers"] = r.o.workers // 0: writeback's default (4)
+	return nil
+}
 
-	// 6 and 7, repeated: the raw directory limit, then writeback's first sync,
-	// each from the same directory. Small sizes take seconds, where one
-	// noisy pass moves the ratio by a third: they run several rounds and
-	// report the median round (all rounds are kept).
-	reps := o.repeat
+// firstSyncs (6 and 7, repeated): the raw directory limit, then writeback's
+// first sync, each from the same directory. Small sizes take seconds, where
+// one noisy pass moves the ratio by a third: they run several rounds and
+// report the median round (all rounds are kept).
+func (r *sizeRun) firstSyncs(ctx context.Context) error {
+	reps := r.o.repeat
 	if reps == 0 {
 		reps = 1
-		if s.Groups <= 1000 {
+		if r.s.Groups <= 1000 {
 			reps = 3
 		}
 	}
-	if o.skipRaw {
+	if r.o.skipRaw {
 		reps = 1
 	}
+	fresh := func() error { return r.fresh(ctx) }
 	for rep := range reps {
-		raw, err := rawPasses(ctx, o, d, p, res, fresh, rep > 0, logf)
+		raw, err := rawPasses(ctx, r.o, r.d, r.p, r.res, fresh, rep > 0, r.logf)
 		if err != nil {
-			return res, err
+			return err
 		}
 		// 7. First full sync with writeback apply, on the directory the raw loop started from.
 		if raw != nil {
 			if err := fresh(); err != nil {
-				return res, err
+				return err
 			}
 		}
 		if rep > 0 { // a first sync: no state from the previous round
-			_ = os.Remove(filepath.Join(work, "state.db"))
+			_ = os.Remove(filepath.Join(r.work, "state.db"))
 		}
-		st0 := emu.Server.Stats()
-		logf("writeback apply")
-		t0 = time.Now()
-		out, errOut, rss, err := runWB(ctx, o.bin, nil, "apply", "--yes", "--config", mainCfg)
-		wall := time.Since(t0)
-		if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
-			return res, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
+		fs, err := r.firstSync(ctx, raw, rep == reps-1)
+		if err != nil {
+			return err
 		}
-		fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
-			GraphReqs: emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: p.Summary.Unresolved, PlanChanges: len(p.Changes)}
-		fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
-		fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
-		if d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(afterLast(string(out), " LDAP writes in ") + " x")[0], ".")); err == nil {
-			fs.ApplyPhaseSeconds = secs(d)
-		}
-		if raw != nil && raw.Seconds > 0 {
-			fs.RatioToRaw = secs(wall) / raw.Seconds
-		}
-		_ = os.WriteFile(filepath.Join(work, "apply.out"), out, 0o644)
-		_ = os.WriteFile(filepath.Join(work, "apply.log"), errOut, 0o644) // its phase timings
-		if rep == reps-1 {
-			for _, line := range strings.Split(afterLast(string(out), "Apply complete:"), "\n") {
-				if strings.HasPrefix(strings.TrimSpace(line), "! group") {
-					res.Notes = append(res.Notes, "first sync: "+strings.TrimSpace(line))
-				}
-			}
-		}
-		logf("apply %.1fs (%.2fx raw), %d writes, %.0f MiB", fs.Seconds, fs.RatioToRaw, fs.LDAPWrites, fs.PeakRSSMiB)
-		res.Repeats = append(res.Repeats, repeatResult{Raw: raw, FirstSync: fs})
+		r.res.Repeats = append(r.res.Repeats, repeatResult{Raw: raw, FirstSync: fs})
 	}
 	// The median round by ratio (by time without a raw loop) stands for the size.
-	med := slices.Clone(res.Repeats)
+	med := slices.Clone(r.res.Repeats)
 	slices.SortFunc(med, func(a, b repeatResult) int { return cmp.Compare(a.rank(), b.rank()) })
-	res.Raw, res.FirstSync = med[len(med)/2].Raw, med[len(med)/2].FirstSync
-	if len(res.Repeats) == 1 {
-		res.Repeats = nil
+	r.res.Raw, r.res.FirstSync = med[len(med)/2].Raw, med[len(med)/2].FirstSync
+	if len(r.res.Repeats) == 1 {
+		r.res.Repeats = nil
 	}
+	return nil
+}
 
-	// 8. No-change rounds: incremental (the daemon's every-interval round) and full.
-	if res.NoChange, err = oneRound(ctx, o.bin, emu, mainCfg, l.PID()); err != nil {
-		return res, err
+// firstSync runs writeback apply once and reads its figures from the output.
+func (r *sizeRun) firstSync(ctx context.Context, raw *rawResult, last bool) (*syncResult, error) {
+	st0 := r.emu.Server.Stats()
+	r.logf("writeback apply")
+	t0 := time.Now()
+	out, errOut, rss, err := runWB(ctx, r.o.bin, nil, "apply", "--yes", "--config", r.mainCfg)
+	wall := time.Since(t0)
+	if err != nil && !(exitCode(err) == 1 && bytes.Contains(out, []byte("Apply complete:"))) {
+		return nil, fmt.Errorf("writeback apply: %w\n%s", err, tailBytes(out, 2000))
 	}
-	time.Sleep(o.interval)
-	if res.NoChangeFull, err = oneRound(ctx, o.bin, emu, fullCfg, l.PID()); err != nil {
-		return res, err
+	fs := &syncResult{Seconds: secs(wall), PeakRSSMiB: rss.MiB, PeakSplit: rss.Split(),
+		GraphReqs: r.emu.Server.Stats().GraphRequests - st0.GraphRequests, Unresolved: r.p.Summary.Unresolved, PlanChanges: len(r.p.Changes)}
+	fmt.Sscanf(afterLast(string(out), "groups failed, "), "%d LDAP writes", &fs.LDAPWrites)
+	fmt.Sscanf(afterLast(string(out), "changes applied, "), "%d groups failed", &fs.Failed)
+	if d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(afterLast(string(out), " LDAP writes in ") + " x")[0], ".")); err == nil {
+		fs.ApplyPhaseSeconds = secs(d)
 	}
-	logf("no-change: incremental %+v; full %+v", *res.NoChange, *res.NoChangeFull)
-	if o.hold {
-		logf("holding: emulator at %s; configs %s (incremental), %s (full round); AD at %s. Ctrl-C ends.", emu.URL, mainCfg, fullCfg, l.Env["LAB_LDAPS_URL"])
-		<-ctx.Done()
-		return res, ctx.Err()
+	if raw != nil && raw.Seconds > 0 {
+		fs.RatioToRaw = secs(wall) / raw.Seconds
 	}
-
-	// 9. Incremental latency with the daemon running.
-	if res.Latency, err = latency(ctx, o, d, emu, tf, p.Changes, mainCfg, anchors); err != nil {
-		return res, err
-	}
-	logf("latency p50 %.2fs p95 %.2fs max %.2fs", res.Latency.P50, res.Latency.P95, res.Latency.Max)
-
-	// 9b. Repair latency: edits made by hand in AD, undone by the daemon.
-	if o.repairEdits > 0 {
-		if res.Repair, err = repairLatency(ctx, o, d, p.Changes, mainCfg, anchors); err != nil {
-			return res, err
-		}
-		logf("repair latency p50 %.2fs p95 %.2fs max %.2fs, %d timed out", res.Repair.P50, res.Repair.P95, res.Repair.Max, res.Repair.TimedOut)
-	}
-
-	// 10. Profiles of a full no-change round of the writeback process
-	// (largest size only), through writeback's WRITEBACK_*PROFILE.
-	if profile {
-		prefix := filepath.Join(o.out, "profile-"+s.Name)
-		files := []string{prefix + ".cpu.pprof", prefix + ".heap.pprof"}
-		env := []string{"WRITEBACK_CPUPROFILE=" + files[0], "WRITEBACK_HEAPPROFILE=" + files[1]}
-		if _, _, _, err := runWBEnv(ctx, o.bin, env, nil, "run", "--once", "--config", fullCfg); err != nil {
-			res.Notes = append(res.Notes, "profile failed: "+err.Error())
-		} else {
-			res.Profiles = files
+	_ = os.WriteFile(filepath.Join(r.work, "apply.out"), out, 0o644)
+	_ = os.WriteFile(filepath.Join(r.work, "apply.log"), errOut, 0o644) // its phase timings
+	if last {
+		for _, line := range strings.Split(afterLast(string(out), "Apply complete:"), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "! group") {
+				r.res.Notes = append(r.res.Notes, "first sync: "+strings.TrimSpace(line))
+			}
 		}
 	}
-	stopEmu()
+	r.logf("apply %.1fs (%.2fx raw), %d writes, %.0f MiB", fs.Seconds, fs.RatioToRaw, fs.LDAPWrites, fs.PeakRSSMiB)
+	return fs, nil
+}
 
-	// 11. Migration prepare against the guide's one-modify-per-group way.
-	if s.MigGroups == 0 {
-		res.Notes = append(res.Notes, "migration prepare: measured at M (10,000 groups, the count issue 7 names), not repeated here")
-	} else if !o.skipMig {
-		migCfg, err := cfg.write("migrate.yaml", "migrate.db", "24h", false)
-		if err != nil {
-			return res, err
-		}
-		if res.Migration, err = migration(ctx, o, d, s.MigGroups, migA, migB, migCfg, work); err != nil {
-			return res, err
-		}
-		logf("migration prepare %.1fs vs per-connection %.1fs (%.1fx) vs per-process ~%.1fs (%.1fx)", res.Migration.PrepareSeconds,
-			res.Migration.PerConnSeconds, res.Migration.RatioConn, res.Migration.ProcessExtrapol, res.Migration.RatioProcess)
+// noChangeRounds (8): incremental (the daemon's every-interval round) and full.
+func (r *sizeRun) noChangeRounds(ctx context.Context) error {
+	var err error
+	if r.res.NoChange, err = oneRound(ctx, r.o.bin, r.emu, r.mainCfg, r.l.PID()); err != nil {
+		return err
 	}
-	return res, nil
+	time.Sleep(r.o.interval)
+	if r.res.NoChangeFull, err = oneRound(ctx, r.o.bin, r.emu, r.fullCfg, r.l.PID()); err != nil {
+		return err
+	}
+	r.logf("no-change: incremental %+v; full %+v", *r.res.NoChange, *r.res.NoChangeFull)
+	return nil
+}
+
+// profiles (10) of a full no-change round of the writeback process (largest
+// size only), through writeback's WRITEBACK_*PROFILE.
+func (r *sizeRun) profiles(ctx context.Context) {
+	prefix := filepath.Join(r.o.out, "profile-"+r.s.Name)
+	files := []string{prefix + ".cpu.pprof", prefix + ".heap.pprof"}
+	env := []string{"WRITEBACK_CPUPROFILE=" + files[0], "WRITEBACK_HEAPPROFILE=" + files[1]}
+	if _, _, _, err := runWBEnv(ctx, r.o.bin, env, nil, "run", "--once", "--config", r.fullCfg); err != nil {
+		r.res.Notes = append(r.res.Notes, "profile failed: "+err.Error())
+	} else {
+		r.res.Profiles = files
+	}
+}
+
+// migrationPrepare (11): migration prepare against the guide's
+// one-modify-per-group way.
+func (r *sizeRun) migrationPrepare(ctx context.Context) error {
+	if r.s.MigGroups == 0 {
+		r.res.Notes = append(r.res.Notes, "migration prepare: measured at M (10,000 groups, the count issue 7 names), not repeated here")
+		return nil
+	}
+	if r.o.skipMig {
+		return nil
+	}
+	migCfg, err := r.cfg.write("migrate.yaml", "migrate.db", "24h", false)
+	if err != nil {
+		return err
+	}
+	m, err := migration(ctx, r.o, r.d, r.s.MigGroups, r.migA, r.migB, migCfg, r.work)
+	r.res.Migration = m
+	if err != nil {
+		return err
+	}
+	r.logf("migration prepare %.1fs vs per-connection %.1fs (%.1fx) vs per-process ~%.1fs (%.1fx)", m.PrepareSeconds,
+		m.PerConnSeconds, m.RatioConn, m.ProcessExtrapol, m.RatioProcess)
+	return nil
 }
 
 // seedAbove is the user count from which the bench seeds users straight into

@@ -44,6 +44,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Options configures a Server.
@@ -115,7 +116,7 @@ type Server struct {
 	t    testing.TB
 
 	mu      sync.Mutex
-	entries map[string]*entry // by ad.NormalizeDN
+	entries map[string]*entry // by ldapdn.Norm
 	paging  map[string][]string
 	nextCk  int
 	stats   Stats
@@ -243,14 +244,14 @@ func (s *Server) Put(dn string, attrs map[string][]string) {
 	for k, v := range attrs {
 		e.attrs[k] = append([]string(nil), v...)
 	}
-	s.entries[ad.NormalizeDN(dn)] = e
+	s.entries[ldapdn.Norm(dn)] = e
 }
 
 // Values returns an attribute of an entry (nil if absent).
 func (s *Server) Values(dn, attr string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.entries[ad.NormalizeDN(dn)]; e != nil {
+	if e := s.entries[ldapdn.Norm(dn)]; e != nil {
 		_, v := e.get(attr)
 		return append([]string(nil), v...)
 	}
@@ -280,7 +281,7 @@ func (s *Server) Inject(rs ...Result) {
 func (s *Server) RefuseMember(group, member string, r Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.refused[ad.NormalizeDN(group)+"|"+ad.NormalizeDN(member)] = r
+	s.refused[ldapdn.Norm(group)+"|"+ldapdn.Norm(member)] = r
 }
 
 // Stats returns a copy of the counters.
@@ -381,7 +382,7 @@ func (s *Server) handle(c net.Conn) {
 			s.mu.Lock()
 			sub := s.bindSub
 			s.mu.Unlock()
-			if !ad.EqualDN(name, s.opts.BindDN) || pw != s.opts.Password || sub != "" {
+			if !ldapdn.Equal(name, s.opts.BindDN) || pw != s.opts.Password || sub != "" {
 				if sub == "" {
 					sub = "52e"
 				}
@@ -527,7 +528,7 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 			return nil, ldapResult(appSearchDone, result{53, "00002024: paged results cookie is invalid"}), nil
 		}
 	} else {
-		nb := ad.NormalizeDN(base)
+		nb := ldapdn.Norm(base)
 		if _, ok := s.entries[nb]; !ok && base != "" {
 			return nil, ldapResult(appSearchDone, result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}), nil
 		}
@@ -583,7 +584,7 @@ func inScope(dn, base string, scope int64) bool {
 	case 0:
 		return dn == base
 	case 1:
-		return ad.ParentDN(dn) == base && dn != base
+		return ldapdn.Parent(dn) == base && dn != base
 	}
 	return base == "" || dn == base || strings.HasSuffix(dn, ","+base)
 }
@@ -615,7 +616,7 @@ var dnAttrs = map[string]bool{"member": true, "memberof": true, "managedby": tru
 // hex (flag 0) or string form (flag 1); a DN the server does not hold is
 // returned as it is.
 func (s *Server) extendDN(dn string, flag int) string {
-	e := s.entries[ad.NormalizeDN(dn)]
+	e := s.entries[ldapdn.Norm(dn)]
 	if e == nil {
 		return dn
 	}
@@ -761,7 +762,7 @@ func match(e *entry, f *ber.Packet) bool {
 		}
 		_, vals := e.get(attr)
 		for _, v := range vals {
-			if strings.EqualFold(v, want) || (strings.Contains(v, "=") && ad.EqualDN(v, want)) {
+			if strings.EqualFold(v, want) || (strings.Contains(v, "=") && ldapdn.Equal(v, want)) {
 				return true
 			}
 		}
@@ -821,7 +822,7 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 		s.inject = s.inject[1:]
 		return result{r.Code, r.Msg}
 	}
-	e := s.entries[ad.NormalizeDN(dn)]
+	e := s.entries[ldapdn.Norm(dn)]
 	if e == nil {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
@@ -883,7 +884,7 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 				continue
 			}
 			for _, v := range vals {
-				if r, ok := s.refused[ad.NormalizeDN(dn)+"|"+ad.NormalizeDN(v)]; ok && strings.EqualFold(attr, "member") {
+				if r, ok := s.refused[ldapdn.Norm(dn)+"|"+ldapdn.Norm(v)]; ok && strings.EqualFold(attr, "member") {
 					return result{r.Code, r.Msg}
 				}
 				if !contains(cur, v) {
@@ -911,14 +912,14 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 			work.set(attr, vals)
 		}
 	}
-	s.entries[ad.NormalizeDN(dn)] = work
+	s.entries[ldapdn.Norm(dn)] = work
 	return result{}
 }
 
 // valueKey is how values compare: DNs normalized, others case-insensitively.
 func valueKey(v string) string {
 	if strings.Contains(v, "=") {
-		return ad.NormalizeDN(v)
+		return ldapdn.Norm(v)
 	}
 	return strings.ToLower(v)
 }
@@ -959,7 +960,7 @@ func nestingRule(parent, child int32) string {
 // checkNesting applies Windows' nesting rules (ModeWindows only) to adding
 // member v to group g.
 func (s *Server) checkNesting(g *entry, v string) result {
-	child := s.entries[ad.NormalizeDN(v)]
+	child := s.entries[ldapdn.Norm(v)]
 	if s.opts.Mode != ModeWindows || child == nil || scopeOf(g) == 0 || scopeOf(child) == 0 {
 		return result{}
 	}
@@ -985,7 +986,7 @@ func (s *Server) checkGroupType(g *entry, gt string) result {
 	}
 	_, members := g.get("member")
 	for _, m := range members {
-		if c := s.entries[ad.NormalizeDN(m)]; c != nil && scopeOf(c) != 0 {
+		if c := s.entries[ldapdn.Norm(m)]; c != nil && scopeOf(c) != 0 {
 			if d := nestingRule(to, scopeOf(c)); d != "" {
 				return result{53, d}
 			}
@@ -1004,7 +1005,7 @@ func (s *Server) checkGroupType(g *entry, gt string) result {
 
 func contains(vals []string, v string) bool {
 	for _, x := range vals {
-		if strings.EqualFold(x, v) || (strings.Contains(v, "=") && ad.EqualDN(x, v)) {
+		if strings.EqualFold(x, v) || (strings.Contains(v, "=") && ldapdn.Equal(x, v)) {
 			return true
 		}
 	}
@@ -1014,7 +1015,7 @@ func contains(vals []string, v string) bool {
 func remove(vals []string, v string) []string {
 	out := vals[:0]
 	for _, x := range vals {
-		if !(strings.EqualFold(x, v) || (strings.Contains(v, "=") && ad.EqualDN(x, v))) {
+		if !(strings.EqualFold(x, v) || (strings.Contains(v, "=") && ldapdn.Equal(x, v))) {
 			out = append(out, x)
 		}
 	}
@@ -1026,11 +1027,11 @@ func (s *Server) add(op *ber.Packet) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Adds++
-	k := ad.NormalizeDN(dn)
+	k := ldapdn.Norm(dn)
 	if _, ok := s.entries[k]; ok {
 		return result{68, "00002071: UpdErr: DSID-0305038D, problem 6005 (ENTRY_EXISTS), data 0"}
 	}
-	if _, ok := s.entries[ad.NormalizeDN(ad.ParentDN(dn))]; !ok {
+	if _, ok := s.entries[ldapdn.Norm(ldapdn.Parent(dn))]; !ok {
 		return result{32, "0000208D: NameErr: DSID-0310028C, problem 2001 (NO_OBJECT)"}
 	}
 	if r := s.checkRDN(dn); r.code != 0 {
@@ -1052,7 +1053,7 @@ func (s *Server) add(op *ber.Packet) result {
 // schema's rangeUpper of cn, 19 on both servers) and, on Windows, no line
 // feed or other control character (64 namingViolation; Samba accepts them).
 func (s *Server) checkRDN(dn string) result {
-	rdns, err := ad.ParseDN(dn)
+	rdns, err := ldapdn.Parse(dn)
 	if err != nil || len(rdns) == 0 || len(rdns[0]) != 1 || !strings.EqualFold(rdns[0][0].Type, "CN") {
 		return result{}
 	}
@@ -1061,7 +1062,7 @@ func (s *Server) checkRDN(dn string) result {
 		return result{19, fmt.Sprintf("00002082: AtrErr: DSID-03152E8A, #1: 0: 00002082: DSID-03152E8A, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 3 (cn): %d characters, at most 64", n)}
 	}
 	if s.opts.Mode == ModeWindows && strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return result{64, "00002099: NamErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0, best match of:\n\t'" + ad.ParentDN(dn) + "'"}
+		return result{64, "00002099: NamErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0, best match of:\n\t'" + ldapdn.Parent(dn) + "'"}
 	}
 	return result{}
 }
@@ -1069,7 +1070,7 @@ func (s *Server) checkRDN(dn string) result {
 func (s *Server) del(dn string) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := ad.NormalizeDN(dn)
+	k := ldapdn.Norm(dn)
 	if _, ok := s.entries[k]; !ok {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
@@ -1084,32 +1085,32 @@ func (s *Server) del(dn string) result {
 
 func (s *Server) modDN(op *ber.Packet) result {
 	dn, newRDN := str(op.Children[0]), str(op.Children[1])
-	parent := ad.ParentDN(dn)
+	parent := ldapdn.Parent(dn)
 	if len(op.Children) > 3 {
 		parent = str(op.Children[3])
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := ad.NormalizeDN(dn)
+	k := ldapdn.Norm(dn)
 	e, ok := s.entries[k]
 	if !ok {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
-	if _, ok := s.entries[ad.NormalizeDN(parent)]; !ok {
+	if _, ok := s.entries[ldapdn.Norm(parent)]; !ok {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
 	newDN := newRDN + "," + parent
 	if r := s.checkRDN(newDN); r.code != 0 {
 		return r
 	}
-	if _, ok := s.entries[ad.NormalizeDN(newDN)]; ok {
+	if _, ok := s.entries[ldapdn.Norm(newDN)]; ok {
 		return result{68, "00002071: UpdErr: DSID-0305038D, problem 6005 (ENTRY_EXISTS), data 0"}
 	}
 	delete(s.entries, k)
 	e.dn = newDN
-	if rdns, err := ad.ParseDN(newRDN); err == nil && len(rdns) == 1 {
+	if rdns, err := ldapdn.Parse(newRDN); err == nil && len(rdns) == 1 {
 		e.set(rdns[0][0].Type, []string{rdns[0][0].Value})
 	}
-	s.entries[ad.NormalizeDN(newDN)] = e
+	s.entries[ldapdn.Norm(newDN)] = e
 	return result{}
 }

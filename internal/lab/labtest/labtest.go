@@ -25,6 +25,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // Lab is one test's view of the lab AD.
@@ -276,7 +277,7 @@ func (l *Lab) SharedUsers(t testing.TB, n int) []User {
 		from := 0
 		for _, u := range have {
 			var i int
-			if _, err := fmt.Sscanf(ad.RDNValue(u.DN), "fixture%d", &i); err == nil && i >= from {
+			if _, err := fmt.Sscanf(ldapdn.RDNValue(u.DN), "fixture%d", &i); err == nil && i >= from {
 				from = i + 1
 			}
 		}
@@ -357,11 +358,11 @@ func createUsersFrom(ctx context.Context, cfg config.AD, ou string, from, to int
 		return nil, err
 	}
 	for _, u := range all {
-		byDN[ad.NormalizeDN(u.DN)] = u
+		byDN[ldapdn.Norm(u.DN)] = u
 	}
 	out := make([]User, len(dns))
 	for i, dn := range dns {
-		u, ok := byDN[ad.NormalizeDN(dn)]
+		u, ok := byDN[ldapdn.Norm(dn)]
 		if !ok {
 			return nil, fmt.Errorf("created user %s not found again", dn)
 		}
