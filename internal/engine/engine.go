@@ -178,15 +178,6 @@ func Validate(cfg *config.Config) error {
 	return err
 }
 
-// BaseDN is the domain naming context the engine searches.
-func (e *Engine) BaseDN() string { return e.base }
-
-// Mapper exposes the compiled mappings (for provision's step report).
-func (e *Engine) Mapper() *mapping.Mapper { return e.mapper }
-
-// Scope exposes the compiled scope.
-func (e *Engine) Scope() *scope.Scope { return e.scope }
-
 // LDAPStats are the engine's directory operations since New: searches on the
 // DC and the Global Catalog, and writes (one per LDAP write request).
 type LDAPStats struct {

@@ -33,9 +33,6 @@ import (
 //go:embed samba-lab.sh
 var script []byte
 
-// Script returns the embedded lab script (for `writeback-lab script` users and CI).
-func Script() []byte { return bytes.Clone(script) }
-
 // DefaultDir is where the lab lives unless WRITEBACK_LAB_DIR or Options.Dir says otherwise.
 const DefaultDir = "/var/tmp/writeback-lab"
 
