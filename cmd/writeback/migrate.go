@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
@@ -145,7 +146,7 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 		return nil, err
 	}
 	e := &migrateEnv{cfg: cfg}
-	if e.dc, err = ad.Dial(ctx, cfg.AD); err != nil {
+	if e.dc, err = ad.Dial(ctx, adconfig.Options(cfg.AD)); err != nil {
 		return nil, fmt.Errorf("connect to AD: %w", err)
 	}
 	root, err := e.dc.RootDSE(ctx)
@@ -166,7 +167,7 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	}
 	if withGC {
 		// A GC that cannot be reached is an assessment finding, not an error.
-		e.gc, e.gcErr = ad.DialGC(ctx, cfg.AD)
+		e.gc, e.gcErr = ad.DialGC(ctx, adconfig.Options(cfg.AD))
 	}
 	if withCloud && cfg.Entra != nil {
 		if e.cloud, err = entra.New(ctx, *cfg.Entra); err != nil {
@@ -361,7 +362,7 @@ func migrateExtraConns(ctx context.Context, e *migrateEnv, n int) ([]migrate.Dir
 		}
 	}
 	for i := 1; i < n; i++ {
-		c, err := ad.Dial(ctx, e.cfg.AD)
+		c, err := ad.Dial(ctx, adconfig.Options(e.cfg.AD))
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("open AD connection %d of %d: %w", i+1, n, err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
@@ -133,13 +134,13 @@ type session struct {
 func (s *session) connect(ctx context.Context) error {
 	var err error
 	if s.dc == nil {
-		if s.dc, err = ad.Dial(ctx, s.cfg.AD); err != nil {
+		if s.dc, err = ad.Dial(ctx, adconfig.Options(s.cfg.AD)); err != nil {
 			return fmt.Errorf("connect to AD: %w", err)
 		}
 		s.dc.SetLogger(s.log)
 	}
 	if s.gc == nil {
-		if s.gc, err = ad.DialGC(ctx, s.cfg.AD); err != nil {
+		if s.gc, err = ad.DialGC(ctx, adconfig.Options(s.cfg.AD)); err != nil {
 			return fmt.Errorf("connect to the Global Catalog: %w", err)
 		}
 		s.gc.SetLogger(s.log)

@@ -22,6 +22,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
@@ -52,7 +53,7 @@ func TestBindForms(t *testing.T) {
 			cfg, name = l.Config, l.Config.BindDN
 		}
 		cfg.BindDN = name
-		c, err := ad.Dial(t.Context(), cfg)
+		c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 		if err != nil {
 			t.Errorf("bind as %s: %v", name, err)
 			continue
@@ -61,7 +62,7 @@ func TestBindForms(t *testing.T) {
 	}
 	cfg := l.Config
 	cfg.Password = config.Secret{File: writeFile(t, "wrong-password")}
-	_, err := ad.Dial(t.Context(), cfg)
+	_, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if !ad.IsInvalidCredentials(err) || !strings.Contains(err.Error(), "bind as "+cfg.BindDN) {
 		t.Errorf("wrong password: err = %v, want invalid credentials naming the account", err)
 	}
@@ -80,7 +81,7 @@ func TestTLSModes(t *testing.T) {
 	ctx := t.Context()
 	startTLS := l.Config
 	startTLS.URL = l.Env["LAB_LDAP_URL"]
-	c, err := ad.Dial(ctx, startTLS)
+	c, err := ad.Dial(ctx, adconfig.Options(startTLS))
 	if err != nil {
 		t.Fatalf("ldap:// + StartTLS: %v", err)
 	}
@@ -91,7 +92,7 @@ func TestTLSModes(t *testing.T) {
 
 	plain := startTLS
 	plain.Insecure = true
-	c, err = ad.Dial(ctx, plain)
+	c, err = ad.Dial(ctx, adconfig.Options(plain))
 	if err != nil {
 		t.Fatalf("insecure ldap://: %v", err)
 	}
@@ -106,7 +107,7 @@ func TestTLSModes(t *testing.T) {
 	for _, u := range []string{l.Env["LAB_LDAPS_URL"], l.Env["LAB_LDAP_URL"]} {
 		bad := l.Config
 		bad.URL, bad.CAFile = u, otherCA
-		_, err := ad.Dial(ctx, bad)
+		_, err := ad.Dial(ctx, adconfig.Options(bad))
 		var te *ad.TLSError
 		if !errors.As(err, &te) || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("%s with the wrong CA: err = %v, want a TLSError about the certificate", u, err)
@@ -115,7 +116,7 @@ func TestTLSModes(t *testing.T) {
 	wrongName := l.Config
 	wrongName.ServerName = "dc9.elsewhere.test"
 	var te *ad.TLSError
-	if _, err := ad.Dial(ctx, wrongName); !errors.As(err, &te) {
+	if _, err := ad.Dial(ctx, adconfig.Options(wrongName)); !errors.As(err, &te) {
 		t.Errorf("wrong server name: err = %v, want TLSError", err)
 	}
 }
@@ -418,7 +419,7 @@ func TestGroupsPaged(t *testing.T) {
 	l := labtest.AD(t)
 	cfg := l.Config
 	cfg.PageSize = 7
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/state"
@@ -24,7 +25,7 @@ import (
 func TestRemovalRefusedByPolicyFails(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"})
 	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
-	dc, err := ad.Dial(t.Context(), srv.Config())
+	dc, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestDeleteDeniedSaysAccidentalDeletion(t *testing.T) {
 func TestNestedPairConvertsInOneRound(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{BaseDN: "DC=test"}) // ModeWindows
 	srv.Put("OU=G,DC=test", map[string][]string{"objectClass": {"organizationalUnit"}})
-	dc, err := ad.Dial(t.Context(), srv.Config())
+	dc, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labtest"
@@ -51,7 +52,7 @@ func TestLabConfigIsComplete(t *testing.T) {
 	if cfg.AD.TargetOU == "" || cfg.AD.CAFile == "" || cfg.AD.Insecure || cfg.AD.Password.File == "" {
 		t.Errorf("lab config ad section = %+v", cfg.AD)
 	}
-	c, err := ad.Dial(t.Context(), cfg.AD)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestResetRestoresPristine(t *testing.T) {
 	l := labtest.Instance(t, o)
 	t.Cleanup(func() { lab.Down(ctx, o) })
 	cfg := l.ADConfig()
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestResetRestoresPristine(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("reset took %s; it should restore a copy in seconds", took)
 	}
-	c, err = ad.Dial(ctx, l.ADConfig())
+	c, err = ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -76,7 +77,7 @@ func checkSecret(ctx context.Context, e *Env) Result {
 // the tls and bind checks, so each failure is reported by the check it belongs to.
 func checkConnect(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	e.Values[dialErrorValue] = err
 	e.DC = c
 	var ce *ad.ConnectError
@@ -213,7 +214,7 @@ func checkSchema(ctx context.Context, e *Env) Result {
 
 func checkGC(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.DialGC(ctx, cfg)
+	c, err := ad.DialGC(ctx, adconfig.Options(cfg))
 	if err != nil {
 		var ce *ad.ConnectError
 		switch {
