@@ -1,6 +1,10 @@
 package ad
 
-import "time"
+import (
+	"context"
+	"net"
+	"time"
+)
 
 // SetMemberIDRange sets how many extended-DN member values one request asks
 // for, and returns the function that restores it.
@@ -34,4 +38,12 @@ func ShortenBusyBackoff(t interface{ Cleanup(func()) }) {
 	old := busyBackoff
 	busyBackoff = time.Millisecond
 	t.Cleanup(func() { busyBackoff = old })
+}
+
+// SetLookupSRV answers the DC locator's SRV queries from f (name -> records)
+// and returns the function that restores DNS.
+func SetLookupSRV(f func(name string) ([]*net.SRV, error)) (restore func()) {
+	old := lookupSRV
+	lookupSRV = func(_ context.Context, _ *net.Resolver, name string) ([]*net.SRV, error) { return f(name) }
+	return func() { lookupSRV = old }
 }
