@@ -340,6 +340,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 				return res, err
 			}
 		}
+		if err := e.recordDC(p); err != nil { // hook (issue #20, dcpin.go)
+			return res, err
+		}
 		if p.Full {
 			// Only the pending round this plan covered: a snapshot begun
 			// since (a saved plan applied later) refreshed objects the plan
@@ -396,7 +399,8 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 // (busy), 52 (unavailable), 81 (server down), a client timeout (85) or
 // connect error (91), or a deadline that ended the request.
 func connectionLost(err error) bool {
-	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) {
+	// IsDCChanged: hook (issue #20, dcpin.go): the connection moved to another DC.
+	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) || IsDCChanged(err) {
 		return true
 	}
 	var le *ldap.Error

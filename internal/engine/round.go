@@ -83,6 +83,9 @@ type Preconditions struct {
 	USN map[string]int64 `json:"usn,omitempty"`
 	// Absent: anchors that had no AD group when planned (the plan creates them).
 	Absent []string `json:"absent,omitempty"`
+	// DC is the domain controller the plan read (issue #20): a saved plan
+	// is refused on another, whose answers it does not describe.
+	DC *ad.DCIdentity `json:"dc,omitempty"`
 }
 
 // GroupError is one group's failure in a round.
@@ -109,9 +112,17 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		return nil, err
 	}
 	why := ""
+	// hook (issue #20, dcpin.go): pin this round's DC; a new one means a full read.
+	dcWhy, err := e.pinDC()
+	if err != nil {
+		return nil, err
+	}
 	if len(o.Groups) == 0 {
 		if why, err = e.fullReason(o.Full); err != nil {
 			return nil, err
+		}
+		if why == "" {
+			why = dcWhy
 		}
 	}
 	full := why != ""
@@ -123,7 +134,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	out := &Planned{Full: full, Targeted: len(o.Groups) > 0, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}}}
+	out := &Planned{Full: full, Targeted: len(o.Groups) > 0, Dirty: dirty, Owned: map[string]string{}, Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}, DC: e.planDC()}}
 
 	// Which groups: by ID (lower-case).
 	cands := map[string]bool{}
@@ -477,6 +488,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		out.Preconditions.USN[k] = a.USNChanged
 	}
 	timer.report("plan phases", "full", full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
+	e.holdRecreates(out) // hook (issue #20, dcpin.go)
 	return out, nil
 }
 
@@ -778,6 +790,10 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := actual[key]; dup && prev.DN != "" {
+				if keep, ok := e.keepOnConflict(prev, a); ok { // hook (issue #20, dcpin.go)
+					actual[key] = keep
+					return nil
+				}
 				out.Errors = append(out.Errors, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
 					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
 				actual[key] = plan.Actual{}
@@ -821,6 +837,10 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := r.actual[key]; dup {
+				if keep, ok := e.keepOnConflictIf(prev, a); ok { // hook (issue #20, dcpin.go)
+					r.actual[key] = keep
+					return nil
+				}
 				r.errs = append(r.errs, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
 					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
 				r.actual[key] = plan.Actual{} // poison: skipped by the plan

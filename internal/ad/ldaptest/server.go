@@ -290,6 +290,52 @@ func (s *Server) Values(dn, attr string) []string {
 	return nil
 }
 
+// Replicate copies to dst the entries under base (subtree) that dst lacks or
+// holds differently, as AD replication would deliver them: what one simulated
+// DC wrote reaches another only when a test calls this (a delayed
+// replication). Deletions are not replicated.
+func (s *Server) Replicate(dst *Server, base string) int {
+	s.mu.Lock()
+	var copies []*entry
+	nb := ad.NormalizeDN(base)
+	for k, e := range s.entries {
+		if k == nb || strings.HasSuffix(k, ","+nb) {
+			c := &entry{dn: e.dn, attrs: map[string][]string{}}
+			for a, v := range e.attrs {
+				c.attrs[a] = append([]string(nil), v...)
+			}
+			copies = append(copies, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range copies {
+		dst.Put(c.dn, c.attrs)
+	}
+	return len(copies)
+}
+
+// DNs lists the DNs of the entries under base whose attribute attr has
+// value v (case-insensitive), for tests that look for duplicates.
+func (s *Server) DNs(base, attr, v string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nb := ad.NormalizeDN(base)
+	var out []string
+	for k, e := range s.entries {
+		if k != nb && !strings.HasSuffix(k, ","+nb) {
+			continue
+		}
+		_, vals := e.get(attr)
+		for _, x := range vals {
+			if strings.EqualFold(x, v) {
+				out = append(out, e.dn)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // SetBindFailure makes every bind answer 49 with Windows' diagnostic for
 // sub-code sub ("532" password expired, "533" disabled, "773" must change
 // password, "775" locked out), even with the right password; "" restores
