@@ -43,6 +43,7 @@ func ADChecks() []Check {
 		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
 		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
 		{Name: CheckBind, Needs: []string{CheckTLS}, Run: checkBind},
+		dcsCheck, // hook (issue #20, dcs.go)
 		{Name: CheckPwExpiry, Needs: []string{CheckBind}, Run: checkPasswordExpiry},
 		{Name: CheckSchema, Needs: []string{CheckBind}, Run: checkSchema},
 		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
@@ -82,10 +83,16 @@ func checkConnect(ctx context.Context, e *Env) Result {
 	e.DC = c
 	var ce *ad.ConnectError
 	if errors.As(err, &ce) {
+		if cfg.URL == "" { // ad.servers / ad.domain: none answered
+			return fail(err.Error(), connectFix(ce.URL, "ad.servers / ad.domain", err))
+		}
 		return fail(err.Error(), connectFix(cfg.URL, "ad.url", err))
 	}
 	if err != nil && !isTLS(err) && ad.Code(err) == 0 && !strings.Contains(err.Error(), "bind") {
 		return fail(err.Error(), "fix the ad section of the configuration as the message says")
+	}
+	if c != nil {
+		return ok(c.URL() + " reachable")
 	}
 	return ok(cfg.URL + " reachable")
 }
