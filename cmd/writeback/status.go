@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -79,6 +80,10 @@ type statusReport struct {
 	Quarantined []state.GroupStatus `json:"quarantined"`
 	Failing     []state.GroupStatus `json:"failing"`
 	Groups      int                 `json:"groupsProvisioned"`
+	// DC is the domain controller the last applied round worked on; DCMove
+	// says when rounds last moved to another one (issue #20).
+	DC     string `json:"dc,omitempty"`
+	DCMove string `json:"dcMove,omitempty"`
 	attention
 }
 
@@ -126,6 +131,9 @@ func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 	}
 	r.FullPending = fp != ""
 	if r.LastFull, err = db.Meta("lastFull"); err != nil {
+		return r, err
+	}
+	if r.DC, r.DCMove, err = engine.DCStatus(db); err != nil { // hook (issue #20)
 		return r, err
 	}
 	now := time.Now()
@@ -183,6 +191,13 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	if line := lastFullLine(r.LastFullRun, r.LastFull); line != "" {
+		fmt.Fprintln(stdout, line)
+	}
+	if r.DC != "" { // hook (issue #20)
+		line := "Domain controller: " + r.DC
+		if r.DCMove != "" {
+			line += " (rounds " + r.DCMove + ")"
+		}
 		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nLast rounds:\n")

@@ -41,7 +41,7 @@ func dcKey(id ad.DCIdentity) string {
 	if !id.Known() {
 		return ""
 	}
-	return strings.ToLower(id.DSServiceName + "|" + id.InvocationID)
+	return id.DSServiceName + "|" + id.InvocationID
 }
 
 // pinDC pins the DC for this round and says why the round must be full
@@ -61,7 +61,7 @@ func (e *Engine) pinDC() (string, error) {
 		return "", nil
 	}
 	last, err := e.db.Meta(metaDC)
-	if err != nil || last == "" || last == key {
+	if err != nil || last == "" || strings.EqualFold(last, key) {
 		return "", err
 	}
 	from := last
@@ -70,7 +70,7 @@ func (e *Engine) pinDC() (string, error) {
 	}
 	// When rounds moved here: set once per move (this round may fail and
 	// the next one see the same move).
-	if at, _ := e.db.Meta(metaDCMovedAt); !strings.HasPrefix(at, key+" ") {
+	if at, _ := e.db.Meta(metaDCMovedAt); !strings.HasPrefix(strings.ToLower(at), strings.ToLower(key)+" ") {
 		if err := e.db.SetMeta(metaDCMovedAt, key+" "+e.now().UTC().Format(time.RFC3339)); err != nil {
 			return "", err
 		}
@@ -97,7 +97,7 @@ func (e *Engine) recordDC(p *Planned) error {
 		return nil
 	}
 	last, err := e.db.Meta(metaDC)
-	if err != nil || last == key {
+	if err != nil || strings.EqualFold(last, key) {
 		return err
 	}
 	// A move is recorded only by a full round (it read everything on the
@@ -236,4 +236,22 @@ func (e *Engine) keepOnConflictIf(prev, cur plan.Actual) (plan.Actual, bool) {
 		return plan.Actual{}, false
 	}
 	return e.keepOnConflict(prev, cur)
+}
+
+// DCStatus is what status shows about the DC rounds work on: the name of the
+// DC the last applied round used ("" before any), and, after rounds moved
+// to another DC, to which and when.
+func DCStatus(db *state.DB) (dc, moved string, err error) {
+	v, err := db.Meta(metaDC)
+	if err != nil || v == "" {
+		return "", "", err
+	}
+	dn, _, _ := strings.Cut(v, "|")
+	dc = ad.DCIdentity{DSServiceName: dn}.Name()
+	if m, _ := db.Meta(metaDCMovedAt); m != "" {
+		i := strings.LastIndex(m, " ")
+		to, _, _ := strings.Cut(m[:max(i, 0)], "|")
+		moved = fmt.Sprintf("moved to %s at %s", ad.DCIdentity{DSServiceName: to}.Name(), m[i+1:])
+	}
+	return dc, moved, nil
 }

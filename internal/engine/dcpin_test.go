@@ -52,7 +52,7 @@ func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 	if got := anchored(dc1, idA); len(got) != 1 {
 		t.Fatalf("round 1: group A on DC1 = %v", got)
 	}
-	if v, _ := db.Meta(metaDC); !strings.Contains(v, "cn=dc1") {
+	if v, _ := db.Meta(metaDC); !strings.Contains(strings.ToLower(v), "cn=dc1") {
 		t.Fatalf("recorded DC %q, want DC1", v)
 	}
 
@@ -81,6 +81,9 @@ func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 	}
 	if got := anchored(dc2, idA); len(got) != 0 {
 		t.Fatalf("round 3 re-created A on DC2 before replication: %v", got)
+	}
+	if dc, moved, _ := DCStatus(db); dc != "DC2" || !strings.Contains(moved, "moved to DC2") {
+		t.Fatalf("status: dc %q, %q; want DC2 and the move", dc, moved)
 	}
 
 	// DC1 back; replication both ways. Rounds stay on DC2 and nothing is
