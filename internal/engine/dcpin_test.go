@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -171,5 +172,63 @@ func TestConflictCopyKeepsTheOneWithMembers(t *testing.T) {
 	}
 	if st, _ := db.Status(idA); !ad.EqualDN(st.DN, dn) {
 		t.Fatalf("status DN %q, want the copy with the members %q", st.DN, dn)
+	}
+}
+
+// Issue #20, done-when: a round-robin ad.servers list never produces a
+// duplicate over 200 creates. The two DCs never replicate while the groups
+// are created (the worst lag), and every 20 new groups the DC rounds work
+// on goes down and the other comes back, so rounds keep moving between
+// them. Each group must be created exactly once across both DCs (a second
+// create would be a CNF duplicate once they replicate).
+func TestRoundRobinServers200CreatesNoDuplicate(t *testing.T) {
+	dc1, dc2, c := twoDCs(t)
+	mem := newMemDir()
+	src := memTenant()
+	eng, db := newEngineOn(t, c, mem, src, "sync: {workers: 4}")
+	ctx := context.Background()
+	id := func(i int) string { return fmt.Sprintf("bbbbbbbb-0000-4000-8000-%012d", i) }
+	other := map[*ldaptest.Server]*ldaptest.Server{dc1: dc2, dc2: dc1}
+	cur := dc1
+	down := map[*ldaptest.Server]bool{}
+	for batch := range 10 {
+		for i := batch * 20; i < (batch+1)*20; i++ {
+			src.change(entra.Group{ID: id(i), DisplayName: fmt.Sprintf("RR %03d", i), SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: "u1", Type: "user"}}})
+		}
+		for range 3 {
+			if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil && !IsDCChanged(err) {
+				t.Fatalf("batch %d: %v", batch, err)
+			}
+		}
+		// The DC in use fails; the other is back.
+		if down[other[cur]] {
+			other[cur].Restart()
+			down[other[cur]] = false
+		}
+		cur.Stop()
+		down[cur] = true
+		cur = other[cur]
+	}
+	other[cur].Restart()
+	dc1.Replicate(dc2, "OU=G,DC=test")
+	dc2.Replicate(dc1, "OU=G,DC=test")
+	for range 2 {
+		if _, err := eng.RunOnce(ctx, RoundOptions{PlanOptions: PlanOptions{Full: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dc1.Stats().Adds + dc2.Stats().Adds; n != 200 {
+		t.Fatalf("%d creates over both DCs (DC1 %d, DC2 %d), want 200: a group was created twice", n, dc1.Stats().Adds, dc2.Stats().Adds)
+	}
+	for i := range 200 {
+		for _, s := range []*ldaptest.Server{dc1, dc2} {
+			got := anchored(s, id(i))
+			if len(got) != 1 || len(s.Values(got[0], "member")) != 1 {
+				t.Fatalf("group %d on %s: %v", i, s.URL(), got)
+			}
+		}
+	}
+	if d, _ := db.Dirty(); len(d) != 0 {
+		t.Fatalf("%d groups still pending", len(d))
 	}
 }
