@@ -18,6 +18,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noSchema := fs.Bool("no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
 	quiet := fs.Bool("q", false, "do not show the lab script's progress")
 	noEmulator := fs.Bool("no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
+	dcs := fs.Int("dcs", 1, "up: 2 joins a second Samba DC to the lab domain on the next loopback address (replicate: 'writeback lab replicate')")
 	connectSync := fs.Bool("connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: writeback lab [flags] up|down|reset|env|config
@@ -36,6 +37,11 @@ samba-ad-dc from Debian packages on first use and listens on ports
   down    stop both (data is kept)
   reset   restore the pristine AD taken after the first provision and a fresh
           sample tenant, and discard the lab's writeback state (seconds)
+  up --dcs 2
+          also join a second Samba DC (dc2) to the lab domain on the next
+          loopback address, for ad.servers / failover tests
+  replicate
+          replicate the domain partition between the two DCs now, both ways
   up --connect-sync, reset --connect-sync
           also (re)write OU=ConnectSync: 5 groups as Connect Sync group
           writeback v2 left them (both CN formats, a mail-enabled and a global
@@ -74,7 +80,16 @@ Examples:
 		}
 		return errUsage
 	}
-	if fs.NArg() < 1 || (fs.NArg() > 1 && fs.Arg(0) != "seed-users") {
+	if fs.NArg() > 1 && fs.Arg(0) == "up" { // writeback lab up --dcs 2
+		if err := fs.Parse(fs.Args()[1:]); err != nil || fs.NArg() > 0 {
+			fs.Usage()
+			return errUsage
+		}
+		args = []string{"up"}
+	} else {
+		args = fs.Args()
+	}
+	if len(args) < 1 || (len(args) > 1 && args[0] != "seed-users") || *dcs < 1 || *dcs > 2 {
 		fs.Usage()
 		return errUsage
 	}
@@ -94,7 +109,7 @@ Examples:
 		o.Executable = exe
 	}
 	flagSuffix := map[bool]string{true: " --no-schema"}[*noSchema]
-	if *connectSync && (*noEmulator || (fs.Arg(0) != "up" && fs.Arg(0) != "reset")) {
+	if *connectSync && (*noEmulator || (args[0] != "up" && args[0] != "reset")) {
 		fmt.Fprintln(stderr, "writeback lab: --connect-sync goes with up or reset, and needs the emulator (not --no-emulator)")
 		return errUsage
 	}
@@ -109,7 +124,7 @@ Examples:
 		fmt.Fprintf(stderr, "Connect-Sync-shaped groups written to %s (and their cloud groups to the emulator)\nnext: writeback migrate assess --config <(writeback lab%s config) --base '%s'\n", ou, flagSuffix, ou)
 		return nil
 	}
-	switch fs.Arg(0) {
+	switch args[0] {
 	case "up":
 		start := time.Now()
 		l, err := lab.Up(ctx, o)
@@ -123,8 +138,23 @@ Examples:
 		}
 		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
+		if *dcs == 2 { // issue #20: a second DC joined to the lab domain
+			l2, err := lab.UpSecond(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "second DC %s is up in %s (ad.servers: [%s, %s]; 'writeback lab replicate' replicates both ways now)\n",
+				l2.Env["LAB_TLS_SERVER_NAME"], l2.Dir, l.Env["LAB_LDAPS_URL"], l2.Env["LAB_LDAPS_URL"])
+		}
 		return seed(l)
+	case "replicate":
+		return lab.Replicate(ctx, o)
 	case "down":
+		if _, err := lab.Running(lab.Second(o)); err == nil {
+			if err := lab.DownSecond(ctx, o); err != nil {
+				return err
+			}
+		}
 		return lab.Down(ctx, o)
 	case "reset":
 		start := time.Now()
@@ -136,19 +166,19 @@ Examples:
 		fmt.Fprintf(stderr, "lab reset to pristine in %s\n", time.Since(start).Round(100*time.Millisecond))
 		return seed(l)
 	case "seed-users":
-		return runLabSeed(ctx, o, fs.Args()[1:], stderr)
+		return runLabSeed(ctx, o, args[1:], stderr)
 	case "env", "config":
 		l, err := lab.Running(o)
 		if err != nil {
 			return err
 		}
-		if fs.Arg(0) == "env" {
+		if args[0] == "env" {
 			fmt.Fprint(stdout, l.ShellEnv())
 		} else {
 			fmt.Fprint(stdout, l.ConfigYAML())
 		}
 	default:
-		fmt.Fprintf(stderr, "writeback lab: unknown action %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "writeback lab: unknown action %q\n", args[0])
 		fs.Usage()
 		return errUsage
 	}
