@@ -134,13 +134,14 @@ type session struct {
 func (s *session) connect(ctx context.Context) error {
 	var err error
 	if s.dc == nil {
-		if s.dc, err = ad.Dial(ctx, adconfig.Options(s.cfg.AD)); err != nil {
+		if s.dc, err = ad.Dial(ctx, adconfig.Options(s.cfg.AD, s.log)); err != nil {
 			return fmt.Errorf("connect to AD: %w", err)
 		}
 		s.dc.SetLogger(s.log)
 	}
 	if s.gc == nil {
-		if s.gc, err = ad.DialGC(ctx, adconfig.Options(s.cfg.AD)); err != nil {
+		// The pinned DC's own GC first (issue #20): it holds what the DC wrote.
+		if s.gc, err = ad.DialGCNear(ctx, adconfig.Options(s.cfg.AD, s.log), s.dc); err != nil {
 			return fmt.Errorf("connect to the Global Catalog: %w", err)
 		}
 		s.gc.SetLogger(s.log)
