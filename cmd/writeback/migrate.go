@@ -294,7 +294,7 @@ Examples:
 		return err
 	}
 	defer e.Close()
-	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.cfg.AD.URL, Workers: *workers, Batch: *batch}
+	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.dc.URL(), Workers: *workers, Batch: *batch}
 	if o.Orphan, err = e.orphanFunc(ctx); err != nil {
 		return err
 	}
@@ -506,7 +506,7 @@ Examples:
 	// Groups are found by objectGUID wherever they are now: under --base,
 	// else sync.searchBase, else the whole domain; not only the base prepare
 	// searched, so a group moved since is still found.
-	o := migrate.RollbackOptions{DryRun: *dry, Server: e.cfg.AD.URL, Base: e.base}
+	o := migrate.RollbackOptions{DryRun: *dry, Server: e.dc.URL(), Base: e.base}
 	if !*dry {
 		j, _, err := migrate.OpenJournal(*journal + ".rollback")
 		if err != nil {
