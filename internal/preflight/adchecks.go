@@ -221,7 +221,7 @@ func checkSchema(ctx context.Context, e *Env) Result {
 
 func checkGC(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.DialGC(ctx, adconfig.Options(cfg))
+	c, err := ad.DialGCNear(ctx, adconfig.Options(cfg), e.DC) // the pinned DC's own GC first
 	if err != nil {
 		var ce *ad.ConnectError
 		switch {
@@ -233,7 +233,7 @@ func checkGC(ctx context.Context, e *Env) Result {
 		return fail(err.Error(), "check ad.gcUrl and that the bind account can bind to the Global Catalog")
 	}
 	e.GC = c
-	return ok(cfg.GCURL + " reachable, bound")
+	return ok(c.URL() + " reachable, bound")
 }
 
 func checkGCAttr(ctx context.Context, e *Env) Result {
