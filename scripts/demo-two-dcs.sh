@@ -42,4 +42,13 @@ for h in "$LAB_ADDR" "$DC2ADDR"; do
 done
 grep -i "moved\|domain controller\|round stopped" $work/run.log | cut -c1-250 | head -8
 kill $RUN; wait $RUN 2>/dev/null
+# The sample tenant's group IDs are fixed: leave no anchored group in the lab's
+# target OU, or tests that provision the sample tenant elsewhere collide with it.
+ldapsearch -LLL -o ldif-wrap=no -x -H "ldap://$LAB_ADDR" -D "$B" -w "$P" -b "$OU" "(msDS-ExternalDirectoryObjectId=Group_*)" dn |
+  python3 -c 'import sys,base64
+for l in sys.stdin:
+    l=l.rstrip("\n")
+    if l.startswith("dn:: "): print(base64.b64decode(l[5:]).decode())
+    elif l.startswith("dn: "): print(l[4:])' >"$work/delete.txt"
+ldapdelete -c -x -H "ldap://$LAB_ADDR" -D "$B" -w "$P" -f "$work/delete.txt" && bin/writeback lab replicate
 echo done
