@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labcli"
@@ -37,7 +38,7 @@ func TestLabConnectSyncSeedMigratesEndToEnd(t *testing.T) {
 	if !strings.Contains(errb.String(), base) {
 		t.Errorf("lab up --connect-sync does not say where it wrote: %s", errb.String())
 	}
-	dc, err := ad.Dial(ctx, l.ADConfig())
+	dc, err := ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}

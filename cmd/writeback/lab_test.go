@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labcli"
@@ -77,7 +78,7 @@ func TestLabUpIsIdempotent(t *testing.T) {
 	if l1.Env["LAB_EMULATOR_PID"] != l2.Env["LAB_EMULATOR_PID"] {
 		t.Errorf("second up restarted the emulator: pid %s then %s", l1.Env["LAB_EMULATOR_PID"], l2.Env["LAB_EMULATOR_PID"])
 	}
-	c, err := ad.Dial(t.Context(), l2.ADConfig())
+	c, err := ad.Dial(t.Context(), adconfig.Options(l2.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}

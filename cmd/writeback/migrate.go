@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
@@ -171,7 +172,7 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	}
 	if withGC {
 		// A GC that cannot be reached is an assessment finding, not an error.
-		if e.gc, e.gcErr = ad.DialGC(ctx, cfg.AD); e.gcErr == nil {
+		if e.gc, e.gcErr = ad.DialGC(ctx, adconfig.Options(cfg.AD, e.log)); e.gcErr == nil {
 			e.gc.SetLogger(e.log)
 		}
 	}
@@ -301,7 +302,7 @@ Examples:
 		return err
 	}
 	defer e.Close()
-	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.cfg.AD.URL, Workers: *workers, Batch: *batch}
+	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.dc.URL(), Workers: *workers, Batch: *batch}
 	if o.Orphan, err = e.orphanFunc(ctx); err != nil {
 		return err
 	}
@@ -513,7 +514,7 @@ Examples:
 	// Groups are found by objectGUID wherever they are now: under --base,
 	// else sync.searchBase, else the whole domain; not only the base prepare
 	// searched, so a group moved since is still found.
-	o := migrate.RollbackOptions{DryRun: *dry, Server: e.cfg.AD.URL, Base: e.base}
+	o := migrate.RollbackOptions{DryRun: *dry, Server: e.dc.URL(), Base: e.base}
 	if !*dry {
 		j, _, err := migrate.OpenJournal(*journal + ".rollback")
 		if err != nil {

@@ -174,7 +174,12 @@ func (o *ops) Ready(ctx context.Context) []string {
 		reasons = append(reasons, fmt.Sprintf("no successful round for %s (more than 3 × sync.interval %s)", ago.Round(time.Second), c.interval))
 	}
 	type probe struct{ what, url, port string }
-	probes := []probe{{"AD (ad.url)", c.dc, "636"}}
+	var probes []probe
+	// With ad.servers / ad.domain (no ad.url) one DC down is not a fault:
+	// rounds fail over, and a failing round shows above.
+	if c.dc != "" {
+		probes = append(probes, probe{"AD (ad.url)", c.dc, "636"})
+	}
 	if c.graph != "" {
 		g := probe{"Microsoft Graph", c.graph, "443"}
 		// Behind a proxy, Graph is reached through it: probe the proxy.

@@ -158,6 +158,8 @@ func oneRound(ctx context.Context, s *session, full, allow bool) error {
 	case errors.Is(err, engine.ErrBlocked):
 		// The engine warned when this set of deletes was first blocked.
 		s.log.Debug("round blocked: nothing applied", "err", err)
+	case engine.IsDCChanged(err): // hook (issue #20): not a failure of writeback's; the next round reads the new DC
+		s.log.Warn("round stopped: the AD connection moved to another domain controller; the next round reads everything again there", "err", err)
 	case err != nil:
 		s.log.Error("round failed", "err", err)
 	default:

@@ -48,7 +48,7 @@ func (s *session) connect(ctx context.Context) error {
 		}
 	}
 	if s.gc == nil {
-		if s.gc, err = wire.GC(ctx, s.cfg.AD, s.log); err != nil {
+		if s.gc, err = wire.GC(ctx, s.cfg.AD, s.log, s.dc); err != nil {
 			return err
 		}
 	}

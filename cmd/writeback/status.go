@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -105,6 +106,10 @@ type statusReport struct {
 	// Released: groups converted to the cloud and taken over, then given back to AD (status_soa.go).
 	Released []state.GroupStatus `json:"released,omitempty"`
 	Groups   int                 `json:"groupsProvisioned"`
+	// DC is the domain controller the last applied round worked on; DCMove
+	// says when rounds last moved to another one (issue #20).
+	DC     string `json:"dc,omitempty"`
+	DCMove string `json:"dcMove,omitempty"`
 	attention
 }
 
@@ -152,6 +157,9 @@ func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 	}
 	r.FullPending = fp != ""
 	if r.LastFull, err = db.LastFullText(); err != nil {
+		return r, err
+	}
+	if r.DC, r.DCMove, err = engine.DCStatus(db); err != nil { // hook (issue #20)
 		return r, err
 	}
 	now := time.Now()
@@ -212,6 +220,13 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	if line := lastFullLine(r.LastFullRun, r.LastFull); line != "" {
+		fmt.Fprintln(stdout, line)
+	}
+	if r.DC != "" { // hook (issue #20)
+		line := "Domain controller: " + r.DC
+		if r.DCMove != "" {
+			line += " (rounds " + r.DCMove + ")"
+		}
 		fmt.Fprintln(stdout, line)
 	}
 	fmt.Fprintf(stdout, "\nLast rounds:\n")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 // A rejected bind says what is wrong with the account and what fixes it,
@@ -22,7 +23,7 @@ func TestBindFailureDecoded(t *testing.T) {
 	} {
 		srv := ldaptest.Start(t, ldaptest.Options{})
 		srv.SetBindFailure(sub)
-		_, err := ad.Dial(t.Context(), srv.Config())
+		_, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 		f, ok := ad.DecodeBindFailure(err)
 		if !ok || f.SubCode != sub || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), f.Fix) {
 			t.Errorf("data %s: err = %v (decoded %+v); want the reason %q and its fix", sub, err, f, want)
@@ -38,7 +39,7 @@ func toFileTime(t time.Time) string {
 func TestPasswordExpiry(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	cfg := srv.Config()
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

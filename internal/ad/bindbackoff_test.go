@@ -11,6 +11,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 func TestBindBackoffSequence(t *testing.T) {
@@ -37,7 +38,7 @@ func TestRotatedPasswordAndBindBackoff(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	cfg := srv.Config()
 	right, _ := os.ReadFile(cfg.Password.File)
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestRotatedPasswordAndBindBackoff(t *testing.T) {
 // characters per line.
 func TestLongFilterCutInErrors(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

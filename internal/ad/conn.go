@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,19 +20,23 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
-
-	"github.com/writeback/writeback/internal/config"
 )
 
 // Conn is one bound LDAP connection to a domain controller or Global Catalog.
 // It is safe for concurrent use; operations are serialised per request by go-ldap.
+//
+// With several candidate servers (ad.servers, ad.domain) a connection that
+// breaks is re-established to the same server when it answers, else to the
+// next candidate; a move to another DC is reported by the operations that
+// follow it (*DCChangedError) until Pin.
 type Conn struct {
-	mu     sync.Mutex // guards l, gen and closed
+	mu     sync.Mutex // guards l, gen, closed, url, ident, pinned, moved
 	l      *ldap.Conn
 	gen    uint64 // incremented by each redial
 	closed bool
-	// connect dials and binds a fresh connection exactly as Dial did.
-	connect func(ctx context.Context) (*ldap.Conn, error)
+	// connect dials and binds a fresh connection, trying the candidates
+	// from the current one on; it returns the URL and identity it reached.
+	connect func(ctx context.Context) (*ldap.Conn, string, DCIdentity, error)
 
 	// searches counts search operations (a paged search counts once), for
 	// the engine's per-round figures.
@@ -44,6 +49,14 @@ type Conn struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	tls      bool
+
+	ident  DCIdentity      // the server the connection is on now
+	pinned DCIdentity      // the DC the round works on (Pin)
+	moved  *DCChangedError // a redial landed on another DC than pinned
+
+	// skipped lists candidates passed over at the last connect (RODCs,
+	// non-GC servers), for check.
+	skipped []Skipped
 
 	baseOnce sync.Once
 	base     string
@@ -60,25 +73,48 @@ type Conn struct {
 	usn usnCache
 }
 
-// Dial connects to the domain controller in cfg.URL, verifies its certificate
-// (unless cfg.Insecure on an ldap:// URL) and binds as cfg.BindDN.
-func Dial(ctx context.Context, cfg config.AD) (*Conn, error) {
-	return dial(ctx, cfg, cfg.URL, false)
+// Skipped is a candidate server a connect passed over, and why.
+type Skipped struct {
+	URL    string
+	Reason string
 }
 
-// DialGC connects to the Global Catalog in cfg.GCURL (default: the DC's host on
-// 3269 for ldaps, 3268 for ldap) and binds.
-func DialGC(ctx context.Context, cfg config.AD) (*Conn, error) {
-	u := cfg.GCURL
-	if u == "" {
-		u = defaultGCURL(cfg.URL)
+// Dial connects to a domain controller: o.URL, or the first of o.Servers or
+// of the DC locator's answer for o.Domain that answers and is writable. It
+// verifies the certificate (unless o.Insecure on an ldap:// URL), binds as
+// o.BindDN, reads the DC's identity and pins it.
+func Dial(ctx context.Context, o Options) (*Conn, error) {
+	cands, err := Locate(ctx, o)
+	if err != nil {
+		return nil, err
 	}
-	return dial(ctx, cfg, u, true)
+	return dial(ctx, o, cands, false)
+}
+
+// DialGC connects to a Global Catalog: o.GCURL (default: the DC's host on
+// 3269 for ldaps, 3268 for ldap; with ad.domain the forest's _gc._tcp
+// records) and binds. See DialGCNear to prefer the pinned DC's own GC.
+func DialGC(ctx context.Context, o Options) (*Conn, error) {
+	return DialGCNear(ctx, o, nil)
+}
+
+// DialGCNear is DialGC trying dc's server first when it is a Global Catalog:
+// answers about groups the DC just wrote then come from the same database.
+func DialGCNear(ctx context.Context, o Options, dc *Conn) (*Conn, error) {
+	prefer := ""
+	if dc != nil {
+		prefer = dc.URL()
+	}
+	cands, err := LocateGC(ctx, o, prefer)
+	if err != nil {
+		return nil, err
+	}
+	return dial(ctx, o, cands, true)
 }
 
 func defaultGCURL(dcURL string) string {
 	u, err := url.Parse(dcURL)
-	if err != nil {
+	if err != nil || u.Host == "" {
 		return ""
 	}
 	port := "3268"
@@ -107,110 +143,203 @@ type TLSError struct {
 func (e *TLSError) Error() string { return fmt.Sprintf("TLS with %s: %v", e.URL, e.Err) }
 func (e *TLSError) Unwrap() error { return e.Err }
 
-// TLSConfig builds the client TLS configuration for cfg and the given server URL.
-func TLSConfig(cfg config.AD, serverURL string) (*tls.Config, error) {
+// TLSConfig builds the client TLS configuration for o and the given server URL.
+func TLSConfig(o Options, serverURL string) (*tls.Config, error) {
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		return nil, fmt.Errorf("ad url %q: %w", serverURL, err)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 	if tc.ServerName == "" {
 		tc.ServerName = u.Hostname()
 	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ad.caFile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ad.caFile %s: no PEM certificates found", cfg.CAFile)
+			return nil, fmt.Errorf("ad.caFile %s: no PEM certificates found", o.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	return tc, nil
 }
 
-func dial(ctx context.Context, cfg config.AD, rawURL string, gc bool) (*Conn, error) {
+// target is one candidate, parsed.
+type target struct {
+	url   string
+	host  string // host:port
+	ldaps bool
+	tc    *tls.Config
+}
+
+func parseTarget(o Options, rawURL string, gc bool) (target, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
-		return nil, fmt.Errorf("ad url %q: want ldap://host[:port] or ldaps://host[:port]", rawURL)
+		return target{}, fmt.Errorf("ad url %q: want ldap://host[:port] or ldaps://host[:port]", rawURL)
 	}
 	host := u.Host
 	if u.Port() == "" {
 		port := map[[2]bool]string{{false, false}: "389", {false, true}: "636", {true, false}: "3268", {true, true}: "3269"}[[2]bool{gc, u.Scheme == "ldaps"}]
 		host = net.JoinHostPort(u.Hostname(), port)
 	}
+	tc, err := TLSConfig(o, rawURL)
+	if err != nil {
+		return target{}, err
+	}
+	return target{url: rawURL, host: host, ldaps: u.Scheme == "ldaps", tc: tc}, nil
+}
+
+func dial(ctx context.Context, o Options, cands []Candidate, gc bool) (*Conn, error) {
+	if len(cands) == 0 {
+		return nil, errors.New("no server to connect to")
+	}
+	targets := make([]target, 0, len(cands))
+	for _, cand := range cands {
+		t, err := parseTarget(o, cand.URL, gc)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	pw := o.password()
 	// Read now so a missing secret fails at once; each bind reads it again,
 	// so a password rotated in its file or variable needs no restart.
-	if _, err := cfg.Password.Value("ad.password"); err != nil {
+	if _, err := pw.Value("ad.password"); err != nil {
 		return nil, err
 	}
-	timeout := time.Duration(cfg.Timeout)
+	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	tc, err := TLSConfig(cfg, rawURL)
-	if err != nil {
-		return nil, err
+	c := &Conn{url: targets[0].url, gc: gc, pageSize: o.PageSize, batch: o.MemberBatch, timeout: timeout, log: o.Logger}
+	if c.log == nil {
+		c.log = slog.Default()
 	}
-	c := &Conn{url: rawURL, gc: gc, pageSize: cfg.PageSize, batch: cfg.MemberBatch, timeout: timeout, log: slog.Default()}
 	if c.pageSize <= 0 {
 		c.pageSize = 1000
 	}
-	if cfg.BaseDN != "" {
-		c.baseOnce.Do(func() { c.base = cfg.BaseDN })
+	if o.BaseDN != "" {
+		c.baseOnce.Do(func() { c.base = o.BaseDN })
 	}
 	if c.batch <= 0 {
 		c.batch = 1000
 	}
 	c.batch = min(c.batch, MaxMemberBatch)
-	ldaps := u.Scheme == "ldaps"
-	c.connect = func(ctx context.Context) (*ldap.Conn, error) {
-		// During a backoff the DC is not asked: each rejected bind counts
-		// towards the account's lockout threshold.
-		if err := c.bind.wait(); err != nil {
-			return nil, err
-		}
-		password, err := cfg.Password.Value("ad.password")
+	// bindOne dials and binds one server.
+	bindOne := func(ctx context.Context, t target) (*ldap.Conn, error) {
+		password, err := pw.Value("ad.password")
 		if err != nil {
 			return nil, err
 		}
-		l, err := connect(ctx, cfg, rawURL, host, ldaps, tc, timeout)
+		l, err := connect(ctx, o.Insecure, t.url, t.host, t.ldaps, t.tc, timeout)
 		if err != nil {
 			return nil, err
 		}
 		err = runOn(ctx, l, func(l *ldap.Conn) error {
-			_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: cfg.BindDN, Password: password})
+			_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: o.BindDN, Password: password})
 			return err
 		})
 		if err != nil {
 			l.Close()
-			err = opErr("bind as", cfg.BindDN, err)
-			// Dial (c.l not set yet) returns the error to its caller, and
-			// the connection is never used: no backoff. A redial (c.l set;
-			// redial holds c.mu) fails inside some operation of a running
-			// connection: back off, and say so once.
-			if IsInvalidCredentials(err) && c.l != nil {
-				be := c.bind.rejected(cfg.BindDN, cfg.Password.Describe("ad.password"), err)
-				c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
-					"url", rawURL, "bindDN", cfg.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
-				return nil, be
-			}
-			return nil, err
+			return nil, opErr("bind as", o.BindDN, err)
 		}
-		c.bind.succeeded()
 		return l, nil
 	}
-	if c.l, err = c.connect(ctx); err != nil {
+	// next is the index of the target to try first: the one in use.
+	next := 0
+	c.connect = func(ctx context.Context) (*ldap.Conn, string, DCIdentity, error) {
+		// During a backoff the DC is not asked: each rejected bind counts
+		// towards the account's lockout threshold.
+		if err := c.bind.wait(); err != nil {
+			return nil, "", DCIdentity{}, err
+		}
+		var first error
+		var skipped []Skipped
+		for i := range targets {
+			t := targets[(next+i)%len(targets)]
+			l, err := bindOne(ctx, t)
+			if err != nil {
+				if IsInvalidCredentials(err) {
+					// Dial (c.l not set yet) returns the error to its caller, and
+					// the connection is never used: no backoff. A redial (c.l set;
+					// redial holds c.mu) fails inside some operation of a running
+					// connection: back off, and say so once. The same account
+					// binds on every DC: another DC would only count another
+					// failure towards the lockout.
+					if c.l != nil {
+						be := c.bind.rejected(o.BindDN, pw.Describe("ad.password"), err)
+						c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
+							"url", t.url, "bindDN", o.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
+						return nil, "", DCIdentity{}, be
+					}
+					return nil, "", DCIdentity{}, err
+				}
+				if first == nil {
+					first = err
+				}
+				if len(targets) > 1 {
+					c.log.Warn("AD server does not answer; trying the next one", "url", t.url, "err", err)
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				continue
+			}
+			c.bind.succeeded()
+			id, err := readIdentity(l, t.url)
+			if err != nil {
+				c.log.Debug("could not read the DC's identity", "url", t.url, "err", err)
+			}
+			if len(targets) > 1 {
+				// With one server there is no choice to make: a read-only DC
+				// then fails at the first write with a referral, and check
+				// says why.
+				if !gc && id.RODC {
+					l.Close()
+					skipped = append(skipped, Skipped{URL: t.url, Reason: "read-only domain controller (RODC): never used for writes"})
+					c.log.Info("skipping a read-only domain controller", "url", t.url, "dc", id.Name())
+					continue
+				}
+				if gc && id.Known() && !id.GlobalCatalog {
+					l.Close()
+					skipped = append(skipped, Skipped{URL: t.url, Reason: "not a Global Catalog (isGlobalCatalogReady is not TRUE)"})
+					continue
+				}
+			}
+			next = (next + i) % len(targets)
+			c.skipped = skipped
+			return l, t.url, id, nil
+		}
+		c.skipped = skipped
+		if first == nil {
+			first = fmt.Errorf("every server was skipped: %s", describeSkipped(skipped))
+		} else if len(targets) > 1 {
+			first = fmt.Errorf("none of %d servers answered (first: %w)", len(targets), first)
+		}
+		return nil, "", DCIdentity{}, first
+	}
+	l, u, id, err := c.connect(ctx)
+	if err != nil {
 		return nil, err
 	}
-	c.tls = ldaps || !cfg.Insecure
+	c.l, c.url, c.ident, c.pinned = l, u, id, id
+	c.tls = targets[0].ldaps || !o.Insecure
 	return c, nil
 }
 
+func describeSkipped(s []Skipped) string {
+	var parts []string
+	for _, x := range s {
+		parts = append(parts, x.URL+": "+x.Reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // connect opens the TCP connection and secures it (LDAPS or StartTLS).
-func connect(ctx context.Context, cfg config.AD, rawURL, host string, ldaps bool, tc *tls.Config, timeout time.Duration) (*ldap.Conn, error) {
+func connect(ctx context.Context, insecure bool, rawURL, host string, ldaps bool, tc *tls.Config, timeout time.Duration) (*ldap.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", host)
@@ -225,7 +354,7 @@ func connect(ctx context.Context, cfg config.AD, rawURL, host string, ldaps bool
 			return nil, &TLSError{URL: rawURL, Err: err}
 		}
 		nc = tlsConn
-	case !cfg.Insecure:
+	case !insecure:
 		tlsConn, err := startTLS(dctx, nc, tc)
 		if err != nil {
 			nc.Close()
@@ -233,7 +362,7 @@ func connect(ctx context.Context, cfg config.AD, rawURL, host string, ldaps bool
 		}
 		nc = tlsConn
 	}
-	l := ldap.NewConn(nc, ldaps || !cfg.Insecure)
+	l := ldap.NewConn(nc, ldaps || !insecure)
 	l.Start()
 	l.SetTimeout(timeout)
 	return l, nil
@@ -282,8 +411,20 @@ func (c *Conn) Close() error {
 	return c.l.Close()
 }
 
-// URL is the server URL this connection was dialled to.
-func (c *Conn) URL() string { return c.url }
+// URL is the server URL this connection is on now.
+func (c *Conn) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.url
+}
+
+// Skipped lists the candidate servers the last connect passed over (RODCs,
+// servers that are not Global Catalogs).
+func (c *Conn) Skipped() []Skipped {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.skipped)
+}
 
 // Encrypted reports whether the connection uses TLS (ldaps or StartTLS).
 func (c *Conn) Encrypted() bool { return c.tls }
@@ -309,16 +450,22 @@ func (c *Conn) current() (*ldap.Conn, uint64) {
 // or timed out) redials, so the next call works, but the call itself is not
 // repeated: its outcome is unknown. Use retry for idempotent operations.
 func (c *Conn) do(ctx context.Context, f func(l *ldap.Conn) error) error {
+	if err := c.pendingMove(); err != nil {
+		return err
+	}
 	gen, broken, err := c.once(ctx, f)
 	if broken {
 		var be *BindRejectedError
 		// A bind backoff was already logged when it started.
 		rerr := c.redial(ctx, gen)
 		if rerr != nil && !(errors.As(rerr, &be) && be.Waiting) {
-			c.log.Warn("reconnect to AD failed", "url", c.url, "err", rerr)
+			c.log.Warn("reconnect to AD failed", "url", c.URL(), "err", rerr)
 		}
 		if be != nil {
 			return errors.Join(rerr, err) // the rejected password is why it keeps failing
+		}
+		if mv := c.pendingMove(); mv != nil {
+			return errors.Join(mv, err)
 		}
 	}
 	return err
@@ -328,6 +475,9 @@ func (c *Conn) do(ctx context.Context, f func(l *ldap.Conn) error) error {
 // whose "already done" answers count as success): after a network failure it
 // redials with the same bind and runs f once more.
 func (c *Conn) retry(ctx context.Context, f func(l *ldap.Conn) error) error {
+	if err := c.pendingMove(); err != nil {
+		return err
+	}
 	gen, broken, err := c.once(ctx, f)
 	if !broken {
 		return err
@@ -335,7 +485,10 @@ func (c *Conn) retry(ctx context.Context, f func(l *ldap.Conn) error) error {
 	if rerr := c.redial(ctx, gen); rerr != nil {
 		return errors.Join(rerr, err) // cause first: why no new connection
 	}
-	c.log.Info("reconnected to AD; repeating the operation", "url", c.url, "after", err)
+	if mv := c.pendingMove(); mv != nil {
+		return mv // not repeated on another DC: the round stops
+	}
+	c.log.Info("reconnected to AD; repeating the operation", "url", c.URL(), "after", err)
 	_, _, err = c.once(ctx, f)
 	return err
 }
@@ -373,13 +526,20 @@ func (c *Conn) redial(ctx context.Context, gen uint64) error {
 	if c.closed || c.connect == nil {
 		return errors.New("connection closed")
 	}
-	l, err := c.connect(ctx)
+	l, u, id, err := c.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("reconnect %s: %w", c.url, err)
 	}
 	c.l.Close()
 	c.l = l
 	c.gen++
+	if u != c.url {
+		c.log.Warn("AD connection moved to another server", "from", c.url, "to", u, "dc", id.Name())
+	}
+	c.url, c.ident = u, id
+	if !c.gc && !id.Same(c.pinned) && c.moved == nil {
+		c.moved = &DCChangedError{From: c.pinned, To: id}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -53,4 +54,12 @@ func NestedInProtectedInChain(ctx context.Context, dir GroupSearcher, domain, ba
 		return nil, err
 	}
 	return nestedInProtectedInChain(ctx, dir, roots, base)
+}
+
+// SetLookupSRV answers the DC locator's SRV queries from f (name -> records)
+// and returns the function that restores DNS.
+func SetLookupSRV(f func(name string) ([]*net.SRV, error)) (restore func()) {
+	old := lookupSRV
+	lookupSRV = func(_ context.Context, _ *net.Resolver, name string) ([]*net.SRV, error) { return f(name) }
+	return func() { lookupSRV = old }
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 func TestGroupTypeSteps(t *testing.T) {
@@ -38,7 +39,7 @@ func TestLdaptestGroupTypeRules(t *testing.T) {
 	srv.Put(g, map[string][]string{"objectClass": {"group"}, "groupType": gt(ad.GroupTypeGlobalSecurity)})
 	srv.Put(u, map[string][]string{"objectClass": {"group"}, "groupType": gt(ad.GroupTypeUniversalSecurity)})
 	srv.Put(p, map[string][]string{"objectClass": {"group"}, "groupType": gt(ad.GroupTypeGlobalSecurity)})
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
@@ -25,7 +26,7 @@ func TestLabRotatedBindPassword(t *testing.T) {
 	}
 	cfg := l.Config
 	cfg.Password = config.Secret{File: writeFile(t, right+"\n")}
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
@@ -53,7 +54,7 @@ func TestBindForms(t *testing.T) {
 			cfg, name = l.Config, l.Config.BindDN
 		}
 		cfg.BindDN = name
-		c, err := ad.Dial(t.Context(), cfg)
+		c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 		if err != nil {
 			t.Errorf("bind as %s: %v", name, err)
 			continue
@@ -62,7 +63,7 @@ func TestBindForms(t *testing.T) {
 	}
 	cfg := l.Config
 	cfg.Password = config.Secret{File: writeFile(t, "wrong-password")}
-	_, err := ad.Dial(t.Context(), cfg)
+	_, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if !ad.IsInvalidCredentials(err) || !strings.Contains(err.Error(), "bind as "+cfg.BindDN) {
 		t.Errorf("wrong password: err = %v, want invalid credentials naming the account", err)
 	}
@@ -81,7 +82,7 @@ func TestTLSModes(t *testing.T) {
 	ctx := t.Context()
 	startTLS := l.Config
 	startTLS.URL = l.Env["LAB_LDAP_URL"]
-	c, err := ad.Dial(ctx, startTLS)
+	c, err := ad.Dial(ctx, adconfig.Options(startTLS))
 	if err != nil {
 		t.Fatalf("ldap:// + StartTLS: %v", err)
 	}
@@ -92,7 +93,7 @@ func TestTLSModes(t *testing.T) {
 
 	plain := startTLS
 	plain.Insecure = true
-	c, err = ad.Dial(ctx, plain)
+	c, err = ad.Dial(ctx, adconfig.Options(plain))
 	if err != nil {
 		t.Fatalf("insecure ldap://: %v", err)
 	}
@@ -107,7 +108,7 @@ func TestTLSModes(t *testing.T) {
 	for _, u := range []string{l.Env["LAB_LDAPS_URL"], l.Env["LAB_LDAP_URL"]} {
 		bad := l.Config
 		bad.URL, bad.CAFile = u, otherCA
-		_, err := ad.Dial(ctx, bad)
+		_, err := ad.Dial(ctx, adconfig.Options(bad))
 		var te *ad.TLSError
 		if !errors.As(err, &te) || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("%s with the wrong CA: err = %v, want a TLSError about the certificate", u, err)
@@ -116,7 +117,7 @@ func TestTLSModes(t *testing.T) {
 	wrongName := l.Config
 	wrongName.ServerName = "dc9.elsewhere.test"
 	var te *ad.TLSError
-	if _, err := ad.Dial(ctx, wrongName); !errors.As(err, &te) {
+	if _, err := ad.Dial(ctx, adconfig.Options(wrongName)); !errors.As(err, &te) {
 		t.Errorf("wrong server name: err = %v, want TLSError", err)
 	}
 }
@@ -419,7 +420,7 @@ func TestGroupsPaged(t *testing.T) {
 	l := labtest.AD(t)
 	cfg := l.Config
 	cfg.PageSize = 7
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 )
 
@@ -192,7 +193,7 @@ func TestExtendedDNMembersUnderMaxValRange(t *testing.T) {
 		guids[strings.ToLower(dn)] = g
 	}
 	srv.Put("CN=big,"+ou, map[string][]string{"objectClass": {"group"}, ad.AttrExternalDirectoryObjectID: {"Group_big"}, "member": members})
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 // These tests run against ldaptest, which enforces Windows' MaxPageSize=1000
@@ -26,7 +27,7 @@ func TestPagingUnderMaxPageSize(t *testing.T) {
 	}
 	cfg := srv.Config()
 	cfg.PageSize = 5000 // asks for more than Windows gives
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestRangedMembersUnderMaxValRange(t *testing.T) {
 		}
 		srv.Put(fmt.Sprintf("CN=g%d,%s", n, ou), map[string][]string{"objectClass": {"group"}, "member": m})
 	}
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestMemberChangesAlreadyDone(t *testing.T) {
 			srv.Put(empty, map[string][]string{"objectClass": {"group"}})
 			cfg := srv.Config()
 			cfg.MemberBatch = 2
-			c, err := ad.Dial(t.Context(), cfg)
+			c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +166,7 @@ func TestMemberRemovalRefusedByPolicy(t *testing.T) {
 		a, b := "CN=a,DC=contoso,DC=test", "CN=b,DC=contoso,DC=test"
 		srv.Put(g, map[string][]string{"objectClass": {"group"}, "member": {a, b}})
 		srv.RefuseMember(g, a, ldaptest.Result{Code: 53, Msg: ldaptest.DiagPolicy})
-		c, err := ad.Dial(t.Context(), srv.Config())
+		c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +188,7 @@ func TestMemberBatchBusyRetried(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	g := "CN=g,DC=contoso,DC=test"
 	srv.Put(g, map[string][]string{"objectClass": {"group"}})
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestMemberBatchCapped(t *testing.T) {
 	srv.Put(g, map[string][]string{"objectClass": {"group"}})
 	cfg := srv.Config()
 	cfg.MemberBatch = 100000
-	c, err := ad.Dial(t.Context(), cfg)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 // These tests restart ldaptest, not the shared Samba lab: a dropped or refused
@@ -21,7 +22,7 @@ func redialServer(t *testing.T) (*ldaptest.Server, *ad.Conn, string) {
 	srv.Put(ou, map[string][]string{"objectClass": {"organizationalUnit"}})
 	dn := "CN=Sales," + ou
 	srv.Put(dn, map[string][]string{"objectClass": {"top", "group"}, ad.AttrExternalDirectoryObjectID: {"Group_1"}})
-	c, err := ad.Dial(t.Context(), srv.Config())
+	c, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,10 +135,10 @@ func (c *Conn) RootDSE(ctx context.Context) (RootDSE, error) {
 	var res *ldap.SearchResult
 	err := c.retry(ctx, func(l *ldap.Conn) (err error) { res, err = l.Search(req); return err })
 	if err != nil {
-		return r, opErr("read RootDSE of", c.url, err)
+		return r, opErr("read RootDSE of", c.URL(), err)
 	}
 	if len(res.Entries) != 1 {
-		return r, &OpError{Op: "read RootDSE of", DN: c.url, Err: fmt.Errorf("got %d entries", len(res.Entries))}
+		return r, &OpError{Op: "read RootDSE of", DN: c.URL(), Err: fmt.Errorf("got %d entries", len(res.Entries))}
 	}
 	e := res.Entries[0]
 	r.DefaultNamingContext = e.GetAttributeValue("defaultNamingContext")

@@ -14,19 +14,8 @@ import (
 // (https://learn.microsoft.com/en-us/windows/win32/ad/polling-for-changes-using-usnchanged):
 // which DC answers (its invocationId: USNs are that database's own, not
 // replicated) and the DC's highestCommittedUSN. (Issue 20 item 4; the DC
-// identity is to be consolidated with identity.go's pinning.)
-
-// DCIdentity names the database a connection reads: a USN means something
-// only on the DC, and the database instance, that issued it.
-type DCIdentity struct {
-	// DSServiceName is the DN of the DC's nTDSDSA object (its NTDS Settings).
-	DSServiceName string
-	// InvocationID is that object's invocationId. It changes when the DC's
-	// database is restored from a backup, even though the DC keeps its name.
-	InvocationID string
-	// DNSHostName is the DC's host name, for messages.
-	DNSHostName string
-}
+// identity is identity.go's, read at each connect; DCIdentity reads it here
+// only from a server that did not say at connect.)
 
 // ErrNoDCIdentity means the server publishes no dsServiceName in its RootDSE
 // (not an Active Directory DC: an in-process test server, another LDAP
@@ -54,6 +43,9 @@ func (c *Conn) Generation() uint64 {
 // the RootDSE's dsServiceName and the nTDSDSA object's invocationId, two base
 // searches made once per connection (again after a redial).
 func (c *Conn) DCIdentity(ctx context.Context) (DCIdentity, error) {
+	if id := c.Identity(); id.Known() && id.InvocationID != "" {
+		return id, nil // read at the (re)connect (identity.go)
+	}
 	gen := c.Generation()
 	c.usn.mu.Lock()
 	if (c.usn.id != nil || c.usn.err != nil) && c.usn.gen == gen {

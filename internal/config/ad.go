@@ -10,9 +10,24 @@ import (
 type AD struct {
 	// URL of a domain controller: ldaps://host:636, or ldap://host:389 (StartTLS
 	// unless Insecure).
-	URL string `yaml:"url"`
+	URL string `yaml:"url,omitempty"`
+	// Servers lists several domain controllers by URL, tried in this order;
+	// writeback stays on the one it reached until it stops answering.
+	Servers []string `yaml:"servers,omitempty"`
+	// Domain is the AD domain's DNS name: its writable DCs are found through
+	// the DC locator's DNS SRV records (_ldap._tcp.dc._msdcs.<domain>).
+	Domain string `yaml:"domain,omitempty"`
+	// Site prefers the DCs of this AD site (_ldap._tcp.<site>._sites.dc._msdcs.<domain>).
+	Site string `yaml:"site,omitempty"`
+	// Forest is the forest root domain for _gc._tcp.<forest> (default: domain).
+	Forest string `yaml:"forest,omitempty"`
+	// DNSServer (host[:port]) answers the SRV queries instead of the
+	// system resolver.
+	DNSServer string `yaml:"dnsServer,omitempty"`
 	// GCURL of a Global Catalog: ldaps://host:3269 or ldap://host:3268.
-	// Default: the URL's host on the matching GC port.
+	// Default: the URL's host on the matching GC port; with servers or
+	// domain, the DC writeback uses when it is a GC, else another GC found
+	// the same way.
 	GCURL string `yaml:"gcUrl,omitempty"`
 	// CAFile is a PEM bundle to verify the DC's certificate (default: system roots).
 	CAFile string `yaml:"caFile,omitempty"`
@@ -45,7 +60,7 @@ func (a *AD) applyDefaults() {
 	if a.Timeout == 0 {
 		a.Timeout = Duration(30e9)
 	}
-	if a.GCURL == "" && a.URL != "" {
+	if a.GCURL == "" && a.URL != "" && len(a.Servers) == 0 && a.Domain == "" {
 		if u, err := url.Parse(a.URL); err == nil {
 			port := "3268"
 			if u.Scheme == "ldaps" {
@@ -58,9 +73,34 @@ func (a *AD) applyDefaults() {
 
 func (a *AD) validate() []error {
 	var errs []error
-	for _, f := range []struct{ name, v string }{{"ad.url", a.URL}, {"ad.gcUrl", a.GCURL}} {
+	urls := []struct{ name, v string }{{"ad.url", a.URL}, {"ad.gcUrl", a.GCURL}}
+	set := 0
+	for _, b := range []bool{a.URL != "", len(a.Servers) > 0, a.Domain != ""} {
+		if b {
+			set++
+		}
+	}
+	switch {
+	case set > 1:
+		errs = append(errs, fmt.Errorf("ad.url, ad.servers and ad.domain: set only one (one DC, a list of DCs, or the domain whose DCs DNS lists)"))
+	case len(a.Servers) > 0 || a.Domain != "":
+		urls = urls[1:] // gcUrl optional: found like the DCs
+		if a.GCURL == "" {
+			urls = nil
+		}
+		for i, s := range a.Servers {
+			urls = append(urls, struct{ name, v string }{fmt.Sprintf("ad.servers[%d]", i), s})
+		}
+		if a.Domain != "" && (strings.ContainsAny(a.Domain, "/:@ ") || !strings.Contains(a.Domain, ".")) {
+			errs = append(errs, fmt.Errorf("ad.domain %q: want the domain's DNS name, e.g. contoso.com", a.Domain))
+		}
+	}
+	if (a.Site != "" || a.Forest != "" || a.DNSServer != "") && a.Domain == "" {
+		errs = append(errs, fmt.Errorf("ad.site, ad.forest and ad.dnsServer apply to ad.domain (DNS discovery): set ad.domain or remove them"))
+	}
+	for _, f := range urls {
 		if f.v == "" {
-			errs = append(errs, fmt.Errorf("%s is required (e.g. ldaps://dc1.contoso.com:636)", f.name))
+			errs = append(errs, fmt.Errorf("%s is required (e.g. ldaps://dc1.contoso.com:636; or ad.servers: [url, ...], or ad.domain: contoso.com)", f.name))
 			continue
 		}
 		u, err := url.Parse(f.v)

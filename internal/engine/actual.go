@@ -121,6 +121,10 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := actual[key]; dup && prev.DN != "" {
+				if keep, ok := e.keepOnConflict(prev, a); ok { // a CNF copy (dcpin.go)
+					actual[key] = keep
+					return nil
+				}
 				errs = append(errs, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
 					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
 				actual[key] = plan.Actual{}
@@ -164,6 +168,10 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 			a := toActual(g)
 			key := strings.ToLower(a.Anchor)
 			if prev, dup := r.actual[key]; dup {
+				if keep, ok := e.keepOnConflictIf(prev, a); ok { // a CNF copy (dcpin.go)
+					r.actual[key] = keep
+					return nil
+				}
 				r.errs = append(r.errs, GroupError{GroupID: plan.IDFromAnchor(a.Anchor), Step: "match",
 					Error: fmt.Sprintf("anchor %s is on two AD groups (%s and %s): remove it from one; the group is left alone", a.Anchor, prev.DN, a.DN)})
 				r.actual[key] = plan.Actual{} // poison: skipped by the plan

@@ -418,7 +418,8 @@ func (e *Engine) convertGroupType(ctx context.Context, dn, fromS, toS string) er
 // (busy), 52 (unavailable), 81 (server down), a client timeout (85) or
 // connect error (91), or a deadline that ended the request.
 func connectionLost(err error) bool {
-	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) {
+	// IsDCChanged: the connection moved to another DC (dcpin.go).
+	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) || IsDCChanged(err) {
 		return true
 	}
 	var le *ldap.Error

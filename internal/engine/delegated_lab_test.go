@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
@@ -44,12 +45,12 @@ func TestLabDelegatedAccountLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	dc, err := ad.Dial(ctx, cfg.AD)
+	dc, err := ad.Dial(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dc.Close()
-	gc, err := ad.DialGC(ctx, cfg.AD)
+	gc, err := ad.DialGC(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,8 @@ type Engine struct {
 	gcSearches func() int64
 	// progress, when set, counts each round's work (SetProgress).
 	progress *Progress
+	// dc is the domain controller this round is pinned to (dcpin.go).
+	dc ad.DCIdentity
 }
 
 // Options are the engine's dependencies.

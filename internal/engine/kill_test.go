@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
@@ -157,11 +158,11 @@ func TestHelperApplyProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := ad.Dial(ctx, cfg.AD)
+	dc, err := ad.Dial(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := ad.DialGC(ctx, cfg.AD)
+	gc, err := ad.DialGC(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/ldapdn"
@@ -56,7 +57,7 @@ func newLDAPEngineWrapped(t *testing.T, src *memSource, extraYAML string, wrap f
 	}
 	srv.Put(uDN, map[string][]string{"objectClass": {"top", "person", "organizationalPerson", "user"},
 		"objectCategory": {"person"}, "objectGUID": {string(g.AD())}, "sAMAccountName": {"alice"}})
-	dc, err := ad.Dial(t.Context(), srv.Config())
+	dc, err := ad.Dial(t.Context(), adconfig.Options(srv.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
@@ -135,7 +136,7 @@ func TestLabDCOutageMidApply(t *testing.T) {
 	viaProxy.URL = u.Scheme + "://" + proxy.addr
 	viaProxy.ServerName = l.Env["LAB_TLS_SERVER_NAME"]
 	viaProxy.Timeout = config.Duration(5 * time.Second)
-	dcConn, err := ad.Dial(ctx, viaProxy)
+	dcConn, err := ad.Dial(ctx, adconfig.Options(viaProxy))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -20,7 +21,8 @@ type PlanOptions struct {
 	// AllowDeletes lifts the deletion threshold.
 	AllowDeletes bool
 	// adReset, when set, makes the round full and says why: no AD
-	// high-water mark for this DC (tamper.go).
+	// high-water mark for this DC (tamper.go), or the round's DC is not the
+	// last one's (dcpin.go).
 	adReset string
 	// AllowRemovals lets the takeover of a group converted to the cloud
 	// remove members AD has and the cloud group has not (soa.go).
@@ -79,6 +81,9 @@ type Preconditions struct {
 	USN map[string]int64 `json:"usn,omitempty"`
 	// Absent: anchors that had no AD group when planned (the plan creates them).
 	Absent []string `json:"absent,omitempty"`
+	// DC is the domain controller the plan read (issue #20): a saved plan
+	// is refused on another, whose answers it does not describe.
+	DC *ad.DCIdentity `json:"dc,omitempty"`
 }
 
 // GroupError is one group's failure in a round.
@@ -102,6 +107,14 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 // (Planned, Errors, Untouched, Owned, ...) fill as they go.
 func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Planned, error) {
 	timer := newPhaseTimer(e.log)
+	// Pin this round's DC; a new one means a full read (dcpin.go).
+	dcWhy, err := e.pinDC()
+	if err != nil {
+		return nil, err
+	}
+	if o.adReset == "" {
+		o.adReset = dcWhy
+	}
 	sel, err := e.selectGroups(o)
 	if err != nil {
 		return nil, err
@@ -168,6 +181,7 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	for id := range want.soa.takeover {
 		delete(out.Preconditions.USN, strings.ToLower(plan.Anchor(id)))
 	}
+	e.holdRecreates(out) // groups another DC may hold already (dcpin.go)
 	timer.report("plan phases", "full", sel.full, "groups", len(out.Planned), "owned", len(actual), "changes", len(out.Plan.Changes))
 	return out, nil
 }
@@ -184,7 +198,7 @@ func (e *Engine) newPlanned(o PlanOptions, sel selection) (*Planned, error) {
 		return nil, err
 	}
 	return &Planned{Full: sel.full, Targeted: len(o.Groups) > 0, Dirty: sel.consumed, Owned: map[string]string{},
-		Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}}}, nil
+		Preconditions: Preconditions{GroupsLink: gl, UsersLink: ul, FullPending: pending, USN: map[string]int64{}, DC: e.planDC()}}, nil
 }
 
 // describePlan says what the plan compared (Basis) and under which

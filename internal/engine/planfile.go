@@ -63,6 +63,9 @@ var ErrStale = errors.New("saved plan is stale")
 // the plan read must have the same uSNChanged, and every group it creates must
 // still be absent.
 func (e *Engine) CheckStale(ctx context.Context, p *Planned) error {
+	if err := e.checkPlanDC(p); err != nil { // planned on another DC (dcpin.go)
+		return err
+	}
 	pc := p.Preconditions
 	if p.Fingerprint != "" && p.Fingerprint != e.fp.String() {
 		return fmt.Errorf("%w: the configuration changed since the plan was made; run writeback plan again", ErrStale)

@@ -30,6 +30,9 @@ func (e *Engine) recordOutcome(p *Planned, x *execution, res *Applied) error {
 	if err := e.recordMarks(p, x); err != nil {
 		return err
 	}
+	if err := e.recordDC(p); err != nil { // the DC rounds work on (dcpin.go)
+		return err
+	}
 	if p.Full {
 		if err := e.recordFullRound(p, now); err != nil {
 			return err

@@ -107,13 +107,21 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	defer func() { timer.report("round phases") }()
 	e.progress.start()
 	defer e.progress.SetPhase("")
+	// The round's DC first (dcpin.go): every read and write below is on it,
+	// and a new one means a full read.
+	dcWhy, err := e.pinDC()
+	if err != nil {
+		return finish(err)
+	}
 	// Owned groups changed in AD since the last round are marked pending;
 	// no high-water mark for this DC makes the round full (tamper.go).
 	adc, err := e.checkADChanges(ctx, o)
 	if err != nil {
 		return finish(err)
 	}
-	o.adReset = adc.fullWhy()
+	if o.adReset = adc.fullWhy(); o.adReset == "" {
+		o.adReset = dcWhy
+	}
 	// A full round reads every owned AD group; that read does not depend on
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead

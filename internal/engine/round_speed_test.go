@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/state"
@@ -35,12 +36,12 @@ func TestSpeedRoundFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	dc, err := ad.Dial(ctx, cfg.AD)
+	dc, err := ad.Dial(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dc.Close()
-	gc, err := ad.DialGC(ctx, cfg.AD)
+	gc, err := ad.DialGC(ctx, adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -146,7 +146,7 @@ entra: {tenantId: t, clientId: c, credential: {kind: secret, secret: {env: Y}}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: gc, Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	eng, err := New(context.Background(), Options{Config: cfg, State: db, DC: dc, GC: gc, Source: src, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

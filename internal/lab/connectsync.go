@@ -19,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/lab/sample"
 )
@@ -90,7 +91,7 @@ func SeedConnectSync(ctx context.Context, l *Lab) (string, error) {
 		return "", errors.New("connect-sync seed: the lab's Graph emulator is not running (run 'writeback-lab up' without --no-emulator)")
 	}
 	base := l.Env["LAB_BASE_DN"]
-	c, err := ad.Dial(ctx, l.ADConfig())
+	c, err := ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		return "", fmt.Errorf("connect-sync seed: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/lab/sample"
 )
 
@@ -117,7 +118,7 @@ func ensureEmulator(ctx context.Context, o Options, l *Lab) error {
 		return err
 	}
 	defer unlock()
-	c, err := ad.Dial(ctx, l.ADConfig())
+	c, err := ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		return fmt.Errorf("lab sample users: %w", err)
 	}

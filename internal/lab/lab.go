@@ -49,6 +49,8 @@ type Options struct {
 	NoSchema bool
 	// Log receives the script's progress messages (default io.Discard).
 	Log io.Writer
+	// host is the DC's host name (default dc1).
+	host string
 	// Executable is the writeback binary that serves the Graph emulator
 	// (`writeback-lab emulator`). When set, Up and Reset also create the sample
 	// users in AD and start the emulator with the sample tenant; when empty
@@ -271,6 +273,9 @@ func run(ctx context.Context, o Options, verb string, extra ...string) error {
 	if o.NoSchema {
 		cmd.Env = append(cmd.Env, "LAB_EXTEND_SCHEMA=0", "LAB_HOST=dc2")
 	}
+	if o.host != "" {
+		cmd.Env = append(cmd.Env, "LAB_HOST="+o.host)
+	}
 	var stderr bytes.Buffer
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.MultiWriter(o.Log, &stderr)
@@ -422,4 +427,68 @@ log:
   level: info
 `, q(filepath.Join(l.Dir, "writeback.db")))
 	return b.String()
+}
+
+// Second is the second domain controller of a two-DC lab (`writeback lab up
+// --dcs 2`): instance "dc2" joined to the domain of o's instance, on the next
+// loopback address (127.0.0.N+1 beside 127.0.0.N).
+func Second(o Options) Options {
+	o = o.withDefaults()
+	ip := net.ParseIP(o.Addr).To4()
+	addr := "127.0.0.2"
+	if ip != nil && ip[0] == 127 && ip[3] < 254 {
+		addr = net.IPv4(127, ip[1], ip[2], ip[3]+1).String()
+	}
+	return Options{Dir: o.Dir, Instance: "dc2", Addr: addr, Log: o.Log, host: "dc2"}
+}
+
+// UpSecond makes o's lab a two-DC lab: o's DC is restarted once with the
+// services a join and replication need (CLDAP, RPC, Kerberos, on its own
+// address only), then a second Samba DC joins the domain on Second(o).Addr
+// (samba-tool domain join ... DC) and starts. Reused when already running.
+func UpSecond(ctx context.Context, o Options) (*Lab, error) {
+	o = o.withDefaults()
+	if l, err := Running(Second(o)); err == nil {
+		return l, nil
+	}
+	flag := filepath.Join(o.InstanceDir(), ".multi-dc")
+	if _, err := os.Stat(flag); err != nil {
+		if err := os.WriteFile(flag, nil, 0o644); err != nil {
+			return nil, err
+		}
+		if err := run(ctx, o, "stop"); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := upAD(ctx, o); err != nil {
+		return nil, err
+	}
+	s := Second(o)
+	unlock, err := lock(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := run(ctx, s, "join", o.InstanceDir()); err != nil {
+		return nil, err
+	}
+	return Running(s)
+}
+
+// Replicate runs one replication of the domain partition each way between
+// the two DCs of a two-DC lab, now (DRS GetNCChanges as the domain
+// Administrator, `samba-tool drs replicate --local`): the DCs' own periodic
+// replication cannot authenticate on loopback here (docs/lab.md says why).
+func Replicate(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	s := Second(o)
+	if err := run(ctx, s, "replicate", o.Addr); err != nil {
+		return err
+	}
+	return run(ctx, o, "replicate", s.Addr)
+}
+
+// DownSecond stops the second DC (its data stays).
+func DownSecond(ctx context.Context, o Options) error {
+	return run(ctx, Second(o), "stop")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labtest"
@@ -55,7 +56,7 @@ func TestLabConfigIsComplete(t *testing.T) {
 	if svc := l.Env["LAB_SVC_UPN"]; svc != "" && (cfg.AD.BindDN != svc || cfg.AD.Password.File != l.Env["LAB_SVC_PASSWORD_FILE"]) {
 		t.Errorf("lab config binds as %s (password %s); want %s", cfg.AD.BindDN, cfg.AD.Password.File, svc)
 	}
-	c, err := ad.Dial(t.Context(), cfg.AD)
+	c, err := ad.Dial(t.Context(), adconfig.Options(cfg.AD))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestResetRestoresPristine(t *testing.T) {
 	l := labtest.Instance(t, o)
 	t.Cleanup(func() { lab.Down(ctx, o) })
 	cfg := l.ADConfig()
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestResetRestoresPristine(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("reset took %s; it should restore a copy in seconds", took)
 	}
-	c, err = ad.Dial(ctx, l.ADConfig())
+	c, err = ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,11 @@
 #   samba-lab.sh snapshot DIR NAME   stop, copy DIR to DIR.snap-NAME (replacing an older one), start
 #   samba-lab.sh restore  DIR NAME   stop, replace DIR by a copy of DIR.snap-NAME, start
 #   samba-lab.sh install     install the Debian packages only
+#   samba-lab.sh join DIR DC1DIR   join a second DC (DIR, on LAB_ADDR) to the domain of the
+#                            DC in DC1DIR (which must run with multi-DC services: touch
+#                            DC1DIR/.multi-dc and restart it), start it, print env
+#   samba-lab.sh replicate DIR SRCADDR   pull the domain partition from the DC on SRCADDR
+#                            into the DC in DIR now (DRS GetNCChanges as Administrator)
 #
 # Needs root (apt-get, ports 389/636/3268/3269). Idempotent: start on a running instance
 # just prints its details. After the first provision and schema extension a pristine copy is
@@ -19,7 +24,7 @@
 # LAB_EXTRA_CONF (smb.conf lines).
 set -euo pipefail
 
-usage() { sed -n '3,20p' "$0"; exit 2; }
+usage() { sed -n '3,24p' "$0"; exit 2; }
 cmd=${1:-}; dir=${2:-}
 
 install() {
@@ -81,6 +86,11 @@ provision() {
 
 write_conf() {  # regenerated on every start, so a copied DIR works
   local strong=no; [[ ${LAB_STRICT:-0} == 1 ]] && strong=yes
+  # a DC of a two-DC lab also serves CLDAP (the join's DC lookup), RPC
+  # (DRSUAPI: join and replication) and Kerberos; ports stay on ADDR
+  local services='server services = ldap' multi=''
+  [[ -f $dir/.multi-dc ]] && { services='server services = ldap cldap rpc drepl kdc kcc winbindd'
+    multi=$'\trpc server dynamic port range = 49152-49300\n\tdreplsrv:periodic_interval = 2'; }
   mkdir -p "$dir/run" "$dir/log" "$dir/etc"
   cat >"$conf" <<EOF
 [global]
@@ -88,7 +98,7 @@ write_conf() {  # regenerated on every start, so a copied DIR works
 	realm = $REALM
 	workgroup = $DOMAIN
 	server role = active directory domain controller
-	server services = ldap
+	$services
 	interfaces = $ADDR/8
 	bind interfaces only = yes
 	private dir = $dir/private
@@ -109,6 +119,7 @@ write_conf() {  # regenerated on every start, so a copied DIR works
 	dsdb:schema update allowed = true
 	ldb:nosync = true
 	idmap_ldb:use rfc2307 = yes
+$multi
 ${LAB_EXTRA_CONF:-}
 EOF
 }
@@ -260,7 +271,42 @@ EOF
   cat "$dir/lab.env"
 }
 
+# join: a second DC from the domain of the DC in $1 (already running with .multi-dc)
+join_dc() {
+  local dc1=$1
+  [[ -f $dc1/.multi-dc ]] || { echo "samba-lab: $dc1 does not run with multi-DC services (touch $dc1/.multi-dc and restart it)" >&2; exit 1; }
+  if [[ ! -f $dir/private/sam.ldb ]]; then
+    rm -rf "$dir"/{etc,private,state,cache,run,log,bind-dns,tls}
+    local dc1addr; dc1addr=$(sed -n 's/^LAB_ADDR=//p' "$dc1/lab.env")
+    # the password by file (PASSWD_FILE), never on a command line
+    PASSWD_FILE=$dc1/password.raw samba-tool domain join "$realm_lc" DC --targetdir="$dir" -U "$DOMAIN\\Administrator" --server="$dc1addr" \
+      --option="netbios name=${HOST^^}" --option="interfaces=$ADDR/8" --option="bind interfaces only=yes" \
+      --option="realm=$REALM" --option="workgroup=$DOMAIN" --dns-backend=NONE \
+      >"$dir/join.log" 2>&1 || { tail -20 "$dir/join.log" >&2; exit 1; }
+    mkdir -p "$dir/tls"; cp "$dc1/tls/ca.pem" "$dc1/tls/ca.key" "$dir/tls/"; (cd "$dir/tls"
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST.$realm_lc" -keyout key.pem -out req.csr 2>/dev/null
+      printf 'subjectAltName=DNS:%s,DNS:localhost,IP:%s\n' "$HOST.$realm_lc" "$ADDR" >san.ext
+      openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile san.ext -out cert.pem 2>/dev/null; chmod 600 key.pem ca.key)
+    printf ': "${LAB_ADDR:=%s}" "${LAB_HOST:=%s}" "${LAB_REALM:=%s}" "${LAB_DOMAIN:=%s}" "${LAB_EXTEND_SCHEMA:=1}"\n' \
+      "$ADDR" "$HOST" "$REALM" "$DOMAIN" >"$settings"
+    # the domain's accounts, schema and OUs came with the join
+    cp -p "$dc1/password" "$dc1/password.raw" "$dir/"; [[ ! -f $dc1/svc-password ]] || cp -p "$dc1/svc-password" "$dir/"
+    touch "$dir/.multi-dc" "$dir/.schema-extended" "$dir/.ous" "$dir/.svc"
+  fi
+  running || start_samba
+  print_env
+}
+
+replicate() {  # pull the domain NC from $1 into this DC, now
+  local src=$1
+  PASSWD_FILE=$dir/password.raw samba-tool drs replicate --local -s "$conf" "${HOST^^}" "$src" "$BASE" -U "$DOMAIN\\Administrator" >"$dir/log/replicate.log" 2>&1 ||
+    { tail -5 "$dir/log/replicate.log" >&2; exit 1; }
+}
+
 case $cmd in
+  join) join_dc "${3:?samba-lab.sh join DIR DC1DIR}" ;;
+  replicate) running || { echo "lab in $dir is not running" >&2; exit 1; }; replicate "${3:?samba-lab.sh replicate DIR SRCADDR}" ;;
   start)
     if ! running; then
       install

@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
@@ -54,7 +55,7 @@ func TestSnapshotSeededUsers(t *testing.T) {
 	}
 
 	// a change after the snapshot, which restoring discards
-	c, err := ad.Dial(ctx, l.ADConfig())
+	c, err := ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestSnapshotSeededUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("snapshot restored in %s", time.Since(start).Round(time.Millisecond))
-	c, err = ad.Dial(ctx, l.ADConfig())
+	c, err = ad.Dial(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestSnapshotSeededUsers(t *testing.T) {
 	if err != nil || e == nil || e.GetAttributeValue("sAMAccountName") != "snt00299" {
 		t.Errorf("last seeded user: %v %v", e, err)
 	}
-	gc, err := ad.DialGC(ctx, l.ADConfig())
+	gc, err := ad.DialGC(ctx, adconfig.Options(l.ADConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}

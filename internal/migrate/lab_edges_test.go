@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/ldapdn"
 )
@@ -47,7 +48,7 @@ func TestLabAssessPermissionsWithoutRights(t *testing.T) {
 	cfg := f.lab.Config
 	cfg.BindDN = user
 	cfg.Password = config.Secret{File: pwFile}
-	ro, err := ad.Dial(ctx, cfg)
+	ro, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatalf("bind as the non-admin account: %v", err)
 	}

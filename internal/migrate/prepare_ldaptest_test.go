@@ -9,6 +9,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 )
 
 // prepare and rollback through the real directory layer, against a server
@@ -35,7 +36,7 @@ func TestPrepareAgainstLdaptest(t *testing.T) {
 				return dn
 			}
 			copied, equal, conflict := put(1, ""), put(2, "Group_"+objID(2)), put(3, "Group_someone-else")
-			c, err := ad.Dial(ctx, srv.Config())
+			c, err := ad.Dial(ctx, adconfig.Options(srv.Config()))
 			if err != nil {
 				t.Fatal(err)
 			}

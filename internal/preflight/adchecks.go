@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 )
 
@@ -42,6 +43,7 @@ func ADChecks() []Check {
 		{Name: CheckConnect, Needs: []string{CheckSecret}, Run: checkConnect},
 		{Name: CheckTLS, Needs: []string{CheckConnect}, Run: checkTLS},
 		{Name: CheckBind, Needs: []string{CheckTLS}, Run: checkBind},
+		dcsCheck, // hook (issue #20, dcs.go)
 		{Name: CheckPwExpiry, Needs: []string{CheckBind}, Run: checkPasswordExpiry},
 		{Name: CheckSchema, Needs: []string{CheckBind}, Run: checkSchema},
 		{Name: CheckGC, Needs: []string{CheckBind}, Run: checkGC},
@@ -76,15 +78,21 @@ func checkSecret(ctx context.Context, e *Env) Result {
 // the tls and bind checks, so each failure is reported by the check it belongs to.
 func checkConnect(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	e.Values[dialErrorValue] = err
 	e.DC = c
 	var ce *ad.ConnectError
 	if errors.As(err, &ce) {
+		if cfg.URL == "" { // ad.servers / ad.domain: none answered
+			return fail(err.Error(), connectFix(ce.URL, "ad.servers / ad.domain", err))
+		}
 		return fail(err.Error(), connectFix(cfg.URL, "ad.url", err))
 	}
 	if err != nil && !isTLS(err) && ad.Code(err) == 0 && !strings.Contains(err.Error(), "bind") {
 		return fail(err.Error(), "fix the ad section of the configuration as the message says")
+	}
+	if c != nil {
+		return ok(c.URL() + " reachable")
 	}
 	return ok(cfg.URL + " reachable")
 }
@@ -213,7 +221,7 @@ func checkSchema(ctx context.Context, e *Env) Result {
 
 func checkGC(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.DialGC(ctx, cfg)
+	c, err := ad.DialGCNear(ctx, adconfig.Options(cfg), e.DC) // the pinned DC's own GC first
 	if err != nil {
 		var ce *ad.ConnectError
 		switch {
@@ -225,7 +233,7 @@ func checkGC(ctx context.Context, e *Env) Result {
 		return fail(err.Error(), "check ad.gcUrl and that the bind account can bind to the Global Catalog")
 	}
 	e.GC = c
-	return ok(cfg.GCURL + " reachable, bound")
+	return ok(c.URL() + " reachable, bound")
 }
 
 func checkGCAttr(ctx context.Context, e *Env) Result {

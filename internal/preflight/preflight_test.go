@@ -9,6 +9,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/lab/labtest"
@@ -131,7 +132,7 @@ func TestSchemaWithoutAttribute(t *testing.T) {
 // create groups; the probe says so and how to delegate.
 func TestWriteProbeWithoutRights(t *testing.T) {
 	l := labtest.AD(t)
-	c, err := ad.Dial(t.Context(), l.Admin) // creates the ordinary user
+	c, err := ad.Dial(t.Context(), adconfig.Options(l.Admin)) // creates the ordinary user
 	if err != nil {
 		t.Fatal(err)
 	}

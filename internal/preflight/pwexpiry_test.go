@@ -9,6 +9,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestPasswordExpiryWarning(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	cfg := srv.Config()
-	dc, err := ad.Dial(context.Background(), cfg)
+	dc, err := ad.Dial(context.Background(), adconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestBindFailureFix(t *testing.T) {
 	srv := ldaptest.Start(t, ldaptest.Options{})
 	srv.SetBindFailure("775")
 	cfg := srv.Config()
-	_, err := ad.Dial(context.Background(), cfg)
+	_, err := ad.Dial(context.Background(), adconfig.Options(cfg))
 	e := &Env{Config: &config.Config{AD: cfg}, Values: map[string]any{dialErrorValue: err}}
 	r := checkBind(context.Background(), e)
 	if r.Status != Fail || !strings.Contains(r.Detail, "locked out") || !strings.Contains(r.Fix, "unlock") {

@@ -47,6 +47,16 @@ func (d *ADDirectory) FindByAnchors(ctx context.Context, anchors []string) (map[
 	for a, o := range got {
 		out[a] = fromAD(o)
 	}
+	// hook (issue #20, dcanchors.go): what the GC does not know yet, the DC that writes may.
+	var missing []string
+	for _, a := range anchors {
+		if _, ok := got[a]; !ok {
+			missing = append(missing, a)
+		}
+	}
+	if err := d.anchorsOnDC(ctx, missing, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
@@ -44,9 +45,10 @@ func StatePath(cfg *config.Config) string {
 	return filepath.Join(filepath.Dir(cfg.Path), p)
 }
 
-// DC connects to the domain controller, logging through log.
+// DC connects to a domain controller (the one URL, or the first that answers
+// of ad.servers / the DCs ad.domain locates), logging through log.
 func DC(ctx context.Context, c config.AD, log *slog.Logger) (*ad.Conn, error) {
-	conn, err := ad.Dial(ctx, c)
+	conn, err := ad.Dial(ctx, adconfig.Options(c, log))
 	if err != nil {
 		return nil, fmt.Errorf("connect to AD: %w", err)
 	}
@@ -54,9 +56,10 @@ func DC(ctx context.Context, c config.AD, log *slog.Logger) (*ad.Conn, error) {
 	return conn, nil
 }
 
-// GC connects to the Global Catalog, logging through log.
-func GC(ctx context.Context, c config.AD, log *slog.Logger) (*ad.Conn, error) {
-	conn, err := ad.DialGC(ctx, c)
+// GC connects to the Global Catalog, logging through log: near's own GC
+// first when near is not nil (it holds what that DC wrote: issue #20).
+func GC(ctx context.Context, c config.AD, log *slog.Logger, near *ad.Conn) (*ad.Conn, error) {
+	conn, err := ad.DialGCNear(ctx, adconfig.Options(c, log), near)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Global Catalog: %w", err)
 	}

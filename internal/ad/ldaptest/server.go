@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -58,6 +59,14 @@ type Options struct {
 	// 5,000 operations per LDAP transaction); default 5000, -1 for no cap.
 	MaxValuesPerModify int
 	Mode               Mode // default ModeWindows
+	// DSA names the simulated domain controller (its server object's CN).
+	// When set, the RootDSE says who it is (dsServiceName, dnsHostName) and
+	// its nTDSDSA object carries InvocationID and RODC, as a real DC's do;
+	// several servers with different DSAs are several DCs of one domain.
+	DSA          string
+	InvocationID string // default derived from DSA
+	RODC         bool
+	NotGC        bool // isGlobalCatalogReady FALSE
 }
 
 // Mode selects whose answers the server imitates.
@@ -186,9 +195,33 @@ func Start(t testing.TB, o Options) *Server {
 		"objectClass": {"attributeSchema"}, "lDAPDisplayName": {ad.AttrExternalDirectoryObjectID}, "isMemberOfPartialAttributeSet": {"TRUE"}})
 	s.Put("CN=Users,"+o.BaseDN, map[string][]string{"objectClass": {"container"}})
 	s.Put(o.BindDN, map[string][]string{"objectClass": {"user"}})
+	if o.DSA != "" {
+		if o.InvocationID == "" {
+			o.InvocationID = fmt.Sprintf("%08x-0000-4000-8000-000000000000", crc32.ChecksumIEEE([]byte(o.DSA)))
+			s.opts.InvocationID = o.InvocationID
+		}
+		g, err := ad.ParseGUID(o.InvocationID)
+		if err != nil {
+			t.Fatalf("ldaptest: InvocationID %q: %v", o.InvocationID, err)
+		}
+		classes := []string{"top", "applicationSettings", "nTDSDSA"}
+		if o.RODC {
+			classes = append(classes, "nTDSDSARO")
+		}
+		s.Put(s.DSServiceName(), map[string][]string{"objectClass": classes, "invocationId": {string(g.AD())},
+			"msDS-isRODC": {strings.ToUpper(strconv.FormatBool(o.RODC))}})
+	}
 	go s.serve(ln)
 	t.Cleanup(func() { s.Stop(); s.conns.Wait() })
 	return s
+}
+
+// DSServiceName is the DN of the simulated DC's nTDSDSA object ("" without Options.DSA).
+func (s *Server) DSServiceName() string {
+	if s.opts.DSA == "" {
+		return ""
+	}
+	return "CN=NTDS Settings,CN=" + s.opts.DSA + ",CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration," + s.opts.BaseDN
 }
 
 // URL is the server's ldap:// URL.
@@ -256,6 +289,52 @@ func (s *Server) Values(dn, attr string) []string {
 		return append([]string(nil), v...)
 	}
 	return nil
+}
+
+// Replicate copies to dst the entries under base (subtree) that dst lacks or
+// holds differently, as AD replication would deliver them: what one simulated
+// DC wrote reaches another only when a test calls this (a delayed
+// replication). Deletions are not replicated.
+func (s *Server) Replicate(dst *Server, base string) int {
+	s.mu.Lock()
+	var copies []*entry
+	nb := ldapdn.Norm(base)
+	for k, e := range s.entries {
+		if k == nb || strings.HasSuffix(k, ","+nb) {
+			c := &entry{dn: e.dn, attrs: map[string][]string{}}
+			for a, v := range e.attrs {
+				c.attrs[a] = append([]string(nil), v...)
+			}
+			copies = append(copies, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range copies {
+		dst.Put(c.dn, c.attrs)
+	}
+	return len(copies)
+}
+
+// DNs lists the DNs of the entries under base whose attribute attr has
+// value v (case-insensitive), for tests that look for duplicates.
+func (s *Server) DNs(base, attr, v string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nb := ldapdn.Norm(base)
+	var out []string
+	for k, e := range s.entries {
+		if k != nb && !strings.HasSuffix(k, ","+nb) {
+			continue
+		}
+		_, vals := e.get(attr)
+		for _, x := range vals {
+			if strings.EqualFold(x, v) {
+				out = append(out, e.dn)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SetBindFailure makes every bind answer 49 with Windows' diagnostic for
@@ -516,6 +595,17 @@ func (s *Server) search(op *ber.Packet, controls []*ber.Packet) (entries []*ber.
 			// Samba lists permissive modify too, but ignores it for member.
 			"supportedControl": {pagingOID, PermissiveModifyOID},
 		}}
+		if s.opts.DSA != "" {
+			e.attrs["dsServiceName"] = []string{s.DSServiceName()}
+			e.attrs["dnsHostName"] = []string{strings.ToLower(s.opts.DSA) + ".contoso.test"}
+			// No USNs are kept here: a poll for groups changed since a mark
+			// (uSNChanged>=N, a filter this server never matches) finds
+			// nothing. Drift repair is tested against Samba.
+			e.attrs["highestCommittedUSN"] = []string{"1"}
+		}
+		if s.opts.NotGC {
+			e.attrs["isGlobalCatalogReady"] = []string{"FALSE"}
+		}
 		return []*ber.Packet{s.encodeEntry(e, attrs, -1)}, ldapResult(appSearchDone, result{}), nil
 	}
 

@@ -18,6 +18,7 @@ type labArgs struct {
 	rest                    []string // seed-users' own arguments
 	noSchema, quiet         bool
 	noEmulator, connectSync bool
+	dcs                     int // up: 2 joins a second DC (issue #20)
 }
 
 func labFlags(a *labArgs, stderr io.Writer) *flag.FlagSet {
@@ -27,9 +28,10 @@ func labFlags(a *labArgs, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&a.noSchema, "no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
 	fs.BoolVar(&a.quiet, "q", false, "do not show the lab script's progress")
 	fs.BoolVar(&a.noEmulator, "no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
+	fs.IntVar(&a.dcs, "dcs", 1, "up: 2 joins a second Samba DC to the lab domain on the next loopback address (replicate: 'writeback-lab replicate')")
 	fs.BoolVar(&a.connectSync, "connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: writeback-lab [flags] up|down|reset|env|config
+		fmt.Fprintf(stderr, `Usage: writeback-lab [flags] up|down|reset|replicate|env|config
        writeback-lab [flags] seed-users --count N [--ou OU] [--prefix P] [--sam-prefix S] [--digits D] [--from I]
 
 A throwaway lab on loopback, for trying writeback and for its tests: a Samba
@@ -45,6 +47,11 @@ samba-ad-dc from Debian packages on first use and listens on ports
   down    stop both (data is kept)
   reset   restore the pristine AD taken after the first provision and a fresh
           sample tenant, and discard the lab's writeback state (seconds)
+  up --dcs 2
+          also join a second Samba DC (dc2) to the lab domain on the next
+          loopback address, for ad.servers / failover tests
+  replicate
+          replicate the domain partition between the two DCs now, both ways
   up --connect-sync, reset --connect-sync
           also (re)write OU=ConnectSync: 5 groups as Connect Sync group
           writeback v2 left them (both CN formats, a mail-enabled and a global
@@ -90,11 +97,19 @@ func Lab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return ErrUsage
 	}
-	if fs.NArg() < 1 || (fs.NArg() > 1 && fs.Arg(0) != "seed-users") {
+	rest := fs.Args()
+	if len(rest) > 1 && rest[0] == "up" { // writeback-lab up --dcs 2
+		if err := fs.Parse(rest[1:]); err != nil || fs.NArg() > 0 {
+			fs.Usage()
+			return ErrUsage
+		}
+		rest = []string{"up"}
+	}
+	if len(rest) < 1 || (len(rest) > 1 && rest[0] != "seed-users") || a.dcs < 1 || a.dcs > 2 {
 		fs.Usage()
 		return ErrUsage
 	}
-	a.action, a.rest = fs.Arg(0), fs.Args()[1:]
+	a.action, a.rest = rest[0], rest[1:]
 	if a.connectSync && (a.noEmulator || (a.action != "up" && a.action != "reset")) {
 		fmt.Fprintln(stderr, "writeback-lab: --connect-sync goes with up or reset, and needs the emulator (not --no-emulator)")
 		return ErrUsage
@@ -149,8 +164,23 @@ func labAction(ctx context.Context, a labArgs, o lab.Options, stdout, stderr io.
 		}
 		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback-lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
+		if a.dcs == 2 { // issue #20: a second DC joined to the lab domain
+			l2, err := lab.UpSecond(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "second DC %s is up in %s (ad.servers: [%s, %s]; 'writeback-lab replicate' replicates both ways now)\n",
+				l2.Env["LAB_TLS_SERVER_NAME"], l2.Dir, l.Env["LAB_LDAPS_URL"], l2.Env["LAB_LDAPS_URL"])
+		}
 		return seed(l)
+	case "replicate":
+		return lab.Replicate(ctx, o)
 	case "down":
+		if _, err := lab.Running(lab.Second(o)); err == nil {
+			if err := lab.DownSecond(ctx, o); err != nil {
+				return err
+			}
+		}
 		return lab.Down(ctx, o)
 	case "reset":
 		start := time.Now()

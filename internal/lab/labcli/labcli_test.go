@@ -14,7 +14,7 @@ func TestMainUsageAndExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"-h"}, 0, "Usage: writeback-lab [flags] up|down|reset|env|config"},
+		{[]string{"-h"}, 0, "Usage: writeback-lab [flags] up|down|reset|replicate|env|config"},
 		{[]string{"lab", "-h"}, 0, "Usage: writeback-lab"},
 		{[]string{"emulator", "-h"}, 0, "Usage: writeback-lab emulator"},
 		{nil, 2, "Usage: writeback-lab"},

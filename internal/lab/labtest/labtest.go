@@ -23,6 +23,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/ldapdn"
@@ -147,7 +148,7 @@ func AD(t testing.TB) *Lab {
 	l := &Lab{Config: sl.ServiceADConfig(), Admin: sl.ADConfig(), BaseDN: sl.Env["LAB_BASE_DN"], Env: sl.Env}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.Dial(ctx, l.Admin)
+	c, err := ad.Dial(ctx, adconfig.Options(l.Admin))
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -213,7 +214,7 @@ func (l *Lab) dial(t testing.TB, cfg config.AD) *ad.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatalf("labtest: dial lab DC: %v", err)
 	}
@@ -226,7 +227,7 @@ func (l *Lab) GC(t testing.TB) *ad.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := ad.DialGC(ctx, l.Config)
+	c, err := ad.DialGC(ctx, adconfig.Options(l.Config))
 	if err != nil {
 		t.Fatalf("labtest: dial lab GC: %v", err)
 	}
@@ -259,7 +260,7 @@ func (l *Lab) SharedUsers(t testing.TB, n int) []User {
 	defer unlock()
 	ou := "OU=writeback-fixtures," + l.BaseDN
 	cfg := l.Admin
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		t.Fatalf("labtest: %v", err)
 	}
@@ -309,7 +310,7 @@ func createUsersFrom(ctx context.Context, cfg config.AD, ou string, from, to int
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			c, err := ad.Dial(ctx, cfg)
+			c, err := ad.Dial(ctx, adconfig.Options(cfg))
 			if err != nil {
 				errs <- err
 				return
@@ -347,7 +348,7 @@ func createUsersFrom(ctx context.Context, cfg config.AD, ou string, from, to int
 	if err := <-errs; err != nil {
 		return nil, err
 	}
-	c, err := ad.Dial(ctx, cfg)
+	c, err := ad.Dial(ctx, adconfig.Options(cfg))
 	if err != nil {
 		return nil, err
 	}
