@@ -196,25 +196,37 @@ func dial(ctx context.Context, o Options, cands []Candidate, gc bool) (*Conn, er
 	if len(cands) == 0 {
 		return nil, errors.New("no server to connect to")
 	}
-	targets := make([]target, 0, len(cands))
+	d := &dialer{o: o, gc: gc, pw: o.password(), timeout: o.Timeout}
 	for _, cand := range cands {
 		t, err := parseTarget(o, cand.URL, gc)
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, t)
+		d.targets = append(d.targets, t)
 	}
-	pw := o.password()
 	// Read now so a missing secret fails at once; each bind reads it again,
 	// so a password rotated in its file or variable needs no restart.
-	if _, err := pw.Value("ad.password"); err != nil {
+	if _, err := d.pw.Value("ad.password"); err != nil {
 		return nil, err
 	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+	if d.timeout <= 0 {
+		d.timeout = 30 * time.Second
 	}
-	c := &Conn{url: targets[0].url, gc: gc, pageSize: o.PageSize, batch: o.MemberBatch, timeout: timeout, log: o.Logger}
+	c := newConn(o, d.targets[0].url, gc, d.timeout)
+	d.c = c
+	c.connect = d.connect
+	l, u, id, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.l, c.url, c.ident, c.pinned = l, u, id, id
+	c.tls = d.targets[0].ldaps || !o.Insecure
+	return c, nil
+}
+
+// newConn is a connection not yet dialled, with o's settings and defaults.
+func newConn(o Options, url string, gc bool, timeout time.Duration) *Conn {
+	c := &Conn{url: url, gc: gc, pageSize: o.PageSize, batch: o.MemberBatch, timeout: timeout, log: o.Logger}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -228,106 +240,126 @@ func dial(ctx context.Context, o Options, cands []Candidate, gc bool) (*Conn, er
 		c.batch = 1000
 	}
 	c.batch = min(c.batch, MaxMemberBatch)
-	// bindOne dials and binds one server.
-	bindOne := func(ctx context.Context, t target) (*ldap.Conn, error) {
-		password, err := pw.Value("ad.password")
-		if err != nil {
-			return nil, err
-		}
-		l, err := connect(ctx, o.Insecure, t.url, t.host, t.ldaps, t.tc, timeout)
-		if err != nil {
-			return nil, err
-		}
-		err = runOn(ctx, l, func(l *ldap.Conn) error {
-			_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: o.BindDN, Password: password})
-			return err
-		})
-		if err != nil {
-			l.Close()
-			return nil, opErr("bind as", o.BindDN, err)
-		}
-		return l, nil
-	}
-	// next is the index of the target to try first: the one in use.
-	next := 0
-	c.connect = func(ctx context.Context) (*ldap.Conn, string, DCIdentity, error) {
-		// During a backoff the DC is not asked: each rejected bind counts
-		// towards the account's lockout threshold.
-		if err := c.bind.wait(); err != nil {
-			return nil, "", DCIdentity{}, err
-		}
-		var first error
-		var skipped []Skipped
-		for i := range targets {
-			t := targets[(next+i)%len(targets)]
-			l, err := bindOne(ctx, t)
-			if err != nil {
-				if IsInvalidCredentials(err) {
-					// Dial (c.l not set yet) returns the error to its caller, and
-					// the connection is never used: no backoff. A redial (c.l set;
-					// redial holds c.mu) fails inside some operation of a running
-					// connection: back off, and say so once. The same account
-					// binds on every DC: another DC would only count another
-					// failure towards the lockout.
-					if c.l != nil {
-						be := c.bind.rejected(o.BindDN, pw.Describe("ad.password"), err)
-						c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
-							"url", t.url, "bindDN", o.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
-						return nil, "", DCIdentity{}, be
-					}
-					return nil, "", DCIdentity{}, err
-				}
-				if first == nil {
-					first = err
-				}
-				if len(targets) > 1 {
-					c.log.Warn("AD server does not answer; trying the next one", "url", t.url, "err", err)
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				continue
-			}
-			c.bind.succeeded()
-			id, err := readIdentity(l, t.url)
-			if err != nil {
-				c.log.Debug("could not read the DC's identity", "url", t.url, "err", err)
-			}
-			if len(targets) > 1 {
-				// With one server there is no choice to make: a read-only DC
-				// then fails at the first write with a referral, and check
-				// says why.
-				if !gc && id.RODC {
-					l.Close()
-					skipped = append(skipped, Skipped{URL: t.url, Reason: "read-only domain controller (RODC): never used for writes"})
-					c.log.Info("skipping a read-only domain controller", "url", t.url, "dc", id.Name())
-					continue
-				}
-				if gc && id.Known() && !id.GlobalCatalog {
-					l.Close()
-					skipped = append(skipped, Skipped{URL: t.url, Reason: "not a Global Catalog (isGlobalCatalogReady is not TRUE)"})
-					continue
-				}
-			}
-			next = (next + i) % len(targets)
-			c.skipped = skipped
-			return l, t.url, id, nil
-		}
-		c.skipped = skipped
-		if first == nil {
-			first = fmt.Errorf("every server was skipped: %s", describeSkipped(skipped))
-		} else if len(targets) > 1 {
-			first = fmt.Errorf("none of %d servers answered (first: %w)", len(targets), first)
-		}
-		return nil, "", DCIdentity{}, first
-	}
-	l, u, id, err := c.connect(ctx)
+	return c
+}
+
+// dialer (re)connects a Conn to the first of its servers that answers,
+// starting with the one in use.
+type dialer struct {
+	o       Options
+	gc      bool
+	pw      Secret
+	timeout time.Duration
+	targets []target
+	c       *Conn
+	next    int // the index of the target to try first: the one in use
+}
+
+// bindOne dials and binds one server.
+func (d *dialer) bindOne(ctx context.Context, t target) (*ldap.Conn, error) {
+	password, err := d.pw.Value("ad.password")
 	if err != nil {
 		return nil, err
 	}
-	c.l, c.url, c.ident, c.pinned = l, u, id, id
-	c.tls = targets[0].ldaps || !o.Insecure
-	return c, nil
+	l, err := connect(ctx, d.o.Insecure, t.url, t.host, t.ldaps, t.tc, d.timeout)
+	if err != nil {
+		return nil, err
+	}
+	err = runOn(ctx, l, func(l *ldap.Conn) error {
+		_, err := l.SimpleBind(&ldap.SimpleBindRequest{Username: d.o.BindDN, Password: password})
+		return err
+	})
+	if err != nil {
+		l.Close()
+		return nil, opErr("bind as", d.o.BindDN, err)
+	}
+	return l, nil
+}
+
+// connect binds the first server that answers and may serve (see usable),
+// from the one in use on.
+func (d *dialer) connect(ctx context.Context) (*ldap.Conn, string, DCIdentity, error) {
+	c := d.c
+	// During a backoff the DC is not asked: each rejected bind counts
+	// towards the account's lockout threshold.
+	if err := c.bind.wait(); err != nil {
+		return nil, "", DCIdentity{}, err
+	}
+	var first error
+	var skipped []Skipped
+	for i := range d.targets {
+		t := d.targets[(d.next+i)%len(d.targets)]
+		l, err := d.bindOne(ctx, t)
+		if err != nil {
+			if IsInvalidCredentials(err) {
+				return nil, "", DCIdentity{}, d.rejected(t, err)
+			}
+			if first == nil {
+				first = err
+			}
+			if len(d.targets) > 1 {
+				c.log.Warn("AD server does not answer; trying the next one", "url", t.url, "err", err)
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		c.bind.succeeded()
+		id, err := readIdentity(l, t.url)
+		if err != nil {
+			c.log.Debug("could not read the DC's identity", "url", t.url, "err", err)
+		}
+		if why := d.unusable(id); why != "" {
+			l.Close()
+			skipped = append(skipped, Skipped{URL: t.url, Reason: why})
+			c.log.Info("skipping a server", "url", t.url, "dc", id.Name(), "reason", why)
+			continue
+		}
+		d.next = (d.next + i) % len(d.targets)
+		c.skipped = skipped
+		return l, t.url, id, nil
+	}
+	c.skipped = skipped
+	if first == nil {
+		first = fmt.Errorf("every server was skipped: %s", describeSkipped(skipped))
+	} else if len(d.targets) > 1 {
+		first = fmt.Errorf("none of %d servers answered (first: %w)", len(d.targets), first)
+	}
+	return nil, "", DCIdentity{}, first
+}
+
+// rejected handles a bind refused for its credentials. Dial (c.l not set
+// yet) returns the error to its caller, and the connection is never used:
+// no backoff. A redial (c.l set; redial holds c.mu) fails inside some
+// operation of a running connection: back off, and say so once. The same
+// account binds on every DC: another DC would only count another failure
+// towards the lockout.
+func (d *dialer) rejected(t target, err error) error {
+	c := d.c
+	if c.l == nil {
+		return err
+	}
+	be := c.bind.rejected(d.o.BindDN, d.pw.Describe("ad.password"), err)
+	c.log.Warn("AD rejected the bind password; waiting before the next bind so the account is not locked out",
+		"url", t.url, "bindDN", d.o.BindDN, "secret", be.Secret, "retryAt", be.RetryAt.Format(time.TimeOnly))
+	return be
+}
+
+// unusable says why a server of several is not used ("" when it is): a
+// read-only DC for writes, or a GC candidate that is not a Global Catalog.
+// With one server there is no choice to make: a read-only DC then fails at
+// the first write with a referral, and check says why.
+func (d *dialer) unusable(id DCIdentity) string {
+	switch {
+	case len(d.targets) < 2:
+		return ""
+	case !d.gc && id.RODC:
+		return "read-only domain controller (RODC): never used for writes"
+	case d.gc && id.Known() && !id.GlobalCatalog:
+		return "not a Global Catalog (isGlobalCatalogReady is not TRUE)"
+	}
+	return ""
 }
 
 func describeSkipped(s []Skipped) string {

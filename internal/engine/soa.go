@@ -67,23 +67,15 @@ func rawString(raw map[string]any, k string) string {
 // when the round has no such group.
 func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string]plan.Actual, status func(string) (state.GroupStatus, error),
 	lookup func(string) (*state.Group, bool, string, error), extra []string) (*soaRound, error) {
-	r := &soaRound{takeover: map[string]soaMatch{}, skip: map[string]plan.Collision{}, release: map[string]plan.Change{}, taken: map[string]bool{}}
-	cm, _ := e.src.(CloudManagedReader)
-	managed := func(id string) (bool, error) {
-		if cm == nil {
-			return false, errors.New("the Graph source cannot read onPremisesSyncBehavior")
-		}
-		return cm.CloudManaged(ctx, id)
-	}
-	bySID := map[string]string{} // SID -> group ID, to look up in AD
-	names := map[string]string{}
+	sc := &soaScan{e: e, ctx: ctx, bySID: map[string]string{}, names: map[string]string{},
+		r: &soaRound{takeover: map[string]soaMatch{}, skip: map[string]plan.Collision{}, release: map[string]plan.Change{}, taken: map[string]bool{}}}
+	sc.cm, _ = e.src.(CloudManagedReader)
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return nil, err
 		}
-		anchor := plan.Anchor(id)
-		act, exists := actual[strings.ToLower(anchor)]
+		act, exists := actual[strings.ToLower(plan.Anchor(id))]
 		if exists && st.TakenOver == nil {
 			continue // owned already, or another's: no cloud read (most groups of a full round)
 		}
@@ -91,107 +83,166 @@ func (e *Engine) soaPrepare(ctx context.Context, ids []string, actual map[string
 		if err != nil {
 			return nil, err
 		}
-		if st.TakenOver != nil && exists {
-			if g == nil {
-				continue // deleted in Entra: the safety policy, as for any owned group
-			}
-			back := g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled
-			why := "onPremisesSyncEnabled is true again"
-			if !back {
-				ok, err := managed(id)
-				switch {
-				case errors.Is(err, entra.ErrNotFound):
-					continue
-				case err != nil:
-					// Not known to be rolled back: keep managing it, say why.
-					e.log.Warn("cannot read whether a taken-over group is still cloud-managed; it stays managed", "group", id, "err", err)
-					r.taken[id] = true
-					continue
-				}
-				back, why = !ok, "onPremisesSyncBehavior.isCloudManaged is false"
-			}
-			if !back {
-				r.taken[id] = true
-				continue
-			}
-			r.release[id] = releaseChange(id, g.DisplayName, act, st.TakenOver, why)
-			continue
-		}
-		if exists || g == nil || !inScope {
-			continue
-		}
-		sid := rawString(g.Raw, "onPremisesSecurityIdentifier")
-		if sid == "" || (g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled) {
-			continue
-		}
-		names[id] = g.DisplayName
-		ok, err := managed(id)
 		switch {
-		case errors.Is(err, entra.ErrNotFound):
-			continue
-		case err != nil:
-			r.skip[id] = plan.Collision{GroupID: id, Name: g.DisplayName, Kind: plan.SkipSOAUnconfirmed,
-				Reason: fmt.Sprintf("the group carries the on-premises SID %s and is not synced from AD, but Graph did not say whether it is cloud-managed (%v); writeback neither takes over the AD group nor creates a new one: grant the application %s (Microsoft lists no read-only permission for onPremisesSyncBehavior)", sid, err, entra.SyncBehaviorPermission)}
-			continue
-		case !ok:
-			r.skip[id] = plan.Collision{GroupID: id, Name: g.DisplayName, Kind: plan.SkipSOAUnconfirmed,
-				Reason: fmt.Sprintf("the group carries the on-premises SID %s and is not synced from AD, but onPremisesSyncBehavior.isCloudManaged is false (its conversion was rolled back and the sync client has not taken it over yet, or directory sync was turned off); writeback neither takes over the AD group nor creates a new one", sid)}
-			continue
+		case st.TakenOver != nil && exists:
+			if g != nil { // deleted in Entra: the safety policy, as for any owned group
+				sc.stillCloudManaged(id, g, act, st.TakenOver)
+			}
+		case !exists && g != nil && inScope:
+			sc.candidate(id, g)
 		}
-		if _, err := ad.SIDToAD(sid); err != nil {
-			r.skip[id] = plan.Collision{GroupID: id, Name: g.DisplayName, Kind: plan.SkipSOANotFound,
-				Reason: fmt.Sprintf("onPremisesSecurityIdentifier %q is not a SID; no AD group can be matched and none is created", sid)}
-			continue
-		}
-		bySID[strings.ToUpper(sid)] = id
 	}
-	if len(bySID) == 0 {
-		return r, nil
+	if len(sc.bySID) == 0 {
+		return sc.r, nil
 	}
-	found, err := e.groupsBySID(ctx, slices.Sorted(maps.Keys(bySID)), extra)
-	if err != nil {
+	if err := sc.matchSIDs(extra); err != nil {
 		return nil, err
 	}
-	for sid, id := range bySID {
-		anchor := plan.Anchor(id)
+	return sc.r, nil
+}
+
+// soaScan is soaPrepare's work in progress.
+type soaScan struct {
+	e     *Engine
+	ctx   context.Context
+	cm    CloudManagedReader
+	r     *soaRound
+	bySID map[string]string // upper-case SID -> group ID, to look up in AD
+	names map[string]string // group ID -> display name
+}
+
+// managed asks Graph whether the group is cloud-managed.
+func (sc *soaScan) managed(id string) (bool, error) {
+	if sc.cm == nil {
+		return false, errors.New("the Graph source cannot read onPremisesSyncBehavior")
+	}
+	return sc.cm.CloudManaged(sc.ctx, id)
+}
+
+// stillCloudManaged keeps a taken-over group (r.taken) or releases it when
+// its conversion was rolled back.
+func (sc *soaScan) stillCloudManaged(id string, g *state.Group, act plan.Actual, t *state.Takeover) {
+	back := g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled
+	why := "onPremisesSyncEnabled is true again"
+	if !back {
+		ok, err := sc.managed(id)
+		switch {
+		case errors.Is(err, entra.ErrNotFound):
+			return
+		case err != nil:
+			// Not known to be rolled back: keep managing it, say why.
+			sc.e.log.Warn("cannot read whether a taken-over group is still cloud-managed; it stays managed", "group", id, "err", err)
+			sc.r.taken[id] = true
+			return
+		}
+		back, why = !ok, "onPremisesSyncBehavior.isCloudManaged is false"
+	}
+	if !back {
+		sc.r.taken[id] = true
+		return
+	}
+	sc.r.release[id] = releaseChange(id, g.DisplayName, act, t, why)
+}
+
+// candidate notes an in-scope group with no AD group yet that carries an
+// on-premises SID and is confirmed cloud-managed (bySID), or why it is
+// skipped.
+func (sc *soaScan) candidate(id string, g *state.Group) {
+	sid := rawString(g.Raw, "onPremisesSecurityIdentifier")
+	if sid == "" || (g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled) {
+		return
+	}
+	sc.names[id] = g.DisplayName
+	skip := func(kind, reason string) {
+		sc.r.skip[id] = plan.Collision{GroupID: id, Name: g.DisplayName, Kind: kind, Reason: reason}
+	}
+	ok, err := sc.managed(id)
+	switch {
+	case errors.Is(err, entra.ErrNotFound):
+		return
+	case err != nil:
+		skip(plan.SkipSOAUnconfirmed, fmt.Sprintf("the group carries the on-premises SID %s and is not synced from AD, but Graph did not say whether it is cloud-managed (%v); writeback neither takes over the AD group nor creates a new one: grant the application %s (Microsoft lists no read-only permission for onPremisesSyncBehavior)", sid, err, entra.SyncBehaviorPermission))
+		return
+	case !ok:
+		skip(plan.SkipSOAUnconfirmed, fmt.Sprintf("the group carries the on-premises SID %s and is not synced from AD, but onPremisesSyncBehavior.isCloudManaged is false (its conversion was rolled back and the sync client has not taken it over yet, or directory sync was turned off); writeback neither takes over the AD group nor creates a new one", sid))
+		return
+	}
+	if _, err := ad.SIDToAD(sid); err != nil {
+		skip(plan.SkipSOANotFound, fmt.Sprintf("onPremisesSecurityIdentifier %q is not a SID; no AD group can be matched and none is created", sid))
+		return
+	}
+	sc.bySID[strings.ToUpper(sid)] = id
+}
+
+// matchSIDs finds the AD groups with the candidates' SIDs and decides, per
+// group, takeover or skip (with why).
+func (sc *soaScan) matchSIDs(extra []string) error {
+	e, r := sc.e, sc.r
+	found, err := e.groupsBySID(sc.ctx, slices.Sorted(maps.Keys(sc.bySID)), extra)
+	if err != nil {
+		return err
+	}
+	for sid, id := range sc.bySID {
 		g, ok := found[sid]
 		skip := func(kind, dn, reason string) {
-			r.skip[id] = plan.Collision{GroupID: id, Name: names[id], DN: dn, Kind: kind, Reason: reason}
+			r.skip[id] = plan.Collision{GroupID: id, Name: sc.names[id], DN: dn, Kind: kind, Reason: reason}
 		}
-		switch {
-		case !ok && e.cfg.SOA.CreateMissing:
-			e.log.Warn("converted group: no AD group has its SID; it is created as a new group (soa.createMissing)", "group", id, "sid", sid)
-		case !ok:
-			skip(plan.SkipSOANotFound, "", fmt.Sprintf("the group was converted to the cloud, but no AD group in %s has its on-premises SID %s; writeback does not create it anew (a new group has a new SID, and every ACL granting the old one would silently stop applying): restore the AD group (AD recycle bin), or set soa.createMissing: true to create a new one", e.domain, sid))
-		case protectedReason(g) != "":
-			skip(plan.SkipSOARefused, g.DN, "the AD group with this SID is protected ("+protectedReason(g)+"); writeback never takes over a privileged group")
-		case g.Anchor != "" && !strings.EqualFold(g.Anchor, anchor):
-			skip(plan.SkipSOARefused, g.DN, "the AD group with this SID carries another anchor, "+g.Anchor+" (another cloud group's, written by another tool or by hand); it is left untouched")
-		case strings.HasPrefix(strings.ToLower(g.AdminDescription), "group_") && !strings.EqualFold(g.AdminDescription, anchor):
-			skip(plan.SkipSOARefused, g.DN, "the AD group with this SID has adminDescription "+g.AdminDescription+", another cloud group's mark (Connect Sync or Cloud Sync wrote it); it is left untouched")
-		case !ldapdn.Within(g.DN, e.base):
-			skip(plan.SkipOutside, g.DN, "the AD group with this SID is outside sync.searchBase "+e.base+", where writeback does not manage groups; it is left untouched and no new group is created: widen sync.searchBase")
-		default:
-			if why, err := e.nestedInProtected(ctx, g.DN); err != nil {
-				return nil, err
-			} else if why != "" {
-				skip(plan.SkipSOARefused, g.DN, "the AD group with this SID is a member of the protected group "+why+"; writeback never takes over a group nested in a privileged one")
-				continue
+		if !ok {
+			if e.cfg.SOA.CreateMissing {
+				e.log.Warn("converted group: no AD group has its SID; it is created as a new group (soa.createMissing)", "group", id, "sid", sid)
+			} else {
+				skip(plan.SkipSOANotFound, "", fmt.Sprintf("the group was converted to the cloud, but no AD group in %s has its on-premises SID %s; writeback does not create it anew (a new group has a new SID, and every ACL granting the old one would silently stop applying): restore the AD group (AD recycle bin), or set soa.createMissing: true to create a new one", e.domain, sid))
 			}
-			act := toActual(g)
-			act.Anchor = anchor
-			before := map[string][]string{"adminDescription": nil, ad.AttrExternalDirectoryObjectID: nil}
-			if g.AdminDescription != "" {
-				before["adminDescription"] = []string{g.AdminDescription}
-			}
-			if g.Anchor != "" {
-				before[ad.AttrExternalDirectoryObjectID] = []string{g.Anchor}
-			}
-			e.resolver.Learn(appendKnown(nil, g))
-			r.takeover[id] = soaMatch{act: act, sid: g.SID, before: before}
+			continue
 		}
+		kind, why, err := sc.refusal(g, plan.Anchor(id))
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			skip(kind, g.DN, why)
+			continue
+		}
+		r.takeover[id] = e.takeoverMatch(g, plan.Anchor(id))
 	}
-	return r, nil
+	return nil
+}
+
+// refusal says why the AD group g, found by a converted group's SID, is
+// not taken over for anchor, and the skip's kind ("" when it may be).
+func (sc *soaScan) refusal(g ad.Group, anchor string) (kind, why string, err error) {
+	e := sc.e
+	switch {
+	case protectedReason(g) != "":
+		return plan.SkipSOARefused, "the AD group with this SID is protected (" + protectedReason(g) + "); writeback never takes over a privileged group", nil
+	case g.Anchor != "" && !strings.EqualFold(g.Anchor, anchor):
+		return plan.SkipSOARefused, "the AD group with this SID carries another anchor, " + g.Anchor + " (another cloud group's, written by another tool or by hand); it is left untouched", nil
+	case strings.HasPrefix(strings.ToLower(g.AdminDescription), "group_") && !strings.EqualFold(g.AdminDescription, anchor):
+		return plan.SkipSOARefused, "the AD group with this SID has adminDescription " + g.AdminDescription + ", another cloud group's mark (Connect Sync or Cloud Sync wrote it); it is left untouched", nil
+	case !ldapdn.Within(g.DN, e.base):
+		return plan.SkipOutside, "the AD group with this SID is outside sync.searchBase " + e.base + ", where writeback does not manage groups; it is left untouched and no new group is created: widen sync.searchBase", nil
+	}
+	nested, err := e.nestedInProtected(sc.ctx, g.DN)
+	if err != nil || nested == "" {
+		return "", "", err
+	}
+	return plan.SkipSOARefused, "the AD group with this SID is a member of the protected group " + nested + "; writeback never takes over a group nested in a privileged one", nil
+}
+
+// takeoverMatch is the takeover of g for anchor: the group as it is, under
+// the anchor, with the anchor attributes' values before (for a release).
+func (e *Engine) takeoverMatch(g ad.Group, anchor string) soaMatch {
+	act := toActual(g)
+	act.Anchor = anchor
+	before := map[string][]string{"adminDescription": nil, ad.AttrExternalDirectoryObjectID: nil}
+	if g.AdminDescription != "" {
+		before["adminDescription"] = []string{g.AdminDescription}
+	}
+	if g.Anchor != "" {
+		before[ad.AttrExternalDirectoryObjectID] = []string{g.Anchor}
+	}
+	e.resolver.Learn(appendKnown(nil, g))
+	return soaMatch{act: act, sid: g.SID, before: before}
 }
 
 // groupsBySID reads the domain's groups with these SIDs (upper-case SID ->

@@ -93,7 +93,7 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 	if err != nil {
 		return nil, fmt.Errorf("poll AD for groups edited by hand: %w", err)
 	}
-	gen := src.Generation()
+	p := &adPoll{e: e, src: src, id: id, gen: src.Generation()}
 	mark, err := e.loadADMark()
 	if err != nil {
 		return nil, err
@@ -102,90 +102,134 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 	if err != nil {
 		return nil, err
 	}
-	readMark := func() (*adMark, error) {
-		usn, err := src.HighestCommittedUSN(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("poll AD for groups edited by hand: %w", err)
-		}
-		return &adMark{InvocationID: id.InvocationID, DC: id.DSServiceName, USN: usn}, nil
-	}
-	if fullWhy != "" {
+	switch {
+	case fullWhy != "":
 		// Read before the full read of every group: whatever changes
 		// during it is above the mark and compared again next round.
-		next, err := readMark()
-		if err != nil {
-			return nil, err
-		}
-		return &adChanges{next: next, src: src, id: id, gen: gen, since: next.USN}, nil
-	}
-	reconnected := func() *adChanges {
-		// The search reconnected, maybe to another DC: its answer means
-		// nothing against this DC's mark. The mark stays; the next round
-		// reads which DC answers and compares every group if it is another.
-		e.log.Info("reconnected to AD while polling for groups edited by hand; the next round polls again", "dc", dcName(id))
-		return &adChanges{}
-	}
-	if mark == nil || mark.InvocationID != id.InvocationID {
+		return p.startAfresh(ctx, "")
+	case mark == nil || mark.InvocationID != id.InvocationID:
 		if o.DryRun {
 			return nil, nil // a plan shows what Entra changed; the round that applies compares every group
 		}
-		why := "no record yet of which AD changes writeback has compared (first round of this version): every group compared, so edits made by hand in AD are repaired"
-		if mark != nil {
-			why = fmt.Sprintf("the domain controller changed (now %s, invocationId %s; the last round read %s, invocationId %s): uSNChanged values are per DC, so every group is compared",
-				dcName(id), id.InvocationID, mark.DC, mark.InvocationID)
-			e.log.Warn("another domain controller (or a restored database) answers: this round compares every group",
-				"dc", dcName(id), "invocationId", id.InvocationID, "previousDC", mark.DC, "previousInvocationId", mark.InvocationID)
-		}
-		next, err := readMark()
-		if err != nil {
-			return nil, err
-		}
-		return &adChanges{reset: why, next: next, src: src, id: id, gen: gen, since: next.USN}, nil
+		return p.startAfresh(ctx, e.markResetWhy(id, mark))
 	}
+	return p.changedSince(ctx, mark)
+}
 
-	// The one search of a quiet round.
-	filter := ad.ChangedSinceFilter(mark.USN)
+// adPoll is one round's poll of the pinned DC for owned groups changed in AD.
+type adPoll struct {
+	e   *Engine
+	src changeSource
+	id  ad.DCIdentity
+	gen uint64
+}
+
+// readMark reads the DC's highest committed USN as a mark.
+func (p *adPoll) readMark(ctx context.Context) (*adMark, error) {
+	usn, err := p.src.HighestCommittedUSN(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("poll AD for groups edited by hand: %w", err)
+	}
+	return &adMark{InvocationID: p.id.InvocationID, DC: p.id.DSServiceName, USN: usn}, nil
+}
+
+// startAfresh reads the mark a round that compares every group records
+// (reset says why it compares them all, "" when it is full anyway).
+func (p *adPoll) startAfresh(ctx context.Context, reset string) (*adChanges, error) {
+	next, err := p.readMark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &adChanges{reset: reset, next: next, src: p.src, id: p.id, gen: p.gen, since: next.USN}, nil
+}
+
+// markResetWhy says why no recorded mark applies to the DC id: none yet,
+// or another DC's (or a restored database's).
+func (e *Engine) markResetWhy(id ad.DCIdentity, mark *adMark) string {
+	if mark == nil {
+		return "no record yet of which AD changes writeback has compared (first round of this version): every group compared, so edits made by hand in AD are repaired"
+	}
+	e.log.Warn("another domain controller (or a restored database) answers: this round compares every group",
+		"dc", dcName(id), "invocationId", id.InvocationID, "previousDC", mark.DC, "previousInvocationId", mark.InvocationID)
+	return fmt.Sprintf("the domain controller changed (now %s, invocationId %s; the last round read %s, invocationId %s): uSNChanged values are per DC, so every group is compared",
+		dcName(id), id.InvocationID, mark.DC, mark.InvocationID)
+}
+
+// reconnected: a search reconnected, maybe to another DC, so its answer
+// means nothing against this DC's mark. The mark stays; the next round
+// reads which DC answers and compares every group if it is another.
+func (p *adPoll) reconnected() *adChanges {
+	p.e.log.Info("reconnected to AD while polling for groups edited by hand; the next round polls again", "dc", dcName(p.id))
+	return &adChanges{}
+}
+
+// changedSince is the one search of a quiet round: the owned groups whose
+// uSNChanged is above mark, marked pending.
+func (p *adPoll) changedSince(ctx context.Context, mark *adMark) (*adChanges, error) {
 	found := map[string]bool{}
-	collect := func(en *ldap.Entry) error {
-		if a := en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID); strings.HasPrefix(strings.ToLower(a), "group_") {
-			found[strings.ToLower(plan.IDFromAnchor(a))] = true
-		}
-		return nil
+	if err := p.search(ctx, mark.USN, found); err != nil {
+		return nil, err
 	}
-	if err := e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, filter, []string{ad.AttrExternalDirectoryObjectID}, collect); err != nil {
-		return nil, fmt.Errorf("poll AD for groups edited by hand (uSNChanged above %d under %s): %w", mark.USN, e.base, err)
-	}
-	if src.Generation() != gen {
-		return reconnected(), nil
+	if p.src.Generation() != p.gen {
+		return p.reconnected(), nil
 	}
 	if len(found) == 0 {
-		return &adChanges{src: src, id: id, gen: gen, since: mark.USN}, nil // nothing changed: the mark stays
+		return &adChanges{src: p.src, id: p.id, gen: p.gen, since: mark.USN}, nil // nothing changed: the mark stays
 	}
 	// Something changed: read the DC's highest committed USN, then search
 	// again, so the new mark is one every change below it was searched
 	// after (a change committed between the first search and this read
 	// is not lost).
-	next, err := readMark()
+	next, err := p.readMark(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, filter, []string{ad.AttrExternalDirectoryObjectID}, collect); err != nil {
-		return nil, fmt.Errorf("poll AD for groups edited by hand (uSNChanged above %d under %s): %w", mark.USN, e.base, err)
+	if err := p.search(ctx, mark.USN, found); err != nil {
+		return nil, err
 	}
-	if src.Generation() != gen {
-		return reconnected(), nil
+	if p.src.Generation() != p.gen {
+		return p.reconnected(), nil
 	}
-	out := &adChanges{next: next, src: src, id: id, gen: gen, since: next.USN}
-	ids := keys(found)
+	out := &adChanges{next: next, src: p.src, id: p.id, gen: p.gen, since: next.USN}
+	foreign, err := p.e.markChangedInAD(keys(found), out)
+	if err != nil {
+		return nil, err
+	}
+	// Most of these are writeback's own writes of the last round, compared
+	// once more: worth a debug line, not more. Repairs are logged as such.
+	p.e.log.Debug("owned groups changed in AD since the last round: compared in this round",
+		"groups", len(out.changed), "notOwned", foreign, "sinceUSN", mark.USN, "markUSN", next.USN, "dc", dcName(p.id))
+	return out, nil
+}
+
+// search adds to found the IDs of the anchored groups under the search base
+// changed above usn.
+func (p *adPoll) search(ctx context.Context, usn int64, found map[string]bool) error {
+	e := p.e
+	err := e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, ad.ChangedSinceFilter(usn), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+		if a := en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID); strings.HasPrefix(strings.ToLower(a), "group_") {
+			found[strings.ToLower(plan.IDFromAnchor(a))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("poll AD for groups edited by hand (uSNChanged above %d under %s): %w", usn, e.base, err)
+	}
+	return nil
+}
+
+// markChangedInAD marks the groups of ids that writeback owns pending
+// (dirtyADChanged, unless already pending for an Entra change), lists them
+// in out.changed, and returns how many were not writeback's.
+func (e *Engine) markChangedInAD(ids []string, out *adChanges) (foreign int, err error) {
 	status, err := e.statuses(ids)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var foreign int
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if st.DN == "" {
 			foreign++ // not writeback's: reported by full rounds, never changed
@@ -193,30 +237,28 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 		}
 		out.changed = append(out.changed, id)
 	}
-	if len(out.changed) > 0 {
-		dirty, err := e.db.Dirty()
-		if err != nil {
-			return nil, fmt.Errorf("read pending groups: %w", err)
-		}
-		if err := e.db.Update(func(tx *state.Tx) error {
-			for _, id := range out.changed {
-				if _, ok := dirty[id]; ok {
-					continue // already pending for an Entra change: keep its reason
-				}
-				if err := tx.MarkDirty(id, dirtyADChanged); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("mark the groups changed in AD as pending: %w", err)
-		}
+	if len(out.changed) == 0 {
+		return foreign, nil
 	}
-	// Most of these are writeback's own writes of the last round, compared
-	// once more: worth a debug line, not more. Repairs are logged as such.
-	e.log.Debug("owned groups changed in AD since the last round: compared in this round",
-		"groups", len(out.changed), "notOwned", foreign, "sinceUSN", mark.USN, "markUSN", next.USN, "dc", dcName(id))
-	return out, nil
+	dirty, err := e.db.Dirty()
+	if err != nil {
+		return 0, fmt.Errorf("read pending groups: %w", err)
+	}
+	err = e.db.Update(func(tx *state.Tx) error {
+		for _, id := range out.changed {
+			if _, ok := dirty[id]; ok {
+				continue // already pending for an Entra change: keep its reason
+			}
+			if err := tx.MarkDirty(id, dirtyADChanged); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mark the groups changed in AD as pending: %w", err)
+	}
+	return foreign, nil
 }
 
 // adBasis completes an incremental plan's basis with the groups it compared

@@ -26,24 +26,7 @@ import (
 // the moment the DC shows it undone. The edits come at random points of the
 // poll cycle, one after the other.
 func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Change, cfg string, anchors []emulator.Anchor) (*latencyResult, error) {
-	type target struct{ dn, attr, value string }
-	var groups []target
-	for _, ch := range changes {
-		if ch.Action != plan.Create {
-			continue
-		}
-		t := target{dn: ch.DN}
-		for _, a := range ch.Attrs {
-			if len(a.After) != 1 {
-				continue
-			}
-			if strings.EqualFold(a.Name, "description") || (strings.EqualFold(a.Name, "displayName") && t.attr == "") {
-				t.attr, t.value = a.Name, a.After[0]
-			}
-		}
-		groups = append(groups, t)
-	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i].dn < groups[j].dn })
+	groups := repairTargets(changes)
 	var users []string // AD users to add by hand
 	for _, a := range anchors {
 		users = append(users, a.DN)
@@ -82,59 +65,12 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 			return nil, err
 		}
 		g := groups[rng.IntN(len(groups))]
-		var repaired func() (bool, error)
-		if i%2 == 1 && g.attr != "" {
-			// A managed attribute edited by hand: repaired when restored.
-			if err := c.Modify(modify(g.dn, g.attr, fmt.Sprintf("edited by hand %d", i))); err != nil {
-				return nil, fmt.Errorf("edit the %s of %s: %w", g.attr, g.dn, err)
-			}
-			repaired = func() (bool, error) {
-				v, err := readAttr(c, g.dn, g.attr)
-				return v == g.value, err
-			}
-		} else {
-			// A member added by hand: repaired when gone.
-			var u string
-			for tries := 0; ; tries++ {
-				u = users[rng.IntN(len(users))]
-				in, err := memberVisible(c, g.dn, u)
-				if err != nil {
-					return nil, err
-				}
-				if !in {
-					break
-				}
-				if tries > 100 {
-					return nil, errors.New("repair latency: no group/user pair found")
-				}
-			}
-			m := ldap.NewModifyRequest(g.dn, nil)
-			m.Add("member", []string{u})
-			if err := c.Modify(m); err != nil {
-				return nil, fmt.Errorf("add %s to %s by hand: %w", u, g.dn, err)
-			}
-			repaired = func() (bool, error) {
-				in, err := memberVisible(c, g.dn, u)
-				return !in, err
-			}
+		repaired, err := editByHand(c, g, i, users, rng)
+		if err != nil {
+			return nil, err
 		}
-		t0 := time.Now()
-		for {
-			ok, err := repaired()
-			if err != nil {
-				return nil, fmt.Errorf("poll %s: %w", g.dn, err)
-			}
-			if ok {
-				r.All = append(r.All, time.Since(t0).Seconds())
-				break
-			}
-			if time.Since(t0) > 60*time.Second {
-				r.TimedOut++
-				break
-			}
-			if err := sleep(ctx, 20*time.Millisecond); err != nil {
-				return nil, err
-			}
+		if err := timeRepair(ctx, g.dn, repaired, r); err != nil {
+			return nil, err
 		}
 	}
 	stopDaemon()
@@ -144,6 +80,98 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
 		slog.Warn("writeback run exited with an error", "err", err)
 	}
+	r.summarise()
+	return r, nil
+}
+
+// repairTarget is a group the bench edits by hand: its DN and a managed
+// attribute with the value writeback wrote.
+type repairTarget struct{ dn, attr, value string }
+
+// repairTargets are the groups the first sync created, sorted by DN.
+func repairTargets(changes []plan.Change) []repairTarget {
+	var groups []repairTarget
+	for _, ch := range changes {
+		if ch.Action != plan.Create {
+			continue
+		}
+		t := repairTarget{dn: ch.DN}
+		for _, a := range ch.Attrs {
+			if len(a.After) != 1 {
+				continue
+			}
+			if strings.EqualFold(a.Name, "description") || (strings.EqualFold(a.Name, "displayName") && t.attr == "") {
+				t.attr, t.value = a.Name, a.After[0]
+			}
+		}
+		groups = append(groups, t)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].dn < groups[j].dn })
+	return groups
+}
+
+// editByHand makes edit i to g as an administrator would (odd: the managed
+// attribute; even: a member added) and returns the check that it is undone.
+func editByHand(c *ldap.Conn, g repairTarget, i int, users []string, rng *rand.Rand) (repaired func() (bool, error), err error) {
+	if i%2 == 1 && g.attr != "" {
+		if err := c.Modify(modify(g.dn, g.attr, fmt.Sprintf("edited by hand %d", i))); err != nil {
+			return nil, fmt.Errorf("edit the %s of %s: %w", g.attr, g.dn, err)
+		}
+		return func() (bool, error) {
+			v, err := readAttr(c, g.dn, g.attr)
+			return v == g.value, err
+		}, nil
+	}
+	var u string
+	for tries := 0; ; tries++ {
+		u = users[rng.IntN(len(users))]
+		in, err := memberVisible(c, g.dn, u)
+		if err != nil {
+			return nil, err
+		}
+		if !in {
+			break
+		}
+		if tries > 100 {
+			return nil, errors.New("repair latency: no group/user pair found")
+		}
+	}
+	m := ldap.NewModifyRequest(g.dn, nil)
+	m.Add("member", []string{u})
+	if err := c.Modify(m); err != nil {
+		return nil, fmt.Errorf("add %s to %s by hand: %w", u, g.dn, err)
+	}
+	return func() (bool, error) {
+		in, err := memberVisible(c, g.dn, u)
+		return !in, err
+	}, nil
+}
+
+// timeRepair polls repaired every 20 ms and adds how long it took to r (or
+// counts a timeout after 60 s).
+func timeRepair(ctx context.Context, dn string, repaired func() (bool, error), r *latencyResult) error {
+	t0 := time.Now()
+	for {
+		ok, err := repaired()
+		if err != nil {
+			return fmt.Errorf("poll %s: %w", dn, err)
+		}
+		if ok {
+			r.All = append(r.All, time.Since(t0).Seconds())
+			return nil
+		}
+		if time.Since(t0) > 60*time.Second {
+			r.TimedOut++
+			return nil
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// summarise computes the percentiles of r.All and rounds the samples.
+func (r *latencyResult) summarise() {
 	sorted := append([]float64(nil), r.All...)
 	sort.Float64s(sorted)
 	if n := len(sorted); n > 0 {
@@ -154,7 +182,6 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 	for i := range r.All {
 		r.All[i] = round2(r.All[i])
 	}
-	return r, nil
 }
 
 func modify(dn, attr, value string) *ldap.ModifyRequest {

@@ -875,16 +875,7 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
 		slog.Warn("writeback run exited with an error", "err", err)
 	}
-	sorted := append([]float64(nil), r.All...)
-	sort.Float64s(sorted)
-	if n := len(sorted); n > 0 {
-		r.P50 = round2(pct(sorted, 0.50))
-		r.P95 = round2(pct(sorted, 0.95))
-		r.Max = round2(sorted[n-1])
-	}
-	for i := range r.All {
-		r.All[i] = round2(r.All[i])
-	}
+	r.summarise()
 	return r, nil
 }
 
