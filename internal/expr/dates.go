@@ -548,183 +548,234 @@ func formatTokens(t time.Time, toks []fmtTok) string {
 // parseExact is DateTime.ParseExact for the tokens, invariant culture. The
 // result is UTC: a parsed offset is applied, no offset means UTC.
 func parseExact(s string, toks []fmtTok) (time.Time, error) {
-	year, month, day := 1, 1, 1
-	hour, minute, sec, nsec := 0, 0, 0, 0
-	pm, hasAMPM, h12 := false, false, false
-	offset, hasOffset := 0, false
-	i := 0
-	num := func(minD, maxD int) (int, error) {
-		j := i
-		for j < len(s) && j-i < maxD && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-		if j-i < minD {
-			return 0, fmt.Errorf("expected %d digits at %d", minD, i+1)
-		}
-		x, _ := strconv.Atoi(s[i:j])
-		i = j
-		return x, nil
-	}
-	name := func(names []string, abbr bool) (int, error) {
-		for k, nm := range names {
-			if abbr {
-				nm = nm[:3]
-			}
-			if len(s)-i >= len(nm) && strings.EqualFold(s[i:i+len(nm)], nm) {
-				i += len(nm)
-				return k, nil
-			}
-		}
-		return 0, fmt.Errorf("expected a name at %d", i+1)
-	}
-	var err error
+	p := &exactParser{s: s, year: 1, month: 1, day: 1}
 	for _, tk := range toks {
-		switch tk.c {
-		case 0:
-			if !strings.HasPrefix(s[i:], tk.lit) {
-				return time.Time{}, fmt.Errorf("expected %q at %d", tk.lit, i+1)
-			}
-			i += len(tk.lit)
-		case 'd':
-			switch {
-			case tk.n <= 2:
-				day, err = num(tk.n, 2)
-			case tk.n == 3:
-				_, err = name(dayNames, true)
-			default:
-				_, err = name(dayNames, false)
-			}
-		case 'M':
-			switch {
-			case tk.n <= 2:
-				month, err = num(tk.n, 2)
-			default:
-				var k int
-				k, err = name(monthNames, tk.n == 3)
-				month = k + 1
-			}
-		case 'y':
-			switch {
-			case tk.n <= 2:
-				year, err = num(tk.n, 2)
-				if year < 30 { // .NET invariant TwoDigitYearMax is 2029
-					year += 2000
-				} else {
-					year += 1900
-				}
-			default:
-				year, err = num(tk.n, max(tk.n, 4))
-			}
-		case 'h':
-			hour, err = num(min(tk.n, 2), 2)
-			h12 = true
-		case 'H':
-			hour, err = num(min(tk.n, 2), 2)
-		case 'm':
-			minute, err = num(min(tk.n, 2), 2)
-		case 's':
-			sec, err = num(min(tk.n, 2), 2)
-		case 'f', 'F':
-			k := min(tk.n, 7)
-			j := i
-			for j < len(s) && j-i < k && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			if tk.c == 'f' && j-i != k {
-				return time.Time{}, fmt.Errorf("expected %d fraction digits at %d", k, i+1)
-			}
-			if j > i {
-				x, _ := strconv.Atoi(s[i:j])
-				for d := j - i; d < 9; d++ {
-					x *= 10
-				}
-				nsec = x
-			}
-			i = j
-		case 't':
-			switch {
-			case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "PM"):
-				pm, i = true, i+2
-			case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "AM"):
-				i += 2
-			case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'P' || s[i] == 'p'):
-				pm, i = true, i+1
-			case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'A' || s[i] == 'a'):
-				i++
-			default:
-				return time.Time{}, fmt.Errorf("expected AM or PM at %d", i+1)
-			}
-			hasAMPM = true
-		case 'z', 'K':
-			if tk.c == 'K' && i == len(s) {
-				break
-			}
-			if i < len(s) && (s[i] == 'Z' || s[i] == 'z') && tk.c == 'K' {
-				i++
-				hasOffset = true
-				break
-			}
-			if i >= len(s) || s[i] != '+' && s[i] != '-' {
-				return time.Time{}, fmt.Errorf("expected a UTC offset at %d", i+1)
-			}
-			sign := 1
-			if s[i] == '-' {
-				sign = -1
-			}
-			i++
-			var oh, om int
-			if oh, err = num(1, 2); err != nil {
-				return time.Time{}, err
-			}
-			if i < len(s) && s[i] == ':' {
-				i++
-				if om, err = num(2, 2); err != nil {
-					return time.Time{}, err
-				}
-			} else if tk.c == 'K' || tk.n >= 3 {
-				if om, err = num(2, 2); err != nil {
-					return time.Time{}, err
-				}
-			}
-			if oh > 14 || om > 59 {
-				return time.Time{}, fmt.Errorf("UTC offset out of range")
-			}
-			offset, hasOffset = sign*(oh*3600+om*60), true
-		case 'g':
-			for _, era := range []string{"A.D.", "AD"} {
-				if strings.HasPrefix(s[i:], era) {
-					i += len(era)
-					break
-				}
-			}
-		}
-		if err != nil {
+		if err := p.token(tk); err != nil {
 			return time.Time{}, err
 		}
 	}
-	if i != len(s) {
-		return time.Time{}, fmt.Errorf("unexpected %q at %d", s[i:], i+1)
+	if p.i != len(s) {
+		return time.Time{}, fmt.Errorf("unexpected %q at %d", s[p.i:], p.i+1)
 	}
-	if h12 || hasAMPM {
-		if hour > 12 || h12 && hour == 0 {
+	return p.time()
+}
+
+// exactParser reads a date from s, token by token, at i.
+type exactParser struct {
+	s                       string
+	i                       int
+	year, month, day        int
+	hour, minute, sec, nsec int
+	pm, hasAMPM, h12        bool
+	offset                  int
+	hasOffset               bool
+}
+
+// num reads minD to maxD digits.
+func (p *exactParser) num(minD, maxD int) (int, error) {
+	j := p.i
+	for j < len(p.s) && j-p.i < maxD && p.s[j] >= '0' && p.s[j] <= '9' {
+		j++
+	}
+	if j-p.i < minD {
+		return 0, fmt.Errorf("expected %d digits at %d", minD, p.i+1)
+	}
+	x, _ := strconv.Atoi(p.s[p.i:j])
+	p.i = j
+	return x, nil
+}
+
+// name reads one of names (or of their three-letter abbreviations) and
+// returns its index.
+func (p *exactParser) name(names []string, abbr bool) (int, error) {
+	for k, nm := range names {
+		if abbr {
+			nm = nm[:3]
+		}
+		if len(p.s)-p.i >= len(nm) && strings.EqualFold(p.s[p.i:p.i+len(nm)], nm) {
+			p.i += len(nm)
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("expected a name at %d", p.i+1)
+}
+
+// token reads what one format token stands for.
+func (p *exactParser) token(tk fmtTok) error {
+	var err error
+	switch tk.c {
+	case 0:
+		if !strings.HasPrefix(p.s[p.i:], tk.lit) {
+			return fmt.Errorf("expected %q at %d", tk.lit, p.i+1)
+		}
+		p.i += len(tk.lit)
+	case 'd':
+		switch {
+		case tk.n <= 2:
+			p.day, err = p.num(tk.n, 2)
+		case tk.n == 3:
+			_, err = p.name(dayNames, true)
+		default:
+			_, err = p.name(dayNames, false)
+		}
+	case 'M':
+		switch {
+		case tk.n <= 2:
+			p.month, err = p.num(tk.n, 2)
+		default:
+			var k int
+			k, err = p.name(monthNames, tk.n == 3)
+			p.month = k + 1
+		}
+	case 'y':
+		err = p.yearToken(tk)
+	case 'h':
+		p.hour, err = p.num(min(tk.n, 2), 2)
+		p.h12 = true
+	case 'H':
+		p.hour, err = p.num(min(tk.n, 2), 2)
+	case 'm':
+		p.minute, err = p.num(min(tk.n, 2), 2)
+	case 's':
+		p.sec, err = p.num(min(tk.n, 2), 2)
+	case 'f', 'F':
+		err = p.fraction(tk)
+	case 't':
+		err = p.ampm(tk)
+	case 'z', 'K':
+		err = p.utcOffset(tk)
+	case 'g':
+		for _, era := range []string{"A.D.", "AD"} {
+			if strings.HasPrefix(p.s[p.i:], era) {
+				p.i += len(era)
+				break
+			}
+		}
+	}
+	return err
+}
+
+// yearToken reads y, yy (a two-digit year: .NET's invariant TwoDigitYearMax
+// is 2029) or yyyy.
+func (p *exactParser) yearToken(tk fmtTok) error {
+	var err error
+	if tk.n > 2 {
+		p.year, err = p.num(tk.n, max(tk.n, 4))
+		return err
+	}
+	p.year, err = p.num(tk.n, 2)
+	if p.year < 30 {
+		p.year += 2000
+	} else {
+		p.year += 1900
+	}
+	return err
+}
+
+// fraction reads f (exactly n digits) or F (up to n) of a second.
+func (p *exactParser) fraction(tk fmtTok) error {
+	k := min(tk.n, 7)
+	j := p.i
+	for j < len(p.s) && j-p.i < k && p.s[j] >= '0' && p.s[j] <= '9' {
+		j++
+	}
+	if tk.c == 'f' && j-p.i != k {
+		return fmt.Errorf("expected %d fraction digits at %d", k, p.i+1)
+	}
+	if j > p.i {
+		x, _ := strconv.Atoi(p.s[p.i:j])
+		for d := j - p.i; d < 9; d++ {
+			x *= 10
+		}
+		p.nsec = x
+	}
+	p.i = j
+	return nil
+}
+
+// ampm reads t (A or P) or tt (AM or PM).
+func (p *exactParser) ampm(tk fmtTok) error {
+	s, i := p.s, p.i
+	switch {
+	case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "PM"):
+		p.pm, p.i = true, i+2
+	case len(s)-i >= 2 && tk.n >= 2 && strings.EqualFold(s[i:i+2], "AM"):
+		p.i += 2
+	case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'P' || s[i] == 'p'):
+		p.pm, p.i = true, i+1
+	case len(s)-i >= 1 && tk.n == 1 && (s[i] == 'A' || s[i] == 'a'):
+		p.i++
+	default:
+		return fmt.Errorf("expected AM or PM at %d", i+1)
+	}
+	p.hasAMPM = true
+	return nil
+}
+
+// utcOffset reads z, zz, zzz (+hh, +hh:mm) or K (also Z, or nothing).
+func (p *exactParser) utcOffset(tk fmtTok) error {
+	s := p.s
+	if tk.c == 'K' && p.i == len(s) {
+		return nil
+	}
+	if p.i < len(s) && (s[p.i] == 'Z' || s[p.i] == 'z') && tk.c == 'K' {
+		p.i++
+		p.hasOffset = true
+		return nil
+	}
+	if p.i >= len(s) || s[p.i] != '+' && s[p.i] != '-' {
+		return fmt.Errorf("expected a UTC offset at %d", p.i+1)
+	}
+	sign := 1
+	if s[p.i] == '-' {
+		sign = -1
+	}
+	p.i++
+	oh, err := p.num(1, 2)
+	if err != nil {
+		return err
+	}
+	var om int
+	if p.i < len(s) && s[p.i] == ':' {
+		p.i++
+		if om, err = p.num(2, 2); err != nil {
+			return err
+		}
+	} else if tk.c == 'K' || tk.n >= 3 {
+		if om, err = p.num(2, 2); err != nil {
+			return err
+		}
+	}
+	if oh > 14 || om > 59 {
+		return fmt.Errorf("UTC offset out of range")
+	}
+	p.offset, p.hasOffset = sign*(oh*3600+om*60), true
+	return nil
+}
+
+// time is the instant read, checked.
+func (p *exactParser) time() (time.Time, error) {
+	hour := p.hour
+	if p.h12 || p.hasAMPM {
+		if hour > 12 || p.h12 && hour == 0 {
 			return time.Time{}, fmt.Errorf("hour %d is not a 12-hour clock hour", hour)
 		}
-		if hasAMPM {
+		if p.hasAMPM {
 			hour %= 12
-			if pm {
+			if p.pm {
 				hour += 12
 			}
 		}
 	}
-	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 || year < 1 || year > 9999 {
+	if p.month < 1 || p.month > 12 || p.day < 1 || hour > 23 || p.minute > 59 || p.sec > 59 || p.year < 1 || p.year > 9999 {
 		return time.Time{}, fmt.Errorf("date or time out of range")
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day {
-		return time.Time{}, fmt.Errorf("day %d does not exist in %s %d", day, monthNames[month-1], year)
+	t := time.Date(p.year, time.Month(p.month), p.day, hour, p.minute, p.sec, p.nsec, time.UTC)
+	if t.Day() != p.day {
+		return time.Time{}, fmt.Errorf("day %d does not exist in %s %d", p.day, monthNames[p.month-1], p.year)
 	}
-	if hasOffset {
-		t = t.Add(-time.Duration(offset) * time.Second)
+	if p.hasOffset {
+		t = t.Add(-time.Duration(p.offset) * time.Second)
 	}
 	return t, nil
 }
