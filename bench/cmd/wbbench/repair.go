@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -34,20 +30,11 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 	if len(groups) == 0 || len(users) == 0 {
 		return nil, errors.New("repair latency: no provisioned groups or AD users")
 	}
-	dctx, stopDaemon := context.WithCancel(ctx)
-	defer stopDaemon()
-	cmd, peak := measuredCommand(dctx, o.bin, "run", "--config", cfg)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), "daemon-repair.log"))
+	dmn, err := startDaemon(ctx, o, cfg, "daemon-repair.log")
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start writeback run: %w", err)
-	}
+	defer dmn.stop()
 	c, err := d.dial()
 	if err != nil {
 		return nil, err
@@ -73,13 +60,7 @@ func repairLatency(ctx context.Context, o options, d *dirInfo, changes []plan.Ch
 			return nil, err
 		}
 	}
-	stopDaemon()
-	err = cmd.Wait()
-	m := peak()
-	r.PeakRSSMiB, r.PeakSplit = m.MiB, m.Split()
-	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
-		slog.Warn("writeback run exited with an error", "err", err)
-	}
+	dmn.finish(r)
 	r.summarise()
 	return r, nil
 }

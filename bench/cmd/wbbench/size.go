@@ -807,20 +807,11 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 	if len(groups) == 0 || len(users) == 0 {
 		return nil, errors.New("latency: no provisioned groups or resolvable users")
 	}
-	dctx, stopDaemon := context.WithCancel(ctx)
-	defer stopDaemon()
-	cmd, peak := measuredCommand(dctx, o.bin, "run", "--config", cfg)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), "daemon.log"))
+	dmn, err := startDaemon(ctx, o, cfg, "daemon.log")
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start writeback run: %w", err)
-	}
+	defer dmn.stop()
 	c, err := d.dial()
 	if err != nil {
 		return nil, err
@@ -868,13 +859,7 @@ func latency(ctx context.Context, o options, d *dirInfo, emu *emulator.Running, 
 			}
 		}
 	}
-	stopDaemon()
-	err = cmd.Wait()
-	m := peak()
-	r.PeakRSSMiB, r.PeakSplit = m.MiB, m.Split()
-	if err != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
-		slog.Warn("writeback run exited with an error", "err", err)
-	}
+	dmn.finish(r)
 	r.summarise()
 	return r, nil
 }
@@ -959,4 +944,45 @@ func rawPasses(ctx context.Context, o options, d *dirInfo, p plan.Plan, res *siz
 		}
 	}
 	return best, nil
+}
+
+// daemon is a `writeback run` the bench measures while it works, its
+// output in a log file beside the configuration.
+type daemon struct {
+	cmd  *exec.Cmd
+	peak func() memPeak
+	stop context.CancelFunc
+	log  *os.File
+}
+
+// startDaemon starts `writeback run --config cfg`, logging to logName.
+func startDaemon(ctx context.Context, o options, cfg, logName string) (*daemon, error) {
+	dctx, stop := context.WithCancel(ctx)
+	cmd, peak := measuredCommand(dctx, o.bin, "run", "--config", cfg)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	logFile, err := os.Create(filepath.Join(filepath.Dir(cfg), logName))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		stop()
+		logFile.Close()
+		return nil, fmt.Errorf("start writeback run: %w", err)
+	}
+	return &daemon{cmd: cmd, peak: peak, stop: stop, log: logFile}, nil
+}
+
+// finish stops the daemon (SIGTERM) and records its peak memory in r.
+func (d *daemon) finish(r *latencyResult) {
+	d.stop()
+	err := d.cmd.Wait()
+	d.log.Close()
+	m := d.peak()
+	r.PeakRSSMiB, r.PeakSplit = m.MiB, m.Split()
+	if err != nil && d.cmd.ProcessState != nil && !d.cmd.ProcessState.Success() {
+		slog.Warn("writeback run exited with an error", "err", err)
+	}
 }
