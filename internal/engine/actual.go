@@ -108,13 +108,11 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 	var errs []GroupError
 	for start := 0; start < len(ids); start += 100 {
 		end := min(start+100, len(ids))
-		var f strings.Builder
-		f.WriteString("(|")
+		anchors := make([]string, 0, end-start)
 		for _, id := range ids[start:end] {
-			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(plan.Anchor(id)) + ")")
+			anchors = append(anchors, plan.Anchor(id))
 		}
-		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.base, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, ad.FilterAnchors(anchors), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			if known != nil {
 				*known = appendKnown(*known, g)
 			}
@@ -162,7 +160,7 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 	go func() {
 		defer close(r.done)
 		var known []resolve.Known // reused: at L the members are 450,000
-		err := e.dir.Groups(ctx, e.base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.base, ad.FilterAnchored, ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			known = appendKnown(known[:0], g)
 			e.resolver.Learn(known)
 			a := toActual(g)

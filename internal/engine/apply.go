@@ -311,7 +311,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 				return entry, nil
 			}
 			taken, holder := false, ""
-			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, "(objectClass=*)", []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, ad.FilterAnyObject, []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
 				taken, holder = true, en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
 				return nil
 			}); serr != nil && !ad.IsNoSuchObject(serr) {

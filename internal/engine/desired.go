@@ -215,7 +215,7 @@ func (n *samNames) unique(c string) (bool, error) {
 		return isFree, nil
 	}
 	taken := false
-	err := n.e.dir.Search(n.ctx, n.e.domain, ad.ScopeSubtree, "(sAMAccountName="+ad.EscapeFilter(c)+")", []string{"1.1"}, func(*ldap.Entry) error {
+	err := n.e.dir.Search(n.ctx, n.e.domain, ad.ScopeSubtree, ad.FilterSAMAccountNames(c), []string{"1.1"}, func(*ldap.Entry) error {
 		taken = true
 		return nil
 	})
@@ -313,13 +313,7 @@ func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[strin
 func (e *Engine) checkSAMs(ctx context.Context, cands []string, free map[string]bool) error {
 	for start := 0; start < len(cands); start += 200 {
 		end := min(start+200, len(cands))
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, c := range cands[start:end] {
-			f.WriteString("(sAMAccountName=" + ad.EscapeFilter(c) + ")")
-		}
-		f.WriteString(")")
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{"sAMAccountName"}, func(en *ldap.Entry) error {
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterSAMAccountNames(cands[start:end]...), []string{"sAMAccountName"}, func(en *ldap.Entry) error {
 			free[strings.ToLower(en.GetAttributeValue("sAMAccountName"))] = false
 			return nil
 		})

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -129,13 +128,7 @@ func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[st
 	out := map[string]string{}
 	for start := 0; start < len(anchors); start += 100 {
 		end := min(start+100, len(anchors))
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, a := range anchors[start:end] {
-			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
-		}
-		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.domain, f.String(), ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.domain, ad.FilterAnchors(anchors[start:end]), ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
 			if why := protectedReason(g); why != "" {
 				out["Group_"+plan.IDFromAnchor(g.Anchor)] = why
 			}

@@ -64,7 +64,7 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 	}
 	if len(want) <= 10 {
 		for _, dn := range want {
-			err := e.dir.Search(ctx, dn, ad.ScopeBase, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+			err := e.dir.Search(ctx, dn, ad.ScopeBase, ad.FilterAnyObject, attrs, func(en *ldap.Entry) error { record(en); return nil })
 			if err != nil && !ad.IsNoSuchObject(err) {
 				return fmt.Errorf("check whether %s is free: %w", dn, err)
 			}
@@ -77,7 +77,7 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 		parents[ldapdn.Norm(p)] = p
 	}
 	for _, p := range parents {
-		err := e.dir.Search(ctx, p, ad.ScopeOne, "(objectClass=*)", attrs, func(en *ldap.Entry) error { record(en); return nil })
+		err := e.dir.Search(ctx, p, ad.ScopeOne, ad.FilterAnyObject, attrs, func(en *ldap.Entry) error { record(en); return nil })
 		if err != nil && !ad.IsNoSuchObject(err) {
 			return fmt.Errorf("list %s: %w", p, err)
 		}
@@ -119,22 +119,14 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 		// adminDescription is not indexed: each OR batch would scan every
 		// group of the domain, so many batches cost more than one pass over
 		// the groups carrying either mark.
-		f := "(&(objectCategory=group)(|(adminDescription=Group_*)(" + ad.AttrExternalDirectoryObjectID + "=Group_*)))"
-		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, attrs, collect); err != nil {
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterMarkedGroups, attrs, collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 		return out, nil
 	}
 	for start := 0; start < len(anchors); start += 200 {
 		end := min(start+200, len(anchors))
-		var f strings.Builder
-		f.WriteString("(&(objectCategory=group)(|")
-		for _, a := range anchors[start:end] {
-			v := ad.EscapeFilter(a)
-			f.WriteString("(adminDescription=" + v + ")(" + ad.AttrExternalDirectoryObjectID + "=" + v + ")")
-		}
-		f.WriteString("))")
-		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), attrs, collect); err != nil {
+		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterGroupsMarked(anchors[start:end]), attrs, collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 	}
@@ -164,13 +156,7 @@ func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[str
 	}
 	for start := 0; start < len(anchors); start += 100 {
 		end := min(start+100, len(anchors))
-		var f strings.Builder
-		f.WriteString("(&(objectCategory=group)(|")
-		for _, a := range anchors[start:end] {
-			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
-		}
-		f.WriteString("))")
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f.String(), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterGroupsWithAnchors(anchors[start:end]), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
 			if !ldapdn.Within(en.DN, e.base) {
 				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
 			}

@@ -253,17 +253,7 @@ func (e *Engine) groupsBySID(ctx context.Context, sids []string, extra []string)
 	out := map[string]ad.Group{}
 	for start := 0; start < len(sids); start += 100 {
 		end := min(start+100, len(sids))
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, s := range sids[start:end] {
-			b, err := ad.SIDToAD(s)
-			if err != nil {
-				continue
-			}
-			f.WriteString("(objectSid=" + ad.EscapeFilterBytes(b) + ")")
-		}
-		f.WriteString(")")
-		err := e.dir.Groups(ctx, e.domain, f.String(), ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.Groups(ctx, e.domain, ad.FilterSIDs(sids[start:end]), ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			out[strings.ToUpper(g.SID)] = g
 			return nil
 		})
@@ -279,8 +269,7 @@ func (e *Engine) groupsBySID(ctx context.Context, sids []string, extra []string)
 // within the hour, and writeback must not hand it to the tenant.
 func (e *Engine) nestedInProtected(ctx context.Context, dn string) (string, error) {
 	var out string
-	f := "(&(objectCategory=group)(adminCount=1)(member:" + ad.InChainOID + ":=" + ad.EscapeFilter(dn) + "))"
-	err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, f, []string{"1.1"}, func(en *ldap.Entry) error {
+	err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterProtectedParentsOf(dn), []string{"1.1"}, func(en *ldap.Entry) error {
 		if out == "" {
 			out = en.DN
 		}
