@@ -95,7 +95,15 @@ Flags:
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	for {
-		err := oneRound(ctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
+		// HA (ha.go): with a shared state a follower waits here until it
+		// leads, and a round ends when the lease is lost.
+		if s.awaitLeadership(ctx) != nil {
+			s.log.Info("stopped", "reason", context.Cause(ctx))
+			return nil
+		}
+		rctx, endRound := s.leaderContext(ctx)
+		err := oneRound(rctx, s, time.Duration(s.cfg.Sync.FullReconcile), allow)
+		endRound()
 		allow = false
 		if state.IsDamaged(err) {
 			// Every following round would fail the same way.
@@ -107,6 +115,9 @@ Flags:
 		}
 		if *once {
 			return err
+		}
+		if !s.leading() {
+			continue // HA: the lease was lost; follow
 		}
 		select {
 		case <-ctx.Done():

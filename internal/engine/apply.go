@@ -143,6 +143,11 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			go func() {
 				defer wg.Done()
 				for c := range work {
+					// HA (#23): no AD write without a valid leader lease (a no-op for a state file).
+					if err := e.db.Fence().Check(ctx); err != nil {
+						record(c, state.Entry{}, err)
+						continue
+					}
 					// The write in flight finishes even when ctx is cancelled
 					// (SIGTERM): stopping between writes keeps each step whole.
 					entry, err := e.applyOne(context.WithoutCancel(ctx), c)
@@ -396,6 +401,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 // (busy), 52 (unavailable), 81 (server down), a client timeout (85) or
 // connect error (91), or a deadline that ended the request.
 func connectionLost(err error) bool {
+	if errors.Is(err, state.ErrNotLeader) {
+		return true // HA (#23): the lease is gone; stop like a lost DC, the groups stay pending
+	}
 	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
