@@ -35,6 +35,7 @@ var commands = []command{
 	{"status", "last rounds, quarantined groups (the daemon also serves them: run --listen)", runStatus},
 	{"log", "provisioning log entries with before/after values", runLog},
 	{"migrate", "migrate groups written by Connect Sync group writeback v2", runMigrate},
+	{"state", "copy a state file into PostgreSQL for high availability (state migrate)", runState},
 	{"expr", "evaluate or check an attribute-mapping expression", runExpr},
 	{"emulator", "run the Microsoft Graph emulator (test instrument)", runEmulator},
 	{"version", "print the version, commit and build date (also --version)", runVersion},
