@@ -80,6 +80,10 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 			// The DC is gone, not this group's change: a quarantine would
 			// hold every group of the round back long after the DC is back
 			// (reliability review D9: 959 groups, 44 s).
+			if lost == nil && errors.Is(err, state.ErrNotLeader) { // HA (#23)
+				lost = err
+				e.log.Warn("no longer the leader: stopping this apply before its next AD write; the groups stay pending", "group", c.GroupID, "err", err)
+			}
 			if lost == nil {
 				lost = err
 				e.log.Warn("lost the connection to the domain controller; stopping this apply, the groups stay pending", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)

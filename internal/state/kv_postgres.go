@@ -22,7 +22,7 @@ import (
 //	writeback_buckets (name, seq)        one row per bucket, with its sequence
 //	writeback_kv      (bucket, key, value) one row per key; bytea sorts bytewise,
 //	                                     as bbolt's keys do
-//	writeback_lease   (name, holder, epoch, expires_at, acquired_at)
+//	writeback_lease   (name, holder, epoch, expires_at, acquired_at, holder_pid)
 //	                                     who may write (see Leader)
 //	writeback_schema  (id, version)      the schema's version
 //
@@ -45,7 +45,7 @@ var pgSchema = []string{
 	`CREATE TABLE IF NOT EXISTS writeback_buckets (name bytea PRIMARY KEY, seq bigint NOT NULL DEFAULT 0)`,
 	`CREATE TABLE IF NOT EXISTS writeback_kv (bucket bytea NOT NULL, key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (bucket, key))`,
 	`CREATE TABLE IF NOT EXISTS writeback_lease (name text PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL,
-		expires_at timestamptz NOT NULL, acquired_at timestamptz NOT NULL)`,
+		expires_at timestamptz NOT NULL, acquired_at timestamptz NOT NULL, holder_pid int NOT NULL DEFAULT 0)`,
 }
 
 // ErrNotLeader is what a write to a PostgreSQL state returns when this
@@ -243,12 +243,9 @@ func (p *pgBackend) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Advisory lock keys (arbitrary, fixed): the schema migration's and the
-// leader's.
-const (
-	pgSchemaLockKey = 0x77624d4947 // "wbMIG"
-	pgLeaderLockKey = 0x77624c4541 // "wbLEA"
-)
+// pgSchemaLockKey is the advisory lock (arbitrary, fixed) that keeps
+// schema migrations of instances starting together apart.
+const pgSchemaLockKey = 0x77624d4947 // "wbMIG"
 
 func (p *pgBackend) describe() string { return p.where }
 

@@ -20,12 +20,16 @@ import (
 // so a leader that was frozen or cut off and comes back finds its writes
 // refused.
 //
-// Besides the lease, the leader holds a session advisory lock on its own
-// connection. A leader killed (kill -9, its machine gone) loses its
-// connection, and the server releases the lock at once: a follower that
-// gets the lock takes over without waiting for the lease to expire. A
-// leader that is frozen (SIGSTOP, a paused VM) keeps its connection and its
-// lock, and a follower takes over when the lease expires.
+// Besides the lease, the leader keeps a session of its own open (its
+// presence), whose server process ID the lease row records. A leader killed
+// (kill -9, its machine gone) loses that session, and the server drops it
+// from pg_stat_activity at once: a follower that finds the holder's session
+// gone takes over without waiting for the lease to expire. A leader that is
+// frozen (SIGSTOP, a paused VM) keeps its session, and a follower takes over
+// when the lease expires. (A session advisory lock, the first design, says
+// the same for a dead leader but cannot tell who holds it: a leader that
+// had taken over an expired lease without the lock lost it again to the
+// stale one, which got the lock as soon as it let it go.)
 //
 // The AD half of the fencing is Check: before each AD write the engine asks
 // whether the lease is still valid with a margin, measured on this process's
@@ -76,7 +80,7 @@ type Leader struct {
 	leading    bool
 	validUntil time.Time     // monotonic: AD writes stop here (renewal sent + ttl - margin)
 	lost       chan struct{} // closed when leadership ends
-	lockConn   *pgx.Conn     // session holding the advisory lock, while leading
+	presence   *pgx.Conn     // the session whose pid the lease records
 }
 
 // LeaseInfo is the lease as the database has it.
@@ -157,22 +161,13 @@ func (l *Leader) TryAcquire(ctx context.Context) (bool, error) {
 	if l.Leading() {
 		return true, nil
 	}
-	conn, err := l.lockSession(ctx)
+	pid, err := l.presencePID(ctx)
 	if err != nil {
 		return false, err
 	}
-	var gotLock bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, pgLeaderLockKey).Scan(&gotLock); err != nil {
-		l.dropLockSession()
-		return false, fmt.Errorf("leader election in %s: %w", l.p.where, err)
-	}
-	unlock := func() {
-		if gotLock {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, pgLeaderLockKey)
-		}
-	}
 	sent := time.Now()
 	var prev LeaseInfo
+	var alive bool
 	var epoch int64
 	took := false
 	err = pgx.BeginFunc(ctx, l.p.pool, func(tx pgx.Tx) error {
@@ -181,32 +176,36 @@ func (l *Leader) TryAcquire(ctx context.Context) (bool, error) {
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '1s'`); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at, expires_at > now() FROM writeback_lease WHERE name = 'leader' FOR UPDATE`).
-			Scan(&prev.Holder, &prev.Epoch, &prev.ExpiresAt, &prev.Valid)
+		err := tx.QueryRow(ctx, `SELECT holder, epoch, expires_at, expires_at > now(),
+				EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = holder_pid)
+			FROM writeback_lease WHERE name = 'leader' FOR UPDATE`).
+			Scan(&prev.Holder, &prev.Epoch, &prev.ExpiresAt, &prev.Valid, &alive)
 		if errors.Is(err, pgx.ErrNoRows) {
 			epoch = 1
 			took = true
-			_, err = tx.Exec(ctx, `INSERT INTO writeback_lease (name, holder, epoch, expires_at, acquired_at)
-				VALUES ('leader', $1, 1, now() + $2 * interval '1 millisecond', now())`, l.holder, l.p.times.ttl.Milliseconds())
+			_, err = tx.Exec(ctx, `INSERT INTO writeback_lease (name, holder, epoch, expires_at, acquired_at, holder_pid)
+				VALUES ('leader', $1, 1, now() + $2 * interval '1 millisecond', now(), $3)`, l.holder, l.p.times.ttl.Milliseconds(), pid)
 			return err
 		}
 		if err != nil {
 			return err
 		}
-		if prev.Valid && !gotLock {
+		if prev.Valid && alive {
 			return nil // a live leader: follow
 		}
 		epoch = prev.Epoch + 1
 		took = true
-		_, err = tx.Exec(ctx, `UPDATE writeback_lease SET holder = $1, epoch = $2, expires_at = now() + $3 * interval '1 millisecond', acquired_at = now()
-			WHERE name = 'leader'`, l.holder, epoch, l.p.times.ttl.Milliseconds())
+		_, err = tx.Exec(ctx, `UPDATE writeback_lease SET holder = $1, epoch = $2, expires_at = now() + $3 * interval '1 millisecond',
+			acquired_at = now(), holder_pid = $4 WHERE name = 'leader'`, l.holder, epoch, l.p.times.ttl.Milliseconds(), pid)
 		return err
 	})
-	if err != nil || !took {
-		unlock()
-		if err != nil {
-			return false, fmt.Errorf("leader election in %s: %w", l.p.where, err)
+	if err != nil {
+		if IsUnavailable(err) {
+			l.dropLockSession()
 		}
+		return false, fmt.Errorf("leader election in %s: %w", l.p.where, err)
+	}
+	if !took {
 		return false, nil
 	}
 	if prev.Holder != "" {
@@ -227,28 +226,36 @@ func (l *Leader) TryAcquire(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// lockSession is the connection that holds the advisory lock.
-func (l *Leader) lockSession(ctx context.Context) (*pgx.Conn, error) {
+// presencePID is the server process ID of this process's presence session,
+// (re)connected when needed.
+func (l *Leader) presencePID(ctx context.Context) (int32, error) {
 	l.mu.Lock()
-	c := l.lockConn
+	c := l.presence
 	l.mu.Unlock()
-	if c != nil && !c.IsClosed() {
-		return c, nil
+	if c == nil || c.IsClosed() {
+		var err error
+		c, err = pgx.ConnectConfig(ctx, l.p.pool.Config().ConnConfig.Copy())
+		if err != nil {
+			return 0, fmt.Errorf("leader election: connect to %s: %w", l.p.where, err)
+		}
+		l.mu.Lock()
+		l.presence = c
+		l.mu.Unlock()
 	}
-	c, err := pgx.ConnectConfig(ctx, l.p.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("leader election: connect to %s: %w", l.p.where, err)
+	// A round trip: a session the server ended (restart) shows here.
+	var pid int32
+	if err := c.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		l.dropLockSession()
+		return 0, fmt.Errorf("leader election in %s: %w", l.p.where, err)
 	}
-	l.mu.Lock()
-	l.lockConn = c
-	l.mu.Unlock()
-	return c, nil
+	return pid, nil
 }
 
+// dropLockSession closes the presence session.
 func (l *Leader) dropLockSession() {
 	l.mu.Lock()
-	c := l.lockConn
-	l.lockConn = nil
+	c := l.presence
+	l.presence = nil
 	l.mu.Unlock()
 	if c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -270,8 +277,14 @@ func (l *Leader) Renew(ctx context.Context) error {
 	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.p.times.renew)
 	defer cancel()
-	tag, err := l.p.pool.Exec(rctx, `UPDATE writeback_lease SET expires_at = now() + $3 * interval '1 millisecond'
-		WHERE name = 'leader' AND holder = $1 AND epoch = $2`, l.holder, epoch, l.p.times.ttl.Milliseconds())
+	// The presence session is checked (and, after a server restart,
+	// opened again) first, so that the lease names a live session.
+	pid, err := l.presencePID(rctx)
+	if err != nil {
+		return err
+	}
+	tag, err := l.p.pool.Exec(rctx, `UPDATE writeback_lease SET expires_at = now() + $3 * interval '1 millisecond', holder_pid = $4
+		WHERE name = 'leader' AND holder = $1 AND epoch = $2`, l.holder, epoch, l.p.times.ttl.Milliseconds(), pid)
 	if err != nil {
 		return fmt.Errorf("renew the leader lease in %s: %w", l.p.where, err)
 	}
@@ -284,15 +297,6 @@ func (l *Leader) Renew(ctx context.Context) error {
 		l.validUntil = sent.Add(l.p.times.ttl - l.p.times.margin)
 	}
 	l.mu.Unlock()
-	// A leader whose lock session broke (the server restarted) takes the
-	// lock again, so that a follower does not read the free lock as this
-	// process's death.
-	if c, err := l.lockSession(ctx); err == nil {
-		var got bool
-		if err := c.QueryRow(rctx, `SELECT pg_try_advisory_lock($1)`, pgLeaderLockKey).Scan(&got); err != nil {
-			l.dropLockSession()
-		}
-	}
 	return nil
 }
 
@@ -310,9 +314,6 @@ func (l *Leader) step(epoch int64, why string) {
 		l.p.token.CompareAndSwap(t, nil)
 	}
 	l.log.Warn("no longer the leader: stopping writes", "epoch", epoch, "why", why)
-	// Give the advisory lock up: the session is closed (a lock taken more
-	// than once is held until as many unlocks; closing ends them all).
-	l.dropLockSession()
 }
 
 // Keep renews the lease while leading, until ctx ends.
