@@ -39,8 +39,10 @@ type haLab struct {
 	names   map[string]string   // cloud group ID -> display name
 }
 
-func haGroupID(i int) string { return fmt.Sprintf("aaaaaaaa-2323-4000-8000-%012d", i) }
-func haUserID(i int) string  { return fmt.Sprintf("bbbbbbbb-2323-4000-8000-%012d", i) }
+// Cloud IDs carry the test's tag: an interrupted run leaves its groups
+// (with their anchors) in AD, and a group of the same ID would collide.
+func (h *haLab) groupID(i int) string { return fmt.Sprintf("%s-2323-4000-8000-%012d", h.l.Tag[:8], i) }
+func (h *haLab) userID(i int) string  { return fmt.Sprintf("%s-2424-4000-8000-%012d", h.l.Tag[:8], i) }
 
 // startHALab makes a tenant of n groups with 1 to 4 synced members each.
 func startHALab(t *testing.T, n int) *haLab {
@@ -52,15 +54,15 @@ func startHALab(t *testing.T, n int) *haLab {
 	yes := true
 	tf := &emulator.TenantFile{}
 	for i, u := range h.users {
-		tf.Users = append(tf.Users, emulator.User{ID: haUserID(i), DisplayName: u.SAM, UserPrincipalName: u.SAM + "@lab.test",
+		tf.Users = append(tf.Users, emulator.User{ID: h.userID(i), DisplayName: u.SAM, UserPrincipalName: u.SAM + "@lab.test",
 			OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: u.GUID.String(), OnPremisesSecurityIdentifier: u.SID})
 	}
 	for i := range n {
-		id := haGroupID(i)
+		id := h.groupID(i)
 		g := emulator.Group{ID: id, DisplayName: fmt.Sprintf("HA group %04d %s", i, l.Tag), SecurityEnabled: true}
 		for k := range 1 + i%4 {
 			j := (i + k) % len(h.users)
-			g.Members = append(g.Members, haUserID(j))
+			g.Members = append(g.Members, h.userID(j))
 			h.groups[id] = append(h.groups[id], strings.ToLower(h.users[j].DN))
 		}
 		h.names[id] = g.DisplayName
@@ -94,7 +96,7 @@ type haProc struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
-	done chan error
+	done chan struct{} // closed when the process has ended
 }
 
 func (h *haLab) start(t *testing.T, name string) *haProc {
@@ -103,7 +105,7 @@ func (h *haLab) start(t *testing.T, name string) *haProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &haProc{name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan error, 1)}
+	p := &haProc{name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
 	f, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +116,7 @@ func (h *haLab) start(t *testing.T, name string) *haProc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait(); f.Close() }()
+	go func() { _ = p.cmd.Wait(); f.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGCONT)
 		_ = p.cmd.Process.Kill()
@@ -281,7 +283,7 @@ func TestLabHAFrozenLeader(t *testing.T) {
 	waitFor(t, "b takes over the frozen leader's lease", haTakeover+10*time.Second, func() bool { return b.count("leading: running rounds") > 0 }, b)
 	waitFor(t, "AD converges under b", 3*time.Minute, func() bool { ok, _ := h.converged(t); return ok }, b)
 	// b's own change after the takeover: a rename.
-	renamed := haGroupID(3)
+	renamed := h.groupID(3)
 	newName := "HA renamed by the new leader " + h.l.Tag
 	if _, err := h.env.Admin.UpdateGroup(renamed, func(g *emulator.Group) { g.DisplayName = newName }); err != nil {
 		t.Fatal(err)
@@ -333,9 +335,9 @@ func TestLabHAPostgresOutage(t *testing.T) {
 			_ = h.pg.Cluster.Start(context.Background())
 		}
 	})
-	id := haGroupID(999)
+	id := h.groupID(999)
 	name := "HA added during the outage " + h.l.Tag
-	if _, err := h.env.Admin.AddGroup(emulator.Group{ID: id, DisplayName: name, SecurityEnabled: true, Members: []string{haUserID(0)}}); err != nil {
+	if _, err := h.env.Admin.AddGroup(emulator.Group{ID: id, DisplayName: name, SecurityEnabled: true, Members: []string{h.userID(0)}}); err != nil {
 		t.Fatal(err)
 	}
 	h.groups[id] = []string{strings.ToLower(h.users[0].DN)}
