@@ -21,6 +21,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/state"
 )
 
 // High availability against the lab: several 'writeback run' processes
@@ -253,6 +254,24 @@ func TestLabHAFailoverOnKill(t *testing.T) {
 	if strings.Contains(b.logs(), "level=ERROR") {
 		t.Errorf("b logged errors:\n%s", tail(b.logs(), 40))
 	}
+	// The no-change incremental rounds that follow, as the state records them.
+	time.Sleep(8 * time.Second)
+	db, err := state.OpenPostgres(context.Background(), state.PostgresOptions{URL: h.pg.URL, Password: h.pg.Password, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quiet []time.Duration
+	_ = db.Rounds(func(r state.Round) error {
+		if !r.Full && r.Changes == 0 && r.Error == "" && len(quiet) < 3 {
+			quiet = append(quiet, r.Duration)
+		}
+		return nil
+	})
+	db.Close()
+	if len(quiet) == 0 {
+		t.Error("no no-change incremental round recorded after the failover")
+	}
+	t.Logf("no-change incremental rounds on PostgreSQL at %d groups: %v", n, quiet)
 	// A clean stop of b hands the lease over; plan then finds nothing to do.
 	b.signal(t, syscall.SIGTERM)
 	select {

@@ -107,6 +107,17 @@ func PostgresUp(ctx context.Context, o Options) (*Postgres, error) {
 	if err := InstallPostgres(ctx); err != nil {
 		return nil, err
 	}
+	// Test processes of several packages may start it together.
+	lo := o.withDefaults()
+	lo.Instance += "-postgres"
+	unlock, err := lock(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if p, err := PostgresRunning(o); err == nil {
+		return p, nil
+	}
 	p := o.postgres()
 	p.bin, _ = pgBin()
 	if os.Geteuid() != 0 {
