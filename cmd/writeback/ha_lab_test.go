@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +83,7 @@ func startHALab(t *testing.T, n int) *haLab {
 	c.Sync.SearchBase = l.OU
 	c.Sync.Interval = config.Duration(2 * time.Second)
 	c.Sync.Workers = 1 // slow enough to be killed mid-sync
+	c.Sync.Listen = "127.0.0.1:0"
 	c.State.Postgres = &config.Postgres{URL: pg.URL, Password: config.Secret{File: pwFile}, Takeover: config.Duration(haTakeover)}
 	b, err := yaml.Marshal(c)
 	if err != nil {
@@ -371,4 +375,68 @@ func TestLabHAPostgresOutage(t *testing.T) {
 	restarted = true
 	took := waitFor(t, "rounds resume and apply the new group", 2*time.Minute, func() bool { ok, _ := h.converged(t); return ok }, a)
 	t.Logf("applied %s after PostgreSQL came back", took.Round(time.Millisecond))
+}
+
+// listenURL is the process's operations listener, from its log.
+func (p *haProc) listenURL(t *testing.T) string {
+	t.Helper()
+	re := regexp.MustCompile(`operations listener"? url=(http://127\.0\.0\.1:[0-9]+)/`)
+	var u string
+	waitFor(t, p.name+"'s listener", 30*time.Second, func() bool {
+		m := re.FindStringSubmatch(p.logs())
+		if m != nil {
+			u = m[1]
+		}
+		return m != nil
+	}, p)
+	return u
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The follower says so in /readyz (ready, as a standby), in its metrics and
+// on its status page; status names the leader.
+func TestLabHARoles(t *testing.T) {
+	h := startHALab(t, 5)
+	a := h.start(t, "a")
+	waitFor(t, "first sync", 2*time.Minute, func() bool { ok, _ := h.converged(t); return ok }, a)
+	b := h.start(t, "b")
+	waitFor(t, "b follows", 30*time.Second, func() bool { return b.count("following: another instance leads") > 0 }, a, b)
+	au, bu := a.listenURL(t), b.listenURL(t)
+	waitFor(t, "a ready as leader", 30*time.Second, func() bool { code, body := httpGet(t, au+"/readyz"); return code == 200 && body == "ready (leader)\n" }, a)
+	if code, body := httpGet(t, bu+"/readyz"); code != 200 || body != "ready (follower)\n" {
+		t.Errorf("b /readyz: %d %q", code, body)
+	}
+	for _, c := range []struct {
+		url, role string
+	}{{au, "leader"}, {bu, "follower"}} {
+		_, m := httpGet(t, c.url+"/metrics")
+		if !strings.Contains(m, `writeback_role{role="`+c.role+`"} 1`) {
+			t.Errorf("%s metrics lack writeback_role{role=%q} 1", c.url, c.role)
+		}
+	}
+	if _, page := httpGet(t, bu+"/"); !strings.Contains(page, ", follower") {
+		t.Errorf("b's status page does not say follower")
+	}
+	var out lockedBuffer
+	if err := queryState(context.Background(), h.cfgFile, stateQuery{Cmd: "status", N: 3}, &out); err != nil && err != errNeedsOperator {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Leader: %s", a.holder()); !strings.Contains(out.String(), want) {
+		t.Errorf("status lacks %q:\n%s", want, out.String())
+	}
+}
+
+func (p *haProc) holder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, p.cmd.Process.Pid)
 }
