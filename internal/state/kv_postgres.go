@@ -272,7 +272,11 @@ func (p *pgBackend) view(fn func(kvTx) error) error {
 	if t.err != nil {
 		return fmt.Errorf("read the state in PostgreSQL %s: %w", p.where, t.err)
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	t.remember()
+	return nil
 }
 
 func (p *pgBackend) update(fn func(kvTx) error) error {
@@ -309,6 +313,7 @@ func (p *pgBackend) update(fn func(kvTx) error) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("write the state in PostgreSQL %s: commit: %w", p.where, err)
 	}
+	t.remember()
 	return nil
 }
 
@@ -328,6 +333,19 @@ type pgTx struct {
 	err     error
 	batch   pgx.Batch
 	pending map[pgKey]*[]byte // nil value: deleted
+	// found are the buckets this transaction saw exist: the backend's
+	// cache learns them once it commits (a rolled-back create must not
+	// be remembered).
+	found []string
+}
+
+// remember adds what the committed transaction found to the bucket cache.
+func (t *pgTx) remember() {
+	t.p.mu.Lock()
+	for _, n := range t.found {
+		t.p.buckets[n] = true
+	}
+	t.p.mu.Unlock()
 }
 
 type pgKey struct{ bucket, key string }
@@ -366,9 +384,7 @@ func (t *pgTx) exists(name []byte) bool {
 		t.fail(err)
 		return false
 	}
-	t.p.mu.Lock()
-	t.p.buckets[string(name)] = true
-	t.p.mu.Unlock()
+	t.found = append(t.found, string(name))
 	return true
 }
 
