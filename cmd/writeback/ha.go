@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/lab"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -238,4 +240,15 @@ func roleSuffix(r string) string {
 		return ""
 	}
 	return ", " + r
+}
+
+// labPostgresUp starts the lab's PostgreSQL ('writeback lab up --postgres').
+func labPostgresUp(ctx context.Context, o lab.Options, stderr io.Writer) error {
+	p, err := lab.PostgresUp(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "lab PostgreSQL is up: %s (superuser password in %s); state.postgres: {url: %s, password: {file: %s}}\n",
+		p.URL("postgres"), p.PasswordFile, p.URL("postgres"), p.PasswordFile)
+	return nil
 }

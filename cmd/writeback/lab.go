@@ -17,6 +17,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dir := fs.String("dir", "", "lab directory (default $WRITEBACK_LAB_DIR or "+lab.DefaultDir+")")
 	noSchema := fs.Bool("no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
 	quiet := fs.Bool("q", false, "do not show the lab script's progress")
+	withPG := fs.Bool("postgres", false, "up: also start the lab's PostgreSQL (its own cluster on the lab's address, port 5432) for high-availability tests; down: stop it too (docs/ha.md)")
 	noEmulator := fs.Bool("no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
 	connectSync := fs.Bool("connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
@@ -123,8 +124,18 @@ Examples:
 		}
 		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
+		if *withPG { // HA (#23)
+			if err := labPostgresUp(ctx, o, stderr); err != nil {
+				return err
+			}
+		}
 		return seed(l)
 	case "down":
+		if *withPG { // HA (#23)
+			if err := lab.PostgresDown(ctx, o); err != nil {
+				return err
+			}
+		}
 		return lab.Down(ctx, o)
 	case "reset":
 		start := time.Now()
