@@ -20,16 +20,19 @@ import (
 // so a leader that was frozen or cut off and comes back finds its writes
 // refused.
 //
-// Besides the lease, the leader keeps a session of its own open (its
-// presence), whose server process ID the lease row records. A leader killed
-// (kill -9, its machine gone) loses that session, and the server drops it
-// from pg_stat_activity at once: a follower that finds the holder's session
-// gone takes over without waiting for the lease to expire. A leader that is
-// frozen (SIGSTOP, a paused VM) keeps its session, and a follower takes over
-// when the lease expires. (A session advisory lock, the first design, says
-// the same for a dead leader but cannot tell who holds it: a leader that
-// had taken over an expired lease without the lock lost it again to the
-// stale one, which got the lock as soon as it let it go.)
+// A follower takes over only once the lease has expired, whatever happened
+// to the leader. The leader also keeps a session of its own open (its
+// presence), whose server process ID the lease row records, and a takeover
+// says whether that session was gone (a dead leader) or not (frozen, cut
+// off); but a session gone is not proof that the leader stopped writing AD:
+// a PostgreSQL restart ends every session of a live leader, whose AD write
+// in flight then landed after a new leader had read AD, and that group was
+// left half-written until the next full round (lab test
+// TestLabHAPostgresRestartMidSync, before this rule). Waiting for the
+// expiry means the old leader's fence (lease - margin) closed at least the
+// margin before anyone else writes. (A session advisory lock, the first
+// design, had the same flaw and another: a stale leader could take it back
+// from a leader that had taken over an expired lease.)
 //
 // The AD half of the fencing is Check: before each AD write the engine asks
 // whether the lease is still valid with a margin, measured on this process's
@@ -190,8 +193,8 @@ func (l *Leader) TryAcquire(ctx context.Context) (bool, error) {
 		if err != nil {
 			return err
 		}
-		if prev.Valid && alive {
-			return nil // a live leader: follow
+		if prev.Valid {
+			return nil // follow until the lease expires (see above)
 		}
 		epoch = prev.Epoch + 1
 		took = true
@@ -209,9 +212,9 @@ func (l *Leader) TryAcquire(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	if prev.Holder != "" {
-		why := "its lease expired"
-		if prev.Valid {
-			why = "its database session ended"
+		why := "its lease expired; its database session is still open (frozen or cut off)"
+		if !alive {
+			why = "its lease expired; its database session had ended"
 		}
 		l.log.Warn("taking over as leader", "previous", prev.Holder, "previousEpoch", prev.Epoch, "why", why, "epoch", epoch)
 	} else {
