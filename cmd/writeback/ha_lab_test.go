@@ -458,7 +458,15 @@ func TestLabHAPostgresRestartMidSync(t *testing.T) {
 	if err := h.pg.Cluster.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, "AD converges after the restart", 3*time.Minute, func() bool { ok, _ := h.converged(t); return ok }, a, b)
+	var why string
+	took := waitFor(t, "AD converges after the restart", 3*time.Minute, func() bool {
+		var ok bool
+		ok, why = h.converged(t)
+		if !ok {
+			t.Log(why)
+		}
+		return ok
+	}, a, b)
 	t.Logf("converged %s after PostgreSQL restarted mid-sync", took.Round(time.Millisecond))
 	leaders := 0
 	for _, p := range []*haProc{a, b} {

@@ -182,9 +182,14 @@ func PostgresDown(ctx context.Context, o Options) error {
 	return p.asPostgres(ctx, "pg_ctl", "stop", "-w", "-m", "fast", "-D", p.Dir)
 }
 
-// Restart restarts the cluster (every session ends).
+// Restart restarts the cluster (every session ends). It is a stop and a
+// start: 'pg_ctl restart' would leave the server writing to this process's
+// output (no -l), and CombinedOutput would wait for it forever.
 func (p *Postgres) Restart(ctx context.Context) error {
-	return p.asPostgres(ctx, "pg_ctl", "restart", "-w", "-m", "fast", "-D", p.Dir)
+	if err := p.Stop(ctx); err != nil {
+		return err
+	}
+	return p.Start(ctx)
 }
 
 // Stop stops the cluster; Start starts it again.
