@@ -2,13 +2,14 @@
 # demo-two-dcs.sh: writeback run against the two-DC lab (ad.servers [DC1, DC2]); DC1 is
 # stopped while it runs, a new cloud group must reach AD on DC2; DC1 comes back, the
 # DCs replicate, and no anchor may be on two groups, no CNF object may exist, on
-# either DC. Needs 'writeback lab up --dcs 2' first (root). Uses WRITEBACK_LAB_DIR /
-# WRITEBACK_LAB_ADDR like the lab; bin/writeback built from this tree.
+# either DC. Needs 'writeback-lab up --dcs 2' first (root). Uses WRITEBACK_LAB_DIR /
+# WRITEBACK_LAB_ADDR like the lab; bin/writeback and bin/writeback-lab built from this tree.
 set -u
 cd "$(dirname "$0")/.."
+go build -o bin/ ./cmd/writeback ./cmd/writeback-lab || exit 1
 work=$(mktemp -d)
-bin/writeback lab config | sed "s#^  url: .*#  servers: ['$(bin/writeback lab env | sed -n "s/^export LAB_LDAPS_URL='\(.*\)'/\1/p")', 'ldaps://$(bin/writeback lab env | sed -n "s/^export LAB_ADDR='\(.*\)'/\1/p" | awk -F. '{print $1"."$2"."$3"."$4+1}'):636']#; /^  gcUrl:/d; s#^  path: .*#  path: $work/writeback.db#" >"$work/wb.yaml"
-eval "$(bin/writeback lab env)"
+bin/writeback-lab config | sed "s#^  url: .*#  servers: ['$(bin/writeback-lab env | sed -n "s/^export LAB_LDAPS_URL='\(.*\)'/\1/p")', 'ldaps://$(bin/writeback-lab env | sed -n "s/^export LAB_ADDR='\(.*\)'/\1/p" | awk -F. '{print $1"."$2"."$3"."$4+1}'):636']#; /^  gcUrl:/d; s#^  path: .*#  path: $work/writeback.db#" >"$work/wb.yaml"
+eval "$(bin/writeback-lab env)"
 DC2ADDR=$(echo "$LAB_ADDR" | awk -F. '{print $1"."$2"."$3"."$4+1}')
 P=$(cat $LAB_PASSWORD_FILE | head -1); B=$LAB_BIND_DN; OU=$LAB_TARGET_OU
 A="curl -sS --cacert $LAB_EMULATOR_CA"
@@ -31,8 +32,8 @@ for i in $(seq 1 30); do
   [[ $n == 2 ]] && { echo "group on DC2 with $n members after ${i}s"; break; }; sleep 1
 done
 echo "--- status on DC2"; bin/writeback status --config $work/wb.yaml 2>&1 | grep -i "domain controller\|provisioned"
-echo "--- DC1 back"; bin/writeback lab -q up >/dev/null 2>&1; sleep 5
-bin/writeback lab replicate; sleep 6; bin/writeback lab replicate
+echo "--- DC1 back"; bin/writeback-lab -q up >/dev/null 2>&1; sleep 5
+bin/writeback-lab replicate; sleep 6; bin/writeback-lab replicate
 for h in "$LAB_ADDR" "$DC2ADDR"; do
   vals=$(ldapsearch -LLL -x -H ldap://$h -D "$B" -w "$P" -b "$OU" "(msDS-ExternalDirectoryObjectId=Group_*)" msDS-ExternalDirectoryObjectId | sed -n 's/^msDS-ExternalDirectoryObjectId: //p')
   total=$(echo "$vals" | grep -c .); dup=$(echo "$vals" | sort | uniq -d | grep -c .)
@@ -50,5 +51,5 @@ for l in sys.stdin:
     l=l.rstrip("\n")
     if l.startswith("dn:: "): print(base64.b64decode(l[5:]).decode())
     elif l.startswith("dn: "): print(l[4:])' >"$work/delete.txt"
-ldapdelete -c -x -H "ldap://$LAB_ADDR" -D "$B" -w "$P" -f "$work/delete.txt" && bin/writeback lab replicate
+ldapdelete -c -x -H "ldap://$LAB_ADDR" -D "$B" -w "$P" -f "$work/delete.txt" && bin/writeback-lab replicate
 echo done

@@ -3,7 +3,8 @@
 #
 # Run as root on a Debian 12 machine with Go in /usr/local/go (or on PATH):
 #   ./scripts/test.sh
-# It installs what the tests need (a C compiler for -race; Samba AD DC and
+# It installs what the tests need (a C compiler for -race; PostgreSQL for the
+# lab's private cluster of the high-availability tests; Samba AD DC and
 # ldap-utils via the lab script), brings up the lab AD (or reuses a running
 # one) and resets it to pristine, then runs go vet, the whole test suite with the race detector (lab
 # required: tests that need it fail instead of skipping), and a short bounded
@@ -26,6 +27,13 @@ if ! command -v gcc >/dev/null; then
   [[ $(id -u) == 0 ]] || { echo "test.sh: gcc missing; run as root or install gcc" >&2; exit 1; }
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+fi
+
+if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
+  step "installing postgresql (the lab's PostgreSQL for the high-availability tests)"
+  [[ $(id -u) == 0 ]] || { echo "test.sh: postgresql missing; run as root or install postgresql" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 
 step "lab AD"

@@ -45,6 +45,7 @@ var commands = []command{
 	{name: "log", summary: "provisioning log entries with before/after values", run: runLog},
 	{name: "migrate", summary: "migrate groups written by Connect Sync group writeback v2", run: runMigrate,
 		steps: []string{"assess", "prepare", "verify", "rollback", "connect-sync-script", "handover"}},
+	{name: "state", summary: "copy a state file into PostgreSQL for high availability (state migrate)", run: runState, steps: []string{"migrate"}},
 	{name: "expr", summary: "evaluate or check an attribute-mapping expression", run: runExpr, steps: []string{"eval", "check"}},
 	{name: "version", summary: "print the version, commit and build date (also --version)", run: runVersion},
 	// The test instruments moved to writeback-lab; these forward to it.

@@ -33,6 +33,8 @@ type ops struct {
 	lastOK atomic.Int64
 	mu     sync.Mutex
 	cfg    opsConfig
+	// role is leader or follower with a shared state (ha.go).
+	role role
 }
 
 // opsConfig is the part of the configuration the listener reads, replaced
@@ -48,6 +50,10 @@ func newOps(db *state.DB, cfgPath string, cfg *config.Config) *ops {
 	o.setConfig(cfg)
 	b := buildInfo()
 	o.metrics = opsserver.NewMetrics(opsserver.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, GoVersion: b.GoVersion}, o.gauges)
+	if db.Shared() {
+		o.role.set("follower")
+		o.registerRoleMetrics()
+	}
 	return o
 }
 
@@ -134,7 +140,7 @@ func (o *ops) Page(ctx context.Context) (*opsserver.Page, error) {
 	}
 	p := &opsserver.Page{
 		Version: r.Version.String(), Now: time.Now(), DC: c.dc, Graph: c.graph, State: r.State,
-		Running: fmt.Sprintf("writeback run, pid %d, since %s", os.Getpid(), o.since.Local().Format(time.DateTime)),
+		Running: fmt.Sprintf("writeback run, pid %d, since %s%s", os.Getpid(), o.since.Local().Format(time.DateTime), roleSuffix(o.role.get())),
 		Groups:  r.Groups, Pending: r.Pending, FullPending: r.FullPending, LastFull: lastFullLine(r.LastFullRun, r.LastFull),
 		LastSuccess: r.LastSuccess, Rounds: r.Rounds, Findings: r.Findings, BlockedDeletes: r.BlockedDeletes,
 		NeedsOperator: r.NeedsOperator, Quarantined: []opsserver.Group{}, Failing: []opsserver.Group{},
@@ -166,6 +172,9 @@ func (o *ops) Page(ctx context.Context) (*opsserver.Page, error) {
 // answer a TCP connection now (a stopped DC makes the daemon unready at
 // once, not 3 intervals later).
 func (o *ops) Ready(ctx context.Context) []string {
+	if o.role.get() == "follower" {
+		return o.standbyReady(ctx) // HA (ha.go): a standby runs no rounds
+	}
 	c := o.config()
 	var reasons []string
 	if last := o.lastOK.Load(); last == 0 {

@@ -42,7 +42,9 @@ func (s *session) reload(cfgPath, running string) {
 			"file", cfgPath, "err", err)
 		return
 	}
-	if p := wire.StatePath(cfg); p != running {
+	// HA (ha.go): the shared state stays the one opened at start.
+	cfg.State.Postgres = s.cfg.State.Postgres
+	if p := wire.StatePath(cfg); p != running && s.cfg.State.Postgres == nil {
 		s.log.Warn("state.path changed: it takes effect when writeback restarts; this run keeps its state file",
 			"file", cfgPath, "running", running, "new", p)
 		cfg.State.Path = running

@@ -123,7 +123,7 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
 	d := &engine.Daemon{
-		Round:         func(ctx context.Context, full, allow bool) error { return oneRound(ctx, s, full, allow) },
+		Round:         func(ctx context.Context, full, allow bool) error { return leaderRound(ctx, s, full, allow) },
 		Interval:      func() time.Duration { return time.Duration(s.cfg.Sync.Interval) },
 		FullReconcile: func() time.Duration { return time.Duration(s.cfg.Sync.FullReconcile) },
 		LastFull:      func() (time.Time, bool, error) { return s.db.LastFull() },
@@ -137,6 +137,18 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 		Log: func() *slog.Logger { return s.log },
 	}
 	return d.Run(ctx)
+}
+
+// leaderRound is oneRound with a shared (PostgreSQL) state (ha.go): a
+// follower waits here until it leads, and the round ends when the lease is
+// lost. With a state file it is oneRound.
+func leaderRound(ctx context.Context, s *session, full, allow bool) error {
+	if err := s.awaitLeadership(ctx); err != nil {
+		return err
+	}
+	rctx, endRound := s.leaderContext(ctx)
+	defer endRound()
+	return oneRound(rctx, s, full, allow)
 }
 
 // oneRound runs a round of the daemon (engine.Daemon decides full) and logs it.

@@ -32,6 +32,10 @@ type session struct {
 	// answers status and log meanwhile (see statesock.go).
 	lock *state.Lock
 	srv  *stateServer
+	// leader is this process's candidacy with a PostgreSQL state (ha.go);
+	// stopKeep ends its renewals.
+	leader   *state.Leader
+	stopKeep context.CancelFunc
 	// ops, for the daemon only, receives each round (metrics, readiness).
 	ops *ops
 	// progress counts the work of the engine's rounds as they run.
@@ -62,6 +66,7 @@ func (s *session) connect(ctx context.Context) error {
 
 func (s *session) Close() {
 	s.srv.Close()
+	s.closeLeader() // HA (ha.go): hand the lease over
 	if s.db != nil {
 		s.db.Close()
 	}
@@ -97,14 +102,10 @@ func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer)
 			s.Close()
 		}
 	}()
-	path := wire.StatePath(cfg)
-	if s.lock, err = state.AcquireLock(path, command); err != nil {
+	// The state file (locked) or PostgreSQL (HA: ha.go).
+	if err := s.openState(ctx, command); err != nil {
 		return nil, err
 	}
-	if s.db, err = state.Open(path); err != nil {
-		return nil, err
-	}
-	s.srv = serveState(s.db, s.log)
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}

@@ -70,6 +70,9 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 	if err != nil {
 		return err
 	}
+	if cfg.State.Postgres != nil {
+		return queryShared(ctx, cfg, q, stdout) // HA (ha.go)
+	}
 	path := wire.StatePath(cfg)
 	held, h, err := state.Held(path)
 	if err != nil {

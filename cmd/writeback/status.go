@@ -110,6 +110,8 @@ type statusReport struct {
 	// says when rounds last moved to another one (issue #20).
 	DC     string `json:"dc,omitempty"`
 	DCMove string `json:"dcMove,omitempty"`
+	// Leader is the lease of a shared (PostgreSQL) state: which instance leads (ha.go).
+	Leader *state.LeaseInfo `json:"leader,omitempty"`
 	attention
 }
 
@@ -184,6 +186,9 @@ func buildStatus(db *state.DB, q stateQuery) (statusReport, error) {
 	if r.attention, err = readAttention(db, r.Quarantined, q.Interval, now); err != nil {
 		return r, err
 	}
+	if r.Leader, err = leaseLine(context.Background(), db); err != nil { // HA (ha.go)
+		return r, err
+	}
 	return r, nil
 }
 
@@ -213,6 +218,13 @@ func showStatus(db *state.DB, q stateQuery, stdout io.Writer) error {
 	fmt.Fprintln(stdout, r.Version)
 	if h := r.Running; h != nil {
 		fmt.Fprintf(stdout, "Running: writeback %s, pid %d, since %s\n", h.Command, h.PID, h.Since.Local().Format(time.DateTime))
+	}
+	if l := r.Leader; l != nil { // HA (ha.go)
+		if l.Valid {
+			fmt.Fprintf(stdout, "Leader: %s (epoch %d, lease until %s); other instances follow\n", l.Holder, l.Epoch, l.ExpiresAt.Local().Format(time.DateTime))
+		} else {
+			fmt.Fprintf(stdout, "Leader: none (the lease of %s, epoch %d, expired %s): an instance takes over at its next look\n", l.Holder, l.Epoch, l.ExpiresAt.Local().Format(time.DateTime))
+		}
 	}
 	fmt.Fprintf(stdout, "State %s: %d groups provisioned, %d waiting for the next round", db.Path(), r.Groups, r.Pending)
 	if r.FullPending {

@@ -117,6 +117,9 @@ func (c *Config) SecretFiles() []SecretFile {
 		}
 	}
 	add("ad.password.file", c.AD.Password.File)
+	if c.State.Postgres != nil {
+		add("state.postgres.password.file", c.State.Postgres.Password.File)
+	}
 	if c.Entra != nil {
 		add("entra.credential.secret.file", c.Entra.Credential.Secret.File)
 		add("entra.credential.certificateFile", c.Entra.Credential.CertificateFile)

@@ -78,7 +78,25 @@ type Safety struct {
 
 // State is where writeback keeps delta tokens, the object map and the provisioning log.
 type State struct {
+	// Path is the embedded state file (default writeback.db), unless
+	// Postgres is set.
 	Path string `yaml:"path,omitempty"`
+	// Postgres keeps the state in PostgreSQL instead, shared by two or more
+	// instances of which one leads (docs/ha.md).
+	Postgres *Postgres `yaml:"postgres,omitempty"`
+}
+
+// Postgres is a PostgreSQL database that holds the state.
+type Postgres struct {
+	// URL: postgres://user@host:5432/database?sslmode=verify-full (the
+	// server's certificate is verified; sslrootcert=FILE names a private CA).
+	// A host other than loopback must be verified.
+	URL string `yaml:"url"`
+	// Password of the URL's user, when the URL has none.
+	Password Secret `yaml:"password,omitempty"`
+	// Takeover is how soon after the leader dies another instance takes
+	// over (default 30s).
+	Takeover Duration `yaml:"takeover,omitempty"`
 }
 
 // Sync is the daemon's schedule and where writeback looks for its groups.
@@ -274,7 +292,25 @@ func (s *State) applyDefaults() {
 		s.Path = "writeback.db"
 	}
 }
-func (s *State) validate() []error { return nil }
+func (s *State) validate() []error {
+	p := s.Postgres
+	if p == nil {
+		return nil
+	}
+	var errs []error
+	if p.URL == "" {
+		errs = append(errs, fmt.Errorf("state.postgres.url is required: postgres://writeback@db.example.com:5432/writeback?sslmode=verify-full"))
+	} else if strings.Contains(p.URL, "@") && strings.Contains(strings.SplitN(strings.TrimPrefix(strings.TrimPrefix(p.URL, "postgresql://"), "postgres://"), "@", 2)[0], ":") {
+		errs = append(errs, fmt.Errorf("state.postgres.url: a password in the URL is not accepted (it would be in the configuration); use state.postgres.password: {file: ...} or {env: ...}"))
+	}
+	if err := p.Password.check("state.postgres.password"); err != nil {
+		errs = append(errs, err)
+	}
+	if p.Takeover != 0 && time.Duration(p.Takeover) < 3*time.Second {
+		errs = append(errs, fmt.Errorf("state.postgres.takeover %s: at least 3s", time.Duration(p.Takeover)))
+	}
+	return errs
+}
 
 func (s *Sync) applyDefaults() {
 	if s.Interval == 0 {

@@ -148,6 +148,12 @@ func (x *execution) runStep(ctx context.Context, step []plan.Change, workers int
 		go func() {
 			defer wg.Done()
 			for c := range work {
+				// No AD write without a valid leader lease (HA, #23; a
+				// no-op for a state file).
+				if err := x.e.db.Fence().Check(ctx); err != nil {
+					x.record(c, state.Entry{}, err)
+					continue
+				}
 				// The write in flight finishes even when ctx is cancelled
 				// (SIGTERM): stopping between writes keeps each step whole.
 				entry, err := x.e.applyOne(context.WithoutCancel(ctx), c)
@@ -231,6 +237,10 @@ func (x *execution) record(c plan.Change, entry state.Entry, err error) {
 		// The DC is gone, not this group's change: a quarantine would
 		// hold every group of the round back long after the DC is back
 		// (reliability review D9: 959 groups, 44 s).
+		if x.lost == nil && errors.Is(err, state.ErrNotLeader) {
+			x.lost = err
+			e.log.Warn("no longer the leader: stopping this apply before its next AD write; the groups stay pending", "group", c.GroupID, "err", err)
+		}
 		if x.lost == nil {
 			x.lost = err
 			e.log.Warn("lost the connection to the domain controller; stopping this apply, the groups stay pending", "group", c.GroupID, "action", c.Action, "dn", c.DN, "err", err)
@@ -421,6 +431,9 @@ func connectionLost(err error) bool {
 	// IsDCChanged: the connection moved to another DC (dcpin.go).
 	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) || IsDCChanged(err) {
 		return true
+	}
+	if errors.Is(err, state.ErrNotLeader) {
+		return true // HA (#23): the lease is gone; stop like a lost DC, the groups stay pending
 	}
 	var le *ldap.Error
 	if errors.As(err, &le) {

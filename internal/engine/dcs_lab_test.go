@@ -28,7 +28,7 @@ import (
 func TestLabTwoDCsFailover(t *testing.T) {
 	second, err := lab.Running(lab.Second(lab.Default()))
 	if err != nil {
-		t.Skip("skipping: no second lab DC (start one with 'writeback lab up --dcs 2')")
+		t.Skip("skipping: no second lab DC (start one with 'writeback-lab up --dcs 2')")
 	}
 	la := labtest.AD(t)
 	first, err := lab.Running(lab.Default())

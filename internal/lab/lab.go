@@ -429,7 +429,7 @@ log:
 	return b.String()
 }
 
-// Second is the second domain controller of a two-DC lab (`writeback lab up
+// Second is the second domain controller of a two-DC lab (`writeback-lab up
 // --dcs 2`): instance "dc2" joined to the domain of o's instance, on the next
 // loopback address (127.0.0.N+1 beside 127.0.0.N).
 func Second(o Options) Options {

@@ -103,11 +103,21 @@ func Handler(token string, src Source, m *Metrics) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		reasons := src.Ready(ctx)
+		// With a shared state (docs/ha.md) the instance says its role: a
+		// follower is ready as a standby.
+		var role string
+		if rs, ok := src.(interface{ Role() string }); ok {
+			role = rs.Role()
+		}
 		if len(reasons) == 0 {
-			reply(w, r, http.StatusOK, probe{Status: "ready", Reasons: []string{}}, "ready\n")
+			text := "ready\n"
+			if role != "" {
+				text = "ready (" + role + ")\n"
+			}
+			reply(w, r, http.StatusOK, probe{Status: "ready", Role: role, Reasons: []string{}}, text)
 			return
 		}
-		reply(w, r, http.StatusServiceUnavailable, probe{Status: "not ready", Reasons: reasons},
+		reply(w, r, http.StatusServiceUnavailable, probe{Status: "not ready", Role: role, Reasons: reasons},
 			"not ready:\n- "+strings.Join(reasons, "\n- ")+"\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
@@ -151,6 +161,7 @@ func bearer(r *http.Request, token string) bool {
 
 type probe struct {
 	Status  string   `json:"status"`
+	Role    string   `json:"role,omitempty"` // leader or follower (shared state)
 	Reasons []string `json:"reasons,omitempty"`
 }
 

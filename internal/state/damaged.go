@@ -180,15 +180,15 @@ func panickedInBolt() bool {
 	}
 }
 
-// view is bolt's View with damage reported as a DamagedError.
-func (db *DB) view(fn func(*bolt.Tx) error) (err error) {
+// boltView is bolt's View with damage reported as a DamagedError.
+func (db *DB) boltView(fn func(*bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(db.path, &err)
 	return db.bolt.View(fn)
 }
 
-// update is bolt's Update with damage reported as a DamagedError.
-func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
+// boltUpdate is bolt's Update with damage reported as a DamagedError.
+func (db *DB) boltUpdate(fn func(*bolt.Tx) error) (err error) {
 	if db.readOnly {
 		return fmt.Errorf("state %s is open read-only", db.path)
 	}
@@ -255,7 +255,7 @@ func walkAll(path string, timeout time.Duration) error {
 
 func walkOpen(db *DB) error {
 	path := db.path
-	return db.view(func(tx *bolt.Tx) error {
+	return db.boltView(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, bk *bolt.Bucket) error { return walkBucket(path, name, bk) })
 	})
 }

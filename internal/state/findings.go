@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bFindings holds, per group, what writeback skipped for it and an operator
@@ -62,7 +60,7 @@ type BlockedGroup struct {
 
 // Finding reads one group's finding; ok is false when there is none.
 func (db *DB) Finding(id string) (f Finding, ok bool, err error) {
-	err = db.bolt.View(func(tx *bolt.Tx) error {
+	err = db.view(func(tx kvTx) error {
 		b := tx.Bucket(bFindings)
 		if b == nil {
 			return nil
@@ -82,7 +80,7 @@ func (db *DB) Finding(id string) (f Finding, ok bool, err error) {
 
 // Findings streams every group's finding.
 func (db *DB) Findings(fn func(Finding) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx kvTx) error {
 		b := tx.Bucket(bFindings)
 		if b == nil {
 			return nil
@@ -102,7 +100,7 @@ func (db *DB) PutFindings(put []Finding, drop []string) error {
 	if len(put) == 0 && len(drop) == 0 {
 		return nil
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		b, err := tx.CreateBucketIfNotExists(bFindings)
 		if err != nil {
 			return err

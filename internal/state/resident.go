@@ -12,7 +12,10 @@ import bolt "go.etcd.io/bbolt"
 func (db *DB) ReleaseMapped() error {
 	// Inside a read transaction bbolt cannot remap the file (a remap waits
 	// for readers), so the address range stays the file's mapping throughout.
-	return db.view(func(tx *bolt.Tx) error {
+	if db.bolt == nil {
+		return nil // not a mapped file
+	}
+	return db.boltView(func(tx *bolt.Tx) error {
 		return releaseMapped(db.bolt.Info().Data, tx.Size())
 	})
 }
@@ -30,7 +33,7 @@ const mappedBudget = 96 << 20
 // Checking is cheap (one read of /proc/self/statm); where it is not
 // available this does nothing.
 func (db *DB) TrimMapped() {
-	if mappedResident() > mappedBudget {
+	if db.bolt != nil && mappedResident() > mappedBudget {
 		_ = db.ReleaseMapped()
 	}
 }

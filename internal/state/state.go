@@ -1,4 +1,5 @@
-// Package state owns writeback's embedded database (bbolt): the Graph delta
+// Package state owns writeback's database (an embedded bbolt file, or
+// PostgreSQL shared by several instances: see kv.go): the Graph delta
 // links, the cloud model cache that incremental rounds need (groups with their
 // member sets, users with their on-premises anchors), which groups still need
 // work, per-group status and quarantine, and the provisioning log.
@@ -64,12 +65,61 @@ type User struct {
 	SyncEnabled       *bool  `json:"onPremisesSyncEnabled,omitempty"`
 }
 
-// DB is the open state file. Only one process may hold it read-write (see
-// Lock); any number may read it with OpenReadOnly while no one writes.
+// DB is the open state. A state file is held read-write by one process
+// only (see Lock); any number may read it with OpenReadOnly while no one
+// writes. A PostgreSQL state (OpenPostgres) is shared: every process reads
+// it, and only the holder of the lease (see Leader) writes.
 type DB struct {
-	bolt     *bolt.DB
+	kv       backend
+	bolt     *bolt.DB // nil unless the state is a bbolt file
 	path     string
 	readOnly bool
+	// pg is set for a PostgreSQL state.
+	pg *pgBackend
+}
+
+// view runs fn in a read transaction of the backend.
+func (db *DB) view(fn func(kvTx) error) error { return db.kv.view(fn) }
+
+// update runs fn in a write transaction of the backend.
+func (db *DB) update(fn func(kvTx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("state %s is open read-only", db.path)
+	}
+	return db.kv.update(fn)
+}
+
+// initBuckets creates the buckets every version expects and drops the cloud
+// generations a killed full ingestion of an older version left behind.
+func initBuckets(tx kvTx) error {
+	for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds, bMisses} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	cur := map[string]bool{}
+	for _, k := range []string{kindGroups, kindUsers} {
+		g := gen(tx, k)
+		for _, n := range names(k, g) {
+			cur[string(n)] = true
+			if _, err := tx.CreateBucketIfNotExists(n); err != nil {
+				return err
+			}
+		}
+	}
+	var stale [][]byte
+	_ = tx.ForEachBucket(func(name []byte) error {
+		if bytes.Contains(name, []byte(".")) && !cur[string(name)] {
+			stale = append(stale, bytes.Clone(name))
+		}
+		return nil
+	})
+	for _, n := range stale {
+		if err := tx.DeleteBucket(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openTimeout is how long Open waits for bbolt's lock on the file. Writers
@@ -92,37 +142,8 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	db := &DB{bolt: b, path: path}
-	err = db.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bDirty, bStatus, bLog, bRounds, bMisses} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		// Drop generations a killed full ingestion left behind.
-		cur := map[string]bool{}
-		for _, k := range []string{kindGroups, kindUsers} {
-			g := gen(tx, k)
-			for _, n := range names(k, g) {
-				cur[string(n)] = true
-				if _, err := tx.CreateBucketIfNotExists(n); err != nil {
-					return err
-				}
-			}
-		}
-		var stale [][]byte
-		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if bytes.Contains(name, []byte(".")) && !cur[string(name)] {
-				stale = append(stale, bytes.Clone(name))
-			}
-			return nil
-		})
-		for _, n := range stale {
-			if err := tx.DeleteBucket(n); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	db.kv = boltBackend{db}
+	err = db.update(initBuckets)
 	if err != nil {
 		b.Close()
 		if IsDamaged(err) {
@@ -155,20 +176,23 @@ func OpenReadOnly(path string, timeout time.Duration) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open state %s read-only: %w", path, err)
 	}
-	return &DB{bolt: b, path: path, readOnly: true}, nil
+	db := &DB{bolt: b, path: path, readOnly: true}
+	db.kv = boltBackend{db}
+	return db, nil
 }
 
 // IsBusy reports whether err is OpenReadOnly giving up on a file another
 // process has open read-write.
 func IsBusy(err error) bool { return errors.Is(err, berrors.ErrTimeout) }
 
-// Close releases the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close releases the file (or the database connections).
+func (db *DB) Close() error { return db.kv.close() }
 
-// Path is the file's path.
+// Path is the file's path; for PostgreSQL, the database it is in (host,
+// port and name, without credentials).
 func (db *DB) Path() string { return db.path }
 
-func gen(tx *bolt.Tx, kind string) uint64 {
+func gen(tx kvTx, kind string) uint64 {
 	v := tx.Bucket(bMeta).Get([]byte("gen." + kind))
 	if v == nil {
 		return 0
@@ -188,7 +212,7 @@ func names(kind string, g uint64) [][]byte {
 
 // Links returns the stored delta links ("" = none yet: the next round is full).
 func (db *DB) Links() (groups, users string, err error) {
-	err = db.view(func(tx *bolt.Tx) error {
+	err = db.view(func(tx kvTx) error {
 		if m := tx.Bucket(bMeta); m != nil {
 			groups, users = string(m.Get([]byte("link.groups"))), string(m.Get([]byte("link.users")))
 		}
@@ -200,7 +224,7 @@ func (db *DB) Links() (groups, users string, err error) {
 // Meta reads a small value from the meta bucket.
 func (db *DB) Meta(key string) (string, error) {
 	var v string
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(func(tx kvTx) error {
 		if m := tx.Bucket(bMeta); m != nil { // nil: read-only open of a file no version initialised
 			v = string(m.Get([]byte("x." + key)))
 		}
@@ -211,7 +235,7 @@ func (db *DB) Meta(key string) (string, error) {
 
 // SetMeta stores a small value in the meta bucket.
 func (db *DB) SetMeta(key, value string) error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		return tx.Bucket(bMeta).Put([]byte("x."+key), []byte(value))
 	})
 }
@@ -219,33 +243,33 @@ func (db *DB) SetMeta(key, value string) error {
 // Tx is a read-write view for ingesting one batch of delta results. Changes
 // become visible (and durable) only when the batch's function returns nil.
 type Tx struct {
-	tx                        *bolt.Tx
-	groups, members, memberOf *bolt.Bucket
-	users                     *bolt.Bucket
+	tx                        kvTx
+	groups, members, memberOf kvBucket
+	users                     kvBucket
 	snap                      *FullIngest // set while a full snapshot is read
 }
 
 // Update runs fn in one write transaction against the current generation.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.update(func(btx *bolt.Tx) error {
+	return db.update(func(btx kvTx) error {
 		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
 	})
 }
 
 // View runs fn in a read transaction; the Tx must not be written.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.view(func(btx *bolt.Tx) error {
+	return db.view(func(btx kvTx) error {
 		return fn(newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers)))
 	})
 }
 
-func newTx(btx *bolt.Tx, gg, ug uint64) *Tx {
+func newTx(btx kvTx, gg, ug uint64) *Tx {
 	g, u := names(kindGroups, gg), names(kindUsers, ug)
 	return &Tx{tx: btx, groups: btx.Bucket(g[0]), members: btx.Bucket(g[1]), memberOf: btx.Bucket(g[2]), users: btx.Bucket(u[0])}
 }
 
 // objects is the bucket of kind's objects (groups or users).
-func (t *Tx) objects(kind string) *bolt.Bucket {
+func (t *Tx) objects(kind string) kvBucket {
 	if kind == kindGroups {
 		return t.groups
 	}
@@ -331,7 +355,7 @@ func (t *Tx) GroupIDs(fn func(id string) error) error {
 }
 
 // GroupCount is the number of cached groups.
-func (t *Tx) GroupCount() int { return t.groups.Stats().KeyN }
+func (t *Tx) GroupCount() int { return t.groups.KeyN() }
 
 func pair(a, b string) []byte { return []byte(a + "/" + b) }
 
@@ -540,7 +564,7 @@ func (t *Tx) SetLink(kind, link string) error {
 // Dirty returns the groups waiting for a round, with the reason they were marked.
 func (db *DB) Dirty() (map[string]string, error) {
 	out := map[string]string{}
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(func(tx kvTx) error {
 		b := tx.Bucket(bDirty)
 		if b == nil {
 			return nil
@@ -556,7 +580,7 @@ func (db *DB) Dirty() (map[string]string, error) {
 // ClearDirty unmarks groups a round finished with. A mark set again since the
 // round read it (different reason) is kept.
 func (db *DB) ClearDirty(done map[string]string) error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		b := tx.Bucket(bDirty)
 		for id, reason := range done {
 			if string(b.Get([]byte(id))) == reason {
@@ -594,7 +618,7 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 		return nil, fmt.Errorf("begin full snapshot: unknown kind %q", kind)
 	}
 	f := &FullIngest{db: db, kind: kind}
-	err := db.view(func(btx *bolt.Tx) error {
+	err := db.view(func(btx kvTx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		if k, _ := tx.objects(kind).Cursor().First(); k != nil {
 			// Only a cache that holds something can hold what Graph no
@@ -612,7 +636,7 @@ func (db *DB) BeginFull(kind string) (*FullIngest, error) {
 // Update runs fn in one write transaction; what fn puts of the snapshot's
 // kind is recorded as seen.
 func (f *FullIngest) Update(fn func(*Tx) error) error {
-	return f.db.update(func(btx *bolt.Tx) error {
+	return f.db.update(func(btx kvTx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		tx.snap = f
 		return fn(tx)
@@ -634,7 +658,7 @@ func (f *FullIngest) Commit(link string) (vanished []string, err error) {
 // whatever fn records (the dirty marks for vanished objects) becomes durable
 // together with the link or not at all.
 func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) error) error {
-	err := f.db.update(func(btx *bolt.Tx) error {
+	err := f.db.update(func(btx kvTx) error {
 		tx := newTx(btx, gen(btx, kindGroups), gen(btx, kindUsers))
 		b := tx.objects(f.kind)
 		var vanished []string
@@ -653,7 +677,7 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 		n := 0
 		if err := b.ForEach(func(k, _ []byte) error {
 			if n++; n%5000 == 0 {
-				trimInTx(btx)
+				btx.trim()
 			}
 			if _, ok := f.seen[string(k)]; !ok {
 				vanished = append(vanished, string(k))
@@ -662,7 +686,7 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 		}); err != nil {
 			return err
 		}
-		trimInTx(btx)
+		btx.trim()
 		if f.kind == kindGroups {
 			for _, id := range vanished {
 				if _, err := tx.DeleteGroup(id); err != nil {
@@ -673,7 +697,7 @@ func (f *FullIngest) CommitWith(link string, fn func(tx *Tx, vanished []string) 
 			// of the pages they are on).
 			for i, id := range slices.Sorted(maps.Keys(f.seen)) {
 				if i%200 == 199 {
-					trimInTx(btx)
+					btx.trim()
 				}
 				sent := f.members[id]
 				var drop []string
@@ -736,7 +760,7 @@ func seqKey(n uint64) []byte {
 // did not find in AD (see SetConsistencyMisses).
 func (db *DB) ConsistencyMisses() ([]string, error) {
 	var out []string
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(func(tx kvTx) error {
 		return tx.Bucket(bMisses).ForEach(func(k, _ []byte) error {
 			out = append(out, string(k))
 			return nil
@@ -752,7 +776,7 @@ func (db *DB) ConsistencyMisses() ([]string, error) {
 // not indexed in AD, so each lookup scans the domain's users; a miss is kept
 // until the next full round looks again, across restarts of the daemon.
 func (db *DB) SetConsistencyMisses(guids []string) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx kvTx) error {
 		if err := tx.DeleteBucket(bMisses); err != nil {
 			return err
 		}

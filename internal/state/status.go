@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // GroupStatus is what the engine knows about one provisioned group.
@@ -45,7 +43,7 @@ func Backoff(n int) time.Duration {
 // Status reads one group's status (zero value when none).
 func (db *DB) Status(id string) (GroupStatus, error) {
 	s := GroupStatus{ID: id}
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.view(func(tx kvTx) error {
 		b := tx.Bucket(bStatus)
 		if b == nil {
 			return nil
@@ -61,7 +59,7 @@ func (db *DB) Status(id string) (GroupStatus, error) {
 
 // Statuses streams all group statuses.
 func (db *DB) Statuses(fn func(GroupStatus) error) error {
-	return db.view(func(tx *bolt.Tx) error {
+	return db.view(func(tx kvTx) error {
 		b := tx.Bucket(bStatus)
 		if b == nil {
 			return nil
@@ -81,7 +79,7 @@ func (db *DB) PutStatuses(list []GroupStatus) error {
 	if len(list) == 0 {
 		return nil
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		b := tx.Bucket(bStatus)
 		for _, s := range list {
 			v, err := json.Marshal(s)
@@ -98,7 +96,7 @@ func (db *DB) PutStatuses(list []GroupStatus) error {
 
 // DeleteStatus forgets a group (deleted from AD).
 func (db *DB) DeleteStatus(ids ...string) error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		for _, id := range ids {
 			if err := tx.Bucket(bStatus).Delete([]byte(id)); err != nil {
 				return err
@@ -133,7 +131,7 @@ func (db *DB) AppendLog(entries ...Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(func(tx kvTx) error {
 		b := tx.Bucket(bLog)
 		for _, e := range entries {
 			n, err := b.NextSequence()
@@ -168,7 +166,7 @@ const MaxLogEntries = 200_000
 // Log streams entries newest first; groupID "" means all groups. fn returning
 // ErrStop ends the walk without error.
 func (db *DB) Log(groupID string, fn func(Entry) error) error {
-	return db.view(func(tx *bolt.Tx) error {
+	return db.view(func(tx kvTx) error {
 		b := tx.Bucket(bLog)
 		if b == nil {
 			return nil
@@ -251,7 +249,7 @@ func (r *Round) UnmarshalJSON(b []byte) error {
 
 // AddRound records a round and returns its number.
 func (db *DB) AddRound(r Round) (uint64, error) {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx kvTx) error {
 		b := tx.Bucket(bRounds)
 		n, err := b.NextSequence()
 		if err != nil {
@@ -273,7 +271,7 @@ func (db *DB) AddRound(r Round) (uint64, error) {
 
 // Rounds streams rounds newest first.
 func (db *DB) Rounds(fn func(Round) error) error {
-	return db.view(func(tx *bolt.Tx) error {
+	return db.view(func(tx kvTx) error {
 		b := tx.Bucket(bRounds)
 		if b == nil {
 			return nil

@@ -18,7 +18,8 @@ type labArgs struct {
 	rest                    []string // seed-users' own arguments
 	noSchema, quiet         bool
 	noEmulator, connectSync bool
-	dcs                     int // up: 2 joins a second DC (issue #20)
+	dcs                     int  // up: 2 joins a second DC (issue #20)
+	postgres                bool // up/down: the lab's PostgreSQL too (issue #23)
 }
 
 func labFlags(a *labArgs, stderr io.Writer) *flag.FlagSet {
@@ -28,6 +29,7 @@ func labFlags(a *labArgs, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&a.noSchema, "no-schema", false, "use the second lab instance on 127.0.0.2 whose schema lacks msDS-ExternalDirectoryObjectId")
 	fs.BoolVar(&a.quiet, "q", false, "do not show the lab script's progress")
 	fs.BoolVar(&a.noEmulator, "no-emulator", false, "up/reset: only the AD, without the Graph emulator and the sample tenant")
+	fs.BoolVar(&a.postgres, "postgres", false, "up: also start the lab's PostgreSQL (its own cluster on the lab's address, port 15432) for high-availability tests; down: stop it too (docs/ha.md)")
 	fs.IntVar(&a.dcs, "dcs", 1, "up: 2 joins a second Samba DC to the lab domain on the next loopback address (replicate: 'writeback-lab replicate')")
 	fs.BoolVar(&a.connectSync, "connect-sync", false, "up/reset: also write OU=ConnectSync, groups as Connect Sync group writeback v2 left them, with their cloud groups, to try 'writeback migrate'")
 	fs.Usage = func() {
@@ -164,6 +166,11 @@ func labAction(ctx context.Context, a labArgs, o lab.Options, stdout, stderr io.
 		}
 		fmt.Fprintf(stderr, "%s in %s (%s)\nnext: writeback check --config <(writeback-lab%s config)\n",
 			what, l.Dir, time.Since(start).Round(100*time.Millisecond), flagSuffix)
+		if a.postgres { // issue #23
+			if err := postgresUp(ctx, o, stderr); err != nil {
+				return err
+			}
+		}
 		if a.dcs == 2 { // issue #20: a second DC joined to the lab domain
 			l2, err := lab.UpSecond(ctx, o)
 			if err != nil {
@@ -176,6 +183,11 @@ func labAction(ctx context.Context, a labArgs, o lab.Options, stdout, stderr io.
 	case "replicate":
 		return lab.Replicate(ctx, o)
 	case "down":
+		if a.postgres { // issue #23
+			if err := lab.PostgresDown(ctx, o); err != nil {
+				return err
+			}
+		}
 		if _, err := lab.Running(lab.Second(o)); err == nil {
 			if err := lab.DownSecond(ctx, o); err != nil {
 				return err
@@ -264,5 +276,16 @@ Example (the benchmark's L users, "Bench User 0000000" / bu0000000 ...):
 	}
 	el := time.Since(start)
 	fmt.Fprintf(stderr, "seeded %d users into %s in %s (%.0f/s, Samba restart included)\n", *count, *ou, el.Round(100*time.Millisecond), float64(*count)/el.Seconds())
+	return nil
+}
+
+// postgresUp starts the lab's PostgreSQL ('writeback-lab up --postgres').
+func postgresUp(ctx context.Context, o lab.Options, stderr io.Writer) error {
+	p, err := lab.PostgresUp(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "lab PostgreSQL is up: %s (superuser password in %s); state.postgres: {url: %s, password: {file: %s}}\n",
+		p.URL("postgres"), p.PasswordFile, p.URL("postgres"), p.PasswordFile)
 	return nil
 }
