@@ -10,6 +10,10 @@
 // these functions, each taking what the one before returned (file in
 // brackets):
 //
+//  0. Pin and poll AD: pinDC (dcpin.go) fixes the domain controller the
+//     round reads and writes (a new one means a full read), and
+//     checkADChanges (tamper.go) marks pending the owned groups edited in AD
+//     since the last round, so hand edits are repaired this round.
 //  1. Read cloud changes: Ingest (ingest.go) reads the users and groups
 //     deltas (package entra) into the state's cloud cache and marks the
 //     group pending ("dirty").
@@ -21,8 +25,9 @@
 //     protected group.
 //  4. Compute desired: computeDesired (desired.go) runs scope and the
 //     mappings (mapGroup) for each group, asks ownership (ownership.go) what
-//     to do with an AD group whose cloud group left, and reads the cloud
-//     members.
+//     to do with an AD group whose cloud group left, takes over in place the
+//     AD group of a group converted to the cloud (soaPrepare, soa.go), and
+//     reads the cloud members.
 //  5. Resolve members: resolveMembers (members.go) turns the cloud members
 //     into AD DNs through the Global Catalog (package resolve).
 //  6. Plan: readObstacles (obstacles.go) finds what stands in the way
@@ -30,9 +35,11 @@
 //     base); plan.Calculate (package plan, pure) computes the ordered
 //     changes, each member add carrying the creates it Requires.
 //  7. Apply: execute (apply.go) runs the changes step by step on a worker
-//     pool (applyOne is one LDAP write through package ad).
+//     pool (applyOne is one LDAP write through package ad), each after the
+//     state's fence says this instance still leads (always, for a file).
 //  8. Record: recordOutcome (record.go) writes the groups' statuses and
-//     quarantines, clears the pending marks, and records a full round.
+//     quarantines, clears the pending marks, records the DC and a full
+//     round; recordADMark (tamper.go) moves the AD high-water mark.
 //
 // Plan (plan.go) is stages 2-6, Apply is 7-8, RunOnce (round.go) is 1-8
 // with the round's statistics; a saved plan (planfile.go) is checked by
