@@ -9,6 +9,7 @@ import (
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/preflight"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // checkArgs are check's flags.
@@ -70,11 +71,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return checkCmd(ctx, a, stdout)
+	return checkCmd(ctx, a, stdout, stderr)
 }
 
 // checkCmd runs the preflight checks and prints each result as it comes.
-func checkCmd(ctx context.Context, a checkArgs, stdout io.Writer) error {
+func checkCmd(ctx context.Context, a checkArgs, stdout, stderr io.Writer) error {
 	var results []preflight.Result
 	print := func(r preflight.Result) {
 		if a.json {
@@ -94,7 +95,7 @@ func checkCmd(ctx context.Context, a checkArgs, stdout io.Writer) error {
 		print(r)
 		results = append(results, r)
 	} else {
-		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite}
+		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite, Log: wire.Logger(cfg.Log, stderr)}
 		defer env.Close()
 		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: a.config + " is valid"}
 		print(r)

@@ -78,7 +78,7 @@ func checkSecret(ctx context.Context, e *Env) Result {
 // the tls and bind checks, so each failure is reported by the check it belongs to.
 func checkConnect(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.Dial(ctx, adconfig.Options(cfg))
+	c, err := ad.Dial(ctx, adconfig.Options(cfg, e.Log))
 	e.Values[dialErrorValue] = err
 	e.DC = c
 	var ce *ad.ConnectError
@@ -221,7 +221,7 @@ func checkSchema(ctx context.Context, e *Env) Result {
 
 func checkGC(ctx context.Context, e *Env) Result {
 	cfg := e.Config.AD
-	c, err := ad.DialGCNear(ctx, adconfig.Options(cfg), e.DC) // the pinned DC's own GC first
+	c, err := ad.DialGCNear(ctx, adconfig.Options(cfg, e.Log), e.DC) // the pinned DC's own GC first
 	if err != nil {
 		var ce *ad.ConnectError
 		switch {

@@ -24,7 +24,7 @@ func checkDCs(ctx context.Context, e *Env) Result {
 	if e.DC == nil {
 		return skip("not connected")
 	}
-	o := adconfig.Options(e.Config.AD)
+	o := adconfig.Options(e.Config.AD, e.Log)
 	cands, err := ad.Locate(ctx, o)
 	if err != nil {
 		return fail(err.Error(), "fix ad.domain / ad.site / ad.dnsServer, or list the DCs in ad.servers")

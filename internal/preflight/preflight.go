@@ -6,6 +6,7 @@ package preflight
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
@@ -46,6 +47,9 @@ type Check struct {
 type Env struct {
 	Config  *config.Config
 	NoWrite bool // skip checks that write (the probe group)
+	// Log receives what the AD connections say while the checks run (a
+	// reconnect, a server skipped): the configured logger.
+	Log *slog.Logger
 
 	DC      *ad.Conn
 	GC      *ad.Conn
