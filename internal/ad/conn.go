@@ -194,7 +194,7 @@ func parseTarget(o Options, rawURL string, gc bool) (target, error) {
 
 func dial(ctx context.Context, o Options, cands []Candidate, gc bool) (*Conn, error) {
 	if len(cands) == 0 {
-		return nil, errors.New("no server to connect to")
+		return nil, errors.New("connect to AD: no server to connect to; set ad.url, ad.servers or ad.domain (docs/ad.md)")
 	}
 	d := &dialer{o: o, gc: gc, pw: o.password(), timeout: o.Timeout}
 	for _, cand := range cands {

@@ -84,6 +84,9 @@ func (e *Engine) Apply(ctx context.Context, p *Planned, o ApplyOptions) (*Applie
 	res.Duration = e.now().Sub(start)
 	res.Writes = e.dir.writes.Load() - writes0
 	if x.lost != nil {
+		if errors.Is(x.lost, state.ErrNotLeader) {
+			return res, fmt.Errorf("apply stopped after %d of %d changes: this instance no longer holds the leader lease in PostgreSQL; nothing was quarantined, the other changes stay pending for the instance that leads now (docs/ha.md): %w", res.Applied, x.total, x.lost)
+		}
 		return res, fmt.Errorf("apply stopped after %d of %d changes: the connection to the domain controller failed; nothing was quarantined, the other changes stay pending and the next round plans them again (check that the DC is reachable): %w", res.Applied, x.total, x.lost)
 	}
 	return res, nil
