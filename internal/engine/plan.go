@@ -24,6 +24,9 @@ type PlanOptions struct {
 	// high-water mark for this DC (tamper.go), or the round's DC is not the
 	// last one's (dcpin.go).
 	adReset string
+	// dcPinned: RunOnce pinned the round's DC before polling AD; pinning
+	// again here would quietly accept a move in between (dcpin.go).
+	dcPinned bool
 	// AllowRemovals lets the takeover of a group converted to the cloud
 	// remove members AD has and the cloud group has not (soa.go).
 	AllowRemovals bool
@@ -108,12 +111,14 @@ func (e *Engine) Plan(ctx context.Context, o PlanOptions) (*Planned, error) {
 func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Planned, error) {
 	timer := newPhaseTimer(e.log)
 	// Pin this round's DC; a new one means a full read (dcpin.go).
-	dcWhy, err := e.pinDC()
-	if err != nil {
-		return nil, err
-	}
-	if o.adReset == "" {
-		o.adReset = dcWhy
+	if !o.dcPinned {
+		dcWhy, err := e.pinDC()
+		if err != nil {
+			return nil, err
+		}
+		if o.adReset == "" {
+			o.adReset = dcWhy
+		}
 	}
 	sel, err := e.selectGroups(o)
 	if err != nil {

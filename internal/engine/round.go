@@ -122,6 +122,7 @@ func (e *Engine) RunOnce(ctx context.Context, o RoundOptions) (*Result, error) {
 	if o.adReset = adc.fullWhy(); o.adReset == "" {
 		o.adReset = dcWhy
 	}
+	o.dcPinned = true
 	// A full round reads every owned AD group; that read does not depend on
 	// Graph, so it runs while the deltas are ingested.
 	var pre *ownedRead
