@@ -158,9 +158,6 @@ func (s *session) leaderContext(ctx context.Context) (context.Context, context.C
 	return rctx, func() { cancel(nil) }
 }
 
-// leading reports whether the daemon should go on with rounds.
-func (s *session) leading() bool { return s.leader == nil || s.leader.Leading() }
-
 // closeLeader stops renewing and hands the lease over (a clean stop).
 func (s *session) closeLeader() {
 	if s.stopKeep != nil {

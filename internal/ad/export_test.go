@@ -44,7 +44,7 @@ func ShortenBusyBackoff(t interface{ Cleanup(func()) }) {
 
 // NestedInProtectedInChain is the reference NestedInProtected's walk must
 // agree with: one in-chain search per protected group.
-func NestedInProtectedInChain(ctx context.Context, dir GroupSearcher, domain, base string) (map[string]string, error) {
+func NestedInProtectedInChain(ctx context.Context, dir Searcher, domain, base string) (map[string]string, error) {
 	var roots []string
 	err := dir.Search(ctx, domain, ScopeSubtree, protectedRootsFilter, []string{"1.1"}, func(en *ldap.Entry) error {
 		roots = append(roots, en.DN)

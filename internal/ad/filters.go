@@ -42,11 +42,6 @@ func FilterAnchors(anchors []string) string {
 	return orOf([]string{AttrExternalDirectoryObjectID}, anchors, false)
 }
 
-// FilterGroupsWithAnchors matches the groups carrying one of anchors.
-func FilterGroupsWithAnchors(anchors []string) string {
-	return orOf([]string{AttrExternalDirectoryObjectID}, anchors, true)
-}
-
 // FilterGroupsMarked matches the groups carrying one of anchors as their
 // anchor or as their adminDescription (adminDescription is not indexed:
 // keep the batches small, or use FilterMarkedGroups for many).

@@ -60,7 +60,7 @@ func GroupTypeSteps(from, to int32) []int32 {
 // domain local group is a member only of domain local groups, a universal
 // one not of a global group. Samba 4.17 enforces almost none of this,
 // Windows all of it.
-func CheckConversion(ctx context.Context, dir GroupSearcher, domain, dn string, to int32) error {
+func CheckConversion(ctx context.Context, dir Searcher, domain, dn string, to int32) error {
 	ts := GroupScope(to)
 	var problems []string
 	// Member groups: (memberOf=dn) finds them without reading every member.

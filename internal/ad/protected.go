@@ -13,11 +13,11 @@ import (
 // nesting (Windows and Samba both implement it).
 const InChainOID = "1.2.840.113556.1.4.1941"
 
-// GroupSearcher is what NestedInProtected reads through (*Conn, or a
-// caller's wrapper of it).
-type GroupSearcher interface {
+// Searcher is the search that the walks of this package (protected
+// nesting, group-type checks) read through: *Conn, or a caller's wrapper of
+// it that counts them.
+type Searcher interface {
 	Search(ctx context.Context, base string, scope Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error
-	Groups(ctx context.Context, base, filter string, q GroupQuery, fn func(Group) error) error
 }
 
 // protectedBatch is how many groups one memberOf OR filter names while
@@ -47,7 +47,7 @@ const protectedRootsFilter = "(&(objectCategory=group)(adminCount=1)(!(" + AttrE
 // evaluate the chain of every owned group once per protected group: about a
 // second per round on a 12-protected-group lab domain with 300 groups. The
 // walk is that in-chain search done once, from the other end.
-func NestedInProtected(ctx context.Context, dir GroupSearcher, domain, base string) (map[string]string, error) {
+func NestedInProtected(ctx context.Context, dir Searcher, domain, base string) (map[string]string, error) {
 	var roots []string
 	err := dir.Search(ctx, domain, ScopeSubtree, protectedRootsFilter, []string{"1.1"}, func(en *ldap.Entry) error {
 		roots = append(roots, en.DN)
@@ -135,7 +135,7 @@ func (w *nestingWalk) node(dn, anchor string) (int, bool) {
 // run walks down from the first n nodes, a level at a time, recording which
 // group is a direct member of which. It reports false when a result's
 // memberOf was incomplete (ranged), so an edge may be missing.
-func (w *nestingWalk) run(ctx context.Context, dir GroupSearcher, domain string, n int) (bool, error) {
+func (w *nestingWalk) run(ctx context.Context, dir Searcher, domain string, n int) (bool, error) {
 	w.children = map[int][]int{}
 	frontier := make([]int, n)
 	for i := range frontier {
@@ -186,12 +186,12 @@ func (w *nestingWalk) run(ctx context.Context, dir GroupSearcher, domain string,
 // nestedInProtectedInChain asks the DC, per protected group, for the
 // anchored groups under base in its chain (memberOf in-chain): one search
 // per protected group, each evaluating the chain of every anchored group.
-func nestedInProtectedInChain(ctx context.Context, dir GroupSearcher, roots []string, base string) (map[string]string, error) {
+func nestedInProtectedInChain(ctx context.Context, dir Searcher, roots []string, base string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, root := range roots {
-		f := "(&(" + AttrExternalDirectoryObjectID + "=Group_*)(memberOf:" + InChainOID + ":=" + EscapeFilter(root) + "))"
-		err := dir.Groups(ctx, base, f, GroupQuery{}, func(g Group) error {
-			k := strings.ToLower(g.Anchor)
+		f := "(&(objectCategory=group)(" + AttrExternalDirectoryObjectID + "=Group_*)(memberOf:" + InChainOID + ":=" + EscapeFilter(root) + "))"
+		err := dir.Search(ctx, base, ScopeSubtree, f, []string{AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
+			k := strings.ToLower(en.GetEqualFoldAttributeValue(AttrExternalDirectoryObjectID))
 			if _, seen := out[k]; !seen {
 				out[k] = nestedReason(root)
 			}

@@ -55,6 +55,9 @@ var memberOfClause = regexp.MustCompile(`\(memberOf=([^)]*)\)`)
 
 func (d *fakeDomain) Search(ctx context.Context, base string, scope Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
 	d.searches++
+	if m := inChainClause.FindStringSubmatch(filter); m != nil {
+		return d.inChainSearch(base, m[1], fn)
+	}
 	parents := map[string]bool{}
 	for _, m := range memberOfClause.FindAllStringSubmatch(filter, -1) {
 		parents[strings.ToLower(m[1])] = true
@@ -85,16 +88,13 @@ func (d *fakeDomain) Search(ctx context.Context, base string, scope Scope, filte
 
 var inChainClause = regexp.MustCompile(`memberOf:` + InChainOID + `:=([^)]*)\)`)
 
-func (d *fakeDomain) Groups(ctx context.Context, base, filter string, q GroupQuery, fn func(Group) error) error {
-	d.searches++
-	m := inChainClause.FindStringSubmatch(filter)
-	if m == nil {
-		return fmt.Errorf("unexpected filter %s", filter)
-	}
+// inChain answers the in-chain search of the reference: the anchored
+// groups under base with root in their chain.
+func (d *fakeDomain) inChainSearch(base, root string, fn func(*ldap.Entry) error) error {
 	for i := range d.groups {
 		g := &d.groups[i]
-		if strings.HasPrefix(g.anchor, "Group_") && strings.HasSuffix(strings.ToLower(g.dn), strings.ToLower(base)) && d.inChain(g, m[1], map[string]bool{}) {
-			if err := fn(Group{DN: g.dn, Anchor: g.anchor}); err != nil {
+		if strings.HasPrefix(g.anchor, "Group_") && strings.HasSuffix(strings.ToLower(g.dn), strings.ToLower(base)) && d.inChain(g, root, map[string]bool{}) {
+			if err := fn(ldap.NewEntry(g.dn, map[string][]string{AttrExternalDirectoryObjectID: {g.anchor}})); err != nil {
 				return err
 			}
 		}

@@ -112,7 +112,7 @@ func (e *Engine) readActual(ctx context.Context, ids, extra []string, actual map
 		for _, id := range ids[start:end] {
 			anchors = append(anchors, plan.Anchor(id))
 		}
-		err := e.dir.Groups(ctx, e.base, ad.FilterAnchors(anchors), ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.GroupsWithAnchors(ctx, e.base, anchors, ad.GroupQuery{WithMembers: true, MemberIDs: known != nil, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			if known != nil {
 				*known = appendKnown(*known, g)
 			}
@@ -160,7 +160,7 @@ func (e *Engine) startOwnedRead(ctx context.Context, extra []string) *ownedRead 
 	go func() {
 		defer close(r.done)
 		var known []resolve.Known // reused: at L the members are 450,000
-		err := e.dir.Groups(ctx, e.base, ad.FilterAnchored, ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.AnchoredGroups(ctx, e.base, ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			known = appendKnown(known[:0], g)
 			e.resolver.Learn(known)
 			a := toActual(g)

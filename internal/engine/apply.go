@@ -323,11 +323,8 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change) (state.Entry, erro
 			if lerr == nil && g != nil && ldapdn.Norm(g.DN) == ldapdn.Norm(c.DN) {
 				return entry, nil
 			}
-			taken, holder := false, ""
-			if serr := e.dir.Search(ctx, c.DN, ad.ScopeBase, ad.FilterAnyObject, []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-				taken, holder = true, en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
-				return nil
-			}); serr != nil && !ad.IsNoSuchObject(serr) {
+			holder, taken, serr := e.dir.HolderOf(ctx, c.DN)
+			if serr != nil {
 				return entry, err
 			}
 			switch {

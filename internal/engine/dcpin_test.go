@@ -46,7 +46,7 @@ func anchored(s *ldaptest.Server, id string) []string {
 // not received it yet); once replication brings it, no duplicate exists.
 func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 	dc1, dc2, c := twoDCs(t)
-	mem := newMemDir()
+	mem := newMemCatalog()
 	mem.users[uGUID] = uDN // alice, the tenant's member, found by the GC
 	src := memTenant(idA)
 	eng, db := newEngineOn(t, c, mem, src, "sync: {workers: 1}")
@@ -120,7 +120,7 @@ func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 // A plan saved on DC1 is refused on DC2, by name.
 func TestSavedPlanRefusedOnAnotherDC(t *testing.T) {
 	dc1, dc2, c := twoDCs(t)
-	mem := newMemDir()
+	mem := newMemCatalog()
 	mem.users[uGUID] = uDN // alice, the tenant's member, found by the GC
 	src := memTenant(idA)
 	eng, _ := newEngineOn(t, c, mem, src, "sync: {workers: 1}")
@@ -151,7 +151,7 @@ func TestSavedPlanRefusedOnAnotherDC(t *testing.T) {
 // the group is no longer "left alone".
 func TestConflictCopyKeepsTheOneWithMembers(t *testing.T) {
 	dc1, _, c := twoDCs(t)
-	mem := newMemDir()
+	mem := newMemCatalog()
 	mem.users[uGUID] = uDN // alice, the tenant's member, found by the GC
 	src := memTenant(idA)
 	eng, db := newEngineOn(t, c, mem, src, "sync: {workers: 1}")
@@ -189,7 +189,7 @@ func TestConflictCopyKeepsTheOneWithMembers(t *testing.T) {
 // create would be a CNF duplicate once they replicate).
 func TestRoundRobinServers200CreatesNoDuplicate(t *testing.T) {
 	dc1, dc2, c := twoDCs(t)
-	mem := newMemDir()
+	mem := newMemCatalog()
 	mem.users[uGUID] = uDN // alice, the tenant's member, found by the GC
 	src := memTenant()
 	eng, db := newEngineOn(t, c, mem, src, "sync: {workers: 4}")

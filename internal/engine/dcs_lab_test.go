@@ -61,7 +61,7 @@ sync: {workers: 2}
 		t.Fatalf("pinned %s, want DC1 %s", dc.URL(), dc1URL)
 	}
 	member := la.Env["LAB_SVC_DN"]
-	mem := newMemDir()
+	mem := newMemCatalog()
 	mem.users[uGUID] = member
 	src := memTenant(idA)
 	db, err := state.Open(filepath.Join(t.TempDir(), "s.db"))

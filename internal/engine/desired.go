@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/mapping"
@@ -214,14 +212,11 @@ func (n *samNames) unique(c string) (bool, error) {
 		}
 		return isFree, nil
 	}
-	taken := false
-	err := n.e.dir.Search(n.ctx, n.e.domain, ad.ScopeSubtree, ad.FilterSAMAccountNames(c), []string{"1.1"}, func(*ldap.Entry) error {
-		taken = true
-		return nil
-	})
+	got, err := n.e.dir.TakenSAMAccountNames(n.ctx, n.e.domain, []string{c})
 	if err != nil {
 		return false, err
 	}
+	taken := len(got) > 0
 	if !taken {
 		n.reserved[l] = true
 	}
@@ -313,12 +308,12 @@ func (e *Engine) prefetchSAM(ctx context.Context, ids []string, actual map[strin
 func (e *Engine) checkSAMs(ctx context.Context, cands []string, free map[string]bool) error {
 	for start := 0; start < len(cands); start += 200 {
 		end := min(start+200, len(cands))
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterSAMAccountNames(cands[start:end]...), []string{"sAMAccountName"}, func(en *ldap.Entry) error {
-			free[strings.ToLower(en.GetAttributeValue("sAMAccountName"))] = false
-			return nil
-		})
+		taken, err := e.dir.TakenSAMAccountNames(ctx, e.domain, cands[start:end])
 		if err != nil {
 			return fmt.Errorf("check %d sAMAccountNames: %w", end-start, err)
+		}
+		for l := range taken {
+			free[l] = false
 		}
 	}
 	return nil

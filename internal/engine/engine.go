@@ -19,18 +19,39 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-// Directory is the writable domain controller (implemented by *ad.Conn).
+// Directory is the writable domain controller (implemented by *ad.Conn),
+// asked in the engine's terms: groups by anchor or SID, who holds a DN,
+// which names are taken; the LDAP filters are ad's.
 type Directory interface {
 	BaseDN(ctx context.Context) (string, error)
-	Search(ctx context.Context, base string, scope ad.Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error
-	Groups(ctx context.Context, base, filter string, q ad.GroupQuery, fn func(ad.Group) error) error
+
+	// Groups: the owned ones, by anchor, by SID, one by anchor.
+	AnchoredGroups(ctx context.Context, base string, q ad.GroupQuery, fn func(ad.Group) error) error
+	GroupsWithAnchors(ctx context.Context, base string, anchors []string, q ad.GroupQuery, fn func(ad.Group) error) error
+	GroupsWithSIDs(ctx context.Context, base string, sids []string, q ad.GroupQuery, fn func(ad.Group) error) error
 	GroupByAnchor(ctx context.Context, base, anchor string, withMembers bool) (*ad.Group, error)
+	// MarkedGroups: Connect Sync's copies (adminDescription Group_<id>).
+	MarkedGroups(ctx context.Context, base string, anchors []string, fn func(ad.Marked) error) error
+	ProtectedGroupContaining(ctx context.Context, base, dn string) (string, error)
+
+	// Places and names a new group needs free.
+	HolderOf(ctx context.Context, dn string) (anchor string, exists bool, err error)
+	HoldersUnder(ctx context.Context, parent string) (map[string]string, error)
+	TakenSAMAccountNames(ctx context.Context, base string, names []string) (map[string]bool, error)
+
+	// Writes.
 	CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error
 	Modify(ctx context.Context, dn string, replace map[string][]string) error
 	AddMembers(ctx context.Context, dn string, members []string) error
 	RemoveMembers(ctx context.Context, dn string, members []string) error
 	Move(ctx context.Context, dn, newRDN, newParent string) (string, error)
 	Delete(ctx context.Context, dn string) error
+
+	// The plain search that ad's walks (protected nesting, group-type
+	// checks) and the resolver's reads on the DC (mS-DS-ConsistencyGuid,
+	// protection) run through, here so that the engine counts them; the
+	// engine itself asks only the questions above.
+	ad.Searcher
 }
 
 // Catalog is the Global Catalog used to resolve members across the forest
@@ -206,13 +227,41 @@ func (c *counting) Search(ctx context.Context, base string, s ad.Scope, filter s
 	c.searches.Add(1)
 	return c.Directory.Search(ctx, base, s, filter, attrs, fn)
 }
-func (c *counting) Groups(ctx context.Context, base, filter string, q ad.GroupQuery, fn func(ad.Group) error) error {
+func (c *counting) AnchoredGroups(ctx context.Context, base string, q ad.GroupQuery, fn func(ad.Group) error) error {
 	c.searches.Add(1)
-	return c.Directory.Groups(ctx, base, filter, q, fn)
+	return c.Directory.AnchoredGroups(ctx, base, q, fn)
+}
+func (c *counting) GroupsWithAnchors(ctx context.Context, base string, anchors []string, q ad.GroupQuery, fn func(ad.Group) error) error {
+	c.searches.Add(1)
+	return c.Directory.GroupsWithAnchors(ctx, base, anchors, q, fn)
+}
+func (c *counting) GroupsWithSIDs(ctx context.Context, base string, sids []string, q ad.GroupQuery, fn func(ad.Group) error) error {
+	c.searches.Add(1)
+	return c.Directory.GroupsWithSIDs(ctx, base, sids, q, fn)
 }
 func (c *counting) GroupByAnchor(ctx context.Context, base, anchor string, m bool) (*ad.Group, error) {
 	c.searches.Add(1)
 	return c.Directory.GroupByAnchor(ctx, base, anchor, m)
+}
+func (c *counting) MarkedGroups(ctx context.Context, base string, anchors []string, fn func(ad.Marked) error) error {
+	c.searches.Add(1)
+	return c.Directory.MarkedGroups(ctx, base, anchors, fn)
+}
+func (c *counting) ProtectedGroupContaining(ctx context.Context, base, dn string) (string, error) {
+	c.searches.Add(1)
+	return c.Directory.ProtectedGroupContaining(ctx, base, dn)
+}
+func (c *counting) HolderOf(ctx context.Context, dn string) (string, bool, error) {
+	c.searches.Add(1)
+	return c.Directory.HolderOf(ctx, dn)
+}
+func (c *counting) HoldersUnder(ctx context.Context, parent string) (map[string]string, error) {
+	c.searches.Add(1)
+	return c.Directory.HoldersUnder(ctx, parent)
+}
+func (c *counting) TakenSAMAccountNames(ctx context.Context, base string, names []string) (map[string]bool, error) {
+	c.searches.Add(1)
+	return c.Directory.TakenSAMAccountNames(ctx, base, names)
 }
 func (c *counting) CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error {
 	c.writes.Add(1)

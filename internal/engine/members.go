@@ -91,16 +91,21 @@ func (e *Engine) nestedOutsidePlan(ctx context.Context, resolved map[string]reso
 	if outsideDN, err = e.resolver.Anchors(ctx, outside); err != nil {
 		return nil, nil, nil, fmt.Errorf("find nested groups by anchor: %w", err)
 	}
+	// The resolver leaves out a well-known or critical group carrying the
+	// anchor, so the protection check asks about every child, found or
+	// not: the user is told the group is protected, not "not provisioned".
+	if protectedChild, err = e.protectedAnchors(ctx, outside); err != nil {
+		return nil, nil, nil, err
+	}
 	var missing []string
 	for _, a := range outside {
-		if _, ok := outsideDN[a]; !ok {
+		_, found := outsideDN[a]
+		_, prot := protectedChild[a]
+		if !found && !prot {
 			missing = append(missing, plan.IDFromAnchor(a))
 		}
 	}
 	if soaChild, err = e.soaChildren(ctx, missing); err != nil {
-		return nil, nil, nil, err
-	}
-	if protectedChild, err = e.protectedAnchors(ctx, keys(outsideDN)); err != nil {
 		return nil, nil, nil, err
 	}
 	return outsideDN, protectedChild, soaChild, nil
@@ -128,7 +133,7 @@ func (e *Engine) protectedAnchors(ctx context.Context, anchors []string) (map[st
 	out := map[string]string{}
 	for start := 0; start < len(anchors); start += 100 {
 		end := min(start+100, len(anchors))
-		err := e.dir.Groups(ctx, e.domain, ad.FilterAnchors(anchors[start:end]), ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
+		err := e.dir.GroupsWithAnchors(ctx, e.domain, anchors[start:end], ad.GroupQuery{ExtraAttrs: protectionAttrs}, func(g ad.Group) error {
 			if why := protectedReason(g); why != "" {
 				out["Group_"+plan.IDFromAnchor(g.Anchor)] = why
 			}

@@ -3,9 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
-
-	"github.com/go-ldap/ldap/v3"
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ldapdn"
@@ -58,15 +57,14 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 	if len(want) == 0 {
 		return nil
 	}
-	attrs := []string{ad.AttrExternalDirectoryObjectID}
-	record := func(e *ldap.Entry) {
-		in.Occupied[e.DN] = e.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID)
-	}
 	if len(want) <= 10 {
 		for _, dn := range want {
-			err := e.dir.Search(ctx, dn, ad.ScopeBase, ad.FilterAnyObject, attrs, func(en *ldap.Entry) error { record(en); return nil })
-			if err != nil && !ad.IsNoSuchObject(err) {
+			anchor, exists, err := e.dir.HolderOf(ctx, dn)
+			if err != nil {
 				return fmt.Errorf("check whether %s is free: %w", dn, err)
+			}
+			if exists {
+				in.Occupied[dn] = anchor
 			}
 		}
 		return nil
@@ -77,10 +75,11 @@ func (e *Engine) occupied(ctx context.Context, in plan.Input) error {
 		parents[ldapdn.Norm(p)] = p
 	}
 	for _, p := range parents {
-		err := e.dir.Search(ctx, p, ad.ScopeOne, ad.FilterAnyObject, attrs, func(en *ldap.Entry) error { record(en); return nil })
-		if err != nil && !ad.IsNoSuchObject(err) {
+		held, err := e.dir.HoldersUnder(ctx, p)
+		if err != nil {
 			return fmt.Errorf("list %s: %w", p, err)
 		}
+		maps.Copy(in.Occupied, held)
 	}
 	return nil
 }
@@ -102,14 +101,13 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 		}
 	}
 	out := map[string]string{}
-	attrs := []string{"adminDescription", ad.AttrExternalDirectoryObjectID}
 	// collect records a group under every cloud group it names; either
 	// attribute is enough to make it that group's copy.
-	collect := func(en *ldap.Entry) error {
-		for _, v := range []string{en.GetAttributeValue("adminDescription"), en.GetAttributeValue(ad.AttrExternalDirectoryObjectID)} {
+	collect := func(m ad.Marked) error {
+		for _, v := range []string{m.AdminDescription, m.Anchor} {
 			if v != "" && want[strings.ToLower(v)] {
 				if id := plan.IDFromAnchor(v); out[id] == "" {
-					out[id] = en.DN
+					out[id] = m.DN
 				}
 			}
 		}
@@ -118,15 +116,14 @@ func (e *Engine) unprepared(ctx context.Context, in plan.Input) (map[string]stri
 	if len(anchors) > 200 {
 		// adminDescription is not indexed: each OR batch would scan every
 		// group of the domain, so many batches cost more than one pass over
-		// the groups carrying either mark.
-		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterMarkedGroups, attrs, collect); err != nil {
+		// the groups carrying either mark (nil: every marked group).
+		if err := e.dir.MarkedGroups(ctx, e.domain, nil, collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 		return out, nil
 	}
 	for start := 0; start < len(anchors); start += 200 {
-		end := min(start+200, len(anchors))
-		if err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterGroupsMarked(anchors[start:end]), attrs, collect); err != nil {
+		if err := e.dir.MarkedGroups(ctx, e.domain, anchors[start:min(start+200, len(anchors))], collect); err != nil {
 			return nil, fmt.Errorf("look for Connect Sync groups not prepared for migration: %w", err)
 		}
 	}
@@ -156,9 +153,9 @@ func (e *Engine) outside(ctx context.Context, in plan.Input, provisioned map[str
 	}
 	for start := 0; start < len(anchors); start += 100 {
 		end := min(start+100, len(anchors))
-		err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterGroupsWithAnchors(anchors[start:end]), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-			if !ldapdn.Within(en.DN, e.base) {
-				out[plan.IDFromAnchor(en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID))] = en.DN
+		err := e.dir.GroupsWithAnchors(ctx, e.domain, anchors[start:end], ad.GroupQuery{}, func(g ad.Group) error {
+			if !ldapdn.Within(g.DN, e.base) {
+				out[plan.IDFromAnchor(g.Anchor)] = g.DN
 			}
 			return nil
 		})

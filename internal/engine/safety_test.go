@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -218,27 +219,25 @@ mappings: {attributes: {parentDistinguishedName: {expression: 'IIF(IsNullOrEmpty
 }
 
 // A parent planned without its child (an incremental round) does not nest
-// a protected group that carries the child's anchor: the full round would
-// not either.
-//
-// It stays on memDir: on an LDAP directory the resolver itself drops a
-// protected object found by anchor, so the engine reports the child as
-// "not provisioned yet" rather than as protected (see the final report
-// of the engine restructuring; the nesting is refused either way).
+// a protected group that carries the child's anchor, and says why: the full
+// round would not nest it either.
 func TestProtectedChildIsNotNested(t *testing.T) {
-	eng, dir, src, _ := newMemEngine(t)
+	eng, dir, src, _ := newLDAPTestEngine(t, "")
 	ctx := context.Background()
 	if _, err := eng.RunOnce(ctx, RoundOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// idB's AD group is gone; Domain Admins carries its anchor.
-	for k, g := range dir.groups {
+	for _, g := range dir.groups(t) {
 		if strings.EqualFold(g.Anchor, plan.Anchor(idB)) {
-			delete(dir.groups, k)
+			if err := dir.dc.Delete(ctx, g.DN); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	daDN := "CN=Domain Admins,CN=Users,DC=test"
-	dir.groups[strings.ToLower(daDN)] = &ad.Group{DN: daDN, CN: "Domain Admins", Anchor: plan.Anchor(idB), SID: "S-1-5-21-1-2-3-512", USNChanged: 5}
+	dir.srv.Put("CN=Users,DC=test", map[string][]string{"objectClass": {"top", "container"}})
+	dir.put(ad.Group{DN: daDN, Anchor: plan.Anchor(idB), SID: "S-1-5-21-1-2-3-512", SAMAccountName: "Domain Admins", GroupType: ad.GroupTypeGlobalSecurity})
 	// A's members now include B; only A is planned.
 	src.change(entra.Group{ID: idA, DisplayName: "G a", SecurityEnabled: true, MembersDelta: []entra.MemberRef{{ID: idB, Type: "group"}}})
 	res, err := eng.RunOnce(ctx, RoundOptions{})
@@ -260,6 +259,11 @@ func TestProtectedChildIsNotNested(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(reasons, "|"), "protected (well-known RID 512)") {
 		t.Errorf("unresolved = %v; changes %+v", reasons, res.Planned.Plan.Changes)
+	}
+	for _, g := range dir.groups(t) {
+		if strings.EqualFold(g.Anchor, plan.Anchor(idA)) && slices.ContainsFunc(g.Members, func(m string) bool { return strings.EqualFold(m, daDN) }) {
+			t.Errorf("AD: Domain Admins is a member of %s", g.DN)
+		}
 	}
 }
 

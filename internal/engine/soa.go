@@ -17,8 +17,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/entra"
 	"github.com/writeback/writeback/internal/ldapdn"
@@ -253,7 +251,7 @@ func (e *Engine) groupsBySID(ctx context.Context, sids []string, extra []string)
 	out := map[string]ad.Group{}
 	for start := 0; start < len(sids); start += 100 {
 		end := min(start+100, len(sids))
-		err := e.dir.Groups(ctx, e.domain, ad.FilterSIDs(sids[start:end]), ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
+		err := e.dir.GroupsWithSIDs(ctx, e.domain, sids[start:end], ad.GroupQuery{WithMembers: true, MemberIDs: true, ExtraAttrs: withProtection(extra)}, func(g ad.Group) error {
 			out[strings.ToUpper(g.SID)] = g
 			return nil
 		})
@@ -268,13 +266,7 @@ func (e *Engine) groupsBySID(ctx context.Context, sids []string, extra []string)
 // its member chain, or "": on Windows SDProp makes such a group protected
 // within the hour, and writeback must not hand it to the tenant.
 func (e *Engine) nestedInProtected(ctx context.Context, dn string) (string, error) {
-	var out string
-	err := e.dir.Search(ctx, e.domain, ad.ScopeSubtree, ad.FilterProtectedParentsOf(dn), []string{"1.1"}, func(en *ldap.Entry) error {
-		if out == "" {
-			out = en.DN
-		}
-		return nil
-	})
+	out, err := e.dir.ProtectedGroupContaining(ctx, e.domain, dn)
 	if err != nil {
 		return "", fmt.Errorf("check whether %s is nested in a protected group: %w", dn, err)
 	}

@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -46,6 +44,7 @@ type adMark struct {
 type changeSource interface {
 	DCIdentity(ctx context.Context) (ad.DCIdentity, error)
 	HighestCommittedUSN(ctx context.Context) (int64, error)
+	AnchorsChangedSince(ctx context.Context, base string, usn int64, fn func(anchor string) error) error
 	Generation() uint64
 	Searches() int64
 }
@@ -206,8 +205,8 @@ func (p *adPoll) changedSince(ctx context.Context, mark *adMark) (*adChanges, er
 // changed above usn.
 func (p *adPoll) search(ctx context.Context, usn int64, found map[string]bool) error {
 	e := p.e
-	err := e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, ad.ChangedSinceFilter(usn), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-		if a := en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID); strings.HasPrefix(strings.ToLower(a), "group_") {
+	err := p.src.AnchorsChangedSince(ctx, e.base, usn, func(a string) error {
+		if strings.HasPrefix(strings.ToLower(a), "group_") {
 			found[strings.ToLower(plan.IDFromAnchor(a))] = true
 		}
 		return nil
@@ -339,8 +338,8 @@ func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) 
 		return fmt.Errorf("poll AD for groups edited by hand after this round's writes: %w", err)
 	}
 	found := map[string]bool{}
-	err = e.dir.Directory.Search(ctx, e.base, ad.ScopeSubtree, ad.ChangedSinceFilter(c.since), []string{ad.AttrExternalDirectoryObjectID}, func(en *ldap.Entry) error {
-		if a := en.GetEqualFoldAttributeValue(ad.AttrExternalDirectoryObjectID); strings.HasPrefix(strings.ToLower(a), "group_") {
+	err = src.AnchorsChangedSince(ctx, e.base, c.since, func(a string) error {
+		if strings.HasPrefix(strings.ToLower(a), "group_") {
 			if id := strings.ToLower(plan.IDFromAnchor(a)); !written[id] {
 				found[id] = true
 			}

@@ -20,8 +20,6 @@ type backend interface {
 	view(fn func(kvTx) error) error
 	update(fn func(kvTx) error) error
 	close() error
-	// describe names the store for messages (a file path, or a database).
-	describe() string
 }
 
 // kvTx is one transaction. Bucket returns nil for a bucket that does not

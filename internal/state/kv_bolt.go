@@ -18,7 +18,6 @@ func (b boltBackend) update(fn func(kvTx) error) error {
 }
 
 func (b boltBackend) close() error     { return b.db.bolt.Close() }
-func (b boltBackend) describe() string { return b.db.path }
 
 type boltTx struct{ tx *bolt.Tx }
 
