@@ -79,3 +79,18 @@ func FilterSIDs(sids []string) string {
 func FilterProtectedParentsOf(dn string) string {
 	return "(&(objectCategory=group)(adminCount=1)(member:" + InChainOID + ":=" + EscapeFilter(dn) + "))"
 }
+
+// FilterConnectSyncGroups matches the groups Connect Sync's group writeback
+// wrote (adminDescription Group_<id>; ANDed with objectCategory=group by
+// Groups).
+const FilterConnectSyncGroups = "(adminDescription=Group_*)"
+
+// FilterAnchoredProtected matches the objects carrying a Group_ anchor and
+// adminCount=1 (AdminSDHolder protects them).
+const FilterAnchoredProtected = "(&" + FilterAnchored + "(adminCount=1))"
+
+// FilterDNs matches the objects at dns (distinguishedName is indexed: one
+// search finds a batch of DNs anywhere under the base).
+func FilterDNs(dns []string) string {
+	return orOf([]string{"distinguishedName"}, dns, false)
+}

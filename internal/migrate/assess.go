@@ -294,7 +294,7 @@ func newReport(o AssessOptions) *Report {
 func scanConnectSyncGroups(ctx context.Context, dc DC, base string) (*scanned, error) {
 	sc := &scanned{byObjectID: map[string][]int{}, anchorHolders: map[string][]int{}}
 	q := ad.GroupQuery{WithMembers: true, ExtraAttrs: append([]string{"allowedAttributesEffective"}, extraAttrs...)}
-	err := dc.Groups(ctx, base, connectSyncFilter, q, func(g ad.Group) error {
+	err := dc.Groups(ctx, base, ad.FilterConnectSyncGroups, q, func(g ad.Group) error {
 		i := len(sc.groups)
 		sc.groups = append(sc.groups, g)
 		if id, ok := ObjectIDFromAnchor(g.AdminDescription); ok {
@@ -1106,13 +1106,7 @@ func cnTaken(ctx context.Context, dc Searcher, r *Report) error {
 		}
 	}
 	for start := 0; start < len(dns); start += 100 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, dn := range dns[start:min(start+100, len(dns))] {
-			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
-		}
-		f.WriteString(")")
-		err := dc.Search(ctx, r.Domain, ad.ScopeSubtree, f.String(), []string{"objectClass"}, func(e *ldap.Entry) error {
+		err := dc.Search(ctx, r.Domain, ad.ScopeSubtree, ad.FilterDNs(dns[start:min(start+100, len(dns))]), []string{"objectClass"}, func(e *ldap.Entry) error {
 			for _, t := range byDN[ldapdn.Norm(e.DN)] {
 				g := &r.Groups[t.group]
 				if g.CNTaken == nil {
@@ -1139,13 +1133,7 @@ func entriesByDN(ctx context.Context, gc Catalog, want map[string]bool, attrs []
 	sort.Strings(dns)
 	found := map[string]*ldap.Entry{}
 	for start := 0; start < len(dns); start += 100 {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, dn := range dns[start:min(start+100, len(dns))] {
-			f.WriteString("(distinguishedName=" + ad.EscapeFilter(dn) + ")")
-		}
-		f.WriteString(")")
-		err := gc.Search(ctx, "", ad.ScopeSubtree, f.String(), attrs, func(e *ldap.Entry) error {
+		err := gc.Search(ctx, "", ad.ScopeSubtree, ad.FilterDNs(dns[start:min(start+100, len(dns))]), attrs, func(e *ldap.Entry) error {
 			found[ldapdn.Norm(e.DN)] = e
 			return nil
 		})

@@ -92,7 +92,7 @@ func createConnectSyncGroups(t *testing.T, c *ad.Conn, ou string, n int) {
 
 func countAnchors(t *testing.T, c *ad.Conn, ou string) (set, total int) {
 	t.Helper()
-	err := c.Groups(context.Background(), ou, connectSyncFilter, ad.GroupQuery{}, func(g ad.Group) error {
+	err := c.Groups(context.Background(), ou, ad.FilterConnectSyncGroups, ad.GroupQuery{}, func(g ad.Group) error {
 		total++
 		if g.Anchor != "" {
 			if g.Anchor != g.AdminDescription {

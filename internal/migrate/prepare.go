@@ -22,9 +22,6 @@ type Directory interface {
 
 var _ Directory = (*ad.Conn)(nil)
 
-// connectSyncFilter finds the groups Connect Sync wrote.
-const connectSyncFilter = "(adminDescription=Group_*)"
-
 // extraAttrs are read with every group besides ad.Group's fields.
 var extraAttrs = []string{"proxyAddresses"}
 
@@ -39,7 +36,7 @@ type scanned struct {
 
 func scan(ctx context.Context, dir Directory, base string) (*scanned, error) {
 	s := &scanned{byObjectID: map[string][]int{}, anchorHolders: map[string][]int{}}
-	err := dir.Groups(ctx, base, connectSyncFilter, ad.GroupQuery{ExtraAttrs: extraAttrs}, func(g ad.Group) error {
+	err := dir.Groups(ctx, base, ad.FilterConnectSyncGroups, ad.GroupQuery{ExtraAttrs: extraAttrs}, func(g ad.Group) error {
 		i := len(s.groups)
 		s.groups = append(s.groups, g)
 		if id, ok := ObjectIDFromAnchor(g.AdminDescription); ok {

@@ -28,7 +28,7 @@ func (f *fakeDir) Groups(ctx context.Context, base, filter string, q ad.GroupQue
 		if !strings.HasSuffix(strings.ToLower(g.DN), strings.ToLower(base)) {
 			continue
 		}
-		if filter == connectSyncFilter && !strings.HasPrefix(g.AdminDescription, "Group_") {
+		if filter == ad.FilterConnectSyncGroups && !strings.HasPrefix(g.AdminDescription, "Group_") {
 			continue
 		}
 		c := *g

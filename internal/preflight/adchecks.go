@@ -298,12 +298,12 @@ func checkProtected(ctx context.Context, e *Env) Result {
 		why[dn] = append(why[dn], reason)
 	}
 	byAnchor := map[string]string{}
-	err = e.DC.Groups(ctx, base, "(&("+ad.AttrExternalDirectoryObjectID+"=Group_*)(adminCount=1))", ad.GroupQuery{}, func(g ad.Group) error {
+	err = e.DC.Groups(ctx, base, ad.FilterAnchoredProtected, ad.GroupQuery{}, func(g ad.Group) error {
 		note(g.DN, "adminCount=1")
 		return nil
 	})
 	if err == nil {
-		err = e.DC.Groups(ctx, base, "("+ad.AttrExternalDirectoryObjectID+"=Group_*)", ad.GroupQuery{}, func(g ad.Group) error {
+		err = e.DC.Groups(ctx, base, ad.FilterAnchored, ad.GroupQuery{}, func(g ad.Group) error {
 			byAnchor[strings.ToLower(g.Anchor)] = g.DN
 			return nil
 		})
