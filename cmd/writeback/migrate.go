@@ -17,6 +17,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/resolve"
@@ -178,7 +179,7 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	}
 	if withCloud && cfg.Entra != nil {
 		// Only the groups' IDs are read: no properties to select.
-		if e.cloud, err = entra.NewClient(ctx, entra.FromConfig(*cfg.Entra), entra.WithLogger(e.log)); err != nil {
+		if e.cloud, err = entra.New(ctx, entraconfig.Options(*cfg.Entra), entra.WithLogger(e.log)); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("connect to Entra: %w", err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // httpsClient trusts only the emulator's CA file, as curl --cacert does.
@@ -194,7 +195,7 @@ func TestDeltaTokensSurviveRestart(t *testing.T) {
 	cfg := config.Entra{TenantID: r.TenantID, ClientID: r.ClientID, Cloud: "public", AuthorityHost: r.URL, GraphURL: r.URL,
 		CAFile: r.CAFile, Credential: config.Credential{Kind: "secret", Secret: config.Secret{File: r.ClientSecretFile}}, Concurrency: 2}
 	ctx := context.Background()
-	c, err := entra.New(ctx, cfg)
+	c, err := entra.New(ctx, entraconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestDeltaTokensSurviveRestart(t *testing.T) {
 
 	r, stop = start()
 	defer func() { stop(); _ = r.Wait() }()
-	c2, err := entra.New(ctx, cfg)
+	c2, err := entra.New(ctx, entraconfig.Options(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestConcurrentReaders(t *testing.T) {
 	done := make(chan error, 3)
 	for range 3 {
 		go func() {
-			c, err := entra.New(ctx, env.Config)
+			c, err := entra.New(ctx, entraconfig.Options(env.Config))
 			if err != nil {
 				done <- err
 				return

@@ -12,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/plan"
@@ -54,7 +55,7 @@ func (f *fixture) reconfigure(edit func(*config.Config)) *bytes.Buffer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := entra.New(context.Background(), *f.cfg.Entra, entra.WithLogger(logger),
+	src, err := entra.New(context.Background(), entraconfig.Options(*f.cfg.Entra), entra.WithLogger(logger),
 		entra.WithGroupProperties(append(m.Properties(), sc.Properties()...)...))
 	if err != nil {
 		t.Fatal(err)

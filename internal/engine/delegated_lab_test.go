@@ -13,6 +13,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
@@ -55,7 +56,7 @@ func TestLabDelegatedAccountLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gc.Close()
-	src, err := entra.New(ctx, *cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

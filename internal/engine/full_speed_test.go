@@ -12,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
@@ -52,7 +53,7 @@ func TestLabFullRoundUsesADReadForMembers(t *testing.T) {
 	f := newFixtureOn(t, l, tf, nil)
 	ctx := context.Background()
 	gc := &countingGC{Catalog: l.GC(t)}
-	src, err := entra.New(ctx, *f.cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*f.cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -28,7 +29,7 @@ func graphEngine(t *testing.T, opts emulator.Options) (*Engine, *emulatortest.En
 			{ID: idB, DisplayName: "G b", SecurityEnabled: true, Members: []string{"u1"}},
 		},
 	}, opts)
-	c, err := entra.New(context.Background(), env.Config, entra.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	c, err := entra.New(context.Background(), entraconfig.Options(env.Config), entra.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		entra.WithRetry(policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 3 * time.Second}))
 	if err != nil {
 		t.Fatal(err)

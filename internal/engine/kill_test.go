@@ -22,6 +22,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -166,7 +167,7 @@ func TestHelperApplyProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := entra.New(ctx, *cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

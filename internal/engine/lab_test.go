@@ -20,6 +20,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
@@ -67,7 +68,7 @@ func (f *fixture) open() {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	src, err := entra.New(ctx, *f.cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*f.cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -148,7 +149,7 @@ func TestLabDCOutageMidApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	src, err := entra.New(ctx, *cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

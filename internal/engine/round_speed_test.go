@@ -11,6 +11,7 @@ import (
 	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -46,7 +47,7 @@ func TestSpeedRoundFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gc.Close()
-	src, err := entra.New(ctx, *cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // claimsCredential hands out "tok-N" and records the claims it was asked for.
@@ -60,7 +61,7 @@ func TestCAEClaimsChallenge(t *testing.T) {
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw}), 0o600)
 	cred := &claimsCredential{}
 	cfg := config.Entra{TenantID: "t", ClientID: "c", AuthorityHost: hs.URL, GraphURL: hs.URL, CAFile: ca, Concurrency: 1}
-	c, err := entra.New(context.Background(), cfg, entra.WithCredential(cred), entra.WithLogger(quietLogger()))
+	c, err := entra.New(context.Background(), entraconfig.Options(cfg), entra.WithCredential(cred), entra.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

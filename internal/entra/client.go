@@ -115,9 +115,9 @@ var UserProperties = []string{"id", "displayName", "userPrincipalName",
 // Client.ObjectIdentifierRefused).
 const ObjectIdentifierProperty = "onPremisesObjectIdentifier"
 
-// NewClient builds a client: the credential, the trusted roots and the
+// New builds a client: the credential, the trusted roots and the
 // pipeline. It does not contact Graph; the first request does.
-func NewClient(ctx context.Context, cfg Options, opts ...Option) (*Client, error) {
+func New(ctx context.Context, cfg Options, opts ...Option) (*Client, error) {
 	o := options{
 		log: slog.Default(),
 		retry: policy.RetryOptions{

@@ -18,6 +18,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // certFile writes a self-signed certificate and its key, as an app
@@ -58,7 +59,7 @@ func TestOtherCredentialKinds(t *testing.T) {
 			env := emulatortest.StartWith(t, sample(), emulator.Options{AcceptAssertions: true})
 			cfg := env.Config
 			cfg.Credential = tc.cred
-			c, err := entra.New(context.Background(), cfg, entra.WithLogger(quietLogger()))
+			c, err := entra.New(context.Background(), entraconfig.Options(cfg), entra.WithLogger(quietLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := env.Config
 			tc.edit(&cfg)
-			_, err := entra.New(context.Background(), cfg)
+			_, err := entra.New(context.Background(), entraconfig.Options(cfg))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v: want it to name %s", err, tc.want)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -52,7 +53,7 @@ func newClient(t *testing.T, env *emulatortest.Env, opts ...entra.Option) *entra
 		entra.WithLogger(quietLogger()),
 		entra.WithRetry(policy.RetryOptions{MaxRetries: 4, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 5 * time.Second}),
 	}, opts...)
-	c, err := entra.New(context.Background(), env.Config, opts...)
+	c, err := entra.New(context.Background(), entraconfig.Options(env.Config), opts...)
 	if err != nil {
 		t.Fatalf("entra.New: %v", err)
 	}
@@ -356,7 +357,7 @@ func TestWrongSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Credential.Secret.File = bad
-	c, err := entra.New(context.Background(), cfg, entra.WithLogger(quietLogger()))
+	c, err := entra.New(context.Background(), entraconfig.Options(cfg), entra.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +486,7 @@ func TestCheck(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "s")
 	os.WriteFile(f, []byte("wrong"), 0o600)
 	bad.Credential.Secret.File = f
-	c, err := entra.New(context.Background(), bad, entra.WithLogger(quietLogger()))
+	c, err := entra.New(context.Background(), entraconfig.Options(bad), entra.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

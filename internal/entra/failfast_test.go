@@ -17,6 +17,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // logBuffer collects a client's log lines for assertions.
@@ -110,7 +111,7 @@ func TestUntrustedCertificateFailsFast(t *testing.T) {
 	cfg.CAFile = otherCA(t)
 	var logs logBuffer
 	// Default retry settings: the production budget is what made it slow.
-	c, err := entra.New(context.Background(), cfg, entra.WithLogger(logs.logger()))
+	c, err := entra.New(context.Background(), entraconfig.Options(cfg), entra.WithLogger(logs.logger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestConnectionRefusedReportedThenPermanent(t *testing.T) {
 	cfg := env.Config
 	cfg.AuthorityHost = "https://" + addr + "/"
 	var logs logBuffer
-	c, err := entra.New(context.Background(), cfg, entra.WithLogger(logs.logger()),
+	c, err := entra.New(context.Background(), entraconfig.Options(cfg), entra.WithLogger(logs.logger()),
 		entra.WithRetry(policy.RetryOptions{MaxRetries: 6, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Minute}))
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,5 @@
 package entra
 
-import (
-	"context"
-
-	"github.com/writeback/writeback/internal/config"
-)
-
 // Options are what the client needs to reach a tenant: its own type, so
 // that the client does not depend on the configuration file's layout.
 type Options struct {
@@ -39,7 +33,7 @@ type Credential struct {
 }
 
 // Secret is a value read when needed, from a file or the environment
-// (config.Secret). field names it in errors, as in "entra.credential.secret".
+// (config.Secret implements it). field names it in errors, as in "entra.credential.secret".
 type Secret interface {
 	Value(field string) (string, error)
 	Describe(field string) string
@@ -47,23 +41,3 @@ type Secret interface {
 }
 
 func isSet(s Secret) bool { return s != nil && s.IsSet() }
-
-// FromConfig converts the configuration file's entra section.
-func FromConfig(c config.Entra) Options {
-	return Options{
-		TenantID: c.TenantID, ClientID: c.ClientID,
-		Cloud: c.Cloud, AuthorityHost: c.AuthorityHost, GraphURL: c.GraphURL,
-		CAFile: c.CAFile, Concurrency: c.Concurrency,
-		Credential: Credential{
-			Kind: c.Credential.Kind, Secret: c.Credential.Secret,
-			CertificateFile: c.Credential.CertificateFile, CertificatePassword: c.Credential.CertificatePassword,
-			TokenFile: c.Credential.TokenFile,
-		},
-	}
-}
-
-// New builds a client from the configuration file's entra section: the
-// adapter for callers that hold the YAML type (FromConfig, then NewClient).
-func New(ctx context.Context, cfg config.Entra, opts ...Option) (*Client, error) {
-	return NewClient(ctx, FromConfig(cfg), opts...)
-}

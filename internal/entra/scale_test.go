@@ -14,6 +14,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // TestScale reads a benchmark-sized tenant through the real client. It is
@@ -111,7 +112,7 @@ func TestExternalEmulator(t *testing.T) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	c, err := entra.New(context.Background(), doc.Entra, entra.WithPageSize(999))
+	c, err := entra.New(context.Background(), entraconfig.Options(doc.Entra), entra.WithPageSize(999))
 	if err != nil {
 		t.Fatal(err)
 	}

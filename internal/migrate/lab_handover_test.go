@@ -12,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
@@ -82,7 +83,7 @@ func TestLabHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	src, err := entra.New(ctx, *cfg.Entra)
+	src, err := entra.New(ctx, entraconfig.Options(*cfg.Entra))
 	if err != nil {
 		t.Fatal(err)
 	}

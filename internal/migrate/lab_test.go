@@ -18,6 +18,7 @@ import (
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
 )
@@ -128,7 +129,7 @@ func newFixture(t *testing.T) *fixture {
 		},
 	}
 	f.env = emulatortest.Start(t, tn)
-	c, err := entra.New(ctx, f.env.Config)
+	c, err := entra.New(ctx, entraconfig.Options(f.env.Config))
 	if err != nil {
 		t.Fatal(err)
 	}

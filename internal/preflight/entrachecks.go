@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 )
 
 // Entra check names, for Needs.
@@ -61,7 +62,7 @@ func checkEntraToken(ctx context.Context, e *Env) Result {
 		return skip("no entra section in the configuration")
 	}
 	// A preflight should answer in seconds: retry once, not for minutes.
-	c, err := entra.New(ctx, *cfg,
+	c, err := entra.New(ctx, entraconfig.Options(*cfg),
 		entra.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		entra.WithRetry(policy.RetryOptions{MaxRetries: 1, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 20 * time.Second}))
 	if err != nil {

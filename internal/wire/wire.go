@@ -18,6 +18,7 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/entra"
+	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/mapping"
 	"github.com/writeback/writeback/internal/resolve"
 	"github.com/writeback/writeback/internal/scope"
@@ -78,7 +79,7 @@ func Graph(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...en
 		return nil, err
 	}
 	opts = append([]entra.Option{entra.WithLogger(log), entra.WithGroupProperties(props...)}, opts...)
-	c, err := entra.NewClient(ctx, entra.FromConfig(*cfg.Entra), opts...)
+	c, err := entra.New(ctx, entraconfig.Options(*cfg.Entra), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Entra: %w", err)
 	}
