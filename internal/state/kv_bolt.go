@@ -17,7 +17,7 @@ func (b boltBackend) update(fn func(kvTx) error) error {
 	return b.db.boltUpdate(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
-func (b boltBackend) close() error     { return b.db.bolt.Close() }
+func (b boltBackend) close() error { return b.db.bolt.Close() }
 
 type boltTx struct{ tx *bolt.Tx }
 

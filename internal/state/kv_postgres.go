@@ -247,7 +247,6 @@ func (p *pgBackend) migrate(ctx context.Context) error {
 // schema migrations of instances starting together apart.
 const pgSchemaLockKey = 0x77624d4947 // "wbMIG"
 
-
 func (p *pgBackend) close() error {
 	if l := p.leader.Load(); l != nil {
 		l.Release(context.Background())
