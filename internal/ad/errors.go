@@ -157,3 +157,18 @@ func IsInvalidCredentials(err error) bool { return Code(err) == CodeInvalidCrede
 
 // IsInsufficientAccess reports whether err is LDAP 50 (the bind account lacks rights).
 func IsInsufficientAccess(err error) bool { return Code(err) == CodeInsufficientAccess }
+
+// IsUnavailable reports whether err is a failure to reach the DC rather than
+// the DC refusing the request: a lost connection, LDAP 51 (busy), 52
+// (unavailable), 81 (server down), a client timeout (85) or connect error
+// (91). The same request may succeed on another connection or later.
+func IsUnavailable(err error) bool {
+	if IsNetworkError(err) {
+		return true
+	}
+	switch Code(err) {
+	case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout, ldap.LDAPResultConnectError:
+		return true
+	}
+	return false
+}

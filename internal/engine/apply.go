@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
@@ -424,27 +422,10 @@ func (e *Engine) convertGroupType(ctx context.Context, dn, fromS, toS string) er
 }
 
 // connectionLost reports whether err is a failure of the connection to the
-// DC rather than the server refusing this change: a network error, LDAP 51
-// (busy), 52 (unavailable), 81 (server down), a client timeout (85) or
-// connect error (91), or a deadline that ended the request.
+// DC rather than the server refusing this change (ad.IsUnavailable), a
+// deadline that ended the request, a move to another DC, or a lost lease.
 func connectionLost(err error) bool {
-	// IsDCChanged: the connection moved to another DC (dcpin.go).
-	if ad.IsNetworkError(err) || errors.Is(err, context.DeadlineExceeded) || IsDCChanged(err) {
-		return true
-	}
-	if errors.Is(err, state.ErrNotLeader) {
-		return true // HA (#23): the lease is gone; stop like a lost DC, the groups stay pending
-	}
-	var le *ldap.Error
-	if errors.As(err, &le) {
-		switch le.ResultCode {
-		case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout, ldap.LDAPResultConnectError:
-			return true
-		}
-	}
-	switch ad.Code(err) {
-	case ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown, ldap.LDAPResultTimeout, ldap.LDAPResultConnectError:
-		return true
-	}
-	return false
+	return ad.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) ||
+		IsDCChanged(err) || // the connection moved to another DC (dcpin.go)
+		errors.Is(err, state.ErrNotLeader) // HA: the lease is gone; stop like a lost DC, the groups stay pending
 }
