@@ -19,12 +19,20 @@
 // another Win32 code) and rejected binds with a sub-code (expired, locked
 // out, ...): see Inject, RefuseMember and SetBindFailure.
 //
+// Like a DC, it gives an object added over LDAP an objectGUID and, for a
+// security principal (group, user, computer), an objectSid in the domain
+// (DomainSID, RIDs from 1101 up), so what a client creates can be found
+// again by GUID and SID; entries stored with Put carry what the test gives
+// them. Binary values (objectGUID, objectSid, any value that is not UTF-8)
+// match filters byte for byte, as AD's octet-string matching does.
+//
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
 // substrings, matching is case-insensitive, and there is no schema.
 package ldaptest
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +48,7 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 
@@ -136,6 +145,9 @@ type Server struct {
 	bindSub string            // when set, every bind answers 49 with this sub-code
 	inject  []Result          // answers for the next modifies, in order
 	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
+
+	nextRID  uint32 // the RID of the next security principal added over LDAP
+	nextGUID uint64 // numbers the objectGUIDs of objects added over LDAP
 }
 
 type entry struct {
@@ -186,9 +198,14 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatalf("ldaptest: %v", err)
 	}
-	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{}}
+	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{},
+		nextRID: 1101}
 	schema := "CN=Schema,CN=Configuration," + o.BaseDN
-	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}})
+	domainSID, err := ad.SIDToAD(s.DomainSID())
+	if err != nil {
+		t.Fatalf("ldaptest: domain SID: %v", err)
+	}
+	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}, "objectSid": {string(domainSID)}})
 	s.Put("CN=Configuration,"+o.BaseDN, map[string][]string{"objectClass": {"configuration"}})
 	s.Put(schema, map[string][]string{"objectClass": {"dMD"}})
 	s.Put("CN=ms-DS-External-Directory-Object-Id,"+schema, map[string][]string{
@@ -214,6 +231,14 @@ func Start(t testing.TB, o Options) *Server {
 	go s.serve(ln)
 	t.Cleanup(func() { s.Stop(); s.conns.Wait() })
 	return s
+}
+
+// DomainSID is the SID of the simulated domain ("S-1-5-21-a-b-c", derived
+// from the base DN): the prefix of the objectSid the server gives a security
+// principal added over LDAP.
+func (s *Server) DomainSID() string {
+	h := func(salt string) uint32 { return crc32.ChecksumIEEE([]byte(salt + ldapdn.Norm(s.opts.BaseDN))) }
+	return fmt.Sprintf("S-1-5-21-%d-%d-%d", h("a"), h("b"), h("c"))
 }
 
 // DSServiceName is the DN of the simulated DC's nTDSDSA object ("" without Options.DSA).
@@ -826,6 +851,9 @@ func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 	return p
 }
 
+// binaryAttrs are the octet-string attributes filters compare byte for byte.
+var binaryAttrs = map[string]bool{"objectguid": true, "objectsid": true, "invocationid": true, "sidhistory": true}
+
 // match evaluates an RFC 4511 filter packet against e.
 func match(e *entry, f *ber.Packet) bool {
 	switch f.Tag {
@@ -851,7 +879,16 @@ func match(e *entry, f *ber.Packet) bool {
 			attr = "objectClass"
 		}
 		_, vals := e.get(attr)
+		binary := binaryAttrs[strings.ToLower(attr)] || !utf8.ValidString(want)
 		for _, v := range vals {
+			if binary || !utf8.ValidString(v) {
+				// Octet strings: byte for byte (EqualFold would take
+				// any two invalid UTF-8 bytes for the same character).
+				if v == want {
+					return true
+				}
+				continue
+			}
 			if strings.EqualFold(v, want) || (strings.Contains(v, "=") && ldapdn.Equal(v, want)) {
 				return true
 			}
@@ -1135,8 +1172,42 @@ func (s *Server) add(op *ber.Packet) result {
 		}
 		e.set(str(a.Children[0]), vals)
 	}
+	s.assignIdentity(e)
 	s.entries[k] = e
 	return result{}
+}
+
+// assignIdentity gives an object added over LDAP what the DC assigns: an
+// objectGUID and, for a security principal, an objectSid in the domain.
+// (A DC refuses an objectGUID in an add; this server keeps one a test sends.)
+func (s *Server) assignIdentity(e *entry) {
+	if _, g := e.get("objectGUID"); len(g) == 0 {
+		s.nextGUID++
+		// Version 4 GUIDs as a DC makes them, numbered so that a run is
+		// reproducible; the high bytes make them binary, not text.
+		var b ad.GUID
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", s.opts.BaseDN, s.nextGUID)))
+		copy(b[:], sum[:16])
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		e.set("objectGUID", []string{string(b.AD())})
+	}
+	if _, sid := e.get("objectSid"); len(sid) > 0 {
+		return
+	}
+	_, classes := e.get("objectClass")
+	for _, c := range classes {
+		if strings.EqualFold(c, "group") || strings.EqualFold(c, "user") || strings.EqualFold(c, "computer") {
+			b, err := ad.SIDToAD(fmt.Sprintf("%s-%d", s.DomainSID(), s.nextRID))
+			if err != nil {
+				s.t.Errorf("ldaptest: objectSid: %v", err)
+				return
+			}
+			s.nextRID++
+			e.set("objectSid", []string{string(b)})
+			return
+		}
+	}
 }
 
 // checkRDN applies the naming rules of a CN: at most 64 characters (the

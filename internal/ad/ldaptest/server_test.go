@@ -1,0 +1,98 @@
+package ldaptest_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ad/ldaptest"
+	"github.com/writeback/writeback/internal/adconfig"
+)
+
+func dial(t *testing.T, srv *ldaptest.Server) *ad.Conn {
+	t.Helper()
+	c, err := ad.Dial(context.Background(), adconfig.Options(srv.Config()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A group a client adds gets an objectGUID and an objectSid in the domain,
+// as a DC gives them, so it can be found again by either (nested groups are
+// resolved by GUID, SOA takeovers by SID); an OU gets a GUID and no SID.
+func TestAddAssignsGUIDAndSID(t *testing.T) {
+	ctx := context.Background()
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	c := dial(t, srv)
+	ou := "OU=G,DC=contoso,DC=test"
+	if err := c.CreateOU(ctx, ou); err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	var guids []ad.GUID
+	for _, cn := range []string{"a", "b"} {
+		dn := "CN=" + cn + "," + ou
+		if err := c.CreateGroup(ctx, dn, map[string][]string{"sAMAccountName": {cn}}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := c.GroupByDN(ctx, dn, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.GUID.IsZero() || !strings.HasPrefix(g.SID, srv.DomainSID()+"-") {
+			t.Fatalf("%s: objectGUID %s objectSid %q, want a GUID and a SID in %s", dn, g.GUID, g.SID, srv.DomainSID())
+		}
+		sids, guids = append(sids, g.SID), append(guids, g.GUID)
+	}
+	if sids[0] == sids[1] || guids[0] == guids[1] {
+		t.Fatalf("two groups share an identity: %v %v", sids, guids)
+	}
+	found, err := c.FindByGUIDs(ctx, guids[1:])
+	if err != nil || len(found) != 1 || !strings.HasPrefix(found[guids[1]], "CN=b,") {
+		t.Fatalf("find b by objectGUID: %v %v", found, err)
+	}
+	found2, err := c.FindBySIDs(ctx, sids[:1])
+	if err != nil || len(found2) != 1 || !strings.HasPrefix(found2[sids[0]], "CN=a,") {
+		t.Fatalf("find a by objectSid: %v %v", found2, err)
+	}
+	if sid := srv.Values(ou, "objectSid"); len(sid) != 0 {
+		t.Errorf("an OU got an objectSid: %x", sid)
+	}
+	if g := srv.Values(ou, "objectGUID"); len(g) != 1 {
+		t.Errorf("an OU has objectGUID %x, want one", g)
+	}
+}
+
+// Binary values match byte for byte: two users whose objectGUIDs differ
+// only in bytes over 0x7f (not UTF-8) are told apart.
+func TestBinaryValuesMatchExactly(t *testing.T) {
+	ctx := context.Background()
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	base := "CN=Users,DC=contoso,DC=test"
+	g1 := ad.GUID{0xa0, 0xb0, 0xc0, 0x80, 0xd0, 0xe0, 0x40, 0xf0, 0x80, 0x90, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0x80}
+	g2 := g1
+	g2[3], g2[15] = 0x81, 0x81
+	for i, g := range []ad.GUID{g1, g2} {
+		srv.Put("CN=u"+string(rune('1'+i))+","+base, map[string][]string{"objectClass": {"top", "user"}, "objectGUID": {string(g.AD())}})
+	}
+	found, err := dial(t, srv).FindByGUIDs(ctx, []ad.GUID{g2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || !strings.HasPrefix(found[g2], "CN=u2,") {
+		t.Fatalf("objectGUID %s found %v, want CN=u2 only", g2, found)
+	}
+	var dns []string
+	err = dial(t, srv).Search(ctx, base, ad.ScopeSubtree, g1.Filter(), []string{"1.1"}, func(e *ldap.Entry) error {
+		dns = append(dns, e.DN)
+		return nil
+	})
+	if err != nil || len(dns) != 1 || !strings.HasPrefix(dns[0], "CN=u1,") {
+		t.Fatalf("search %s: %v %v, want CN=u1 only", g1.Filter(), dns, err)
+	}
+}
