@@ -13,11 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
-	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/state"
@@ -44,50 +40,37 @@ func exitCode(t *testing.T, run func(context.Context, []string, io.Writer, io.Wr
 	return code, out.String(), errb.String()
 }
 
-// cliLab is a lab OU with two users, an emulated tenant of two groups and a
-// configuration file for both.
-type cliLab struct {
-	l       *labtest.Lab
-	env     *emulatortest.Env
-	dir     string
-	cfgFile string
-}
-
-func newCLILab(t *testing.T) cliLab {
-	t.Helper()
-	l := labtest.AD(t)
-	users := l.CreateUsers(t, 2, "wbcli")
-	yes := true
-	tf := &emulator.TenantFile{
+// cliTenant is the tenant of the plan/apply tests: users u1 and u2 synced
+// from the directory's first two users, Finance (u1) and Ops (u2 and
+// Finance, nested).
+func cliTenant(users []labtest.User) *emulator.TenantFile {
+	return &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: "bbbbbbbb-1111-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID},
-			{ID: "bbbbbbbb-1111-4000-8000-000000000002", DisplayName: "u2", UserPrincipalName: "u2@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[1].GUID.String(), OnPremisesSecurityIdentifier: users[1].SID},
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000001", "u1", users[0]),
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000002", "u2", users[1]),
 		},
 		Groups: []emulator.Group{
 			{ID: "aaaaaaaa-1111-4000-8000-000000000001", DisplayName: "Finance", Description: "money", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000001"}},
 			{ID: "aaaaaaaa-1111-4000-8000-000000000002", DisplayName: "Ops", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000002", "aaaaaaaa-1111-4000-8000-000000000001"}},
 		},
 	}
-	env := emulatortest.Start(t, tf)
-	dir := t.TempDir()
-	ec := env.Config
-	c := config.Config{AD: l.Config, Entra: &ec}
-	c.Sync.SearchBase = l.OU
-	c.State.Path = "state.db"
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "writeback.yaml")
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cliLab{l: l, env: env, dir: dir, cfgFile: cfgFile}
 }
 
-func TestLabPlanApplyCLI(t *testing.T) {
-	cl := newCLILab(t)
-	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
+// newCLI is a directory of kind d with two users, the tenant of cliTenant
+// and a configuration file for both.
+func newCLI(t *testing.T, d directory) *cliEnv {
+	t.Helper()
+	dir := newDir(t, d, 2, "wbcli")
+	return newCLIEnv(t, dir, cliTenant(dir.Users), nil)
+}
+
+// TestPlanApplyCLI runs plan, plan -out, apply FILE, apply --yes, status,
+// log, provision and run as a user types them, on ldaptest and on the lab.
+func TestPlanApplyCLI(t *testing.T) { eachDirectory(t, testPlanApplyCLI) }
+
+func testPlanApplyCLI(t *testing.T, d directory) {
+	cl := newCLI(t, d)
+	l, env, dir, cfgFile := cl.cliDir, cl.env, cl.dir, cl.cfgFile
 	plan, apply := runPlan, runApply
 
 	code, out, stderr := exitCode(t, plan, "--config", cfgFile)
@@ -168,9 +151,9 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		t.Errorf("log: exit %d\n%s", code, out)
 	}
 	// provision --dry-run reports the steps.
-	code, out, _ = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
+	code, out, stderr = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
 	if code != 0 || !strings.Contains(out, "2. Scope evaluation: in scope=true") || !strings.Contains(out, "3. Match: AD group") {
-		t.Errorf("provision: exit %d\n%s", code, out)
+		t.Errorf("provision: exit %d\n%s\n%s", code, out, stderr)
 	}
 
 	checkDaemonCLI(t, cl)
@@ -201,9 +184,9 @@ func checkPlanTarget(t *testing.T, cfgFile, planFile string) {
 // checkDaemonCLI: a change in the tenant reaches AD within a round of
 // writeback run; a second apply beside it is refused, status answers, and
 // cancelling stops it cleanly.
-func checkDaemonCLI(t *testing.T, cl cliLab) {
+func checkDaemonCLI(t *testing.T, cl *cliEnv) {
 	t.Helper()
-	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
+	l, env, dir, cfgFile := cl.cliDir, cl.env, cl.dir, cl.cfgFile
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var runOut, runErr bytes.Buffer
@@ -211,7 +194,7 @@ func checkDaemonCLI(t *testing.T, cl cliLab) {
 	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000001", func(g *emulator.Group) { g.DisplayName = "Finance EU" }); err != nil {
 		t.Fatal(err)
 	}
-	dc := l.AdminConn(t)
+	dc := l.Admin
 	// While it runs, a second apply is refused at once, naming it, and
 	// status answers.
 	for {
