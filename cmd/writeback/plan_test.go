@@ -9,13 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -83,6 +86,19 @@ func testPlanApplyCLI(t *testing.T, d directory) {
 		}
 	}
 	t.Logf("plan output:\n%s", out)
+	// A plan writes nothing (read back from AD).
+	if gs := l.groups(t); len(gs) != 0 {
+		t.Fatalf("plan wrote %d groups to AD", len(gs))
+	}
+	// -o json: the same plan as data.
+	code, out, stderr = exitCode(t, plan, "--config", cfgFile, "-o", "json")
+	var first engine.Planned
+	if err := json.Unmarshal([]byte(out), &first); code != 2 || err != nil {
+		t.Fatalf("plan -o json: exit %d, %v\n%s\n%s", code, err, out, stderr)
+	}
+	if s := first.Plan.Summary; s.Create != 2 || s.MemberAdds != 3 || s.Delete != 0 {
+		t.Errorf("plan -o json: summary %+v; want 2 creates, 3 member adds", s)
+	}
 
 	// Saved plan, then a change in the tenant: the plan is stale and refused.
 	planFile := filepath.Join(dir, "p.plan")
@@ -107,6 +123,7 @@ func testPlanApplyCLI(t *testing.T, d directory) {
 	if code != 0 || !strings.Contains(out, "Apply complete: 4 changes applied, 0 groups failed") {
 		t.Fatalf("apply plan file: exit %d\n%s\n%s", code, out, stderr)
 	}
+	checkAppliedCLI(t, l, "changed")
 	// The saved plan's apply is a round, shown by status (and the stale
 	// one refused before it, with its reason).
 	code, out, _ = exitCode(t, runStatus, "--config", cfgFile, "-n", "1")
@@ -157,6 +174,40 @@ func testPlanApplyCLI(t *testing.T, d directory) {
 	}
 
 	checkDaemonCLI(t, cl)
+}
+
+// checkAppliedCLI: the groups of cliTenant are in AD, read back from it:
+// Finance (with the description finDesc) with u1's AD user, Ops with u2's
+// and Finance nested.
+func checkAppliedCLI(t *testing.T, d *cliDir, finDesc string) {
+	t.Helper()
+	gs := d.groups(t)
+	fin, ok1 := gs["Group_aaaaaaaa-1111-4000-8000-000000000001"]
+	ops, ok2 := gs["Group_aaaaaaaa-1111-4000-8000-000000000002"]
+	if !ok1 || !ok2 || len(gs) != 2 {
+		t.Fatalf("AD after apply: %d groups %v, want Finance and Ops", len(gs), gs)
+	}
+	if !ldapdn.Equal(fin.DN, "CN=Finance_000000000001,"+d.OU) || fin.Description != finDesc || fin.DisplayName != "Finance" ||
+		fin.GroupType != ad.GroupTypeUniversalSecurity || fin.GUID.IsZero() || fin.SID == "" {
+		t.Errorf("Finance in AD: %+v", fin)
+	}
+	same := func(got []string, want ...string) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(got, func(g string) bool { return ldapdn.Equal(g, w) }) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(fin.Members, d.Users[0].DN) {
+		t.Errorf("Finance members in AD: %v, want %s", fin.Members, d.Users[0].DN)
+	}
+	if !same(ops.Members, d.Users[1].DN, fin.DN) {
+		t.Errorf("Ops members in AD: %v, want %s and %s", ops.Members, d.Users[1].DN, fin.DN)
+	}
 }
 
 // checkPlanTarget: the saved plan names its target, and a plan whose target
