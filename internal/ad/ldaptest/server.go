@@ -26,6 +26,14 @@
 // them. Binary values (objectGUID, objectSid, any value that is not UTF-8)
 // match filters byte for byte, as AD's octet-string matching does.
 //
+// There are no ACLs: the one bind account may write every attribute, and
+// the constructed attribute allowedAttributesEffective (returned only when
+// asked for by name, as AD does) lists what an object's class allows, except
+// on objects DenyWrites made read-only: those omit it, as AD and Samba do
+// for an object the account may not write, and refuse modifies with 50.
+// Every entry has distinguishedName, as in AD: filters match it (as a DN)
+// and it is returned when asked for by name.
+//
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
 // substrings, matching is case-insensitive, and there is no schema.
@@ -146,6 +154,8 @@ type Server struct {
 	inject  []Result          // answers for the next modifies, in order
 	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
 
+	readOnly map[string]bool // NormalizeDN -> the bind account may not write it (DenyWrites)
+
 	nextRID  uint32 // the RID of the next security principal added over LDAP
 	nextGUID uint64 // numbers the objectGUIDs of objects added over LDAP
 }
@@ -199,7 +209,7 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatalf("ldaptest: %v", err)
 	}
 	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{},
-		nextRID: 1101}
+		nextRID: 1101, readOnly: map[string]bool{}}
 	schema := "CN=Schema,CN=Configuration," + o.BaseDN
 	domainSID, err := ad.SIDToAD(s.DomainSID())
 	if err != nil {
@@ -386,6 +396,45 @@ func (s *Server) RefuseMember(group, member string, r Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refused[ldapdn.Norm(group)+"|"+ldapdn.Norm(member)] = r
+}
+
+// DenyWrites makes dn read-only for the bind account, as an ACL granting it
+// no write right would: allowedAttributesEffective is left out of dn's
+// entry and a modify of dn answers 50 insufficientAccessRights.
+func (s *Server) DenyWrites(dn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly[ldapdn.Norm(dn)] = true
+}
+
+// DiagAccessDenied is Windows' answer to a write the account has no right to.
+const DiagAccessDenied = "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0"
+
+// writable lists, per object class, the attributes allowedAttributesEffective
+// names for an account that may write the object: a subset of what the
+// class may contain in AD's schema, enough for the attributes clients ask
+// about (writeback: the anchor and member).
+var writable = map[string][]string{
+	"group": {"adminDescription", "cn", "description", "displayName", "groupType", "info", "mail", "managedBy",
+		"member", ad.AttrExternalDirectoryObjectID, "name", "proxyAddresses", "sAMAccountName"},
+	"user": {"adminDescription", "cn", "description", "displayName", "givenName", "mail", "manager",
+		ad.AttrExternalDirectoryObjectID, "name", "sAMAccountName", "sn", "userAccountControl", "userPrincipalName"},
+	"organizationalunit": {"description", "gPLink", "managedBy", "name", "ou"},
+}
+
+// allowedAttributesEffective is the constructed attribute's value for e (nil
+// when the account may write nothing of it). Called with s.mu held.
+func (s *Server) allowedAttributesEffective(e *entry) []string {
+	if s.readOnly[ldapdn.Norm(e.dn)] {
+		return nil
+	}
+	_, classes := e.get("objectClass")
+	for i := len(classes) - 1; i >= 0; i-- { // the most specific class is last
+		if w, ok := writable[strings.ToLower(classes[i])]; ok {
+			return w
+		}
+	}
+	return []string{"description", "name"}
 }
 
 // Stats returns a copy of the counters.
@@ -828,6 +877,16 @@ func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 		}
 	}
 	for _, a := range attrs {
+		if strings.EqualFold(a, "distinguishedName") && e.dn != "" {
+			add(a, []string{e.dn})
+		}
+		if strings.EqualFold(a, "allowedAttributesEffective") && e.dn != "" {
+			if w := s.allowedAttributesEffective(e); w != nil {
+				add(a, w)
+			}
+		}
+	}
+	for _, a := range attrs {
 		name, opt, ok := strings.Cut(a, ";")
 		if !ok {
 			continue
@@ -878,6 +937,10 @@ func match(e *entry, f *ber.Packet) bool {
 		if strings.EqualFold(attr, "objectCategory") {
 			attr = "objectClass"
 		}
+		if strings.EqualFold(attr, "distinguishedName") {
+			// Every object has it: its DN (compared as a DN).
+			return ldapdn.Equal(e.dn, want)
+		}
 		_, vals := e.get(attr)
 		binary := binaryAttrs[strings.ToLower(attr)] || !utf8.ValidString(want)
 		for _, v := range vals {
@@ -905,7 +968,7 @@ func match(e *entry, f *ber.Packet) bool {
 		return false
 	case 7: // present
 		attr := str(f)
-		if strings.EqualFold(attr, "objectClass") {
+		if strings.EqualFold(attr, "objectClass") || strings.EqualFold(attr, "distinguishedName") {
 			return true
 		}
 		_, vals := e.get(attr)
@@ -952,6 +1015,9 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 	e := s.entries[ldapdn.Norm(dn)]
 	if e == nil {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
+	}
+	if s.readOnly[ldapdn.Norm(dn)] {
+		return result{50, DiagAccessDenied}
 	}
 	nvals := 0
 	for _, ch := range op.Children[1].Children {

@@ -96,3 +96,71 @@ func TestBinaryValuesMatchExactly(t *testing.T) {
 		t.Fatalf("search %s: %v %v, want CN=u1 only", g1.Filter(), dns, err)
 	}
 }
+
+// allowedAttributesEffective, asked for by name, lists what the account may
+// write (the anchor and member on a group); on an object the account may
+// not write it is absent, as AD leaves it out, and a modify answers 50.
+func TestAllowedAttributesEffective(t *testing.T) {
+	ctx := context.Background()
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	c := dial(t, srv)
+	open, closed := "CN=open,CN=Users,DC=contoso,DC=test", "CN=closed,CN=Users,DC=contoso,DC=test"
+	for _, dn := range []string{open, closed} {
+		if err := c.CreateGroup(ctx, dn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.DenyWrites(closed)
+	eff := map[string][]string{}
+	err := c.Search(ctx, "CN=Users,DC=contoso,DC=test", ad.ScopeOne, "(objectClass=group)", []string{"allowedAttributesEffective"}, func(e *ldap.Entry) error {
+		eff[e.DN] = e.GetAttributeValues("allowedAttributesEffective")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(vs []string, want string) bool {
+		for _, v := range vs {
+			if strings.EqualFold(v, want) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(eff[open], ad.AttrExternalDirectoryObjectID) || !has(eff[open], "member") {
+		t.Errorf("allowedAttributesEffective of a writable group: %v", eff[open])
+	}
+	if v, ok := eff[closed]; !ok || len(v) != 0 {
+		t.Errorf("allowedAttributesEffective of a read-only group: %v (entry returned: %v), want absent", v, ok)
+	}
+	// Not asked for by name (here: every attribute): not returned.
+	e, err := c.SearchOne(ctx, open, []string{"*"})
+	if err != nil || len(e.GetAttributeValues("allowedAttributesEffective")) != 0 {
+		t.Errorf("allowedAttributesEffective with *: %v %v", e, err)
+	}
+	err = c.Modify(ctx, closed, map[string][]string{"description": {"x"}})
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
+		t.Errorf("modify of a read-only group: %v, want 50 insufficientAccessRights", err)
+	}
+	if err := c.Modify(ctx, open, map[string][]string{"description": {"x"}}); err != nil {
+		t.Errorf("modify of a writable group: %v", err)
+	}
+}
+
+// Every object has distinguishedName: a filter on it finds the object (the
+// DN compared as a DN, whatever its case and spacing), and it is returned
+// when asked for.
+func TestDistinguishedName(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	srv.Put("CN=u1,CN=Users,DC=contoso,DC=test", map[string][]string{"objectClass": {"top", "user"}})
+	srv.Put("CN=u2,CN=Users,DC=contoso,DC=test", map[string][]string{"objectClass": {"top", "user"}})
+	var got []string
+	err := dial(t, srv).Search(context.Background(), "", ad.ScopeSubtree, "(|(distinguishedName=cn=U2, cn=users,DC=contoso,DC=test)(distinguishedName=CN=nobody,DC=contoso,DC=test))",
+		[]string{"distinguishedName"}, func(e *ldap.Entry) error {
+			got = append(got, e.DN+"|"+e.GetAttributeValue("distinguishedName"))
+			return nil
+		})
+	if err != nil || len(got) != 1 || got[0] != "CN=u2,CN=Users,DC=contoso,DC=test|CN=u2,CN=Users,DC=contoso,DC=test" {
+		t.Fatalf("search by distinguishedName: %v %v", got, err)
+	}
+}
