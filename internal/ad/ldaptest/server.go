@@ -32,7 +32,11 @@
 // on objects DenyWrites made read-only: those omit it, as AD and Samba do
 // for an object the account may not write, and refuse modifies with 50.
 // Every entry has distinguishedName, as in AD: filters match it (as a DN)
-// and it is returned when asked for by name.
+// and it is returned when asked for by name. A managedBy or manager value
+// must name an object the server holds, as a DC refuses a DN-syntax value
+// that names none (Windows: 32 noSuchObject; Samba: 19, as probed on the
+// lab); member values are not checked, so tests can add made-up members by
+// the thousand.
 //
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
@@ -405,6 +409,37 @@ func (s *Server) DenyWrites(dn string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readOnly[ldapdn.Norm(dn)] = true
+}
+
+// Answers to a managedBy or manager value that names no object.
+const (
+	DiagWindowsNoReferent = "0000208D: NameErr: DSID-03100213, problem 2001 (NO_OBJECT), data 0"
+	// Samba 4.17 (lab probe, 2026-12-05: ldapadd of a group with managedBy
+	// naming no object).
+	DiagSambaNoReferent = "000020B5: Referenced object not found at ../../source4/dsdb/samdb/ldb_modules/extended_dn_store.c:357:extended_replace_callback"
+)
+
+// refAttrs are the DN-syntax attributes whose values must name an object.
+var refAttrs = map[string]bool{"managedby": true, "manager": true}
+
+// checkReferences refuses a value of a refAttrs attribute that names no
+// object the server holds. Called with s.mu held.
+func (s *Server) checkReferences(attr string, vals []string) result {
+	if !refAttrs[strings.ToLower(attr)] {
+		return result{}
+	}
+	for _, v := range vals {
+		if strings.HasPrefix(v, "<") { // <GUID=...>, <SID=...>: not resolved here
+			continue
+		}
+		if _, ok := s.entries[ldapdn.Norm(v)]; !ok {
+			if s.opts.Mode == ModeSamba {
+				return result{19, DiagSambaNoReferent}
+			}
+			return result{32, DiagWindowsNoReferent}
+		}
+	}
+	return result{}
 }
 
 // DiagAccessDenied is Windows' answer to a write the account has no right to.
@@ -1041,6 +1076,11 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 			vals = append(vals, str(v))
 		}
 		_, cur := work.get(attr)
+		if kind != 1 {
+			if r := s.checkReferences(attr, vals); r.code != 0 {
+				return r
+			}
+		}
 		switch kind {
 		case 0: // add
 			// A set, not contains: a 5,000-value add to a large group
@@ -1235,6 +1275,9 @@ func (s *Server) add(op *ber.Packet) result {
 		var vals []string
 		for _, v := range a.Children[1].Children {
 			vals = append(vals, str(v))
+		}
+		if r := s.checkReferences(str(a.Children[0]), vals); r.code != 0 {
+			return r
 		}
 		e.set(str(a.Children[0]), vals)
 	}

@@ -2,6 +2,7 @@ package ldaptest_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -162,5 +163,40 @@ func TestDistinguishedName(t *testing.T) {
 		})
 	if err != nil || len(got) != 1 || got[0] != "CN=u2,CN=Users,DC=contoso,DC=test|CN=u2,CN=Users,DC=contoso,DC=test" {
 		t.Fatalf("search by distinguishedName: %v %v", got, err)
+	}
+}
+
+// A managedBy naming no object is refused, on add and on modify, as each DC
+// answers it (Windows 32 noSuchObject, Samba 19 with its text); naming an
+// object that exists it is stored.
+func TestManagedByMustNameAnObject(t *testing.T) {
+	for _, tc := range []struct {
+		mode ldaptest.Mode
+		code uint16
+		diag string
+	}{{ldaptest.ModeWindows, 32, ldaptest.DiagWindowsNoReferent}, {ldaptest.ModeSamba, 19, ldaptest.DiagSambaNoReferent}} {
+		ctx := context.Background()
+		srv := ldaptest.Start(t, ldaptest.Options{Mode: tc.mode})
+		c := dial(t, srv)
+		nobody := "CN=Nobody Here,CN=Users,DC=contoso,DC=test"
+		err := c.CreateGroup(ctx, "CN=g1,CN=Users,DC=contoso,DC=test", map[string][]string{"managedBy": {nobody}})
+		var le *ldap.Error
+		if !errors.As(err, &le) || le.ResultCode != tc.code || !strings.Contains(le.Err.Error(), tc.diag) {
+			t.Errorf("mode %d: add with managedBy naming no object: %v, want %d %s", tc.mode, err, tc.code, tc.diag)
+		}
+		if v := srv.Values("CN=g1,CN=Users,DC=contoso,DC=test", "objectClass"); len(v) != 0 {
+			t.Errorf("mode %d: the refused group was added", tc.mode)
+		}
+		g2 := "CN=g2,CN=Users,DC=contoso,DC=test"
+		if err := c.CreateGroup(ctx, g2, map[string][]string{"managedBy": {srv.Config().BindDN}}); err != nil {
+			t.Fatalf("mode %d: add with managedBy naming the administrator: %v", tc.mode, err)
+		}
+		err = c.Modify(ctx, g2, map[string][]string{"managedBy": {nobody}})
+		if !errors.As(err, &le) || le.ResultCode != tc.code {
+			t.Errorf("mode %d: modify to a managedBy naming no object: %v, want %d", tc.mode, err, tc.code)
+		}
+		if v := srv.Values(g2, "managedBy"); len(v) != 1 || v[0] != srv.Config().BindDN {
+			t.Errorf("mode %d: managedBy after the refused modify: %v", tc.mode, v)
+		}
 	}
 }
