@@ -242,3 +242,26 @@ func TestLabReadyzFollowsTheDC(t *testing.T) {
 		return code == 200
 	}, d.logs)
 }
+
+// /readyz goes non-ready, with the reason, while the DC is down and ready
+// again when it is back: TestLabReadyzFollowsTheDC without a lab, the DC
+// being ldaptest stopped and restarted on the same address.
+func TestReadyzFollowsTheDC(t *testing.T) {
+	d := startListenDaemon(t, onLDAPTest)
+	eventually(t, "/readyz ready", 60*time.Second, func() bool { code, _ := d.get(t, "/readyz", ""); return code == 200 }, d.logs)
+	d.dir.LDAP.Stop()
+	var reason string
+	eventually(t, "/readyz not ready with the DC stopped", 30*time.Second, func() bool {
+		code, body := d.get(t, "/readyz", "")
+		reason = body
+		return code == 503
+	}, d.logs)
+	if !strings.Contains(reason, "AD (ad.url) unreachable") {
+		t.Errorf("/readyz body %q does not say AD is unreachable", reason)
+	}
+	d.dir.LDAP.Restart()
+	eventually(t, "/readyz ready again with the DC back", 60*time.Second, func() bool {
+		code, _ := d.get(t, "/readyz", "")
+		return code == 200
+	}, d.logs)
+}
