@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -154,9 +153,9 @@ func newCLIEnv(t *testing.T, d *cliDir, tf *emulator.TenantFile, edit func(*conf
 	return &cliEnv{cliDir: d, env: env, dir: dir, cfgFile: cfgFile}
 }
 
-// syncedUser is the Entra user synced from AD user u.
-func syncedUser(id, name string, u labtest.User) emulator.User {
+// syncedUser is the Entra user id, named name and upn, synced from AD user u.
+func syncedUser(id, name, upn string, u labtest.User) emulator.User {
 	yes := true
-	return emulator.User{ID: id, DisplayName: name, UserPrincipalName: strings.ToLower(name) + "@lab.test", OnPremisesSyncEnabled: &yes,
+	return emulator.User{ID: id, DisplayName: name, UserPrincipalName: upn, OnPremisesSyncEnabled: &yes,
 		OnPremisesObjectIdentifier: u.GUID.String(), OnPremisesSecurityIdentifier: u.SID}
 }

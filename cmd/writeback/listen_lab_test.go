@@ -49,7 +49,7 @@ func startListenDaemon(t *testing.T, d directory) *listenDaemon {
 	users := l.Users
 	tf := &emulator.TenantFile{
 		Users: []emulator.User{
-			syncedUser(listenSynced, "Synced Sam", users[0]),
+			syncedUser(listenSynced, "Synced Sam", "sam@lab.test", users[0]),
 			{ID: listenCloudOnly, DisplayName: listenCloudName, UserPrincipalName: "carol@lab.test"},
 		},
 		Groups: []emulator.Group{

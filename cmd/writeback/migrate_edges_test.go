@@ -36,7 +36,7 @@ func migrateEdgeDir(t *testing.T, d directory) (l *cliDir, dc *ad.Conn, cfg, cs 
 		}
 	}
 	tf := &emulator.TenantFile{
-		Users: []emulator.User{syncedUser("dddddddd-3333-4000-8000-000000000001", "m", users[0])},
+		Users: []emulator.User{syncedUser("dddddddd-3333-4000-8000-000000000001", "m", "m@lab.test", users[0])},
 		Groups: []emulator.Group{
 			{ID: ids[0], DisplayName: "Payroll", SecurityEnabled: true, Members: []string{"dddddddd-3333-4000-8000-000000000001"}},
 			{ID: ids[1], DisplayName: "Helpdesk", SecurityEnabled: true, Members: []string{"dddddddd-3333-4000-8000-000000000001"}},

@@ -49,8 +49,8 @@ func exitCode(t *testing.T, run func(context.Context, []string, io.Writer, io.Wr
 func cliTenant(users []labtest.User) *emulator.TenantFile {
 	return &emulator.TenantFile{
 		Users: []emulator.User{
-			syncedUser("bbbbbbbb-1111-4000-8000-000000000001", "u1", users[0]),
-			syncedUser("bbbbbbbb-1111-4000-8000-000000000002", "u2", users[1]),
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000001", "u1", "u1@lab.test", users[0]),
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000002", "u2", "u2@lab.test", users[1]),
 		},
 		Groups: []emulator.Group{
 			{ID: "aaaaaaaa-1111-4000-8000-000000000001", DisplayName: "Finance", Description: "money", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000001"}},

@@ -61,7 +61,7 @@ func testRunReloadsOnSIGHUP(t *testing.T, d directory) {
 	users := l.Users
 	const gid = "aaaaaaaa-3333-4000-8000-000000000001" // no other package's test uses it: anchors are looked for domain-wide
 	env := emulatortest.Start(t, &emulator.TenantFile{
-		Users:  []emulator.User{syncedUser("bbbbbbbb-2222-4000-8000-000000000001", "u1", users[0])},
+		Users:  []emulator.User{syncedUser("bbbbbbbb-2222-4000-8000-000000000001", "u1", "u1@lab.test", users[0])},
 		Groups: []emulator.Group{{ID: gid, DisplayName: "Reloaded", SecurityEnabled: true, Members: []string{"bbbbbbbb-2222-4000-8000-000000000001"}}},
 	})
 	dir := t.TempDir()
