@@ -93,17 +93,19 @@ func TestLabUpIsIdempotent(t *testing.T) {
 	}
 }
 
-// TestApplyProvisionsSampleTenant: the lab's configuration plus `writeback
-// apply --yes` provisions the sample tenant: the in-scope groups appear in AD
-// with their names and their members resolved to the lab's users (and
-// nested group); the out-of-scope groups do not; a second plan has nothing to do.
-//
-// The tenant is served by an emulator of its own (the lab's shared one may
-// carry a demo's changes); the groups go to this test's OU.
+// TestApplyProvisionsSampleTenant: a configuration plus `writeback apply
+// --yes` provisions the sample tenant: the in-scope groups appear in AD with
+// their names and their members resolved to the directory's users (and
+// nested group); the out-of-scope groups do not; a second plan has nothing
+// to do. On ldaptest and on the lab.
 func TestApplyProvisionsSampleTenant(t *testing.T) {
-	tl := labtest.AD(t)
+	eachDirectory(t, testApplyProvisionsSampleTenant)
+}
+
+func testApplyProvisionsSampleTenant(t *testing.T, d directory) {
 	ctx := context.Background()
-	dc := tl.AdminConn(t)
+	tl := newDir(t, d, 0, "")
+	dc := tl.Admin
 	anchors, err := sample.EnsureUsers(ctx, dc, tl.BaseDN)
 	if err != nil {
 		t.Fatal(err)
@@ -112,31 +114,11 @@ func TestApplyProvisionsSampleTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	tenantFile := filepath.Join(dir, "tenant.json")
-	b, _ := json.Marshal(tf)
-	if err := os.WriteFile(tenantFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ectx, stop := context.WithCancel(ctx)
-	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(dir, "emulator"), TenantFile: tenantFile,
-		Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(); emu.Wait() })
-
-	shared := labtest.Get(t)
-	l := &lab.Lab{Dir: dir, Env: map[string]string{}}
-	for k, v := range shared.Env {
-		l.Env[k] = v
-	}
-	l.Env["LAB_TARGET_OU"] = tl.OU
-	l.Env["LAB_EMULATOR_URL"], l.Env["LAB_EMULATOR_CA"] = emu.URL, emu.CAFile
-	l.Env["LAB_TENANT_ID"], l.Env["LAB_CLIENT_ID"], l.Env["LAB_CLIENT_SECRET_FILE"] = emu.TenantID, emu.ClientID, emu.ClientSecretFile
-	cfgFile := filepath.Join(dir, "writeback.yaml")
-	if err := os.WriteFile(cfgFile, []byte(l.ConfigYAML()), 0o600); err != nil {
-		t.Fatal(err)
+	var cfgFile string
+	if d == onLab {
+		cfgFile = labSampleConfig(t, tl, tf)
+	} else {
+		cfgFile = newCLIEnv(t, tl, &tf, nil).cfgFile
 	}
 
 	var out, errb bytes.Buffer
@@ -240,6 +222,40 @@ func TestCheckEntraAgainstLab(t *testing.T) {
 		!strings.Contains(out.String(), "skip  entra.groups") || !strings.Contains(out.String(), "ok    ad.bind") {
 		t.Errorf("wrong secret output:\n%s", out.String())
 	}
+}
+
+// labSampleConfig is the lab's own configuration (writeback-lab config)
+// for tenant tf, served by an emulator of its own (the lab's shared one may
+// carry a demo's changes), with the groups going to the test's OU.
+func labSampleConfig(t *testing.T, tl *cliDir, tf emulator.TenantFile) string {
+	t.Helper()
+	dir := t.TempDir()
+	tenantFile := filepath.Join(dir, "tenant.json")
+	b, _ := json.Marshal(tf)
+	if err := os.WriteFile(tenantFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ectx, stop := context.WithCancel(context.Background())
+	emu, err := emulator.Run(ectx, emulator.RunConfig{Addr: "127.0.0.1:0", Dir: filepath.Join(dir, "emulator"), TenantFile: tenantFile,
+		Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); emu.Wait() })
+
+	shared := labtest.Get(t)
+	l := &lab.Lab{Dir: dir, Env: map[string]string{}}
+	for k, v := range shared.Env {
+		l.Env[k] = v
+	}
+	l.Env["LAB_TARGET_OU"] = tl.OU
+	l.Env["LAB_EMULATOR_URL"], l.Env["LAB_EMULATOR_CA"] = emu.URL, emu.CAFile
+	l.Env["LAB_TENANT_ID"], l.Env["LAB_CLIENT_ID"], l.Env["LAB_CLIENT_SECRET_FILE"] = emu.TenantID, emu.ClientID, emu.ClientSecretFile
+	cfgFile := filepath.Join(dir, "writeback.yaml")
+	if err := os.WriteFile(cfgFile, []byte(l.ConfigYAML()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

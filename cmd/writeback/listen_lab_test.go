@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,22 +14,22 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/lab/labcli"
-	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/opsserver"
 )
 
-// listenDaemon is 'writeback run --listen 127.0.0.1:0' against the lab AD
-// and an emulator, with the listener's base URL read from its log.
+// listenDaemon is 'writeback run --listen 127.0.0.1:0' against a directory
+// (ldaptest or the lab AD) and an emulator, with the listener's base URL
+// read from its log.
 type listenDaemon struct {
 	base string
 	logs *lockedBuffer
 	env  *emulatortest.Env
+	dir  *cliDir
 }
 
 const (
@@ -44,14 +43,13 @@ const (
 	listenRoundEvery = 2 * time.Second
 )
 
-func startListenDaemon(t *testing.T) *listenDaemon {
+func startListenDaemon(t *testing.T, d directory) *listenDaemon {
 	t.Helper()
-	l := labtest.AD(t)
-	users := l.CreateUsers(t, 1, "wblisten")
-	yes := true
-	env := emulatortest.Start(t, &emulator.TenantFile{
+	l := newDir(t, d, 1, "wblisten")
+	users := l.Users
+	tf := &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: listenSynced, DisplayName: "Synced Sam", UserPrincipalName: "sam@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID},
+			syncedUser(listenSynced, "Synced Sam", "sam@lab.test", users[0]),
 			{ID: listenCloudOnly, DisplayName: listenCloudName, UserPrincipalName: "carol@lab.test"},
 		},
 		Groups: []emulator.Group{
@@ -60,22 +58,12 @@ func startListenDaemon(t *testing.T) *listenDaemon {
 			// create, the group is quarantined and the other goes on.
 			{ID: listenBadGroup, DisplayName: listenBadName, SecurityEnabled: true},
 		},
+	}
+	cl := newCLIEnv(t, l, tf, func(c *config.Config) {
+		c.Sync.Interval = config.Duration(listenRoundEvery)
+		c.Mappings.Attributes = map[string]config.Mapping{"managedBy": {Expression: `Switch([displayName], "", "` + listenBadName + `", "CN=Nobody Here,` + l.OU + `")`}}
 	})
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "writeback.yaml")
-	ec := env.Config
-	c := config.Config{AD: l.Config, Entra: &ec}
-	c.Sync.SearchBase = l.OU
-	c.Sync.Interval = config.Duration(listenRoundEvery)
-	c.Mappings.Attributes = map[string]config.Mapping{"managedBy": {Expression: `Switch([displayName], "", "` + listenBadName + `", "CN=Nobody Here,` + l.OU + `")`}}
-	c.State.Path = "state.db"
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	env, cfgFile := cl.env, cl.cfgFile
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
@@ -84,16 +72,16 @@ func startListenDaemon(t *testing.T) *listenDaemon {
 		cancel()
 		<-done
 	})
-	d := &listenDaemon{logs: logs, env: env}
+	ld := &listenDaemon{logs: logs, env: env, dir: l}
 	re := regexp.MustCompile(`operations listener"? url=(http://127\.0\.0\.1:[0-9]+)/`)
 	eventually(t, "the listener's address in the log", 30*time.Second, func() bool {
 		m := re.FindStringSubmatch(logs.String())
 		if m != nil {
-			d.base = m[1]
+			ld.base = m[1]
 		}
 		return m != nil
 	}, logs)
-	return d
+	return ld
 }
 
 func (d *listenDaemon) get(t *testing.T, path, accept string) (int, string) {
@@ -149,8 +137,10 @@ func sumFamily(f *dto.MetricFamily, want map[string]string) float64 {
 // 'writeback run --listen' serves metrics that move with a change made in
 // Graph, readiness, and a status page naming the unresolved member and the
 // quarantined group.
-func TestLabRunListener(t *testing.T) {
-	d := startListenDaemon(t)
+func TestRunListener(t *testing.T) { eachDirectory(t, testRunListener) }
+
+func testRunListener(t *testing.T, dir directory) {
+	d := startListenDaemon(t, dir)
 	eventually(t, "/readyz ready after the first round", 60*time.Second, func() bool {
 		code, _ := d.get(t, "/readyz", "")
 		return code == 200
@@ -227,7 +217,7 @@ func TestLabReadyzFollowsTheDC(t *testing.T) {
 	if os.Getenv("WRITEBACK_LAB_RESTART") == "" {
 		t.Skip("stops and starts the lab DC: set WRITEBACK_LAB_RESTART=1 (no other lab test may run meanwhile)")
 	}
-	d := startListenDaemon(t)
+	d := startListenDaemon(t, onLab)
 	eventually(t, "/readyz ready", 60*time.Second, func() bool { code, _ := d.get(t, "/readyz", ""); return code == 200 }, d.logs)
 	lab := func(cmd string) {
 		var out lockedBuffer
@@ -248,6 +238,29 @@ func TestLabReadyzFollowsTheDC(t *testing.T) {
 	}
 	lab("up")
 	eventually(t, "/readyz ready again with the DC back", 120*time.Second, func() bool {
+		code, _ := d.get(t, "/readyz", "")
+		return code == 200
+	}, d.logs)
+}
+
+// /readyz goes non-ready, with the reason, while the DC is down and ready
+// again when it is back: TestLabReadyzFollowsTheDC without a lab, the DC
+// being ldaptest stopped and restarted on the same address.
+func TestReadyzFollowsTheDC(t *testing.T) {
+	d := startListenDaemon(t, onLDAPTest)
+	eventually(t, "/readyz ready", 60*time.Second, func() bool { code, _ := d.get(t, "/readyz", ""); return code == 200 }, d.logs)
+	d.dir.LDAP.Stop()
+	var reason string
+	eventually(t, "/readyz not ready with the DC stopped", 30*time.Second, func() bool {
+		code, body := d.get(t, "/readyz", "")
+		reason = body
+		return code == 503
+	}, d.logs)
+	if !strings.Contains(reason, "AD (ad.url) unreachable") {
+		t.Errorf("/readyz body %q does not say AD is unreachable", reason)
+	}
+	d.dir.LDAP.Restart()
+	eventually(t, "/readyz ready again with the DC back", 60*time.Second, func() bool {
 		code, _ := d.get(t, "/readyz", "")
 		return code == 200
 	}, d.logs)

@@ -3,34 +3,30 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
-	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/lab/labtest"
 )
 
-// migrateEdgeLab: two Connect Sync groups in OU=CS under the test OU; the
-// cloud group of "Payroll" has one member, its AD copy two (one would be
-// removed); "Helpdesk" matches. The configuration's sync.searchBase is the
-// test OU.
-func migrateEdgeLab(t *testing.T) (l *labtest.Lab, dc *ad.Conn, cfg, cs string, dns []string, users []labtest.User) {
+// migrateEdgeDir: two Connect Sync groups in OU=CS under the test OU of a
+// directory of kind d; the cloud group of "Payroll" has one member, its AD
+// copy two (one would be removed); "Helpdesk" matches. The configuration's
+// sync.searchBase is the test OU.
+func migrateEdgeDir(t *testing.T, d directory) (l *cliDir, dc *ad.Conn, cfg, cs string, dns []string, users []labtest.User) {
 	t.Helper()
 	ctx := context.Background()
-	l = labtest.AD(t)
-	dc = l.AdminConn(t)
+	l = newDir(t, d, 2, "wbedge")
+	dc = l.Admin
 	cs = "OU=CS," + l.OU
 	if err := dc.CreateOU(ctx, cs); err != nil {
 		t.Fatal(err)
 	}
-	users = l.CreateUsers(t, 2, "wbedge")
+	users = l.Users
 	ids := []string{"cccccccc-3333-4000-8000-000000000001", "cccccccc-3333-4000-8000-000000000002"}
 	dns = []string{"CN=Group_" + ids[0] + "," + cs, "CN=Helpdesk_" + ids[1][24:] + "," + cs}
 	members := [][]string{{users[0].DN, users[1].DN}, {users[0].DN}}
@@ -39,37 +35,27 @@ func migrateEdgeLab(t *testing.T) (l *labtest.Lab, dc *ad.Conn, cfg, cs string, 
 			t.Fatal(err)
 		}
 	}
-	yes := true
 	tf := &emulator.TenantFile{
-		Users: []emulator.User{{ID: "dddddddd-3333-4000-8000-000000000001", DisplayName: "m", UserPrincipalName: "m@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID}},
+		Users: []emulator.User{syncedUser("dddddddd-3333-4000-8000-000000000001", "m", "m@lab.test", users[0])},
 		Groups: []emulator.Group{
 			{ID: ids[0], DisplayName: "Payroll", SecurityEnabled: true, Members: []string{"dddddddd-3333-4000-8000-000000000001"}},
 			{ID: ids[1], DisplayName: "Helpdesk", SecurityEnabled: true, Members: []string{"dddddddd-3333-4000-8000-000000000001"}},
 		},
 	}
-	env := emulatortest.Start(t, tf)
-	dir := t.TempDir()
-	ec := env.Config
-	c := config.Config{AD: l.Config, Entra: &ec}
-	c.AD.TargetOU = ""
-	c.Sync.SearchBase = l.OU // the lab is shared
-	c.State.Path = filepath.Join(dir, "state.db")
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = filepath.Join(dir, "writeback.yaml")
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return l, dc, cfg, cs, dns, users
+	// The lab is shared: sync.searchBase is the test's OU, and no target OU.
+	cl := newCLIEnv(t, l, tf, func(c *config.Config) { c.AD.TargetOU = "" })
+	return l, dc, cl.cfgFile, cs, dns, users
 }
 
 // Issue 18.3: rollback without --base finds a group moved since prepare
 // (by objectGUID, under sync.searchBase), and restores it.
-func TestLabMigrateRollbackFindsMovedGroup(t *testing.T) {
+func TestMigrateRollbackFindsMovedGroup(t *testing.T) {
+	eachDirectory(t, testMigrateRollbackFindsMovedGroup)
+}
+
+func testMigrateRollbackFindsMovedGroup(t *testing.T, d directory) {
 	ctx := context.Background()
-	l, dc, cfg, cs, dns, _ := migrateEdgeLab(t)
+	l, dc, cfg, cs, dns, _ := migrateEdgeDir(t, d)
 	journal := filepath.Join(t.TempDir(), "prepare.journal")
 	if code, out, errs := exitCode(t, runMigrate, "prepare", "--config", cfg, "--base", cs, "--journal", journal); code != 0 {
 		t.Fatalf("prepare: exit %d\n%s\n%s", code, out, errs)
@@ -100,8 +86,10 @@ func TestLabMigrateRollbackFindsMovedGroup(t *testing.T) {
 // Issue 18.4 and 18.5: a group blocked by a member removal is left out by
 // handover --force; --accept-removals makes verify pass and handover take it
 // over; assess names the member who loses access.
-func TestLabMigrateAcceptRemovals(t *testing.T) {
-	_, _, cfg, _, _, _ := migrateEdgeLab(t)
+func TestMigrateAcceptRemovals(t *testing.T) { eachDirectory(t, testMigrateAcceptRemovals) }
+
+func testMigrateAcceptRemovals(t *testing.T, d directory) {
+	_, _, cfg, _, _, _ := migrateEdgeDir(t, d)
 	dir := t.TempDir()
 	code, out, errs := exitCode(t, runMigrate, "assess", "--config", cfg)
 	if code != exitAttention || !strings.Contains(out, "Members who would lose access (1)") || !strings.Contains(out, "wbedge1") ||
@@ -148,5 +136,34 @@ func TestMigrateScriptUsageExit2(t *testing.T) {
 	code = dispatch(context.Background(), []string{"migrate", "connect-sync-script"}, &out, &errb)
 	if code != 2 {
 		t.Fatalf("without --ad-connector: exit %d, want 2\n%s", code, errb.String())
+	}
+}
+
+// assess reads the bind account's rights from the DC: a group it may not
+// write is a blocker naming the fix, exit 3, and prepare cannot copy its
+// anchor (read back from AD). ldaptest only: the lab's account is
+// delegated on the whole test OU (internal/migrate's lab tests cover a
+// Samba ACL).
+func TestMigrateAssessPermissionBlocker(t *testing.T) {
+	ctx := context.Background()
+	l, dc, cfg, _, dns, _ := migrateEdgeDir(t, onLDAPTest)
+	l.LDAP.DenyWrites(dns[1])
+	code, out, errs := exitCode(t, runMigrate, "assess", "--config", cfg, "--accept-removals", "cccccccc-3333-4000-8000-000000000001")
+	if code != exitAttention || !strings.Contains(out, "BLOCKER preflight-permissions") || !strings.Contains(out, "may not write msDS-ExternalDirectoryObjectId or member on 1 of 2 groups (first: "+dns[1]) ||
+		!strings.Contains(out, "dsacls") {
+		t.Fatalf("assess with a read-only group: exit %d, want %d and the permissions blocker\n%s\n%s", code, exitAttention, out, errs)
+	}
+	code, out, errs = exitCode(t, runMigrate, "prepare", "--config", cfg, "--journal", filepath.Join(t.TempDir(), "j"))
+	if code != 1 || !strings.Contains(out, "FAILED "+dns[1]) || !strings.Contains(out, "insufficient access rights (LDAP 50)") {
+		t.Errorf("prepare with a read-only group: exit %d, want 1 naming the group\n%s\n%s", code, out, errs)
+	}
+	for i, want := range []string{"Group_cccccccc-3333-4000-8000-000000000001", ""} {
+		g, err := dc.GroupByDN(ctx, dns[i], false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Anchor != want {
+			t.Errorf("%s: anchor %q after prepare, want %q", dns[i], g.Anchor, want)
+		}
 	}
 }

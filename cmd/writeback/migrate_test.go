@@ -8,24 +8,23 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
-	"github.com/writeback/writeback/internal/emulator/emulatortest"
-	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 )
 
-// TestLabMigrateCLI runs the migration commands as an administrator would,
+// TestMigrateCLI runs the migration commands as an administrator would,
 // on a small Connect-Sync-shaped OU: assess, prepare, verify, handover (with
-// its takeover check), rollback --dry-run, connect-sync-script.
-func TestLabMigrateCLI(t *testing.T) {
+// its takeover check), rollback --dry-run, connect-sync-script; on ldaptest
+// and on the lab.
+func TestMigrateCLI(t *testing.T) { eachDirectory(t, testMigrateCLI) }
+
+func testMigrateCLI(t *testing.T, d directory) {
 	ctx := context.Background()
-	l := labtest.AD(t)
-	dc := l.AdminConn(t)
-	users := l.CreateUsers(t, 1, "wbmig")
+	l := newDir(t, d, 1, "wbmig")
+	dc := l.Admin
+	users := l.Users
 	ids := []string{"cccccccc-2222-4000-8000-000000000001", "cccccccc-2222-4000-8000-000000000002", "cccccccc-2222-4000-8000-000000000003"}
 	groups := []struct {
 		cn, display, mail string
@@ -43,30 +42,17 @@ func TestLabMigrateCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	yes := true
 	tf := &emulator.TenantFile{
-		Users: []emulator.User{{ID: "dddddddd-2222-4000-8000-000000000001", DisplayName: "m", UserPrincipalName: "m@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID}},
+		Users: []emulator.User{syncedUser("dddddddd-2222-4000-8000-000000000001", "m", "m@lab.test", users[0])},
 		Groups: []emulator.Group{
 			{ID: ids[0], DisplayName: "Payroll", SecurityEnabled: true, Members: []string{"dddddddd-2222-4000-8000-000000000001"}},
 			{ID: ids[1], DisplayName: "Helpdesk", SecurityEnabled: true, Members: []string{"dddddddd-2222-4000-8000-000000000001"}},
 			{ID: ids[2], DisplayName: "Newsletter", SecurityEnabled: true, MailEnabled: true, Mail: "news@lab.example", Members: []string{"dddddddd-2222-4000-8000-000000000001"}},
 		},
 	}
-	env := emulatortest.Start(t, tf)
-	dir := t.TempDir()
-	ec := env.Config
-	c := config.Config{AD: l.Config, Entra: &ec}
-	c.AD.TargetOU = ""
-	c.Sync.SearchBase = l.OU // the lab is shared
-	c.State.Path = filepath.Join(dir, "state.db")
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "writeback.yaml")
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// The lab is shared: sync.searchBase is the test's OU, and no target OU.
+	cl := newCLIEnv(t, l, tf, func(c *config.Config) { c.AD.TargetOU = "" })
+	dir, cfg := cl.dir, cl.cfgFile
 	journal := filepath.Join(dir, "prepare.journal")
 
 	code, out, errs := exitCode(t, runMigrate, "assess", "--config", cfg, "--json", "--html", filepath.Join(dir, "a.html"))
@@ -96,6 +82,22 @@ func TestLabMigrateCLI(t *testing.T) {
 	if code, out, errs = exitCode(t, runMigrate, "prepare", "--config", cfg, "--journal", journal); code != 0 || !strings.Contains(out, "Copied on 2 groups") {
 		t.Fatalf("prepare: exit %d\n%s\n%s", code, out, errs)
 	}
+	// The anchors as AD has them: copied on the two security groups, not
+	// on the mail-enabled one (out of scope).
+	anchors := func() map[string]string {
+		got := map[string]string{}
+		for _, g := range groups {
+			ag, err := dc.GroupByDN(ctx, "CN="+g.cn+","+l.OU, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[g.display] = ag.Anchor
+		}
+		return got
+	}
+	if got := anchors(); got["Payroll"] != "Group_"+ids[0] || got["Helpdesk"] != "Group_"+ids[1] || got["Newsletter"] != "" {
+		t.Fatalf("anchors in AD after prepare: %v", got)
+	}
 	if code, out, errs = exitCode(t, runMigrate, "verify", "--config", cfg); code != 0 || !strings.Contains(out, "verify: OK") {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errs)
 	}
@@ -113,6 +115,18 @@ func TestLabMigrateCLI(t *testing.T) {
 	}
 	if code, out, errs = exitCode(t, runMigrate, "rollback", "--config", cfg, "--journal", journal, "--dry-run"); code != 0 || !strings.Contains(out, "2 would restore") {
 		t.Fatalf("rollback --dry-run: exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := anchors(); got["Payroll"] != "Group_"+ids[0] || got["Helpdesk"] != "Group_"+ids[1] {
+		t.Fatalf("anchors in AD after rollback --dry-run: %v", got)
+	}
+	if code, out, errs = exitCode(t, runMigrate, "rollback", "--config", cfg, "--journal", journal); code != 0 || !strings.Contains(out, "2 restored") {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := anchors(); got["Payroll"] != "" || got["Helpdesk"] != "" || got["Newsletter"] != "" {
+		t.Fatalf("anchors in AD after rollback: %v, want none", got)
+	}
+	if code, out, errs = exitCode(t, runMigrate, "verify", "--config", cfg); code != exitAttention {
+		t.Fatalf("verify after rollback: exit %d, want %d\n%s\n%s", code, exitAttention, out, errs)
 	}
 	if code, out, _ = exitCode(t, runMigrate, "connect-sync-script", "--ad-connector", "lab.example"); code != 0 || !strings.Contains(out, "b891884f-051e-4a83-95af-2544101c9083") {
 		t.Fatalf("connect-sync-script: exit %d", code)

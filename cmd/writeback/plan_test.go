@@ -9,17 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/writeback/writeback/internal/config"
+	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/emulator"
-	"github.com/writeback/writeback/internal/emulator/emulatortest"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/lab/labtest"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/state"
 )
 
@@ -44,50 +43,37 @@ func exitCode(t *testing.T, run func(context.Context, []string, io.Writer, io.Wr
 	return code, out.String(), errb.String()
 }
 
-// cliLab is a lab OU with two users, an emulated tenant of two groups and a
-// configuration file for both.
-type cliLab struct {
-	l       *labtest.Lab
-	env     *emulatortest.Env
-	dir     string
-	cfgFile string
-}
-
-func newCLILab(t *testing.T) cliLab {
-	t.Helper()
-	l := labtest.AD(t)
-	users := l.CreateUsers(t, 2, "wbcli")
-	yes := true
-	tf := &emulator.TenantFile{
+// cliTenant is the tenant of the plan/apply tests: users u1 and u2 synced
+// from the directory's first two users, Finance (u1) and Ops (u2 and
+// Finance, nested).
+func cliTenant(users []labtest.User) *emulator.TenantFile {
+	return &emulator.TenantFile{
 		Users: []emulator.User{
-			{ID: "bbbbbbbb-1111-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID},
-			{ID: "bbbbbbbb-1111-4000-8000-000000000002", DisplayName: "u2", UserPrincipalName: "u2@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[1].GUID.String(), OnPremisesSecurityIdentifier: users[1].SID},
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000001", "u1", "u1@lab.test", users[0]),
+			syncedUser("bbbbbbbb-1111-4000-8000-000000000002", "u2", "u2@lab.test", users[1]),
 		},
 		Groups: []emulator.Group{
 			{ID: "aaaaaaaa-1111-4000-8000-000000000001", DisplayName: "Finance", Description: "money", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000001"}},
 			{ID: "aaaaaaaa-1111-4000-8000-000000000002", DisplayName: "Ops", SecurityEnabled: true, Members: []string{"bbbbbbbb-1111-4000-8000-000000000002", "aaaaaaaa-1111-4000-8000-000000000001"}},
 		},
 	}
-	env := emulatortest.Start(t, tf)
-	dir := t.TempDir()
-	ec := env.Config
-	c := config.Config{AD: l.Config, Entra: &ec}
-	c.Sync.SearchBase = l.OU
-	c.State.Path = "state.db"
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "writeback.yaml")
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cliLab{l: l, env: env, dir: dir, cfgFile: cfgFile}
 }
 
-func TestLabPlanApplyCLI(t *testing.T) {
-	cl := newCLILab(t)
-	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
+// newCLI is a directory of kind d with two users, the tenant of cliTenant
+// and a configuration file for both.
+func newCLI(t *testing.T, d directory) *cliEnv {
+	t.Helper()
+	dir := newDir(t, d, 2, "wbcli")
+	return newCLIEnv(t, dir, cliTenant(dir.Users), nil)
+}
+
+// TestPlanApplyCLI runs plan, plan -out, apply FILE, apply --yes, status,
+// log, provision and run as a user types them, on ldaptest and on the lab.
+func TestPlanApplyCLI(t *testing.T) { eachDirectory(t, testPlanApplyCLI) }
+
+func testPlanApplyCLI(t *testing.T, d directory) {
+	cl := newCLI(t, d)
+	l, env, dir, cfgFile := cl.cliDir, cl.env, cl.dir, cl.cfgFile
 	plan, apply := runPlan, runApply
 
 	code, out, stderr := exitCode(t, plan, "--config", cfgFile)
@@ -100,6 +86,19 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		}
 	}
 	t.Logf("plan output:\n%s", out)
+	// A plan writes nothing (read back from AD).
+	if gs := l.groups(t); len(gs) != 0 {
+		t.Fatalf("plan wrote %d groups to AD", len(gs))
+	}
+	// -o json: the same plan as data.
+	code, out, stderr = exitCode(t, plan, "--config", cfgFile, "-o", "json")
+	var first engine.Planned
+	if err := json.Unmarshal([]byte(out), &first); code != 2 || err != nil {
+		t.Fatalf("plan -o json: exit %d, %v\n%s\n%s", code, err, out, stderr)
+	}
+	if s := first.Plan.Summary; s.Create != 2 || s.MemberAdds != 3 || s.Delete != 0 {
+		t.Errorf("plan -o json: summary %+v; want 2 creates, 3 member adds", s)
+	}
 
 	// Saved plan, then a change in the tenant: the plan is stale and refused.
 	planFile := filepath.Join(dir, "p.plan")
@@ -124,6 +123,7 @@ func TestLabPlanApplyCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Apply complete: 4 changes applied, 0 groups failed") {
 		t.Fatalf("apply plan file: exit %d\n%s\n%s", code, out, stderr)
 	}
+	checkAppliedCLI(t, l, "changed")
 	// The saved plan's apply is a round, shown by status (and the stale
 	// one refused before it, with its reason).
 	code, out, _ = exitCode(t, runStatus, "--config", cfgFile, "-n", "1")
@@ -168,12 +168,46 @@ func TestLabPlanApplyCLI(t *testing.T) {
 		t.Errorf("log: exit %d\n%s", code, out)
 	}
 	// provision --dry-run reports the steps.
-	code, out, _ = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
+	code, out, stderr = exitCode(t, runProvision, "--config", cfgFile, "--dry-run", "aaaaaaaa-1111-4000-8000-000000000002")
 	if code != 0 || !strings.Contains(out, "2. Scope evaluation: in scope=true") || !strings.Contains(out, "3. Match: AD group") {
-		t.Errorf("provision: exit %d\n%s", code, out)
+		t.Errorf("provision: exit %d\n%s\n%s", code, out, stderr)
 	}
 
 	checkDaemonCLI(t, cl)
+}
+
+// checkAppliedCLI: the groups of cliTenant are in AD, read back from it:
+// Finance (with the description finDesc) with u1's AD user, Ops with u2's
+// and Finance nested.
+func checkAppliedCLI(t *testing.T, d *cliDir, finDesc string) {
+	t.Helper()
+	gs := d.groups(t)
+	fin, ok1 := gs["Group_aaaaaaaa-1111-4000-8000-000000000001"]
+	ops, ok2 := gs["Group_aaaaaaaa-1111-4000-8000-000000000002"]
+	if !ok1 || !ok2 || len(gs) != 2 {
+		t.Fatalf("AD after apply: %d groups %v, want Finance and Ops", len(gs), gs)
+	}
+	if !ldapdn.Equal(fin.DN, "CN=Finance_000000000001,"+d.OU) || fin.Description != finDesc || fin.DisplayName != "Finance" ||
+		fin.GroupType != ad.GroupTypeUniversalSecurity || fin.GUID.IsZero() || fin.SID == "" {
+		t.Errorf("Finance in AD: %+v", fin)
+	}
+	same := func(got []string, want ...string) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(got, func(g string) bool { return ldapdn.Equal(g, w) }) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(fin.Members, d.Users[0].DN) {
+		t.Errorf("Finance members in AD: %v, want %s", fin.Members, d.Users[0].DN)
+	}
+	if !same(ops.Members, d.Users[1].DN, fin.DN) {
+		t.Errorf("Ops members in AD: %v, want %s and %s", ops.Members, d.Users[1].DN, fin.DN)
+	}
 }
 
 // checkPlanTarget: the saved plan names its target, and a plan whose target
@@ -201,9 +235,9 @@ func checkPlanTarget(t *testing.T, cfgFile, planFile string) {
 // checkDaemonCLI: a change in the tenant reaches AD within a round of
 // writeback run; a second apply beside it is refused, status answers, and
 // cancelling stops it cleanly.
-func checkDaemonCLI(t *testing.T, cl cliLab) {
+func checkDaemonCLI(t *testing.T, cl *cliEnv) {
 	t.Helper()
-	l, env, dir, cfgFile := cl.l, cl.env, cl.dir, cl.cfgFile
+	l, env, dir, cfgFile := cl.cliDir, cl.env, cl.dir, cl.cfgFile
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var runOut, runErr bytes.Buffer
@@ -211,7 +245,7 @@ func checkDaemonCLI(t *testing.T, cl cliLab) {
 	if _, err := env.Admin.UpdateGroup("aaaaaaaa-1111-4000-8000-000000000001", func(g *emulator.Group) { g.DisplayName = "Finance EU" }); err != nil {
 		t.Fatal(err)
 	}
-	dc := l.AdminConn(t)
+	dc := l.Admin
 	// While it runs, a second apply is refused at once, naming it, and
 	// status answers.
 	for {

@@ -17,7 +17,6 @@ import (
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/emulator"
 	"github.com/writeback/writeback/internal/emulator/emulatortest"
-	"github.com/writeback/writeback/internal/lab/labtest"
 	"github.com/writeback/writeback/internal/plan"
 )
 
@@ -55,20 +54,21 @@ func eventually(t *testing.T, what string, d time.Duration, cond func() bool, lo
 // SIGHUP reloads the configuration file: a valid new one takes effect in a
 // round at once (here a mapping, so every group is compared and updated), an
 // invalid one is reported and the running configuration is kept.
-func TestLabRunReloadsOnSIGHUP(t *testing.T) {
-	l := labtest.AD(t)
-	users := l.CreateUsers(t, 1, "wbhup")
-	yes := true
+func TestRunReloadsOnSIGHUP(t *testing.T) { eachDirectory(t, testRunReloadsOnSIGHUP) }
+
+func testRunReloadsOnSIGHUP(t *testing.T, d directory) {
+	l := newDir(t, d, 1, "wbhup")
+	users := l.Users
 	const gid = "aaaaaaaa-3333-4000-8000-000000000001" // no other package's test uses it: anchors are looked for domain-wide
 	env := emulatortest.Start(t, &emulator.TenantFile{
-		Users:  []emulator.User{{ID: "bbbbbbbb-2222-4000-8000-000000000001", DisplayName: "u1", UserPrincipalName: "u1@lab.test", OnPremisesSyncEnabled: &yes, OnPremisesObjectIdentifier: users[0].GUID.String(), OnPremisesSecurityIdentifier: users[0].SID}},
+		Users:  []emulator.User{syncedUser("bbbbbbbb-2222-4000-8000-000000000001", "u1", "u1@lab.test", users[0])},
 		Groups: []emulator.Group{{ID: gid, DisplayName: "Reloaded", SecurityEnabled: true, Members: []string{"bbbbbbbb-2222-4000-8000-000000000001"}}},
 	})
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "writeback.yaml")
 	write := func(edit func(*config.Config)) {
 		ec := env.Config
-		c := config.Config{AD: l.Config, Entra: &ec}
+		c := config.Config{AD: l.AD, Entra: &ec}
 		c.Sync.SearchBase = l.OU
 		c.Sync.Interval = config.Duration(time.Hour) // only SIGHUP starts a new round
 		c.State.Path = "state.db"
@@ -92,7 +92,7 @@ func TestLabRunReloadsOnSIGHUP(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	dc := l.AdminConn(t)
+	dc := l.Admin
 	group := func() *ad.Group {
 		g, err := dc.GroupByAnchor(context.Background(), l.OU, plan.Anchor(gid), false)
 		if err != nil {

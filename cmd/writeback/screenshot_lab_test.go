@@ -31,7 +31,7 @@ func chromium(t *testing.T) string {
 // built shows the quarantined group and the unresolved member.
 func TestLabStatusPageInChromium(t *testing.T) {
 	browser := chromium(t)
-	d := startListenDaemon(t)
+	d := startListenDaemon(t, onLab)
 	eventually(t, "the quarantined group on the page", 60*time.Second, func() bool {
 		_, body := d.get(t, "/", "text/html")
 		return strings.Contains(body, listenBadName) && strings.Contains(body, listenCloudName)

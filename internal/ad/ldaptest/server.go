@@ -19,12 +19,32 @@
 // another Win32 code) and rejected binds with a sub-code (expired, locked
 // out, ...): see Inject, RefuseMember and SetBindFailure.
 //
+// Like a DC, it gives an object added over LDAP an objectGUID and, for a
+// security principal (group, user, computer), an objectSid in the domain
+// (DomainSID, RIDs from 1101 up), so what a client creates can be found
+// again by GUID and SID; entries stored with Put carry what the test gives
+// them. Binary values (objectGUID, objectSid, any value that is not UTF-8)
+// match filters byte for byte, as AD's octet-string matching does.
+//
+// There are no ACLs: the one bind account may write every attribute, and
+// the constructed attribute allowedAttributesEffective (returned only when
+// asked for by name, as AD does) lists what an object's class allows, except
+// on objects DenyWrites made read-only: those omit it, as AD and Samba do
+// for an object the account may not write, and refuse modifies with 50.
+// Every entry has distinguishedName, as in AD: filters match it (as a DN)
+// and it is returned when asked for by name. A managedBy or manager value
+// must name an object the server holds, as a DC refuses a DN-syntax value
+// that names none (Windows: 32 noSuchObject; Samba: 19, as probed on the
+// lab); member values are not checked, so tests can add made-up members by
+// the thousand.
+//
 // It speaks plain LDAP on loopback, written on go-asn1-ber. It is a test
 // instrument, not a directory: filters support and/or/not/equality/presence/
 // substrings, matching is case-insensitive, and there is no schema.
 package ldaptest
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +60,7 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 
@@ -136,6 +157,11 @@ type Server struct {
 	bindSub string            // when set, every bind answers 49 with this sub-code
 	inject  []Result          // answers for the next modifies, in order
 	refused map[string]Result // NormalizeDN(group)+"|"+NormalizeDN(member) -> answer to its removal
+
+	readOnly map[string]bool // NormalizeDN -> the bind account may not write it (DenyWrites)
+
+	nextRID  uint32 // the RID of the next security principal added over LDAP
+	nextGUID uint64 // numbers the objectGUIDs of objects added over LDAP
 }
 
 type entry struct {
@@ -186,9 +212,14 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatalf("ldaptest: %v", err)
 	}
-	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{}}
+	s := &Server{opts: o, ln: ln, t: t, entries: map[string]*entry{}, paging: map[string][]string{}, live: map[net.Conn]bool{}, addr: ln.Addr().String(), refused: map[string]Result{},
+		nextRID: 1101, readOnly: map[string]bool{}}
 	schema := "CN=Schema,CN=Configuration," + o.BaseDN
-	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}})
+	domainSID, err := ad.SIDToAD(s.DomainSID())
+	if err != nil {
+		t.Fatalf("ldaptest: domain SID: %v", err)
+	}
+	s.Put(o.BaseDN, map[string][]string{"objectClass": {"top", "domain"}, "objectSid": {string(domainSID)}})
 	s.Put("CN=Configuration,"+o.BaseDN, map[string][]string{"objectClass": {"configuration"}})
 	s.Put(schema, map[string][]string{"objectClass": {"dMD"}})
 	s.Put("CN=ms-DS-External-Directory-Object-Id,"+schema, map[string][]string{
@@ -214,6 +245,14 @@ func Start(t testing.TB, o Options) *Server {
 	go s.serve(ln)
 	t.Cleanup(func() { s.Stop(); s.conns.Wait() })
 	return s
+}
+
+// DomainSID is the SID of the simulated domain ("S-1-5-21-a-b-c", derived
+// from the base DN): the prefix of the objectSid the server gives a security
+// principal added over LDAP.
+func (s *Server) DomainSID() string {
+	h := func(salt string) uint32 { return crc32.ChecksumIEEE([]byte(salt + ldapdn.Norm(s.opts.BaseDN))) }
+	return fmt.Sprintf("S-1-5-21-%d-%d-%d", h("a"), h("b"), h("c"))
 }
 
 // DSServiceName is the DN of the simulated DC's nTDSDSA object ("" without Options.DSA).
@@ -361,6 +400,76 @@ func (s *Server) RefuseMember(group, member string, r Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refused[ldapdn.Norm(group)+"|"+ldapdn.Norm(member)] = r
+}
+
+// DenyWrites makes dn read-only for the bind account, as an ACL granting it
+// no write right would: allowedAttributesEffective is left out of dn's
+// entry and a modify of dn answers 50 insufficientAccessRights.
+func (s *Server) DenyWrites(dn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readOnly[ldapdn.Norm(dn)] = true
+}
+
+// Answers to a managedBy or manager value that names no object.
+const (
+	DiagWindowsNoReferent = "0000208D: NameErr: DSID-03100213, problem 2001 (NO_OBJECT), data 0"
+	// Samba 4.17 (lab probe, 2026-12-05: ldapadd of a group with managedBy
+	// naming no object).
+	DiagSambaNoReferent = "000020B5: Referenced object not found at ../../source4/dsdb/samdb/ldb_modules/extended_dn_store.c:357:extended_replace_callback"
+)
+
+// refAttrs are the DN-syntax attributes whose values must name an object.
+var refAttrs = map[string]bool{"managedby": true, "manager": true}
+
+// checkReferences refuses a value of a refAttrs attribute that names no
+// object the server holds. Called with s.mu held.
+func (s *Server) checkReferences(attr string, vals []string) result {
+	if !refAttrs[strings.ToLower(attr)] {
+		return result{}
+	}
+	for _, v := range vals {
+		if strings.HasPrefix(v, "<") { // <GUID=...>, <SID=...>: not resolved here
+			continue
+		}
+		if _, ok := s.entries[ldapdn.Norm(v)]; !ok {
+			if s.opts.Mode == ModeSamba {
+				return result{19, DiagSambaNoReferent}
+			}
+			return result{32, DiagWindowsNoReferent}
+		}
+	}
+	return result{}
+}
+
+// DiagAccessDenied is Windows' answer to a write the account has no right to.
+const DiagAccessDenied = "00002098: SecErr: DSID-03150F94, problem 4003 (INSUFF_ACCESS_RIGHTS), data 0"
+
+// writable lists, per object class, the attributes allowedAttributesEffective
+// names for an account that may write the object: a subset of what the
+// class may contain in AD's schema, enough for the attributes clients ask
+// about (writeback: the anchor and member).
+var writable = map[string][]string{
+	"group": {"adminDescription", "cn", "description", "displayName", "groupType", "info", "mail", "managedBy",
+		"member", ad.AttrExternalDirectoryObjectID, "name", "proxyAddresses", "sAMAccountName"},
+	"user": {"adminDescription", "cn", "description", "displayName", "givenName", "mail", "manager",
+		ad.AttrExternalDirectoryObjectID, "name", "sAMAccountName", "sn", "userAccountControl", "userPrincipalName"},
+	"organizationalunit": {"description", "gPLink", "managedBy", "name", "ou"},
+}
+
+// allowedAttributesEffective is the constructed attribute's value for e (nil
+// when the account may write nothing of it). Called with s.mu held.
+func (s *Server) allowedAttributesEffective(e *entry) []string {
+	if s.readOnly[ldapdn.Norm(e.dn)] {
+		return nil
+	}
+	_, classes := e.get("objectClass")
+	for i := len(classes) - 1; i >= 0; i-- { // the most specific class is last
+		if w, ok := writable[strings.ToLower(classes[i])]; ok {
+			return w
+		}
+	}
+	return []string{"description", "name"}
 }
 
 // Stats returns a copy of the counters.
@@ -803,6 +912,16 @@ func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 		}
 	}
 	for _, a := range attrs {
+		if strings.EqualFold(a, "distinguishedName") && e.dn != "" {
+			add(a, []string{e.dn})
+		}
+		if strings.EqualFold(a, "allowedAttributesEffective") && e.dn != "" {
+			if w := s.allowedAttributesEffective(e); w != nil {
+				add(a, w)
+			}
+		}
+	}
+	for _, a := range attrs {
 		name, opt, ok := strings.Cut(a, ";")
 		if !ok {
 			continue
@@ -825,6 +944,9 @@ func (s *Server) encodeEntry(e *entry, attrs []string, ext int) *ber.Packet {
 	p.AppendChild(list)
 	return p
 }
+
+// binaryAttrs are the octet-string attributes filters compare byte for byte.
+var binaryAttrs = map[string]bool{"objectguid": true, "objectsid": true, "invocationid": true, "sidhistory": true}
 
 // match evaluates an RFC 4511 filter packet against e.
 func match(e *entry, f *ber.Packet) bool {
@@ -850,8 +972,21 @@ func match(e *entry, f *ber.Packet) bool {
 		if strings.EqualFold(attr, "objectCategory") {
 			attr = "objectClass"
 		}
+		if strings.EqualFold(attr, "distinguishedName") {
+			// Every object has it: its DN (compared as a DN).
+			return ldapdn.Equal(e.dn, want)
+		}
 		_, vals := e.get(attr)
+		binary := binaryAttrs[strings.ToLower(attr)] || !utf8.ValidString(want)
 		for _, v := range vals {
+			if binary || !utf8.ValidString(v) {
+				// Octet strings: byte for byte (EqualFold would take
+				// any two invalid UTF-8 bytes for the same character).
+				if v == want {
+					return true
+				}
+				continue
+			}
 			if strings.EqualFold(v, want) || (strings.Contains(v, "=") && ldapdn.Equal(v, want)) {
 				return true
 			}
@@ -868,7 +1003,7 @@ func match(e *entry, f *ber.Packet) bool {
 		return false
 	case 7: // present
 		attr := str(f)
-		if strings.EqualFold(attr, "objectClass") {
+		if strings.EqualFold(attr, "objectClass") || strings.EqualFold(attr, "distinguishedName") {
 			return true
 		}
 		_, vals := e.get(attr)
@@ -916,6 +1051,9 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 	if e == nil {
 		return result{32, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)"}
 	}
+	if s.readOnly[ldapdn.Norm(dn)] {
+		return result{50, DiagAccessDenied}
+	}
 	nvals := 0
 	for _, ch := range op.Children[1].Children {
 		nvals += len(ch.Children[1].Children[1].Children)
@@ -938,6 +1076,11 @@ func (s *Server) modify(op *ber.Packet, permissive bool) result {
 			vals = append(vals, str(v))
 		}
 		_, cur := work.get(attr)
+		if kind != 1 {
+			if r := s.checkReferences(attr, vals); r.code != 0 {
+				return r
+			}
+		}
 		switch kind {
 		case 0: // add
 			// A set, not contains: a 5,000-value add to a large group
@@ -1133,10 +1276,47 @@ func (s *Server) add(op *ber.Packet) result {
 		for _, v := range a.Children[1].Children {
 			vals = append(vals, str(v))
 		}
+		if r := s.checkReferences(str(a.Children[0]), vals); r.code != 0 {
+			return r
+		}
 		e.set(str(a.Children[0]), vals)
 	}
+	s.assignIdentity(e)
 	s.entries[k] = e
 	return result{}
+}
+
+// assignIdentity gives an object added over LDAP what the DC assigns: an
+// objectGUID and, for a security principal, an objectSid in the domain.
+// (A DC refuses an objectGUID in an add; this server keeps one a test sends.)
+func (s *Server) assignIdentity(e *entry) {
+	if _, g := e.get("objectGUID"); len(g) == 0 {
+		s.nextGUID++
+		// Version 4 GUIDs as a DC makes them, numbered so that a run is
+		// reproducible; the high bytes make them binary, not text.
+		var b ad.GUID
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", s.opts.BaseDN, s.nextGUID)))
+		copy(b[:], sum[:16])
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		e.set("objectGUID", []string{string(b.AD())})
+	}
+	if _, sid := e.get("objectSid"); len(sid) > 0 {
+		return
+	}
+	_, classes := e.get("objectClass")
+	for _, c := range classes {
+		if strings.EqualFold(c, "group") || strings.EqualFold(c, "user") || strings.EqualFold(c, "computer") {
+			b, err := ad.SIDToAD(fmt.Sprintf("%s-%d", s.DomainSID(), s.nextRID))
+			if err != nil {
+				s.t.Errorf("ldaptest: objectSid: %v", err)
+				return
+			}
+			s.nextRID++
+			e.set("objectSid", []string{string(b)})
+			return
+		}
+	}
 }
 
 // checkRDN applies the naming rules of a CN: at most 64 characters (the
