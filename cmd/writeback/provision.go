@@ -87,7 +87,7 @@ func provision(ctx context.Context, a provisionArgs, stdout, stderr io.Writer) e
 	if perr := printProvision(stdout, r, a.dryRun); perr != nil {
 		return perr
 	}
-	if !a.dryRun && r.Applied != nil {
+	if !a.dryRun && r.Applied != nil && r.Group != nil {
 		if rerr := reportApplied(stdout, r.Applied, engine.LDAPStats{Writes: r.Applied.Writes}); rerr != nil && err == nil {
 			return rerr
 		}

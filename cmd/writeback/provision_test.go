@@ -49,6 +49,9 @@ func testProvisionCLI(t *testing.T, d directory) {
 		if code == 0 || !strings.Contains(out+stderr, strings.ToLower(unknown)) && !strings.Contains(out+stderr, unknown) {
 			t.Errorf("provision %q: exit %d, want non-zero naming it\n%s\n%s", unknown, code, out, stderr)
 		}
+		if strings.Contains(out, "Apply complete") {
+			t.Errorf("provision %q reports an apply for a group that does not exist:\n%s", unknown, out)
+		}
 	}
 	if gs := cl.groups(t); len(gs) != 1 {
 		t.Errorf("AD after provisioning unknown groups: %d groups, want Finance only", len(gs))
