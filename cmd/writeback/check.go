@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -108,9 +107,7 @@ func checkCmd(ctx context.Context, a checkArgs, stdout, stderr io.Writer) error 
 	}
 	failed := preflight.Failed(results)
 	if a.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := writeJSON(stdout, struct {
 			OK     bool               `json:"ok"`
 			Checks []preflight.Result `json:"checks"`
 		}{!failed, results}); err != nil {

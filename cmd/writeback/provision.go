@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -76,9 +75,7 @@ func provision(ctx context.Context, a provisionArgs, stdout, stderr io.Writer) e
 		err = withExitCode(1, fmt.Errorf("group %s not found in Entra", id))
 	}
 	if a.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(r); jerr != nil {
+		if jerr := writeJSON(stdout, r); jerr != nil {
 			return jerr
 		}
 		return err

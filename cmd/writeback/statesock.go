@@ -93,9 +93,7 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 		// For status, no round at all is something an operator must see.
 		switch {
 		case q.JSON && q.Cmd == "status":
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(statusReport{State: path, Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{},
+			if err := writeJSON(stdout, statusReport{State: path, Rounds: []state.Round{}, Quarantined: []state.GroupStatus{}, Failing: []state.GroupStatus{},
 				attention: attention{NeedsOperator: []string{"no successful round recorded"}}}); err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -82,9 +81,7 @@ Prints the release version, the commit and the build date of this binary
 	}
 	b := buildInfo()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(b)
+		return writeJSON(stdout, b)
 	}
 	_, err := fmt.Fprintln(stdout, b)
 	return err
