@@ -44,4 +44,8 @@
 // Plan (plan.go) is stages 2-6, Apply is 7-8, RunOnce (round.go) is 1-8
 // with the round's statistics; a saved plan (planfile.go) is checked by
 // CheckStale before ApplySaved applies it.
+//
+// The engine asks the DC through Directory in its own terms (groups by
+// anchor or SID, who holds a DN, which names are taken, which groups
+// Connect Sync marked: ad/queries.go); the LDAP filters are ad's.
 package engine
