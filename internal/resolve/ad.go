@@ -243,11 +243,11 @@ func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string
 // absent and the object is returned, then judged on what was read.
 func (d *ADDirectory) NotPlainUsers(ctx context.Context, guids []string) (map[string]Object, error) {
 	out := map[string]Object{}
-	for start := 0; start < len(guids); start += consistencyBatch {
+	for start := 0; start < len(guids); start += classBatch {
 		var f strings.Builder
 		f.WriteString("(&(|")
 		n := 0
-		for _, s := range guids[start:min(start+consistencyBatch, len(guids))] {
+		for _, s := range guids[start:min(start+classBatch, len(guids))] {
 			if g, err := ad.ParseGUID(s); err == nil {
 				f.WriteString("(objectGUID=" + ad.EscapeFilterBytes(g.AD()) + ")")
 				n++
@@ -279,6 +279,12 @@ var notPlainUser = fmt.Sprintf("(|(!(objectClass=user))(objectClass=computer)(ob
 	"(userAccountControl:1.2.840.113556.1.4.803:=%d)(userAccountControl:1.2.840.113556.1.4.803:=%d)(primaryGroupID=%d)(primaryGroupID=%d)"+
 	"(isCriticalSystemObject=TRUE)(&(adminCount=*)(!(adminCount=0))))",
 	uacServerTrust, uacInterdomainTrust, ridDomainControllers, ridReadOnlyControllers)
+
+// classBatch is how many objectGUIDs go in one NotPlainUsers filter. Samba
+// matches every candidate against the whole OR, so wider filters cost more
+// per object: 9,000 users took 0.25–0.50 s at 100 or 200 values per filter,
+// 0.5–0.8 s at 500 and 0.8–1.3 s at 1,000 (lab VM, 2026-12-05).
+const classBatch = 200
 
 // consistencyBatch is how many values go in one OR filter.
 const consistencyBatch = 200
