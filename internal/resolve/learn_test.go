@@ -208,3 +208,22 @@ func TestLearnedSIDOnlyUsersKeepTheTrustRules(t *testing.T) {
 		t.Errorf("stats asked %v: want the 2 objects of another domain looked up by SID, the %d others checked on the DC", st.Asked, len(objs)-2)
 	}
 }
+
+// TestLearnedWithoutSIDIsLookedUp: an object a group read taught without its
+// objectSid is not checked on the DC (its RID could not be judged): it is
+// looked up as before, and refused when its SID is a well-known one.
+func TestLearnedWithoutSIDIsLookedUp(t *testing.T) {
+	const g = "41111111-2222-3333-4444-555555555555"
+	dn := "CN=Administrator,CN=Users,DC=x"
+	dir := &fakeDir{guid: map[string]string{g: dn}, sid: map[string]string{dom + "-500": dn}, domain: "DC=x"}
+	r := New(dir)
+	r.Forget()
+	r.Learn([]Known{{GUID: g, DN: dn}})
+	got := resolveOne(t, r, map[string]*User{"u": {ID: "u", ObjectIdentifier: g}})
+	if !strings.Contains(got["u"], "well-known principal (RID 500)") {
+		t.Errorf("reason %q: want the well-known principal refused", got["u"])
+	}
+	if len(dir.plainAsked) != 0 || len(dir.batchSizes) != 1 {
+		t.Errorf("class checks of %v, lookups %v: want one lookup by objectGUID", dir.plainAsked, dir.batchSizes)
+	}
+}

@@ -669,7 +669,7 @@ func (r *Resolver) findMembers(ctx context.Context, b *batch) error {
 // checkLearned reads the class of the objects this batch's users and
 // devices name (by objectGUID, objectSid or immutableId) that the resolver
 // has only learned from a group read (DN, objectGUID, objectSid; no class),
-// for those of the DC's domain. A process's first full round learns every
+// for those of the DC's domain whose SID the read gave. A process's first full round learns every
 // member AD already has that way; fetching them all back from the GC cost
 // 2.3 s of a 7.4 s full round at M (9,953 objects; Samba's cost is per object
 // returned, by objectSid as by objectGUID). Here the DC returns only the
@@ -690,7 +690,9 @@ func (r *Resolver) checkLearned(ctx context.Context, b *batch) error {
 			return
 		}
 		o := r.cache[cacheKey{kind, key}]
-		if o != nil && o.kind == kindUnknownClass && o.dn != "" && strings.EqualFold(domainOf(o.dn), domain) {
+		// Without its SID (a member value that did not carry one) the
+		// object's RID could not be judged: such an object is looked up.
+		if o != nil && o.kind == kindUnknownClass && o.dn != "" && o.sid != "" && strings.EqualFold(domainOf(o.dn), domain) {
 			want[o.guid] = o
 		}
 	}
