@@ -669,14 +669,14 @@ func (r *Resolver) findMembers(ctx context.Context, b *batch) error {
 // checkLearned reads the class of the objects this batch's users and
 // devices name (by objectGUID, objectSid or immutableId) that the resolver
 // has only learned from a group read (DN, objectGUID, objectSid; no class),
-// for those of the DC's domain whose SID the read gave. A process's first full round learns every
-// member AD already has that way; fetching them all back from the GC cost
-// 2.3 s of a 7.4 s full round at M (9,953 objects; Samba's cost is per object
-// returned, by objectSid as by objectGUID). Here the DC returns only the
-// objects that are not plain users (NotPlainUsers: usually none), which are
-// merged as any lookup's answer; the others are plain users, not critical and
-// without adminCount for this generation, as Protected's absence means. The
-// objects of other domains are looked up in the GC as before.
+// for those of the DC's domain whose SID the read gave. A process's first
+// full round learns every member AD already has that way; fetching them all
+// back from the GC cost 2.3 s of a 7.4 s full round at M (9,953 objects;
+// Samba's cost is per object returned, by objectSid as by objectGUID). Here
+// the DC returns only the objects that are not plain users (NotPlainUsers:
+// usually none), which are merged as any lookup's answer; the others are
+// plain users, not critical and without adminCount for this generation, as
+// Protected's absence means. The other objects are looked up as before.
 func (r *Resolver) checkLearned(ctx context.Context, b *batch) error {
 	dir := r.directory()
 	domain := dir.Domain()
