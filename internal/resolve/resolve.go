@@ -679,10 +679,10 @@ func (r *Resolver) findMembers(ctx context.Context, b *batch) error {
 // Protected's absence means. The other objects are looked up as before.
 func (r *Resolver) checkLearned(ctx context.Context, b *batch) error {
 	dir := r.directory()
-	domain := dir.Domain()
-	if domain == "" {
+	if dir == nil || dir.Domain() == "" {
 		return nil
 	}
+	domain := dir.Domain()
 	want := map[string]*object{}
 	r.mu.Lock()
 	add := func(kind lookupKind, key string) {
