@@ -226,5 +226,65 @@ func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string
 	return out, nil
 }
 
+// NotPlainUsers reads, on the DC, which of the given objects of its domain
+// (canonical objectGUIDs) are anything but a plain user account, and
+// returns those (guid -> object, read with everything ad.ObjectFromEntry
+// reads). A plain user is of class user and not a computer, group, contact
+// or inetOrgPerson, not a domain controller or trust account, not
+// isCriticalSystemObject=TRUE and without a non-zero adminCount: exactly
+// what the resolver's class and privilege checks accept, so an object the
+// answer leaves out passes them (see Resolver.checkLearned).
+//
+// The filter asks for the exceptions, not the users: Samba's cost is per
+// object returned (about 0.25 ms on the lab VM, by objectGUID as by
+// objectSid), and at M the 9,000 members a full round learned from its group
+// read cost 2.2–3.4 s to fetch back and 0.4 s to confirm this way. The
+// exceptions are negated, so an attribute the account cannot read counts as
+// absent and the object is returned, then judged on what was read.
+func (d *ADDirectory) NotPlainUsers(ctx context.Context, guids []string) (map[string]Object, error) {
+	out := map[string]Object{}
+	for start := 0; start < len(guids); start += classBatch {
+		var f strings.Builder
+		f.WriteString("(&(|")
+		n := 0
+		for _, s := range guids[start:min(start+classBatch, len(guids))] {
+			if g, err := ad.ParseGUID(s); err == nil {
+				f.WriteString("(objectGUID=" + ad.EscapeFilterBytes(g.AD()) + ")")
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		f.WriteString(")" + notPlainUser + ")")
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), dcAttrs, func(e *ldap.Entry) error {
+			o, err := ad.ObjectFromEntry(e)
+			if err != nil {
+				return err
+			}
+			out[o.GUID.String()] = dcObject(o)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the class of %d members: %w", n, err)
+		}
+	}
+	return out, nil
+}
+
+// notPlainUser matches what classify, userRefusal and privileged do not let
+// through as a plain user (RIDs, BUILTIN and krbtgt are judged on the SID
+// and DN, which the resolver already has).
+var notPlainUser = fmt.Sprintf("(|(!(objectClass=user))(objectClass=computer)(objectClass=group)(objectClass=contact)(objectClass=inetOrgPerson)"+
+	"(userAccountControl:1.2.840.113556.1.4.803:=%d)(userAccountControl:1.2.840.113556.1.4.803:=%d)(primaryGroupID=%d)(primaryGroupID=%d)"+
+	"(isCriticalSystemObject=TRUE)(&(adminCount=*)(!(adminCount=0))))",
+	uacServerTrust, uacInterdomainTrust, ridDomainControllers, ridReadOnlyControllers)
+
+// classBatch is how many objectGUIDs go in one NotPlainUsers filter. Samba
+// matches every candidate against the whole OR, so wider filters cost more
+// per object: 9,000 users took 0.25–0.50 s at 100 or 200 values per filter,
+// 0.5–0.8 s at 500 and 0.8–1.3 s at 1,000 (lab VM, 2026-12-05).
+const classBatch = 200
+
 // consistencyBatch is how many values go in one OR filter.
 const consistencyBatch = 200

@@ -110,3 +110,69 @@ func TestADDirectoryProtected(t *testing.T) {
 		t.Errorf("Protected(502) = %v, %v in %d searches, want krbtgt in one pass", got, err, len(dc.filters))
 	}
 }
+
+// countingGC counts the Global Catalog lookups; it holds nothing.
+type countingGC struct{ calls int }
+
+func (g *countingGC) LookupAnchors(context.Context, []string) (map[string]ad.Object, error) {
+	g.calls++
+	return nil, nil
+}
+func (g *countingGC) LookupSIDs(context.Context, []string) (map[string]ad.Object, error) {
+	g.calls++
+	return nil, nil
+}
+func (g *countingGC) LookupGUIDs(context.Context, []ad.GUID) (map[ad.GUID]ad.Object, error) {
+	g.calls++
+	return nil, nil
+}
+
+// countingDC is a DC whose objects are all plain users: it answers every
+// search with nothing, and keeps the filters.
+type countingDC struct{ filters []string }
+
+func (d *countingDC) Search(_ context.Context, _ string, _ ad.Scope, filter string, _ []string, _ func(*ldap.Entry) error) error {
+	d.filters = append(d.filters, filter)
+	return nil
+}
+
+// TestADDirectorySearchesOfFullRounds: the LDAP searches two full rounds of
+// one process make for 450 SID-only users (onPremisesSecurityIdentifier and
+// onPremisesImmutableId, as Graph v1.0 gives them) that the rounds' group
+// reads taught the resolver: the first, 3 DC searches (200 objectGUIDs per
+// filter) for what is not a plain user and none in the GC; the second, only
+// the one pass for critical and adminCount=1 users every full round makes.
+// Before, each round of a fresh process looked all of them up in the GC by
+// objectSid (at M 50 searches, 2.3 s).
+func TestADDirectorySearchesOfFullRounds(t *testing.T) {
+	_, src, ms, known := sidOnlyTenant(450)
+	gc, dc := &countingGC{}, &countingDC{}
+	r := New(&ADDirectory{GC: gc, DC: dc, Base: "DC=x"})
+	for round, want := range []struct{ class, prot int }{{3, 0}, {0, 1}} {
+		r.Forget()
+		r.Learn(known)
+		gc.calls, dc.filters = 0, nil
+		res, err := r.Resolve(context.Background(), map[string][]Member{"g": ms}, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res["g"]; len(got.DNs) != 450 {
+			t.Fatalf("round %d: %d members resolved, want 450 (%d unresolved; the GC holds none of them)", round, len(got.DNs), len(got.Unresolved))
+		}
+		class, prot := 0, 0
+		for _, f := range dc.filters {
+			switch {
+			case strings.Contains(f, notPlainUser):
+				class++
+			case strings.Contains(f, "adminCount=1"):
+				prot++
+			default:
+				t.Errorf("round %d: unexpected DC search %.80s", round, f)
+			}
+		}
+		if gc.calls != 0 || class != want.class || prot != want.prot {
+			t.Errorf("round %d: %d GC lookups, %d class searches, %d protection searches; want 0, %d, %d",
+				round, gc.calls, class, prot, want.class, want.prot)
+		}
+	}
+}

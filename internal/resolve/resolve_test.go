@@ -21,6 +21,7 @@ type fakeDir struct {
 	domain                   string
 	calls, cguidCalls        int
 	protAsked                []string
+	plainAsked               []string // NotPlainUsers
 	batchSizes               []int
 	mu                       sync.Mutex // TestConcurrentResolve
 }
@@ -95,6 +96,47 @@ func (f *fakeDir) Protected(_ context.Context, guids []string) (map[string]strin
 	return out, nil
 }
 func (f *fakeDir) Domain() string { return f.domain }
+
+// NotPlainUsers answers as the DC does: of the objects it holds by those
+// GUIDs, those that are not plain users.
+func (f *fakeDir) NotPlainUsers(_ context.Context, guids []string) (map[string]Object, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.plainAsked = append(f.plainAsked, guids...)
+	var dns []string
+	for _, m := range []map[string]string{f.guid, f.sid, f.anchor, f.cguid} {
+		for _, dn := range m {
+			dns = append(dns, dn)
+		}
+	}
+	want := map[string]bool{}
+	for _, g := range guids {
+		want[g] = true
+	}
+	out := map[string]Object{}
+	for _, dn := range dns {
+		o := f.object(dn)
+		if !want[o.GUID] {
+			continue
+		}
+		no, yes := false, true
+		o.Critical, o.AdminCount = &no, &no
+		switch f.prot[o.GUID] {
+		case "isCriticalSystemObject":
+			o.Critical = &yes
+		case "adminCount":
+			o.AdminCount = &yes
+		}
+		plain := classify(o.Classes) == classUser && o.UserAccountControl&(uacServerTrust|uacInterdomainTrust) == 0 &&
+			o.PrimaryGroupID != ridDomainControllers && o.PrimaryGroupID != ridReadOnlyControllers && f.prot[o.GUID] == ""
+		if !plain {
+			o.ConsistencyGUIDKnown = true
+			out[o.GUID] = o
+		}
+	}
+	return out, nil
+}
 
 // fakeSrc is the cloud cache. Its users are synced from AD unless they say
 // otherwise (SyncEnabled set).
