@@ -1,6 +1,9 @@
 package ad
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // The LDAP filters writeback asks AD with, by what they find: the engine
 // and the migration speak of anchors, names and SIDs, and the syntax stays
@@ -94,3 +97,68 @@ const FilterAnchoredProtected = "(&" + FilterAnchored + "(adminCount=1))"
 func FilterDNs(dns []string) string {
 	return orOf([]string{"distinguishedName"}, dns, false)
 }
+
+// The account flags and groups that make a user account a domain
+// controller's or a trust's (userAccountControl bits, primaryGroupID RIDs).
+const (
+	UACInterdomainTrust    = 0x800
+	UACServerTrust         = 0x2000
+	RIDDomainControllers   = 516
+	RIDReadOnlyControllers = 521
+)
+
+// matchingRuleBitAnd is LDAP_MATCHING_RULE_BIT_AND: a bit set in a flags
+// attribute.
+const matchingRuleBitAnd = "1.2.840.113556.1.4.803"
+
+// orBytes is (|(attr=v1)(attr=v2)...) over binary values.
+func orBytes(attr string, values [][]byte) string {
+	var f strings.Builder
+	f.WriteString("(|")
+	for _, v := range values {
+		f.WriteString("(" + attr + "=" + EscapeFilterBytes(v) + ")")
+	}
+	f.WriteString(")")
+	return f.String()
+}
+
+func guidBytes(guids []GUID) [][]byte {
+	out := make([][]byte, len(guids))
+	for i, g := range guids {
+		out[i] = g.AD()
+	}
+	return out
+}
+
+// FilterGUIDs matches the objects whose objectGUID is one of guids.
+func FilterGUIDs(guids []GUID) string { return orBytes("objectGUID", guidBytes(guids)) }
+
+// FilterPersonsWithConsistencyGUID matches the users carrying an
+// mS-DS-ConsistencyGuid (not indexed: a scan of the domain's users).
+const FilterPersonsWithConsistencyGUID = "(&(objectCategory=person)(mS-DS-ConsistencyGuid=*))"
+
+// FilterPersonsByConsistencyGUIDs matches the users whose
+// mS-DS-ConsistencyGuid is one of guids.
+func FilterPersonsByConsistencyGUIDs(guids []GUID) string {
+	return "(&(objectCategory=person)" + orBytes("mS-DS-ConsistencyGuid", guidBytes(guids)) + ")"
+}
+
+// FilterCriticalOrProtectedAccounts matches the users and computers that
+// are critical system objects or protected by AdminSDHolder (adminCount=1):
+// a small set, read in one pass when many objects are asked about.
+const FilterCriticalOrProtectedAccounts = "(&(|(objectCategory=person)(objectCategory=computer))(|(isCriticalSystemObject=TRUE)(adminCount=1)))"
+
+// FilterNotPlainUsersAmong matches, of the objects whose objectGUID is one
+// of guids, those that are anything but a plain user account: not of class
+// user, or a computer, group, contact or inetOrgPerson, a domain controller
+// or trust account, a critical system object, or with a non-zero adminCount.
+// The conditions are negated, so an attribute the account cannot read
+// counts as absent and the object matches rather than passes.
+func FilterNotPlainUsersAmong(guids []GUID) string {
+	return "(&" + FilterGUIDs(guids) + notPlainUser + ")"
+}
+
+var notPlainUser = fmt.Sprintf("(|(!(objectClass=user))(objectClass=computer)(objectClass=group)(objectClass=contact)(objectClass=inetOrgPerson)"+
+	"(userAccountControl:%[1]s:=%[2]d)(userAccountControl:%[1]s:=%[3]d)(primaryGroupID=%[4]d)(primaryGroupID=%[5]d)"+
+	"(isCriticalSystemObject=TRUE)(&(adminCount=*)(!(adminCount=0))))",
+	matchingRuleBitAnd, UACServerTrust, UACInterdomainTrust, RIDDomainControllers, RIDReadOnlyControllers)

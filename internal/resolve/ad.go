@@ -133,22 +133,18 @@ func (d *ADDirectory) FindByConsistencyGUIDs(ctx context.Context, guids []string
 				want[g.String()] = true
 			}
 		}
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(objectCategory=person)("+attr+"=*))", dcAttrs, keep(want))
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterPersonsWithConsistencyGUID, dcAttrs, keep(want))
 		if err != nil {
 			return nil, fmt.Errorf("find users by %s: %w", attr, err)
 		}
 		return out, nil
 	}
 	for start := 0; start < len(guids); start += consistencyBatch {
-		var f strings.Builder
-		f.WriteString("(&(objectCategory=person)(|")
-		for _, s := range guids[start:min(start+consistencyBatch, len(guids))] {
-			if g, err := ad.ParseGUID(s); err == nil {
-				f.WriteString("(" + attr + "=" + ad.EscapeFilterBytes(g.AD()) + ")")
-			}
+		batch := parseGUIDs(guids[start:min(start+consistencyBatch, len(guids))])
+		if len(batch) == 0 {
+			continue
 		}
-		f.WriteString("))")
-		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), dcAttrs, keep(nil)); err != nil {
+		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterPersonsByConsistencyGUIDs(batch), dcAttrs, keep(nil)); err != nil {
 			return nil, fmt.Errorf("find users by %s: %w", attr, err)
 		}
 	}
@@ -204,22 +200,18 @@ func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string
 		for _, s := range guids {
 			want[s] = true
 		}
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, "(&(|(objectCategory=person)(objectCategory=computer))(|(isCriticalSystemObject=TRUE)(adminCount=1)))", attrs, record(want))
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterCriticalOrProtectedAccounts, attrs, record(want))
 		if err != nil {
 			return nil, fmt.Errorf("find critical and protected users: %w", err)
 		}
 		return out, nil
 	}
 	for start := 0; start < len(guids); start += consistencyBatch {
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, s := range guids[start:min(start+consistencyBatch, len(guids))] {
-			if g, err := ad.ParseGUID(s); err == nil {
-				f.WriteString("(objectGUID=" + ad.EscapeFilterBytes(g.AD()) + ")")
-			}
+		batch := parseGUIDs(guids[start:min(start+consistencyBatch, len(guids))])
+		if len(batch) == 0 {
+			continue
 		}
-		f.WriteString(")")
-		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), attrs, record(nil)); err != nil {
+		if err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterGUIDs(batch), attrs, record(nil)); err != nil {
 			return nil, fmt.Errorf("read isCriticalSystemObject and adminCount of %d objects: %w", min(consistencyBatch, len(guids)-start), err)
 		}
 	}
@@ -244,20 +236,12 @@ func (d *ADDirectory) Protected(ctx context.Context, guids []string) (map[string
 func (d *ADDirectory) NotPlainUsers(ctx context.Context, guids []string) (map[string]Object, error) {
 	out := map[string]Object{}
 	for start := 0; start < len(guids); start += classBatch {
-		var f strings.Builder
-		f.WriteString("(&(|")
-		n := 0
-		for _, s := range guids[start:min(start+classBatch, len(guids))] {
-			if g, err := ad.ParseGUID(s); err == nil {
-				f.WriteString("(objectGUID=" + ad.EscapeFilterBytes(g.AD()) + ")")
-				n++
-			}
-		}
+		batch := parseGUIDs(guids[start:min(start+classBatch, len(guids))])
+		n := len(batch)
 		if n == 0 {
 			continue
 		}
-		f.WriteString(")" + notPlainUser + ")")
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), dcAttrs, func(e *ldap.Entry) error {
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterNotPlainUsersAmong(batch), dcAttrs, func(e *ldap.Entry) error {
 			o, err := ad.ObjectFromEntry(e)
 			if err != nil {
 				return err
@@ -272,14 +256,6 @@ func (d *ADDirectory) NotPlainUsers(ctx context.Context, guids []string) (map[st
 	return out, nil
 }
 
-// notPlainUser matches what classify, userRefusal and privileged do not let
-// through as a plain user (RIDs, BUILTIN and krbtgt are judged on the SID
-// and DN, which the resolver already has).
-var notPlainUser = fmt.Sprintf("(|(!(objectClass=user))(objectClass=computer)(objectClass=group)(objectClass=contact)(objectClass=inetOrgPerson)"+
-	"(userAccountControl:1.2.840.113556.1.4.803:=%d)(userAccountControl:1.2.840.113556.1.4.803:=%d)(primaryGroupID=%d)(primaryGroupID=%d)"+
-	"(isCriticalSystemObject=TRUE)(&(adminCount=*)(!(adminCount=0))))",
-	uacServerTrust, uacInterdomainTrust, ridDomainControllers, ridReadOnlyControllers)
-
 // classBatch is how many objectGUIDs go in one NotPlainUsers filter. Samba
 // matches every candidate against the whole OR, so wider filters cost more
 // per object: 9,000 users took 0.25–0.50 s at 100 or 200 values per filter,
@@ -288,3 +264,15 @@ const classBatch = 200
 
 // consistencyBatch is how many values go in one OR filter.
 const consistencyBatch = 200
+
+// parseGUIDs parses canonical GUIDs, leaving out those that are not (they
+// cannot match anything).
+func parseGUIDs(ss []string) []ad.GUID {
+	out := make([]ad.GUID, 0, len(ss))
+	for _, s := range ss {
+		if g, err := ad.ParseGUID(s); err == nil {
+			out = append(out, g)
+		}
+	}
+	return out
+}

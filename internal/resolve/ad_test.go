@@ -162,7 +162,7 @@ func TestADDirectorySearchesOfFullRounds(t *testing.T) {
 		class, prot := 0, 0
 		for _, f := range dc.filters {
 			switch {
-			case strings.Contains(f, notPlainUser):
+			case strings.Contains(f, "(objectClass=inetOrgPerson)"): // ad.FilterNotPlainUsersAmong
 				class++
 			case strings.Contains(f, "adminCount=1"):
 				prot++

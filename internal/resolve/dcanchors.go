@@ -27,13 +27,7 @@ func (d *ADDirectory) anchorsOnDC(ctx context.Context, missing []string, out map
 	}
 	for start := 0; start < len(missing); start += 200 {
 		end := min(start+200, len(missing))
-		var f strings.Builder
-		f.WriteString("(|")
-		for _, a := range missing[start:end] {
-			f.WriteString("(" + ad.AttrExternalDirectoryObjectID + "=" + ad.EscapeFilter(a) + ")")
-		}
-		f.WriteString(")")
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, f.String(), ad.ObjectAttrs, func(e *ldap.Entry) error {
+		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterAnchors(missing[start:end]), ad.ObjectAttrs, func(e *ldap.Entry) error {
 			o, err := ad.ObjectFromEntry(e)
 			if err != nil {
 				return err

@@ -227,12 +227,13 @@ const (
 	fCGUIDKnown                      // cguid is what the object has ("" = none)
 )
 
-// userAccountControl bits and primary groups of domain controllers.
+// userAccountControl bits and primary groups of domain controllers and
+// trust accounts (ad's, so the filters that find them say the same).
 const (
-	uacInterdomainTrust    = 0x800
-	uacServerTrust         = 0x2000
-	ridDomainControllers   = 516
-	ridReadOnlyControllers = 521
+	uacInterdomainTrust    = ad.UACInterdomainTrust
+	uacServerTrust         = ad.UACServerTrust
+	ridDomainControllers   = ad.RIDDomainControllers
+	ridReadOnlyControllers = ad.RIDReadOnlyControllers
 )
 
 func classify(classes []string) objKind {
