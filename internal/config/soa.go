@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // SOA is how writeback treats cloud groups whose source of authority (SOA)
@@ -31,7 +33,7 @@ func (s SOA) Accepts(id, name, dn string) bool {
 			strings.EqualFold(a, id),
 			a == name,
 			strings.EqualFold(a, dn),
-			dn != "" && strings.EqualFold("CN="+a, strings.SplitN(dn, ",", 2)[0]):
+			dn != "" && strings.EqualFold("CN="+a, ldapdn.FirstRDN(dn)):
 			return true
 		}
 	}

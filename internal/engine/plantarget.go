@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // PlanTarget is what a saved plan was made for: the writeback build that
@@ -41,7 +43,7 @@ func (f *PlanFile) CheckTarget(path string, cur PlanTarget) error {
 	if !strings.EqualFold(t.ADServer, cur.ADServer) {
 		add("AD server", t.ADServer, cur.ADServer)
 	}
-	if normalDN(t.BaseDN) != normalDN(cur.BaseDN) {
+	if !ldapdn.Equal(t.BaseDN, cur.BaseDN) {
 		add("AD domain", t.BaseDN, cur.BaseDN)
 	}
 	if !strings.EqualFold(t.TenantID, cur.TenantID) {
@@ -52,14 +54,6 @@ func (f *PlanFile) CheckTarget(path string, cur PlanTarget) error {
 			path, strings.Join(diffs, ", "))
 	}
 	return nil
-}
-
-func normalDN(dn string) string {
-	parts := strings.Split(dn, ",")
-	for i, p := range parts {
-		parts[i] = strings.ToLower(strings.TrimSpace(p))
-	}
-	return strings.Join(parts, ",")
 }
 
 // writeFileAtomic writes path through write: into a temporary file beside

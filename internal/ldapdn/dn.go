@@ -329,3 +329,31 @@ func Within(dn, base string) bool {
 	d, b := Norm(dn), Norm(base)
 	return d == b || strings.HasSuffix(d, ","+b)
 }
+
+// DomainNC returns the naming context of the domain holding dn: its
+// trailing DC= components ("DC=child,DC=x" for an object of a child domain
+// of DC=x), or "" when it has none.
+func DomainNC(dn string) string {
+	for p := strings.TrimSpace(dn); p != ""; p = strings.TrimSpace(Parent(p)) {
+		if len(p) >= 3 && strings.EqualFold(p[:3], "dc=") {
+			return p
+		}
+	}
+	return ""
+}
+
+// DNSName turns a domain naming context into its DNS name, lower-case
+// (DC=Contoso,DC=com -> contoso.com); the RDNs that are not DC= are left out.
+func DNSName(dn string) string {
+	rdns, err := Parse(dn)
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, rdn := range rdns {
+		if strings.EqualFold(rdn[0].Type, "DC") {
+			parts = append(parts, rdn[0].Value)
+		}
+	}
+	return strings.ToLower(strings.Join(parts, "."))
+}

@@ -255,3 +255,20 @@ func emptyNil(r []RDN) []RDN {
 	}
 	return r
 }
+
+func TestDomainNCAndDNSName(t *testing.T) {
+	for _, tt := range []struct{ dn, nc, dns string }{
+		{"CN=alice,OU=Users,DC=Contoso,DC=com", "DC=Contoso,DC=com", "contoso.com"},
+		{"CN=x\\,DC=evil,DC=child,DC=x", "DC=child,DC=x", "child.x"}, // an escaped comma is not a separator
+		{"CN=a, DC=x", "DC=x", "x"},
+		{"DC=x", "DC=x", "x"},
+		{"CN=no domain", "", ""},
+	} {
+		if got := DomainNC(tt.dn); got != tt.nc {
+			t.Errorf("DomainNC(%q) = %q, want %q", tt.dn, got, tt.nc)
+		}
+		if got := DNSName(DomainNC(tt.dn)); got != tt.dns {
+			t.Errorf("DNSName(DomainNC(%q)) = %q, want %q", tt.dn, got, tt.dns)
+		}
+	}
+}

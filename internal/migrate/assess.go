@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -1068,10 +1069,7 @@ func memberName(e *ldap.Entry, dn string) string {
 			return v
 		}
 	}
-	if rdns, err := ldapdn.Parse(dn); err == nil && len(rdns) > 0 {
-		return rdns[0][0].Value
-	}
-	return dn
+	return cmp.Or(ldapdn.RDNValue(dn), dn)
 }
 
 // cnTaken looks up, for every in-scope group a candidate mapping would

@@ -10,6 +10,7 @@ import (
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/adconfig"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 // CheckDCs reports the domain controllers found (ad.url, ad.servers or the
@@ -88,7 +89,7 @@ func severalDCs(ctx context.Context, raw string, dc *ad.Conn) string {
 	if net.ParseIP(host) != nil {
 		return ""
 	}
-	if base, err := dc.BaseDN(ctx); err == nil && strings.EqualFold(host, dnsFromDN(base)) {
+	if base, err := dc.BaseDN(ctx); err == nil && strings.EqualFold(host, ldapdn.DNSName(base)) {
 		return fmt.Sprintf("ad.url names the domain (%s), which resolves to any of its DCs", host)
 	}
 	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
@@ -96,16 +97,4 @@ func severalDCs(ctx context.Context, raw string, dc *ad.Conn) string {
 		return fmt.Sprintf("ad.url's host %s resolves to %d addresses (%s): each reconnect may land on another DC", host, len(addrs), strings.Join(addrs, ", "))
 	}
 	return ""
-}
-
-// dnsFromDN turns DC=contoso,DC=com into contoso.com.
-func dnsFromDN(dn string) string {
-	var parts []string
-	for _, rdn := range strings.Split(dn, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(rdn), "=")
-		if ok && strings.EqualFold(k, "DC") {
-			parts = append(parts, v)
-		}
-	}
-	return strings.ToLower(strings.Join(parts, "."))
 }

@@ -693,7 +693,7 @@ func (r *Resolver) checkLearned(ctx context.Context, b *batch) error {
 		o := r.cache[cacheKey{kind, key}]
 		// Without its SID (a member value that did not carry one) the
 		// object's RID could not be judged: such an object is looked up.
-		if o != nil && o.kind == kindUnknownClass && o.dn != "" && o.sid != "" && strings.EqualFold(domainOf(o.dn), domain) {
+		if o != nil && o.kind == kindUnknownClass && o.dn != "" && o.sid != "" && strings.EqualFold(ldapdn.DomainNC(o.dn), domain) {
 			want[o.guid] = o
 		}
 	}
@@ -1106,19 +1106,7 @@ func (r *Resolver) protKnown(o *object) bool {
 	if r.dir != nil {
 		d = r.dir.Domain()
 	}
-	return d != "" && !strings.EqualFold(domainOf(o.dn), d)
-}
-
-// domainOf returns the naming context of the domain holding dn: its
-// trailing DC= components ("DC=child,DC=x" for an object of a child domain
-// of DC=x).
-func domainOf(dn string) string {
-	for p := dn; p != ""; p = ldapdn.Parent(p) {
-		if len(p) >= 3 && strings.EqualFold(p[:3], "dc=") {
-			return p
-		}
-	}
-	return ""
+	return d != "" && !strings.EqualFold(ldapdn.DomainNC(o.dn), d)
 }
 
 // userRefusal says why a user member may not be o, or ""; r.mu is held.
