@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/resolve"
 )
@@ -257,15 +256,13 @@ func protectedReason(g ad.Group) string {
 	if v := attrValue(g, "isCriticalSystemObject"); strings.EqualFold(v, "TRUE") {
 		why = append(why, "isCriticalSystemObject")
 	}
-	if i := strings.LastIndexByte(g.SID, '-'); i >= 0 {
-		if rid, err := strconv.ParseUint(g.SID[i+1:], 10, 32); err == nil && rid < 1000 {
-			why = append(why, "well-known RID "+strconv.FormatUint(rid, 10))
-		}
+	if rid, _ := ad.RID(g.SID); g.SID != "" && rid < ad.FirstUserRID {
+		why = append(why, "well-known RID "+strconv.FormatUint(uint64(rid), 10))
 	}
 	if v := attrValue(g, "adminCount"); v != "" && v != "0" {
 		why = append(why, "adminCount="+v)
 	}
-	if strings.Contains(ldapdn.Norm(g.DN), ",cn=builtin,dc=") {
+	if ad.InBuiltin(g.DN) {
 		why = append(why, "under CN=Builtin")
 	}
 	return strings.Join(why, ", ")

@@ -1166,17 +1166,16 @@ func (r *Resolver) privileged(o *object) string {
 		return ""
 	}
 	const allow = " (name it in members.allow to permit it)"
-	rid, domainSID := ridOf(o.sid)
+	rid, domainSID := ad.RID(o.sid)
 	rdn := strings.ToLower(ldapdn.RDNValue(o.dn))
-	parent := strings.ToLower(ldapdn.Parent(o.dn))
 	switch {
-	case strings.HasPrefix(parent, "cn=builtin,dc="):
+	case ad.InBuiltin(o.dn):
 		return "refused: " + o.dn + " is a built-in principal (CN=Builtin)" + allow
 	case o.sid != "" && !domainSID:
 		return "refused: " + o.dn + " has the well-known SID " + o.sid + allow
 	case rid == 502 || rdn == "krbtgt" || strings.HasPrefix(rdn, "krbtgt_"):
 		return "refused: " + o.dn + " is a Kerberos krbtgt account" + allow
-	case o.sid != "" && rid < 1000:
+	case o.sid != "" && rid < ad.FirstUserRID:
 		return "refused: " + o.dn + " is a well-known principal (RID " + strconv.FormatUint(uint64(rid), 10) + ")" + allow
 	case o.flags&fDC != 0:
 		return "refused: " + o.dn + " is a domain controller account" + allow
@@ -1188,20 +1187,6 @@ func (r *Resolver) privileged(o *object) string {
 		return "refused: " + o.dn + " is protected by AdminSDHolder (adminCount=1)" + allow
 	}
 	return ""
-}
-
-// ridOf returns the last sub-authority of a SID and whether the SID is a
-// domain's (S-1-5-21-...).
-func ridOf(sid string) (uint32, bool) {
-	i := strings.LastIndexByte(sid, '-')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(sid[i+1:], 10, 32)
-	if err != nil {
-		return 0, false
-	}
-	return uint32(n), strings.HasPrefix(sid, "S-1-5-21-")
 }
 
 // canonSID validates an onPremisesSecurityIdentifier ("S-1-5-21-...") and
