@@ -14,7 +14,7 @@ func TestProductionBinaryHasNoTestInstruments(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command to list the binary's packages")
 	}
-	out, err := exec.Command(gobin, "list", "-deps", "github.com/writeback/writeback/cmd/writeback").CombinedOutput()
+	out, err := exec.Command(gobin, "list", "-buildvcs=false", "-deps", "github.com/writeback/writeback/cmd/writeback").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}

@@ -42,7 +42,7 @@ func (e *deletionProtectedError) Error() string {
 	}
 	return e.err.Error() + ": the group is protected from accidental deletion (its permissions deny Everyone Delete and Delete subtree), so AD refuses to " + what +
 		" it; writeback leaves it in place. To let writeback remove it, clear \"Protect object from accidental deletion\" on the group's Object tab in Active Directory Users and Computers, or run Set-ADObject '" + e.dn +
-		"' -ProtectedFromAccidentalDeletion $false (in the Samba lab: remove the (D;;SDDT;;;WD) ACE with samba-tool dsacl); to keep it, set safety.onDelete/onOutOfScope to leave or convert"
+		"' -ProtectedFromAccidentalDeletion $false (on a Samba DC: remove the (D;;SDDT;;;WD) ACE with samba-tool dsacl); to keep it, set safety.onDelete/onOutOfScope to leave or convert"
 }
 
 func (e *deletionProtectedError) Unwrap() []error { return []error{e.err, ErrProtectedFromDeletion} }

@@ -46,7 +46,7 @@ type Daemon struct {
 	// the next round starts at once.
 	Reload   <-chan os.Signal
 	OnReload func()
-	// Log returns the logger (a reload may replace it).
+	// Log returns the logger (a reload may replace it); nil: slog.Default.
 	Log   func() *slog.Logger
 	Clock Clock // nil: the real clock
 }
@@ -54,6 +54,9 @@ type Daemon struct {
 // Run runs rounds until ctx ends (nil), Once is set (the round's error) or
 // the state is damaged (that error).
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.Log == nil {
+		d.Log = slog.Default
+	}
 	allow := d.AllowDeletes
 	for {
 		err := d.round(ctx, allow)

@@ -7,5 +7,6 @@
 //
 // It reads AD, the Global Catalog and Entra through small interfaces defined
 // here, so the decisions (classification, verdict, journal replay) are tested
-// with in-memory fakes and the I/O against the Samba lab and the Graph emulator.
+// with in-memory fakes, and the I/O against the in-process LDAP server ldaptest
+// (through the CLI's tests, cmd/writeback), the Samba lab and the Graph emulator.
 package migrate

@@ -464,7 +464,7 @@ var (
 )
 
 // grant is the commands that give the bind account r on ou: dsacls on
-// Windows, samba-tool dsacl in the Samba lab, with the account's name and
+// Windows, samba-tool dsacl on a Samba DC, with the account's name and
 // SID when the DC says them.
 func (e *Env) grant(ctx context.Context, r right, ou string) string {
 	acct := e.Config.AD.BindDN
@@ -490,5 +490,5 @@ func (e *Env) grant(ctx context.Context, r right, ou string) string {
 	for _, a := range r.sddl {
 		cmds = append(cmds, `samba-tool dsacl set -H `+dc+` -U Administrator --objectdn="`+ou+`" --sddl="`+fmt.Sprintf(a, sid)+`"`)
 	}
-	return win + " (Windows); in the Samba lab: " + strings.Join(cmds, " and ")
+	return win + " (Windows); on a Samba DC: " + strings.Join(cmds, " and ")
 }
