@@ -41,9 +41,11 @@
 //     quarantines, clears the pending marks, records the DC and a full
 //     round; recordADMark (tamper.go) moves the AD high-water mark.
 //
-// Plan (plan.go) is stages 2-6, Apply is 7-8, RunOnce (round.go) is 1-8
-// with the round's statistics; a saved plan (planfile.go) is checked by
-// CheckStale before ApplySaved applies it.
+// Plan (plan.go) is stages 2-6; Apply is 7 and recordOutcome; RunOnce
+// (round.go) is 0-8 with the round's statistics. A saved plan (planfile.go)
+// is checked by CheckStale before ApplySaved applies it; it does not move the
+// AD mark (no poll came before it), so the next round compares the groups it
+// wrote once more.
 //
 // The engine asks the DC through Directory in its own terms (groups by
 // anchor or SID, who holds a DN, which names are taken, which groups
