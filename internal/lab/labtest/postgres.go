@@ -31,6 +31,9 @@ var (
 // WRITEBACK_REQUIRE_LAB is set; otherwise the test skips.
 func Postgres(t testing.TB) *PG {
 	t.Helper()
+	// Like the lab AD: a running lab's PostgreSQL is used only when the lab
+	// tests were asked for, never because one happens to be up.
+	requireOptIn(t)
 	pgOnce.Do(func() {
 		if p, err := lab.PostgresRunning(lab.Default()); err == nil {
 			pgLab = p
