@@ -57,8 +57,8 @@ func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 	if got := anchored(dc1, idA); len(got) != 1 {
 		t.Fatalf("round 1: group A on DC1 = %v", got)
 	}
-	if v, _ := db.Meta(metaDC); !strings.Contains(strings.ToLower(v), "cn=dc1") {
-		t.Fatalf("recorded DC %q, want DC1", v)
+	if v, _ := db.PinnedDC(); !strings.Contains(strings.ToLower(v.DSServiceName), "cn=dc1") {
+		t.Fatalf("recorded DC %+v, want DC1", v)
 	}
 
 	// DC1 goes down; group B is new in Entra.
