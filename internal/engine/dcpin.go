@@ -139,13 +139,16 @@ func (e *Engine) holdRecreates(out *Planned) {
 	if at.IsZero() || e.now().After(at.Add(replicationGrace)) {
 		return
 	}
+	own := e.ownership()
 	held := map[string]string{}
 	for _, c := range out.Plan.Changes {
 		if c.Action != plan.Create {
 			continue
 		}
+		// Only a group writeback provisioned itself can be on its way from
+		// the previous DC.
 		st, err := e.db.Status(c.GroupID)
-		if err != nil || st.DN == "" || st.LastApplied.IsZero() || st.LastApplied.Before(at.Add(-replicationGrace)) {
+		if err != nil || !own.provisioned(st) || st.LastApplied.IsZero() || st.LastApplied.Before(at.Add(-replicationGrace)) {
 			continue
 		}
 		held[c.GroupID] = st.DN

@@ -213,12 +213,13 @@ func (e *Engine) markChangedInAD(ids []string, out *adChanges) (foreign int, err
 	if err != nil {
 		return 0, err
 	}
+	own := e.ownership()
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return 0, err
 		}
-		if st.DN == "" {
+		if !own.provisioned(st) {
 			foreign++ // not writeback's: reported by full rounds, never changed
 			continue
 		}
@@ -345,13 +346,14 @@ func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) 
 	if err != nil {
 		return fmt.Errorf("read pending groups: %w", err)
 	}
+	own := e.ownership()
 	var edited []string
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return err
 		}
-		if _, pending := dirty[id]; st.DN != "" && !pending {
+		if _, pending := dirty[id]; own.provisioned(st) && !pending {
 			edited = append(edited, id)
 		}
 	}
