@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -206,15 +207,14 @@ func (e *Engine) keepOnConflict(a, b plan.Actual) (keep plan.Actual, ok bool) {
 	return keep, true
 }
 
-// isConflictCopy: the DN's first RDN is a replication-conflict name.
+// isConflictCopy: the DN's first RDN is a replication-conflict name (AD
+// appends a line feed, "CNF:" and the object's GUID to it). The RDN is
+// parsed and unescaped by ldapdn, so an escaped comma before the mark does
+// not hide it, and a name that merely spells \0ACNF: with an escaped
+// backslash is not taken for one. A DN that does not parse is not one: the
+// caller then leaves both groups alone.
 func isConflictCopy(dn string) bool {
-	rdn := dn
-	if i := strings.Index(dn, ","); i >= 0 {
-		// the RDN ends at the first unescaped comma; CNF names contain none
-		rdn = dn[:i]
-	}
-	u := strings.ToUpper(rdn)
-	return strings.Contains(u, `\0ACNF:`) || strings.Contains(u, "\nCNF:")
+	return strings.Contains(strings.ToUpper(ldapdn.RDNValue(dn)), "\nCNF:")
 }
 
 // IsDCChanged reports whether err means the connection moved to another DC

@@ -181,6 +181,31 @@ func TestConflictCopyKeepsTheOneWithMembers(t *testing.T) {
 	}
 }
 
+// A replication-conflict copy is recognised by its parsed first RDN: an
+// escaped comma before the CNF mark does not hide it, and a name that only
+// spells the escape (an escaped backslash) or a parent that carries it is
+// not one.
+func TestIsConflictCopyParsesTheRDN(t *testing.T) {
+	for _, tc := range []struct {
+		dn   string
+		want bool
+	}{
+		{`CN=Sales\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`cn=Sales\0acnf:0f0f0f0f-0000-4000-8000-000000000001,ou=G,dc=test`, true},
+		{"CN=Sales\nCNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test", true}, // a raw line feed, as some tools print it
+		{`CN=Sales\, EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`CN=Sales\2C EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`CN=Sales,OU=G,DC=test`, false},
+		{`CN=Sales\, EMEA,OU=G,DC=test`, false},
+		{`CN=Sales\\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, false}, // a backslash, then the text 0ACNF:
+		{`CN=Sales,OU=G\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,DC=test`, false},  // the parent's name, not this group's
+	} {
+		if got := isConflictCopy(tc.dn); got != tc.want {
+			t.Errorf("isConflictCopy(%q) = %v, want %v", tc.dn, got, tc.want)
+		}
+	}
+}
+
 // Issue #20, done-when: a round-robin ad.servers list never produces a
 // duplicate over 200 creates. The two DCs never replicate while the groups
 // are created (the worst lag), and every 20 new groups the DC rounds work
