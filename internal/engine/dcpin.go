@@ -211,10 +211,11 @@ func (e *Engine) keepOnConflict(a, b plan.Actual) (keep plan.Actual, ok bool) {
 // appends a line feed, "CNF:" and the object's GUID to it). The RDN is
 // parsed and unescaped by ldapdn, so an escaped comma before the mark does
 // not hide it, and a name that merely spells \0ACNF: with an escaped
-// backslash is not taken for one. A DN that does not parse is not one: the
-// caller then leaves both groups alone.
+// backslash is not taken for one. Only the first RDN is parsed, so the
+// parent's spelling does not matter; a first RDN that does not parse is not
+// a conflict name (the caller then leaves both groups alone).
 func isConflictCopy(dn string) bool {
-	return strings.Contains(strings.ToUpper(ldapdn.RDNValue(dn)), "\nCNF:")
+	return strings.Contains(strings.ToUpper(ldapdn.RDNValue(ldapdn.FirstRDN(dn))), "\nCNF:")
 }
 
 // IsDCChanged reports whether err means the connection moved to another DC

@@ -195,6 +195,7 @@ func TestIsConflictCopyParsesTheRDN(t *testing.T) {
 		{"CN=Sales\nCNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test", true}, // a raw line feed, as some tools print it
 		{`CN=Sales\, EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
 		{`CN=Sales\2C EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`CN=Sales\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G"x,DC=test`, true}, // a parent that does not parse
 		{`CN=Sales,OU=G,DC=test`, false},
 		{`CN=Sales\, EMEA,OU=G,DC=test`, false},
 		{`CN=Sales\\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, false}, // a backslash, then the text 0ACNF:
