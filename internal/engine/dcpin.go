@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/ad"
+	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/plan"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -17,13 +18,8 @@ import (
 // everything again there (a full round: what the old DC said is not what the
 // new one holds, and its uSNChanged values mean nothing here).
 
-const (
-	// metaDC is the DC (dsServiceName|invocationId) the last applied round
-	// worked on.
-	metaDC = "dc"
-	// metaDCMovedAt is the DC rounds last moved to and when: "<key> <RFC 3339>".
-	metaDCMovedAt = "dcMovedAt"
-)
+// The DC the last applied round worked on, and the last move of rounds to
+// another DC, are kept in the state (state.DB.PinnedDC, DCMove).
 
 // replicationGrace is how long after a move to another DC writeback does not
 // re-create a group it created itself shortly before the move and that the new
@@ -37,11 +33,12 @@ type dcPinner interface {
 	Pin() (ad.DCIdentity, *ad.DCChangedError)
 }
 
-func dcKey(id ad.DCIdentity) string {
+// dcRef is how the state records id: zero when the DC does not say who it is.
+func dcRef(id ad.DCIdentity) state.DCRef {
 	if !id.Known() {
-		return ""
+		return state.DCRef{}
 	}
-	return id.DSServiceName + "|" + id.InvocationID
+	return state.DCRef{DSServiceName: id.DSServiceName, InvocationID: id.InvocationID}
 }
 
 // pinDC pins the DC for this round and says why the round must be full
@@ -56,34 +53,30 @@ func (e *Engine) pinDC() (string, error) {
 	if moved != nil {
 		e.log.Warn("domain controller changed during the last round; this round works on the new one", "from", moved.From.String(), "to", moved.To.String())
 	}
-	key := dcKey(id)
-	if key == "" {
+	ref := dcRef(id)
+	if ref.IsZero() {
 		return "", nil
 	}
-	last, err := e.db.Meta(metaDC)
-	if err != nil || last == "" || strings.EqualFold(last, key) {
+	last, err := e.db.PinnedDC()
+	if err != nil || last.IsZero() || last.Same(ref) {
 		return "", err
 	}
-	from := last
-	if dn, _, ok := strings.Cut(last, "|"); ok {
-		from = ad.DCIdentity{DSServiceName: dn}.Name()
-	}
+	from := ad.DCIdentity{DSServiceName: last.DSServiceName}.Name()
 	// When rounds moved here: set once per move (this round may fail and
 	// the next one see the same move).
-	if at, _ := e.db.Meta(metaDCMovedAt); !strings.HasPrefix(strings.ToLower(at), strings.ToLower(key)+" ") {
-		if err := e.db.SetMeta(metaDCMovedAt, key+" "+e.now().UTC().Format(time.RFC3339)); err != nil {
-			return "", err
+	if mv, _ := e.db.DCMove(); !mv.To.Same(ref) {
+		if err := e.db.SetDCMove(state.DCMove{To: ref, At: e.now()}); err != nil {
+			return "", fmt.Errorf("record the move of rounds to domain controller %s: %w", id.Name(), err)
 		}
 	}
 	e.log.Warn("rounds moved to another domain controller: reading every group again there", "from", from, "to", id.String())
 	return fmt.Sprintf("the domain controller changed (%s, now %s): every group read again from it", from, id.Name()), nil
 }
 
+// movedAt is when rounds last moved to another DC (zero: never, or unknown).
 func (e *Engine) movedAt() time.Time {
-	v, _ := e.db.Meta(metaDCMovedAt)
-	i := strings.LastIndex(v, " ")
-	t, _ := time.Parse(time.RFC3339, v[i+1:])
-	return t
+	mv, _ := e.db.DCMove()
+	return mv.At
 }
 
 // recordDC notes the DC an applied round worked on: the next round on
@@ -92,20 +85,20 @@ func (e *Engine) recordDC(p *Planned) error {
 	if p.Preconditions.DC == nil {
 		return nil
 	}
-	key := dcKey(*p.Preconditions.DC)
-	if key == "" {
+	ref := dcRef(*p.Preconditions.DC)
+	if ref.IsZero() {
 		return nil
 	}
-	last, err := e.db.Meta(metaDC)
-	if err != nil || strings.EqualFold(last, key) {
+	last, err := e.db.PinnedDC()
+	if err != nil || last.Same(ref) {
 		return err
 	}
 	// A move is recorded only by a full round (it read everything on the
 	// new DC); the first record of all by any round.
-	if last != "" && !p.Full {
+	if !last.IsZero() && !p.Full {
 		return nil
 	}
-	return e.db.SetMeta(metaDC, key)
+	return e.db.SetPinnedDC(ref)
 }
 
 // planDC is the identity a plan records (nil when the DC does not say).
@@ -147,13 +140,16 @@ func (e *Engine) holdRecreates(out *Planned) {
 	if at.IsZero() || e.now().After(at.Add(replicationGrace)) {
 		return
 	}
+	own := e.ownership()
 	held := map[string]string{}
 	for _, c := range out.Plan.Changes {
 		if c.Action != plan.Create {
 			continue
 		}
+		// Only a group writeback provisioned itself can be on its way from
+		// the previous DC.
 		st, err := e.db.Status(c.GroupID)
-		if err != nil || st.DN == "" || st.LastApplied.IsZero() || st.LastApplied.Before(at.Add(-replicationGrace)) {
+		if err != nil || !own.provisioned(st) || st.LastApplied.IsZero() || st.LastApplied.Before(at.Add(-replicationGrace)) {
 			continue
 		}
 		held[c.GroupID] = st.DN
@@ -211,15 +207,15 @@ func (e *Engine) keepOnConflict(a, b plan.Actual) (keep plan.Actual, ok bool) {
 	return keep, true
 }
 
-// isConflictCopy: the DN's first RDN is a replication-conflict name.
+// isConflictCopy: the DN's first RDN is a replication-conflict name (AD
+// appends a line feed, "CNF:" and the object's GUID to it). The RDN is
+// parsed and unescaped by ldapdn, so an escaped comma before the mark does
+// not hide it, and a name that merely spells \0ACNF: with an escaped
+// backslash is not taken for one. Only the first RDN is parsed, so the
+// parent's spelling does not matter; a first RDN that does not parse is not
+// a conflict name (the caller then leaves both groups alone).
 func isConflictCopy(dn string) bool {
-	rdn := dn
-	if i := strings.Index(dn, ","); i >= 0 {
-		// the RDN ends at the first unescaped comma; CNF names contain none
-		rdn = dn[:i]
-	}
-	u := strings.ToUpper(rdn)
-	return strings.Contains(u, `\0ACNF:`) || strings.Contains(u, "\nCNF:")
+	return strings.Contains(strings.ToUpper(ldapdn.RDNValue(ldapdn.FirstRDN(dn))), "\nCNF:")
 }
 
 // IsDCChanged reports whether err means the connection moved to another DC
@@ -242,16 +238,13 @@ func (e *Engine) keepOnConflictIf(prev, cur plan.Actual) (plan.Actual, bool) {
 // DC the last applied round used ("" before any), and, after rounds moved
 // to another DC, to which and when.
 func DCStatus(db *state.DB) (dc, moved string, err error) {
-	v, err := db.Meta(metaDC)
-	if err != nil || v == "" {
+	last, err := db.PinnedDC()
+	if err != nil || last.IsZero() {
 		return "", "", err
 	}
-	dn, _, _ := strings.Cut(v, "|")
-	dc = ad.DCIdentity{DSServiceName: dn}.Name()
-	if m, _ := db.Meta(metaDCMovedAt); m != "" {
-		i := strings.LastIndex(m, " ")
-		to, _, _ := strings.Cut(m[:max(i, 0)], "|")
-		moved = fmt.Sprintf("moved to %s at %s", ad.DCIdentity{DSServiceName: to}.Name(), m[i+1:])
+	dc = ad.DCIdentity{DSServiceName: last.DSServiceName}.Name()
+	if mv, _ := db.DCMove(); !mv.To.IsZero() {
+		moved = fmt.Sprintf("moved to %s at %s", ad.DCIdentity{DSServiceName: mv.To.DSServiceName}.Name(), mv.At.UTC().Format(time.RFC3339))
 	}
 	return dc, moved, nil
 }

@@ -57,8 +57,8 @@ func TestFailoverToAnotherDCWithoutDuplicates(t *testing.T) {
 	if got := anchored(dc1, idA); len(got) != 1 {
 		t.Fatalf("round 1: group A on DC1 = %v", got)
 	}
-	if v, _ := db.Meta(metaDC); !strings.Contains(strings.ToLower(v), "cn=dc1") {
-		t.Fatalf("recorded DC %q, want DC1", v)
+	if v, _ := db.PinnedDC(); !strings.Contains(strings.ToLower(v.DSServiceName), "cn=dc1") {
+		t.Fatalf("recorded DC %+v, want DC1", v)
 	}
 
 	// DC1 goes down; group B is new in Entra.
@@ -178,6 +178,32 @@ func TestConflictCopyKeepsTheOneWithMembers(t *testing.T) {
 	}
 	if st, _ := db.Status(idA); !ldapdn.Equal(st.DN, dn) {
 		t.Fatalf("status DN %q, want the copy with the members %q", st.DN, dn)
+	}
+}
+
+// A replication-conflict copy is recognised by its parsed first RDN: an
+// escaped comma before the CNF mark does not hide it, and a name that only
+// spells the escape (an escaped backslash) or a parent that carries it is
+// not one.
+func TestIsConflictCopyParsesTheRDN(t *testing.T) {
+	for _, tc := range []struct {
+		dn   string
+		want bool
+	}{
+		{`CN=Sales\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`cn=Sales\0acnf:0f0f0f0f-0000-4000-8000-000000000001,ou=G,dc=test`, true},
+		{"CN=Sales\nCNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test", true}, // a raw line feed, as some tools print it
+		{`CN=Sales\, EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`CN=Sales\2C EMEA\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, true},
+		{`CN=Sales\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G"x,DC=test`, true}, // a parent that does not parse
+		{`CN=Sales,OU=G,DC=test`, false},
+		{`CN=Sales\, EMEA,OU=G,DC=test`, false},
+		{`CN=Sales\\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,OU=G,DC=test`, false}, // a backslash, then the text 0ACNF:
+		{`CN=Sales,OU=G\0ACNF:0f0f0f0f-0000-4000-8000-000000000001,DC=test`, false},  // the parent's name, not this group's
+	} {
+		if got := isConflictCopy(tc.dn); got != tc.want {
+			t.Errorf("isConflictCopy(%q) = %v, want %v", tc.dn, got, tc.want)
+		}
 	}
 }
 

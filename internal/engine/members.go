@@ -37,7 +37,7 @@ func (e *Engine) resolveMembers(ctx context.Context, w *wanted) ([]plan.Desired,
 	if err != nil {
 		return nil, err
 	}
-	// managedBy from the first resolvable owner (owners.go).
+	// managedBy from the first resolvable owner (managedby.go).
 	if err := e.managedByOwners(ctx, w.desired, w.cloud); err != nil {
 		return nil, err
 	}

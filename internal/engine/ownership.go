@@ -18,6 +18,13 @@ import (
 // (another tenant, another tool, another writeback) is reported and left
 // alone. A protected group (see protectedReason) is never writeback's,
 // whatever anchor it carries.
+//
+// Besides the planner (leaving, claims) and the apply step (record,
+// newlyOwned), the poll for groups edited by hand in AD (tamper.go: only
+// owned groups are compared again) and the hold of re-creates after a move
+// to another DC (dcpin.go: only a group writeback provisioned can be on its
+// way by replication) ask provisioned; nothing else reads GroupStatus.DN to
+// decide whose a group is.
 type ownership struct {
 	db *state.DB
 }

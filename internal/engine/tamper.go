@@ -15,7 +15,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,20 +24,9 @@ import (
 	"github.com/writeback/writeback/internal/state"
 )
 
-// metaADMark is the state's meta key of the recorded high-water mark.
-const metaADMark = "adChangeMark"
-
 // dirtyADChanged marks a group found changed in AD: the round compares it,
 // and what it writes for it is a repair of an edit made by hand.
 const dirtyADChanged = "ad-changed"
-
-// adMark is the high-water mark: every change the DC named by InvocationID
-// committed up to USN has been compared.
-type adMark struct {
-	InvocationID string `json:"invocationId"`
-	DC           string `json:"dc"` // dsServiceName, for messages
-	USN          int64  `json:"usn"`
-}
 
 // changeSource is what polling uSNChanged needs of the DC (*ad.Conn).
 type changeSource interface {
@@ -59,7 +47,7 @@ type adChanges struct {
 	reset string
 	// next is the mark to record once the round applied without error; nil
 	// keeps the recorded one.
-	next *adMark
+	next *state.ADMark
 	// changed are the owned groups found changed (marked pending).
 	changed []string
 	// For settleOwnWrites: the DC, its identity and connection generation
@@ -124,12 +112,12 @@ type adPoll struct {
 }
 
 // readMark reads the DC's highest committed USN as a mark.
-func (p *adPoll) readMark(ctx context.Context) (*adMark, error) {
+func (p *adPoll) readMark(ctx context.Context) (*state.ADMark, error) {
 	usn, err := p.src.HighestCommittedUSN(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("poll AD for groups edited by hand: %w", err)
 	}
-	return &adMark{InvocationID: p.id.InvocationID, DC: p.id.DSServiceName, USN: usn}, nil
+	return &state.ADMark{InvocationID: p.id.InvocationID, DC: p.id.DSServiceName, USN: usn}, nil
 }
 
 // startAfresh reads the mark a round that compares every group records
@@ -144,7 +132,7 @@ func (p *adPoll) startAfresh(ctx context.Context, reset string) (*adChanges, err
 
 // markResetWhy says why no recorded mark applies to the DC id: none yet,
 // or another DC's (or a restored database's).
-func (e *Engine) markResetWhy(id ad.DCIdentity, mark *adMark) string {
+func (e *Engine) markResetWhy(id ad.DCIdentity, mark *state.ADMark) string {
 	if mark == nil {
 		return "no record yet of which AD changes writeback has compared (first round of this version): every group compared, so edits made by hand in AD are repaired"
 	}
@@ -164,7 +152,7 @@ func (p *adPoll) reconnected() *adChanges {
 
 // changedSince is the one search of a quiet round: the owned groups whose
 // uSNChanged is above mark, marked pending.
-func (p *adPoll) changedSince(ctx context.Context, mark *adMark) (*adChanges, error) {
+func (p *adPoll) changedSince(ctx context.Context, mark *state.ADMark) (*adChanges, error) {
 	found := map[string]bool{}
 	if err := p.search(ctx, mark.USN, found); err != nil {
 		return nil, err
@@ -225,12 +213,13 @@ func (e *Engine) markChangedInAD(ids []string, out *adChanges) (foreign int, err
 	if err != nil {
 		return 0, err
 	}
+	own := e.ownership()
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return 0, err
 		}
-		if st.DN == "" {
+		if !own.provisioned(st) {
 			foreign++ // not writeback's: reported by full rounds, never changed
 			continue
 		}
@@ -295,11 +284,7 @@ func (e *Engine) recordADMark(ctx context.Context, c *adChanges, o RoundOptions,
 	if c.next == nil {
 		return nil
 	}
-	b, jerr := json.Marshal(c.next)
-	if jerr != nil {
-		return jerr
-	}
-	if serr := e.db.SetMeta(metaADMark, string(b)); serr != nil {
+	if serr := e.db.SetADMark(*c.next); serr != nil {
 		return fmt.Errorf("record the AD high-water mark (uSNChanged %d): %w", c.next.USN, serr)
 	}
 	return nil
@@ -361,13 +346,14 @@ func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) 
 	if err != nil {
 		return fmt.Errorf("read pending groups: %w", err)
 	}
+	own := e.ownership()
 	var edited []string
 	for _, id := range ids {
 		st, err := status(id)
 		if err != nil {
 			return err
 		}
-		if _, pending := dirty[id]; st.DN != "" && !pending {
+		if _, pending := dirty[id]; own.provisioned(st) && !pending {
 			edited = append(edited, id)
 		}
 	}
@@ -384,21 +370,23 @@ func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) 
 		}
 	}
 	e.log.Debug("settled this round's own writes in AD", "written", len(written), "editedMeanwhile", len(edited), "markUSN", usn)
-	c.next = &adMark{InvocationID: c.id.InvocationID, DC: c.id.DSServiceName, USN: usn}
+	c.next = &state.ADMark{InvocationID: c.id.InvocationID, DC: c.id.DSServiceName, USN: usn}
 	return nil
 }
 
-func (e *Engine) loadADMark() (*adMark, error) {
-	v, err := e.db.Meta(metaADMark)
-	if err != nil || v == "" {
-		return nil, err
-	}
-	var m adMark
-	if err := json.Unmarshal([]byte(v), &m); err != nil || m.InvocationID == "" {
-		e.log.Warn("the recorded AD high-water mark is unreadable: this round compares every group", "value", v)
+// loadADMark reads the recorded high-water mark: nil when there is none,
+// or when it is unreadable (said once here; the round compares every group
+// and records a new one).
+func (e *Engine) loadADMark() (*state.ADMark, error) {
+	m, err := e.db.ADMark()
+	if errors.Is(err, state.ErrUnreadable) {
+		e.log.Warn("the recorded AD high-water mark is unreadable: this round compares every group", "err", err)
 		return nil, nil
 	}
-	return &m, nil
+	if err != nil {
+		return nil, fmt.Errorf("read the AD high-water mark: %w", err)
+	}
+	return m, nil
 }
 
 func dcName(id ad.DCIdentity) string {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -126,25 +125,24 @@ func TestLabTamperMarkOfAnotherDCMakesRoundFull(t *testing.T) {
 	users := l.CreateUsers(t, 6, "wbtd")
 	f := newFixtureOn(t, l, sampleTenant(users), nil)
 	f.round(RoundOptions{})
-	v, err := f.db.Meta(metaADMark)
-	if err != nil || v == "" {
-		t.Fatalf("no mark recorded by the first sync: %q %v", v, err)
+	mp, err := f.db.ADMark()
+	if err != nil || mp == nil {
+		t.Fatalf("no mark recorded by the first sync: %v %v", mp, err)
 	}
-	var m adMark
-	if err := json.Unmarshal([]byte(v), &m); err != nil || m.USN <= 0 || m.InvocationID == "" {
-		t.Fatalf("mark %q: %v", v, err)
+	m := *mp
+	if m.USN <= 0 || m.InvocationID == "" {
+		t.Fatalf("mark %+v", m)
 	}
 	m.InvocationID = "00000000-0000-0000-0000-000000000001"
-	b, _ := json.Marshal(m)
-	if err := f.db.SetMeta(metaADMark, string(b)); err != nil {
+	if err := f.db.SetADMark(m); err != nil {
 		t.Fatal(err)
 	}
 	r := f.round(RoundOptions{})
 	if !r.Planned.Full || !strings.Contains(r.Planned.Plan.Basis, "domain controller changed") {
 		t.Errorf("round on another DC's mark: full=%v basis %q; want a full round saying why", r.Planned.Full, r.Planned.Plan.Basis)
 	}
-	if v2, _ := f.db.Meta(metaADMark); strings.Contains(v2, m.InvocationID) {
-		t.Errorf("mark not replaced by this DC's: %s", v2)
+	if m2, _ := f.db.ADMark(); m2 == nil || m2.InvocationID == m.InvocationID {
+		t.Errorf("mark not replaced by this DC's: %+v", m2)
 	}
 	f.round(RoundOptions{})
 	if r := f.round(RoundOptions{}); r.Planned.Full || r.LDAP.Searches != 1 {

@@ -260,7 +260,7 @@ func exercise(t *testing.T, db *DB) string {
 		}
 		return tx.SetLink("groups", "https://graph/delta?token=1")
 	}))
-	must(db.SetMeta("lastFull", "2026-12-05T00:00:00Z"))
+	must(db.setMeta("lastFull", "2026-12-05T00:00:00Z"))
 	// A full snapshot that no longer has g00..g04 nor some members.
 	fi, err := db.BeginFull("groups")
 	must(err)

@@ -125,7 +125,7 @@ func (db *DB) PutFindings(put []Finding, drop []string) error {
 
 // BlockedDeletes reads the deletes last blocked by the threshold (nil: none).
 func (db *DB) BlockedDeletes() (*BlockedDeletes, error) {
-	v, err := db.Meta(metaBlockedDeletes)
+	v, err := db.meta(metaBlockedDeletes)
 	if err != nil || v == "" {
 		return nil, err
 	}
@@ -139,11 +139,11 @@ func (db *DB) BlockedDeletes() (*BlockedDeletes, error) {
 // SetBlockedDeletes records the deletes a round held back; nil clears them.
 func (db *DB) SetBlockedDeletes(b *BlockedDeletes) error {
 	if b == nil {
-		return db.SetMeta(metaBlockedDeletes, "")
+		return db.setMeta(metaBlockedDeletes, "")
 	}
 	v, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
-	return db.SetMeta(metaBlockedDeletes, string(v))
+	return db.setMeta(metaBlockedDeletes, string(v))
 }

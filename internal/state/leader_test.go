@@ -19,7 +19,7 @@ func candidate(t *testing.T, pg *labtest.PG, holder string, takeover time.Durati
 	return db, l
 }
 
-func setMeta(db *DB, v string) error { return db.SetMeta("who", v) }
+func setWho(db *DB, v string) error { return db.setMeta("who", v) }
 
 // One leads; the other's writes and fence are refused; a leader that stops
 // renewing (frozen) is taken over once its lease expires, and then can
@@ -36,10 +36,10 @@ func TestLeaderFencing(t *testing.T) {
 	if ok, err := lb.TryAcquire(ctx); ok || err != nil {
 		t.Fatalf("b took a live lease: %v %v", ok, err)
 	}
-	if err := setMeta(a, "a"); err != nil {
+	if err := setWho(a, "a"); err != nil {
 		t.Fatalf("leader's write: %v", err)
 	}
-	if err := setMeta(b, "b"); !errors.Is(err, ErrNotLeader) {
+	if err := setWho(b, "b"); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("follower's write = %v, want ErrNotLeader", err)
 	}
 	if err := b.Fence().Check(ctx); !errors.Is(err, ErrNotLeader) {
@@ -83,14 +83,14 @@ func TestLeaderFencing(t *testing.T) {
 	if lb.Epoch() <= epochA {
 		t.Fatalf("epoch %d after takeover, a had %d", lb.Epoch(), epochA)
 	}
-	if err := setMeta(b, "b"); err != nil {
+	if err := setWho(b, "b"); err != nil {
 		t.Fatalf("new leader's write: %v", err)
 	}
 	// A resumes: it still thinks it leads, but the database refuses its write...
 	if !la.Leading() {
 		t.Fatal("a noticed without renewing (test assumption)")
 	}
-	if err := setMeta(a, "a-stale"); !errors.Is(err, ErrNotLeader) {
+	if err := setWho(a, "a-stale"); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("stale leader's write = %v, want ErrNotLeader", err)
 	}
 	// ...its renewal tells it, and it stops.
@@ -102,7 +102,7 @@ func TestLeaderFencing(t *testing.T) {
 	default:
 		t.Fatal("Lost not closed")
 	}
-	if v, _ := b.Meta("who"); v != "b" {
+	if v, _ := b.meta("who"); v != "b" {
 		t.Fatalf("the new leader's write was undone: %q", v)
 	}
 }

@@ -140,7 +140,7 @@ func TestReadOnlyOpenBesideTheLock(t *testing.T) {
 	if err := ro.Rounds(func(Round) error { n++; return nil }); err != nil || n != 1 {
 		t.Fatalf("rounds read-only: %d, %v", n, err)
 	}
-	if err := ro.SetMeta("x", "y"); err == nil {
+	if err := ro.setMeta("x", "y"); err == nil {
 		t.Error("a read-only state took a write")
 	}
 }

@@ -221,8 +221,10 @@ func (db *DB) Links() (groups, users string, err error) {
 	return groups, users, err
 }
 
-// Meta reads a small value from the meta bucket.
-func (db *DB) Meta(key string) (string, error) {
+// meta reads a small value from the meta bucket. It is private: the keys
+// are spelt once, in this package, and callers use the typed accessors
+// (rounds_meta.go, dcmarks.go, findings.go).
+func (db *DB) meta(key string) (string, error) {
 	var v string
 	err := db.view(func(tx kvTx) error {
 		if m := tx.Bucket(bMeta); m != nil { // nil: read-only open of a file no version initialised
@@ -233,8 +235,8 @@ func (db *DB) Meta(key string) (string, error) {
 	return v, err
 }
 
-// SetMeta stores a small value in the meta bucket.
-func (db *DB) SetMeta(key, value string) error {
+// setMeta stores a small value in the meta bucket.
+func (db *DB) setMeta(key, value string) error {
 	return db.update(func(tx kvTx) error {
 		return tx.Bucket(bMeta).Put([]byte("x."+key), []byte(value))
 	})
@@ -550,9 +552,9 @@ func (t *Tx) MarkDirty(id, reason string) error {
 	return b.Put([]byte(id), []byte(reason))
 }
 
-// SetMeta stores a small value in the meta bucket within this transaction
-// (the same key space as DB.SetMeta).
-func (t *Tx) SetMeta(key, value string) error {
+// setMeta stores a small value in the meta bucket within this transaction
+// (the same key space as DB.setMeta).
+func (t *Tx) setMeta(key, value string) error {
 	return t.tx.Bucket(bMeta).Put([]byte("x."+key), []byte(value))
 }
 
