@@ -94,7 +94,7 @@ func (e *Engine) extraAttrs() []string {
 		}
 	}
 	if e.cfg.Mappings.ManagedByOwner {
-		out = append(out, "managedBy") // owners.go
+		out = append(out, "managedBy") // managedby.go
 	}
 	return out
 }
