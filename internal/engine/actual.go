@@ -18,10 +18,11 @@ import (
 // objectSid: the resolver then knows the current DN of every member AD
 // already has, and only looks up the others in the Global Catalog. (A full
 // round's read teaches the resolver group by group.) Groups whose anchor is
-// on two AD groups are reported in out.Errors and kept with an empty DN
-// (see dropAmbiguous).
-func (e *Engine) readActualSide(ctx context.Context, sel selection, pre *ownedRead, out *Planned) (map[string]plan.Actual, error) {
+// on two AD groups are returned as errors and kept with an empty DN (see
+// dropAmbiguous).
+func (e *Engine) readActualSide(ctx context.Context, sel selection, pre *ownedRead) (map[string]plan.Actual, []GroupError, error) {
 	actual := map[string]plan.Actual{}
+	var errs []GroupError
 	extra := e.extraAttrs()
 	var known []resolve.Known
 	if sel.full {
@@ -30,22 +31,21 @@ func (e *Engine) readActualSide(ctx context.Context, sel selection, pre *ownedRe
 		}
 		r := pre.wait()
 		if r.err != nil {
-			return nil, r.err
+			return nil, nil, r.err
 		}
 		actual = r.actual
-		out.Errors = append(out.Errors, r.errs...)
+		errs = r.errs
 		for k := range actual {
 			sel.ids[plan.IDFromAnchor(k)] = true
 		}
 	} else if len(sel.ids) > 0 {
-		errs, err := e.readActual(ctx, keys(sel.ids), extra, actual, &known)
-		if err != nil {
-			return nil, err
+		var err error
+		if errs, err = e.readActual(ctx, keys(sel.ids), extra, actual, &known); err != nil {
+			return nil, nil, err
 		}
-		out.Errors = append(out.Errors, errs...)
 	}
 	e.resolver.Learn(known)
-	return actual, nil
+	return actual, errs, nil
 }
 
 // dropAmbiguous removes the anchors found on two AD groups (kept with an

@@ -137,10 +137,11 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	timer.done("candidates")
 
-	actual, err := e.readActualSide(ctx, sel, pre, out)
+	actual, readErrs, err := e.readActualSide(ctx, sel, pre)
 	if err != nil {
 		return nil, err
 	}
+	out.Errors = append(out.Errors, readErrs...)
 	ambiguous := dropAmbiguous(actual)
 	timer.done("adRead")
 	if err := e.markProtectedNesting(ctx, actual); err != nil {
