@@ -223,8 +223,16 @@ func Parse(b []byte) (*Config, error) {
 		case errors.Is(err, io.EOF):
 			return nil, errors.New("empty configuration (run 'writeback init' for a commented example)")
 		case errors.As(err, &te):
+			structural := false
 			for _, e := range te.Errors {
 				errs = append(errs, errors.New(e))
+				// A key given twice stops yaml before it fills the
+				// structure: validating what is left would report
+				// settings the file does have as missing.
+				structural = structural || strings.Contains(e, "already defined")
+			}
+			if structural {
+				return nil, errors.Join(errs...)
 			}
 		default:
 			return nil, err
