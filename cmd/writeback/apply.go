@@ -61,7 +61,7 @@ Examples:
 }
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseApplyArgs(args, stderr)
+	a, err := parseApplyArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}

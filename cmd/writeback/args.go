@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,25 @@ import (
 // p.plan`); "--" ends the flags. Afterwards fs.Args() holds the positional
 // arguments in order. Its errors are errUsage (the flag package has printed
 // the problem and the usage); -h also matches flag.ErrHelp, which exits 0.
+//
+// The flag package prints the usage before saying why, so it is held until
+// the error tells: help asked for goes to stdout, a usage error to stderr
+// (see usageTo). A flag set's Usage must therefore print to fs.Output().
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	var held bytes.Buffer
+	fs.SetOutput(&held)
+	err := parseInterspersed(fs, args)
+	fs.SetOutput(out)
+	w := out
+	if isHelp(err) {
+		w = helpOut(out)
+	}
+	_, _ = w.Write(held.Bytes())
+	return err
+}
+
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -33,6 +52,28 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	// Parsing "--" alone leaves the flags set and the positionals as Args.
 	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// usageOut is the writer a command's flag set prints to: usage errors go to
+// stderr, the help asked for (-h, --help, 'writeback help CMD') to stdout,
+// where 'writeback plan -h | less' looks for it.
+type usageOut struct {
+	stderr, stdout io.Writer
+}
+
+func (u usageOut) Write(p []byte) (int, error) { return u.stderr.Write(p) }
+
+// usageTo is what a command hands its parse function as the flag set's
+// output; parseFlags sends help asked for to stdout. Parse functions given a
+// plain writer (the tests' io.Discard) print everything there.
+func usageTo(stdout, stderr io.Writer) io.Writer { return usageOut{stderr: stderr, stdout: stdout} }
+
+// helpOut is where help asked for goes when w is a flag set's output.
+func helpOut(w io.Writer) io.Writer {
+	if u, ok := w.(usageOut); ok {
+		return u.stdout
+	}
+	return w
 }
 
 // isHelp reports whether err is a request for help (-h, --help).

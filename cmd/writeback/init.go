@@ -119,7 +119,8 @@ func parseInitArgs(args []string, stderr io.Writer) (initArgs, error) {
 	fs.SetOutput(stderr)
 	fs.BoolVar(&a.force, "force", false, "overwrite an existing file")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback init [--force] [FILE]
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, `Usage: writeback init [--force] [FILE]
 
 Writes a commented configuration file (default writeback.yaml; "-" for stdout)
 with every section and its defaults. Edit the marked values, then run
@@ -134,7 +135,7 @@ Examples:
 
 Flags:
 `)
-		printFlags(fs, stderr)
+		printFlags(fs, w)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return a, err
@@ -150,7 +151,7 @@ Flags:
 }
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseInitArgs(args, stderr)
+	a, err := parseInitArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}

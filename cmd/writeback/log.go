@@ -47,7 +47,7 @@ Examples:
 }
 
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseLogArgs(args, stderr)
+	a, err := parseLogArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}

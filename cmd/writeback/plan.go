@@ -59,7 +59,7 @@ Examples:
 }
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parsePlanArgs(args, stderr)
+	a, err := parsePlanArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -137,9 +137,10 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fmt.Fprint(stderr, "\nFlags:\n")
-		printFlags(fs, stderr)
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, usage)
+		fmt.Fprint(w, "\nFlags:\n")
+		printFlags(fs, w)
 	}
 	return fs
 }

@@ -50,7 +50,7 @@ Examples:
 }
 
 func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseProvisionArgs(args, stderr)
+	a, err := parseProvisionArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,8 @@ func parseRunArgs(args []string, stderr io.Writer) (runArgs, error) {
 	fs.BoolVar(&a.allowDeletes, "allow-deletes", false, "lift the deletion threshold for the first round only")
 	fs.StringVar(&a.listen, "listen", "", "serve /metrics, /healthz, /readyz and the status page on `host:port` (default sync.listen; off when neither is set)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback run [flags]
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, `Usage: writeback run [flags]
 
 The daemon: a full round first (when no delta tokens are stored, or a full
 reconcile is due), then incremental rounds from Graph's delta tokens every
@@ -63,7 +64,7 @@ Examples:
 
 Flags:
 `)
-		printFlags(fs, stderr)
+		printFlags(fs, w)
 	}
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return a, err
@@ -72,7 +73,7 @@ Flags:
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseRunArgs(args, stderr)
+	a, err := parseRunArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}

@@ -12,27 +12,46 @@ import (
 	"github.com/writeback/writeback/internal/wire"
 )
 
+// stateMigrateArgs are 'state migrate's flags.
+type stateMigrateArgs struct {
+	config string
+	from   string // "" for the configuration's state.path
+	to     string
+}
+
+// parseStateMigrateArgs parses the flags after 'state migrate'.
+func parseStateMigrateArgs(args []string, stderr io.Writer) (stateMigrateArgs, error) {
+	var a stateMigrateArgs
+	fs := newFlagSet("state migrate", stateUsage, stderr)
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.StringVar(&a.from, "from", "", "the state `FILE` to copy (default: state.path of the configuration)")
+	fs.StringVar(&a.to, "to", "postgres", "where to copy it: postgres (state.postgres of the configuration)")
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
 // runState is 'writeback state SUBCOMMAND'; today: migrate.
 func runState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "migrate" {
 		help := len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")
-		if len(args) > 0 && !help {
+		if help {
+			// asking for help is not a mistake: stdout, exit 0
+			fmt.Fprint(stdout, stateUsage)
+			return nil
+		}
+		if len(args) > 0 {
 			fmt.Fprintf(stderr, "writeback state: unknown subcommand %q\n", args[0])
 		}
 		fmt.Fprint(stderr, stateUsage)
-		if help {
-			return nil // asking for help is not a mistake (-h exits 0)
-		}
 		return errUsage
 	}
-	fs := newFlagSet("state migrate", stateUsage, stderr)
-	cfgPath := configFlag(fs)
-	from := fs.String("from", "", "the state `FILE` to copy (default: state.path of the configuration)")
-	to := fs.String("to", "postgres", "where to copy it: postgres (state.postgres of the configuration)")
-	if err := parseNoArgs(fs, args[1:], stderr); err != nil {
-		return err
+	a, err := parseStateMigrateArgs(args[1:], usageTo(stdout, stderr))
+	if err != nil {
+		return inStep("migrate", err)
 	}
-	return stateMigrate(ctx, *cfgPath, *from, *to, stdout)
+	return inStep("migrate", stateMigrate(ctx, a.config, a.from, a.to, stdout))
 }
 
 const stateUsage = `Usage: writeback state migrate [--from FILE] --to postgres [--config FILE]

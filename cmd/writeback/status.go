@@ -61,7 +61,7 @@ Examples:
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseStatusArgs(args, stderr)
+	a, err := parseStatusArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
