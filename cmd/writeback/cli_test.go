@@ -153,9 +153,9 @@ func TestInitRedirectedToItsTarget(t *testing.T) {
 	if b, _ := os.ReadFile("writeback.yaml"); string(b) != configTemplate {
 		t.Errorf("writeback.yaml holds %d bytes, want the template (%d)", len(b), len(configTemplate))
 	}
-	// Another existing file is still refused.
+	// An existing file is still refused.
 	var out bytes.Buffer
-	if code := dispatch(context.Background(), []string{"init"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already exists") {
+	if code := dispatch(context.Background(), []string{"init", "writeback.yaml"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already exists") {
 		t.Errorf("init over an existing file: exit %d: %s", code, errb.String())
 	}
 	if code := dispatch(context.Background(), []string{"init", "-"}, &out, &errb); code != 0 || out.String() != configTemplate {
