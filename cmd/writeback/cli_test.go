@@ -105,9 +105,13 @@ func TestParseProvisionArgs(t *testing.T) {
 		t.Error("-o yaml: want a usage error")
 	}
 	for s, want := range map[string]bool{"3f2a1b4c-0000-0000-0000-00000000000A": true, "Engineering": false, "3f2a1b4c00000000000000000000000000000": false} {
-		if isGUID(s) != want {
-			t.Errorf("isGUID(%q) = %v", s, !want)
+		if _, ok := objectID(s); ok != want {
+			t.Errorf("objectID(%q) = %v", s, !want)
 		}
+	}
+	// An ID as Graph writes it, whatever case or braces it was typed in.
+	if id, _ := objectID("{3F2A1B4C-0000-0000-0000-00000000000A}"); id != "3f2a1b4c-0000-0000-0000-00000000000a" {
+		t.Errorf("objectID of a braced upper-case ID = %q", id)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -222,13 +221,6 @@ func (e *migrateEnv) assess(ctx context.Context, accept []string) (*migrate.Repo
 		o.Scope = sc
 	}
 	return migrate.Assess(ctx, o)
-}
-
-// writeJSON prints v as indented JSON: every command's -o json.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func migrateWriteFile(path string, fn func(io.Writer) error) error {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -137,4 +138,54 @@ func jsonFlags(fs *flag.FlagSet, usage string) *bool {
 	fs.Var(o, "output", "output `FORMAT`: text or json (json is --json)")
 	fs.Var(o, "o", "short for --output `FORMAT`")
 	return asJSON
+}
+
+// newFlagSet starts a subcommand's flags; usage is printed above the flag list
+// on -h and on bad arguments.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, usage)
+		fmt.Fprint(w, "\nFlags:\n")
+		printFlags(fs, w)
+	}
+	return fs
+}
+
+// parseNoArgs parses the flags of a subcommand that takes no positional
+// arguments. Its errors are errUsage; a -h also matches flag.ErrHelp, for the
+// commands that treat asking for help as success.
+func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "writeback %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// defaultConfig is $WRITEBACK_CONFIG, else writeback.yaml.
+func defaultConfig() string {
+	if def := os.Getenv("WRITEBACK_CONFIG"); def != "" {
+		return def
+	}
+	return "writeback.yaml"
+}
+
+// listFlag is a repeatable (or comma-separated) string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
