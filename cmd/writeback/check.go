@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/preflight"
 	"github.com/writeback/writeback/internal/wire"
 )
@@ -88,14 +87,14 @@ func checkCmd(ctx context.Context, a checkArgs, stdout, stderr io.Writer) error 
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	cfg, err := config.Load(a.config)
+	cfg, log, err := wire.Load(a.config, stderr)
 	if err != nil {
 		r := preflight.Result{Name: "config", Status: preflight.Fail, Detail: err.Error(),
 			Fix: "correct the fields named above ('writeback init' writes a commented example)"}
 		print(r)
 		results = append(results, r)
 	} else {
-		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite, Log: wire.Logger(cfg.Log, stderr)}
+		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite, Log: log}
 		defer env.Close()
 		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: a.config + " is valid"}
 		print(r)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/state"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // logArgs are log's flags.
@@ -51,7 +52,11 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return queryState(ctx, a.config, stateQuery{Cmd: "log", N: a.n, JSON: a.json, Group: strings.ToLower(a.group)}, stdout)
+	cfg, _, err := wire.Load(a.config, stderr)
+	if err != nil {
+		return err
+	}
+	return queryState(ctx, cfg, stateQuery{Cmd: "log", N: a.n, JSON: a.json, Group: strings.ToLower(a.group)}, stdout)
 }
 
 func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {

@@ -10,10 +10,8 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
-	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/resolve"
@@ -153,11 +151,11 @@ func (e *migrateEnv) Close() {
 // openMigrate loads the configuration and dials the DC (and the GC, and
 // Entra, when asked); the configured logger writes to stderr.
 func openMigrate(ctx context.Context, a migrateArgs, stderr io.Writer, withGC, withCloud bool) (*migrateEnv, error) {
-	cfg, err := config.Load(a.config)
+	cfg, log, err := wire.Load(a.config, stderr)
 	if err != nil {
 		return nil, err
 	}
-	e := &migrateEnv{cfg: cfg, log: wire.Logger(cfg.Log, stderr)}
+	e := &migrateEnv{cfg: cfg, log: log}
 	if e.dc, err = wire.DC(ctx, cfg.AD, e.log); err != nil {
 		return nil, err
 	}
@@ -179,15 +177,12 @@ func openMigrate(ctx context.Context, a migrateArgs, stderr io.Writer, withGC, w
 	}
 	if withGC {
 		// A GC that cannot be reached is an assessment finding, not an error.
-		if e.gc, e.gcErr = ad.DialGC(ctx, adconfig.Options(cfg.AD, e.log)); e.gcErr == nil {
-			e.gc.SetLogger(e.log)
-		}
+		e.gc, e.gcErr = wire.GC(ctx, cfg.AD, e.log, e.dc)
 	}
 	if withCloud && cfg.Entra != nil {
-		// Only the groups' IDs are read: no properties to select.
-		if e.cloud, err = entra.New(ctx, entraconfig.Options(*cfg.Entra), entra.WithLogger(e.log)); err != nil {
+		if e.cloud, err = wire.Graph(ctx, cfg, e.log); err != nil {
 			e.Close()
-			return nil, fmt.Errorf("connect to Entra: %w", err)
+			return nil, err
 		}
 	}
 	return e, nil

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
 	"github.com/writeback/writeback/internal/wire"
 )
@@ -51,7 +50,7 @@ func runState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return inStep("migrate", err)
 	}
-	return inStep("migrate", stateMigrate(ctx, a.config, a.from, a.to, stdout))
+	return inStep("migrate", stateMigrate(ctx, a.config, a.from, a.to, stdout, stderr))
 }
 
 const stateUsage = `Usage: writeback state migrate [--from FILE] --to postgres [--config FILE]
@@ -71,11 +70,11 @@ Examples:
 
 // stateMigrate copies the state file from (default: the configuration's
 // state.path) into the configuration's state.postgres.
-func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout io.Writer) error {
+func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout, stderr io.Writer) error {
 	if to != "postgres" {
 		return fmt.Errorf("--to %s: only postgres is supported (the database of state.postgres)", to)
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, _, err := wire.Load(cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -95,11 +94,7 @@ func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout io.Write
 		return err
 	}
 	defer src.Close()
-	o, err := pgOptions(cfg, false)
-	if err != nil {
-		return err
-	}
-	dst, err := state.OpenPostgres(ctx, o)
+	dst, _, err := wire.OpenState(ctx, cfg, "state migrate") // state.postgres: no lock file
 	if err != nil {
 		return err
 	}
