@@ -23,6 +23,7 @@ type applyArgs struct {
 	full          bool
 	groups        []string
 	planFile      string // apply this saved plan; "" to plan now
+	json          bool   // print the round's result as JSON on stdout, and nothing else there
 }
 
 func parseApplyArgs(args []string, stderr io.Writer) (applyArgs, error) {
@@ -42,6 +43,10 @@ Examples:
   writeback plan -out p.plan && writeback apply p.plan
   writeback apply --allow-deletes     # past the deletion threshold, on purpose
   writeback apply --allow-removals    # take over converted groups even when members are removed
+  writeback apply --yes -o json > result.json
+
+With -o json the plan and the question go to stderr; stdout gets only the
+round's result: what was read, planned and applied, LDAP and Graph counts.
 `, stderr)
 	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
 	fs.BoolVar(&a.yes, "yes", false, "apply without asking for confirmation")
@@ -49,6 +54,7 @@ Examples:
 	fs.BoolVar(&a.allowRemovals, "allow-removals", false, "take over groups converted to the cloud even when that removes members AD has and the cloud group has not (or soa.acceptRemovals)")
 	fs.BoolVar(&a.full, "full", false, "plan every group (full reconcile) instead of only those changed since the last round")
 	fs.Var((*listFlag)(&a.groups), "group", "apply only for this Entra group `ID` (repeatable)")
+	asJSON := jsonFlags(fs, "print the round's result as JSON on stdout (the plan and the question go to stderr)")
 	if err := parseFlags(fs, args); err != nil {
 		return a, err
 	}
@@ -57,11 +63,12 @@ Examples:
 		return a, errUsage
 	}
 	a.planFile = fs.Arg(0)
+	a.json = *asJSON
 	return a, nil
 }
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseApplyArgs(args, stderr)
+	a, err := parseApplyArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -81,7 +88,12 @@ func applyCmd(ctx context.Context, a applyArgs, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer s.Close()
-	stdout = colorOutput(stdout)
+	// show is where people read the plan and the question: stdout, unless
+	// stdout is for the JSON result alone.
+	show := colorOutput(stdout)
+	if a.json {
+		show = colorOutput(stderr)
+	}
 	prog := newProgress(stderr)
 	if isTerminal(stderr) {
 		// A bar per phase (read, resolve, write) instead of the changes' alone.
@@ -89,16 +101,16 @@ func applyCmd(ctx context.Context, a applyArgs, stdout, stderr io.Writer) error 
 		prog = newProgress(io.Discard)
 	}
 	if a.planFile != "" {
-		return applySaved(ctx, s, a.planFile, a.allowDeletes, stdout, prog)
+		return applySaved(ctx, s, a, show, stdout, prog)
 	}
 	confirm := func(p *engine.Planned) bool {
-		if err := writePlanned(stdout, p); err != nil {
+		if err := writePlanned(show, p); err != nil {
 			return false
 		}
 		if a.yes {
 			return true
 		}
-		return askYes(stdout)
+		return askYes(show)
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{
 		PlanOptions: engine.PlanOptions{Full: a.full, Groups: a.groups, AllowDeletes: a.allowDeletes, AllowRemovals: a.allowRemovals},
@@ -106,25 +118,42 @@ func applyCmd(ctx context.Context, a applyArgs, stdout, stderr io.Writer) error 
 		Apply:       engine.ApplyOptions{Progress: prog.update},
 	})
 	prog.done()
+	if a.json && res != nil {
+		// The result as far as the round got, whatever the outcome; the
+		// exit status and stderr say the outcome.
+		if jerr := writeJSON(stdout, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
 	if res != nil && res.Planned != nil && res.Planned.Plan.Empty() {
-		writePlanned(stdout, res.Planned)
+		if !a.json {
+			writePlanned(show, res.Planned)
+		}
 		return nil
 	}
 	if errors.Is(err, engine.ErrBlocked) {
-		writePlanned(stdout, res.Planned)
+		if !a.json {
+			writePlanned(show, res.Planned)
+		}
 		return withExitCode(1, fmt.Errorf("nothing applied: %w", err))
 	}
 	if errors.Is(err, engine.ErrAborted) {
-		fmt.Fprintln(stdout, "Apply cancelled; nothing written.")
+		fmt.Fprintln(show, "Apply cancelled; nothing written.")
 		return withExitCode(1, nil)
 	}
 	if err != nil {
 		return err
 	}
-	return reportApplied(stdout, res.Applied, res.LDAP)
+	if a.json {
+		return appliedExit(res.Applied)
+	}
+	return reportApplied(show, res.Applied, res.LDAP)
 }
 
-func applySaved(ctx context.Context, s *session, path string, allowDeletes bool, stdout io.Writer, prog *progress) error {
+// applySaved applies the plan in a.planFile; show gets the text report,
+// stdout the JSON result when a.json.
+func applySaved(ctx context.Context, s *session, a applyArgs, show, stdout io.Writer, prog *progress) error {
+	path, allowDeletes := a.planFile, a.allowDeletes
 	f, err := engine.LoadPlan(path)
 	if err != nil {
 		return err
@@ -140,16 +169,28 @@ func applySaved(ctx context.Context, s *session, path string, allowDeletes bool,
 	if p.Plan.Blocked && !allowDeletes {
 		return fmt.Errorf("plan %s is blocked: %s", path, p.Plan.BlockedReason)
 	}
-	a, err := s.eng.ApplySaved(ctx, p, engine.ApplyOptions{Progress: prog.update, AllowDeletes: allowDeletes})
+	start := time.Now()
+	applied, err := s.eng.ApplySaved(ctx, p, engine.ApplyOptions{Progress: prog.update, AllowDeletes: allowDeletes})
 	prog.done()
+	if a.json {
+		// A saved plan's round reads nothing from Graph: only what was
+		// planned and applied, and the LDAP operations.
+		res := engine.Result{Planned: p, Applied: applied, LDAP: s.eng.LDAPStats(), Duration: time.Since(start)}
+		if jerr := writeJSON(stdout, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if a == nil || p.Plan.Empty() {
-		fmt.Fprintln(stdout, "No changes in the saved plan.")
+	if a.json {
+		return appliedExit(applied)
+	}
+	if applied == nil || p.Plan.Empty() {
+		fmt.Fprintln(show, "No changes in the saved plan.")
 		return nil
 	}
-	return reportApplied(stdout, a, s.eng.LDAPStats())
+	return reportApplied(show, applied, s.eng.LDAPStats())
 }
 
 func reportApplied(w io.Writer, a *engine.Applied, ldap engine.LDAPStats) error {
@@ -160,6 +201,15 @@ func reportApplied(w io.Writer, a *engine.Applied, ldap engine.LDAPStats) error 
 		a.Applied, a.Failed, ldap.Writes, a.Duration.Round(time.Millisecond))
 	for _, e := range a.Errors {
 		fmt.Fprintf(w, "  ! group %s (%s): %s\n", e.GroupID, e.Step, e.Error)
+	}
+	return appliedExit(a)
+}
+
+// appliedExit is the exit status of an apply: 130 interrupted, 1 when
+// groups failed.
+func appliedExit(a *engine.Applied) error {
+	if a == nil {
+		return nil
 	}
 	if a.Interrupted {
 		return withExitCode(130, errors.New("interrupted; run writeback apply again to finish"))

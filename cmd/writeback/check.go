@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/preflight"
 	"github.com/writeback/writeback/internal/wire"
 )
@@ -26,7 +25,8 @@ func parseCheckArgs(args []string, stderr io.Writer) (checkArgs, error) {
 	fs.BoolVar(&a.noWrite, "no-write", false, "skip the probe that creates, modifies and deletes a group in the target OU")
 	asJSON := jsonFlags(fs, "print the results as JSON")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback check --config FILE [--no-write] [--json]
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, `Usage: writeback check --config FILE [--no-write] [--json]
 
 Preflight: checks, in order, that writeback can use Active Directory as
 configured: the bind password can be read, the DC is reachable, its TLS
@@ -46,8 +46,8 @@ check failed.
 
 Flags:
 `)
-		printFlags(fs, stderr)
-		fmt.Fprint(stderr, `
+		printFlags(fs, w)
+		fmt.Fprint(w, `
 Examples:
   writeback check --config /etc/writeback/writeback.yaml
   writeback check --config <(writeback-lab config)     # the lab AD and Graph emulator
@@ -66,7 +66,7 @@ Examples:
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseCheckArgs(args, stderr)
+	a, err := parseCheckArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -87,14 +87,14 @@ func checkCmd(ctx context.Context, a checkArgs, stdout, stderr io.Writer) error 
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	cfg, err := config.Load(a.config)
+	cfg, log, err := wire.Load(a.config, stderr)
 	if err != nil {
 		r := preflight.Result{Name: "config", Status: preflight.Fail, Detail: err.Error(),
 			Fix: "correct the fields named above ('writeback init' writes a commented example)"}
 		print(r)
 		results = append(results, r)
 	} else {
-		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite, Log: wire.Logger(cfg.Log, stderr)}
+		env := &preflight.Env{Config: cfg, NoWrite: a.noWrite, Log: log}
 		defer env.Close()
 		r := preflight.Result{Name: "config", Status: preflight.OK, Detail: a.config + " is valid"}
 		print(r)

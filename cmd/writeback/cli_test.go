@@ -105,9 +105,13 @@ func TestParseProvisionArgs(t *testing.T) {
 		t.Error("-o yaml: want a usage error")
 	}
 	for s, want := range map[string]bool{"3f2a1b4c-0000-0000-0000-00000000000A": true, "Engineering": false, "3f2a1b4c00000000000000000000000000000": false} {
-		if isGUID(s) != want {
-			t.Errorf("isGUID(%q) = %v", s, !want)
+		if _, ok := objectID(s); ok != want {
+			t.Errorf("objectID(%q) = %v", s, !want)
 		}
+	}
+	// An ID as Graph writes it, whatever case or braces it was typed in.
+	if id, _ := objectID("{3F2A1B4C-0000-0000-0000-00000000000A}"); id != "3f2a1b4c-0000-0000-0000-00000000000a" {
+		t.Errorf("objectID of a braced upper-case ID = %q", id)
 	}
 }
 
@@ -153,9 +157,9 @@ func TestInitRedirectedToItsTarget(t *testing.T) {
 	if b, _ := os.ReadFile("writeback.yaml"); string(b) != configTemplate {
 		t.Errorf("writeback.yaml holds %d bytes, want the template (%d)", len(b), len(configTemplate))
 	}
-	// Another existing file is still refused.
+	// An existing file is still refused.
 	var out bytes.Buffer
-	if code := dispatch(context.Background(), []string{"init"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already exists") {
+	if code := dispatch(context.Background(), []string{"init", "writeback.yaml"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already exists") {
 		t.Errorf("init over an existing file: exit %d: %s", code, errb.String())
 	}
 	if code := dispatch(context.Background(), []string{"init", "-"}, &out, &errb); code != 0 || out.String() != configTemplate {

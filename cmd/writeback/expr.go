@@ -89,9 +89,9 @@ func runExpr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch args[0] {
 	case "eval":
-		return runExprEval(args[1:], stdout, stderr)
+		return inStep("eval", runExprEval(args[1:], stdout, stderr))
 	case "check":
-		return runExprCheck(args[1:], stdout, stderr)
+		return inStep("check", runExprCheck(args[1:], stdout, stderr))
 	case "-h", "-help", "--help", "help":
 		printExprUsage(stdout)
 		return nil
@@ -103,72 +103,113 @@ func runExpr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func printExprUsage(w io.Writer) {
 	fmt.Fprint(w, exprUsage)
-	printFlags(newExprEvalFlags(w, new(exprAttrFlag), new(string), new(bool), new(exprListFlag)), w)
+	fs, _ := newExprEvalFlags(w)
+	printFlags(fs, w)
 }
 
-func newExprEvalFlags(out io.Writer, attrs *exprAttrFlag, now *string, asJSON *bool, taken *exprListFlag) *flag.FlagSet {
+// exprEvalArgs are expr eval's flags and expression.
+type exprEvalArgs struct {
+	attrs map[string][]string // --attr, in the case first given; nil for none
+	now   time.Time           // zero: the clock
+	json  bool
+	taken []string
+	expr  string
+	// nowFlag is --now as given, parsed into now.
+	nowFlag string
+}
+
+// exprCheckArgs is expr check's expression.
+type exprCheckArgs struct {
+	expr string
+}
+
+// newExprEvalFlags registers eval's flags; the returned func fills the
+// typed arguments once fs is parsed.
+func newExprEvalFlags(out io.Writer) (*flag.FlagSet, func(*exprEvalArgs)) {
+	var (
+		attrs exprAttrFlag
+		taken exprListFlag
+	)
 	fs := flag.NewFlagSet("expr eval", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.Var(attrs, "attr", "`NAME=VALUE` of a source attribute; repeat NAME for a multi-valued attribute")
-	fs.StringVar(now, "now", "", "pin Now() to this `RFC3339` time, e.g. 2021-08-25T17:41:18Z (default: the clock)")
-	fs.BoolVar(asJSON, "json", false, `print {"result": …} instead of plain lines`)
-	fs.Var(outputFlag{asJSON}, "output", "output `FORMAT`: text or json (json is --json)")
-	fs.Var(outputFlag{asJSON}, "o", "short for --output")
-	fs.Var(taken, "taken", "a `VALUE` SelectUniqueValue must treat as already used in AD; repeatable")
-	return fs
+	fs.Var(&attrs, "attr", "`NAME=VALUE` of a source attribute; repeat NAME for a multi-valued attribute")
+	now := fs.String("now", "", "pin Now() to this `RFC3339` time, e.g. 2021-08-25T17:41:18Z (default: the clock)")
+	asJSON := jsonFlags(fs, `print {"result": …} instead of plain lines`)
+	fs.Var(&taken, "taken", "a `VALUE` SelectUniqueValue must treat as already used in AD; repeatable")
+	return fs, func(a *exprEvalArgs) {
+		a.attrs, a.json, a.taken = attrs.vals, *asJSON, taken
+		a.nowFlag = *now
+	}
 }
 
-// exprParseArgs lets flags come before or after the expression
+// parseExprEvalArgs lets flags come before or after the expression
 // (`writeback expr eval 'Left([a], 3)' --attr a=xyz` reads naturally).
-func exprParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+// A --now that is no RFC3339 time is an error of the expression's inputs
+// (exit 1), as an expression that does not parse.
+func parseExprEvalArgs(args []string, stderr io.Writer) (exprEvalArgs, error) {
+	var a exprEvalArgs
+	fs, fill := newExprEvalFlags(stderr)
+	fs.Usage = func() { printExprUsage(fs.Output()) }
 	if err := parseFlags(fs, args); err != nil {
-		return nil, err
+		return a, err
 	}
-	return fs.Args(), nil
+	if fs.NArg() != 1 {
+		fmt.Fprintf(fs.Output(), "writeback expr eval: expected one EXPRESSION (quote it for the shell), got %d arguments\n\n", fs.NArg())
+		fs.Usage()
+		return a, errUsage
+	}
+	fill(&a)
+	a.expr = fs.Arg(0)
+	if a.nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, a.nowFlag)
+		if err != nil {
+			return a, fmt.Errorf("--now %q: expected an RFC3339 time like 2021-08-25T17:41:18Z", a.nowFlag)
+		}
+		a.now = t
+	}
+	return a, nil
+}
+
+func parseExprCheckArgs(args []string, stderr io.Writer) (exprCheckArgs, error) {
+	var a exprCheckArgs
+	fs := flag.NewFlagSet("expr check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printExprUsage(fs.Output()) }
+	if err := parseFlags(fs, args); err != nil {
+		return a, err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(fs.Output(), "writeback expr check: expected one EXPRESSION (quote it for the shell), got %d arguments\n\n", fs.NArg())
+		fs.Usage()
+		return a, errUsage
+	}
+	a.expr = fs.Arg(0)
+	return a, nil
 }
 
 func runExprEval(args []string, stdout, stderr io.Writer) error {
-	var (
-		attrs  exprAttrFlag
-		now    string
-		asJSON bool
-		taken  exprListFlag
-	)
-	fs := newExprEvalFlags(stderr, &attrs, &now, &asJSON, &taken)
-	fs.Usage = func() { printExprUsage(stderr) }
-	pos, err := exprParseArgs(fs, args)
+	a, err := parseExprEvalArgs(args, usageTo(stdout, stderr))
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+		return err
 	}
-	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "writeback expr eval: expected one EXPRESSION (quote it for the shell), got %d arguments\n\n", len(pos))
-		fs.Usage()
-		return errUsage
-	}
-	src := pos[0]
-	e, err := expr.Parse(src)
+	return exprEval(a, stdout, stderr)
+}
+
+// exprEval evaluates a.expr and prints its value.
+func exprEval(a exprEvalArgs, stdout, stderr io.Writer) error {
+	e, err := expr.Parse(a.expr)
 	if err != nil {
-		return exprPointAt(src, err)
+		return exprPointAt(a.expr, err)
 	}
-	ectx := expr.Context{Attrs: attrs.vals}
-	if now != "" {
-		t, err := time.Parse(time.RFC3339, now)
-		if err != nil {
-			return fmt.Errorf("--now %q: expected an RFC3339 time like 2021-08-25T17:41:18Z", now)
-		}
-		ectx.Now = t
-	}
-	if len(taken) > 0 {
-		ectx.Unique = func(c string) (bool, error) { return !slices.Contains(taken, c), nil }
+	ectx := expr.Context{Attrs: a.attrs, Now: a.now}
+	if len(a.taken) > 0 {
+		ectx.Unique = func(c string) (bool, error) { return !slices.Contains(a.taken, c), nil }
 	}
 	v, err := e.Eval(ectx)
 	if err != nil {
-		return exprPointAt(src, err)
+		return exprPointAt(a.expr, err)
 	}
-	if asJSON {
+	if a.json {
 		return exprWriteJSON(stdout, v)
 	}
 	for _, s := range v.Values() {
@@ -205,24 +246,13 @@ func exprWriteJSON(w io.Writer, v expr.Value) error {
 }
 
 func runExprCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("expr check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { printExprUsage(stderr) }
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "writeback expr check: expected one EXPRESSION (quote it for the shell), got %d arguments\n\n", fs.NArg())
-		fs.Usage()
-		return errUsage
-	}
-	src := fs.Arg(0)
-	e, err := expr.Parse(src)
+	a, err := parseExprCheckArgs(args, usageTo(stdout, stderr))
 	if err != nil {
-		return exprPointAt(src, err)
+		return err
+	}
+	e, err := expr.Parse(a.expr)
+	if err != nil {
+		return exprPointAt(a.expr, err)
 	}
 	fmt.Fprintln(stdout, e.String())
 	return nil

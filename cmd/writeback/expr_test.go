@@ -202,7 +202,7 @@ func TestExprExitCodes(t *testing.T) {
 	if code := dispatch(context.Background(), []string{"expr", "eval", `Error("nope")`}, &out, &errb); code != 1 {
 		t.Errorf("exit code = %d, want 1", code)
 	}
-	if !strings.Contains(errb.String(), "writeback expr: position 1: Error: nope") {
+	if !strings.Contains(errb.String(), "writeback expr eval: position 1: Error: nope") {
 		t.Errorf("stderr = %q", errb.String())
 	}
 	out.Reset()

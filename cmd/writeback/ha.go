@@ -23,20 +23,6 @@ import (
 	"github.com/writeback/writeback/internal/wire"
 )
 
-// pgOptions are the state.postgres settings as the state package takes them.
-func pgOptions(cfg *config.Config, readOnly bool) (state.PostgresOptions, error) {
-	p := cfg.State.Postgres
-	o := state.PostgresOptions{URL: p.URL, Takeover: time.Duration(p.Takeover), ReadOnly: readOnly}
-	if p.Password.IsSet() {
-		pw, err := p.Password.Value("state.postgres.password")
-		if err != nil {
-			return o, err
-		}
-		o.Password = pw
-	}
-	return o, nil
-}
-
 // holderName names this process in the lease: host and pid.
 func holderName() string {
 	h, _ := os.Hostname()
@@ -49,24 +35,13 @@ func holderName() string {
 // commands (plan, apply, provision) take the lease at once or refuse, as a
 // second process on a state file is refused.
 func (s *session) openState(ctx context.Context, command string) error {
+	var err error
+	if s.db, s.lock, err = wire.OpenState(ctx, s.cfg, command); err != nil {
+		return err
+	}
 	if s.cfg.State.Postgres == nil {
-		path := wire.StatePath(s.cfg)
-		var err error
-		if s.lock, err = state.AcquireLock(path, command); err != nil {
-			return err
-		}
-		if s.db, err = state.Open(path); err != nil {
-			return err
-		}
 		s.srv = serveState(s.db, s.log)
 		return nil
-	}
-	o, err := pgOptions(s.cfg, false)
-	if err != nil {
-		return err
-	}
-	if s.db, err = state.OpenPostgres(ctx, o); err != nil {
-		return err
 	}
 	if s.leader, err = s.db.NewLeader(holderName(), s.log); err != nil {
 		return err
@@ -200,11 +175,7 @@ func (o *ops) standbyReady(ctx context.Context) []string {
 // instance and every reader sees the same database, so there is no holder
 // to ask.
 func queryShared(ctx context.Context, cfg *config.Config, q stateQuery, stdout interface{ Write([]byte) (int, error) }) error {
-	o, err := pgOptions(cfg, true)
-	if err != nil {
-		return err
-	}
-	db, err := state.OpenPostgres(ctx, o)
+	db, err := wire.OpenStateReadOnly(ctx, cfg, 0)
 	if errors.Is(err, state.ErrNoState) {
 		fmt.Fprintf(stdout, "No state yet in %s: writeback has not run with this database.\n", cfg.State.Postgres.URL)
 		if q.Cmd == "status" {

@@ -428,7 +428,7 @@ func TestLabHARoles(t *testing.T) {
 		t.Errorf("b's status page does not say follower")
 	}
 	var out lockedBuffer
-	if err := queryState(context.Background(), h.cfgFile, stateQuery{Cmd: "status", N: 3}, &out); err != nil && err != errNeedsOperator {
+	if err := queryStateFile(context.Background(), h.cfgFile, stateQuery{Cmd: "status", N: 3}, &out); err != nil && err != errNeedsOperator {
 		t.Fatal(err)
 	}
 	if want := fmt.Sprintf("Leader: %s", a.holder()); !strings.Contains(out.String(), want) {

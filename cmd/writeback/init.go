@@ -110,31 +110,38 @@ log:
 // initArgs are init's flags and argument.
 type initArgs struct {
 	force bool
-	path  string // "-" for stdout
+	path  string // "" for none given; "-" for stdout
 }
 
+// defaultInitFile is what 'writeback init' writes on a terminal.
+const defaultInitFile = "writeback.yaml"
+
 func parseInitArgs(args []string, stderr io.Writer) (initArgs, error) {
-	a := initArgs{path: "writeback.yaml"}
+	var a initArgs
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&a.force, "force", false, "overwrite an existing file")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback init [--force] [FILE]
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, `Usage: writeback init [--force] [FILE]
 
-Writes a commented configuration file (default writeback.yaml; "-" for stdout)
-with every section and its defaults. Edit the marked values, then run
-'writeback check' and 'writeback plan'. 'writeback init > FILE' works too:
-the shell has created FILE as stdout, so init writes the template there.
+Writes a commented configuration with every section and its defaults. Edit
+the marked values, then run 'writeback check' and 'writeback plan'.
+
+  writeback init FILE   writes FILE (not over an existing one unless --force)
+  writeback init        on a terminal: writes writeback.yaml, as above;
+                        redirected or piped: prints the template, writes no file
+  writeback init -      prints the template
 
 Examples:
   writeback init
   writeback init > writeback.yaml
   writeback init /etc/writeback/writeback.yaml
-  writeback init - | less
+  writeback init | less
 
 Flags:
 `)
-		printFlags(fs, stderr)
+		printFlags(fs, w)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return a, err
@@ -143,26 +150,35 @@ Flags:
 		fs.Usage()
 		return a, errUsage
 	}
-	if fs.NArg() == 1 {
-		a.path = fs.Arg(0)
-	}
+	a.path = fs.Arg(0)
 	return a, nil
 }
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseInitArgs(args, stderr)
+	a, err := parseInitArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
-	return writeInit(a, stdout)
+	return writeInit(a, stdout, stderr, isTerminal(stdout))
 }
 
-// writeInit writes the template to a.path, or to stdout for "-" and when
-// stdout is a.path already ('writeback init > writeback.yaml': the shell
-// made the file, empty, before init ran).
-func writeInit(a initArgs, stdout io.Writer) error {
+// writeInit writes the template where the conventions of a command line
+// say: into the FILE named; to stdout for "-" and whenever stdout is
+// redirected or piped and no FILE is named ('writeback init > other.yaml',
+// 'writeback init | less' write no file of their own); on a terminal into
+// writeback.yaml. What it wrote is said on stderr, so stdout carries the
+// template or nothing.
+func writeInit(a initArgs, stdout, stderr io.Writer, terminal bool) error {
 	path := a.path
-	if path == "-" || isFile(stdout, path) {
+	switch {
+	case path == "-", path == "" && !terminal:
+		_, err := io.WriteString(stdout, configTemplate)
+		return err
+	case path == "":
+		path = defaultInitFile
+	case isFile(stdout, path):
+		// 'writeback init x.yaml > x.yaml': the shell has made x.yaml, empty,
+		// as stdout already; the template goes there.
 		_, err := io.WriteString(stdout, configTemplate)
 		return err
 	}
@@ -184,7 +200,7 @@ func writeInit(a initArgs, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	fmt.Fprintf(stdout, "Wrote %s. Edit the ad and entra sections, then: writeback check --config %s\n", path, path)
+	fmt.Fprintf(stderr, "Wrote %s. Edit the ad and entra sections, then: writeback check --config %s\n", path, path)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/state"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // logArgs are log's flags.
@@ -47,11 +48,15 @@ Examples:
 }
 
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseLogArgs(args, stderr)
+	a, err := parseLogArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
-	return queryState(ctx, a.config, stateQuery{Cmd: "log", N: a.n, JSON: a.json, Group: strings.ToLower(a.group)}, stdout)
+	cfg, _, err := wire.Load(a.config, stderr)
+	if err != nil {
+		return err
+	}
+	return queryState(ctx, cfg, stateQuery{Cmd: "log", N: a.n, JSON: a.json, Group: strings.ToLower(a.group)}, stdout)
 }
 
 func showLog(db *state.DB, q stateQuery, stdout io.Writer) error {

@@ -91,12 +91,35 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return commandExit(c, err, stderr)
 }
 
+// stepError is an error of one step of a command with steps (migrate
+// assess, expr eval, state migrate), so that it is printed under the full
+// command path: "writeback migrate assess: ...".
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// inStep marks err (if any) as step's.
+func inStep(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{step: step, err: err}
+}
+
 // commandExit turns what a command returned into the process exit code, and
-// prints its error as "writeback <command>: <error>".
+// prints its error as "writeback <command> [<step>]: <error>".
 func commandExit(c *cobra.Command, err error, stderr io.Writer) int {
 	name := "writeback"
 	if c != nil && c.HasParent() {
-		name = "writeback " + c.Name()
+		name = c.CommandPath()
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		name += " " + se.step
 	}
 	var ee *exitError
 	switch {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -11,10 +10,8 @@ import (
 	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
-	"github.com/writeback/writeback/internal/adconfig"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
-	"github.com/writeback/writeback/internal/entraconfig"
 	"github.com/writeback/writeback/internal/ldapdn"
 	"github.com/writeback/writeback/internal/migrate"
 	"github.com/writeback/writeback/internal/resolve"
@@ -36,7 +33,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"handover":            migrateHandover,
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, `Usage: writeback migrate <step> [flags]
+		// Help asked for goes to stdout; without a step it is a usage error.
+		w := stdout
+		if len(args) == 0 {
+			w = stderr
+		}
+		fmt.Fprint(w, `Usage: writeback migrate <step> [flags]
 
 Moves the security groups Entra Connect Sync group writeback v2 wrote into
 writeback, without renaming, recreating or losing a member. In order:
@@ -65,31 +67,33 @@ mismatch, conflicts, values left alone).
 		fmt.Fprintf(stderr, "writeback migrate: unknown step %q (assess, prepare, verify, rollback, connect-sync-script, handover)\n", args[0])
 		return errUsage
 	}
-	return f(ctx, args[1:], stdout, stderr)
+	return inStep(args[0], f(ctx, args[1:], stdout, stderr))
 }
 
-// migrateFlags are shared by the steps that talk to AD.
+// migrateArgs are the flags shared by the steps that talk to AD.
+type migrateArgs struct {
+	config string
+	base   string   // where Connect Sync wrote the groups; "" for the default
+	accept []string // --accept-removals (assess, verify, handover)
+}
+
+// migrateFlags registers the shared flags on a step's flag set.
 type migrateFlags struct {
-	fs      *flag.FlagSet
-	stderr  io.Writer // where the configured logger writes
-	cfgPath *string
-	base    *string
-	accept  groupListFlag
+	fs *flag.FlagSet
+	a  *migrateArgs
 }
 
-func newMigrateFlags(name, usage string, stderr io.Writer) *migrateFlags {
+func newMigrateFlags(name, usage string, stderr io.Writer, a *migrateArgs) *migrateFlags {
 	fs := newFlagSet("migrate "+name, usage, stderr)
-	m := &migrateFlags{fs: fs, stderr: stderr, cfgPath: configFlag(fs)}
-	m.base = fs.String("base", "", "where Connect Sync wrote the groups: the writeback `OU` (default: sync.searchBase, else the whole domain)")
-	return m
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.StringVar(&a.base, "base", "", "where Connect Sync wrote the groups: the writeback `OU` (default: sync.searchBase, else the whole domain)")
+	return &migrateFlags{fs: fs, a: a}
 }
 
 // acceptFlag adds --accept-removals to assess, verify and handover.
 func (m *migrateFlags) acceptFlag() {
-	m.fs.Var(&m.accept, "accept-removals", "accept that writeback removes the AD members listed under 'Members who would lose access' from `GROUP` (DN, CN, object ID or display name; repeat, or comma-separate): no longer a blocker, and handover takes the group over")
+	m.fs.Var((*groupListFlag)(&m.a.accept), "accept-removals", "accept that writeback removes the AD members listed under 'Members who would lose access' from `GROUP` (DN, CN, object ID or display name; repeat, or comma-separate): no longer a blocker, and handover takes the group over")
 }
-
-func (m *migrateFlags) accepted() []string { return m.accept }
 
 // groupListFlag is a repeatable, comma-separated flag.
 type groupListFlag []string
@@ -110,13 +114,14 @@ func (l *groupListFlag) Set(v string) error {
 	return nil
 }
 
-func (m *migrateFlags) parse(args []string, stderr io.Writer) error {
-	if err := parseNoArgs(m.fs, args, stderr); err != nil {
+// parse parses a step's flags; a --base that is no DN is an error.
+func (m *migrateFlags) parse(args []string) error {
+	if err := parseNoArgs(m.fs, args, m.fs.Output()); err != nil {
 		return err
 	}
-	if *m.base != "" {
-		if _, err := ldapdn.Parse(*m.base); err != nil || !strings.Contains(*m.base, "=") {
-			return fmt.Errorf("--base %q: want a DN such as OU=Writeback,DC=contoso,DC=com", *m.base)
+	if b := m.a.base; b != "" {
+		if _, err := ldapdn.Parse(b); err != nil || !strings.Contains(b, "=") {
+			return fmt.Errorf("--base %q: want a DN such as OU=Writeback,DC=contoso,DC=com", b)
 		}
 	}
 	return nil
@@ -143,12 +148,14 @@ func (e *migrateEnv) Close() {
 	}
 }
 
-func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (*migrateEnv, error) {
-	cfg, err := config.Load(*m.cfgPath)
+// openMigrate loads the configuration and dials the DC (and the GC, and
+// Entra, when asked); the configured logger writes to stderr.
+func openMigrate(ctx context.Context, a migrateArgs, stderr io.Writer, withGC, withCloud bool) (*migrateEnv, error) {
+	cfg, log, err := wire.Load(a.config, stderr)
 	if err != nil {
 		return nil, err
 	}
-	e := &migrateEnv{cfg: cfg, log: wire.Logger(cfg.Log, m.stderr)}
+	e := &migrateEnv{cfg: cfg, log: log}
 	if e.dc, err = wire.DC(ctx, cfg.AD, e.log); err != nil {
 		return nil, err
 	}
@@ -161,7 +168,7 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	if e.domain == "" {
 		e.domain = root.DefaultNamingContext
 	}
-	e.base = *m.base
+	e.base = a.base
 	if e.base == "" {
 		e.base = cfg.Sync.SearchBase
 	}
@@ -170,15 +177,12 @@ func openMigrate(ctx context.Context, m *migrateFlags, withGC, withCloud bool) (
 	}
 	if withGC {
 		// A GC that cannot be reached is an assessment finding, not an error.
-		if e.gc, e.gcErr = ad.DialGC(ctx, adconfig.Options(cfg.AD, e.log)); e.gcErr == nil {
-			e.gc.SetLogger(e.log)
-		}
+		e.gc, e.gcErr = wire.GC(ctx, cfg.AD, e.log, e.dc)
 	}
 	if withCloud && cfg.Entra != nil {
-		// Only the groups' IDs are read: no properties to select.
-		if e.cloud, err = entra.New(ctx, entraconfig.Options(*cfg.Entra), entra.WithLogger(e.log)); err != nil {
+		if e.cloud, err = wire.Graph(ctx, cfg, e.log); err != nil {
 			e.Close()
-			return nil, fmt.Errorf("connect to Entra: %w", err)
+			return nil, err
 		}
 	}
 	return e, nil
@@ -212,13 +216,6 @@ func (e *migrateEnv) assess(ctx context.Context, accept []string) (*migrate.Repo
 		o.Scope = sc
 	}
 	return migrate.Assess(ctx, o)
-}
-
-// writeJSON prints v as indented JSON: every command's -o json.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func migrateWriteFile(path string, fn func(io.Writer) error) error {

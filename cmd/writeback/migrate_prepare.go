@@ -11,7 +11,20 @@ import (
 	"github.com/writeback/writeback/internal/wire"
 )
 
-func migratePrepare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// migratePrepareArgs are migrate prepare's flags.
+type migratePrepareArgs struct {
+	migrateArgs
+	dryRun      bool
+	journal     string
+	connections int
+	workers     int
+	batch       int
+	json        bool
+	noEntra     bool
+}
+
+func parseMigratePrepareArgs(args []string, stderr io.Writer) (migratePrepareArgs, error) {
+	var a migratePrepareArgs
 	m := newMigrateFlags("prepare", `Usage: writeback migrate prepare [flags]
 
 Step 1 of the migration, done right: copies adminDescription into
@@ -25,37 +38,46 @@ Examples:
   writeback migrate prepare --dry-run
   writeback migrate prepare --journal prepare-2026-11-23.journal
   writeback migrate rollback --journal prepare-2026-11-23.journal
-`, stderr)
-	dry := m.fs.Bool("dry-run", false, "list the changes; write nothing")
-	journal := m.fs.String("journal", "writeback-prepare.journal", "journal `FILE` (appended to; keep it for rollback)")
-	conns := m.fs.Int("connections", 1, "LDAP connections to spread the modifies over (1..16; one was fastest against Samba, a Windows DC may take more)")
-	workers := m.fs.Int("workers", 4, "modifies in flight at once (1..64)")
-	batch := m.fs.Int("batch", 200, "changes journaled and flushed together before they are sent (1..5000)")
+`, stderr, &a.migrateArgs)
+	m.fs.BoolVar(&a.dryRun, "dry-run", false, "list the changes; write nothing")
+	m.fs.StringVar(&a.journal, "journal", "writeback-prepare.journal", "journal `FILE` (appended to; keep it for rollback)")
+	m.fs.IntVar(&a.connections, "connections", 1, "LDAP connections to spread the modifies over (1..16; one was fastest against Samba, a Windows DC may take more)")
+	m.fs.IntVar(&a.workers, "workers", 4, "modifies in flight at once (1..64)")
+	m.fs.IntVar(&a.batch, "batch", 200, "changes journaled and flushed together before they are sent (1..5000)")
 	asJSON := jsonFlags(m.fs, "print the result as JSON")
-	noEntra := m.fs.Bool("no-entra", false, "do not ask Entra which cloud groups still exist (orphans then get their anchor too)")
-	if err := m.parse(args, stderr); err != nil {
+	m.fs.BoolVar(&a.noEntra, "no-entra", false, "do not ask Entra which cloud groups still exist (orphans then get their anchor too)")
+	if err := m.parse(args); err != nil {
+		return a, err
+	}
+	if err := migrateCheckRanges(a.connections, a.workers, a.batch); err != nil {
+		return a, err
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func migratePrepare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseMigratePrepareArgs(args, usageTo(stdout, stderr))
+	if err != nil {
 		return err
 	}
-	if err := migrateCheckRanges(*conns, *workers, *batch); err != nil {
-		return err
-	}
-	e, err := openMigrate(ctx, m, false, !*noEntra)
+	e, err := openMigrate(ctx, a.migrateArgs, stderr, false, !a.noEntra)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	o := migrate.PrepareOptions{Base: e.base, DryRun: *dry, Server: e.dc.URL(), Workers: *workers, Batch: *batch}
+	o := migrate.PrepareOptions{Base: e.base, DryRun: a.dryRun, Server: e.dc.URL(), Workers: a.workers, Batch: a.batch}
 	if o.Orphan, err = e.orphanFunc(ctx); err != nil {
 		return err
 	}
-	if !*dry {
-		j, _, err := migrate.OpenJournal(*journal)
+	if !a.dryRun {
+		j, _, err := migrate.OpenJournal(a.journal)
 		if err != nil {
 			return err
 		}
 		defer j.Close()
 		o.Journal = j
-		writers, closeAll, err := migrateExtraConns(ctx, e, *conns)
+		writers, closeAll, err := migrateExtraConns(ctx, e, a.connections)
 		if err != nil {
 			return err
 		}
@@ -67,17 +89,17 @@ Examples:
 	}
 	res, err := migrate.Prepare(ctx, e.dc, o)
 	if res != nil {
-		if *asJSON {
+		if a.json {
 			if jerr := writeJSON(stdout, res); jerr != nil && err == nil {
 				err = jerr
 			}
 		} else {
-			migratePrintPrepare(stdout, res, *dry, *journal)
+			migratePrintPrepare(stdout, res, a.dryRun, a.journal)
 		}
 	}
 	if err != nil {
 		if res != nil && res.Interrupted {
-			return fmt.Errorf("interrupted after %d changes; run the same command again to finish (journal %s): %w", res.Changed, *journal, err)
+			return fmt.Errorf("interrupted after %d changes; run the same command again to finish (journal %s): %w", res.Changed, a.journal, err)
 		}
 		return err
 	}

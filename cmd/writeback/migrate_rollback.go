@@ -9,7 +9,16 @@ import (
 	"github.com/writeback/writeback/internal/migrate"
 )
 
-func migrateRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// migrateRollbackArgs are migrate rollback's flags.
+type migrateRollbackArgs struct {
+	migrateArgs
+	journal string
+	dryRun  bool
+	json    bool
+}
+
+func parseMigrateRollbackArgs(args []string, stderr io.Writer) (migrateRollbackArgs, error) {
+	var a migrateRollbackArgs
 	m := newMigrateFlags("rollback", `Usage: writeback migrate rollback --journal FILE [flags]
 
 Undoes what 'writeback migrate prepare' changed, as its journal recorded:
@@ -22,23 +31,32 @@ journals its own changes to FILE.rollback.
 Examples:
   writeback migrate rollback --journal writeback-prepare.journal --dry-run
   writeback migrate rollback --journal writeback-prepare.journal
-`, stderr)
-	journal := m.fs.String("journal", "", "the prepare journal `FILE` (required)")
-	dry := m.fs.Bool("dry-run", false, "list what would be restored; write nothing")
+`, stderr, &a.migrateArgs)
+	m.fs.StringVar(&a.journal, "journal", "", "the prepare journal `FILE` (required)")
+	m.fs.BoolVar(&a.dryRun, "dry-run", false, "list what would be restored; write nothing")
 	asJSON := jsonFlags(m.fs, "print the result as JSON")
-	if err := m.parse(args, stderr); err != nil {
-		return err
+	if err := m.parse(args); err != nil {
+		return a, err
 	}
-	if *journal == "" {
+	if a.journal == "" {
 		fmt.Fprintln(stderr, "writeback migrate rollback: --journal is required (the file prepare wrote, default writeback-prepare.journal)")
 		m.fs.Usage()
-		return errUsage
+		return a, errUsage
 	}
-	recs, err := migrate.ReadJournal(*journal)
+	a.json = *asJSON
+	return a, nil
+}
+
+func migrateRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseMigrateRollbackArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
-	e, err := openMigrate(ctx, m, false, false)
+	recs, err := migrate.ReadJournal(a.journal)
+	if err != nil {
+		return err
+	}
+	e, err := openMigrate(ctx, a.migrateArgs, stderr, false, false)
 	if err != nil {
 		return err
 	}
@@ -46,9 +64,9 @@ Examples:
 	// Groups are found by objectGUID wherever they are now: under --base,
 	// else sync.searchBase, else the whole domain; not only the base prepare
 	// searched, so a group moved since is still found.
-	o := migrate.RollbackOptions{DryRun: *dry, Server: e.dc.URL(), Base: e.base}
-	if !*dry {
-		j, _, err := migrate.OpenJournal(*journal + ".rollback")
+	o := migrate.RollbackOptions{DryRun: a.dryRun, Server: e.dc.URL(), Base: e.base}
+	if !a.dryRun {
+		j, _, err := migrate.OpenJournal(a.journal + ".rollback")
 		if err != nil {
 			return err
 		}
@@ -60,7 +78,7 @@ Examples:
 	}
 	res, err := migrate.Rollback(ctx, e.dc, recs, o)
 	if res != nil {
-		if *asJSON {
+		if a.json {
 			if jerr := writeJSON(stdout, res); jerr != nil && err == nil {
 				err = jerr
 			}
@@ -77,7 +95,7 @@ Examples:
 				}
 			}
 			fmt.Fprintf(stdout, "Rollback of %d groups from %s: %d restored, %d already original, %d would restore, %d left alone\n",
-				res.Groups, *journal, counts["restored"], counts["already-original"], counts["would-restore"], res.Skipped)
+				res.Groups, a.journal, counts["restored"], counts["already-original"], counts["would-restore"], res.Skipped)
 		}
 	}
 	if err != nil {

@@ -8,7 +8,15 @@ import (
 	"github.com/writeback/writeback/internal/migrate"
 )
 
-func migrateVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// migrateVerifyArgs are migrate verify's flags.
+type migrateVerifyArgs struct {
+	migrateArgs
+	json    bool
+	noEntra bool
+}
+
+func parseMigrateVerifyArgs(args []string, stderr io.Writer) (migrateVerifyArgs, error) {
+	var a migrateVerifyArgs
 	m := newMigrateFlags("verify", `Usage: writeback migrate verify [flags]
 
 Checks that msDS-ExternalDirectoryObjectId equals adminDescription on every
@@ -19,14 +27,23 @@ blocker.
 Examples:
   writeback migrate verify --config writeback.yaml
   writeback migrate verify --json
-`, stderr)
+`, stderr, &a.migrateArgs)
 	asJSON := jsonFlags(m.fs, "print the result as JSON")
-	noEntra := m.fs.Bool("no-entra", false, "check AD only, even if Entra is configured")
+	m.fs.BoolVar(&a.noEntra, "no-entra", false, "check AD only, even if Entra is configured")
 	m.acceptFlag()
-	if err := m.parse(args, stderr); err != nil {
+	if err := m.parse(args); err != nil {
+		return a, err
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func migrateVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseMigrateVerifyArgs(args, usageTo(stdout, stderr))
+	if err != nil {
 		return err
 	}
-	e, err := openMigrate(ctx, m, true, !*noEntra)
+	e, err := openMigrate(ctx, a.migrateArgs, stderr, true, !a.noEntra)
 	if err != nil {
 		return err
 	}
@@ -39,12 +56,12 @@ Examples:
 	if err != nil {
 		return err
 	}
-	r, err := e.assess(ctx, m.accepted())
+	r, err := e.assess(ctx, a.accept)
 	if err != nil {
 		return err
 	}
 	ok := len(v.Mismatches) == 0 && v.InScope > 0 && r.Verdict.Ready
-	if *asJSON {
+	if a.json {
 		if err := writeJSON(stdout, struct {
 			OK         bool                  `json:"ok"`
 			Anchors    *migrate.VerifyResult `json:"anchors"`

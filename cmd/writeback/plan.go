@@ -3,15 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"runtime/debug"
-	"strings"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/plan"
 )
@@ -59,7 +53,7 @@ Examples:
 }
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parsePlanArgs(args, stderr)
+	a, err := parsePlanArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -127,79 +121,6 @@ func writePlanned(w io.Writer, p *engine.Planned) error {
 	}
 	if n := len(p.Quarantined); n > 0 {
 		fmt.Fprintf(w, "Skipped %d quarantined group(s); see writeback status.\n", n)
-	}
-	return nil
-}
-
-// newFlagSet starts a subcommand's flags; usage is printed above the flag list
-// on -h and on bad arguments.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fmt.Fprint(stderr, "\nFlags:\n")
-		printFlags(fs, stderr)
-	}
-	return fs
-}
-
-// parseNoArgs parses the flags of a subcommand that takes no positional
-// arguments. Its errors are errUsage; a -h also matches flag.ErrHelp, for the
-// commands that treat asking for help as success.
-func parseNoArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "writeback %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return errUsage
-	}
-	return nil
-}
-
-// applyMemoryLimit sets sync.memoryLimit as the Go runtime's soft memory
-// limit, unless GOMEMLIMIT already set one. Under a limit the collector can
-// also wait longer between cycles (GOGC 400 instead of 100, unless GOGC is
-// set): a round allocates far more than it keeps, and the limit, not the
-// percentage, is what bounds a large round's heap. A small tenant's heap
-// stays small either way.
-func applyMemoryLimit(s config.Sync, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" || s.MemoryLimitBytes <= 0 {
-		return
-	}
-	debug.SetMemoryLimit(s.MemoryLimitBytes)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercentUnderLimit)
-	}
-	log.Debug("soft memory limit", "sync.memoryLimit", s.MemoryLimit)
-}
-
-const gcPercentUnderLimit = 400
-
-// configFlag registers --config; the default comes from $WRITEBACK_CONFIG or writeback.yaml.
-func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
-}
-
-// defaultConfig is $WRITEBACK_CONFIG, else writeback.yaml.
-func defaultConfig() string {
-	if def := os.Getenv("WRITEBACK_CONFIG"); def != "" {
-		return def
-	}
-	return "writeback.yaml"
-}
-
-// listFlag is a repeatable (or comma-separated) string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
 	}
 	return nil
 }

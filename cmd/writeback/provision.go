@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/state"
 )
@@ -50,7 +51,7 @@ Examples:
 }
 
 func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseProvisionArgs(args, stderr)
+	a, err := parseProvisionArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -132,8 +133,8 @@ func printProvision(stdout io.Writer, r *engine.Report, dryRun bool) error {
 // it is an object ID (a GUID), else the one group in Entra with that display
 // name (case-insensitive), read from Graph's changes into the state.
 func groupID(ctx context.Context, s *session, arg string) (string, error) {
-	if isGUID(arg) {
-		return arg, nil
+	if id, ok := objectID(arg); ok {
+		return id, nil
 	}
 	if _, err := s.eng.Ingest(ctx, false); err != nil {
 		return "", err
@@ -171,22 +172,12 @@ func groupsNamed(db *state.DB, name string) ([]string, error) {
 	return ids, nil
 }
 
-// isGUID reports whether s has the form of an object ID.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
+// objectID is s as an Entra object ID in Graph's form (lower case, no
+// braces), when s is a GUID: ad.ParseGUID decides.
+func objectID(s string) (string, bool) {
+	g, err := ad.ParseGUID(s)
+	if err != nil {
+		return "", false
 	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-				return false
-			}
-		}
-	}
-	return true
+	return g.String(), true
 }

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"syscall"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/wire"
 )
@@ -30,7 +29,7 @@ func (r reloadSignal) stop() { signal.Stop(r.c) }
 // secrets. An invalid one is reported with all its errors and the running
 // configuration is kept: a typo must not stop the daemon.
 func (s *session) reload(cfgPath, running string) {
-	cfg, err := config.Load(cfgPath)
+	cfg, log, err := wire.Load(cfgPath, s.logOut)
 	if err == nil && cfg.Entra == nil {
 		err = errors.New("the entra section is required to provision")
 	}
@@ -51,7 +50,7 @@ func (s *session) reload(cfgPath, running string) {
 	}
 	old := s.cfg
 	s.cfg = cfg
-	s.log = wire.Logger(cfg.Log, s.logOut)
+	s.log = log
 	applyMemoryLimit(cfg.Sync, s.log)
 	for _, w := range cfg.LooseSecretFiles() {
 		s.log.Warn("secret file permissions too open", "problem", w)

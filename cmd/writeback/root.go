@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,15 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short: "help about any command",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, rest, err := root.Find(args)
+			if err == nil && c != nil && len(rest) == 1 {
+				// 'writeback help migrate assess' is 'writeback migrate assess -h'.
+				if wc, ok := lookup(c.Name()); ok && slices.Contains(wc.steps, rest[0]) {
+					if err := wc.run(cmd.Context(), []string{rest[0], "-h"}, stdout, stderr); err != nil && !isHelp(err) {
+						return err
+					}
+					return nil
+				}
+			}
 			if err != nil || c == nil || len(rest) > 0 {
 				fmt.Fprintf(stderr, "writeback help: unknown command %q; run 'writeback help' for the list\n", strings.Join(args, " "))
 				return errUsage
@@ -58,6 +68,16 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.InitDefaultCompletionCmd()
 	return root
+}
+
+// lookup finds one of writeback's commands by name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // subcommand wraps one of writeback's commands for cobra.

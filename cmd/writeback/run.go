@@ -21,6 +21,7 @@ type runArgs struct {
 	once         bool
 	allowDeletes bool
 	listen       string
+	json         bool // with once: print the round's result as JSON on stdout
 }
 
 func parseRunArgs(args []string, stderr io.Writer) (runArgs, error) {
@@ -30,9 +31,11 @@ func parseRunArgs(args []string, stderr io.Writer) (runArgs, error) {
 	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
 	fs.BoolVar(&a.once, "once", false, "run one round and exit")
 	fs.BoolVar(&a.allowDeletes, "allow-deletes", false, "lift the deletion threshold for the first round only")
+	asJSON := jsonFlags(fs, "with --once: print the round's result as JSON on stdout")
 	fs.StringVar(&a.listen, "listen", "", "serve /metrics, /healthz, /readyz and the status page on `host:port` (default sync.listen; off when neither is set)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: writeback run [flags]
+		w := fs.Output() // stdout for -h: see parseFlags
+		fmt.Fprint(w, `Usage: writeback run [flags]
 
 The daemon: a full round first (when no delta tokens are stored, or a full
 reconcile is due), then incremental rounds from Graph's delta tokens every
@@ -59,20 +62,28 @@ pings the watchdog (WatchdogSec=) between and during rounds.
 Examples:
   writeback run --config /etc/writeback/writeback.yaml
   writeback run --once
+  writeback run --once -o json > round.json
   writeback run --listen 127.0.0.1:9464
 
 Flags:
 `)
-		printFlags(fs, stderr)
+		printFlags(fs, w)
 	}
 	if err := parseNoArgs(fs, args, stderr); err != nil {
 		return a, err
+	}
+	a.json = *asJSON
+	if a.json && !a.once {
+		// The daemon's rounds are in the log, the metrics and the status page.
+		fmt.Fprintln(stderr, "writeback run: -o json needs --once (one round, then its result)")
+		fs.Usage()
+		return a, errUsage
 	}
 	return a, nil
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseRunArgs(args, stderr)
+	a, err := parseRunArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
@@ -122,8 +133,13 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 	defer sd.notify("STOPPING=1")
 	// A DC restart or a reset connection needs nothing here: the AD
 	// connections redial by themselves (and repeat idempotent operations).
+	var last *engine.Result // the round's, for --once -o json
 	d := &engine.Daemon{
-		Round:         func(ctx context.Context, full, allow bool) error { return leaderRound(ctx, s, full, allow) },
+		Round: func(ctx context.Context, full, allow bool) error {
+			res, err := leaderRound(ctx, s, full, allow)
+			last = res
+			return err
+		},
 		Interval:      func() time.Duration { return time.Duration(s.cfg.Sync.Interval) },
 		FullReconcile: func() time.Duration { return time.Duration(s.cfg.Sync.FullReconcile) },
 		LastFull:      func() (time.Time, bool, error) { return s.db.LastFull() },
@@ -136,33 +152,41 @@ func runCmd(ctx context.Context, a runArgs, stdout, stderr io.Writer) error {
 		},
 		Log: func() *slog.Logger { return s.log },
 	}
-	return d.Run(ctx)
+	err = d.Run(ctx)
+	if a.json && last != nil {
+		// As far as the round got; the exit status and the log say how it ended.
+		if jerr := writeJSON(stdout, last); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
 }
 
 // leaderRound is oneRound with a shared (PostgreSQL) state (ha.go): a
 // follower waits here until it leads, and the round ends when the lease is
 // lost. With a state file it is oneRound.
-func leaderRound(ctx context.Context, s *session, full, allow bool) error {
+func leaderRound(ctx context.Context, s *session, full, allow bool) (*engine.Result, error) {
 	if err := s.awaitLeadership(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	rctx, endRound := s.leaderContext(ctx)
 	defer endRound()
 	return oneRound(rctx, s, full, allow)
 }
 
-// oneRound runs a round of the daemon (engine.Daemon decides full) and logs it.
-func oneRound(ctx context.Context, s *session, full, allow bool) error {
+// oneRound runs a round of the daemon (engine.Daemon decides full), logs it
+// and returns its result, as far as it got.
+func oneRound(ctx context.Context, s *session, full, allow bool) (*engine.Result, error) {
 	start := time.Now()
 	if err := s.connect(ctx); err != nil {
 		s.log.Error("round skipped", "err", err)
 		if s.ops != nil {
 			s.ops.observe(start, false, nil, err, true)
 		}
-		return err
+		return nil, err
 	}
 	if err := s.newEngine(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	res, err := s.eng.RunOnce(ctx, engine.RoundOptions{PlanOptions: engine.PlanOptions{Full: full, AllowDeletes: allow}})
 	switch {
@@ -180,7 +204,7 @@ func oneRound(ctx context.Context, s *session, full, allow bool) error {
 	if s.ops != nil && ctx.Err() == nil {
 		s.ops.observe(start, full, res, err, false)
 	}
-	return err
+	return res, err
 }
 
 // startListener starts the operations listener when --listen or

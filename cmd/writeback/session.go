@@ -84,14 +84,14 @@ func (s *session) Close() {
 // refused at once, naming this one. plan claims it too: it records Graph's
 // delta links in the state.
 func openSession(ctx context.Context, command, cfgPath string, stderr io.Writer) (*session, error) {
-	cfg, err := config.Load(cfgPath)
+	cfg, log, err := wire.Load(cfgPath, stderr)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Entra == nil {
 		return nil, fmt.Errorf("config %s: the entra section is required to provision (run 'writeback init' for an example)", cfgPath)
 	}
-	s := &session{cfg: cfg, log: wire.Logger(cfg.Log, stderr), logOut: stderr}
+	s := &session{cfg: cfg, log: log, logOut: stderr}
 	applyMemoryLimit(cfg.Sync, s.log)
 	for _, w := range cfg.LooseSecretFiles() {
 		s.log.Warn("secret file permissions too open", "problem", w)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/writeback/writeback/internal/state"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // stateConfig writes the configuration 'writeback init' writes into a
@@ -222,4 +225,14 @@ func TestStatusOnAReadOnlyFileSystem(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "Last full round applied") || !strings.Contains(string(out), `create         "Finance"`) {
 		t.Errorf("status and log on a read-only file system: %v\n%s", err, out)
 	}
+}
+
+// queryStateFile is queryState on the configuration file at path, as
+// status and log load it.
+func queryStateFile(ctx context.Context, path string, q stateQuery, stdout io.Writer) error {
+	cfg, _, err := wire.Load(path, io.Discard)
+	if err != nil {
+		return err
+	}
+	return queryState(ctx, cfg, q, stdout)
 }

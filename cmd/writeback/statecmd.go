@@ -7,32 +7,50 @@ import (
 	"io"
 	"time"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/state"
 	"github.com/writeback/writeback/internal/wire"
 )
+
+// stateMigrateArgs are 'state migrate's flags.
+type stateMigrateArgs struct {
+	config string
+	from   string // "" for the configuration's state.path
+	to     string
+}
+
+// parseStateMigrateArgs parses the flags after 'state migrate'.
+func parseStateMigrateArgs(args []string, stderr io.Writer) (stateMigrateArgs, error) {
+	var a stateMigrateArgs
+	fs := newFlagSet("state migrate", stateUsage, stderr)
+	fs.StringVar(&a.config, "config", defaultConfig(), "configuration `FILE` (env WRITEBACK_CONFIG)")
+	fs.StringVar(&a.from, "from", "", "the state `FILE` to copy (default: state.path of the configuration)")
+	fs.StringVar(&a.to, "to", "postgres", "where to copy it: postgres (state.postgres of the configuration)")
+	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	return a, nil
+}
 
 // runState is 'writeback state SUBCOMMAND'; today: migrate.
 func runState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "migrate" {
 		help := len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")
-		if len(args) > 0 && !help {
+		if help {
+			// asking for help is not a mistake: stdout, exit 0
+			fmt.Fprint(stdout, stateUsage)
+			return nil
+		}
+		if len(args) > 0 {
 			fmt.Fprintf(stderr, "writeback state: unknown subcommand %q\n", args[0])
 		}
 		fmt.Fprint(stderr, stateUsage)
-		if help {
-			return nil // asking for help is not a mistake (-h exits 0)
-		}
 		return errUsage
 	}
-	fs := newFlagSet("state migrate", stateUsage, stderr)
-	cfgPath := configFlag(fs)
-	from := fs.String("from", "", "the state `FILE` to copy (default: state.path of the configuration)")
-	to := fs.String("to", "postgres", "where to copy it: postgres (state.postgres of the configuration)")
-	if err := parseNoArgs(fs, args[1:], stderr); err != nil {
-		return err
+	a, err := parseStateMigrateArgs(args[1:], usageTo(stdout, stderr))
+	if err != nil {
+		return inStep("migrate", err)
 	}
-	return stateMigrate(ctx, *cfgPath, *from, *to, stdout)
+	return inStep("migrate", stateMigrate(ctx, a.config, a.from, a.to, stdout, stderr))
 }
 
 const stateUsage = `Usage: writeback state migrate [--from FILE] --to postgres [--config FILE]
@@ -52,11 +70,11 @@ Examples:
 
 // stateMigrate copies the state file from (default: the configuration's
 // state.path) into the configuration's state.postgres.
-func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout io.Writer) error {
+func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout, stderr io.Writer) error {
 	if to != "postgres" {
 		return fmt.Errorf("--to %s: only postgres is supported (the database of state.postgres)", to)
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, _, err := wire.Load(cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -76,11 +94,7 @@ func stateMigrate(ctx context.Context, cfgPath, from, to string, stdout io.Write
 		return err
 	}
 	defer src.Close()
-	o, err := pgOptions(cfg, false)
-	if err != nil {
-		return err
-	}
-	dst, err := state.OpenPostgres(ctx, o)
+	dst, _, err := wire.OpenState(ctx, cfg, "state migrate") // state.postgres: no lock file
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func TestStateMigrateToPostgres(t *testing.T) {
 	}
 	// status reads it from PostgreSQL.
 	out.Reset()
-	if err := queryState(ctx, cfgFile, stateQuery{Cmd: "status", N: 5}, &out); err != nil && err != errNeedsOperator {
+	if err := queryStateFile(ctx, cfgFile, stateQuery{Cmd: "status", N: 5}, &out); err != nil && err != errNeedsOperator {
 		t.Fatalf("status: %v", err)
 	}
 	if !strings.Contains(out.String(), "1 groups provisioned") || !strings.Contains(out.String(), "Leader: none") {

@@ -63,13 +63,9 @@ func answerQuery(db *state.DB, q stateQuery, w io.Writer) error {
 
 func socketPath(statePath string) string { return statePath + ".sock" }
 
-// queryState answers q from the state of the configuration at cfgPath:
-// through the socket of the process that holds it, or read-only.
-func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Writer) error {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
+// queryState answers q from the state of cfg: through the socket of the
+// process that holds it, or read-only.
+func queryState(ctx context.Context, cfg *config.Config, q stateQuery, stdout io.Writer) error {
 	if cfg.State.Postgres != nil {
 		return queryShared(ctx, cfg, q, stdout) // HA (ha.go)
 	}
@@ -87,7 +83,7 @@ func queryState(ctx context.Context, cfgPath string, q stateQuery, stdout io.Wri
 		// The holder does not answer (it is still opening the state, or
 		// cannot create its socket): read the file if it lets us.
 	}
-	db, err := state.OpenReadOnly(path, 2*time.Second)
+	db, err := wire.OpenStateReadOnly(ctx, cfg, 2*time.Second)
 	if errors.Is(err, state.ErrNoState) {
 		// Nothing to show is an answer, not a failure.
 		// For status, no round at all is something an operator must see.

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/engine"
 	"github.com/writeback/writeback/internal/state"
+	"github.com/writeback/writeback/internal/wire"
 )
 
 // statusArgs are status's flags.
@@ -61,20 +61,20 @@ Examples:
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	a, err := parseStatusArgs(args, stderr)
+	a, err := parseStatusArgs(args, usageTo(stdout, stderr))
 	if err != nil {
 		return err
 	}
-	return statusCmd(ctx, a, stdout)
+	return statusCmd(ctx, a, stdout, stderr)
 }
 
 // statusCmd prints the status, from the process holding the state or the file.
-func statusCmd(ctx context.Context, a statusArgs, stdout io.Writer) error {
-	cfg, err := config.Load(a.config)
+func statusCmd(ctx context.Context, a statusArgs, stdout, stderr io.Writer) error {
+	cfg, _, err := wire.Load(a.config, stderr)
 	if err != nil {
 		return err
 	}
-	err = queryState(ctx, a.config, stateQuery{Cmd: "status", N: a.n, JSON: a.json, Group: a.group,
+	err = queryState(ctx, cfg, stateQuery{Cmd: "status", N: a.n, JSON: a.json, Group: a.group,
 		Interval: time.Duration(cfg.Sync.Interval)}, stdout)
 	if errors.Is(err, errNeedsOperator) {
 		if a.exitCode {

@@ -68,7 +68,13 @@ func buildInfo() buildVersion {
 	return b
 }
 
-func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// versionArgs are version's flags.
+type versionArgs struct {
+	json bool
+}
+
+func parseVersionArgs(args []string, stderr io.Writer) (versionArgs, error) {
+	var a versionArgs
 	fs := newFlagSet("version", `Usage: writeback version [--json]
 
 Prints the release version, the commit and the build date of this binary
@@ -77,12 +83,21 @@ Prints the release version, the commit and the build date of this binary
 `, stderr)
 	asJSON := jsonFlags(fs, "print JSON")
 	if err := parseNoArgs(fs, args, stderr); err != nil {
+		return a, err
+	}
+	a.json = *asJSON
+	return a, nil
+}
+
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a, err := parseVersionArgs(args, usageTo(stdout, stderr))
+	if err != nil {
 		return err
 	}
 	b := buildInfo()
-	if *asJSON {
+	if a.json {
 		return writeJSON(stdout, b)
 	}
-	_, err := fmt.Fprintln(stdout, b)
+	_, err = fmt.Fprintln(stdout, b)
 	return err
 }

@@ -3,7 +3,6 @@ package preflight
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -61,9 +60,15 @@ func checkEntraToken(ctx context.Context, e *Env) Result {
 	if cfg == nil {
 		return skip("no entra section in the configuration")
 	}
+	// What the Graph client says (a server error, a retry) goes to the
+	// configured logger, as during a round; none given, it is dropped.
+	log := e.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	// A preflight should answer in seconds: retry once, not for minutes.
 	c, err := entra.New(ctx, entraconfig.Options(*cfg),
-		entra.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		entra.WithLogger(log),
 		entra.WithRetry(policy.RetryOptions{MaxRetries: 1, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 20 * time.Second}))
 	if err != nil {
 		return fail(err.Error(), "fix the entra section as the message says (tenantId, clientId, credential, caFile)")

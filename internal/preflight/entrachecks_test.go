@@ -1,9 +1,12 @@
 package preflight_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +71,20 @@ func TestEntraChecks(t *testing.T) {
 	want(t, rs, preflight.CheckEntraToken, preflight.Fail, "x509", "entra.caFile")
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("wrong CA: checks took %s, want < 5s", took)
+	}
+}
+
+// What the Graph client says while the checks run goes to the configured
+// logger (Env.Log), not nowhere.
+func TestEntraChecksLogThroughTheConfiguredLogger(t *testing.T) {
+	env := emulatortest.Start(t, &emulator.TenantFile{})
+	env.Server.SetFaults(emulator.Faults{TokenEndpointDown: true})
+	var buf bytes.Buffer
+	e := env.Config
+	pe := &preflight.Env{Config: &config.Config{Entra: &e}, Log: slog.New(slog.NewTextHandler(&buf, nil))}
+	defer pe.Close()
+	preflight.Run(context.Background(), pe, preflight.EntraChecks(), nil)
+	if !strings.Contains(buf.String(), "Entra") {
+		t.Errorf("the Graph client logged nothing through Env.Log while the token endpoint was down: %q", buf.String())
 	}
 }

@@ -1,6 +1,8 @@
 // Package wire builds writeback's parts from a configuration, in one place:
-// the logger (log.format, log.level), the state path, the AD connections
-// (domain controller and Global Catalog), the Graph client and the engine.
+// the configuration with its logger (Load: log.format, log.level), the state
+// (OpenState for the writer, OpenStateReadOnly for status and log; a file or
+// PostgreSQL), the AD connections (domain controller and Global Catalog),
+// the Graph client and the engine.
 // Every command that talks to AD or Entra, and the tests that need the same
 // parts, get them here, so each part logs through the configured logger:
 // the AD connection's reconnects and Graph's warnings included.
