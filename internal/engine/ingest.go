@@ -16,10 +16,13 @@ import (
 
 // Ingested says what a Graph delta read brought in.
 type Ingested struct {
-	Full          bool // a full snapshot refreshed the cache: plan every group
-	Groups, Users int  // objects returned by Graph
-	GroupsLink    string
-	UsersLink     string
+	Full   bool `json:"full"`   // a full snapshot refreshed the cache: plan every group
+	Groups int  `json:"groups"` // objects returned by Graph
+	Users  int  `json:"users"`
+	// The delta links to resume from: Graph's state tokens, not for
+	// display (the saved plan's preconditions carry them).
+	GroupsLink string `json:"-"`
+	UsersLink  string `json:"-"`
 }
 
 // batchSize and batchWeight bound one bbolt write transaction while
