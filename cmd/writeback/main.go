@@ -162,6 +162,7 @@ Commands:
 
 Flags may follow arguments. -o json (or --json) where a command prints data.
 Run 'writeback <command> -h' for a command's flags and examples.
-Start here: 'writeback-lab up' then 'writeback check --config <(writeback-lab config)'.
+Start here: 'writeback init > writeback.yaml', edit it, then 'writeback check'.
+To try writeback without AD or Entra, the source tree's lab gives both (README).
 `)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
@@ -134,7 +135,7 @@ func (s *session) newEngine(ctx context.Context) error {
 // context) and the tenant.
 func (s *session) planTarget(ctx context.Context) (engine.PlanTarget, error) {
 	b := buildInfo()
-	t := engine.PlanTarget{Version: b.Version, ADServer: s.cfg.AD.URL, BaseDN: s.cfg.AD.BaseDN}
+	t := engine.PlanTarget{Version: b.Version, ADServer: configuredAD(s.cfg.AD), BaseDN: s.cfg.AD.BaseDN}
 	if b.Commit != "" {
 		t.Version += " (" + b.Commit + ")"
 	}
@@ -149,4 +150,18 @@ func (s *session) planTarget(ctx context.Context) (engine.PlanTarget, error) {
 		t.BaseDN = root.DefaultNamingContext
 	}
 	return t, nil
+}
+
+// configuredAD names the domain controllers the configuration points at:
+// ad.url, the ad.servers list, or the domain whose DCs DNS locates.
+func configuredAD(a config.AD) string {
+	switch {
+	case a.URL != "":
+		return a.URL
+	case len(a.Servers) > 0:
+		return strings.Join(a.Servers, ",")
+	case a.Domain != "":
+		return "domain " + a.Domain
+	}
+	return ""
 }

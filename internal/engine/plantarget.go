@@ -17,7 +17,9 @@ import (
 type PlanTarget struct {
 	// Version is the writeback release (and commit) that made the plan.
 	Version string `json:"writebackVersion"`
-	// ADServer is the domain controller's URL as configured (ad.url).
+	// ADServer is the domain controllers as configured: ad.url, the
+	// ad.servers list or "domain <ad.domain>" (which DC answered is in the
+	// preconditions).
 	ADServer string `json:"adServer"`
 	// BaseDN is the domain's naming context (ad.baseDN, or the DC's default).
 	BaseDN string `json:"baseDN"`

@@ -55,7 +55,6 @@ func DC(ctx context.Context, c config.AD, log *slog.Logger) (*ad.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to AD: %w", err)
 	}
-	conn.SetLogger(log)
 	return conn, nil
 }
 
@@ -66,7 +65,6 @@ func GC(ctx context.Context, c config.AD, log *slog.Logger, near *ad.Conn) (*ad.
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Global Catalog: %w", err)
 	}
-	conn.SetLogger(log)
 	return conn, nil
 }
 
