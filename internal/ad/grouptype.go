@@ -125,3 +125,9 @@ func ExplainGroupType(err error) error {
 	}
 	return err
 }
+
+// CheckConversion is the package function CheckConversion on this
+// connection.
+func (c *Conn) CheckConversion(ctx context.Context, domain, dn string, to int32) error {
+	return CheckConversion(ctx, c, domain, dn, to)
+}

@@ -203,3 +203,9 @@ func nestedInProtectedInChain(ctx context.Context, dir Searcher, roots []string,
 	}
 	return out, nil
 }
+
+// NestedInProtected is the package function NestedInProtected on this
+// connection.
+func (c *Conn) NestedInProtected(ctx context.Context, domain, base string) (map[string]string, error) {
+	return NestedInProtected(ctx, c, domain, base)
+}

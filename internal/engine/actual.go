@@ -70,7 +70,7 @@ func (e *Engine) markProtectedNesting(ctx context.Context, actual map[string]pla
 	if len(actual) == 0 {
 		return nil
 	}
-	nested, err := ad.NestedInProtected(ctx, e.dir, e.domain, e.base)
+	nested, err := e.dir.NestedInProtected(ctx, e.domain, e.base)
 	if err != nil {
 		return err
 	}

@@ -407,7 +407,7 @@ func (e *Engine) convertGroupType(ctx context.Context, dn, fromS, toS string) er
 	}
 	from, to := int32(from64), int32(to64)
 	if ad.GroupScope(from) != ad.GroupScope(to) {
-		if err := ad.CheckConversion(ctx, e.dir, e.domain, dn, to); err != nil {
+		if err := e.dir.CheckConversion(ctx, e.domain, dn, to); err != nil {
 			return err
 		}
 	}

@@ -49,5 +49,6 @@
 //
 // The engine asks the DC through Directory in its own terms (groups by
 // anchor or SID, who holds a DN, which names are taken, which groups
-// Connect Sync marked: ad/queries.go); the LDAP filters are ad's.
+// Connect Sync marked: ad/queries.go; what member resolution reads on the
+// DC: ad/dcreads.go); the LDAP filters and entries are ad's.
 package engine

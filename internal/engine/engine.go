@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/config"
 	"github.com/writeback/writeback/internal/entra"
@@ -47,11 +45,17 @@ type Directory interface {
 	Move(ctx context.Context, dn, newRDN, newParent string) (string, error)
 	Delete(ctx context.Context, dn string) error
 
-	// The plain search that ad's walks (protected nesting, group-type
-	// checks) and the resolver's reads on the DC (mS-DS-ConsistencyGuid,
-	// protection) run through, here so that the engine counts them; the
-	// engine itself asks only the questions above.
-	ad.Searcher
+	// Walks of the group graph: the owned groups nested (at any depth) in a
+	// protected group; whether a group's scope may change to another.
+	NestedInProtected(ctx context.Context, domain, base string) (map[string]string, error)
+	CheckConversion(ctx context.Context, domain, dn string, to int32) error
+
+	// What member resolution reads on the DC (package resolve).
+	resolve.DC
+
+	// Searches is how many LDAP searches the connection has made: the
+	// round's statistics count every search, whichever question asked it.
+	Searches() int64
 }
 
 // Catalog is the Global Catalog used to resolve members across the forest
@@ -120,7 +124,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Config == nil || o.State == nil || o.DC == nil || o.Source == nil {
 		return nil, fmt.Errorf("engine: config, state, DC and source are required")
 	}
-	e := &Engine{cfg: o.Config, db: o.State, dir: &counting{Directory: o.DC}, src: o.Source, log: o.Logger, now: o.Now}
+	e := &Engine{cfg: o.Config, db: o.State, dir: &counting{Directory: o.DC, searches0: o.DC.Searches()}, src: o.Source, log: o.Logger, now: o.Now}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -201,8 +205,10 @@ func Validate(cfg *config.Config) error {
 	return err
 }
 
-// LDAPStats are the engine's directory operations since New: searches on the
-// DC and the Global Catalog, and writes (one per LDAP write request).
+// LDAPStats are the engine's directory operations since New: every search
+// the DC's connection and the Global Catalog's made (a paged search counts
+// once; the further reads of a group's members past a range count too),
+// and writes (one per LDAP write request).
 type LDAPStats struct {
 	Searches int64 `json:"searches"`
 	Writes   int64 `json:"writes"`
@@ -210,59 +216,24 @@ type LDAPStats struct {
 
 // LDAPStats returns the counters.
 func (e *Engine) LDAPStats() LDAPStats {
-	st := LDAPStats{Searches: e.dir.searches.Load(), Writes: e.dir.writes.Load()}
+	st := LDAPStats{Searches: e.dir.searches(), Writes: e.dir.writes.Load()}
 	if e.gcSearches != nil {
 		st.Searches += e.gcSearches()
 	}
 	return st
 }
 
-// counting wraps the DC to count operations (a no-change round must write nothing).
+// counting wraps the DC to count its writes (a no-change round must write
+// nothing); its searches are the connection's own count.
 type counting struct {
 	Directory
-	searches, writes atomic.Int64
+	searches0 int64 // the DC's searches before New
+	writes    atomic.Int64
 }
 
-func (c *counting) Search(ctx context.Context, base string, s ad.Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
-	c.searches.Add(1)
-	return c.Directory.Search(ctx, base, s, filter, attrs, fn)
-}
-func (c *counting) AnchoredGroups(ctx context.Context, base string, q ad.GroupQuery, fn func(ad.Group) error) error {
-	c.searches.Add(1)
-	return c.Directory.AnchoredGroups(ctx, base, q, fn)
-}
-func (c *counting) GroupsWithAnchors(ctx context.Context, base string, anchors []string, q ad.GroupQuery, fn func(ad.Group) error) error {
-	c.searches.Add(1)
-	return c.Directory.GroupsWithAnchors(ctx, base, anchors, q, fn)
-}
-func (c *counting) GroupsWithSIDs(ctx context.Context, base string, sids []string, q ad.GroupQuery, fn func(ad.Group) error) error {
-	c.searches.Add(1)
-	return c.Directory.GroupsWithSIDs(ctx, base, sids, q, fn)
-}
-func (c *counting) GroupByAnchor(ctx context.Context, base, anchor string, m bool) (*ad.Group, error) {
-	c.searches.Add(1)
-	return c.Directory.GroupByAnchor(ctx, base, anchor, m)
-}
-func (c *counting) MarkedGroups(ctx context.Context, base string, anchors []string, fn func(ad.Marked) error) error {
-	c.searches.Add(1)
-	return c.Directory.MarkedGroups(ctx, base, anchors, fn)
-}
-func (c *counting) ProtectedGroupContaining(ctx context.Context, base, dn string) (string, error) {
-	c.searches.Add(1)
-	return c.Directory.ProtectedGroupContaining(ctx, base, dn)
-}
-func (c *counting) HolderOf(ctx context.Context, dn string) (string, bool, error) {
-	c.searches.Add(1)
-	return c.Directory.HolderOf(ctx, dn)
-}
-func (c *counting) HoldersUnder(ctx context.Context, parent string) (map[string]string, error) {
-	c.searches.Add(1)
-	return c.Directory.HoldersUnder(ctx, parent)
-}
-func (c *counting) TakenSAMAccountNames(ctx context.Context, base string, names []string) (map[string]bool, error) {
-	c.searches.Add(1)
-	return c.Directory.TakenSAMAccountNames(ctx, base, names)
-}
+// searches is how many searches the DC has made since New.
+func (c *counting) searches() int64 { return c.Directory.Searches() - c.searches0 }
+
 func (c *counting) CreateGroup(ctx context.Context, dn string, attrs map[string][]string) error {
 	c.writes.Add(1)
 	return c.Directory.CreateGroup(ctx, dn, attrs)

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 	"github.com/writeback/writeback/internal/adconfig"
@@ -299,18 +298,19 @@ func TestScopingGroupMembershipChangesScope(t *testing.T) {
 	}
 }
 
-// recordSearches records the filters of the DC's searches.
+// recordSearches records the DC's mS-DS-ConsistencyGuid lookups (each a
+// scan of the domain's users on a DC).
 type recordSearches struct {
 	Directory
 	mu      sync.Mutex
 	filters []string
 }
 
-func (r *recordSearches) Search(ctx context.Context, base string, s ad.Scope, filter string, attrs []string, fn func(*ldap.Entry) error) error {
+func (r *recordSearches) UsersByConsistencyGUIDs(ctx context.Context, base string, guids []ad.GUID) (map[ad.GUID]ad.Object, error) {
 	r.mu.Lock()
-	r.filters = append(r.filters, filter)
+	r.filters = append(r.filters, "mS-DS-ConsistencyGuid")
 	r.mu.Unlock()
-	return r.Directory.Search(ctx, base, s, filter, attrs, fn)
+	return r.Directory.UsersByConsistencyGUIDs(ctx, base, guids)
 }
 
 func (r *recordSearches) searched() []string {

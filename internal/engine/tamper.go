@@ -69,9 +69,6 @@ func (e *Engine) checkADChanges(ctx context.Context, o RoundOptions) (*adChanges
 	if !ok || len(o.Groups) > 0 {
 		return nil, nil
 	}
-	// The identity and mark reads are LDAP searches like the others: count them.
-	n0 := src.Searches()
-	defer func() { e.dir.searches.Add(src.Searches() - n0) }()
 
 	id, err := src.DCIdentity(ctx)
 	if errors.Is(err, ad.ErrNoDCIdentity) {
@@ -316,8 +313,6 @@ func (e *Engine) settleOwnWrites(ctx context.Context, c *adChanges, p *Planned) 
 		return nil // nothing written, or few: the next round compares them once more
 	}
 	src := c.src
-	n0 := src.Searches()
-	defer func() { e.dir.searches.Add(src.Searches() - n0) }()
 	usn, err := src.HighestCommittedUSN(ctx)
 	if err != nil {
 		return fmt.Errorf("poll AD for groups edited by hand after this round's writes: %w", err)

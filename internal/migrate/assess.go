@@ -29,6 +29,7 @@ type Searcher interface {
 type DC interface {
 	Directory
 	Searcher
+	resolve.DC // member resolution's reads on the DC
 	RootDSE(ctx context.Context) (ad.RootDSE, error)
 }
 

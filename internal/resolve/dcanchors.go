@@ -3,11 +3,6 @@ package resolve
 import (
 	"context"
 	"fmt"
-	"strings"
-
-	"github.com/go-ldap/ldap/v3"
-
-	"github.com/writeback/writeback/internal/ad"
 )
 
 // anchorsOnDC looks up on the domain controller the anchors the Global
@@ -21,25 +16,12 @@ func (d *ADDirectory) anchorsOnDC(ctx context.Context, missing []string, out map
 	if d.DC == nil || d.Base == "" || len(missing) == 0 {
 		return nil
 	}
-	byLower := make(map[string]string, len(missing))
-	for _, a := range missing {
-		byLower[strings.ToLower(a)] = a
+	got, err := d.DC.LookupAnchors(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("look up %d anchors the Global Catalog does not know yet on the domain controller: %w", len(missing), err)
 	}
-	for start := 0; start < len(missing); start += 200 {
-		end := min(start+200, len(missing))
-		err := d.DC.Search(ctx, d.Base, ad.ScopeSubtree, ad.FilterAnchors(missing[start:end]), ad.ObjectAttrs, func(e *ldap.Entry) error {
-			o, err := ad.ObjectFromEntry(e)
-			if err != nil {
-				return err
-			}
-			if a, ok := byLower[strings.ToLower(o.Anchor)]; ok {
-				out[a] = fromAD(o)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("look up %d anchors the Global Catalog does not know yet on the domain controller: %w", end-start, err)
-		}
+	for a, o := range got {
+		out[a] = fromAD(o)
 	}
 	return nil
 }

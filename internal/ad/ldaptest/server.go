@@ -1001,6 +1001,8 @@ func match(e *entry, f *ber.Packet) bool {
 			}
 		}
 		return false
+	case 9: // extensible: AD's bitwise matching rules on flags attributes
+		return extensibleMatch(e, f)
 	case 7: // present
 		attr := str(f)
 		if strings.EqualFold(attr, "objectClass") || strings.EqualFold(attr, "distinguishedName") {
@@ -1008,6 +1010,45 @@ func match(e *entry, f *ber.Packet) bool {
 		}
 		_, vals := e.get(attr)
 		return len(vals) > 0
+	}
+	return false
+}
+
+// extensibleMatch evaluates (attr:rule:=value) for AD's
+// LDAP_MATCHING_RULE_BIT_AND (1.2.840.113556.1.4.803) and BIT_OR (...804),
+// as on userAccountControl; any other rule matches nothing here.
+func extensibleMatch(e *entry, f *ber.Packet) bool {
+	var rule, attr, value string
+	for _, c := range f.Children {
+		switch c.Tag {
+		case 1:
+			rule = str(c)
+		case 2:
+			attr = str(c)
+		case 3:
+			value = str(c)
+		}
+	}
+	want, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return false
+	}
+	_, vals := e.get(attr)
+	for _, v := range vals {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch rule {
+		case "1.2.840.113556.1.4.803":
+			if n&want == want {
+				return true
+			}
+		case "1.2.840.113556.1.4.804":
+			if n&want != 0 {
+				return true
+			}
+		}
 	}
 	return false
 }

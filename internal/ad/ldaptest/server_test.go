@@ -3,6 +3,7 @@ package ldaptest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/writeback/writeback/internal/ad"
 	"github.com/writeback/writeback/internal/ad/ldaptest"
 	"github.com/writeback/writeback/internal/adconfig"
+	"github.com/writeback/writeback/internal/ldapdn"
 )
 
 func dial(t *testing.T, srv *ldaptest.Server) *ad.Conn {
@@ -197,6 +199,39 @@ func TestManagedByMustNameAnObject(t *testing.T) {
 		}
 		if v := srv.Values(g2, "managedBy"); len(v) != 1 || v[0] != srv.Config().BindDN {
 			t.Errorf("mode %d: managedBy after the refused modify: %v", tc.mode, v)
+		}
+	}
+}
+
+// AD's bitwise matching rules on a flags attribute: BIT_AND (all bits) and
+// BIT_OR (any bit), as writeback finds domain controller and trust accounts
+// by userAccountControl.
+func TestBitwiseMatchingRules(t *testing.T) {
+	srv := ldaptest.Start(t, ldaptest.Options{})
+	srv.Put("CN=dc1,CN=Users,DC=contoso,DC=test", map[string][]string{"objectClass": {"top", "user", "computer"}, "userAccountControl": {"532480"}}) // SERVER_TRUST | TRUSTED_FOR_DELEGATION
+	srv.Put("CN=alice,CN=Users,DC=contoso,DC=test", map[string][]string{"objectClass": {"top", "user"}, "userAccountControl": {"512"}})
+	find := func(filter string) []string {
+		var got []string
+		err := dial(t, srv).Search(context.Background(), "DC=contoso,DC=test", ad.ScopeSubtree, filter, []string{"1.1"}, func(e *ldap.Entry) error {
+			got = append(got, ldapdn.RDNValue(e.DN))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", filter, err)
+		}
+		return got
+	}
+	for filter, want := range map[string]string{
+		"(userAccountControl:1.2.840.113556.1.4.803:=8192)":                         "dc1",
+		"(userAccountControl:1.2.840.113556.1.4.803:=8704)":                         "", // 8192|512: dc1 lacks 512
+		"(userAccountControl:1.2.840.113556.1.4.804:=8704)":                         "alice,dc1",
+		"(userAccountControl:1.2.840.113556.1.4.1941:=8192)":                        "", // not a bitwise rule
+		"(&(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=8192)))": "Administrator,alice",
+	} {
+		got := find(filter)
+		slices.Sort(got)
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s = %v, want %q", filter, got, want)
 		}
 	}
 }
