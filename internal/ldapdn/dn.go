@@ -246,7 +246,7 @@ func Format(rdns []RDN) string {
 // when dn has a single RDN. Quoted values and ';' separators are honoured.
 func Parent(dn string) string {
 	if i := firstSep(dn); i >= 0 {
-		return strings.Trim(dn[i+1:], " ")
+		return trimUnescaped(dn[i+1:])
 	}
 	return ""
 }
@@ -255,9 +255,26 @@ func Parent(dn string) string {
 // has a single RDN.
 func FirstRDN(dn string) string {
 	if i := firstSep(dn); i >= 0 {
-		return strings.Trim(dn[:i], " ")
+		return trimUnescaped(dn[:i])
 	}
 	return dn
+}
+
+// trimUnescaped trims the spaces around an RDN, but not an escaped one at
+// its end ("CN=a\ " keeps its "\ ": the space is the value's).
+func trimUnescaped(s string) string {
+	s = strings.TrimLeft(s, " ")
+	for strings.HasSuffix(s, " ") {
+		n := 0
+		for j := len(s) - 2; j >= 0 && s[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // firstSep finds the first RDN separator (',' or ';') outside escapes and
@@ -302,7 +319,13 @@ func Norm(dn string) string {
 func normParsed(dn string) string {
 	rdns, err := Parse(dn)
 	if err != nil {
-		return strings.ToLower(strings.TrimSpace(dn))
+		// The fallback is the trimmed text; when trimming is what makes it
+		// parse (a tab after a quoted value), its key is the parsed one, so
+		// that Norm stays idempotent.
+		if t := strings.TrimSpace(dn); t != dn {
+			return Norm(t)
+		}
+		return strings.ToLower(dn)
 	}
 	out := make([]string, len(rdns))
 	for i, r := range rdns {
@@ -334,7 +357,7 @@ func Within(dn, base string) bool {
 // trailing DC= components ("DC=child,DC=x" for an object of a child domain
 // of DC=x), or "" when it has none.
 func DomainNC(dn string) string {
-	for p := strings.TrimSpace(dn); p != ""; p = strings.TrimSpace(Parent(p)) {
+	for p := trimUnescaped(dn); p != ""; p = Parent(p) {
 		if len(p) >= 3 && strings.EqualFold(p[:3], "dc=") {
 			return p
 		}

@@ -272,3 +272,20 @@ func TestDomainNCAndDNSName(t *testing.T) {
 		}
 	}
 }
+
+// An escaped space at the end of an RDN is the value's: FirstRDN, Parent
+// and DomainNC keep it (the fuzzer found FirstRDN(`0=\ \ ,0=`) = `0=\ \`).
+func TestEscapedTrailingSpaceKept(t *testing.T) {
+	if got := FirstRDN(`CN=a\ ,DC=x`); got != `CN=a\ ` {
+		t.Errorf("FirstRDN = %q", got)
+	}
+	if got := Parent(`CN=a,DC=x\ `); got != `DC=x\ ` {
+		t.Errorf("Parent = %q", got)
+	}
+	if got := FirstRDN(`CN=a\\ ,DC=x`); got != `CN=a\\` { // an escaped backslash, then a space to trim
+		t.Errorf("FirstRDN (escaped backslash) = %q", got)
+	}
+	if got := DomainNC(`CN=a,DC=x\ `); got != `DC=x\ ` {
+		t.Errorf("DomainNC = %q", got)
+	}
+}
