@@ -28,16 +28,42 @@ type wanted struct {
 	cloud       *cloudView
 	// soa: groups converted to the cloud to take over or release (soa.go).
 	soa *soaRound
+	// report is what the plan's reader is told besides the groups.
+	report desiredReport
+}
+
+// desiredReport is what computing the desired side tells the plan's
+// reader (the Planned fields of the same names).
+type desiredReport struct {
+	planned     []string          // every selected group
+	quarantined []string          // left out: quarantined
+	untouched   []Untouched       // left alone: not writeback's to remove
+	errors      []GroupError      // could not be mapped
+	owned       map[string]string // group ID -> DN of the AD group writeback owns
+	absent      []string          // anchors that AD does not hold yet
+}
+
+// into adds the report to the plan's.
+func (r desiredReport) into(out *Planned) {
+	out.Planned = append(out.Planned, r.planned...)
+	out.Quarantined = append(out.Quarantined, r.quarantined...)
+	out.Untouched = append(out.Untouched, r.untouched...)
+	out.Errors = append(out.Errors, r.errors...)
+	for id, dn := range r.owned {
+		out.Owned[id] = dn
+	}
+	out.Preconditions.Absent = append(out.Preconditions.Absent, r.absent...)
 }
 
 // computeDesired maps each selected cloud group through scope and the
 // mappings to the AD group it should be, and reads its cloud members. A group
 // out of scope or deleted is either gone (when writeback owns its AD group)
 // or left alone (see ownership.leaving).
-func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selection, actual map[string]plan.Actual, ambiguous map[string]bool, out *Planned, timer *phaseTimer) (*wanted, error) {
+func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selection, actual map[string]plan.Actual, ambiguous map[string]bool, timer *phaseTimer) (*wanted, error) {
 	w := &wanted{desired: map[string]*plan.Desired{}, members: map[string][]resolve.Member{}, gone: map[string]plan.GoneReason{},
 		provisioned: map[string]bool{},
-		cloud:       e.newCloudView(ctx)}
+		cloud:       e.newCloudView(ctx),
+		report:      desiredReport{owned: map[string]string{}}}
 	ids := keys(sel.ids)
 	names, err := e.newSAMNames(ctx, ids, actual)
 	if err != nil {
@@ -58,7 +84,7 @@ func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selectio
 	trim := e.db.TrimEvery(200)
 	for _, id := range ids {
 		trim()
-		out.Planned = append(out.Planned, id)
+		w.report.planned = append(w.report.planned, id)
 		if ambiguous[id] {
 			continue
 		}
@@ -70,10 +96,10 @@ func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selectio
 			w.provisioned[id] = true
 		}
 		if st.Quarantined(now) && len(o.Groups) == 0 {
-			out.Quarantined = append(out.Quarantined, id)
+			w.report.quarantined = append(w.report.quarantined, id)
 			continue
 		}
-		if err := e.desireGroup(id, st, sel, actual, names, w, out); err != nil {
+		if err := e.desireGroup(id, st, sel, actual, names, w); err != nil {
 			return nil, err
 		}
 	}
@@ -81,7 +107,7 @@ func (e *Engine) computeDesired(ctx context.Context, o PlanOptions, sel selectio
 }
 
 // desireGroup is computeDesired for one group.
-func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, actual map[string]plan.Actual, names *samNames, w *wanted, out *Planned) error {
+func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, actual map[string]plan.Actual, names *samNames, w *wanted) error {
 	anchor := plan.Anchor(id)
 	act, exists := actual[strings.ToLower(anchor)]
 	g, inScope, why, err := w.cloud.lookup(id)
@@ -109,7 +135,7 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 		}
 		reason, untouched := e.ownership().leaving(id, st, g, why, act, sel.dirty[id])
 		if untouched != nil {
-			out.Untouched = append(out.Untouched, *untouched)
+			w.report.untouched = append(w.report.untouched, *untouched)
 			return nil
 		}
 		w.gone[id] = reason
@@ -122,12 +148,12 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 		w.skips = append(w.skips, *skip)
 		return nil
 	case gerr != nil:
-		out.Errors = append(out.Errors, *gerr)
+		w.report.errors = append(w.report.errors, *gerr)
 		return nil
 	}
 	w.desired[id] = d
 	if exists && e.ownership().claims(act) {
-		out.Owned[id] = act.DN
+		w.report.owned[id] = act.DN
 	}
 	if err := e.db.View(func(tx *state.Tx) error {
 		return tx.Members(id, func(mid, typ string) error {
@@ -138,7 +164,7 @@ func (e *Engine) desireGroup(id string, st state.GroupStatus, sel selection, act
 		return err
 	}
 	if !exists {
-		out.Preconditions.Absent = append(out.Preconditions.Absent, anchor)
+		w.report.absent = append(w.report.absent, anchor)
 	}
 	return nil
 }

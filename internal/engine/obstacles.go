@@ -11,32 +11,33 @@ import (
 	"github.com/writeback/writeback/internal/plan"
 )
 
-// readObstacles fills in what in AD stands in the plan's way: objects at
-// the DNs it creates or renames to (Occupied), Connect Sync groups it would
-// duplicate (Unprepared), groups of this state moved out of the search base
-// (Outside), and, for a percentage delete threshold, how many groups
-// writeback owns.
-func (e *Engine) readObstacles(ctx context.Context, in *plan.Input, provisioned map[string]bool, timer *phaseTimer) error {
-	if err := e.occupied(ctx, *in); err != nil {
-		return err
+// readObstacles returns the plan's input completed with what in AD stands
+// in its way: objects at the DNs it creates or renames to (Occupied),
+// Connect Sync groups it would duplicate (Unprepared), groups of this state
+// moved out of the search base (Outside), and, for a percentage delete
+// threshold, how many groups writeback owns.
+func (e *Engine) readObstacles(ctx context.Context, in plan.Input, provisioned map[string]bool, timer *phaseTimer) (plan.Input, error) {
+	in.Occupied = map[string]string{}
+	if err := e.occupied(ctx, in); err != nil {
+		return in, err
 	}
 	timer.done("occupied")
 	var err error
-	if in.Unprepared, err = e.unprepared(ctx, *in); err != nil {
-		return err
+	if in.Unprepared, err = e.unprepared(ctx, in); err != nil {
+		return in, err
 	}
 	timer.done("unprepared")
-	if in.Outside, err = e.outside(ctx, *in, provisioned); err != nil {
-		return err
+	if in.Outside, err = e.outside(ctx, in, provisioned); err != nil {
+		return in, err
 	}
 	if len(in.Gone) > 0 && in.Policy.DeletePercent > 0 {
 		// The share of safety.deleteThreshold is of every group writeback
 		// owns, not of the few an incremental round read.
 		if in.Policy.Owned, err = e.ownership().count(); err != nil {
-			return err
+			return in, err
 		}
 	}
-	return nil
+	return in, nil
 }
 
 // occupied fills in.Occupied with the holders of DNs the plan will create or

@@ -149,10 +149,11 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 	}
 	timer.done("protectedNesting")
 
-	want, err := e.computeDesired(ctx, o, sel, actual, ambiguous, out, timer)
+	want, err := e.computeDesired(ctx, o, sel, actual, ambiguous, timer)
 	if err != nil {
 		return nil, err
 	}
+	want.report.into(out)
 	timer.done("desired")
 	if sel.full {
 		// Every group's members have been read: the state file's pages need
@@ -169,9 +170,9 @@ func (e *Engine) plan(ctx context.Context, o PlanOptions, pre *ownedRead) (*Plan
 		_ = e.db.ReleaseMapped() // the users have been read too
 	}
 
-	in := plan.Input{Actual: actual, Desired: desired, Gone: want.gone, Skips: want.skips, Occupied: map[string]string{}, Policy: e.policy}
+	in := plan.Input{Actual: actual, Desired: desired, Gone: want.gone, Skips: want.skips, Policy: e.policy}
 	in.Policy.AllowDeletes = o.AllowDeletes
-	if err := e.readObstacles(ctx, &in, want.provisioned, timer); err != nil {
+	if in, err = e.readObstacles(ctx, in, want.provisioned, timer); err != nil {
 		return nil, err
 	}
 	out.Plan = plan.Calculate(in)

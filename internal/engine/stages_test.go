@@ -47,7 +47,7 @@ func TestStagesOneByOne(t *testing.T) {
 
 	// 4. Compute desired: each group mapped to the AD group it should be,
 	// in the target OU, anchored, with its cloud members still cloud IDs.
-	want, err := eng.computeDesired(ctx, o, sel, actual, dropAmbiguous(actual), out, timer)
+	want, err := eng.computeDesired(ctx, o, sel, actual, dropAmbiguous(actual), timer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,10 @@ func TestStagesOneByOne(t *testing.T) {
 	if a == nil || !ldapdn.Within(a.DN, "OU=G,DC=test") || a.Anchor != plan.Anchor(idA) || len(want.members[idA]) != 1 {
 		t.Fatalf("computeDesired: A = %+v, members %v", a, want.members[idA])
 	}
+	if r := want.report; len(r.planned) != 2 || len(r.absent) != 2 || len(r.owned) != 0 || len(r.errors) != 0 {
+		t.Fatalf("computeDesired's report = %+v; want A and B planned, both absent from AD, none owned", r)
+	}
+	want.report.into(out)
 
 	// 5. Resolve members: alice's cloud ID becomes her DN.
 	desired, err := eng.resolveMembers(ctx, want)
@@ -76,8 +80,8 @@ func TestStagesOneByOne(t *testing.T) {
 		}
 	}
 	dir.put(ad.Group{DN: bDN, SAMAccountName: "someone-elses"})
-	pin := plan.Input{Actual: actual, Desired: desired, Gone: want.gone, Skips: want.skips, Occupied: map[string]string{}, Policy: eng.policy}
-	if err := eng.readObstacles(ctx, &pin, want.provisioned, timer); err != nil {
+	pin, err := eng.readObstacles(ctx, plan.Input{Actual: actual, Desired: desired, Gone: want.gone, Skips: want.skips, Policy: eng.policy}, want.provisioned, timer)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if holder, ok := lookupFold(pin.Occupied, bDN); !ok || holder != "" {
