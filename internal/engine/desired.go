@@ -240,7 +240,7 @@ func (n *samNames) unique(c string) (bool, error) {
 	}
 	got, err := n.e.dir.TakenSAMAccountNames(n.ctx, n.e.domain, []string{c})
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("check whether the sAMAccountName %q is taken: %w", c, err)
 	}
 	taken := len(got) > 0
 	if !taken {
